@@ -1,0 +1,55 @@
+//! Ground truth of a run, as recorded by the harness and the services (never by the model).
+//!
+//! Properties read a `History`: the state and logs of every service (each service records
+//! what it really applied), coverage marks, the faults that were applied, and the trace.
+//! Not recorded: what a model process believes happened; that is exactly what properties must
+//! not trust.
+
+use std::any::Any;
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use crate::fault::Fault;
+use crate::time::VirtualTime;
+use crate::trace::Trace;
+
+/// The ground truth a property reads.
+#[derive(Default)]
+pub struct History {
+    pub(crate) trace: Trace,
+    pub(crate) marks: BTreeMap<String, u64>,
+    pub(crate) faults: Vec<(VirtualTime, Fault)>,
+    pub(crate) services: BTreeMap<String, Arc<dyn Any + Send + Sync>>,
+}
+
+impl History {
+    /// The trace so far.
+    pub fn trace(&self) -> &Trace {
+        &self.trace
+    }
+
+    /// How many times the coverage mark `name` was hit.
+    pub fn mark_count(&self, name: &str) -> u64 {
+        self.marks.get(name).copied().unwrap_or(0)
+    }
+
+    /// The faults applied so far, with their virtual times.
+    pub fn faults(&self) -> &[(VirtualTime, Fault)] {
+        &self.faults
+    }
+
+    /// Locks and returns the state of service `name`. Panics when no service of that name and
+    /// type exists: a property naming the wrong service is a bug in the model.
+    pub fn service<S: Send + 'static>(&self, name: &str) -> MutexGuard<'_, S> {
+        let any = self
+            .services
+            .get(name)
+            .unwrap_or_else(|| panic!("no service named {name:?} in this run"));
+        let state = any
+            .downcast_ref::<Mutex<S>>()
+            .unwrap_or_else(|| panic!("service {name:?} is not a {}", std::any::type_name::<S>()));
+        state
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+}

@@ -1,0 +1,147 @@
+//! Named properties: `always`, `eventually` and `sometimes`, each reading ground truth.
+//!
+//! A property is named `"<model>: <claim>"`; the name is stable and appears in reports,
+//! snapshots and coverage tables. `always` is checked after every state change a service
+//! applies and at the end of the run; `eventually` once, after the healing phase; `sometimes`
+//! is never a failure in one run: a sweep asserts it was hit at least once, so a property cannot
+//! pass because the dangerous interleaving never happened. Not provided: temporal logic beyond
+//! these three modalities.
+
+use std::fmt;
+use std::sync::Arc;
+
+use crate::history::History;
+
+/// The result of checking a property once.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Verdict {
+    /// The property holds.
+    Pass,
+    /// The property is violated; the reason names the offending keys and values.
+    Violated(String),
+}
+
+impl Verdict {
+    /// A violation with its reason.
+    pub fn violated(reason: impl Into<String>) -> Verdict {
+        Verdict::Violated(reason.into())
+    }
+
+    /// `Pass` when `holds`, else a violation with the reason `reason()` builds.
+    pub fn check(holds: bool, reason: impl FnOnce() -> String) -> Verdict {
+        if holds {
+            Verdict::Pass
+        } else {
+            Verdict::Violated(reason())
+        }
+    }
+}
+
+/// When a property is checked.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Modality {
+    /// After every applied state change, and at the end of the run.
+    Always,
+    /// Once, after the healing phase.
+    Eventually,
+    /// Coverage: hit in at least one run of a sweep.
+    Sometimes,
+}
+
+impl fmt::Display for Modality {
+    fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
+        formatter.write_str(match self {
+            Modality::Always => "always",
+            Modality::Eventually => "eventually",
+            Modality::Sometimes => "sometimes",
+        })
+    }
+}
+
+type CheckFn = Arc<dyn Fn(&History) -> Verdict + Send + Sync>;
+type HitFn = Arc<dyn Fn(&History) -> bool + Send + Sync>;
+
+#[derive(Clone)]
+enum Check {
+    Verdict(CheckFn),
+    Hit(HitFn),
+}
+
+/// A named claim about a run, checked against its ground-truth `History`.
+#[derive(Clone)]
+pub struct Property {
+    name: String,
+    modality: Modality,
+    check: Check,
+}
+
+impl fmt::Debug for Property {
+    fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(formatter, "Property({} {:?})", self.modality, self.name)
+    }
+}
+
+impl Property {
+    /// Must hold after every state change.
+    pub fn always(
+        name: impl Into<String>,
+        check: impl Fn(&History) -> Verdict + Send + Sync + 'static,
+    ) -> Property {
+        Property::new(name, Modality::Always, Check::Verdict(Arc::new(check)))
+    }
+
+    /// Must hold once faults have stopped and the healing phase has run.
+    pub fn eventually(
+        name: impl Into<String>,
+        check: impl Fn(&History) -> Verdict + Send + Sync + 'static,
+    ) -> Property {
+        Property::new(name, Modality::Eventually, Check::Verdict(Arc::new(check)))
+    }
+
+    /// Must be hit (return true at the end of a run) in at least one run of a sweep.
+    pub fn sometimes(
+        name: impl Into<String>,
+        hit: impl Fn(&History) -> bool + Send + Sync + 'static,
+    ) -> Property {
+        Property::new(name, Modality::Sometimes, Check::Hit(Arc::new(hit)))
+    }
+
+    fn new(name: impl Into<String>, modality: Modality, check: Check) -> Property {
+        let name = name.into();
+        assert!(
+            name.contains(": "),
+            "property names read \"<model>: <claim>\", got {name:?}"
+        );
+        Property {
+            name,
+            modality,
+            check,
+        }
+    }
+
+    /// The stable name, `"<model>: <claim>"`.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// When it is checked.
+    pub fn modality(&self) -> Modality {
+        self.modality
+    }
+
+    /// Evaluates an `always` or `eventually` property.
+    pub fn verdict(&self, history: &History) -> Verdict {
+        match &self.check {
+            Check::Verdict(check) => check(history),
+            Check::Hit(_) => panic!("{} is a sometimes property; use hit()", self.name),
+        }
+    }
+
+    /// Evaluates a `sometimes` property.
+    pub fn hit(&self, history: &History) -> bool {
+        match &self.check {
+            Check::Hit(hit) => hit(history),
+            Check::Verdict(_) => panic!("{} is not a sometimes property", self.name),
+        }
+    }
+}

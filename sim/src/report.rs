@@ -1,0 +1,94 @@
+//! Failures and the report a user reads: class, property, reason, time, trace tail, replay.
+//!
+//! Classes follow TigerBeetle's VOPR: `Crash` (a panic in model or harness code),
+//! `Correctness` (an `always` property violated), `Liveness` (an `eventually` property
+//! violated, or a bound hit: events, virtual time, wall time). Not included: the full trace;
+//! a replay prints it.
+
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+
+use crate::seed::Seed;
+use crate::time::VirtualTime;
+
+/// What kind of failure a run ended in.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+pub enum FailureClass {
+    /// A panic in model or harness code.
+    Crash,
+    /// A safety (`always`) property was violated.
+    Correctness,
+    /// Progress was not made: an `eventually` property failed or a bound was hit.
+    Liveness,
+}
+
+impl fmt::Display for FailureClass {
+    fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(self, formatter)
+    }
+}
+
+/// Names of the harness's own checks, reported like properties.
+pub mod bound {
+    /// Too many trace events.
+    pub const EVENTS: &str = "syncsim: the run stays within its event bound";
+    /// The workload did not finish by the virtual-time bound.
+    pub const VIRTUAL_TIME: &str = "syncsim: the workload completes within the virtual-time bound";
+    /// The run took too long in real time.
+    pub const WALL_TIME: &str = "syncsim: the run stays within its wall-clock bound";
+    /// Model or harness code panicked.
+    pub const PANIC: &str = "syncsim: no process panics";
+}
+
+/// Why a run failed.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Failure {
+    /// The class of failure.
+    pub class: FailureClass,
+    /// The property (or harness check, see `bound`) that failed.
+    pub property: String,
+    /// What exactly went wrong, with the offending keys and values.
+    pub reason: String,
+    /// Virtual time of the failure.
+    pub time: VirtualTime,
+}
+
+/// A failed run, as printed for the user.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Report {
+    /// The scenario id.
+    pub scenario: String,
+    /// The master seed.
+    pub seed: Seed,
+    /// Why it failed.
+    pub failure: Failure,
+    /// The trace digest of the run.
+    pub digest: String,
+    /// How many events the trace holds.
+    pub event_count: usize,
+    /// The last lines of the trace.
+    pub trace_tail: Vec<String>,
+    /// One command that replays this run.
+    pub replay: String,
+}
+
+impl fmt::Display for Report {
+    fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(formatter, "FAILED {} seed {}", self.scenario, self.seed)?;
+        writeln!(formatter, "  class:    {}", self.failure.class)?;
+        writeln!(formatter, "  property: {}", self.failure.property)?;
+        writeln!(formatter, "  reason:   {}", self.failure.reason)?;
+        writeln!(formatter, "  at:       {} (virtual)", self.failure.time)?;
+        writeln!(
+            formatter,
+            "  trace:    {} events, digest {}",
+            self.event_count, self.digest
+        )?;
+        writeln!(formatter, "  last {} trace lines:", self.trace_tail.len())?;
+        for line in &self.trace_tail {
+            writeln!(formatter, "    {line}")?;
+        }
+        write!(formatter, "  replay:   {}", self.replay)
+    }
+}

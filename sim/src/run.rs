@@ -1,0 +1,416 @@
+//! A run: one case (model, faults, phases, bounds) on one seed, from boot to verdict.
+//!
+//! ```text
+//!   boot ──▶ chaos (timed faults) ──▶ heal (restart, resume) ──▶ settle ──▶ checks ──▶ teardown
+//! ```
+//!
+//! Each run gets a fresh madsim runtime on a fresh OS thread. Chaos ends at its planned
+//! length or as soon as the workload is done; healing restarts every crashed node and
+//! resumes every paused one; the run then waits for the heal length and for the workload to
+//! finish, up to the virtual-time bound; `eventually` and `sometimes` properties are checked
+//! last. Teardown kills every node so nothing outlives the run. Not modelled: runs that span
+//! processes or machines; a sweep shards seeds instead.
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Once};
+use std::time::Duration;
+
+use futures::channel::mpsc::{self, UnboundedReceiver};
+use futures::StreamExt;
+use serde::{Deserialize, Serialize};
+
+use crate::fault::{Fault, FaultPlan};
+use crate::model::Model;
+use crate::property::{Modality, Property, Verdict};
+use crate::report::{bound, Failure, FailureClass, Report};
+use crate::rt;
+use crate::seed::Seed;
+use crate::time::{describe, VirtualTime};
+use crate::trace::{Divergence, EventKind, Trace};
+use crate::world::{self, NetConfig, NodeStatus, RunAborted, World, WorldBuilder};
+
+/// How long each phase lasts.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Phases {
+    /// Length of the chaos phase, in which planned faults happen.
+    pub chaos: Duration,
+    /// Time granted after healing for the system to converge before `eventually` checks.
+    pub heal: Duration,
+}
+
+/// Limits that turn a runaway run into a reported failure instead of a hang.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Bounds {
+    /// Most trace events one run may record.
+    pub events_max: u64,
+    /// Virtual time by which the workload must be done.
+    pub time_max: Duration,
+    /// Real time one run may take.
+    pub wall_max: Duration,
+}
+
+/// One scenario, ready to run on any seed.
+#[derive(Clone)]
+pub struct Case {
+    /// The scenario id, `<model>/<variant>[/<shape>]`.
+    pub scenario: String,
+    /// The model in its variant.
+    pub model: Arc<dyn Model>,
+    /// Planned faults.
+    pub faults: FaultPlan,
+    /// Phase lengths.
+    pub phases: Phases,
+    /// Run bounds.
+    pub bounds: Bounds,
+    /// Request latencies and timeouts.
+    pub net: NetConfig,
+}
+
+/// Everything one run produced.
+#[derive(Clone, Debug)]
+pub struct Outcome {
+    /// The scenario id.
+    pub scenario: String,
+    /// The master seed.
+    pub seed: Seed,
+    /// The full trace.
+    pub trace: Trace,
+    /// The failure, if the run failed.
+    pub failure: Option<Failure>,
+    /// Every `sometimes` property of the model, and whether this run hit it.
+    pub sometimes: BTreeMap<String, bool>,
+}
+
+impl Outcome {
+    /// The trace digest.
+    pub fn digest(&self) -> String {
+        self.trace.digest()
+    }
+
+    /// The report of a failed run, with the command that replays it.
+    pub fn report(&self) -> Option<Report> {
+        let failure = self.failure.clone()?;
+        Some(Report {
+            scenario: self.scenario.clone(),
+            seed: self.seed,
+            failure,
+            digest: self.digest(),
+            event_count: self.trace.len(),
+            trace_tail: self.trace.tail(12),
+            replay: replay_command(&self.scenario, self.seed),
+        })
+    }
+}
+
+/// The one-line command that replays `scenario` on `seed` from a checkout.
+pub fn replay_command(scenario: &str, seed: Seed) -> String {
+    format!("cargo run --release -- run {scenario} --seed {seed}")
+}
+
+/// Why a case cannot run as configured.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CaseError(pub String);
+
+impl std::fmt::Display for CaseError {
+    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        formatter.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for CaseError {}
+
+impl Case {
+    /// Checks the configuration: phases fit the bounds, latencies are ordered, every faulted
+    /// node exists, every fault happens during chaos.
+    pub fn validate(&self) -> Result<(), CaseError> {
+        let fail = |message: String| Err(CaseError(format!("{}: {message}", self.scenario)));
+        if self.phases.chaos + self.phases.heal > self.bounds.time_max {
+            return fail(format!(
+                "chaos {} + heal {} exceed the virtual-time bound {}",
+                describe(self.phases.chaos),
+                describe(self.phases.heal),
+                describe(self.bounds.time_max)
+            ));
+        }
+        if self.net.latency_min > self.net.latency_max {
+            return fail("latency_min is above latency_max".to_string());
+        }
+        let mut builder = WorldBuilder::default();
+        self.model.install(&mut builder);
+        let nodes = builder.node_names();
+        for timed in self.faults.faults() {
+            if !nodes.iter().any(|node| node == timed.fault.node()) {
+                return fail(format!(
+                    "fault `{}`: no such node (nodes: {})",
+                    timed.fault,
+                    nodes.join(", ")
+                ));
+            }
+            if timed.at > self.phases.chaos {
+                return fail(format!(
+                    "fault `{}` at {} is after the chaos phase",
+                    timed.fault,
+                    describe(timed.at)
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// Runs the case on `seed`. Never panics for model misbehaviour: a panic, a violated
+    /// property or a hit bound comes back as the outcome's failure.
+    pub fn run(&self, seed: Seed) -> Outcome {
+        install_quiet_abort_hook();
+        let properties = self.model.properties();
+        let world = Arc::new(World::new(
+            seed,
+            self.net.clone(),
+            &properties,
+            self.bounds.events_max,
+        ));
+        let sometimes_names: Vec<String> = properties
+            .iter()
+            .filter(|property| property.modality() == Modality::Sometimes)
+            .map(|property| property.name().to_string())
+            .collect();
+        let inside = world.clone();
+        let case = self.clone();
+        let watchdog = world.clone();
+        let result = rt::run_isolated(
+            seed,
+            self.bounds.wall_max,
+            move || watchdog.abort_for_wall_time(),
+            move || supervise(inside, case, properties),
+        );
+        let sometimes_hits = match result {
+            Ok(Some(hits)) => hits,
+            Ok(None) => {
+                let reason = format!(
+                    "the run took more than {} of real time",
+                    describe(self.bounds.wall_max)
+                );
+                fail_outside(&world, FailureClass::Liveness, bound::WALL_TIME, reason);
+                BTreeMap::new()
+            }
+            Err(payload) => {
+                if payload.downcast_ref::<RunAborted>().is_none() {
+                    let reason = format!("a process panicked: {}", panic_message(payload.as_ref()));
+                    fail_outside(&world, FailureClass::Crash, bound::PANIC, reason);
+                }
+                BTreeMap::new()
+            }
+        };
+        let trace = world.history().trace.clone();
+        Outcome {
+            scenario: self.scenario.clone(),
+            seed,
+            trace,
+            failure: world.failure(),
+            sometimes: sometimes_names
+                .into_iter()
+                .map(|name| {
+                    let hit = sometimes_hits.get(&name).copied().unwrap_or(false);
+                    (name, hit)
+                })
+                .collect(),
+        }
+    }
+
+    /// Runs `seed` twice, each on a fresh thread and runtime, and compares the traces.
+    pub fn check_determinism(&self, seed: Seed) -> Result<String, Divergence> {
+        let first = self.run(seed);
+        let second = self.run(seed);
+        match first.trace.first_divergence(&second.trace) {
+            None => Ok(first.digest()),
+            Some(divergence) => Err(divergence),
+        }
+    }
+}
+
+/// Records a failure found after the runtime is gone (panic, wall-clock timeout).
+fn fail_outside(world: &World, class: FailureClass, property: &str, reason: String) {
+    if world.failed() {
+        return;
+    }
+    let last_time = world
+        .history()
+        .trace
+        .events()
+        .last()
+        .map_or(VirtualTime::ZERO, |event| event.time);
+    world.fail_at(last_time, class, property, reason);
+}
+
+fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
+    if let Some(text) = payload.downcast_ref::<&str>() {
+        text.to_string()
+    } else if let Some(text) = payload.downcast_ref::<String>() {
+        text.clone()
+    } else {
+        "a non-text panic payload".to_string()
+    }
+}
+
+/// Bound hits unwind with a `RunAborted` payload: expected, already reported, so silent.
+fn install_quiet_abort_hook() {
+    static ONCE: Once = Once::new();
+    ONCE.call_once(|| {
+        let previous = std::panic::take_hook();
+        std::panic::set_hook(Box::new(move |info| {
+            if info.payload().downcast_ref::<RunAborted>().is_none() {
+                previous(info);
+            }
+        }));
+    });
+}
+
+/// The supervisor: boots the world, applies the plan, heals, checks, tears down.
+async fn supervise(
+    world: Arc<World>,
+    case: Case,
+    properties: Vec<Property>,
+) -> BTreeMap<String, bool> {
+    let (sender, mut wake) = mpsc::unbounded();
+    world.set_waker(sender);
+    let mut builder = WorldBuilder::default();
+    case.model.install(&mut builder);
+    world::install(&world, builder);
+    world.record(
+        "harness",
+        EventKind::Phase,
+        format!(
+            "chaos for {} with {} planned fault(s); seed {}",
+            describe(case.phases.chaos),
+            case.faults.faults().len(),
+            world.seed
+        ),
+    );
+    run_chaos(&world, &case, &mut wake).await;
+    if !world.failed() {
+        heal(&world);
+        let heal_end = rt::now().after(case.phases.heal);
+        wait_until(&world, &mut wake, heal_end, |_| false).await;
+        let time_max = VirtualTime(case.bounds.time_max);
+        wait_until(&world, &mut wake, time_max, workload_done).await;
+        check_end(&world, &case, &properties);
+    }
+    let hits = sometimes_hits(&world, &properties);
+    world.kill_all();
+    hits
+}
+
+async fn run_chaos(world: &Arc<World>, case: &Case, wake: &mut UnboundedReceiver<()>) {
+    for timed in case.faults.faults() {
+        wait_until(world, wake, VirtualTime(timed.at), workload_done).await;
+        if world.failed() || workload_done(world) {
+            return;
+        }
+        apply_fault(world, &timed.fault);
+    }
+    wait_until(world, wake, VirtualTime(case.phases.chaos), workload_done).await;
+}
+
+fn workload_done(world: &World) -> bool {
+    world.pending_processes().is_empty()
+}
+
+/// Sleeps until `deadline`, waking early when the run failed or `done` holds.
+async fn wait_until(
+    world: &World,
+    wake: &mut UnboundedReceiver<()>,
+    deadline: VirtualTime,
+    done: impl Fn(&World) -> bool,
+) {
+    loop {
+        if world.failed() || done(world) {
+            return;
+        }
+        let now = rt::now();
+        if now >= deadline {
+            return;
+        }
+        let _ = rt::timeout(deadline.0 - now.0, wake.next()).await;
+    }
+}
+
+fn apply_fault(world: &World, fault: &Fault) {
+    let node = fault.node();
+    let status = world.status(node);
+    let applies = match fault {
+        Fault::Crash(_) => status != NodeStatus::Down,
+        Fault::Restart(_) => status == NodeStatus::Down,
+        Fault::Pause(_) => status == NodeStatus::Up,
+        Fault::Resume(_) => status == NodeStatus::Paused,
+    };
+    if !applies {
+        world.record(
+            "harness",
+            EventKind::Fault,
+            format!("{fault}: skipped, node is {status:?}"),
+        );
+        return;
+    }
+    world.record("harness", EventKind::Fault, fault.to_string());
+    world.history().faults.push((rt::now(), fault.clone()));
+    match fault {
+        Fault::Crash(_) => world.crash_node(node),
+        Fault::Restart(_) => world.restart_node(node),
+        Fault::Pause(_) => world.pause_node(node),
+        Fault::Resume(_) => world.resume_node(node),
+    }
+}
+
+/// Ends the chaos phase: every crashed node restarts and every paused node resumes.
+fn heal(world: &World) {
+    world.record("harness", EventKind::Phase, "heal: faults stop".to_string());
+    for node in world.node_names() {
+        match world.status(&node) {
+            NodeStatus::Up => {}
+            NodeStatus::Down => apply_fault(world, &Fault::Restart(node)),
+            NodeStatus::Paused => apply_fault(world, &Fault::Resume(node)),
+        }
+    }
+}
+
+/// After healing: the workload must be done, `always` must still hold, `eventually` must hold.
+fn check_end(world: &World, case: &Case, properties: &[Property]) {
+    let pending = world.pending_processes();
+    if !pending.is_empty() {
+        let reason = format!(
+            "virtual-time bound {} reached with processes still running: {}",
+            describe(case.bounds.time_max),
+            pending.join(", ")
+        );
+        world.fail(FailureClass::Liveness, bound::VIRTUAL_TIME, reason);
+        return;
+    }
+    world.check_always();
+    let violation = {
+        let history = world.history();
+        properties
+            .iter()
+            .filter(|property| property.modality() == Modality::Eventually)
+            .find_map(|property| match property.verdict(&history) {
+                Verdict::Pass => None,
+                Verdict::Violated(reason) => Some((property.name().to_string(), reason)),
+            })
+    };
+    if let Some((property, reason)) = violation {
+        world.fail(FailureClass::Liveness, &property, reason);
+    }
+    if !world.failed() {
+        let detail = format!("all checks pass; {} events", world.event_count());
+        world.record("harness", EventKind::Phase, detail);
+    }
+}
+
+fn sometimes_hits(world: &World, properties: &[Property]) -> BTreeMap<String, bool> {
+    let history = world.history();
+    properties
+        .iter()
+        .filter(|property| property.modality() == Modality::Sometimes)
+        .map(|property| (property.name().to_string(), property.hit(&history)))
+        .collect()
+}

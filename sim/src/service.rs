@@ -1,0 +1,72 @@
+//! Services: sans-IO state machines that the harness serves on nodes.
+//!
+//! A service is a plain struct with `apply(request) -> response`, testable alone. The harness
+//! owns it (behind a lock, shared with properties that read its ground truth), delivers
+//! requests to it with seeded latency, and tells it when its node crashes so it can drop what
+//! is not durable. Not modelled here: requests that wait inside the service (row locks); a
+//! service that needs them gets its own adapter.
+
+use std::fmt::Debug;
+use std::marker::PhantomData;
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use crate::time::VirtualTime;
+
+/// Who is calling and when, handed to `Service::apply`.
+#[derive(Clone, Debug)]
+pub struct Caller<'a> {
+    /// The name of the calling node.
+    pub node: &'a str,
+    /// The virtual time at which the request is applied.
+    pub now: VirtualTime,
+}
+
+/// A sans-IO service: a state machine that applies requests.
+pub trait Service: Send + 'static {
+    /// What clients send.
+    type Request: Debug + Send + 'static;
+    /// What the service answers.
+    type Response: Debug + Clone + Send + 'static;
+
+    /// Applies one request atomically and records it in the service's ground truth.
+    fn apply(&mut self, caller: Caller<'_>, request: Self::Request) -> Self::Response;
+
+    /// The node crashed: keep durable state, drop the rest.
+    fn crash(&mut self);
+}
+
+/// A typed handle to a service registered in a world: clients call it, properties read it.
+pub struct ServiceRef<S> {
+    pub(crate) name: Arc<str>,
+    pub(crate) state: Arc<Mutex<S>>,
+    pub(crate) kind: PhantomData<fn() -> S>,
+}
+
+impl<S> Clone for ServiceRef<S> {
+    fn clone(&self) -> Self {
+        ServiceRef {
+            name: self.name.clone(),
+            state: self.state.clone(),
+            kind: PhantomData,
+        }
+    }
+}
+
+impl<S> Debug for ServiceRef<S> {
+    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(formatter, "ServiceRef({})", self.name)
+    }
+}
+
+impl<S> ServiceRef<S> {
+    /// The name of the service's node.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    pub(crate) fn lock(&self) -> MutexGuard<'_, S> {
+        self.state
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+}

@@ -1,0 +1,8 @@
+//! Simulated services, each a sans-IO state machine with its own ground-truth log.
+//!
+//! - `register`: a durable key-value register with compare-and-set, the smallest service
+//!   that can lose an update; it backs the toy model and the kernel's own tests.
+//!
+//! Postgres, the broker, the CRM mirror and the job queue join here as they land.
+
+pub mod register;

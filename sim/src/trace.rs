@@ -1,0 +1,236 @@
+//! The trace: every event of a run, in order, one line each, with a stable digest.
+//!
+//! The trace is what makes a run reviewable and its determinism checkable: two runs of the
+//! same case must produce byte-identical traces. The digest is BLAKE3 over the rendered lines
+//! (never std's randomly keyed hasher). Not recorded: wall-clock times, memory addresses,
+//! anything else that differs between machines.
+
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+
+use crate::time::VirtualTime;
+
+/// What kind of thing happened. Rendered as a fixed-width lower-case word.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+pub enum EventKind {
+    /// The harness changed phase (start, heal, end).
+    Phase,
+    /// A node process started (at boot or after a restart).
+    Start,
+    /// A process finished its work.
+    Done,
+    /// A fault was applied (crash, restart, pause, resume).
+    Fault,
+    /// A client sent a request to a service.
+    Send,
+    /// A service applied a request and produced a response.
+    Apply,
+    /// A client received a response (or an error) from a service.
+    Recv,
+    /// A request was lost: the service was down or unreachable.
+    Drop,
+    /// A coverage mark was hit.
+    Mark,
+    /// A model-level note.
+    Note,
+    /// A property verdict (violations only).
+    Check,
+}
+
+impl EventKind {
+    fn label(self) -> &'static str {
+        match self {
+            EventKind::Phase => "phase",
+            EventKind::Start => "start",
+            EventKind::Done => "done",
+            EventKind::Fault => "fault",
+            EventKind::Send => "send",
+            EventKind::Apply => "apply",
+            EventKind::Recv => "recv",
+            EventKind::Drop => "drop",
+            EventKind::Mark => "mark",
+            EventKind::Note => "note",
+            EventKind::Check => "check",
+        }
+    }
+}
+
+/// One event: when, where, what kind, and a free-form detail.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Event {
+    /// Virtual time of the event.
+    pub time: VirtualTime,
+    /// Name of the node the event happened on (`harness` for the supervisor).
+    pub node: String,
+    /// Kind of event.
+    pub kind: EventKind,
+    /// Human-readable detail; deterministic text only.
+    pub detail: String,
+}
+
+impl fmt::Display for Event {
+    fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            formatter,
+            "{:>12} {:<10} {:<5} {}",
+            self.time.to_string(),
+            self.node,
+            self.kind.label(),
+            self.detail
+        )
+    }
+}
+
+/// The ordered list of events of one run.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Trace {
+    events: Vec<Event>,
+}
+
+/// Where two traces first differ.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Divergence {
+    /// 0-based index of the first differing line.
+    pub line_index: usize,
+    /// The line in the first trace (None if it ended there).
+    pub first: Option<String>,
+    /// The line in the second trace (None if it ended there).
+    pub second: Option<String>,
+}
+
+impl fmt::Display for Divergence {
+    fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let show = |line: &Option<String>| line.clone().unwrap_or_else(|| "<end>".to_string());
+        write!(
+            formatter,
+            "traces diverge at line {}:\n  first:  {}\n  second: {}",
+            self.line_index + 1,
+            show(&self.first),
+            show(&self.second)
+        )
+    }
+}
+
+impl Trace {
+    /// Appends an event. Events arrive in virtual-time order; a time going backwards means
+    /// the recorder was called from outside the run, a harness bug.
+    pub fn push(&mut self, event: Event) {
+        if let Some(last) = self.events.last() {
+            assert!(
+                last.time <= event.time,
+                "trace time went backwards: {event}"
+            );
+        }
+        self.events.push(event);
+    }
+
+    /// The events, in order.
+    pub fn events(&self) -> &[Event] {
+        &self.events
+    }
+
+    /// The number of events.
+    pub fn len(&self) -> usize {
+        self.events.len()
+    }
+
+    /// True when nothing was recorded.
+    pub fn is_empty(&self) -> bool {
+        self.events.is_empty()
+    }
+
+    /// One line per event.
+    pub fn lines(&self) -> impl Iterator<Item = String> + '_ {
+        self.events.iter().map(Event::to_string)
+    }
+
+    /// The whole trace as text, one line per event, each ending in a newline.
+    pub fn render(&self) -> String {
+        self.lines().fold(String::new(), |mut text, line| {
+            text.push_str(&line);
+            text.push('\n');
+            text
+        })
+    }
+
+    /// The last `count` lines (fewer if the trace is shorter).
+    pub fn tail(&self, count: usize) -> Vec<String> {
+        let start = self.events.len().saturating_sub(count);
+        self.events[start..].iter().map(Event::to_string).collect()
+    }
+
+    /// A stable digest of the rendered trace: the first 16 hex digits of its BLAKE3 hash.
+    pub fn digest(&self) -> String {
+        let mut hasher = blake3::Hasher::new();
+        for line in self.lines() {
+            hasher.update(line.as_bytes());
+            hasher.update(b"\n");
+        }
+        hasher.finalize().to_hex()[..16].to_string()
+    }
+
+    /// The first line where `self` and `other` differ, or None if they are identical.
+    pub fn first_divergence(&self, other: &Trace) -> Option<Divergence> {
+        let longest = self.events.len().max(other.events.len());
+        (0..longest).find_map(|line_index| {
+            let first = self.events.get(line_index).map(Event::to_string);
+            let second = other.events.get(line_index).map(Event::to_string);
+            (first != second).then_some(Divergence {
+                line_index,
+                first,
+                second,
+            })
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    fn event(micros: u64, node: &str, detail: &str) -> Event {
+        Event {
+            time: VirtualTime(Duration::from_micros(micros)),
+            node: node.to_string(),
+            kind: EventKind::Note,
+            detail: detail.to_string(),
+        }
+    }
+
+    #[test]
+    fn render_is_one_fixed_width_line_per_event() {
+        let mut trace = Trace::default();
+        trace.push(event(1_500, "worker-0", "hello"));
+        assert_eq!(trace.render(), "   0.001500s worker-0   note  hello\n");
+    }
+
+    #[test]
+    fn digest_depends_on_every_line_and_divergence_finds_the_first() {
+        let mut first = Trace::default();
+        let mut second = Trace::default();
+        for micros in 0..5 {
+            first.push(event(micros, "a", "same"));
+            second.push(event(
+                micros,
+                "a",
+                if micros == 3 { "other" } else { "same" },
+            ));
+        }
+        assert_ne!(first.digest(), second.digest());
+        assert_eq!(first.digest(), first.clone().digest());
+        let divergence = first.first_divergence(&second).expect("they differ");
+        assert_eq!(divergence.line_index, 3);
+        assert!(divergence.to_string().contains("line 4"));
+        assert_eq!(first.first_divergence(&first.clone()), None);
+    }
+
+    #[test]
+    #[should_panic(expected = "went backwards")]
+    fn time_going_backwards_is_a_harness_bug() {
+        let mut trace = Trace::default();
+        trace.push(event(5, "a", "later"));
+        trace.push(event(4, "a", "earlier"));
+    }
+}

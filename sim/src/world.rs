@@ -1,0 +1,552 @@
+//! The world of one run: its nodes, services and processes, and the shared state the
+//! harness keeps while it runs (trace, ground truth, node status, the first failure).
+//!
+//! ```text
+//!   supervisor ──faults──▶ nodes (madsim) ──processes──▶ Ctx::call ──▶ services
+//!        │                                                    │
+//!        └──────────── World: trace, History, status ◀────────┘
+//! ```
+//!
+//! A model fills a `WorldBuilder`; the run turns it into madsim nodes. Not modelled: node
+//! placement, CPU cost of work (a process only spends virtual time when it sleeps or calls).
+
+use std::any::Any;
+use std::collections::{BTreeMap, BTreeSet};
+use std::future::Future;
+use std::marker::PhantomData;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use futures::channel::mpsc::UnboundedSender;
+use serde::{Deserialize, Serialize};
+
+use crate::ctx::Ctx;
+use crate::history::History;
+use crate::prng::Prng;
+use crate::property::{Property, Verdict};
+use crate::report::{bound, Failure, FailureClass};
+use crate::rt::{self, NodeRef};
+use crate::seed::Seed;
+use crate::service::{Service, ServiceRef};
+use crate::time::VirtualTime;
+use crate::trace::{Event, EventKind};
+
+/// The boxed future of one process. Not `Send`: a process lives on one node's task set.
+pub type ProcessFuture = Pin<Box<dyn Future<Output = ()>>>;
+type ProcessFactory = Arc<dyn Fn(Ctx) -> ProcessFuture + Send + Sync>;
+type CrashHook = Arc<dyn Fn() + Send + Sync>;
+
+/// Latency and timeouts of the request path between nodes.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NetConfig {
+    /// Shortest one-way delay of a message.
+    pub latency_min: Duration,
+    /// Longest one-way delay of a message.
+    pub latency_max: Duration,
+    /// How long a client waits for a reply before it gives up with `CallError::Timeout`.
+    pub call_timeout: Duration,
+}
+
+struct ProcessSpec {
+    name: String,
+    daemon: bool,
+    factory: ProcessFactory,
+}
+
+struct NodeSpec {
+    name: String,
+    processes: Vec<ProcessSpec>,
+    crash_hook: Option<CrashHook>,
+}
+
+/// What a model fills in: services and nodes with their processes.
+#[derive(Default)]
+pub struct WorldBuilder {
+    nodes: Vec<NodeSpec>,
+    services: BTreeMap<String, Arc<dyn Any + Send + Sync>>,
+}
+
+/// Adds processes to one node; returned by `WorldBuilder::node`.
+pub struct NodeBuilder<'a> {
+    spec: &'a mut NodeSpec,
+}
+
+impl NodeBuilder<'_> {
+    /// A process that does a finite piece of work; the run waits for it to finish.
+    pub fn process<F, Fut>(self, name: &str, process: F) -> Self
+    where
+        F: Fn(Ctx) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = ()> + 'static,
+    {
+        self.add(name, false, process)
+    }
+
+    /// A process that runs until the run ends (a poller, a daemon); the run does not wait for it.
+    pub fn daemon<F, Fut>(self, name: &str, process: F) -> Self
+    where
+        F: Fn(Ctx) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = ()> + 'static,
+    {
+        self.add(name, true, process)
+    }
+
+    fn add<F, Fut>(self, name: &str, daemon: bool, process: F) -> Self
+    where
+        F: Fn(Ctx) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = ()> + 'static,
+    {
+        assert!(
+            self.spec
+                .processes
+                .iter()
+                .all(|existing| existing.name != name),
+            "node {} already has a process named {name:?}",
+            self.spec.name
+        );
+        self.spec.processes.push(ProcessSpec {
+            name: name.to_string(),
+            daemon,
+            factory: Arc::new(move |ctx| Box::pin(process(ctx))),
+        });
+        self
+    }
+}
+
+impl WorldBuilder {
+    /// Registers a service on its own node named `name`, returning the handle clients call
+    /// and properties read.
+    pub fn service<S: Service>(&mut self, name: &str, service: S) -> ServiceRef<S> {
+        let state = Arc::new(Mutex::new(service));
+        let handle = ServiceRef {
+            name: Arc::from(name),
+            state: state.clone(),
+            kind: PhantomData,
+        };
+        let crashed = handle.clone();
+        let spec = self.add_node(name);
+        spec.crash_hook = Some(Arc::new(move || crashed.lock().crash()));
+        self.services.insert(name.to_string(), state);
+        handle
+    }
+
+    /// Declares a node that runs processes; `name` must be unique in the world.
+    pub fn node(&mut self, name: &str) -> NodeBuilder<'_> {
+        NodeBuilder {
+            spec: self.add_node(name),
+        }
+    }
+
+    fn add_node(&mut self, name: &str) -> &mut NodeSpec {
+        assert!(
+            self.nodes.iter().all(|node| node.name != name),
+            "a node named {name:?} already exists"
+        );
+        assert!(name != "harness", "the node name \"harness\" is reserved");
+        self.nodes.push(NodeSpec {
+            name: name.to_string(),
+            processes: Vec::new(),
+            crash_hook: None,
+        });
+        self.nodes.last_mut().expect("just pushed")
+    }
+
+    /// The names of the nodes, in declaration order.
+    pub fn node_names(&self) -> Vec<String> {
+        self.nodes.iter().map(|node| node.name.clone()).collect()
+    }
+}
+
+/// Whether a node is running.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum NodeStatus {
+    /// Running.
+    Up,
+    /// Crashed; requests to it are lost.
+    Down,
+    /// Frozen; requests to it wait.
+    Paused,
+}
+
+struct NodeState {
+    madsim: Option<NodeRef>,
+    status: NodeStatus,
+    crash_hook: Option<CrashHook>,
+    /// Workload (non-daemon) processes that have not finished since the node last started.
+    pending: BTreeSet<String>,
+    workload: BTreeSet<String>,
+}
+
+/// Panic payload that aborts a run whose failure is already recorded.
+pub(crate) struct RunAborted;
+
+/// The shared state of one run.
+pub(crate) struct World {
+    pub(crate) seed: Seed,
+    pub(crate) net: NetConfig,
+    history: Mutex<History>,
+    nodes: Mutex<BTreeMap<String, NodeState>>,
+    net_prng: Mutex<Prng>,
+    node_prngs: Mutex<BTreeMap<String, Prng>>,
+    always: Vec<Property>,
+    failure: Mutex<Option<Failure>>,
+    events_max: u64,
+    event_count: AtomicU64,
+    wall_timeout: AtomicBool,
+    wake: Mutex<Option<UnboundedSender<()>>>,
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    // A panic while a lock is held is already a reported failure; keep reading the state.
+    mutex
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+impl World {
+    pub(crate) fn new(
+        seed: Seed,
+        net: NetConfig,
+        properties: &[Property],
+        events_max: u64,
+    ) -> Self {
+        World {
+            seed,
+            net,
+            history: Mutex::new(History::default()),
+            nodes: Mutex::new(BTreeMap::new()),
+            net_prng: Mutex::new(Prng::new(seed.stream("net"))),
+            node_prngs: Mutex::new(BTreeMap::new()),
+            always: properties
+                .iter()
+                .filter(|property| property.modality() == crate::property::Modality::Always)
+                .cloned()
+                .collect(),
+            failure: Mutex::new(None),
+            events_max,
+            event_count: AtomicU64::new(0),
+            wall_timeout: AtomicBool::new(false),
+            wake: Mutex::new(None),
+        }
+    }
+
+    pub(crate) fn set_waker(&self, sender: UnboundedSender<()>) {
+        *lock(&self.wake) = Some(sender);
+    }
+
+    fn wake_supervisor(&self) {
+        if let Some(sender) = lock(&self.wake).as_ref() {
+            // The supervisor may have finished; a lost wake-up is then harmless.
+            let _ = sender.unbounded_send(());
+        }
+    }
+
+    pub(crate) fn history(&self) -> MutexGuard<'_, History> {
+        lock(&self.history)
+    }
+
+    /// Records an event. After a failure nothing more is recorded, so the trace ends at it.
+    pub(crate) fn record(&self, node: &str, kind: EventKind, detail: String) {
+        if self.wall_timeout.load(Ordering::Relaxed) {
+            self.fail_and_abort(
+                FailureClass::Liveness,
+                bound::WALL_TIME,
+                "the wall-clock bound ran out".into(),
+            );
+        }
+        if self.failed() {
+            return;
+        }
+        let count = self.event_count.fetch_add(1, Ordering::Relaxed) + 1;
+        if count > self.events_max {
+            let reason = format!("more than {} trace events", self.events_max);
+            self.fail_and_abort(FailureClass::Liveness, bound::EVENTS, reason);
+        }
+        let event = Event {
+            time: rt::now(),
+            node: node.to_string(),
+            kind,
+            detail,
+        };
+        lock(&self.history).trace.push(event);
+    }
+
+    pub(crate) fn event_count(&self) -> u64 {
+        self.event_count.load(Ordering::Relaxed)
+    }
+
+    pub(crate) fn mark(&self, node: &str, name: &str) {
+        *lock(&self.history)
+            .marks
+            .entry(name.to_string())
+            .or_default() += 1;
+        self.record(node, EventKind::Mark, name.to_string());
+    }
+
+    pub(crate) fn failed(&self) -> bool {
+        lock(&self.failure).is_some()
+    }
+
+    pub(crate) fn failure(&self) -> Option<Failure> {
+        lock(&self.failure).clone()
+    }
+
+    /// Records the run's failure now (the first one wins) and wakes the supervisor.
+    pub(crate) fn fail(&self, class: FailureClass, property: &str, reason: String) {
+        self.fail_at(rt::now(), class, property, reason);
+    }
+
+    /// Records the run's failure at `time`; used directly once the runtime is gone.
+    pub(crate) fn fail_at(
+        &self,
+        time: VirtualTime,
+        class: FailureClass,
+        property: &str,
+        reason: String,
+    ) {
+        let detail = format!("{class}: {property}: {reason}");
+        {
+            let mut failure = lock(&self.failure);
+            if failure.is_some() {
+                return;
+            }
+            *failure = Some(Failure {
+                class,
+                property: property.to_string(),
+                reason,
+                time,
+            });
+        }
+        let event = Event {
+            time,
+            node: "harness".to_string(),
+            kind: EventKind::Check,
+            detail,
+        };
+        lock(&self.history).trace.push(event);
+        self.wake_supervisor();
+    }
+
+    /// Fails the run and unwinds out of it at once: for bounds that a runaway process would
+    /// otherwise never let the supervisor notice.
+    fn fail_and_abort(&self, class: FailureClass, property: &str, reason: String) -> ! {
+        self.fail(class, property, reason);
+        std::panic::panic_any(RunAborted);
+    }
+
+    pub(crate) fn abort_for_wall_time(&self) {
+        self.wall_timeout.store(true, Ordering::Relaxed);
+    }
+
+    /// Checks every `always` property against the current ground truth.
+    pub(crate) fn check_always(&self) {
+        if self.always.is_empty() || self.failed() {
+            return;
+        }
+        let violation = {
+            let history = lock(&self.history);
+            self.always
+                .iter()
+                .find_map(|property| match property.verdict(&history) {
+                    Verdict::Pass => None,
+                    Verdict::Violated(reason) => Some((property.name().to_string(), reason)),
+                })
+        };
+        if let Some((property, reason)) = violation {
+            self.fail(FailureClass::Correctness, &property, reason);
+        }
+    }
+
+    /// Draws the two one-way delays of a request and its reply.
+    pub(crate) fn draw_latencies(&self) -> (Duration, Duration) {
+        let min = self.net.latency_min.as_micros() as u64;
+        let max = self.net.latency_max.as_micros() as u64;
+        let mut prng = lock(&self.net_prng);
+        let there = prng.range_inclusive(min, max);
+        let back = prng.range_inclusive(min, max);
+        (Duration::from_micros(there), Duration::from_micros(back))
+    }
+
+    pub(crate) fn with_node_prng<R>(&self, node: &str, draw: impl FnOnce(&mut Prng) -> R) -> R {
+        let mut prngs = lock(&self.node_prngs);
+        let prng = prngs
+            .entry(node.to_string())
+            .or_insert_with(|| Prng::new(self.seed.stream(&format!("node/{node}"))));
+        draw(prng)
+    }
+
+    pub(crate) fn status(&self, node: &str) -> NodeStatus {
+        lock(&self.nodes)
+            .get(node)
+            .unwrap_or_else(|| panic!("no node named {node:?}"))
+            .status
+    }
+
+    pub(crate) fn node_names(&self) -> Vec<String> {
+        lock(&self.nodes).keys().cloned().collect()
+    }
+
+    /// `node/process` for every workload process that has not finished.
+    pub(crate) fn pending_processes(&self) -> Vec<String> {
+        let nodes = lock(&self.nodes);
+        let mut pending = Vec::new();
+        for (name, node) in nodes.iter() {
+            pending.extend(
+                node.pending
+                    .iter()
+                    .map(|process| format!("{name}/{process}")),
+            );
+        }
+        pending
+    }
+
+    fn node_started(&self, node: &str) {
+        let mut nodes = lock(&self.nodes);
+        let state = nodes.get_mut(node).expect("a started node is registered");
+        state.pending = state.workload.clone();
+    }
+
+    fn process_finished(&self, node: &str, process: &str) {
+        let all_done = {
+            let mut nodes = lock(&self.nodes);
+            let state = nodes.get_mut(node).expect("a process's node is registered");
+            state.pending.remove(process);
+            nodes.values().all(|node| node.pending.is_empty())
+        };
+        self.record(node, EventKind::Done, process.to_string());
+        if all_done {
+            self.wake_supervisor();
+        }
+    }
+
+    pub(crate) fn set_status(&self, node: &str, status: NodeStatus) {
+        let mut nodes = lock(&self.nodes);
+        nodes.get_mut(node).expect("registered node").status = status;
+    }
+
+    fn madsim_node(&self, node: &str) -> Option<NodeRef> {
+        lock(&self.nodes).get(node).and_then(|state| state.madsim)
+    }
+
+    fn crash_hook(&self, node: &str) -> Option<CrashHook> {
+        lock(&self.nodes)
+            .get(node)
+            .and_then(|state| state.crash_hook.clone())
+    }
+
+    pub(crate) fn crash_node(&self, node: &str) {
+        if let Some(madsim) = self.madsim_node(node) {
+            rt::kill(madsim);
+        }
+        self.set_status(node, NodeStatus::Down);
+        if let Some(hook) = self.crash_hook(node) {
+            hook();
+        }
+    }
+
+    pub(crate) fn restart_node(&self, node: &str) {
+        self.set_status(node, NodeStatus::Up);
+        match self.madsim_node(node) {
+            Some(madsim) => rt::restart(madsim),
+            None => self.node_started(node),
+        }
+    }
+
+    pub(crate) fn pause_node(&self, node: &str) {
+        if let Some(madsim) = self.madsim_node(node) {
+            rt::pause(madsim);
+        }
+        self.set_status(node, NodeStatus::Paused);
+    }
+
+    pub(crate) fn resume_node(&self, node: &str) {
+        if let Some(madsim) = self.madsim_node(node) {
+            rt::resume(madsim);
+        }
+        self.set_status(node, NodeStatus::Up);
+    }
+
+    /// Kills every node: nothing of this run may outlive it.
+    pub(crate) fn kill_all(&self) {
+        let madsim_nodes: Vec<NodeRef> = lock(&self.nodes)
+            .values()
+            .filter_map(|node| node.madsim)
+            .collect();
+        for node in madsim_nodes {
+            rt::kill(node);
+        }
+    }
+}
+
+/// Turns the builder into running madsim nodes; must run inside the runtime.
+pub(crate) fn install(world: &Arc<World>, builder: WorldBuilder) {
+    lock(&world.history).services = builder.services;
+    for spec in builder.nodes {
+        let workload: BTreeSet<String> = spec
+            .processes
+            .iter()
+            .filter(|process| !process.daemon)
+            .map(|process| process.name.clone())
+            .collect();
+        lock(&world.nodes).insert(
+            spec.name.clone(),
+            NodeState {
+                madsim: None,
+                status: NodeStatus::Up,
+                crash_hook: spec.crash_hook.clone(),
+                // Pending from the start: the node's init task has not been polled yet.
+                pending: workload.clone(),
+                workload,
+            },
+        );
+        if spec.processes.is_empty() {
+            continue;
+        }
+        let madsim = start_node(world, spec);
+        lock(&world.nodes)
+            .get_mut(&madsim.0)
+            .expect("just inserted")
+            .madsim = Some(madsim.1);
+    }
+}
+
+fn start_node(world: &Arc<World>, spec: NodeSpec) -> (String, NodeRef) {
+    let node_name: Arc<str> = Arc::from(spec.name.as_str());
+    let processes: Arc<Vec<ProcessSpec>> = Arc::new(spec.processes);
+    let world_for_init = world.clone();
+    let init_name = node_name.clone();
+    let init = move || {
+        let world = world_for_init.clone();
+        let node_name = init_name.clone();
+        let processes = processes.clone();
+        async move {
+            world.node_started(&node_name);
+            world.record(
+                &node_name,
+                EventKind::Start,
+                format!("{} process(es)", processes.len()),
+            );
+            for process in processes.iter() {
+                let ctx = Ctx::new(world.clone(), node_name.clone());
+                let future = (process.factory)(ctx);
+                let world = world.clone();
+                let node = node_name.clone();
+                let name = process.name.clone();
+                let daemon = process.daemon;
+                rt::spawn_local(async move {
+                    future.await;
+                    if !daemon {
+                        world.process_finished(&node, &name);
+                    }
+                });
+            }
+            // madsim treats the end of a node's init task as the node exiting, which would
+            // kill its processes: the init task lives as long as the node.
+            futures::future::pending::<()>().await;
+        }
+    };
+    let madsim = rt::create_node(&node_name, init);
+    (spec.name, madsim)
+}

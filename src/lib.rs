@@ -1,0 +1,17 @@
+//! syncsim: a deterministic simulation test harness for sync pipelines across Postgres, a
+//! message broker, a CRM mirror, job workers and webhook sources.
+//!
+//! This facade re-exports the three layers, which depend on each other in one direction:
+//! - [`sim`]: the kernel (seeds, runs, trace, properties, simulated services); knows no model.
+//! - [`models`]: models of real systems, each with variants and properties.
+//! - [`scenarios`]: the named catalog of scenarios with expectations and seed budgets.
+//!
+//! ```
+//! let scenario = syncsim::scenarios::find("counter/unguarded").expect("in the catalog");
+//! let outcome = scenario.case.run(syncsim::sim::Seed(1));
+//! assert_eq!(outcome.digest(), scenario.case.run(syncsim::sim::Seed(1)).digest());
+//! ```
+
+pub use syncsim_models as models;
+pub use syncsim_scenarios as scenarios;
+pub use syncsim_sim as sim;

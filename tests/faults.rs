@@ -1,0 +1,122 @@
+//! Node faults do what their names say: crash drops requests and loses non-durable state,
+//! restart reruns a node's processes, pause holds requests until resume, heal restores all.
+//!
+//! Each test drives a tiny model with a timed fault and reads the outcome from the trace and
+//! from what the process observed (recorded as notes).
+
+use std::time::Duration;
+
+use syncsim::sim::services::register::{Register, RegisterRequest};
+use syncsim::sim::{EventKind, Fault, FaultPlan, Outcome, Seed};
+
+use crate::support::case;
+
+fn get() -> RegisterRequest {
+    RegisterRequest::Get {
+        key: "k".to_string(),
+    }
+}
+
+fn notes(outcome: &Outcome) -> Vec<String> {
+    outcome
+        .trace
+        .events()
+        .iter()
+        .filter(|event| event.kind == EventKind::Note)
+        .map(|event| format!("{} {}", event.time, event.detail))
+        .collect()
+}
+
+/// One client calls the store once at 20ms and notes the result.
+fn one_call(faults: FaultPlan) -> Outcome {
+    case(
+        |world| {
+            let store = world.service("store", Register::default());
+            world.node("client").process("call", move |ctx| {
+                let store = store.clone();
+                async move {
+                    ctx.sleep(Duration::from_millis(20)).await;
+                    let result = ctx.call(&store, get()).await;
+                    ctx.note(format!("{result:?}"));
+                }
+            });
+        },
+        vec![],
+        faults,
+    )
+    .run(Seed(9))
+}
+
+#[test]
+fn a_request_to_a_crashed_service_is_lost_and_times_out() {
+    let outcome =
+        one_call(FaultPlan::new().at(Duration::from_millis(10), Fault::Crash("store".into())));
+    assert_eq!(outcome.failure, None);
+    let notes = notes(&outcome);
+    assert_eq!(notes.len(), 1);
+    assert!(notes[0].ends_with("Err(Timeout)"), "{notes:?}");
+    assert!(
+        notes[0].starts_with("0.220000s"),
+        "the timeout is 200ms after the send: {notes:?}"
+    );
+    let dropped = outcome
+        .trace
+        .events()
+        .iter()
+        .filter(|event| event.kind == EventKind::Drop)
+        .count();
+    assert_eq!(dropped, 1);
+}
+
+#[test]
+fn a_request_to_a_paused_service_waits_for_resume() {
+    let faults = FaultPlan::new()
+        .at(Duration::from_millis(10), Fault::Pause("store".into()))
+        .at(Duration::from_millis(100), Fault::Resume("store".into()));
+    let outcome = one_call(faults);
+    let notes = notes(&outcome);
+    assert!(notes[0].ends_with("Ok(Value(0))"), "{notes:?}");
+    let answered_at = outcome
+        .trace
+        .events()
+        .iter()
+        .find(|event| event.kind == EventKind::Apply);
+    let answered_at = answered_at.expect("applied after resume").time.0;
+    assert!(
+        answered_at >= Duration::from_millis(100),
+        "applied at {answered_at:?}"
+    );
+}
+
+#[test]
+fn a_crashed_worker_restarts_from_scratch_at_heal() {
+    let outcome = case(
+        |world| {
+            world.node("worker").process("work", |ctx| async move {
+                ctx.note("begin");
+                ctx.sleep(Duration::from_millis(50)).await;
+                ctx.note("end");
+            });
+        },
+        vec![],
+        FaultPlan::new().at(Duration::from_millis(10), Fault::Crash("worker".into())),
+    )
+    .run(Seed(10));
+    assert_eq!(outcome.failure, None);
+    let notes: Vec<String> = notes(&outcome)
+        .into_iter()
+        .map(|note| note[10..].to_string())
+        .collect();
+    assert_eq!(
+        notes,
+        vec!["begin", "begin", "end"],
+        "crash cut the first attempt"
+    );
+    let starts = outcome
+        .trace
+        .events()
+        .iter()
+        .filter(|event| event.kind == EventKind::Start)
+        .count();
+    assert_eq!(starts, 2, "booted once, restarted once by the heal phase");
+}

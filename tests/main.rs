@@ -1,0 +1,14 @@
+//! Integration tests of the syncsim facade: one test binary, one module per concern.
+//!
+//! Each module's header says what it proves and how. Shared test models live in `support`.
+
+mod bounds;
+mod build;
+mod cli;
+mod determinism;
+mod faults;
+mod leaks;
+mod snapshots;
+mod support;
+mod tidy;
+mod toy;
