@@ -3,8 +3,7 @@
 //! Exit codes: 0 when every expectation is met, 1 when a run fails or an expectation is
 //! not met, 2 on bad input (unknown scenario, malformed seed or range, bad flag). Not here
 //! yet: replay files, fuzzing for a wall-clock budget, sharding.
-#![allow(clippy::print_stdout)]
-
+use std::io::Write;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
@@ -39,6 +38,17 @@ enum Command {
         #[arg(long)]
         trace: bool,
     },
+}
+
+/// Prints a line to stdout. A closed stdout (`syncsim run ... | head`) ends the command
+/// quietly with exit code 1 instead of the panic `println!` would raise.
+macro_rules! say {
+    ($($argument:tt)*) => {
+        if writeln!(std::io::stdout(), $($argument)*).is_err() {
+            eprintln!("syncsim: stdout closed; stopping");
+            std::process::exit(1);
+        }
+    };
 }
 
 fn parse_seed_range(text: &str) -> Result<(u64, u64), String> {
@@ -76,7 +86,7 @@ fn list() -> ExitCode {
             .iter()
             .map(|property| format!("{} {:?}", property.modality(), property.name()))
             .collect();
-        println!(
+        say!(
             "{:<28} {:<7} {}",
             scenario.id(),
             scenario.expectation.to_string(),
@@ -102,7 +112,7 @@ fn run(id: &str, seed: Option<Seed>, seeds: Option<(u64, u64)>, trace: bool) -> 
     let mut last: Option<Outcome> = None;
     for seed in &seeds {
         let outcome = scenario.case.run(*seed);
-        println!(
+        say!(
             "seed {} digest {} events {}{}",
             seed,
             outcome.digest(),
@@ -121,15 +131,17 @@ fn run(id: &str, seed: Option<Seed>, seeds: Option<(u64, u64)>, trace: bool) -> 
     }
     let last = last.expect("at least one seed ran");
     if trace {
-        print!("{}", last.trace.render());
+        for line in last.trace.lines() {
+            say!("{line}");
+        }
     }
     match last.report() {
         Some(report) => {
-            println!("{report}");
+            say!("{report}");
             ExitCode::from(1)
         }
         None => {
-            println!("{} seed(s) of {} passed", seeds.len(), scenario.id());
+            say!("{} seed(s) of {} passed", seeds.len(), scenario.id());
             ExitCode::SUCCESS
         }
     }
@@ -146,13 +158,12 @@ fn verdict(scenario: &Scenario) -> (bool, String) {
                 .failure
                 .as_ref()
                 .expect("a failed outcome has a failure");
-            (
-                true,
-                format!(
-                    "caught at seed {} after {ran} seed(s): {}",
-                    outcome.seed, failure.property
-                ),
-            )
+            let replay = syncsim::sim::replay_command(scenario.id(), outcome.seed);
+            let summary = format!(
+                "caught at seed {} after {ran} seed(s): {}\n{:46}replay: {replay}",
+                outcome.seed, failure.property, ""
+            );
+            (true, summary)
         }
         (Expectation::Caught, None) => (false, format!("NOT caught in {ran} seed(s)")),
         (Expectation::Holds, Some(outcome)) => {
@@ -175,12 +186,12 @@ fn verdict(scenario: &Scenario) -> (bool, String) {
 
 fn check() -> ExitCode {
     let mut all_met = true;
-    println!("{:<28} {:<7} {:<4} result", "scenario", "expect", "met");
+    say!("{:<28} {:<7} {:<4} result", "scenario", "expect", "met");
     for scenario in scenarios::catalog() {
         let (met, summary) = verdict(&scenario);
         all_met &= met;
         let mark = if met { "yes" } else { "NO" };
-        println!(
+        say!(
             "{:<28} {:<7} {:<4} {summary}",
             scenario.id(),
             scenario.expectation.to_string(),
@@ -188,10 +199,10 @@ fn check() -> ExitCode {
         );
     }
     if all_met {
-        println!("every expectation met");
+        say!("every expectation met");
         ExitCode::SUCCESS
     } else {
-        println!("some expectations NOT met");
+        say!("some expectations NOT met");
         ExitCode::from(1)
     }
 }
