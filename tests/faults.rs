@@ -7,7 +7,7 @@
 use std::time::Duration;
 
 use syncsim::sim::services::register::{Register, RegisterRequest};
-use syncsim::sim::{EventKind, Fault, FaultPlan, Outcome, Seed};
+use syncsim::sim::{Caller, EventKind, Fault, FaultPlan, Outcome, Seed, Service};
 
 use crate::support::case;
 
@@ -119,4 +119,58 @@ fn a_crashed_worker_restarts_from_scratch_at_heal() {
         .filter(|event| event.kind == EventKind::Start)
         .count();
     assert_eq!(starts, 2, "booted once, restarted once by the heal phase");
+}
+
+/// A service that keeps only volatile state: a crash forgets it.
+#[derive(Default)]
+struct Volatile {
+    seen_count: u64,
+}
+
+impl Service for Volatile {
+    type Request = ();
+    type Response = u64;
+
+    fn apply(&mut self, _caller: Caller<'_>, _request: ()) -> u64 {
+        self.seen_count += 1;
+        self.seen_count
+    }
+
+    fn crash(&mut self) {
+        self.seen_count = 0;
+    }
+}
+
+#[test]
+fn a_crash_keeps_only_what_the_service_keeps_durably() {
+    let faults = FaultPlan::new()
+        .at(Duration::from_millis(150), Fault::Crash("cache".into()))
+        .at(Duration::from_millis(160), Fault::Restart("cache".into()));
+    let outcome = case(
+        |world| {
+            let cache = world.service("cache", Volatile::default());
+            world.node("client").process("count", move |ctx| {
+                let cache = cache.clone();
+                async move {
+                    for _ in 0..3 {
+                        let seen = ctx.call(&cache, ()).await;
+                        ctx.note(format!("{seen:?}"));
+                        ctx.sleep(Duration::from_millis(100)).await;
+                    }
+                }
+            });
+        },
+        vec![],
+        faults,
+    )
+    .run(Seed(11));
+    let seen: Vec<String> = notes(&outcome)
+        .iter()
+        .map(|note| note[10..].to_string())
+        .collect();
+    assert_eq!(
+        seen,
+        vec!["Ok(1)", "Ok(2)", "Ok(1)"],
+        "the crash at 150ms reset the count"
+    );
 }
