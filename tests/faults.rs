@@ -49,8 +49,7 @@ fn one_call(faults: FaultPlan) -> Outcome {
 
 #[test]
 fn a_request_to_a_crashed_service_is_lost_and_times_out() {
-    let outcome =
-        one_call(FaultPlan::new().at(Duration::from_millis(10), Fault::Crash("store".into())));
+    let outcome = one_call(FaultPlan::new().at(Duration::from_millis(10), Fault::crash("store")));
     assert_eq!(outcome.failure, None);
     let notes = notes(&outcome);
     assert_eq!(notes.len(), 1);
@@ -71,8 +70,8 @@ fn a_request_to_a_crashed_service_is_lost_and_times_out() {
 #[test]
 fn a_request_to_a_paused_service_waits_for_resume() {
     let faults = FaultPlan::new()
-        .at(Duration::from_millis(10), Fault::Pause("store".into()))
-        .at(Duration::from_millis(100), Fault::Resume("store".into()));
+        .at(Duration::from_millis(10), Fault::pause("store"))
+        .at(Duration::from_millis(100), Fault::resume("store"));
     let outcome = one_call(faults);
     let notes = notes(&outcome);
     assert!(notes[0].ends_with("Ok(Value(0))"), "{notes:?}");
@@ -99,7 +98,7 @@ fn a_crashed_worker_restarts_from_scratch_at_heal() {
             });
         },
         vec![],
-        FaultPlan::new().at(Duration::from_millis(10), Fault::Crash("worker".into())),
+        FaultPlan::new().at(Duration::from_millis(10), Fault::crash("worker")),
     )
     .run(Seed(10));
     assert_eq!(outcome.failure, None);
@@ -144,8 +143,8 @@ impl Service for Volatile {
 #[test]
 fn a_crash_keeps_only_what_the_service_keeps_durably() {
     let faults = FaultPlan::new()
-        .at(Duration::from_millis(150), Fault::Crash("cache".into()))
-        .at(Duration::from_millis(160), Fault::Restart("cache".into()));
+        .at(Duration::from_millis(150), Fault::crash("cache"))
+        .at(Duration::from_millis(160), Fault::restart("cache"));
     let outcome = case(
         |world| {
             let cache = world.service("cache", Volatile::default());

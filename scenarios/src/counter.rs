@@ -39,13 +39,10 @@ pub fn case(variant: Variant) -> Case {
         scenario: format!("counter/{}", variant.name()),
         model: Arc::new(Counter { config }),
         faults: FaultPlan::new()
-            .at(Duration::from_millis(30), Fault::Pause("worker-1".into()))
-            .at(Duration::from_millis(60), Fault::Resume("worker-1".into()))
-            .at(Duration::from_millis(90), Fault::Crash("worker-0".into()))
-            .at(
-                Duration::from_millis(150),
-                Fault::Restart("worker-0".into()),
-            ),
+            .at(Duration::from_millis(30), Fault::pause("worker-1"))
+            .at(Duration::from_millis(60), Fault::resume("worker-1"))
+            .at(Duration::from_millis(90), Fault::crash("worker-0"))
+            .at(Duration::from_millis(150), Fault::restart("worker-0")),
         phases: Phases {
             chaos: Duration::from_secs(1),
             heal: Duration::from_secs(1),

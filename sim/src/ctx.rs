@@ -23,15 +23,19 @@ use crate::world::{NodeStatus, World};
 /// Why a call to a service got no answer.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum CallError {
-    /// No reply within the call timeout: the service's node was down or paused too long. The
-    /// request may or may not have been applied; the caller cannot know.
+    /// No reply within the call timeout: the service's node was down, unreachable or paused
+    /// too long, or the reply was lost. The request may or may not have been applied; the
+    /// caller cannot know.
     Timeout,
+    /// The service refused the request (an overload or 5xx answer); nothing was applied.
+    Rejected,
 }
 
 impl fmt::Display for CallError {
     fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             CallError::Timeout => formatter.write_str("no reply within the call timeout"),
+            CallError::Rejected => formatter.write_str("the service rejected the request"),
         }
     }
 }
@@ -93,65 +97,112 @@ impl Ctx {
 
     /// Sends `request` to `service` and waits for its reply. Each leg takes a seeded latency.
     /// The service applies the request atomically on arrival; `always` properties are checked
-    /// right after.
+    /// right after. During the chaos phase the plan's request faults may reject the request,
+    /// deliver it twice, lose the reply after the side effect, or delay the reply.
     pub async fn call<S: Service>(
         &self,
         service: &ServiceRef<S>,
         request: S::Request,
     ) -> Result<S::Response, CallError> {
+        let target = service.name();
         let (there, back) = self.world.draw_latencies();
+        let drawn = self.world.draw_request_faults();
         let timeout = self.world.net.call_timeout;
-        self.world.record(
-            &self.node,
-            EventKind::Send,
-            format!("{}: {request:?}", service.name()),
-        );
+        self.message(&self.node, EventKind::Send, target, format!("{request:?}"));
         rt::sleep(there).await;
         let budget = timeout.saturating_sub(there);
-        let waited = match self.wait_until_up(service.name(), budget).await {
+        let waited = match self.wait_until_reachable(target, budget).await {
             Ok(waited) => waited,
             Err(waited) => {
                 let remaining = budget.saturating_sub(waited);
-                return Err(self.time_out(service.name(), &request, remaining).await);
+                return Err(self.time_out(target, &request, remaining).await);
             }
         };
-        let detail = format!("{request:?}");
-        let response = service.lock().apply(
-            Caller {
-                node: &self.node,
-                now: rt::now(),
-            },
-            request,
-        );
-        self.world.record(
-            service.name(),
-            EventKind::Apply,
-            format!("{detail} -> {response:?}"),
-        );
-        self.world.check_always();
+        if drawn.reject {
+            self.message(
+                target,
+                EventKind::Apply,
+                &self.node,
+                format!("{request:?} -> rejected"),
+            );
+            rt::sleep(back).await;
+            self.message(&self.node, EventKind::Recv, target, "rejected".to_string());
+            return Err(CallError::Rejected);
+        }
+        let response = self.apply(service, request, drawn.duplicate);
+        if drawn.reply_lost {
+            self.message(
+                target,
+                EventKind::Drop,
+                &self.node,
+                format!("reply lost: {response:?}"),
+            );
+            rt::sleep(timeout.saturating_sub(there + waited)).await;
+            self.message(&self.node, EventKind::Recv, target, "timeout".to_string());
+            return Err(CallError::Timeout);
+        }
+        let back = back + drawn.extra_delay;
         if there + waited + back > timeout {
             rt::sleep(timeout.saturating_sub(there + waited)).await;
-            self.world.record(
-                &self.node,
-                EventKind::Recv,
-                format!("{}: timeout", service.name()),
-            );
+            self.message(&self.node, EventKind::Recv, target, "timeout".to_string());
             return Err(CallError::Timeout);
         }
         rt::sleep(back).await;
-        self.world.record(
-            &self.node,
-            EventKind::Recv,
-            format!("{}: {response:?}", service.name()),
-        );
+        self.message(&self.node, EventKind::Recv, target, format!("{response:?}"));
         Ok(response)
     }
 
-    /// Waits while `node` is paused. Returns how long it waited: `Ok` when the node is up,
-    /// `Err` when it is down or stayed paused past `budget`.
-    async fn wait_until_up(&self, node: &str, budget: Duration) -> Result<Duration, Duration> {
+    /// Applies `request` (twice when `duplicate`: an at-least-once network delivered it again)
+    /// and checks the `always` properties.
+    fn apply<S: Service>(
+        &self,
+        service: &ServiceRef<S>,
+        request: S::Request,
+        duplicate: bool,
+    ) -> S::Response
+    where
+        S::Request: Clone,
+    {
+        let detail = format!("{request:?}");
+        let caller = || Caller {
+            node: &self.node,
+            now: rt::now(),
+        };
+        let copy = duplicate.then(|| request.clone());
+        let response = service.lock().apply(caller(), request);
+        self.message(
+            service.name(),
+            EventKind::Apply,
+            &self.node,
+            format!("{detail} -> {response:?}"),
+        );
+        self.world.check_always();
+        if let Some(copy) = copy {
+            let again = service.lock().apply(caller(), copy);
+            let note = format!("{detail} -> {again:?} (duplicate delivery)");
+            self.message(service.name(), EventKind::Apply, &self.node, note);
+            self.world.check_always();
+        }
+        response
+    }
+
+    fn message(&self, node: &str, kind: EventKind, peer: &str, detail: String) {
+        self.world.record_message(node, kind, Some(peer), detail);
+    }
+
+    /// Waits while `node` is paused. Returns how long it waited: `Ok` when the node is up
+    /// and reachable, `Err` when it is down, either side is isolated, or it stayed paused past
+    /// `budget`.
+    async fn wait_until_reachable(
+        &self,
+        node: &str,
+        budget: Duration,
+    ) -> Result<Duration, Duration> {
         let mut waited = Duration::ZERO;
         loop {
+            if self.world.is_isolated(node) || self.world.is_isolated(&self.node) {
+                return Err(waited);
+            }
             match self.world.status(node) {
                 NodeStatus::Up => return Ok(waited),
                 NodeStatus::Down => return Err(waited),

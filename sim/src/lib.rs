@@ -41,7 +41,7 @@ pub mod trace;
 pub mod world;
 
 pub use ctx::{CallError, Ctx};
-pub use fault::{Fault, FaultPlan, TimedFault};
+pub use fault::{Episodes, Fault, FaultPlan, RandomFault, RequestFaults, TimedFault};
 pub use history::History;
 pub use model::Model;
 pub use prng::{Prng, Ratio};

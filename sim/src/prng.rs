@@ -12,8 +12,9 @@ use serde::{Deserialize, Serialize};
 use crate::seed::Seed;
 
 /// A probability as `numerator / denominator`, both integers; `denominator > 0` and
-/// `numerator <= denominator`.
+/// `numerator <= denominator`. Written as the text `"1/4"` in scenario and replay files.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
 pub struct Ratio {
     /// How many outcomes out of `denominator` are a hit.
     pub numerator: u32,
@@ -36,6 +37,42 @@ impl Ratio {
     pub const ZERO: Ratio = Ratio::new(0, 1);
     /// Always.
     pub const ONE: Ratio = Ratio::new(1, 1);
+}
+
+impl Default for Ratio {
+    fn default() -> Ratio {
+        Ratio::ZERO
+    }
+}
+
+impl std::fmt::Display for Ratio {
+    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(formatter, "{}/{}", self.numerator, self.denominator)
+    }
+}
+
+impl From<Ratio> for String {
+    fn from(ratio: Ratio) -> String {
+        ratio.to_string()
+    }
+}
+
+impl TryFrom<String> for Ratio {
+    type Error = String;
+
+    fn try_from(text: String) -> Result<Ratio, String> {
+        let invalid = || format!("invalid ratio {text:?}: expected N/D with 0 <= N <= D and D > 0");
+        let (numerator, denominator) = text.split_once('/').ok_or_else(invalid)?;
+        let numerator: u32 = numerator.trim().parse().map_err(|_| invalid())?;
+        let denominator: u32 = denominator.trim().parse().map_err(|_| invalid())?;
+        if denominator == 0 || numerator > denominator {
+            return Err(invalid());
+        }
+        Ok(Ratio {
+            numerator,
+            denominator,
+        })
+    }
 }
 
 /// A seeded ChaCha8 generator with an integer-only API.
@@ -133,6 +170,21 @@ mod tests {
         sorted.sort_unstable();
         assert_eq!(sorted, (0..20).collect::<Vec<_>>());
         assert_ne!(deck, sorted);
+    }
+
+    #[test]
+    fn ratios_are_written_as_fractions_and_bad_ones_are_refused() {
+        assert_eq!(
+            serde_json::to_string(&Ratio::new(1, 4)).expect("ok"),
+            r#""1/4""#
+        );
+        assert_eq!(
+            serde_json::from_str::<Ratio>(r#""3/8""#).expect("ok"),
+            Ratio::new(3, 8)
+        );
+        for bad in [r#""5/4""#, r#""1/0""#, r#""half""#, "0.5"] {
+            assert!(serde_json::from_str::<Ratio>(bad).is_err(), "{bad}");
+        }
     }
 
     #[test]

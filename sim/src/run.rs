@@ -19,7 +19,7 @@ use futures::channel::mpsc::{self, UnboundedReceiver};
 use futures::StreamExt;
 use serde::{Deserialize, Serialize};
 
-use crate::fault::{Fault, FaultPlan};
+use crate::fault::{Fault, FaultPlan, RandomFault};
 use crate::model::Model;
 use crate::property::{Modality, Property, Verdict};
 use crate::report::{bound, Failure, FailureClass, Report};
@@ -34,8 +34,10 @@ use crate::world::{self, NetConfig, NodeStatus, RunAborted, World, WorldBuilder}
 #[serde(deny_unknown_fields)]
 pub struct Phases {
     /// Length of the chaos phase, in which planned faults happen.
+    #[serde(with = "humantime_serde")]
     pub chaos: Duration,
     /// Time granted after healing for the system to converge before `eventually` checks.
+    #[serde(with = "humantime_serde")]
     pub heal: Duration,
 }
 
@@ -46,8 +48,10 @@ pub struct Bounds {
     /// Most trace events one run may record.
     pub events_max: u64,
     /// Virtual time by which the workload must be done.
+    #[serde(with = "humantime_serde")]
     pub time_max: Duration,
     /// Real time one run may take.
+    #[serde(with = "humantime_serde")]
     pub wall_max: Duration,
 }
 
@@ -81,6 +85,8 @@ pub struct Outcome {
     pub failure: Option<Failure>,
     /// Every `sometimes` property of the model, and whether this run hit it.
     pub sometimes: BTreeMap<String, bool>,
+    /// The concrete fault plan the run executed (random generators drawn for this seed).
+    pub plan: FaultPlan,
 }
 
 impl Outcome {
@@ -140,20 +146,39 @@ impl Case {
         let mut builder = WorldBuilder::default();
         self.model.install(&mut builder);
         let nodes = builder.node_names();
+        let known = |node: &str| nodes.iter().any(|known| known == node);
         for timed in self.faults.faults() {
-            if !nodes.iter().any(|node| node == timed.fault.node()) {
-                return fail(format!(
+            if !known(timed.fault.node()) {
+                let message = format!(
                     "fault `{}`: no such node (nodes: {})",
                     timed.fault,
                     nodes.join(", ")
-                ));
+                );
+                return fail(message);
             }
             if timed.at > self.phases.chaos {
+                let at = describe(timed.at);
                 return fail(format!(
-                    "fault `{}` at {} is after the chaos phase",
-                    timed.fault,
-                    describe(timed.at)
+                    "fault `{}` at {at} is after the chaos phase",
+                    timed.fault
                 ));
+            }
+        }
+        for generator in &self.faults.random {
+            let episodes = match generator {
+                RandomFault::CrashRestart(episodes)
+                | RandomFault::PauseResume(episodes)
+                | RandomFault::IsolateRejoin(episodes) => episodes,
+                RandomFault::Requests(_) => continue,
+            };
+            if let Some(node) = episodes.nodes.iter().find(|node| !known(node)) {
+                return fail(format!(
+                    "random faults name {node:?}: no such node (nodes: {})",
+                    nodes.join(", ")
+                ));
+            }
+            if episodes.duration_min > episodes.duration_max {
+                return fail("an episode's duration_min is above its duration_max".to_string());
             }
         }
         Ok(())
@@ -164,11 +189,13 @@ impl Case {
     pub fn run(&self, seed: Seed) -> Outcome {
         install_quiet_abort_hook();
         let properties = self.model.properties();
+        let plan = self.faults.materialize(seed, self.phases.chaos);
         let world = Arc::new(World::new(
             seed,
             self.net.clone(),
             &properties,
             self.bounds.events_max,
+            plan.request_faults().cloned(),
         ));
         let sometimes_names: Vec<String> = properties
             .iter()
@@ -176,7 +203,10 @@ impl Case {
             .map(|property| property.name().to_string())
             .collect();
         let inside = world.clone();
-        let case = self.clone();
+        let case = Case {
+            faults: plan.clone(),
+            ..self.clone()
+        };
         let watchdog = world.clone();
         let result = rt::run_isolated(
             seed,
@@ -215,6 +245,7 @@ impl Case {
                     (name, hit)
                 })
                 .collect(),
+            plan,
         }
     }
 
@@ -338,38 +369,46 @@ async fn wait_until(
 fn apply_fault(world: &World, fault: &Fault) {
     let node = fault.node();
     let status = world.status(node);
+    let isolated = world.is_isolated(node);
     let applies = match fault {
-        Fault::Crash(_) => status != NodeStatus::Down,
-        Fault::Restart(_) => status == NodeStatus::Down,
-        Fault::Pause(_) => status == NodeStatus::Up,
-        Fault::Resume(_) => status == NodeStatus::Paused,
+        Fault::Crash { .. } => status != NodeStatus::Down,
+        Fault::Restart { .. } => status == NodeStatus::Down,
+        Fault::Pause { .. } => status == NodeStatus::Up,
+        Fault::Resume { .. } => status == NodeStatus::Paused,
+        Fault::Isolate { .. } => !isolated,
+        Fault::Rejoin { .. } => isolated,
     };
     if !applies {
-        world.record(
-            "harness",
-            EventKind::Fault,
-            format!("{fault}: skipped, node is {status:?}"),
-        );
+        let state = if isolated { "isolated" } else { "connected" };
+        let detail = format!("{fault}: skipped, node is {status:?} and {state}");
+        world.record("harness", EventKind::Fault, detail);
         return;
     }
     world.record("harness", EventKind::Fault, fault.to_string());
     world.history().faults.push((rt::now(), fault.clone()));
     match fault {
-        Fault::Crash(_) => world.crash_node(node),
-        Fault::Restart(_) => world.restart_node(node),
-        Fault::Pause(_) => world.pause_node(node),
-        Fault::Resume(_) => world.resume_node(node),
+        Fault::Crash { .. } => world.crash_node(node),
+        Fault::Restart { .. } => world.restart_node(node),
+        Fault::Pause { .. } => world.pause_node(node),
+        Fault::Resume { .. } => world.resume_node(node),
+        Fault::Isolate { .. } => world.set_isolated(node, true),
+        Fault::Rejoin { .. } => world.set_isolated(node, false),
     }
 }
 
-/// Ends the chaos phase: every crashed node restarts and every paused node resumes.
+/// Ends the chaos phase: request faults stop, every crashed node restarts, every paused node
+/// resumes, every isolated node rejoins.
 fn heal(world: &World) {
+    world.end_chaos();
     world.record("harness", EventKind::Phase, "heal: faults stop".to_string());
     for node in world.node_names() {
+        if world.is_isolated(&node) {
+            apply_fault(world, &Fault::rejoin(&node));
+        }
         match world.status(&node) {
             NodeStatus::Up => {}
-            NodeStatus::Down => apply_fault(world, &Fault::Restart(node)),
-            NodeStatus::Paused => apply_fault(world, &Fault::Resume(node)),
+            NodeStatus::Down => apply_fault(world, &Fault::restart(&node)),
+            NodeStatus::Paused => apply_fault(world, &Fault::resume(&node)),
         }
     }
 }

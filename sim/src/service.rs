@@ -24,7 +24,7 @@ pub struct Caller<'a> {
 /// A sans-IO service: a state machine that applies requests.
 pub trait Service: Send + 'static {
     /// What clients send.
-    type Request: Debug + Send + 'static;
+    type Request: Debug + Clone + Send + 'static;
     /// What the service answers.
     type Response: Debug + Clone + Send + 'static;
 

@@ -39,7 +39,8 @@ pub enum EventKind {
 }
 
 impl EventKind {
-    fn label(self) -> &'static str {
+    /// The kind as rendered in the trace.
+    pub fn label(self) -> &'static str {
         match self {
             EventKind::Phase => "phase",
             EventKind::Start => "start",
@@ -65,20 +66,25 @@ pub struct Event {
     pub node: String,
     /// Kind of event.
     pub kind: EventKind,
+    /// The other node of a message event (`send`, `apply`, `recv`, `drop`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub peer: Option<String>,
     /// Human-readable detail; deterministic text only.
     pub detail: String,
 }
 
 impl fmt::Display for Event {
     fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            formatter,
-            "{:>12} {:<10} {:<5} {}",
-            self.time.to_string(),
-            self.node,
-            self.kind.label(),
-            self.detail
-        )
+        let time = self.time.to_string();
+        let (node, kind) = (&self.node, self.kind.label());
+        match &self.peer {
+            Some(peer) => write!(
+                formatter,
+                "{time:>12} {node:<10} {kind:<5} {peer}: {}",
+                self.detail
+            ),
+            None => write!(formatter, "{time:>12} {node:<10} {kind:<5} {}", self.detail),
+        }
     }
 }
 
@@ -195,6 +201,7 @@ mod tests {
             time: VirtualTime(Duration::from_micros(micros)),
             node: node.to_string(),
             kind: EventKind::Note,
+            peer: None,
             detail: detail.to_string(),
         }
     }

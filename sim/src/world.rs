@@ -23,6 +23,7 @@ use futures::channel::mpsc::UnboundedSender;
 use serde::{Deserialize, Serialize};
 
 use crate::ctx::Ctx;
+use crate::fault::RequestFaults;
 use crate::history::History;
 use crate::prng::Prng;
 use crate::property::{Property, Verdict};
@@ -43,10 +44,13 @@ type CrashHook = Arc<dyn Fn() + Send + Sync>;
 #[serde(deny_unknown_fields)]
 pub struct NetConfig {
     /// Shortest one-way delay of a message.
+    #[serde(with = "humantime_serde")]
     pub latency_min: Duration,
     /// Longest one-way delay of a message.
+    #[serde(with = "humantime_serde")]
     pub latency_max: Duration,
     /// How long a client waits for a reply before it gives up with `CallError::Timeout`.
+    #[serde(with = "humantime_serde")]
     pub call_timeout: Duration,
 }
 
@@ -173,10 +177,21 @@ pub enum NodeStatus {
 struct NodeState {
     madsim: Option<NodeRef>,
     status: NodeStatus,
+    /// Cut off the network: requests from and to it are lost.
+    isolated: bool,
     crash_hook: Option<CrashHook>,
     /// Workload (non-daemon) processes that have not finished since the node last started.
     pending: BTreeSet<String>,
     workload: BTreeSet<String>,
+}
+
+/// The request faults drawn for one call.
+#[derive(Clone, Copy, Debug, Default)]
+pub(crate) struct DrawnRequestFaults {
+    pub(crate) reject: bool,
+    pub(crate) reply_lost: bool,
+    pub(crate) duplicate: bool,
+    pub(crate) extra_delay: Duration,
 }
 
 /// Panic payload that aborts a run whose failure is already recorded.
@@ -189,6 +204,9 @@ pub(crate) struct World {
     history: Mutex<History>,
     nodes: Mutex<BTreeMap<String, NodeState>>,
     net_prng: Mutex<Prng>,
+    request_faults: Option<RequestFaults>,
+    request_prng: Mutex<Prng>,
+    chaos: AtomicBool,
     node_prngs: Mutex<BTreeMap<String, Prng>>,
     always: Vec<Property>,
     failure: Mutex<Option<Failure>>,
@@ -211,6 +229,7 @@ impl World {
         net: NetConfig,
         properties: &[Property],
         events_max: u64,
+        request_faults: Option<RequestFaults>,
     ) -> Self {
         World {
             seed,
@@ -218,6 +237,9 @@ impl World {
             history: Mutex::new(History::default()),
             nodes: Mutex::new(BTreeMap::new()),
             net_prng: Mutex::new(Prng::new(seed.stream("net"))),
+            request_faults,
+            request_prng: Mutex::new(Prng::new(seed.stream("requests"))),
+            chaos: AtomicBool::new(true),
             node_prngs: Mutex::new(BTreeMap::new()),
             always: properties
                 .iter()
@@ -249,6 +271,17 @@ impl World {
 
     /// Records an event. After a failure nothing more is recorded, so the trace ends at it.
     pub(crate) fn record(&self, node: &str, kind: EventKind, detail: String) {
+        self.record_message(node, kind, None, detail);
+    }
+
+    /// Records an event about a message between `node` and `peer`.
+    pub(crate) fn record_message(
+        &self,
+        node: &str,
+        kind: EventKind,
+        peer: Option<&str>,
+        detail: String,
+    ) {
         if self.wall_timeout.load(Ordering::Relaxed) {
             self.fail_and_abort(
                 FailureClass::Liveness,
@@ -268,6 +301,7 @@ impl World {
             time: rt::now(),
             node: node.to_string(),
             kind,
+            peer: peer.map(str::to_string),
             detail,
         };
         lock(&self.history).trace.push(event);
@@ -323,6 +357,7 @@ impl World {
             time,
             node: "harness".to_string(),
             kind: EventKind::Check,
+            peer: None,
             detail,
         };
         lock(&self.history).trace.push(event);
@@ -367,6 +402,34 @@ impl World {
         let there = prng.range_inclusive(min, max);
         let back = prng.range_inclusive(min, max);
         (Duration::from_micros(there), Duration::from_micros(back))
+    }
+
+    /// Ends the chaos phase: no more request faults.
+    pub(crate) fn end_chaos(&self) {
+        self.chaos.store(false, Ordering::Relaxed);
+    }
+
+    /// Draws the request faults of one call (all off outside the chaos phase).
+    pub(crate) fn draw_request_faults(&self) -> DrawnRequestFaults {
+        let Some(faults) = self.request_faults.as_ref() else {
+            return DrawnRequestFaults::default();
+        };
+        if !self.chaos.load(Ordering::Relaxed) {
+            return DrawnRequestFaults::default();
+        }
+        let mut prng = lock(&self.request_prng);
+        let delayed = prng.chance(faults.delay_probability);
+        let delay_max_micros = faults.delay_max.as_micros() as u64;
+        DrawnRequestFaults {
+            reject: prng.chance(faults.reject_probability),
+            reply_lost: prng.chance(faults.reply_lost_probability),
+            duplicate: prng.chance(faults.duplicate_probability),
+            extra_delay: if delayed {
+                Duration::from_micros(prng.range_inclusive(0, delay_max_micros))
+            } else {
+                Duration::ZERO
+            },
+        }
     }
 
     pub(crate) fn with_node_prng<R>(&self, node: &str, draw: impl FnOnce(&mut Prng) -> R) -> R {
@@ -419,6 +482,19 @@ impl World {
         if all_done {
             self.wake_supervisor();
         }
+    }
+
+    pub(crate) fn is_isolated(&self, node: &str) -> bool {
+        lock(&self.nodes)
+            .get(node)
+            .is_some_and(|state| state.isolated)
+    }
+
+    pub(crate) fn set_isolated(&self, node: &str, isolated: bool) {
+        lock(&self.nodes)
+            .get_mut(node)
+            .expect("registered node")
+            .isolated = isolated;
     }
 
     pub(crate) fn set_status(&self, node: &str, status: NodeStatus) {
@@ -495,6 +571,7 @@ pub(crate) fn install(world: &Arc<World>, builder: WorldBuilder) {
             NodeState {
                 madsim: None,
                 status: NodeStatus::Up,
+                isolated: false,
                 crash_hook: spec.crash_hook.clone(),
                 // Pending from the start: the node's init task has not been polled yet.
                 pending: workload.clone(),
