@@ -11,13 +11,13 @@ use syncsim::sim::seed_range;
 fn main() {
     let scenario =
         scenarios::find("counter/unguarded").expect("the toy scenario is in the catalog");
-    let sweep = scenario.case.run_seeds(seed_range(0, 100), true);
+    let sweep = scenario.case().run_seeds(seed_range(0, 100), true);
     let Some(found) = sweep.failure else {
         println!("no failure in {} seeds", sweep.seeds.len());
         std::process::exit(1);
     };
     println!("{}", found.report().expect("a failed run has a report"));
-    let replayed = scenario.case.run(found.seed);
+    let replayed = scenario.case().run(found.seed);
     assert_eq!(
         replayed.digest(),
         found.digest(),

@@ -8,8 +8,8 @@
 //!
 //! ```
 //! let scenario = syncsim::scenarios::find("counter/unguarded").expect("in the catalog");
-//! let outcome = scenario.case.run(syncsim::sim::Seed(1));
-//! assert_eq!(outcome.digest(), scenario.case.run(syncsim::sim::Seed(1)).digest());
+//! let outcome = scenario.case().run(syncsim::sim::Seed(1));
+//! assert_eq!(outcome.digest(), scenario.case().run(syncsim::sim::Seed(1)).digest());
 //! ```
 
 pub use syncsim_models as models;

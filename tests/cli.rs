@@ -1,16 +1,30 @@
-//! The `syncsim` command: its main job passes, a failure prints a replay command that
-//! reproduces it, and bad input gets a clear message and exit code 2, never a panic.
+//! The `syncsim` command: its main job passes, a failure is shrunk into a replay file whose
+//! command reproduces it in a fresh process, and bad input gets a clear message and exit
+//! code 2, never a panic.
 
+use std::path::PathBuf;
 use std::process::{Command, Output};
 
-fn syncsim(args: &[&str]) -> Output {
+/// A fresh directory for failure files, so tests never write into the checkout.
+pub fn scratch_dir(name: &str) -> PathBuf {
+    let directory =
+        std::env::temp_dir().join(format!("syncsim-test-{}-{name}", std::process::id()));
+    directory
+}
+
+pub fn syncsim_in(failures: &PathBuf, args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_syncsim"))
         .args(args)
+        .env("SYNCSIM_FAILURES_DIR", failures)
         .output()
         .expect("the syncsim binary runs")
 }
 
-fn text(bytes: &[u8]) -> String {
+fn syncsim(args: &[&str]) -> Output {
+    syncsim_in(&scratch_dir("cli"), args)
+}
+
+pub fn text(bytes: &[u8]) -> String {
     String::from_utf8(bytes.to_vec()).expect("utf-8")
 }
 
@@ -21,11 +35,16 @@ fn the_main_job_meets_every_expectation() {
     assert!(output.status.success(), "{stdout}");
     assert!(stdout.contains("counter/unguarded"), "{stdout}");
     assert!(stdout.contains("every expectation met"), "{stdout}");
+    assert!(
+        stdout.trim_end().ends_with("check: 4 passed, 0 failed"),
+        "{stdout}"
+    );
 }
 
 #[test]
-fn a_failing_run_prints_a_replay_command_that_reproduces_the_digest() {
-    let output = syncsim(&["run", "counter/unguarded"]);
+fn a_failing_run_writes_a_replay_file_whose_command_reproduces_it() {
+    let failures = scratch_dir("replay-command");
+    let output = syncsim_in(&failures, &["run", "counter/unguarded"]);
     assert_eq!(output.status.code(), Some(1));
     let stdout = text(&output.stdout);
     let replay = stdout
@@ -37,22 +56,34 @@ fn a_failing_run_prints_a_replay_command_that_reproduces_the_digest() {
         .skip_while(|word| *word != "--")
         .skip(1)
         .collect();
-    assert_eq!(arguments[..2], ["run", "counter/unguarded"], "{replay}");
-    let digest_line = |stdout: &str| {
-        let line = stdout
-            .lines()
-            .rfind(|line| line.starts_with("seed "))
-            .expect("seed line");
-        line.to_string()
-    };
-    let replayed = syncsim(&arguments);
-    assert_eq!(replayed.status.code(), Some(1));
-    assert_eq!(digest_line(&text(&replayed.stdout)), digest_line(&stdout));
+    assert_eq!(arguments[0], "replay", "{replay}");
+    assert!(
+        arguments[1].ends_with("counter_unguarded-0x000000000000000f.json"),
+        "{replay}"
+    );
+    let digest = stdout
+        .lines()
+        .find_map(|line| {
+            line.split("digest ")
+                .nth(1)
+                .filter(|_| line.contains("events,"))
+        })
+        .expect("the report's digest line")
+        .to_string();
+    let replayed = syncsim_in(&failures, &arguments);
+    let stderr = text(&replayed.stderr);
+    assert_eq!(replayed.status.code(), Some(0), "{stderr}");
+    assert!(
+        stderr.contains(&format!(
+            "reproduced: counter/unguarded fails \"counter: no lost update\", digest {digest}"
+        )),
+        "{stderr}"
+    );
 }
 
 #[test]
 fn bad_input_gets_a_clear_message_and_exit_code_2() {
-    let cases: [(&[&str], &str); 5] = [
+    let cases: [(&[&str], &str); 9] = [
         (
             &["run", "counter/nope"],
             "unknown scenario \"counter/nope\"",
@@ -63,10 +94,23 @@ fn bad_input_gets_a_clear_message_and_exit_code_2() {
         ),
         (&["run", "counter/unguarded", "--seeds", "9..3"], "is empty"),
         (
-            &["run", "counter/unguarded", "--seeds", "12"],
-            "expected A..B",
+            &["run", "counter/unguarded", "--seeds", "x..3"],
+            "invalid seed \"x\"",
         ),
         (&["frobnicate"], "unrecognized subcommand"),
+        (&["fuzz", "--budget", "soon"], "invalid budget \"soon\""),
+        (
+            &["fuzz", "--budget", "1s", "--shard", "3/2"],
+            "invalid shard \"3/2\"",
+        ),
+        (
+            &["fuzz", "--budget", "1s", "--filter", "nothing/*"],
+            "no scenario matches",
+        ),
+        (
+            &["replay", "/nonexistent/file.json"],
+            "cannot read /nonexistent/file.json",
+        ),
     ];
     for (args, message) in cases {
         let output = syncsim(args);

@@ -14,11 +14,11 @@ use syncsim::sim::Seed;
 fn the_same_seed_gives_the_same_trace_on_fresh_threads() {
     for scenario in scenarios::catalog() {
         for seed in 0..6 {
-            let result = scenario.case.check_determinism(Seed(seed));
+            let result = scenario.case().check_determinism(Seed(seed));
             assert!(
                 result.is_ok(),
                 "{} seed {seed}: {}",
-                scenario.id(),
+                scenario.id,
                 result.unwrap_err()
             );
         }
@@ -45,16 +45,16 @@ fn digest_from_cli(scenario: &str, seed: Seed) -> String {
 fn the_same_seed_gives_the_same_digest_in_two_other_processes() {
     let scenario = scenarios::find("counter/unguarded").expect("in the catalog");
     let seed = Seed(0x18);
-    let in_process = scenario.case.run(seed).digest();
-    assert_eq!(digest_from_cli(scenario.id(), seed), in_process);
-    assert_eq!(digest_from_cli(scenario.id(), seed), in_process);
+    let in_process = scenario.case().run(seed).digest();
+    assert_eq!(digest_from_cli(&scenario.id, seed), in_process);
+    assert_eq!(digest_from_cli(&scenario.id, seed), in_process);
 }
 
 #[test]
 fn different_seeds_explore_different_interleavings() {
     let scenario = scenarios::find("counter/compare_and_set").expect("in the catalog");
     let digests: BTreeSet<String> = (0..20)
-        .map(|seed| scenario.case.run(Seed(seed)).digest())
+        .map(|seed| scenario.case().run(Seed(seed)).digest())
         .collect();
     assert_eq!(
         digests.len(),

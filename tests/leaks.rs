@@ -67,11 +67,11 @@ fn resident_kib() -> u64 {
 fn memory_does_not_grow_with_the_number_of_cases() {
     let scenario = scenarios::find("counter/compare_and_set").expect("in the catalog");
     for seed in 0..100 {
-        scenario.case.run(Seed(seed));
+        scenario.case().run(Seed(seed));
     }
     let warm_kib = resident_kib();
     for seed in 100..1100 {
-        scenario.case.run(Seed(seed));
+        scenario.case().run(Seed(seed));
     }
     let grown_kib = resident_kib().saturating_sub(warm_kib);
     // Other tests run in parallel threads of this process; allow their noise, not 1000 leaks.

@@ -9,7 +9,7 @@ use syncsim::sim::Seed;
 #[test]
 fn trace_of_compare_and_set_on_seed_1() {
     let scenario = scenarios::find("counter/compare_and_set").expect("in the catalog");
-    let outcome = scenario.case.run(Seed(1));
+    let outcome = scenario.case().run(Seed(1));
     assert_eq!(outcome.failure, None);
     insta::assert_snapshot!(outcome.trace.render());
 }
@@ -17,7 +17,7 @@ fn trace_of_compare_and_set_on_seed_1() {
 #[test]
 fn report_of_the_first_lost_update_found_by_the_committed_budget() {
     let scenario = scenarios::find("counter/unguarded").expect("in the catalog");
-    let sweep = scenario.case.run_seeds(scenario.seeds(), true);
+    let sweep = scenario.case().run_seeds(scenario.seeds(), true);
     let outcome = sweep.failure.expect("the budget catches the lost update");
     insta::assert_snapshot!(outcome.report().expect("failed").to_string());
 }

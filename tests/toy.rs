@@ -11,12 +11,12 @@ use syncsim::sim::FailureClass;
 #[test]
 fn the_unguarded_counter_is_caught_and_its_seed_replays_to_the_same_failure() {
     let scenario = scenarios::find("counter/unguarded").expect("in the catalog");
-    let sweep = scenario.case.run_seeds(scenario.seeds(), true);
+    let sweep = scenario.case().run_seeds(scenario.seeds(), true);
     let found = sweep.failure.expect("a lost update within the budget");
     let failure = found.failure.clone().expect("failed");
     assert_eq!(failure.class, FailureClass::Correctness);
     assert_eq!(failure.property, "counter: no lost update");
-    let replayed = scenario.case.run(found.seed);
+    let replayed = scenario.case().run(found.seed);
     assert_eq!(replayed.failure, found.failure);
     assert_eq!(replayed.digest(), found.digest());
 }
@@ -24,7 +24,7 @@ fn the_unguarded_counter_is_caught_and_its_seed_replays_to_the_same_failure() {
 #[test]
 fn the_compare_and_set_counter_holds_and_its_race_really_happened() {
     let scenario = scenarios::find("counter/compare_and_set").expect("in the catalog");
-    let sweep = scenario.case.run_seeds(scenario.seeds(), false);
+    let sweep = scenario.case().run_seeds(scenario.seeds(), false);
     assert!(
         sweep.failure.is_none(),
         "{:?}",

@@ -8,10 +8,12 @@
 //! - `world`: what a model builds (services, nodes, processes) and the run's shared state.
 //! - `ctx`: the handle a process acts through (sleep, random, mark, call a service).
 //! - `service`: the sans-IO service trait and typed handles.
-//! - `fault`: faults as data, and timed fault plans.
+//! - `fault`: faults as data: timed faults, random generators, swarm, request faults.
+//! - `knob`: the workload integers a model lets shrinking lower.
 //! - `trace`: the one-line-per-event trace and its stable digest.
 //! - `history`, `property`: ground truth and the `always`/`eventually`/`sometimes` properties.
 //! - `run`, `sweep`, `report`: one case on one seed, many seeds, and what a failure prints.
+//! - `render`: the trace as a Mermaid sequence diagram and as a Chrome trace.
 //! - `services`: simulated services (a key-value register for now).
 //!
 //! A run is a pure function of the case and the seed:
@@ -26,9 +28,11 @@
 pub mod ctx;
 pub mod fault;
 pub mod history;
+pub mod knob;
 pub mod model;
 pub mod prng;
 pub mod property;
+pub mod render;
 pub mod report;
 pub mod rt;
 pub mod run;
@@ -43,6 +47,7 @@ pub mod world;
 pub use ctx::{CallError, Ctx};
 pub use fault::{Episodes, Fault, FaultPlan, RandomFault, RequestFaults, TimedFault};
 pub use history::History;
+pub use knob::Knob;
 pub use model::Model;
 pub use prng::{Prng, Ratio};
 pub use property::{Modality, Property, Verdict};

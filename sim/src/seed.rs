@@ -11,8 +11,34 @@ use std::str::FromStr;
 use serde::{Deserialize, Serialize};
 
 /// A 64-bit master seed. Displayed as `0x` and 16 hex digits; parsed from hex or decimal.
+/// Written to files as its hex text; read from a hex or decimal text or a JSON number.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(try_from = "SeedText", into = "String")]
 pub struct Seed(pub u64);
+
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum SeedText {
+    Text(String),
+    Number(u64),
+}
+
+impl TryFrom<SeedText> for Seed {
+    type Error = SeedParseError;
+
+    fn try_from(text: SeedText) -> Result<Seed, SeedParseError> {
+        match text {
+            SeedText::Text(text) => text.parse(),
+            SeedText::Number(number) => Ok(Seed(number)),
+        }
+    }
+}
+
+impl From<Seed> for String {
+    fn from(seed: Seed) -> String {
+        seed.to_string()
+    }
+}
 
 impl Seed {
     /// Derives the seed of the stream `name`. The derivation is a keyed BLAKE3 hash, stable
@@ -90,6 +116,24 @@ mod tests {
             let error = bad.parse::<Seed>().expect_err(bad);
             assert!(error.to_string().contains(&format!("{bad:?}")), "{error}");
         }
+    }
+
+    #[test]
+    fn serde_writes_hex_and_reads_hex_decimal_or_numbers() {
+        assert_eq!(
+            serde_json::to_string(&Seed(42)).expect("ok"),
+            r#""0x000000000000002a""#
+        );
+        assert_eq!(
+            serde_json::from_str::<Seed>(r#""0x2a""#).expect("ok"),
+            Seed(42)
+        );
+        assert_eq!(
+            serde_json::from_str::<Seed>(r#""42""#).expect("ok"),
+            Seed(42)
+        );
+        assert_eq!(serde_json::from_str::<Seed>("42").expect("ok"), Seed(42));
+        assert!(serde_json::from_str::<Seed>(r#""0xzz""#).is_err());
     }
 
     #[test]

@@ -90,3 +90,33 @@ impl Model for Counter {
         properties::all()
     }
 }
+
+impl CounterConfig {
+    /// The workload knobs shrinking may lower, with their floors: fewer workers, fewer
+    /// increments, less think time, a tighter start.
+    pub fn workload(&self) -> Vec<syncsim_sim::Knob> {
+        use syncsim_sim::Knob;
+        vec![
+            Knob::new("worker_count", 1, u64::from(self.worker_count)),
+            Knob::new(
+                "increments_per_worker",
+                1,
+                u64::from(self.increments_per_worker),
+            ),
+            Knob::new("think_time_max_ms", 0, self.think_time_max_ms),
+            Knob::new("start_delay_max_ms", 0, self.start_delay_max_ms),
+        ]
+    }
+
+    /// This config with the workload knobs set to `values` (in `workload()` order).
+    pub fn with_workload(&self, values: &[u64]) -> CounterConfig {
+        let narrow = |value: u64| u32::try_from(value).expect("a knob never grows past its start");
+        CounterConfig {
+            variant: self.variant,
+            worker_count: narrow(values[0]),
+            increments_per_worker: narrow(values[1]),
+            think_time_max_ms: values[2],
+            start_delay_max_ms: values[3],
+        }
+    }
+}

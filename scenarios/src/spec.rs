@@ -1,0 +1,131 @@
+//! Scenarios as data: a serde value naming a model variant, its workload, faults, phases,
+//! bounds, expectation and seed budget.
+//!
+//! The same value is the catalog entry, what shrinking rewrites, and what a replay file
+//! stores, so a replay needs no catalog lookup. Not here: workloads that are not integers
+//! (shrinking lowers integer knobs only).
+
+use std::fmt;
+use std::sync::Arc;
+
+use serde::{Deserialize, Serialize};
+use syncsim_models::counter::{Counter, CounterConfig};
+use syncsim_sim::{Bounds, Case, CaseError, FaultPlan, Knob, Model, NetConfig, Phases, Seed};
+
+/// What a scenario's seed budget must show.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Expectation {
+    /// The variant is buggy: some seed in the budget must fail.
+    Caught,
+    /// The variant is fixed: every seed must pass and every `sometimes` must be hit.
+    Holds,
+}
+
+impl fmt::Display for Expectation {
+    fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
+        formatter.pad(match self {
+            Expectation::Caught => "caught",
+            Expectation::Holds => "holds",
+        })
+    }
+}
+
+/// A model with its configuration (variant and workload included).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(
+    tag = "name",
+    content = "config",
+    rename_all = "snake_case",
+    deny_unknown_fields
+)]
+pub enum ModelSpec {
+    /// The toy counter model.
+    Counter(CounterConfig),
+}
+
+impl ModelSpec {
+    /// The runnable model.
+    pub fn model(&self) -> Arc<dyn Model> {
+        match self {
+            ModelSpec::Counter(config) => Arc::new(Counter {
+                config: config.clone(),
+            }),
+        }
+    }
+
+    /// `<model>/<variant>`, the prefix every scenario id of this model starts with.
+    pub fn variant_id(&self) -> String {
+        match self {
+            ModelSpec::Counter(config) => format!("counter/{}", config.variant.name()),
+        }
+    }
+
+    /// The workload knobs shrinking may lower.
+    pub fn workload(&self) -> Vec<Knob> {
+        match self {
+            ModelSpec::Counter(config) => config.workload(),
+        }
+    }
+
+    /// This model with its workload knobs set to `values`.
+    pub fn with_workload(&self, values: &[u64]) -> ModelSpec {
+        match self {
+            ModelSpec::Counter(config) => ModelSpec::Counter(config.with_workload(values)),
+        }
+    }
+}
+
+/// A named scenario.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ScenarioSpec {
+    /// `<model>/<variant>[/<shape>]`.
+    pub id: String,
+    /// What its seed budget must show.
+    pub expectation: Expectation,
+    /// The committed seed budget: seeds `0..seed_count`.
+    pub seed_count: u64,
+    /// The model variant and its workload.
+    pub model: ModelSpec,
+    /// Timed faults and random generators.
+    pub faults: FaultPlan,
+    /// Phase lengths.
+    pub phases: Phases,
+    /// Run bounds.
+    pub bounds: Bounds,
+    /// Latencies and timeouts.
+    pub net: NetConfig,
+}
+
+impl ScenarioSpec {
+    /// The runnable case.
+    pub fn case(&self) -> Case {
+        Case {
+            scenario: self.id.clone(),
+            model: self.model.model(),
+            faults: self.faults.clone(),
+            phases: self.phases.clone(),
+            bounds: self.bounds.clone(),
+            net: self.net.clone(),
+        }
+    }
+
+    /// Checks the id against the model and the case's configuration.
+    pub fn validate(&self) -> Result<(), CaseError> {
+        let prefix = self.model.variant_id();
+        let shaped = self.id.strip_prefix(&prefix).is_some_and(|rest| {
+            rest.is_empty() || (rest.len() > 1 && rest.starts_with('/') && !rest[1..].contains('/'))
+        });
+        if !shaped {
+            let message = format!("scenario id {:?} must read {prefix}[/<shape>]", self.id);
+            return Err(CaseError(message));
+        }
+        self.case().validate()
+    }
+
+    /// The committed seeds.
+    pub fn seeds(&self) -> impl Iterator<Item = Seed> {
+        syncsim_sim::seed_range(0, self.seed_count)
+    }
+}

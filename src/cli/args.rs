@@ -1,0 +1,139 @@
+//! Command-line arguments, parsed by clap; every value is checked here so a bad one is a
+//! clear message and exit code 2 before anything runs.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use syncsim::sim::Seed;
+
+/// Deterministic simulation of sync pipelines: one seed reproduces one run.
+#[derive(Parser, Debug)]
+#[command(name = "syncsim", version, about)]
+pub struct Cli {
+    /// What to do; `check` when omitted.
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+/// The subcommands.
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Runs every catalog scenario on its committed seed budget (the default command).
+    Check,
+    /// Lists the scenarios with their expectations and properties.
+    List,
+    /// Runs one scenario on seeds; on a failure, shrinks it and writes a replay file.
+    Run(RunArgs),
+    /// Re-runs a replay file and prints its trace (text, Mermaid or Chrome trace JSON).
+    Replay(ReplayArgs),
+    /// Runs random seeds of the catalog for a wall-clock budget, on several cores.
+    Fuzz(FuzzArgs),
+}
+
+/// Arguments of `run`.
+#[derive(Args, Debug)]
+pub struct RunArgs {
+    /// Scenario id, `<model>/<variant>[/<shape>]`.
+    pub scenario: String,
+    /// One seed, decimal or 0x-hex.
+    #[arg(long, conflicts_with = "seeds")]
+    pub seed: Option<Seed>,
+    /// Seeds `A..B` (B excluded) or a count `N` (seeds 0..N); default: the committed budget.
+    #[arg(long, value_parser = parse_seeds)]
+    pub seeds: Option<SeedList>,
+    /// Stop trying new seeds after this much real time (e.g. `30s`, `5m`).
+    #[arg(long, value_parser = parse_budget)]
+    pub budget: Option<Duration>,
+    /// Print the whole trace of the last run.
+    #[arg(long)]
+    pub trace: bool,
+    /// Do not shrink a failure (the replay file then holds the run's full fault plan).
+    #[arg(long)]
+    pub no_shrink: bool,
+}
+
+/// Output formats of `replay`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum Format {
+    /// The text trace and the failure report.
+    Text,
+    /// A Mermaid sequence diagram.
+    Mermaid,
+    /// Chrome trace event JSON (Perfetto, chrome://tracing).
+    Chrome,
+}
+
+/// Arguments of `replay`.
+#[derive(Args, Debug)]
+pub struct ReplayArgs {
+    /// The replay file a failed run wrote.
+    pub file: PathBuf,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = Format::Text)]
+    pub format: Format,
+    /// Write the output here instead of stdout.
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+}
+
+/// Arguments of `fuzz`.
+#[derive(Args, Debug)]
+pub struct FuzzArgs {
+    /// Real time for the whole sweep (e.g. `30s`, `10m`), split across scenarios.
+    #[arg(long, value_parser = parse_budget)]
+    pub budget: Duration,
+    /// Parallel runs; default: the machine's cores.
+    #[arg(long)]
+    pub jobs: Option<usize>,
+    /// Run only the seeds of shard `I` of `N` (seed % N == I - 1), e.g. `1/2`.
+    #[arg(long, value_parser = parse_shard)]
+    pub shard: Option<(u64, u64)>,
+    /// Only scenarios whose id matches this glob (e.g. `counter/*`).
+    #[arg(long)]
+    pub filter: Option<String>,
+    /// The seed range to draw from, `A..B` or a count `N`; default: from 0 upward.
+    #[arg(long, value_parser = parse_seed_bounds)]
+    pub seeds: Option<(u64, u64)>,
+    /// Write a JSON report (seeds tried and failures per scenario) here.
+    #[arg(long)]
+    pub report: Option<PathBuf>,
+    /// Do not shrink failures.
+    #[arg(long)]
+    pub no_shrink: bool,
+}
+
+/// The seeds of a `--seeds` range, in order.
+#[derive(Clone, Debug)]
+pub struct SeedList(pub Vec<Seed>);
+
+fn parse_seeds(text: &str) -> Result<SeedList, String> {
+    syncsim::scenarios::budget::parse_seeds(text).map(SeedList)
+}
+
+fn parse_seed_bounds(text: &str) -> Result<(u64, u64), String> {
+    let seeds = parse_seeds(text)?.0;
+    let first = seeds.first().expect("a parsed range is not empty").0;
+    let last = seeds.last().expect("a parsed range is not empty").0;
+    Ok((first, last + 1))
+}
+
+fn parse_budget(text: &str) -> Result<Duration, String> {
+    let budget = humantime::parse_duration(text)
+        .map_err(|error| format!("invalid budget {text:?}: {error} (e.g. 30s, 10m, 1h)"))?;
+    if budget.is_zero() {
+        return Err(format!("invalid budget {text:?}: it must be positive"));
+    }
+    Ok(budget)
+}
+
+fn parse_shard(text: &str) -> Result<(u64, u64), String> {
+    let invalid = || format!("invalid shard {text:?}: expected I/N with 1 <= I <= N, e.g. 1/2");
+    let (index, count) = text.split_once('/').ok_or_else(invalid)?;
+    let index: u64 = index.parse().map_err(|_| invalid())?;
+    let count: u64 = count.parse().map_err(|_| invalid())?;
+    if index == 0 || index > count {
+        return Err(invalid());
+    }
+    Ok((index, count))
+}

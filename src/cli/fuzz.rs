@@ -1,0 +1,226 @@
+//! `syncsim fuzz`: random seeds of the catalog for a wall-clock budget, on several cores.
+//!
+//! Per scenario, committed regression seeds run first, then seeds from the range upward; a
+//! shard `I/N` takes only seeds with `seed % N == I - 1`, so shards are disjoint and together
+//! cover what one unsharded run covers. A `caught` scenario stops at its first failure (its
+//! bug is known); every failure of a `holds` scenario is shrunk and written as a replay file.
+//! Exit code 1 when a `holds` scenario failed. Seeds tried are listed so a sweep can be
+//! resumed (`--seeds A..B`) or split across machines (`--shard`).
+
+use std::io::IsTerminal;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::Mutex;
+use std::time::Duration;
+
+use indicatif::{ProgressBar, ProgressStyle};
+use serde_json::json;
+use syncsim::scenarios::{self, regressions, Expectation, ScenarioSpec};
+use syncsim::sim::{Outcome, Seed};
+
+use super::args::FuzzArgs;
+use super::{record_failure, write_file, Stopwatch, Usage};
+
+/// The seeds a scenario draws in this shard: regressions first, then the range.
+struct SeedSource {
+    regressions: Vec<Seed>,
+    first: u64,
+    step: u64,
+    end: u64,
+}
+
+impl SeedSource {
+    fn new(scenario: &ScenarioSpec, arguments: &FuzzArgs) -> SeedSource {
+        let (index, count) = arguments.shard.unwrap_or((1, 1));
+        let (start, end) = arguments.seeds.unwrap_or((0, u64::MAX));
+        let in_shard = |seed: u64| seed % count == index - 1 && (start..end).contains(&seed);
+        let regressions = regressions::seeds(&scenario.id)
+            .into_iter()
+            .filter(|seed| in_shard(seed.0));
+        let offset = (index - 1 + count - start % count) % count;
+        SeedSource {
+            regressions: regressions.collect(),
+            first: start.saturating_add(offset),
+            step: count,
+            end,
+        }
+    }
+
+    /// The `index`-th seed, skipping range seeds already run as regressions.
+    fn nth(&self, index: usize) -> Option<Seed> {
+        if let Some(seed) = self.regressions.get(index) {
+            return Some(*seed);
+        }
+        let generated_index = (index - self.regressions.len()) as u64;
+        let seed = self
+            .first
+            .checked_add(generated_index.checked_mul(self.step)?)?;
+        (seed < self.end).then_some(Seed(seed))
+    }
+}
+
+/// What one scenario's sweep found.
+struct ScenarioResult {
+    scenario: ScenarioSpec,
+    seeds: Vec<Seed>,
+    failures: Vec<Outcome>,
+}
+
+fn sweep(
+    scenario: &ScenarioSpec,
+    source: &SeedSource,
+    budget: Duration,
+    jobs: usize,
+) -> ScenarioResult {
+    let stopwatch = Stopwatch::start();
+    let next_index = AtomicUsize::new(0);
+    let stop = AtomicBool::new(false);
+    let ran: Mutex<Vec<Seed>> = Mutex::new(Vec::new());
+    let failures: Mutex<Vec<Outcome>> = Mutex::new(Vec::new());
+    let progress = progress_bar(&scenario.id);
+    let case = scenario.case();
+    std::thread::scope(|scope| {
+        for _ in 0..jobs {
+            scope.spawn(|| {
+                while !stop.load(Ordering::Relaxed) && stopwatch.elapsed() < budget {
+                    let Some(seed) = source.nth(next_index.fetch_add(1, Ordering::Relaxed)) else {
+                        break;
+                    };
+                    let outcome = case.run(seed);
+                    ran.lock().expect("no panics while held").push(seed);
+                    progress.inc(1);
+                    if outcome.failure.is_some() {
+                        if scenario.expectation == Expectation::Caught {
+                            stop.store(true, Ordering::Relaxed);
+                        }
+                        failures.lock().expect("no panics while held").push(outcome);
+                    }
+                }
+            });
+        }
+    });
+    progress.finish_and_clear();
+    let mut seeds = ran.into_inner().expect("threads joined");
+    seeds.sort();
+    let mut failures = failures.into_inner().expect("threads joined");
+    failures.sort_by_key(|outcome| outcome.seed);
+    if scenario.expectation == Expectation::Caught {
+        failures.truncate(1);
+    }
+    ScenarioResult {
+        scenario: scenario.clone(),
+        seeds,
+        failures,
+    }
+}
+
+fn progress_bar(scenario_id: &str) -> ProgressBar {
+    if !std::io::stderr().is_terminal() {
+        return ProgressBar::hidden();
+    }
+    let bar = ProgressBar::new_spinner();
+    let style = ProgressStyle::with_template("{spinner} {msg} {pos} seeds, {per_sec}, {elapsed}")
+        .expect("a valid template");
+    bar.set_style(style);
+    bar.set_message(scenario_id.to_string());
+    bar.enable_steady_tick(Duration::from_millis(100));
+    bar
+}
+
+/// Describes the seeds tried, compactly: the regressions and the range covered.
+fn describe_seeds(seeds: &[Seed]) -> String {
+    match (seeds.first(), seeds.last()) {
+        (Some(first), Some(last)) => {
+            format!("{} seed(s) from {} to {}", seeds.len(), first.0, last.0)
+        }
+        _ => "no seed".to_string(),
+    }
+}
+
+/// Runs the sweep; exit code 1 when a `holds` scenario failed.
+pub fn fuzz(arguments: &FuzzArgs) -> Result<u8, Usage> {
+    let selected = match &arguments.filter {
+        Some(pattern) => scenarios::filter(pattern).map_err(Usage)?,
+        None => scenarios::catalog(),
+    };
+    let jobs = arguments
+        .jobs
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, usize::from));
+    if jobs == 0 {
+        return Err(Usage("--jobs must be at least 1".to_string()));
+    }
+    let stopwatch = Stopwatch::start();
+    let mut results = Vec::new();
+    for (index, scenario) in selected.iter().enumerate() {
+        let remaining = arguments.budget.saturating_sub(stopwatch.elapsed());
+        let share = remaining / (selected.len() - index) as u32;
+        let result = sweep(scenario, &SeedSource::new(scenario, arguments), share, jobs);
+        if !std::io::stderr().is_terminal() {
+            eprintln!(
+                "{}: {} run, {} failure(s)",
+                scenario.id,
+                result.seeds.len(),
+                result.failures.len()
+            );
+        }
+        results.push(result);
+    }
+    report(arguments, &results)
+}
+
+fn report(arguments: &FuzzArgs, results: &[ScenarioResult]) -> Result<u8, Usage> {
+    say!(
+        "{:<32} {:<7} {:>8} {:>8}  first failing seed",
+        "scenario",
+        "expect",
+        "seeds",
+        "failures"
+    );
+    let mut holds_failed = false;
+    let mut json_scenarios = Vec::new();
+    for result in results {
+        let first = result
+            .failures
+            .first()
+            .map_or("-".to_string(), |outcome| outcome.seed.to_string());
+        let expectation = result.scenario.expectation;
+        say!(
+            "{:<32} {expectation:<7} {:>8} {:>8}  {first}",
+            result.scenario.id,
+            result.seeds.len(),
+            result.failures.len()
+        );
+        say!("    seeds tried: {}", describe_seeds(&result.seeds));
+        let mut json_failures = Vec::new();
+        for outcome in &result.failures {
+            let (_, path, _) = record_failure(&result.scenario, outcome, !arguments.no_shrink)?;
+            let property = outcome
+                .failure
+                .as_ref()
+                .map(|failure| failure.property.clone());
+            say!("    failure at seed {}: {}", outcome.seed, path.display());
+            json_failures.push(json!({"seed": outcome.seed, "property": property, "file": path}));
+        }
+        holds_failed |= expectation == Expectation::Holds && !result.failures.is_empty();
+        json_scenarios.push(
+            json!({"id": result.scenario.id, "expectation": expectation.to_string(),
+            "seeds": result.seeds, "failures": json_failures}),
+        );
+    }
+    if let Some(path) = &arguments.report {
+        let shard = arguments
+            .shard
+            .map(|(index, count)| format!("{index}/{count}"));
+        let document = json!({"shard": shard, "scenarios": json_scenarios});
+        write_file(
+            path,
+            &serde_json::to_string_pretty(&document).expect("JSON values serialize"),
+        )?;
+    }
+    let failed_count = u8::from(holds_failed);
+    say!(
+        "fuzz: {} passed, {} failed",
+        results.len() - usize::from(failed_count),
+        failed_count
+    );
+    Ok(u8::from(holds_failed))
+}

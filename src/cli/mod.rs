@@ -1,0 +1,101 @@
+//! The command-line front end: argument parsing, one module per subcommand, and the few
+//! things they share (output that survives a closed pipe, the failures directory, a
+//! stopwatch). The CLI runs outside any simulation, so it may read the wall clock and the
+//! file system; simulated code may not.
+
+/// Prints a line to stdout. A closed stdout (`syncsim run ... | head`) ends the command
+/// quietly with exit code 1 instead of the panic `println!` would raise.
+macro_rules! say {
+    ($($argument:tt)*) => {{
+        use std::io::Write as _;
+        if writeln!(std::io::stdout(), $($argument)*).is_err() {
+            eprintln!("syncsim: stdout closed; stopping");
+            std::process::exit(1);
+        }
+    }};
+}
+
+pub mod args;
+pub mod check;
+pub mod fuzz;
+pub mod replay;
+pub mod run;
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use syncsim::scenarios::replay::ReplayFile;
+use syncsim::scenarios::shrink::{self, Shrunk};
+use syncsim::scenarios::ScenarioSpec;
+use syncsim::sim::Outcome;
+
+/// Bad input: reported as `error: <message>` with exit code 2.
+#[derive(Debug)]
+pub struct Usage(pub String);
+
+/// Where failure files go: `SYNCSIM_FAILURES_DIR`, else `./syncsim-failures`.
+pub fn failures_dir() -> PathBuf {
+    std::env::var_os("SYNCSIM_FAILURES_DIR")
+        .map_or_else(|| PathBuf::from("syncsim-failures"), PathBuf::from)
+}
+
+/// How many candidate runs shrinking may try.
+pub const SHRINK_RUN_COUNT_MAX: u32 = 400;
+
+/// Shrinks a failure (unless `shrink` is false), writes its replay file, and returns the
+/// file, its path and the shrunk result.
+pub fn record_failure(
+    spec: &ScenarioSpec,
+    outcome: &Outcome,
+    shrink: bool,
+) -> Result<(ReplayFile, PathBuf, Option<Shrunk>), Usage> {
+    let shrunk = shrink.then(|| shrink::shrink(spec, outcome, SHRINK_RUN_COUNT_MAX));
+    let file = match &shrunk {
+        Some(shrunk) => ReplayFile::from_shrunk(shrunk),
+        None => ReplayFile::from_outcome(spec, outcome),
+    };
+    let directory = failures_dir();
+    let path = file.path_in(&directory);
+    write_file(&path, &file.to_json())?;
+    Ok((file, path, shrunk))
+}
+
+/// Writes `text` to `path`, creating its directory.
+#[allow(clippy::disallowed_methods)] // The CLI writes files outside any simulation.
+pub fn write_file(path: &std::path::Path, text: &str) -> Result<(), Usage> {
+    if let Some(parent) = path
+        .parent()
+        .filter(|parent| !parent.as_os_str().is_empty())
+    {
+        std::fs::create_dir_all(parent)
+            .map_err(|error| Usage(format!("cannot create {}: {error}", parent.display())))?;
+    }
+    std::fs::write(path, text)
+        .map_err(|error| Usage(format!("cannot write {}: {error}", path.display())))
+}
+
+/// The command that replays a replay file from a checkout.
+pub fn replay_file_command(path: &std::path::Path) -> String {
+    format!("cargo run --release -- replay {}", path.display())
+}
+
+/// Measures real time for budgets; the CLI is outside the simulation.
+pub struct Stopwatch {
+    #[allow(clippy::disallowed_types)] // Wall-clock budgets of the CLI, not simulated time.
+    start: std::time::Instant,
+}
+
+impl Stopwatch {
+    /// Starts now.
+    #[allow(clippy::disallowed_methods, clippy::disallowed_types)] // The CLI's real budgets.
+    pub fn start() -> Stopwatch {
+        Stopwatch {
+            start: std::time::Instant::now(),
+        }
+    }
+
+    /// Real time since the start.
+    pub fn elapsed(&self) -> Duration {
+        self.start.elapsed()
+    }
+}

@@ -1,0 +1,72 @@
+//! `syncsim replay FILE`: re-runs a replay file in this process and prints its trace as
+//! text, a Mermaid sequence diagram or a Chrome trace; says whether it reproduced.
+//!
+//! Exit code 0 when the run failed the same property with the same digest, 1 when it did
+//! not (a note explains a version mismatch), 2 when the file cannot be read or parsed.
+
+use syncsim::scenarios::replay::ReplayFile;
+use syncsim::sim::render;
+
+use super::args::{Format, ReplayArgs};
+use super::{write_file, Usage};
+
+#[allow(clippy::disallowed_methods)] // The CLI reads the user's file outside any simulation.
+fn read(path: &std::path::Path) -> Result<String, Usage> {
+    std::fs::read_to_string(path)
+        .map_err(|error| Usage(format!("cannot read {}: {error}", path.display())))
+}
+
+/// Replays the file.
+pub fn replay(arguments: &ReplayArgs) -> Result<u8, Usage> {
+    let origin = arguments.file.display().to_string();
+    let file =
+        ReplayFile::from_json(&read(&arguments.file)?, &origin).map_err(|error| Usage(error.0))?;
+    if let Some(note) = file.version_note() {
+        eprintln!("{note}");
+    }
+    let outcome = file.replay();
+    let rendered = match arguments.format {
+        Format::Text => {
+            let mut text = outcome.trace.render();
+            if let Some(mut report) = outcome.report() {
+                report.replay = super::replay_file_command(&arguments.file);
+                text.push_str(&report.to_string());
+                text.push('\n');
+            }
+            text
+        }
+        Format::Mermaid => render::mermaid(&outcome.trace),
+        Format::Chrome => serde_json::to_string_pretty(&render::chrome(&outcome.trace))
+            .expect("JSON values serialize"),
+    };
+    match &arguments.out {
+        Some(path) => {
+            write_file(path, &rendered)?;
+            eprintln!("wrote {}", path.display());
+        }
+        None => say!("{}", rendered.trim_end()),
+    }
+    let same_failure =
+        outcome.failure.as_ref().map(|failure| &failure.property) == Some(&file.failure.property);
+    if same_failure && outcome.digest() == file.digest {
+        eprintln!(
+            "reproduced: {} fails {:?}, digest {}",
+            file.scenario.id, file.failure.property, file.digest
+        );
+        Ok(0)
+    } else {
+        eprintln!(
+            "NOT reproduced: the file recorded {:?} with digest {}; this run {} with digest {}",
+            file.failure.property,
+            file.digest,
+            outcome
+                .failure
+                .map_or("passed".to_string(), |failure| format!(
+                    "failed {:?}",
+                    failure.property
+                )),
+            outcome.trace.digest()
+        );
+        Ok(1)
+    }
+}

@@ -1,0 +1,80 @@
+//! `syncsim run`: one scenario on one seed or a range; a failure is shrunk, written as a
+//! replay file, and reported with the one command that replays it.
+
+use syncsim::scenarios::{self, ScenarioSpec};
+use syncsim::sim::{Outcome, Seed};
+
+use super::args::RunArgs;
+use super::{record_failure, replay_file_command, Stopwatch, Usage};
+
+/// Runs the seeds; exit code 1 on a failure.
+pub fn run(arguments: &RunArgs) -> Result<u8, Usage> {
+    let scenario = scenarios::find(&arguments.scenario).map_err(Usage)?;
+    let seeds: Vec<Seed> = match (&arguments.seed, &arguments.seeds) {
+        (Some(seed), _) => vec![*seed],
+        (None, Some(seeds)) => seeds.0.clone(),
+        (None, None) => scenario.seeds().collect(),
+    };
+    let stopwatch = Stopwatch::start();
+    let mut last: Option<Outcome> = None;
+    let mut ran_count = 0;
+    for seed in &seeds {
+        if arguments
+            .budget
+            .is_some_and(|budget| stopwatch.elapsed() >= budget)
+        {
+            say!("budget spent after {ran_count} seed(s)");
+            break;
+        }
+        let outcome = scenario.case().run(*seed);
+        ran_count += 1;
+        let failed = outcome.failure.is_some();
+        let mark = if failed { " FAILED" } else { "" };
+        say!(
+            "seed {} digest {} events {}{mark}",
+            seed,
+            outcome.digest(),
+            outcome.trace.len()
+        );
+        last = Some(outcome);
+        if failed {
+            break;
+        }
+    }
+    let last = last.expect("at least one seed ran");
+    if arguments.trace {
+        for line in last.trace.lines() {
+            say!("{line}");
+        }
+    }
+    if last.failure.is_none() {
+        say!("{ran_count} seed(s) of {} passed", scenario.id);
+        return Ok(0);
+    }
+    report_failure(&scenario, &last, !arguments.no_shrink)?;
+    Ok(1)
+}
+
+/// Shrinks, writes the replay file and prints the report of a failed run.
+fn report_failure(scenario: &ScenarioSpec, outcome: &Outcome, shrink: bool) -> Result<(), Usage> {
+    let (file, path, shrunk) = record_failure(scenario, outcome, shrink)?;
+    let shown = shrunk.as_ref().map_or(outcome, |shrunk| &shrunk.outcome);
+    let mut report = shown.report().expect("a failed run has a report");
+    report.replay = replay_file_command(&path);
+    say!("{report}");
+    if let Some(stats) = &file.shrink {
+        say!(
+            "  shrunk:   faults {} -> {}, trace events {} -> {}, in {} candidate runs",
+            stats.fault_count_before,
+            stats.fault_count_after,
+            stats.event_count_before,
+            stats.event_count_after,
+            stats.run_count
+        );
+    }
+    say!(
+        "  seed:     {}",
+        syncsim::sim::replay_command(&scenario.id, outcome.seed)
+    );
+    Ok(())
+}
