@@ -4,11 +4,12 @@
 
 mod bounds;
 mod build;
+mod catalog;
 mod cli;
 mod determinism;
+mod exploration;
 mod faults;
 mod leaks;
 mod snapshots;
 mod support;
 mod tidy;
-mod toy;

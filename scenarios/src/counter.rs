@@ -79,11 +79,13 @@ fn episodes(nodes: &[&str], probability_per_sec: Ratio, duration_max: Duration) 
     }
 }
 
-/// Three workers, five increments each, under a swarm of random faults for 10 seconds.
+/// Three slow workers, six increments each, under a swarm of random faults for 10 seconds.
 fn swarm(variant: Variant, expectation: Expectation) -> ScenarioSpec {
     let workers = ["worker-0", "worker-1", "worker-2"];
-    let mut model = config(variant, 3, 5);
-    model.start_delay_max_ms = 3_000;
+    // Slow workers (long think time) so fault episodes overlap the work they disturb.
+    let mut model = config(variant, 3, 6);
+    model.think_time_max_ms = 300;
+    model.start_delay_max_ms = 2_000;
     ScenarioSpec {
         id: format!("counter/{}/swarm", variant.name()),
         expectation,

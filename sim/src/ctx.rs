@@ -222,14 +222,14 @@ impl Ctx {
         request: &R,
         remaining: Duration,
     ) -> CallError {
-        self.world.record(
+        self.message(
             node,
             EventKind::Drop,
-            format!("from {}: {request:?}", self.node),
+            &self.node,
+            format!("request lost: {request:?}"),
         );
         rt::sleep(remaining).await;
-        self.world
-            .record(&self.node, EventKind::Recv, format!("{node}: timeout"));
+        self.message(&self.node, EventKind::Recv, node, "timeout".to_string());
         CallError::Timeout
     }
 }

@@ -1,0 +1,99 @@
+//! Every catalog scenario on its committed seed budget, as `cargo test` runs it.
+//!
+//! A `caught` scenario must fail within its budget; its failure is shrunk, the shrunk report
+//! and trace are snapshotted, and its replay file must reproduce the digest. A `holds`
+//! scenario must pass every seed and hit every `sometimes` property (so the race it guards
+//! against really happened). `SYNCSIM_SEED`, `SYNCSIM_SEEDS` and `SYNCSIM_SCENARIO` narrow,
+//! widen or filter the budget.
+
+use syncsim::scenarios::replay::ReplayFile;
+use syncsim::scenarios::{self, budget, shrink, Expectation, ScenarioSpec};
+
+fn scenario_budget(id: &str) -> Option<(ScenarioSpec, Vec<syncsim::sim::Seed>)> {
+    let scenario = scenarios::find(id).expect("in the catalog");
+    let budget = budget::from_lookup(&scenario, |name| std::env::var(name).ok())
+        .unwrap_or_else(|error| panic!("{error}"));
+    budget.selected.then_some((scenario, budget.seeds))
+}
+
+fn caught(id: &str, snapshot_name: &str) {
+    let Some((scenario, seeds)) = scenario_budget(id) else {
+        return;
+    };
+    assert_eq!(scenario.expectation, Expectation::Caught);
+    let sweep = scenario.case().run_seeds(seeds, true);
+    let failed = sweep
+        .failure
+        .unwrap_or_else(|| panic!("{id}: not caught in {} seeds", sweep.seeds.len()));
+    let shrunk = shrink::shrink(&scenario, &failed, 400);
+    let file = ReplayFile::from_shrunk(&shrunk);
+    let replayed = ReplayFile::from_json(&file.to_json(), id)
+        .expect("parses")
+        .replay();
+    assert_eq!(
+        replayed.digest(),
+        file.digest,
+        "{id}: the replay file reproduces the run"
+    );
+    let report = shrunk.outcome.report().expect("failed");
+    let stats = file.shrink.expect("shrunk");
+    let summary = format!(
+        "{report}\nshrunk: faults {} -> {}, events {} -> {}\n\n{}",
+        stats.fault_count_before,
+        stats.fault_count_after,
+        stats.event_count_before,
+        stats.event_count_after,
+        shrunk.outcome.trace.render()
+    );
+    if std::env::var_os("SYNCSIM_SEED").is_none() && std::env::var_os("SYNCSIM_SEEDS").is_none() {
+        insta::assert_snapshot!(snapshot_name, summary);
+    }
+}
+
+fn holds(id: &str) {
+    let Some((scenario, seeds)) = scenario_budget(id) else {
+        return;
+    };
+    assert_eq!(scenario.expectation, Expectation::Holds);
+    let sweep = scenario.case().run_seeds(seeds.clone(), false);
+    if let Some(outcome) = &sweep.failure {
+        panic!("{}", outcome.report().expect("failed"));
+    }
+    assert_eq!(sweep.seeds.len(), seeds.len());
+    if seeds.len() > 1 {
+        assert!(
+            sweep.uncovered().is_empty(),
+            "{id}: never hit {:?}",
+            sweep.uncovered()
+        );
+    }
+}
+
+#[test]
+fn counter_unguarded_is_caught_shrunk_and_replayable() {
+    caught("counter/unguarded", "counter_unguarded");
+}
+
+#[test]
+fn counter_unguarded_swarm_is_caught_shrunk_and_replayable() {
+    caught("counter/unguarded/swarm", "counter_unguarded_swarm");
+}
+
+#[test]
+fn counter_compare_and_set_holds_with_its_race_hit() {
+    holds("counter/compare_and_set");
+}
+
+#[test]
+fn counter_compare_and_set_swarm_holds_with_its_race_hit() {
+    holds("counter/compare_and_set/swarm");
+}
+
+#[test]
+fn every_catalog_scenario_has_a_test_here() {
+    let source = include_str!("catalog.rs");
+    for scenario in scenarios::catalog() {
+        let quoted = format!("(\"{}\"", scenario.id);
+        assert!(source.contains(&quoted), "no test runs {}", scenario.id);
+    }
+}
