@@ -207,6 +207,8 @@ pub fn shrink(spec: &ScenarioSpec, failed: &Outcome, run_count_max: u32) -> Shru
     let mut best = (base.clone(), failed.clone());
     let mut run_count = 0;
     let still_fails = |candidate: &ScenarioSpec| {
+        // Fewer workers can orphan a fault naming a node that no longer exists.
+        candidate.validate().ok()?;
         let outcome = candidate.case().run(seed);
         let same = outcome
             .failure

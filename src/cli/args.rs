@@ -92,7 +92,7 @@ pub struct FuzzArgs {
     /// Only scenarios whose id matches this glob (e.g. `counter/*`).
     #[arg(long)]
     pub filter: Option<String>,
-    /// The seed range to draw from, `A..B` or a count `N`; default: from 0 upward.
+    /// The seed range to draw from: `A..B`, `A..` (open) or a count `N`; default: `0..`.
     #[arg(long, value_parser = parse_seed_bounds)]
     pub seeds: Option<(u64, u64)>,
     /// Write a JSON report (seeds tried and failures per scenario) here.
@@ -112,10 +112,20 @@ fn parse_seeds(text: &str) -> Result<SeedList, String> {
 }
 
 fn parse_seed_bounds(text: &str) -> Result<(u64, u64), String> {
-    let seeds = parse_seeds(text)?.0;
-    let first = seeds.first().expect("a parsed range is not empty").0;
-    let last = seeds.last().expect("a parsed range is not empty").0;
-    Ok((first, last + 1))
+    let seed = |part: &str| {
+        part.parse::<Seed>()
+            .map(|seed| seed.0)
+            .map_err(|error| error.to_string())
+    };
+    let (start, end) = match text.split_once("..") {
+        Some((start, "")) => (seed(start)?, u64::MAX),
+        Some((start, end)) => (seed(start)?, seed(end)?),
+        None => (0, seed(text)?),
+    };
+    if start >= end {
+        return Err(format!("invalid seed range {text:?}: it is empty"));
+    }
+    Ok((start, end))
 }
 
 fn parse_budget(text: &str) -> Result<Duration, String> {

@@ -45,16 +45,30 @@ impl SeedSource {
         }
     }
 
-    /// The `index`-th seed, skipping range seeds already run as regressions.
+    /// The `index`-th seed: the regressions, then the range without them.
     fn nth(&self, index: usize) -> Option<Seed> {
         if let Some(seed) = self.regressions.get(index) {
             return Some(*seed);
         }
         let generated_index = (index - self.regressions.len()) as u64;
-        let seed = self
-            .first
-            .checked_add(generated_index.checked_mul(self.step)?)?;
-        (seed < self.end).then_some(Seed(seed))
+        // Skip range seeds that already ran as regressions: each one below the candidate
+        // pushes it one step further.
+        let mut skipped_count = 0;
+        loop {
+            let steps = generated_index.checked_add(skipped_count)?;
+            let seed = self.first.checked_add(steps.checked_mul(self.step)?)?;
+            let below = self
+                .regressions
+                .iter()
+                .filter(|regression| regression.0 <= seed);
+            let below_count = below
+                .filter(|regression| regression.0 >= self.first)
+                .count() as u64;
+            if below_count == skipped_count {
+                return (seed < self.end).then_some(Seed(seed));
+            }
+            skipped_count = below_count;
+        }
     }
 }
 
@@ -118,7 +132,7 @@ fn progress_bar(scenario_id: &str) -> ProgressBar {
         return ProgressBar::hidden();
     }
     let bar = ProgressBar::new_spinner();
-    let style = ProgressStyle::with_template("{spinner} {msg} {pos} seeds, {per_sec}, {elapsed}")
+    let style = ProgressStyle::with_template("{spinner} {msg}: {pos} seeds in {elapsed}")
         .expect("a valid template");
     bar.set_style(style);
     bar.set_message(scenario_id.to_string());
@@ -126,14 +140,28 @@ fn progress_bar(scenario_id: &str) -> ProgressBar {
     bar
 }
 
-/// Describes the seeds tried, compactly: the regressions and the range covered.
-fn describe_seeds(seeds: &[Seed]) -> String {
-    match (seeds.first(), seeds.last()) {
-        (Some(first), Some(last)) => {
-            format!("{} seed(s) from {} to {}", seeds.len(), first.0, last.0)
-        }
-        _ => "no seed".to_string(),
-    }
+/// Describes the seeds tried, compactly, with the range that resumes the sweep.
+fn describe_seeds(seeds: &[Seed], arguments: &FuzzArgs) -> String {
+    let (Some(first), Some(last)) = (seeds.first(), seeds.last()) else {
+        return "no seed".to_string();
+    };
+    let end = arguments.seeds.map_or(u64::MAX, |(_, end)| end);
+    let shown_end = if end == u64::MAX {
+        String::new()
+    } else {
+        end.to_string()
+    };
+    let resume = if last.0 + 1 < end {
+        format!("; resume with --seeds {}..{shown_end}", last.0 + 1)
+    } else {
+        "; the range is done".to_string()
+    };
+    format!(
+        "{} seed(s) from {} to {}{resume}",
+        seeds.len(),
+        first.0,
+        last.0
+    )
 }
 
 /// Runs the sweep; exit code 1 when a `holds` scenario failed.
@@ -189,7 +217,10 @@ fn report(arguments: &FuzzArgs, results: &[ScenarioResult]) -> Result<u8, Usage>
             result.seeds.len(),
             result.failures.len()
         );
-        say!("    seeds tried: {}", describe_seeds(&result.seeds));
+        say!(
+            "    seeds tried: {}",
+            describe_seeds(&result.seeds, arguments)
+        );
         let mut json_failures = Vec::new();
         for outcome in &result.failures {
             let (_, path, _) = record_failure(&result.scenario, outcome, !arguments.no_shrink)?;
