@@ -10,6 +10,7 @@ mod determinism;
 mod exploration;
 mod faults;
 mod leaks;
+mod postgres;
 mod snapshots;
 mod support;
 mod tidy;

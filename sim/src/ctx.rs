@@ -186,14 +186,18 @@ impl Ctx {
         response
     }
 
-    fn message(&self, node: &str, kind: EventKind, peer: &str, detail: String) {
+    pub(crate) fn world(&self) -> &Arc<World> {
+        &self.world
+    }
+
+    pub(crate) fn message(&self, node: &str, kind: EventKind, peer: &str, detail: String) {
         self.world.record_message(node, kind, Some(peer), detail);
     }
 
     /// Waits while `node` is paused. Returns how long it waited: `Ok` when the node is up
     /// and reachable, `Err` when it is down, either side is isolated, or it stayed paused past
     /// `budget`.
-    async fn wait_until_reachable(
+    pub(crate) async fn wait_until_reachable(
         &self,
         node: &str,
         budget: Duration,

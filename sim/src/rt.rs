@@ -79,6 +79,12 @@ pub(crate) fn now() -> VirtualTime {
     VirtualTime(madsim::time::TimeHandle::current().elapsed())
 }
 
+/// The current virtual time, or None outside a running simulation (while a runtime is torn
+/// down and drops its tasks).
+pub(crate) fn try_now() -> Option<VirtualTime> {
+    madsim::time::TimeHandle::try_current().map(|handle| VirtualTime(handle.elapsed()))
+}
+
 /// Sleeps for `duration` of virtual time.
 pub(crate) async fn sleep(duration: Duration) {
     madsim::time::sleep(duration).await;

@@ -130,10 +130,21 @@ impl WorldBuilder {
             kind: PhantomData,
         };
         let crashed = handle.clone();
-        let spec = self.add_node(name);
-        spec.crash_hook = Some(Arc::new(move || crashed.lock().crash()));
-        self.services.insert(name.to_string(), state);
+        self.service_node(name, state, move || crashed.lock().crash());
         handle
+    }
+
+    /// Registers `state` as the service on its own node `name`; `crash` runs when that node
+    /// crashes. For services with their own adapter (Postgres) rather than `Service`.
+    pub(crate) fn service_node<T: Send + 'static>(
+        &mut self,
+        name: &str,
+        state: Arc<Mutex<T>>,
+        crash: impl Fn() + Send + Sync + 'static,
+    ) {
+        let spec = self.add_node(name);
+        spec.crash_hook = Some(Arc::new(crash));
+        self.services.insert(name.to_string(), state);
     }
 
     /// Declares a node that runs processes; `name` must be unique in the world.

@@ -3,6 +3,10 @@
 //! - `register`: a durable key-value register with compare-and-set, the smallest service
 //!   that can lose an update; it backs the toy model and the kernel's own tests.
 //!
-//! Postgres, the broker, the CRM mirror and the job queue join here as they land.
+//! - `pg`: a PostgreSQL 15 engine (parser, MVCC heaps, row and advisory locks, constraints,
+//!   read committed and repeatable read) driven one statement at a time.
+//!
+//! The broker, the CRM mirror and the job queue join here as they land.
 
+pub mod pg;
 pub mod register;

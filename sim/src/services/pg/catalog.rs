@@ -1,0 +1,296 @@
+//! The system catalog: schemas, tables, columns, unique indexes, foreign keys and sequences.
+//!
+//! Not modelled: DDL is not transactional here (a CREATE inside a rolled-back transaction
+//! stays), no ALTER/DROP, no CHECK constraints, no deferrable constraints, no non-unique index
+//! semantics (a plain CREATE INDEX is recorded for name clashes only). Sequences live here
+//! because they are non-transactional in PostgreSQL too: rollbacks and crashes never give a
+//! value back.
+//! Invariant: a table's unique indexes are listed in creation order, primary key first when
+//! declared in CREATE TABLE, which is the order PostgreSQL checks them in.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use sqlparser::ast;
+
+use super::error::{PgError, SqlState};
+use super::value::ColumnType;
+
+/// Index of a table in the catalog; stable for the life of the engine.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub struct TableId(pub usize);
+
+/// How a column gets a value when an INSERT omits it.
+#[derive(Clone, Debug)]
+pub enum ColumnDefault {
+    /// `DEFAULT <expr>`, evaluated per row (now(), gen_random_uuid(), constants).
+    Expr(Box<ast::Expr>),
+    /// serial/bigserial/identity: `nextval` of the named sequence.
+    Sequence(String),
+}
+
+/// One column of a table.
+#[derive(Clone, Debug)]
+pub struct Column {
+    /// Column name, case-folded.
+    pub name: String,
+    /// Declared type.
+    pub column_type: ColumnType,
+    /// NOT NULL (PRIMARY KEY implies it).
+    pub not_null: bool,
+    /// DEFAULT, serial or identity source.
+    pub default: Option<ColumnDefault>,
+    /// `GENERATED ALWAYS AS IDENTITY`: explicit values are rejected with 428C9.
+    pub identity_always: bool,
+}
+
+/// A unique index or constraint (PRIMARY KEY included).
+#[derive(Clone, Debug)]
+pub struct UniqueIndex {
+    /// Constraint/index name, e.g. `users_pkey`, `users_email_key`.
+    pub name: String,
+    /// Column positions in the table.
+    pub columns: Vec<usize>,
+}
+
+/// What a parent-side delete does to referencing rows.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ForeignKeyAction {
+    /// NO ACTION (the default) and RESTRICT: the delete fails with 23503.
+    Restrict,
+    /// CASCADE: referencing rows are deleted too.
+    Cascade,
+    /// SET NULL: the referencing columns become NULL.
+    SetNull,
+}
+
+/// A foreign key from this (child) table to a parent table.
+#[derive(Clone, Debug)]
+pub struct ForeignKey {
+    /// Constraint name, e.g. `child_parent_id_fkey`.
+    pub name: String,
+    /// Referencing column positions in the child table.
+    pub columns: Vec<usize>,
+    /// The referenced table.
+    pub parent: TableId,
+    /// Referenced column positions in the parent table.
+    pub parent_columns: Vec<usize>,
+    /// ON DELETE action.
+    pub on_delete: ForeignKeyAction,
+}
+
+/// A table definition.
+#[derive(Clone, Debug)]
+pub struct Table {
+    /// Schema name (`public` when unqualified).
+    pub schema: String,
+    /// Table name, case-folded.
+    pub name: String,
+    /// Columns in declaration order.
+    pub columns: Vec<Column>,
+    /// Unique indexes in check order.
+    pub uniques: Vec<UniqueIndex>,
+    /// Foreign keys declared on this table.
+    pub foreign_keys: Vec<ForeignKey>,
+}
+
+impl Table {
+    /// Position of a column by (case-folded) name.
+    pub fn column_index(&self, name: &str) -> Option<usize> {
+        self.columns.iter().position(|column| column.name == name)
+    }
+
+    /// Column names in table order.
+    pub fn column_names(&self) -> Vec<String> {
+        self.columns
+            .iter()
+            .map(|column| column.name.clone())
+            .collect()
+    }
+
+    /// `schema.name`, the key the ground-truth log uses.
+    pub fn qualified_name(&self) -> String {
+        format!("{}.{}", self.schema, self.name)
+    }
+
+    /// Columns that a unique index covers: changing one makes an UPDATE a key update.
+    pub fn is_key_column(&self, column_index: usize) -> bool {
+        self.uniques
+            .iter()
+            .any(|unique| unique.columns.contains(&column_index))
+    }
+}
+
+/// The catalog of one simulated database.
+#[derive(Clone, Debug)]
+pub struct Catalog {
+    schemas: BTreeSet<String>,
+    tables: Vec<Table>,
+    tables_by_name: BTreeMap<(String, String), TableId>,
+    /// Relation names (tables, indexes, sequences) per schema, for 42P07.
+    relation_names: BTreeSet<(String, String)>,
+    /// Last value handed out per sequence; 0 means none yet (sequences start at 1).
+    sequences: BTreeMap<String, i64>,
+}
+
+impl Default for Catalog {
+    fn default() -> Self {
+        Catalog {
+            schemas: BTreeSet::from(["public".to_string()]),
+            tables: Vec::new(),
+            tables_by_name: BTreeMap::new(),
+            relation_names: BTreeSet::new(),
+            sequences: BTreeMap::new(),
+        }
+    }
+}
+
+/// Case-folds an identifier the way PostgreSQL does: unquoted names are lowercased.
+pub fn fold_ident(ident: &ast::Ident) -> String {
+    if ident.quote_style.is_some() {
+        ident.value.clone()
+    } else {
+        ident.value.to_lowercase()
+    }
+}
+
+/// Splits `[schema.]name` into folded parts, defaulting the schema to `public`.
+pub fn split_name(name: &ast::ObjectName) -> Result<(String, String), PgError> {
+    let parts: Vec<String> = name
+        .0
+        .iter()
+        .map(|part| match part {
+            ast::ObjectNamePart::Identifier(ident) => Ok(fold_ident(ident)),
+            ast::ObjectNamePart::Function(_) => {
+                Err(PgError::unsupported("function in object name"))
+            }
+        })
+        .collect::<Result<_, _>>()?;
+    match &parts[..] {
+        [table] => Ok(("public".to_string(), table.clone())),
+        [schema, table] => Ok((schema.clone(), table.clone())),
+        _ => Err(PgError::unsupported(format!(
+            "cross-database reference {name}"
+        ))),
+    }
+}
+
+impl Catalog {
+    /// Looks a table up by its AST name; 42P01 when absent (named as written).
+    pub fn resolve(&self, name: &ast::ObjectName) -> Result<TableId, PgError> {
+        let key = split_name(name)?;
+        self.tables_by_name.get(&key).copied().ok_or_else(|| {
+            PgError::new(
+                SqlState::UndefinedTable,
+                format!("relation \"{name}\" does not exist"),
+            )
+        })
+    }
+
+    /// Looks a table up by its qualified `schema.name` or plain `name` (public schema).
+    pub fn find(&self, qualified: &str) -> Option<TableId> {
+        let (schema, name) = qualified.split_once('.').unwrap_or(("public", qualified));
+        self.tables_by_name
+            .get(&(schema.to_string(), name.to_string()))
+            .copied()
+    }
+
+    /// The table definition for an id.
+    pub fn table(&self, table_id: TableId) -> &Table {
+        &self.tables[table_id.0]
+    }
+
+    /// Every table, in creation order.
+    pub fn tables(&self) -> impl Iterator<Item = (TableId, &Table)> {
+        self.tables
+            .iter()
+            .enumerate()
+            .map(|(table_index, table)| (TableId(table_index), table))
+    }
+
+    /// Foreign keys that reference `parent`: (child table, foreign key index).
+    pub fn referencing(&self, parent: TableId) -> Vec<(TableId, usize)> {
+        let mut found = Vec::new();
+        for (child_id, child) in self.tables() {
+            for (fk_index, fk) in child.foreign_keys.iter().enumerate() {
+                if fk.parent == parent {
+                    found.push((child_id, fk_index));
+                }
+            }
+        }
+        found
+    }
+
+    /// Whether a schema exists.
+    pub fn has_schema(&self, schema: &str) -> bool {
+        self.schemas.contains(schema)
+    }
+
+    /// Adds a schema; 42P06 if it exists (unless `if_not_exists`).
+    pub fn create_schema(&mut self, schema: String, if_not_exists: bool) -> Result<(), PgError> {
+        if self.schemas.contains(&schema) {
+            if if_not_exists {
+                return Ok(());
+            }
+            return Err(PgError::new(
+                SqlState::DuplicateSchema,
+                format!("schema \"{schema}\" already exists"),
+            ));
+        }
+        self.schemas.insert(schema);
+        Ok(())
+    }
+
+    /// Whether a relation name is taken in a schema.
+    pub fn relation_exists(&self, schema: &str, name: &str) -> bool {
+        self.relation_names
+            .contains(&(schema.to_string(), name.to_string()))
+    }
+
+    /// Claims a relation name (index, sequence); 42P07 if taken.
+    pub fn claim_relation_name(&mut self, schema: &str, name: &str) -> Result<(), PgError> {
+        if !self
+            .relation_names
+            .insert((schema.to_string(), name.to_string()))
+        {
+            return Err(PgError::new(
+                SqlState::DuplicateTable,
+                format!("relation \"{name}\" already exists"),
+            ));
+        }
+        Ok(())
+    }
+
+    /// Registers a fully built table; its name must have been checked free.
+    pub fn add_table(&mut self, table: Table) -> TableId {
+        let table_id = TableId(self.tables.len());
+        let key = (table.schema.clone(), table.name.clone());
+        self.relation_names.insert(key.clone());
+        self.tables_by_name.insert(key, table_id);
+        self.tables.push(table);
+        table_id
+    }
+
+    /// Adds a unique index to an existing table.
+    pub fn add_unique(&mut self, table_id: TableId, unique: UniqueIndex) {
+        self.tables[table_id.0].uniques.push(unique);
+    }
+
+    /// Creates a sequence starting at 1.
+    pub fn create_sequence(&mut self, schema: &str, name: &str) -> Result<(), PgError> {
+        self.claim_relation_name(schema, name)?;
+        self.sequences.insert(name.to_string(), 0);
+        Ok(())
+    }
+
+    /// `nextval`: non-transactional, never reused.
+    pub fn nextval(&mut self, sequence: &str) -> Result<i64, PgError> {
+        let last = self.sequences.get_mut(sequence).ok_or_else(|| {
+            PgError::new(
+                SqlState::UndefinedTable,
+                format!("relation \"{sequence}\" does not exist"),
+            )
+        })?;
+        *last += 1;
+        Ok(*last)
+    }
+}

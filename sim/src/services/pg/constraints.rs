@@ -1,0 +1,383 @@
+//! Constraint enforcement: NOT NULL, unique indexes (checked through a "dirty" view that sees
+//! uncommitted inserts and deletes and waits for them), foreign keys on the child side (the
+//! parent must be visible; it gets a FOR KEY SHARE lock) and on the parent side (RESTRICT /
+//! NO ACTION, CASCADE, SET NULL).
+//!
+//! Not modelled: deferred checking (every check here is immediate and per row, which matches
+//! PostgreSQL for non-deferrable unique indexes; FK checks run per row instead of at end of
+//! statement), MATCH FULL, the REPEATABLE READ cross-check of parent-side FK queries.
+//! Invariant: a unique check never reports a conflict with a version its own transaction
+//! deleted, and never ignores one that is still in progress elsewhere — it waits instead.
+
+use super::catalog::{ForeignKeyAction, Table, TableId, UniqueIndex};
+use super::error::{PgError, SqlState};
+use super::exec::{Exec, Interrupt, StmtCtx, Wait};
+use super::locks::RowLockMode;
+use super::rowops::{
+    lock_row, update_lock_mode, write_delete, write_update, LockPurpose, Locked, WaitPolicy,
+};
+use super::storage::RowId;
+use super::value::Value;
+
+fn key_text(table: &Table, columns: &[usize], values: &[Value]) -> (String, String) {
+    let names: Vec<&str> = columns
+        .iter()
+        .map(|index| table.columns[*index].name.as_str())
+        .collect();
+    let shown: Vec<String> = columns
+        .iter()
+        .map(|index| values[*index].to_pg_text())
+        .collect();
+    (names.join(", "), shown.join(", "))
+}
+
+/// Chains of `table_id` that may hold `key` in `columns`, through the key index.
+fn indexed_candidates(
+    ctx: &mut StmtCtx,
+    table_id: TableId,
+    columns: &[usize],
+    key: &[Value],
+) -> Vec<RowId> {
+    let heap = ctx.db.heap_mut(table_id);
+    heap.indexes.ensure(columns, &heap.chains);
+    heap.indexes
+        .candidates(columns, key)
+        .into_iter()
+        .filter(|row_id| heap.chains.contains_key(row_id))
+        .collect()
+}
+
+/// 23502 for the first NULL in a NOT NULL column; DETAIL lists the whole row.
+pub fn check_not_null(table: &Table, values: &[Value]) -> Result<(), PgError> {
+    for (column, value) in table.columns.iter().zip(values) {
+        if column.not_null && value.is_null() {
+            let row: Vec<String> = values.iter().map(Value::to_pg_text).collect();
+            return Err(PgError::new(
+                SqlState::NotNullViolation,
+                format!(
+                    "null value in column \"{}\" of relation \"{}\" violates not-null constraint",
+                    column.name, table.name
+                ),
+            )
+            .with_detail(format!("Failing row contains ({}).", row.join(", "))));
+        }
+    }
+    Ok(())
+}
+
+/// 23505 for `unique` and the proposed `values`.
+pub fn unique_violation(table: &Table, unique: &UniqueIndex, values: &[Value]) -> PgError {
+    let (names, shown) = key_text(table, &unique.columns, values);
+    PgError::new(
+        SqlState::UniqueViolation,
+        format!(
+            "duplicate key value violates unique constraint \"{}\"",
+            unique.name
+        ),
+    )
+    .with_detail(format!("Key ({names})=({shown}) already exists."))
+    .with_constraint(&table.name, &unique.name)
+}
+
+fn keys_equal(
+    columns: &[usize],
+    left: &[Value],
+    other_columns: &[usize],
+    right: &[Value],
+) -> Result<bool, PgError> {
+    for (left_index, right_index) in columns.iter().zip(other_columns) {
+        if !left[*left_index].key_equal(&right[*right_index])? {
+            return Ok(false);
+        }
+    }
+    Ok(true)
+}
+
+/// Looks for a live row holding the same key in unique index `unique_index` of the table.
+/// Waits (returns `Block`) on a transaction that is inserting or deleting such a row.
+pub fn find_unique_conflict(
+    ctx: &mut StmtCtx,
+    table_id: TableId,
+    unique_index: usize,
+    values: &[Value],
+) -> Exec<Option<RowId>> {
+    let unique = ctx.db.catalog.table(table_id).uniques[unique_index].clone();
+    if unique.columns.iter().any(|index| values[*index].is_null()) {
+        return Ok(None);
+    }
+    let xid = ctx.xid();
+    let heap = ctx.db.heap_mut(table_id);
+    heap.indexes.ensure(&unique.columns, &heap.chains);
+    let key: Vec<Value> = unique
+        .columns
+        .iter()
+        .map(|index| values[*index].clone())
+        .collect();
+    let heap = ctx.db.heap(table_id);
+    for row_id in heap.indexes.candidates(&unique.columns, &key) {
+        let Some(chain) = heap.chains.get(&row_id) else {
+            continue;
+        };
+        for version in &chain.versions {
+            if !keys_equal(&unique.columns, &version.values, &unique.columns, values)? {
+                continue;
+            }
+            if version.xmin != xid && ctx.db.txns.in_progress(version.xmin) {
+                return Err(Interrupt::Block(Wait::Xids(vec![version.xmin])));
+            }
+            match version.xmax {
+                None => return Ok(Some(row_id)),
+                Some((xmax, _)) if xmax == xid => {}
+                Some((xmax, _)) if ctx.db.txns.in_progress(xmax) => {
+                    return Err(Interrupt::Block(Wait::Xids(vec![xmax])));
+                }
+                Some(_) => {}
+            }
+        }
+    }
+    Ok(None)
+}
+
+/// Checks every unique index of the table whose key differs from `old` (all of them for an
+/// insert, where `old` is `None`); 23505 on a conflict.
+pub fn check_uniques(
+    ctx: &mut StmtCtx,
+    table_id: TableId,
+    old: Option<&[Value]>,
+    values: &[Value],
+    skip: &[usize],
+) -> Exec<()> {
+    let table = ctx.db.catalog.table(table_id).clone();
+    for (unique_index, unique) in table.uniques.iter().enumerate() {
+        if skip.contains(&unique_index) {
+            continue;
+        }
+        if let Some(old) = old {
+            if keys_equal(&unique.columns, old, &unique.columns, values)? {
+                continue;
+            }
+        }
+        if find_unique_conflict(ctx, table_id, unique_index, values)?.is_some() {
+            return Err(unique_violation(&table, unique, values).into());
+        }
+    }
+    Ok(())
+}
+
+/// Child side: each foreign key whose columns are non-NULL (and changed, for an update) must
+/// find its parent row, which is then locked FOR KEY SHARE until the transaction ends.
+pub fn check_parents(
+    ctx: &mut StmtCtx,
+    table_id: TableId,
+    old: Option<&[Value]>,
+    values: &[Value],
+) -> Exec<()> {
+    let table = ctx.db.catalog.table(table_id).clone();
+    for fk in &table.foreign_keys {
+        if fk.columns.iter().any(|index| values[*index].is_null()) {
+            continue;
+        }
+        if let Some(old) = old {
+            if keys_equal(&fk.columns, old, &fk.columns, values)? {
+                continue;
+            }
+        }
+        let view = ctx.fk_view();
+        let mut found = None;
+        let key: Vec<Value> = fk
+            .columns
+            .iter()
+            .map(|index| values[*index].clone())
+            .collect();
+        for row_id in indexed_candidates(ctx, fk.parent, &fk.parent_columns, &key) {
+            let chain = &ctx.db.heap(fk.parent).chains[&row_id];
+            if let Some((_, version)) = ctx.db.txns.visible_version(chain, &view) {
+                if keys_equal(&fk.parent_columns, &version.values, &fk.columns, values)? {
+                    found = Some(row_id);
+                    break;
+                }
+            }
+        }
+        let parent_name = ctx.db.catalog.table(fk.parent).name.clone();
+        let violation = || {
+            let (names, shown) = key_text(&table, &fk.columns, values);
+            PgError::new(
+                SqlState::ForeignKeyViolation,
+                format!(
+                    "insert or update on table \"{}\" violates foreign key constraint \"{}\"",
+                    table.name, fk.name
+                ),
+            )
+            .with_detail(format!(
+                "Key ({names})=({shown}) is not present in table \"{parent_name}\"."
+            ))
+            .with_constraint(&table.name, &fk.name)
+        };
+        let Some(parent_row) = found else {
+            return Err(violation().into());
+        };
+        let saved_view = ctx.view;
+        ctx.view = view;
+        let locked = lock_row(
+            ctx,
+            fk.parent,
+            parent_row,
+            RowLockMode::KeyShare,
+            WaitPolicy::Wait,
+            LockPurpose::Select,
+            &mut |_, _| Ok(true),
+        );
+        ctx.view = saved_view;
+        if let Locked::Skip = locked? {
+            return Err(violation().into());
+        }
+    }
+    Ok(())
+}
+
+/// Parent side: a row of `parent_id` with `old` values is being deleted (or its key changed,
+/// when `deleting` is false). Applies each referencing foreign key's action.
+pub fn on_parent_removed(
+    ctx: &mut StmtCtx,
+    parent_id: TableId,
+    old: &[Value],
+    new: Option<&[Value]>,
+) -> Exec<()> {
+    for (child_id, fk_index) in ctx.db.catalog.referencing(parent_id) {
+        let child = ctx.db.catalog.table(child_id).clone();
+        let fk = child.foreign_keys[fk_index].clone();
+        if fk.parent_columns.iter().any(|index| old[*index].is_null()) {
+            continue;
+        }
+        if let Some(new) = new {
+            if keys_equal(&fk.parent_columns, old, &fk.parent_columns, new)? {
+                continue;
+            }
+        }
+        let view = ctx.latest_view();
+        let mut referencing = Vec::new();
+        let key: Vec<Value> = fk
+            .parent_columns
+            .iter()
+            .map(|index| old[*index].clone())
+            .collect();
+        for row_id in indexed_candidates(ctx, child_id, &fk.columns, &key) {
+            if ctx.touched_by_this_command(child_id, row_id) {
+                continue;
+            }
+            let chain = &ctx.db.heap(child_id).chains[&row_id];
+            let Some((_, version)) = ctx.db.txns.visible_version(chain, &view) else {
+                continue;
+            };
+            if keys_equal(&fk.columns, &version.values, &fk.parent_columns, old)? {
+                referencing.push(row_id);
+            }
+        }
+        for row_id in referencing {
+            if ctx.touched_by_this_command(child_id, row_id) {
+                // Already cascaded to from another path in this command.
+                continue;
+            }
+            let action = if new.is_some() {
+                ForeignKeyAction::Restrict
+            } else {
+                fk.on_delete
+            };
+            if action == ForeignKeyAction::Restrict {
+                let parent = ctx.db.catalog.table(parent_id);
+                let (names, shown) = key_text(parent, &fk.parent_columns, old);
+                return Err(PgError::new(
+                    SqlState::ForeignKeyViolation,
+                    format!(
+                        "update or delete on table \"{}\" violates foreign key constraint \
+                         \"{}\" on table \"{}\"",
+                        parent.name, fk.name, child.name
+                    ),
+                )
+                .with_detail(format!(
+                    "Key ({names})=({shown}) is still referenced from table \"{}\".",
+                    child.name
+                ))
+                .with_constraint(&child.name, &fk.name)
+                .into());
+            }
+            apply_child_action(ctx, child_id, row_id, &fk, old, action)?;
+        }
+    }
+    Ok(())
+}
+
+fn apply_child_action(
+    ctx: &mut StmtCtx,
+    child_id: TableId,
+    row_id: RowId,
+    fk: &super::catalog::ForeignKey,
+    parent_key: &[Value],
+    action: ForeignKeyAction,
+) -> Exec<()> {
+    let (columns, parent_columns) = (fk.columns.clone(), fk.parent_columns.clone());
+    let key = parent_key.to_vec();
+    let mut still_references = move |_: &mut StmtCtx, values: &[Value]| -> Exec<bool> {
+        Ok(keys_equal(&columns, values, &parent_columns, &key)?)
+    };
+    let mode = if action == ForeignKeyAction::Cascade {
+        RowLockMode::Update
+    } else {
+        RowLockMode::NoKeyUpdate
+    };
+    let saved_view = ctx.view;
+    ctx.view = ctx.latest_view();
+    let locked = lock_row(
+        ctx,
+        child_id,
+        row_id,
+        mode,
+        WaitPolicy::Wait,
+        LockPurpose::Write,
+        &mut still_references,
+    );
+    ctx.view = saved_view;
+    let Locked::Row(values) = locked? else {
+        return Ok(());
+    };
+    if action == ForeignKeyAction::Cascade {
+        delete_locked_row(ctx, child_id, row_id, &values)
+    } else {
+        let mut new_values = values.clone();
+        for column_index in &fk.columns {
+            new_values[*column_index] = Value::Null;
+        }
+        update_locked_row(ctx, child_id, row_id, &values, new_values)
+    }
+}
+
+/// Deletes a row this transaction has locked, running parent-side FK actions first.
+pub fn delete_locked_row(
+    ctx: &mut StmtCtx,
+    table_id: TableId,
+    row_id: RowId,
+    values: &[Value],
+) -> Exec<()> {
+    on_parent_removed(ctx, table_id, values, None)?;
+    write_delete(ctx, table_id, row_id);
+    Ok(())
+}
+
+/// Updates a row this transaction has locked, checking NOT NULL, unique keys, child-side and
+/// parent-side foreign keys.
+pub fn update_locked_row(
+    ctx: &mut StmtCtx,
+    table_id: TableId,
+    row_id: RowId,
+    old: &[Value],
+    new: Vec<Value>,
+) -> Exec<()> {
+    check_not_null(ctx.db.catalog.table(table_id), &new)?;
+    if update_lock_mode(ctx, table_id, old, &new) == RowLockMode::Update {
+        check_uniques(ctx, table_id, Some(old), &new, &[])?;
+        on_parent_removed(ctx, table_id, old, Some(&new))?;
+    }
+    check_parents(ctx, table_id, Some(old), &new)?;
+    write_update(ctx, table_id, row_id, new);
+    Ok(())
+}

@@ -1,0 +1,369 @@
+//! CREATE SCHEMA, CREATE TABLE and CREATE [UNIQUE] INDEX: AST to catalog entries, with
+//! PostgreSQL's generated constraint names (`<table>_pkey`, `<table>_<col>_key`,
+//! `<table>_<col>_fkey`, `<table>_<col>_seq`).
+//!
+//! Not modelled: CHECK, DEFERRABLE, ON UPDATE actions other than NO ACTION, partial and
+//! expression indexes, name truncation at 63 bytes, name de-duplication suffixes (`_key1`).
+//! Each is refused with 0A000 rather than approximated.
+//! Invariant: a CREATE TABLE either adds the whole table or changes nothing.
+
+use sqlparser::ast::{self, ColumnOption, TableConstraint};
+
+use super::catalog::{
+    fold_ident, split_name, Catalog, Column, ColumnDefault, ForeignKey, Table, TableId, UniqueIndex,
+};
+use super::error::{PgError, SqlState};
+use super::types::{map_action, map_type};
+
+/// A foreign key under construction; the child column positions are resolved later.
+struct PendingForeignKey {
+    name: Option<String>,
+    columns: Vec<String>,
+    spec: ast::ForeignKeyConstraint,
+}
+
+/// A unique constraint under construction.
+struct PendingUnique {
+    name: Option<String>,
+    columns: Vec<String>,
+    primary: bool,
+}
+
+#[derive(Default)]
+struct TableBuilder {
+    columns: Vec<Column>,
+    uniques: Vec<PendingUnique>,
+    foreign_keys: Vec<PendingForeignKey>,
+}
+
+fn index_column_names(columns: &[ast::IndexColumn]) -> Result<Vec<String>, PgError> {
+    columns
+        .iter()
+        .map(|column| match &column.column.expr {
+            ast::Expr::Identifier(ident) => Ok(fold_ident(ident)),
+            other => Err(PgError::unsupported(format!(
+                "expression index column {other}"
+            ))),
+        })
+        .collect()
+}
+
+fn check_characteristics(
+    characteristics: &Option<ast::ConstraintCharacteristics>,
+) -> Result<(), PgError> {
+    match characteristics {
+        Some(found) if found.deferrable == Some(true) => {
+            Err(PgError::unsupported("DEFERRABLE constraint"))
+        }
+        _ => Ok(()),
+    }
+}
+
+impl TableBuilder {
+    fn add_column(
+        &mut self,
+        schema: &str,
+        table: &str,
+        def: &ast::ColumnDef,
+        catalog: &mut Catalog,
+    ) -> Result<(), PgError> {
+        let name = fold_ident(&def.name);
+        let (column_type, serial) = map_type(&def.data_type)?;
+        let mut column = Column {
+            name: name.clone(),
+            column_type,
+            not_null: serial,
+            default: None,
+            identity_always: false,
+        };
+        if serial {
+            column.default = Some(ColumnDefault::Sequence(format!("{table}_{name}_seq")));
+        }
+        for option in &def.options {
+            self.add_column_option(&mut column, option, table)?;
+        }
+        if let Some(ColumnDefault::Sequence(sequence)) = &column.default {
+            catalog.create_sequence(schema, sequence)?;
+        }
+        self.columns.push(column);
+        Ok(())
+    }
+
+    fn add_column_option(
+        &mut self,
+        column: &mut Column,
+        option: &ast::ColumnOptionDef,
+        table: &str,
+    ) -> Result<(), PgError> {
+        let constraint_name = option.name.as_ref().map(fold_ident);
+        let single = vec![column.name.clone()];
+        match &option.option {
+            ColumnOption::NotNull => column.not_null = true,
+            ColumnOption::Null => column.not_null = false,
+            ColumnOption::Default(expr) => {
+                column.default = Some(ColumnDefault::Expr(Box::new(expr.clone())))
+            }
+            ColumnOption::PrimaryKey(spec) => {
+                check_characteristics(&spec.characteristics)?;
+                column.not_null = true;
+                self.uniques.push(PendingUnique {
+                    name: constraint_name,
+                    columns: single,
+                    primary: true,
+                });
+            }
+            ColumnOption::Unique(spec) => {
+                check_characteristics(&spec.characteristics)?;
+                if spec.nulls_distinct == ast::NullsDistinctOption::NotDistinct {
+                    return Err(PgError::unsupported("UNIQUE NULLS NOT DISTINCT"));
+                }
+                self.uniques.push(PendingUnique {
+                    name: constraint_name,
+                    columns: single,
+                    primary: false,
+                });
+            }
+            ColumnOption::ForeignKey(spec) => {
+                check_characteristics(&spec.characteristics)?;
+                self.foreign_keys.push(PendingForeignKey {
+                    name: constraint_name,
+                    columns: single,
+                    spec: spec.clone(),
+                });
+            }
+            ColumnOption::Generated {
+                generated_as,
+                generation_expr: None,
+                ..
+            } => {
+                column.identity_always = matches!(generated_as, ast::GeneratedAs::Always);
+                column.not_null = true;
+                column.default = Some(ColumnDefault::Sequence(format!(
+                    "{table}_{}_seq",
+                    column.name
+                )));
+            }
+            other => return Err(PgError::unsupported(format!("column option {other}"))),
+        }
+        Ok(())
+    }
+
+    fn add_constraint(&mut self, constraint: &TableConstraint) -> Result<(), PgError> {
+        match constraint {
+            TableConstraint::PrimaryKey(spec) => {
+                check_characteristics(&spec.characteristics)?;
+                let columns = index_column_names(&spec.columns)?;
+                self.uniques.push(PendingUnique {
+                    name: spec.name.as_ref().map(fold_ident),
+                    columns,
+                    primary: true,
+                });
+            }
+            TableConstraint::Unique(spec) => {
+                check_characteristics(&spec.characteristics)?;
+                let columns = index_column_names(&spec.columns)?;
+                self.uniques.push(PendingUnique {
+                    name: spec.name.as_ref().map(fold_ident),
+                    columns,
+                    primary: false,
+                });
+            }
+            TableConstraint::ForeignKey(spec) => {
+                check_characteristics(&spec.characteristics)?;
+                let columns = spec.columns.iter().map(fold_ident).collect();
+                self.foreign_keys.push(PendingForeignKey {
+                    name: spec.name.as_ref().map(fold_ident),
+                    columns,
+                    spec: spec.clone(),
+                });
+            }
+            TableConstraint::Check(_) => return Err(PgError::unsupported("CHECK constraint")),
+            other => return Err(PgError::unsupported(format!("table constraint {other}"))),
+        }
+        Ok(())
+    }
+}
+
+fn positions(table: &Table, names: &[String]) -> Result<Vec<usize>, PgError> {
+    names
+        .iter()
+        .map(|name| {
+            table.column_index(name).ok_or_else(|| {
+                PgError::new(
+                    SqlState::UndefinedColumn,
+                    format!("column \"{name}\" named in key does not exist"),
+                )
+            })
+        })
+        .collect()
+}
+
+fn resolve_foreign_key(
+    catalog: &Catalog,
+    table: &Table,
+    self_id: TableId,
+    pending: &PendingForeignKey,
+) -> Result<ForeignKey, PgError> {
+    let (parent_schema, parent_name) = split_name(&pending.spec.foreign_table)?;
+    let self_reference = parent_schema == table.schema && parent_name == table.name;
+    let parent_id = if self_reference {
+        self_id
+    } else {
+        catalog.resolve(&pending.spec.foreign_table)?
+    };
+    let parent = if self_reference {
+        table
+    } else {
+        catalog.table(parent_id)
+    };
+    let parent_columns = if pending.spec.referred_columns.is_empty() {
+        let primary = parent.uniques.first().ok_or_else(|| {
+            PgError::new(
+                SqlState::InvalidColumnReference,
+                format!(
+                    "there is no primary key for referenced table \"{}\"",
+                    parent.name
+                ),
+            )
+        })?;
+        primary.columns.clone()
+    } else {
+        let names: Vec<String> = pending
+            .spec
+            .referred_columns
+            .iter()
+            .map(fold_ident)
+            .collect();
+        positions(parent, &names)?
+    };
+    if !matches!(
+        pending.spec.on_update,
+        None | Some(ast::ReferentialAction::NoAction)
+    ) {
+        return Err(PgError::unsupported("ON UPDATE action on a foreign key"));
+    }
+    let columns = positions(table, &pending.columns)?;
+    let name = pending
+        .name
+        .clone()
+        .unwrap_or_else(|| format!("{}_{}_fkey", table.name, pending.columns.join("_")));
+    let on_delete = map_action(pending.spec.on_delete)?;
+    Ok(ForeignKey {
+        name,
+        columns,
+        parent: parent_id,
+        parent_columns,
+        on_delete,
+    })
+}
+
+/// Executes CREATE TABLE.
+pub fn create_table(catalog: &mut Catalog, create: &ast::CreateTable) -> Result<(), PgError> {
+    if create.query.is_some() || create.like.is_some() || create.temporary {
+        return Err(PgError::unsupported("CREATE TABLE AS / LIKE / TEMPORARY"));
+    }
+    let (schema, name) = split_name(&create.name)?;
+    if !catalog.has_schema(&schema) {
+        return Err(PgError::new(
+            SqlState::InvalidSchemaName,
+            format!("schema \"{schema}\" does not exist"),
+        ));
+    }
+    if catalog.relation_exists(&schema, &name) {
+        if create.if_not_exists {
+            return Ok(());
+        }
+        return Err(PgError::new(
+            SqlState::DuplicateTable,
+            format!("relation \"{name}\" already exists"),
+        ));
+    }
+    // Build against a scratch catalog copy so a failure leaves the real one untouched.
+    let mut scratch = catalog.clone();
+    let mut builder = TableBuilder::default();
+    for column in &create.columns {
+        builder.add_column(&schema, &name, column, &mut scratch)?;
+    }
+    for constraint in &create.constraints {
+        builder.add_constraint(constraint)?;
+    }
+    let mut table = Table {
+        schema: schema.clone(),
+        name: name.clone(),
+        columns: builder.columns,
+        uniques: Vec::new(),
+        foreign_keys: Vec::new(),
+    };
+    // PostgreSQL creates the primary key index before the other unique indexes.
+    builder.uniques.sort_by_key(|pending| !pending.primary);
+    for pending in &builder.uniques {
+        let columns = positions(&table, &pending.columns)?;
+        if pending.primary {
+            for column_index in &columns {
+                table.columns[*column_index].not_null = true;
+            }
+        }
+        let suffix = if pending.primary {
+            "pkey".to_string()
+        } else {
+            format!("{}_key", pending.columns.join("_"))
+        };
+        let index_name = pending
+            .name
+            .clone()
+            .unwrap_or_else(|| format!("{name}_{suffix}"));
+        scratch.claim_relation_name(&schema, &index_name)?;
+        table.uniques.push(UniqueIndex {
+            name: index_name,
+            columns,
+        });
+    }
+    let self_id = TableId(scratch.tables().count());
+    for pending in &builder.foreign_keys {
+        let fk = resolve_foreign_key(&scratch, &table, self_id, pending)?;
+        table.foreign_keys.push(fk);
+    }
+    scratch.add_table(table);
+    *catalog = scratch;
+    Ok(())
+}
+
+/// Executes CREATE [UNIQUE] INDEX (unique indexes are enforced; others only named).
+pub fn create_index(catalog: &mut Catalog, create: &ast::CreateIndex) -> Result<(), PgError> {
+    if create.predicate.is_some()
+        || !create.include.is_empty()
+        || create.nulls_distinct == Some(false)
+    {
+        return Err(PgError::unsupported(
+            "partial index / INCLUDE / NULLS NOT DISTINCT",
+        ));
+    }
+    let table_id = catalog.resolve(&create.table_name)?;
+    let table = catalog.table(table_id).clone();
+    let names = index_column_names(&create.columns)?;
+    let columns = positions(&table, &names)?;
+    let index_name = match &create.name {
+        Some(name) => split_name(name)?.1,
+        None => format!("{}_{}_idx", table.name, names.join("_")),
+    };
+    if catalog.relation_exists(&table.schema, &index_name) {
+        if create.if_not_exists {
+            return Ok(());
+        }
+        return Err(PgError::new(
+            SqlState::DuplicateTable,
+            format!("relation \"{index_name}\" already exists"),
+        ));
+    }
+    catalog.claim_relation_name(&table.schema, &index_name)?;
+    if create.unique {
+        catalog.add_unique(
+            table_id,
+            UniqueIndex {
+                name: index_name,
+                columns,
+            },
+        );
+    }
+    Ok(())
+}

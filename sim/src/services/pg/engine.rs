@@ -1,0 +1,392 @@
+//! The public face of the simulated server: sessions, submit/resume, the wait and deadlock
+//! protocol the driver follows, crash, and the ground-truth readers.
+//!
+//! Driver loop (deterministic, single-threaded):
+//!
+//! ```text
+//!  outcome = pg.submit(s, sql, params, now, entropy)   // Done(result) or Blocked{..}
+//!  after every Done:  for w in pg.runnable_waiters() { deliver(pg.resume(w, now, entropy)) }
+//!  when a waiter has waited deadlock_timeout_micros:  pg.check_deadlock(w)  // Some(40P01)?
+//! ```
+//!
+//! Not modelled: connection-level faults (the harness adapter drops replies), cancel requests.
+//! Invariant: a session has at most one statement in flight; `submit` on a blocked session is
+//! a protocol violation.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+
+use sqlparser::ast::Statement;
+use sqlparser::dialect::PostgreSqlDialect;
+use sqlparser::parser::Parser;
+
+use super::dispatch::BatchRun;
+use super::error::{PgError, SqlState};
+use super::exec::{Db, Wait};
+use super::session::{Pending, Session};
+use super::storage::ReadView;
+use super::value::Value;
+use super::{CancelReason, CommittedTxn, Entropy, PgConfig, Row, SessionId, StepOutcome};
+
+type ParsedBatch = Result<Arc<Vec<Statement>>, PgError>;
+
+/// PostgreSQL syntax sqlparser 0.63 cannot parse is reported as unsupported (0A000), not as
+/// a syntax error, because the real server accepts it.
+fn parse_error(sql: &str, message: &str) -> PgError {
+    let upper = sql.to_uppercase();
+    let known = [
+        "FOR NO KEY UPDATE",
+        "FOR KEY SHARE",
+        "SET CONSTRAINTS",
+        "DEFERRABLE",
+    ];
+    match known.iter().find(|construct| upper.contains(*construct)) {
+        Some(construct) => PgError::unsupported(construct),
+        None => PgError::syntax(format!("syntax error: {message}")),
+    }
+}
+
+/// A simulated PostgreSQL 15 server holding one database.
+#[derive(Clone, Debug)]
+pub struct Postgres {
+    pub(super) config: PgConfig,
+    pub(super) db: Db,
+    pub(super) sessions: BTreeMap<SessionId, Session>,
+    next_session_index: u32,
+    pub(super) next_wait_sequence: u64,
+    parse_cache: BTreeMap<String, ParsedBatch>,
+}
+
+impl Postgres {
+    /// A fresh server with an empty `public` schema.
+    pub fn new(config: PgConfig) -> Self {
+        Postgres {
+            config,
+            db: Db::default(),
+            sessions: BTreeMap::new(),
+            next_session_index: 1,
+            next_wait_sequence: 0,
+            parse_cache: BTreeMap::new(),
+        }
+    }
+
+    /// The configuration the server runs with.
+    pub fn config(&self) -> &PgConfig {
+        &self.config
+    }
+
+    /// Opens a client connection.
+    pub fn open_session(&mut self) -> SessionId {
+        let session = SessionId(self.next_session_index);
+        self.next_session_index += 1;
+        let timeouts = self.default_timeouts();
+        self.sessions.insert(
+            session,
+            Session {
+                timeouts,
+                listening: std::collections::BTreeSet::new(),
+                inbox: Vec::new(),
+                txn: None,
+                pending: None,
+            },
+        );
+        session
+    }
+
+    /// Closes a connection: its transaction rolls back and all its locks, session-level
+    /// advisory locks included, are released. Unknown sessions are ignored.
+    pub fn close_session(&mut self, session: SessionId) {
+        if let Some(state) = self.sessions.remove(&session) {
+            if let Some(txn) = state.txn {
+                self.db.abort_xid(txn.xid);
+            }
+            self.db.advisory.release_owner(session.0, false);
+        }
+    }
+
+    fn parse(&mut self, sql: &str) -> ParsedBatch {
+        if let Some(parsed) = self.parse_cache.get(sql) {
+            return parsed.clone();
+        }
+        let parsed = Parser::parse_sql(&PostgreSqlDialect {}, sql)
+            .map(Arc::new)
+            .map_err(|error| parse_error(sql, &error.to_string()));
+        if self.parse_cache.len() >= self.config.parse_cache_entries_max {
+            self.parse_cache.clear();
+        }
+        self.parse_cache.insert(sql.to_string(), parsed.clone());
+        parsed
+    }
+
+    /// Runs one SQL string (one or more `;`-separated statements; outside BEGIN they form one
+    /// implicit transaction). `params` fill `$1..$n`; `now_micros` is virtual time since the
+    /// simulation epoch.
+    pub fn submit(
+        &mut self,
+        session: SessionId,
+        sql: &str,
+        params: &[Value],
+        now_micros: u64,
+        entropy: &mut dyn Entropy,
+    ) -> StepOutcome {
+        match self.sessions.get(&session) {
+            None => {
+                return StepOutcome::Done(Err(PgError::new(
+                    SqlState::ConnectionDoesNotExist,
+                    "connection does not exist",
+                )))
+            }
+            Some(state) if state.pending.is_some() => {
+                return StepOutcome::Done(Err(PgError::new(
+                    SqlState::ProtocolViolation,
+                    "syncsim: session is waiting for a lock; resume it first",
+                )))
+            }
+            Some(_) => {}
+        }
+        let batch = match self.parse(sql) {
+            Ok(batch) => batch,
+            Err(error) => {
+                self.fail_statement(session);
+                return StepOutcome::Done(Err(error));
+            }
+        };
+        let run = BatchRun {
+            batch,
+            start_index: 0,
+            params: params.to_vec(),
+            resume: None,
+        };
+        self.run_batch(session, run, now_micros, entropy)
+    }
+
+    /// Re-runs a blocked session's statement. Returns `Blocked` again if it still waits.
+    pub fn resume(
+        &mut self,
+        session: SessionId,
+        now_micros: u64,
+        entropy: &mut dyn Entropy,
+    ) -> StepOutcome {
+        let Some(pending) = self
+            .sessions
+            .get_mut(&session)
+            .and_then(|state| state.pending.take())
+        else {
+            return StepOutcome::Done(Err(PgError::new(
+                SqlState::ProtocolViolation,
+                "syncsim: session is not waiting",
+            )));
+        };
+        let index = pending.statement_index;
+        let resume = Some((pending.progress, pending.view, pending.wait_sequence));
+        let run = BatchRun {
+            batch: pending.batch,
+            start_index: index,
+            params: pending.params,
+            resume,
+        };
+        self.run_batch(session, run, now_micros, entropy)
+    }
+
+    /// Blocked sessions whose wait is over (the transactions they waited for ended or rolled
+    /// back to a savepoint, or the advisory lock is free), oldest wait first (PostgreSQL's
+    /// lock queue order). Resume each; a
+    /// resumed statement may block again (then it reports `Blocked` anew).
+    pub fn runnable_waiters(&self) -> Vec<SessionId> {
+        let wait_over = |session: &SessionId, pending: &Pending| match &pending.wait {
+            Wait::Xids(xids) => xids.iter().all(|xid| {
+                !self.db.txns.in_progress(*xid)
+                    || self
+                        .db
+                        .partial_rollbacks
+                        .get(xid)
+                        .is_some_and(|epoch| *epoch > pending.wait_epoch)
+            }),
+            Wait::Advisory(key) => self.db.advisory.blockers(*key, session.0).is_empty(),
+        };
+        let mut runnable: Vec<(u64, SessionId)> = self
+            .sessions
+            .iter()
+            .filter_map(|(session, state)| {
+                let pending = state.pending.as_ref()?;
+                wait_over(session, pending).then_some((pending.wait_sequence, *session))
+            })
+            .collect();
+        runnable.sort_unstable();
+        runnable.into_iter().map(|(_, session)| session).collect()
+    }
+
+    /// Blocked sessions and the virtual time (microseconds) their current wait started.
+    pub fn waiting_sessions(&self) -> Vec<(SessionId, u64)> {
+        self.sessions
+            .iter()
+            .filter_map(|(session, state)| {
+                state
+                    .pending
+                    .as_ref()
+                    .map(|pending| (*session, pending.wait_started_micros))
+            })
+            .collect()
+    }
+
+    /// Sessions that `session` currently waits for (empty if it is not blocked).
+    pub fn blockers(&self, session: SessionId) -> Vec<SessionId> {
+        let Some(pending) = self
+            .sessions
+            .get(&session)
+            .and_then(|state| state.pending.as_ref())
+        else {
+            return Vec::new();
+        };
+        match &pending.wait {
+            Wait::Xids(xids) => {
+                let live: Vec<u64> = xids
+                    .iter()
+                    .copied()
+                    .filter(|xid| self.db.txns.in_progress(*xid))
+                    .collect();
+                self.db.owners(&live)
+            }
+            Wait::Advisory(key) => self
+                .db
+                .advisory
+                .blockers(*key, session.0)
+                .into_iter()
+                .map(SessionId)
+                .collect(),
+        }
+    }
+
+    /// The deadlock check a waiter runs once after `deadlock_timeout`: if `session` waits in a
+    /// cycle, its statement fails with 40P01 (and its transaction is aborted) and the error is
+    /// returned for the driver to deliver; otherwise `None` and the session keeps waiting.
+    pub fn check_deadlock(&mut self, session: SessionId) -> Option<PgError> {
+        let first_hop = self.blockers(session);
+        let mut seen = BTreeSet::new();
+        let mut frontier = first_hop.clone();
+        let mut in_cycle = false;
+        while let Some(next) = frontier.pop() {
+            if next == session {
+                in_cycle = true;
+                break;
+            }
+            if seen.insert(next) {
+                frontier.extend(self.blockers(next));
+            }
+        }
+        if !in_cycle {
+            return None;
+        }
+        self.sessions.get_mut(&session)?.pending = None;
+        self.fail_statement(session);
+        let blocker = first_hop.first().map_or(0, |blocker| blocker.0);
+        Some(
+            PgError::new(SqlState::DeadlockDetected, "deadlock detected").with_detail(format!(
+                "Process {} waits for a lock held by process {blocker}; process {blocker} waits \
+             (directly or not) for process {}.",
+                session.0, session.0
+            )),
+        )
+    }
+
+    /// Cancels a blocked statement the way PostgreSQL's timeouts and cancel requests do: the
+    /// statement fails with `reason`'s error (and an explicit transaction becomes aborted).
+    /// Returns the error to deliver, or `None` if the session was not waiting.
+    pub fn cancel_wait(&mut self, session: SessionId, reason: CancelReason) -> Option<PgError> {
+        self.sessions.get_mut(&session)?.pending.take()?;
+        self.fail_statement(session);
+        Some(match reason {
+            CancelReason::LockTimeout => PgError::new(
+                SqlState::LockNotAvailable,
+                "canceling statement due to lock timeout",
+            ),
+            CancelReason::StatementTimeout => PgError::new(
+                SqlState::QueryCanceled,
+                "canceling statement due to statement timeout",
+            ),
+            CancelReason::UserRequest => PgError::new(
+                SqlState::QueryCanceled,
+                "canceling statement due to user request",
+            ),
+        })
+    }
+
+    /// The server process dies: every open transaction rolls back, every session is gone,
+    /// all locks are released. Committed data and sequence positions survive. A COMMIT the
+    /// driver considers "in flight" must be decided before: see [`Postgres::crash_during_commit`].
+    pub fn crash(&mut self) {
+        let sessions: Vec<SessionId> = self.sessions.keys().copied().collect();
+        for session in sessions {
+            self.close_session(session);
+        }
+    }
+
+    /// A crash while `session`'s COMMIT is in flight: one entropy draw decides whether the
+    /// commit record reached the disk (committed) or not (rolled back), then the server
+    /// crashes. Returns whether it committed; the client must not be told either way.
+    pub fn crash_during_commit(&mut self, session: SessionId, entropy: &mut dyn Entropy) -> bool {
+        let committed = entropy.next_u64() & 1 == 1;
+        let open = self.sessions.get(&session).is_some_and(|state| {
+            state.pending.is_none() && state.txn.as_ref().is_some_and(|txn| !txn.aborted)
+        });
+        if committed && open {
+            let txn = self
+                .sessions
+                .get_mut(&session)
+                .and_then(|state| state.txn.take())
+                .expect("checked open");
+            self.commit_session_txn(session, txn);
+        }
+        self.crash();
+        committed && open
+    }
+
+    /// Ground truth: every committed transaction, in commit order.
+    pub fn commit_log(&self) -> &[CommittedTxn] {
+        &self.db.commit_log
+    }
+
+    /// Ground truth: the latest committed rows of a table (`name` or `schema.name`), in
+    /// insertion order. Unknown tables give an empty list.
+    pub fn table_snapshot(&self, table: &str) -> Vec<Row> {
+        let Some(table_id) = self.db.catalog.find(table) else {
+            return Vec::new();
+        };
+        let view = ReadView {
+            snapshot_csn: self.db.txns.latest_csn(),
+            xid: 0,
+            cid: 0,
+        };
+        let Some(heap) = self.db.heaps.get(table_id.0) else {
+            return Vec::new();
+        };
+        heap.chains
+            .values()
+            .filter_map(|chain| {
+                self.db
+                    .txns
+                    .visible_version(chain, &view)
+                    .map(|(_, version)| version.values.clone())
+            })
+            .collect()
+    }
+
+    /// Whether the session has an open (explicit or implicit) transaction.
+    pub fn in_transaction(&self, session: SessionId) -> bool {
+        self.sessions
+            .get(&session)
+            .is_some_and(|state| state.txn.is_some())
+    }
+
+    /// Convenience for drivers: the session's pending statement started waiting at this
+    /// virtual time and `deadlock_timeout_micros` has passed by `now_micros`.
+    pub fn deadlock_check_due(&self, session: SessionId, now_micros: u64) -> bool {
+        self.sessions
+            .get(&session)
+            .and_then(|state| state.pending.as_ref())
+            .is_some_and(|pending| {
+                let timeout_micros = self.timeouts(session).deadlock_timeout_micros;
+                now_micros >= pending.wait_started_micros + timeout_micros
+            })
+    }
+}

@@ -1,0 +1,216 @@
+//! The execution context shared by every statement kind: the database state, the statement's
+//! read view, and the `Interrupt` that lets a statement stop to wait for a lock.
+//!
+//! A statement that must wait returns `Interrupt::Block`. The engine parks the session and
+//! later re-runs the statement from the top with the same snapshot and command id; rows the
+//! statement already wrote carry that command id, so the re-run recognises and skips them
+//! (PostgreSQL's "updated by the current command" rule), and volatile calls (nextval,
+//! gen_random_uuid, advisory locks) are answered from `Progress::replay` so nothing is drawn
+//! twice. This gives PostgreSQL's observable behaviour without suspending a stack frame.
+//! Not modelled: anything that would observe the re-run itself (there is nothing in the
+//! subset: no triggers, no side-effecting functions other than the replayed ones).
+//! Invariant: a blocked statement has not released any lock it took before blocking.
+
+use std::collections::BTreeMap;
+
+use super::catalog::{Catalog, TableId};
+use super::error::PgError;
+use super::locks::{AdvisoryKey, AdvisoryLocks, RowLocks};
+use super::storage::{
+    CommandId, Heap, ReadView, RowId, TxnTable, WriteKind, WriteRecord, Xid, EMPTY_HEAP,
+};
+use super::value::Value;
+use super::{CommittedTxn, Entropy, IsolationLevel, SessionId};
+
+/// Why a statement stopped without finishing.
+#[derive(Clone, Debug)]
+pub enum Interrupt {
+    /// It failed.
+    Error(PgError),
+    /// It must wait.
+    Block(Wait),
+}
+
+impl From<PgError> for Interrupt {
+    fn from(error: PgError) -> Self {
+        Interrupt::Error(error)
+    }
+}
+
+/// What a blocked statement waits for.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Wait {
+    /// The end (commit or rollback) of all these transactions.
+    Xids(Vec<Xid>),
+    /// An advisory lock to become free for this session.
+    Advisory(AdvisoryKey),
+}
+
+/// Result of an executor step.
+pub type Exec<T> = Result<T, Interrupt>;
+
+/// Work a statement has done that must survive a block and re-run.
+#[derive(Clone, Debug, Default)]
+pub struct Progress {
+    /// Results of volatile calls, in call order.
+    pub replay: Vec<Value>,
+    /// INSERT: VALUES rows fully processed.
+    pub rows_done: usize,
+    /// INSERT: RETURNING rows of the processed rows.
+    pub returned: Vec<Vec<Value>>,
+    /// INSERT: rows inserted or updated so far.
+    pub affected: u64,
+    /// NOTIFY / pg_notify calls of the statement: (channel, payload).
+    pub notifies: Vec<(String, String)>,
+    /// LISTEN (true) / UNLISTEN (false) of the statement.
+    pub listens: Vec<(String, bool)>,
+    /// UPDATE/DELETE: chains of the target table the statement's own scan wrote.
+    pub own_rows: std::collections::BTreeSet<RowId>,
+}
+
+/// All shared state of one simulated database server.
+#[derive(Clone, Debug, Default)]
+pub struct Db {
+    /// Tables, indexes, sequences.
+    pub catalog: Catalog,
+    /// One heap per table, indexed by `TableId`.
+    pub heaps: Vec<Heap>,
+    /// Transaction status.
+    pub txns: TxnTable,
+    /// Row locks.
+    pub row_locks: RowLocks,
+    /// Advisory locks.
+    pub advisory: AdvisoryLocks,
+    /// Writes of each in-progress transaction, oldest first.
+    pub writes: BTreeMap<Xid, Vec<WriteRecord>>,
+    /// Session running each in-progress transaction.
+    pub xid_owner: BTreeMap<Xid, SessionId>,
+    /// Ground truth: committed transactions in commit order.
+    pub commit_log: Vec<CommittedTxn>,
+    /// Counts partial rollbacks (ROLLBACK TO SAVEPOINT, failed subtransactions).
+    pub rollback_epoch: u64,
+    /// Epoch of each in-progress transaction's latest partial rollback. A waiter blocked on
+    /// such a transaction re-checks, because PostgreSQL waits on the subtransaction's xid.
+    pub partial_rollbacks: BTreeMap<Xid, u64>,
+}
+
+impl Db {
+    /// The heap of a table, created on first use.
+    pub fn heap_mut(&mut self, table_id: TableId) -> &mut Heap {
+        while self.heaps.len() <= table_id.0 {
+            self.heaps.push(Heap::default());
+        }
+        &mut self.heaps[table_id.0]
+    }
+
+    /// The heap of a table (empty if never written).
+    pub fn heap(&self, table_id: TableId) -> &Heap {
+        self.heaps.get(table_id.0).unwrap_or(&EMPTY_HEAP)
+    }
+
+    /// Sessions running the given transactions.
+    pub fn owners(&self, xids: &[Xid]) -> Vec<SessionId> {
+        let mut sessions: Vec<SessionId> = xids
+            .iter()
+            .filter_map(|xid| self.xid_owner.get(xid).copied())
+            .collect();
+        sessions.sort_unstable();
+        sessions.dedup();
+        sessions
+    }
+}
+
+/// Everything a statement needs while it runs.
+pub struct StmtCtx<'a> {
+    /// The database.
+    pub db: &'a mut Db,
+    /// The session running the statement.
+    pub session: SessionId,
+    /// Snapshot, transaction and command id of the statement.
+    pub view: ReadView,
+    /// Isolation level of the transaction.
+    pub isolation: IsolationLevel,
+    /// Transaction start, Unix microseconds (what now() returns).
+    pub txn_start_unix_micros: i64,
+    /// `$n` parameters.
+    pub params: &'a [Value],
+    /// Caller-supplied randomness.
+    pub entropy: &'a mut dyn Entropy,
+    /// Work surviving a block.
+    pub progress: &'a mut Progress,
+    /// Next position in `progress.replay` for this run.
+    pub replay_index: usize,
+    /// Results of uncorrelated subqueries in this run, by AST node address.
+    pub subqueries: BTreeMap<usize, Vec<Vec<Value>>>,
+}
+
+impl StmtCtx<'_> {
+    /// The transaction id.
+    pub fn xid(&self) -> Xid {
+        self.view.xid
+    }
+
+    /// The command id.
+    pub fn cid(&self) -> CommandId {
+        self.view.cid
+    }
+
+    /// Runs a volatile computation once per statement position, replaying it on re-runs.
+    pub fn volatile(&mut self, compute: impl FnOnce(&mut Self) -> Exec<Value>) -> Exec<Value> {
+        if let Some(value) = self.progress.replay.get(self.replay_index) {
+            self.replay_index += 1;
+            return Ok(value.clone());
+        }
+        let value = compute(self)?;
+        self.progress.replay.push(value.clone());
+        self.replay_index += 1;
+        Ok(value)
+    }
+
+    /// A view of everything committed now plus our own earlier commands (READ COMMITTED
+    /// foreign-key checks use it; so do parent-side FK actions).
+    pub fn latest_view(&self) -> ReadView {
+        ReadView {
+            snapshot_csn: self.db.txns.latest_csn(),
+            ..self.view
+        }
+    }
+
+    /// The view FK checks use: the latest in READ COMMITTED, the transaction's in REPEATABLE READ.
+    pub fn fk_view(&self) -> ReadView {
+        match self.isolation {
+            IsolationLevel::ReadCommitted => self.latest_view(),
+            IsolationLevel::RepeatableRead => self.view,
+        }
+    }
+
+    /// Records a write for undo and for the ground-truth log.
+    pub fn record_write(&mut self, table_id: TableId, row_id: RowId, kind: WriteKind) {
+        let cid = self.cid();
+        self.db
+            .writes
+            .entry(self.xid())
+            .or_default()
+            .push(WriteRecord {
+                table_id,
+                row_id,
+                cid,
+                kind,
+            });
+    }
+
+    /// Whether this statement already wrote the chain (so a re-run must not write it again).
+    pub fn touched_by_this_command(&self, table_id: TableId, row_id: RowId) -> bool {
+        let me = (self.xid(), self.cid());
+        self.db
+            .heap(table_id)
+            .chains
+            .get(&row_id)
+            .is_some_and(|chain| {
+                chain
+                    .versions
+                    .iter()
+                    .any(|version| version.xmax == Some(me) || (version.xmin, version.cmin) == me)
+            })
+    }
+}

@@ -1,0 +1,339 @@
+//! Scalar expression evaluation over sqlparser's AST: column references, literals, `$n`
+//! parameters, comparison and boolean operators with SQL three-valued logic, arithmetic,
+//! casts, IN, BETWEEN, IS [NOT] NULL / DISTINCT FROM, and jsonb `->` / `->>`.
+//!
+//! Uncorrelated subqueries are delegated to `subquery.rs`.
+//! Not modelled: correlated subqueries, CASE, LIKE, arrays, numeric/float arithmetic, operator
+//! precedence quirks beyond what sqlparser resolves. Each unsupported node is a 0A000 naming
+//! it. Functions are in `functions.rs`.
+//! Invariant: evaluation never reads rows other than the bindings in scope; volatile work goes
+//! through `StmtCtx::volatile` so a re-run after a block returns the same values.
+
+use std::cmp::Ordering;
+
+use sqlparser::ast::{self, BinaryOperator, Expr, UnaryOperator};
+
+use super::catalog::fold_ident;
+use super::error::{PgError, SqlState};
+use super::exec::{Exec, StmtCtx};
+use super::functions::eval_function;
+use super::operators::{arithmetic, bigint_out_of_range, integer_out_of_range, json_field};
+use super::subquery::{in_subquery, scalar_subquery, subquery_rows};
+use super::types::cast_type;
+use super::value::Value;
+
+/// A named row in scope: a table (by alias or name) or `excluded`.
+#[derive(Clone, Debug)]
+pub struct Binding {
+    /// Name used to qualify columns (alias if given, else table name).
+    pub name: String,
+    /// Column names.
+    pub columns: Vec<String>,
+    /// Values, parallel to `columns`.
+    pub values: Vec<Value>,
+}
+
+fn resolve_column(scope: &[Binding], column: &str) -> Result<Value, PgError> {
+    let mut found = None;
+    for binding in scope.iter().filter(|binding| binding.name != "excluded") {
+        if let Some(column_index) = binding.columns.iter().position(|name| name == column) {
+            if found.is_some() {
+                return Err(PgError::new(
+                    SqlState::AmbiguousColumn,
+                    format!("column reference \"{column}\" is ambiguous"),
+                ));
+            }
+            found = Some(binding.values[column_index].clone());
+        }
+    }
+    found.ok_or_else(|| PgError::undefined_column(column))
+}
+
+fn resolve_qualified(scope: &[Binding], parts: &[ast::Ident]) -> Result<Value, PgError> {
+    let [qualifier, column] = parts else {
+        return Err(PgError::unsupported(format!(
+            "qualified name {}",
+            ast::ObjectName::from(parts.to_vec())
+        )));
+    };
+    let (qualifier, column) = (fold_ident(qualifier), fold_ident(column));
+    let binding = scope
+        .iter()
+        .find(|binding| binding.name == qualifier)
+        .ok_or_else(|| {
+            PgError::new(
+                SqlState::UndefinedTable,
+                format!("missing FROM-clause entry for table \"{qualifier}\""),
+            )
+        })?;
+    let column_index = binding
+        .columns
+        .iter()
+        .position(|name| *name == column)
+        .ok_or_else(|| {
+            PgError::new(
+                SqlState::UndefinedColumn,
+                format!("column {qualifier}.{column} does not exist"),
+            )
+        })?;
+    Ok(binding.values[column_index].clone())
+}
+
+fn literal(value: &ast::Value, ctx: &StmtCtx) -> Result<Value, PgError> {
+    match value {
+        ast::Value::Number(text, _) => match text.parse::<i64>() {
+            Ok(number) => Ok(i32::try_from(number)
+                .map(Value::Int4)
+                .unwrap_or(Value::Int8(number))),
+            Err(_) => Err(PgError::unsupported(format!("numeric literal {text}"))),
+        },
+        ast::Value::SingleQuotedString(text) | ast::Value::EscapedStringLiteral(text) => {
+            Ok(Value::Text(text.clone()))
+        }
+        ast::Value::Boolean(flag) => Ok(Value::Bool(*flag)),
+        ast::Value::Null => Ok(Value::Null),
+        ast::Value::Placeholder(name) => {
+            let position: usize = name
+                .strip_prefix('$')
+                .and_then(|digits| digits.parse().ok())
+                .ok_or_else(|| PgError::unsupported(format!("placeholder {name}")))?;
+            ctx.params
+                .get(position.wrapping_sub(1))
+                .cloned()
+                .ok_or_else(|| {
+                    PgError::new(
+                        SqlState::ProtocolViolation,
+                        format!(
+                            "bind message supplies {} parameters, but prepared statement \"\" \
+                             requires {position}",
+                            ctx.params.len()
+                        ),
+                    )
+                })
+        }
+        other => Err(PgError::unsupported(format!("literal {other}"))),
+    }
+}
+
+/// Evaluates an expression against the bindings in scope.
+pub fn eval(ctx: &mut StmtCtx, scope: &[Binding], expr: &Expr) -> Exec<Value> {
+    Ok(match expr {
+        Expr::Identifier(ident) => resolve_column(scope, &fold_ident(ident))?,
+        Expr::CompoundIdentifier(parts) => resolve_qualified(scope, parts)?,
+        Expr::Value(value) => literal(&value.value, ctx)?,
+        Expr::Nested(inner) => eval(ctx, scope, inner)?,
+        Expr::BinaryOp { left, op, right } => eval_binary(ctx, scope, left, op, right)?,
+        Expr::UnaryOp { op, expr } => eval_unary(op, eval(ctx, scope, expr)?)?,
+        Expr::IsNull(inner) => Value::Bool(eval(ctx, scope, inner)?.is_null()),
+        Expr::IsNotNull(inner) => Value::Bool(!eval(ctx, scope, inner)?.is_null()),
+        Expr::IsTrue(inner) => Value::Bool(eval(ctx, scope, inner)? == Value::Bool(true)),
+        Expr::IsFalse(inner) => Value::Bool(eval(ctx, scope, inner)? == Value::Bool(false)),
+        Expr::IsDistinctFrom(left, right) => Value::Bool(!not_distinct(ctx, scope, left, right)?),
+        Expr::IsNotDistinctFrom(left, right) => Value::Bool(not_distinct(ctx, scope, left, right)?),
+        Expr::InList {
+            expr,
+            list,
+            negated,
+        } => eval_in_list(ctx, scope, expr, list, *negated)?,
+        Expr::Between {
+            expr,
+            negated,
+            low,
+            high,
+        } => {
+            let value = eval(ctx, scope, expr)?;
+            let above = compare_op(&value, &eval(ctx, scope, low)?, |order| {
+                order != Ordering::Less
+            })?;
+            let below = compare_op(&value, &eval(ctx, scope, high)?, |order| {
+                order != Ordering::Greater
+            })?;
+            let inside = and(above, below);
+            if *negated {
+                eval_unary(&UnaryOperator::Not, inside)?
+            } else {
+                inside
+            }
+        }
+        Expr::Cast {
+            expr, data_type, ..
+        } => eval(ctx, scope, expr)?.cast_to(cast_type(data_type)?)?,
+        Expr::TypedString(typed) => {
+            let text = match &typed.value.value {
+                ast::Value::SingleQuotedString(text) => text.clone(),
+                other => return Err(PgError::unsupported(format!("typed literal {other}")).into()),
+            };
+            Value::Text(text).cast_to(cast_type(&typed.data_type)?)?
+        }
+        Expr::Function(function) => eval_function(ctx, scope, function)?,
+        Expr::Subquery(query) => scalar_subquery(ctx, query)?,
+        Expr::InSubquery {
+            expr,
+            subquery,
+            negated,
+        } => {
+            let value = eval(ctx, scope, expr)?;
+            in_subquery(ctx, &value, subquery, *negated)?
+        }
+        Expr::Exists { subquery, negated } => {
+            Value::Bool(subquery_rows(ctx, subquery)?.is_empty() == *negated)
+        }
+        Expr::Case { .. } => return Err(PgError::unsupported("CASE expression").into()),
+        other => return Err(PgError::unsupported(format!("expression {other}")).into()),
+    })
+}
+
+/// Evaluates a WHERE/ON condition: only TRUE passes.
+pub fn eval_condition(
+    ctx: &mut StmtCtx,
+    scope: &[Binding],
+    expr: &Expr,
+    clause: &str,
+) -> Exec<bool> {
+    match eval(ctx, scope, expr)? {
+        Value::Bool(flag) => Ok(flag),
+        Value::Null => Ok(false),
+        Value::Text(text) => {
+            Ok(Value::Text(text).cast_to(super::value::ColumnType::Bool)? == Value::Bool(true))
+        }
+        other => Err(PgError::new(
+            SqlState::DatatypeMismatch,
+            format!(
+                "argument of {clause} must be type boolean, not type {}",
+                other.type_name()
+            ),
+        )
+        .into()),
+    }
+}
+
+fn not_distinct(ctx: &mut StmtCtx, scope: &[Binding], left: &Expr, right: &Expr) -> Exec<bool> {
+    let (left, right) = (eval(ctx, scope, left)?, eval(ctx, scope, right)?);
+    Ok(match (left.is_null(), right.is_null()) {
+        (true, true) => true,
+        (false, false) => left.compare(&right)? == Some(Ordering::Equal),
+        _ => false,
+    })
+}
+
+fn eval_in_list(
+    ctx: &mut StmtCtx,
+    scope: &[Binding],
+    expr: &Expr,
+    list: &[Expr],
+    negated: bool,
+) -> Exec<Value> {
+    let value = eval(ctx, scope, expr)?;
+    let mut result = Value::Bool(false);
+    for item in list {
+        let equal = compare_op(&value, &eval(ctx, scope, item)?, |order| {
+            order == Ordering::Equal
+        })?;
+        result = or(result, equal);
+    }
+    if negated {
+        Ok(eval_unary(&UnaryOperator::Not, result)?)
+    } else {
+        Ok(result)
+    }
+}
+
+fn and(left: Value, right: Value) -> Value {
+    match (left, right) {
+        (Value::Bool(false), _) | (_, Value::Bool(false)) => Value::Bool(false),
+        (Value::Bool(true), Value::Bool(true)) => Value::Bool(true),
+        _ => Value::Null,
+    }
+}
+
+fn or(left: Value, right: Value) -> Value {
+    match (left, right) {
+        (Value::Bool(true), _) | (_, Value::Bool(true)) => Value::Bool(true),
+        (Value::Bool(false), Value::Bool(false)) => Value::Bool(false),
+        _ => Value::Null,
+    }
+}
+
+fn compare_op(
+    left: &Value,
+    right: &Value,
+    accept: impl Fn(Ordering) -> bool,
+) -> Result<Value, PgError> {
+    Ok(match left.compare(right)? {
+        None => Value::Null,
+        Some(order) => Value::Bool(accept(order)),
+    })
+}
+
+fn eval_unary(op: &UnaryOperator, value: Value) -> Result<Value, PgError> {
+    match (op, value) {
+        (_, Value::Null) => Ok(Value::Null),
+        (UnaryOperator::Not, Value::Bool(flag)) => Ok(Value::Bool(!flag)),
+        (UnaryOperator::Minus, Value::Int4(number)) => Ok(Value::Int4(
+            number.checked_neg().ok_or_else(integer_out_of_range)?,
+        )),
+        (UnaryOperator::Minus, Value::Int8(number)) => Ok(Value::Int8(
+            number.checked_neg().ok_or_else(bigint_out_of_range)?,
+        )),
+        (UnaryOperator::Plus, value @ (Value::Int4(_) | Value::Int8(_))) => Ok(value),
+        (op, value) => Err(PgError::new(
+            SqlState::UndefinedFunction,
+            format!("operator does not exist: {op} {}", value.type_name()),
+        )),
+    }
+}
+
+fn eval_binary(
+    ctx: &mut StmtCtx,
+    scope: &[Binding],
+    left: &Expr,
+    op: &BinaryOperator,
+    right: &Expr,
+) -> Exec<Value> {
+    let left = eval(ctx, scope, left)?;
+    let right = eval(ctx, scope, right)?;
+    Ok(match op {
+        BinaryOperator::And => and(as_bool(left)?, as_bool(right)?),
+        BinaryOperator::Or => or(as_bool(left)?, as_bool(right)?),
+        BinaryOperator::Eq => compare_op(&left, &right, |order| order == Ordering::Equal)?,
+        BinaryOperator::NotEq => compare_op(&left, &right, |order| order != Ordering::Equal)?,
+        BinaryOperator::Lt => compare_op(&left, &right, |order| order == Ordering::Less)?,
+        BinaryOperator::LtEq => compare_op(&left, &right, |order| order != Ordering::Greater)?,
+        BinaryOperator::Gt => compare_op(&left, &right, |order| order == Ordering::Greater)?,
+        BinaryOperator::GtEq => compare_op(&left, &right, |order| order != Ordering::Less)?,
+        BinaryOperator::StringConcat => match (&left, &right) {
+            (Value::Null, _) | (_, Value::Null) => Value::Null,
+            _ => Value::Text(format!("{}{}", text_of(&left), text_of(&right))),
+        },
+        BinaryOperator::Arrow | BinaryOperator::LongArrow => {
+            json_field(&left, &right, *op == BinaryOperator::LongArrow)?
+        }
+        BinaryOperator::Plus
+        | BinaryOperator::Minus
+        | BinaryOperator::Multiply
+        | BinaryOperator::Divide
+        | BinaryOperator::Modulo => arithmetic(op, &left, &right)?,
+        other => return Err(PgError::unsupported(format!("operator {other}")).into()),
+    })
+}
+
+fn text_of(value: &Value) -> String {
+    match value {
+        Value::Bool(flag) => flag.to_string(),
+        other => other.to_pg_text(),
+    }
+}
+
+fn as_bool(value: Value) -> Result<Value, PgError> {
+    match value {
+        Value::Null | Value::Bool(_) => Ok(value),
+        Value::Text(_) => value.cast_to(super::value::ColumnType::Bool),
+        other => Err(PgError::new(
+            SqlState::DatatypeMismatch,
+            format!(
+                "argument of AND/OR must be type boolean, not type {}",
+                other.type_name()
+            ),
+        )),
+    }
+}

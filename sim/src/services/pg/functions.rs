@@ -1,0 +1,234 @@
+//! Built-in functions of the subset: now()/CURRENT_TIMESTAMP (transaction start),
+//! gen_random_uuid() (from the caller's entropy), hashtext(), nextval(), coalesce(),
+//! lower()/upper(), and the advisory lock family.
+//!
+//! Not modelled: statement_timestamp()/clock_timestamp() as distinct clocks (both return the
+//! transaction start), shared advisory locks, aggregates outside a SELECT list (count(*) is
+//! handled by `select.rs`), window functions.
+//! Invariant: every function that changes state or draws randomness runs inside
+//! `StmtCtx::volatile`, so a statement re-run after a block does not repeat it.
+
+use sqlparser::ast::{self, Function, FunctionArg, FunctionArgExpr, FunctionArguments};
+
+use super::error::{PgError, SqlState};
+use super::exec::{Exec, Interrupt, StmtCtx, Wait};
+use super::expr::{eval, Binding};
+use super::hash::hashtext;
+use super::locks::AdvisoryKey;
+use super::value::Value;
+
+/// The lowercase unqualified name of a function call (`pg_catalog.now` → `now`).
+pub fn function_name(function: &Function) -> String {
+    function
+        .name
+        .0
+        .last()
+        .map(|part| part.to_string().to_lowercase())
+        .unwrap_or_default()
+}
+
+/// The plain argument expressions of a call; `*` is returned as `None`.
+pub fn function_args(function: &Function) -> Result<Vec<Option<&ast::Expr>>, PgError> {
+    if function.over.is_some() {
+        return Err(PgError::unsupported("WINDOW function"));
+    }
+    if function.filter.is_some() || !function.within_group.is_empty() {
+        return Err(PgError::unsupported("aggregate FILTER / WITHIN GROUP"));
+    }
+    match &function.args {
+        FunctionArguments::None => Ok(Vec::new()),
+        FunctionArguments::Subquery(_) => {
+            Err(PgError::unsupported("subquery as function argument"))
+        }
+        FunctionArguments::List(list) => {
+            if list.duplicate_treatment.is_some() || !list.clauses.is_empty() {
+                return Err(PgError::unsupported(
+                    "DISTINCT / ORDER BY in function arguments",
+                ));
+            }
+            list.args
+                .iter()
+                .map(|arg| match arg {
+                    FunctionArg::Unnamed(FunctionArgExpr::Expr(expr)) => Ok(Some(expr)),
+                    FunctionArg::Unnamed(FunctionArgExpr::Wildcard) => Ok(None),
+                    other => Err(PgError::unsupported(format!("function argument {other}"))),
+                })
+                .collect()
+        }
+    }
+}
+
+fn arg_values(ctx: &mut StmtCtx, scope: &[Binding], function: &Function) -> Exec<Vec<Value>> {
+    let mut values = Vec::new();
+    for arg in function_args(function)? {
+        let expr =
+            arg.ok_or_else(|| PgError::unsupported(format!("* argument to {}", function.name)))?;
+        values.push(eval(ctx, scope, expr)?);
+    }
+    Ok(values)
+}
+
+fn arity(name: &str, values: &[Value], expected: usize) -> Result<(), PgError> {
+    if values.len() != expected {
+        return Err(PgError::new(
+            SqlState::UndefinedFunction,
+            format!(
+                "function {name} with {} arguments does not exist",
+                values.len()
+            ),
+        ));
+    }
+    Ok(())
+}
+
+/// Version-4 uuid from two entropy draws.
+fn random_uuid(ctx: &mut StmtCtx) -> Value {
+    let high = u128::from(ctx.entropy.next_u64());
+    let low = u128::from(ctx.entropy.next_u64());
+    let bits = (high << 64) | low;
+    let versioned = (bits & !(0xF << 76)) | (0x4 << 76);
+    Value::Uuid((versioned & !(0x3 << 62)) | (0x2 << 62))
+}
+
+/// Evaluates a function call.
+pub fn eval_function(ctx: &mut StmtCtx, scope: &[Binding], function: &Function) -> Exec<Value> {
+    let name = function_name(function);
+    if name.starts_with("pg_advisory") || name.starts_with("pg_try_advisory") {
+        let values = arg_values(ctx, scope, function)?;
+        return advisory(ctx, &name, &values);
+    }
+    match name.as_str() {
+        "now"
+        | "current_timestamp"
+        | "transaction_timestamp"
+        | "statement_timestamp"
+        | "clock_timestamp" => Ok(Value::Timestamptz(ctx.txn_start_unix_micros)),
+        "gen_random_uuid" | "uuid_generate_v4" => ctx.volatile(|ctx| Ok(random_uuid(ctx))),
+        "count" | "sum" | "min" | "max" | "avg" => Err(PgError::new(
+            SqlState::FeatureNotSupported,
+            format!(
+                "syncsim: unsupported SQL construct: aggregate {name}() outside a plain SELECT \
+                 list"
+            ),
+        )
+        .into()),
+        _ => {
+            let values = arg_values(ctx, scope, function)?;
+            scalar(ctx, &name, values)
+        }
+    }
+}
+
+fn scalar(ctx: &mut StmtCtx, name: &str, values: Vec<Value>) -> Exec<Value> {
+    match name {
+        "hashtext" => {
+            arity(name, &values, 1)?;
+            Ok(match &values[0] {
+                Value::Null => Value::Null,
+                other => Value::Int4(hashtext(&other.to_pg_text())),
+            })
+        }
+        "nextval" => {
+            arity(name, &values, 1)?;
+            let sequence = values[0].to_pg_text();
+            let sequence = sequence.rsplit('.').next().unwrap_or_default().to_string();
+            ctx.volatile(|ctx| Ok(Value::Int8(ctx.db.catalog.nextval(&sequence)?)))
+        }
+        "pg_notify" => {
+            arity(name, &values, 2)?;
+            let (channel, payload) = (values[0].to_pg_text(), values[1].to_pg_text());
+            ctx.volatile(|ctx| {
+                super::notify::queue_notify(ctx, channel, payload)?;
+                Ok(Value::Null)
+            })
+        }
+        "coalesce" => Ok(values
+            .into_iter()
+            .find(|value| !value.is_null())
+            .unwrap_or(Value::Null)),
+        "lower" | "upper" => {
+            arity(name, &values, 1)?;
+            Ok(match &values[0] {
+                Value::Null => Value::Null,
+                Value::Text(text) if name == "lower" => Value::Text(text.to_lowercase()),
+                Value::Text(text) => Value::Text(text.to_uppercase()),
+                other => {
+                    return Err(PgError::new(
+                        SqlState::UndefinedFunction,
+                        format!("function {name}({}) does not exist", other.type_name()),
+                    )
+                    .into())
+                }
+            })
+        }
+        other => Err(PgError::unsupported(format!("function {other}()")).into()),
+    }
+}
+
+fn advisory_key(name: &str, values: &[Value]) -> Result<AdvisoryKey, PgError> {
+    match values {
+        [single] => Ok(AdvisoryKey::Single(
+            single.as_i64()?.ok_or_else(|| null_key(name))?,
+        )),
+        [first, second] => {
+            let narrow = |value: &Value| -> Result<i32, PgError> {
+                let wide = value.as_i64()?.ok_or_else(|| null_key(name))?;
+                i32::try_from(wide).map_err(|_| {
+                    PgError::new(SqlState::NumericValueOutOfRange, "integer out of range")
+                })
+            };
+            Ok(AdvisoryKey::Pair(narrow(first)?, narrow(second)?))
+        }
+        _ => Err(PgError::new(
+            SqlState::UndefinedFunction,
+            format!(
+                "function {name} with {} arguments does not exist",
+                values.len()
+            ),
+        )),
+    }
+}
+
+fn null_key(name: &str) -> PgError {
+    PgError::unsupported(format!("NULL key to {name}"))
+}
+
+fn advisory(ctx: &mut StmtCtx, name: &str, values: &[Value]) -> Exec<Value> {
+    if name == "pg_advisory_unlock_all" {
+        let owner = ctx.session.0;
+        return ctx.volatile(|ctx| {
+            ctx.db.advisory.release_owner(owner, true);
+            Ok(Value::Null)
+        });
+    }
+    if name.ends_with("_shared") {
+        return Err(PgError::unsupported(format!("shared advisory lock {name}()")).into());
+    }
+    let key = advisory_key(name, values)?;
+    let owner = ctx.session.0;
+    let xid = if name.contains("xact") {
+        Some(ctx.xid())
+    } else {
+        None
+    };
+    match name {
+        "pg_advisory_lock" | "pg_advisory_xact_lock" => ctx.volatile(|ctx| {
+            if !ctx.db.advisory.blockers(key, owner).is_empty() {
+                return Err(Interrupt::Block(Wait::Advisory(key)));
+            }
+            ctx.db.advisory.acquire(key, owner, xid, ctx.cid());
+            Ok(Value::Null)
+        }),
+        "pg_try_advisory_lock" | "pg_try_advisory_xact_lock" => ctx.volatile(|ctx| {
+            if !ctx.db.advisory.blockers(key, owner).is_empty() {
+                return Ok(Value::Bool(false));
+            }
+            ctx.db.advisory.acquire(key, owner, xid, ctx.cid());
+            Ok(Value::Bool(true))
+        }),
+        "pg_advisory_unlock" => {
+            ctx.volatile(|ctx| Ok(Value::Bool(ctx.db.advisory.unlock_session(key, owner))))
+        }
+        other => Err(PgError::unsupported(format!("function {other}()")).into()),
+    }
+}

@@ -1,0 +1,356 @@
+//! `PgConnection`: one client session, used the way production code uses `tokio-postgres`.
+//!
+//! Each statement is a round trip: the request travels with seeded latency (lost when the
+//! server is down or either side is isolated; held while the server is paused), executes on
+//! arrival, may park while it waits for a lock, and its reply travels back (lost when the
+//! server crashed meanwhile). During the chaos phase the plan's request faults apply as a
+//! connection drop after the statement ran (`reply_lost`) and a slower reply (`delay`);
+//! `reject` and `duplicate` have no meaning inside one TCP session and are not drawn here.
+//! Once broken, a connection answers every statement with `ConnectionLost`. Dropping it (or
+//! its process's node crashing) closes the session: the server rolls back its transaction.
+
+use std::sync::Arc;
+
+use super::super::{QueryResult, SessionId, Value};
+use super::error::DbError;
+use super::row::PgRow;
+use super::server::{Arrival, Reply};
+use super::wait::{self, ReplyLost};
+use super::PgHandle;
+use crate::ctx::Ctx;
+use crate::rt;
+use crate::trace::EventKind;
+
+/// A client connection to a simulated Postgres server.
+pub struct PgConnection {
+    ctx: Ctx,
+    server: PgHandle,
+    session: SessionId,
+    epoch: u64,
+    label: String,
+    in_block: bool,
+    broken: bool,
+}
+
+impl std::fmt::Debug for PgConnection {
+    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            formatter,
+            "PgConnection({} to {})",
+            self.label,
+            self.server.name()
+        )
+    }
+}
+
+/// How a statement's round trip ended before any reply could be read.
+enum Lost {
+    /// The request never reached the server (down, isolated, paused too long, restarted).
+    Before,
+    /// It ran, but the reply was lost.
+    After,
+}
+
+impl PgConnection {
+    pub(crate) async fn open(ctx: Ctx, server: PgHandle) -> Result<PgConnection, DbError> {
+        let target = server.name().to_string();
+        let world = ctx.world().clone();
+        let (there, back) = world.draw_latencies();
+        let timeout = world.net.call_timeout;
+        ctx.message(ctx.node(), EventKind::Send, &target, "connect".to_string());
+        rt::sleep(there).await;
+        let budget = timeout.saturating_sub(there);
+        if let Err(waited) = ctx.wait_until_reachable(&target, budget).await {
+            ctx.message(
+                &target,
+                EventKind::Drop,
+                ctx.node(),
+                "connect lost".to_string(),
+            );
+            rt::sleep(budget.saturating_sub(waited)).await;
+            ctx.message(ctx.node(), EventKind::Recv, &target, "timeout".to_string());
+            return Err(DbError::ConnectionLost);
+        }
+        let (session, epoch) = {
+            let mut state = server.lock();
+            (state.open(world.seed, &target), state.epoch())
+        };
+        let label = format!("conn#{}", session.0);
+        ctx.message(
+            &target,
+            EventKind::Apply,
+            ctx.node(),
+            format!("{label} opened"),
+        );
+        rt::sleep(back).await;
+        let connection = PgConnection {
+            ctx,
+            server,
+            session,
+            epoch,
+            label,
+            in_block: false,
+            broken: false,
+        };
+        if connection.server.lock().epoch() != epoch {
+            connection.receive("connection lost".to_string());
+            return Err(DbError::ConnectionLost);
+        }
+        connection.receive(format!("{} ready", connection.label));
+        Ok(connection)
+    }
+
+    /// This connection's name in the trace (`conn#3`).
+    pub fn label(&self) -> &str {
+        &self.label
+    }
+
+    /// Runs a statement; returns the rows it affected (or returned).
+    pub async fn execute(&mut self, sql: &str, params: &[Value]) -> Result<u64, DbError> {
+        Ok(self.run(sql, params).await?.rows_affected)
+    }
+
+    /// Runs a statement that returns rows (`SELECT`, `... RETURNING`).
+    pub async fn query(&mut self, sql: &str, params: &[Value]) -> Result<Vec<PgRow>, DbError> {
+        let result = self.run(sql, params).await?;
+        let columns: Arc<[String]> = result.columns.into();
+        Ok(result
+            .rows
+            .into_iter()
+            .map(|values| PgRow::new(columns.clone(), values))
+            .collect())
+    }
+
+    /// Runs a statement that returns exactly one row; `DbError::RowCount` otherwise.
+    pub async fn query_one(&mut self, sql: &str, params: &[Value]) -> Result<PgRow, DbError> {
+        let mut rows = self.query(sql, params).await?;
+        match rows.len() {
+            1 => Ok(rows.remove(0)),
+            count => Err(DbError::RowCount { rows: count }),
+        }
+    }
+
+    /// Runs a statement that returns at most one row; `DbError::RowCount` for more.
+    pub async fn query_opt(
+        &mut self,
+        sql: &str,
+        params: &[Value],
+    ) -> Result<Option<PgRow>, DbError> {
+        let mut rows = self.query(sql, params).await?;
+        match rows.len() {
+            0 => Ok(None),
+            1 => Ok(Some(rows.remove(0))),
+            count => Err(DbError::RowCount { rows: count }),
+        }
+    }
+
+    /// `BEGIN`.
+    pub async fn begin(&mut self) -> Result<(), DbError> {
+        self.run("BEGIN", &[]).await.map(drop)
+    }
+
+    /// `COMMIT`. Like PostgreSQL, committing a transaction that already failed rolls it back
+    /// and still succeeds (the command tag says `ROLLBACK`; see [`Self::run`]).
+    pub async fn commit(&mut self) -> Result<(), DbError> {
+        self.run("COMMIT", &[]).await.map(drop)
+    }
+
+    /// `ROLLBACK`.
+    pub async fn rollback(&mut self) -> Result<(), DbError> {
+        self.run("ROLLBACK", &[]).await.map(drop)
+    }
+
+    /// `SAVEPOINT name`.
+    pub async fn savepoint(&mut self, name: &str) -> Result<(), DbError> {
+        self.run(&format!("SAVEPOINT {name}"), &[]).await.map(drop)
+    }
+
+    /// `ROLLBACK TO SAVEPOINT name`.
+    pub async fn rollback_to(&mut self, name: &str) -> Result<(), DbError> {
+        let sql = format!("ROLLBACK TO SAVEPOINT {name}");
+        self.run(&sql, &[]).await.map(drop)
+    }
+
+    /// `RELEASE SAVEPOINT name`.
+    pub async fn release(&mut self, name: &str) -> Result<(), DbError> {
+        self.run(&format!("RELEASE SAVEPOINT {name}"), &[])
+            .await
+            .map(drop)
+    }
+
+    /// Runs `sql` (one statement, or several separated by `;` without parameters) and returns
+    /// the whole result: command tag, columns, rows and the affected-row count.
+    pub async fn run(&mut self, sql: &str, params: &[Value]) -> Result<QueryResult, DbError> {
+        if self.broken {
+            return Err(DbError::ConnectionLost);
+        }
+        let may_commit = !self.in_block || is_commit(sql);
+        match self.round_trip(sql, params).await {
+            Ok(reply) => reply.map_err(DbError::Server),
+            Err(lost) => {
+                self.broken = true;
+                Err(match lost {
+                    Lost::Before if !is_commit(sql) => DbError::ConnectionLost,
+                    _ if may_commit => DbError::OutcomeUnknown,
+                    _ => DbError::ConnectionLost,
+                })
+            }
+        }
+    }
+
+    async fn round_trip(&mut self, sql: &str, params: &[Value]) -> Result<Reply, Lost> {
+        let target = self.server.name().to_string();
+        let world = self.ctx.world().clone();
+        let (there, back) = world.draw_latencies();
+        let drawn = world.draw_request_faults();
+        let timeout = world.net.call_timeout;
+        let request = format!("{} {}", self.label, describe(sql, params));
+        self.ctx
+            .message(self.ctx.node(), EventKind::Send, &target, request);
+        rt::sleep(there).await;
+        let budget = timeout.saturating_sub(there);
+        if let Err(waited) = self.ctx.wait_until_reachable(&target, budget).await {
+            self.message(EventKind::Drop, "request lost".to_string());
+            rt::sleep(budget.saturating_sub(waited)).await;
+            self.receive("timeout".to_string());
+            return Err(Lost::Before);
+        }
+        let reply = self.execute_on_arrival(sql, params).await?;
+        world.check_always();
+        if drawn.reply_lost {
+            // The connection drops after the statement ran; the server notices and ends the
+            // session, rolling back whatever the transaction had not committed.
+            let now_micros = rt::now().as_micros();
+            self.server
+                .lock()
+                .close(self.session, self.epoch, now_micros);
+            self.message(
+                EventKind::Drop,
+                format!("connection dropped: {}", summary(&reply)),
+            );
+            rt::sleep(back).await;
+            self.receive("connection lost".to_string());
+            return Err(Lost::After);
+        }
+        rt::sleep(back + drawn.extra_delay).await;
+        if self.server.lock().epoch() != self.epoch {
+            self.receive("connection lost".to_string());
+            return Err(Lost::After);
+        }
+        self.receive(summary(&reply));
+        Ok(reply)
+    }
+
+    /// The statement reached the server: run it, and wait there if it blocks.
+    async fn execute_on_arrival(&mut self, sql: &str, params: &[Value]) -> Result<Reply, Lost> {
+        let now_micros = rt::now().as_micros();
+        let arrival = self
+            .server
+            .lock()
+            .submit(self.session, self.epoch, sql, params, now_micros);
+        let reply = match arrival {
+            Arrival::Stale => {
+                self.message(
+                    EventKind::Drop,
+                    "unknown session (server restarted)".to_string(),
+                );
+                self.receive("connection lost".to_string());
+                return Err(Lost::Before);
+            }
+            Arrival::Done { reply, in_block } => {
+                self.in_block = in_block;
+                reply
+            }
+            Arrival::Blocked {
+                waiting_for,
+                receiver,
+            } => {
+                let holders: Vec<String> = waiting_for
+                    .iter()
+                    .map(|session| format!("conn#{}", session.0))
+                    .collect();
+                self.message(
+                    EventKind::Apply,
+                    format!("waits for {}", holders.join(", ")),
+                );
+                match wait::wait_for_reply(&self.server, self.session, self.epoch, receiver).await {
+                    Ok(reply) => {
+                        self.in_block = self.server.lock().in_block(self.session, self.epoch);
+                        reply
+                    }
+                    Err(ReplyLost) => {
+                        self.message(EventKind::Drop, "wait ended by a crash".to_string());
+                        return Err(Lost::After);
+                    }
+                }
+            }
+        };
+        self.message(EventKind::Apply, summary(&reply));
+        Ok(reply)
+    }
+
+    /// Records a server-side event about this connection.
+    fn message(&self, kind: EventKind, detail: String) {
+        let detail = format!("{} {detail}", self.label);
+        self.ctx
+            .message(self.server.name(), kind, self.ctx.node(), detail);
+    }
+
+    /// Records the client receiving `detail` from the server.
+    fn receive(&self, detail: String) {
+        self.ctx
+            .message(self.ctx.node(), EventKind::Recv, self.server.name(), detail);
+    }
+}
+
+impl Drop for PgConnection {
+    fn drop(&mut self) {
+        if self.broken {
+            return;
+        }
+        // Outside a running simulation (the runtime is being torn down) the session dies with
+        // the run; nothing to record.
+        let Some(now) = rt::try_now() else {
+            return;
+        };
+        let was_in_block = self.server.lock().in_block(self.session, self.epoch);
+        self.server
+            .lock()
+            .close(self.session, self.epoch, now.as_micros());
+        if was_in_block && !std::thread::panicking() {
+            self.message(
+                EventKind::Apply,
+                "closed: open transaction rolled back".into(),
+            );
+        }
+    }
+}
+
+/// `COMMIT` or `END`, the statements that end a block by committing it.
+fn is_commit(sql: &str) -> bool {
+    let first = sql
+        .trim_start()
+        .split(|c: char| !c.is_ascii_alphabetic())
+        .next()
+        .unwrap_or("");
+    first.eq_ignore_ascii_case("commit") || first.eq_ignore_ascii_case("end")
+}
+
+/// The statement as one trace line: whitespace collapsed, parameters after it.
+fn describe(sql: &str, params: &[Value]) -> String {
+    let mut line = sql.split_whitespace().collect::<Vec<_>>().join(" ");
+    if !params.is_empty() {
+        let shown: Vec<String> = params.iter().map(Value::to_pg_text).collect();
+        line.push_str(&format!(" [{}]", shown.join(", ")));
+    }
+    line
+}
+
+/// A reply as one trace line: the command tag and row count, or the error.
+fn summary(reply: &Reply) -> String {
+    match reply {
+        Ok(result) if result.columns.is_empty() => result.command_tag.clone(),
+        Ok(result) => format!("{} ({} row(s))", result.command_tag, result.rows.len()),
+        Err(error) => format!("ERROR {error}"),
+    }
+}

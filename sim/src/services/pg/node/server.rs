@@ -1,0 +1,240 @@
+//! `PgServer`: the engine as it lives on its node, plus what the adapter needs around it (the
+//! seeded entropy, the waiting callers, the crash epoch) and the ground truth properties read.
+//!
+//! The server runs no task of its own: each statement executes in the caller's task when it
+//! arrives, and every step that may end a transaction re-runs the waiters it unblocked
+//! (PostgreSQL wakes lock waiters the same way, oldest first). Not modelled: server-side CPU
+//! time, connection limits, a crash in the middle of one statement's execution.
+
+use std::collections::BTreeMap;
+
+use futures::channel::oneshot;
+
+use super::super::{
+    CancelReason, CommittedTxn, Entropy, PgConfig, PgError, Postgres, QueryResult, Row, SessionId,
+    StepOutcome, Value,
+};
+use crate::prng::Prng;
+use crate::seed::Seed;
+
+/// The answer a waiting statement eventually gets.
+pub(crate) type Reply = Result<QueryResult, PgError>;
+
+/// Bounds the re-run loop after a step; the engine never needs more than one pass per waiter,
+/// so hitting it means an engine bug, reported as a failure instead of a hang.
+const RESUME_PASSES_MAX: usize = 10_000;
+
+struct PrngEntropy<'a>(&'a mut Prng);
+
+impl Entropy for PrngEntropy<'_> {
+    fn next_u64(&mut self) -> u64 {
+        self.0.next_u64()
+    }
+}
+
+/// What a submitted statement did on arrival.
+pub(crate) enum Arrival {
+    /// The statement finished; `in_block` tells whether the session is now inside a
+    /// transaction block.
+    Done { reply: Reply, in_block: bool },
+    /// It waits for these sessions; the reply comes through `receiver`.
+    Blocked {
+        waiting_for: Vec<SessionId>,
+        receiver: oneshot::Receiver<Reply>,
+    },
+    /// The server restarted since the connection opened: it does not know the session.
+    Stale,
+}
+
+/// A simulated Postgres server on its node: the engine and its ground truth.
+pub struct PgServer {
+    engine: Postgres,
+    /// Seeded lazily from the run's seed at the first connection (the builder has no seed).
+    entropy: Option<Prng>,
+    /// Crashes so far; a connection opened in an older epoch is gone.
+    epoch: u64,
+    waiters: BTreeMap<SessionId, oneshot::Sender<Reply>>,
+}
+
+impl PgServer {
+    pub(crate) fn new(config: PgConfig) -> Self {
+        PgServer {
+            engine: Postgres::new(config),
+            entropy: None,
+            epoch: 0,
+            waiters: BTreeMap::new(),
+        }
+    }
+
+    /// The engine, for reads of its state (`table_snapshot`, `commit_log`, `in_transaction`).
+    pub fn engine(&self) -> &Postgres {
+        &self.engine
+    }
+
+    /// The latest committed rows of `table` (`name` or `schema.name`), in insertion order.
+    pub fn table_snapshot(&self, table: &str) -> Vec<Row> {
+        self.engine.table_snapshot(table)
+    }
+
+    /// Every committed transaction, in commit order.
+    pub fn commit_log(&self) -> &[CommittedTxn] {
+        self.engine.commit_log()
+    }
+
+    /// How many times the server crashed.
+    pub fn crashes(&self) -> u64 {
+        self.epoch
+    }
+
+    /// Runs `sql` directly on a fresh session, outside the network and the clock: for a model's
+    /// schema and seed data before the run starts. Panics on an error (a broken setup script
+    /// is a bug in the model).
+    pub fn setup(&mut self, sql: &str) {
+        let session = self.engine.open_session();
+        let mut entropy = Prng::new(Seed(0).stream("pg/setup"));
+        let outcome = self
+            .engine
+            .submit(session, sql, &[], 0, &mut PrngEntropy(&mut entropy));
+        self.engine.close_session(session);
+        match outcome {
+            StepOutcome::Done(Ok(_)) => {}
+            StepOutcome::Done(Err(error)) => panic!("setup SQL failed: {error}\n{sql}"),
+            StepOutcome::Blocked { .. } => panic!("setup SQL blocked on an idle server\n{sql}"),
+        }
+    }
+
+    pub(crate) fn epoch(&self) -> u64 {
+        self.epoch
+    }
+
+    pub(crate) fn open(&mut self, seed: Seed, server_name: &str) -> SessionId {
+        self.entropy
+            .get_or_insert_with(|| Prng::new(seed.stream(&format!("pg/{server_name}"))));
+        self.engine.open_session()
+    }
+
+    pub(crate) fn submit(
+        &mut self,
+        session: SessionId,
+        epoch: u64,
+        sql: &str,
+        params: &[Value],
+        now_micros: u64,
+    ) -> Arrival {
+        if epoch != self.epoch {
+            return Arrival::Stale;
+        }
+        let mut entropy = self.entropy.take().expect("seeded when the session opened");
+        let outcome = self.engine.submit(
+            session,
+            sql,
+            params,
+            now_micros,
+            &mut PrngEntropy(&mut entropy),
+        );
+        self.entropy = Some(entropy);
+        let arrival = match outcome {
+            StepOutcome::Done(reply) => Arrival::Done {
+                reply,
+                in_block: self.engine.in_transaction(session),
+            },
+            StepOutcome::Blocked { waiting_for } => {
+                let (sender, receiver) = oneshot::channel();
+                self.waiters.insert(session, sender);
+                Arrival::Blocked {
+                    waiting_for,
+                    receiver,
+                }
+            }
+        };
+        self.resume_waiters(now_micros);
+        arrival
+    }
+
+    /// Whether `session` (of `epoch`) is inside a transaction block now.
+    pub(crate) fn in_block(&self, session: SessionId, epoch: u64) -> bool {
+        epoch == self.epoch && self.engine.in_transaction(session)
+    }
+
+    /// Re-runs every waiter whose blockers ended, until none is runnable, and hands each
+    /// finished statement its reply.
+    fn resume_waiters(&mut self, now_micros: u64) {
+        for _ in 0..RESUME_PASSES_MAX {
+            let runnable = self.engine.runnable_waiters();
+            if runnable.is_empty() {
+                return;
+            }
+            let mut entropy = self.entropy.take().expect("seeded before any wait");
+            for session in runnable {
+                let outcome =
+                    self.engine
+                        .resume(session, now_micros, &mut PrngEntropy(&mut entropy));
+                if let StepOutcome::Done(reply) = outcome {
+                    self.deliver(session, reply);
+                }
+            }
+            self.entropy = Some(entropy);
+        }
+        panic!("pg: waiters still runnable after {RESUME_PASSES_MAX} passes (engine bug)");
+    }
+
+    fn deliver(&mut self, session: SessionId, reply: Reply) {
+        if let Some(sender) = self.waiters.remove(&session) {
+            // The waiting caller may be gone (its node crashed); the reply is then lost.
+            let _ = sender.send(reply);
+        }
+    }
+
+    /// The waiter of `session` waited `deadlock_timeout`: look for a deadlock once, as
+    /// PostgreSQL does. Some(40P01) when this waiter is the victim.
+    pub(crate) fn check_deadlock(&mut self, session: SessionId, now_micros: u64) -> Option<Reply> {
+        let error = self.engine.check_deadlock(session)?;
+        self.waiters.remove(&session);
+        self.resume_waiters(now_micros);
+        Some(Err(error))
+    }
+
+    /// A timeout of `session`'s wait ran out: cancel the statement.
+    pub(crate) fn cancel(
+        &mut self,
+        session: SessionId,
+        reason: CancelReason,
+        now_micros: u64,
+    ) -> Option<Reply> {
+        let error = self.engine.cancel_wait(session, reason)?;
+        self.waiters.remove(&session);
+        self.resume_waiters(now_micros);
+        Some(Err(error))
+    }
+
+    /// Whether `session` still waits (false once its reply was handed over or it was lost).
+    pub(crate) fn waiting(&self, session: SessionId) -> bool {
+        self.waiters.contains_key(&session)
+    }
+
+    /// The connection of `session` closed: roll back its transaction, release its locks
+    /// (advisory ones included) and run the waiters that frees.
+    pub(crate) fn close(&mut self, session: SessionId, epoch: u64, now_micros: u64) {
+        if epoch != self.epoch {
+            return;
+        }
+        self.waiters.remove(&session);
+        self.engine.close_session(session);
+        if self.entropy.is_some() {
+            self.resume_waiters(now_micros);
+        }
+    }
+
+    /// The node crashed: every session ends, open transactions roll back, and every waiting
+    /// caller's reply is lost (its channel closes).
+    pub(crate) fn crash(&mut self) {
+        self.engine.crash();
+        self.waiters.clear();
+        self.epoch += 1;
+    }
+
+    /// The lock, statement and deadlock timeouts in force for `session`, in microseconds.
+    pub(crate) fn timeouts(&self, session: SessionId) -> super::super::Timeouts {
+        self.engine.timeouts(session)
+    }
+}

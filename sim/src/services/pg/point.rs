@@ -1,0 +1,91 @@
+//! Point lookups: when a WHERE clause requires `key_column = constant` (at its top level or
+//! inside ANDs) on a single-column unique key, the scan visits only the chains the key index
+//! lists for that value instead of the whole table.
+//!
+//! This only narrows which chains are looked at; the full WHERE clause is still evaluated on
+//! each visible version, so results are the same as a sequential scan. Not modelled: any
+//! other access path (ranges, multi-column keys, joins).
+//! Invariant: when in doubt (a constant that fails to evaluate or cast, NULL, an unknown or
+//! ambiguous column) fall back to the full scan, so errors surface exactly as without it.
+
+use sqlparser::ast::{BinaryOperator, Expr};
+
+use super::catalog::{fold_ident, Table};
+use super::exec::StmtCtx;
+use super::expr::eval;
+use super::select::Source;
+use super::storage::RowId;
+
+fn is_constant(expr: &Expr) -> bool {
+    match expr {
+        Expr::Value(_) => true,
+        Expr::Cast { expr, .. } | Expr::Nested(expr) | Expr::UnaryOp { expr, .. } => {
+            is_constant(expr)
+        }
+        _ => false,
+    }
+}
+
+fn key_column(table: &Table, binding_name: &str, expr: &Expr) -> Option<usize> {
+    let column_index = match expr {
+        Expr::Identifier(ident) => table.column_index(&fold_ident(ident))?,
+        Expr::CompoundIdentifier(parts) => match &parts[..] {
+            [qualifier, column] if fold_ident(qualifier) == binding_name => {
+                table.column_index(&fold_ident(column))?
+            }
+            _ => return None,
+        },
+        _ => return None,
+    };
+    let unique = table
+        .uniques
+        .iter()
+        .any(|unique| unique.columns == [column_index]);
+    unique.then_some(column_index)
+}
+
+fn equality<'e>(table: &Table, binding_name: &str, expr: &'e Expr) -> Option<(usize, &'e Expr)> {
+    match expr {
+        Expr::Nested(inner) => equality(table, binding_name, inner),
+        Expr::BinaryOp {
+            left,
+            op: BinaryOperator::And,
+            right,
+        } => equality(table, binding_name, left).or_else(|| equality(table, binding_name, right)),
+        Expr::BinaryOp {
+            left,
+            op: BinaryOperator::Eq,
+            right,
+        } => {
+            match (
+                key_column(table, binding_name, left),
+                key_column(table, binding_name, right),
+            ) {
+                (Some(column_index), None) if is_constant(right) => Some((column_index, right)),
+                (None, Some(column_index)) if is_constant(left) => Some((column_index, left)),
+                _ => None,
+            }
+        }
+        _ => None,
+    }
+}
+
+/// The chains that can satisfy `filter`, or `None` for "all of them".
+pub fn point_candidates(
+    ctx: &mut StmtCtx,
+    source: &Source,
+    filter: Option<&Expr>,
+) -> Option<Vec<RowId>> {
+    let table = ctx.db.catalog.table(source.table_id).clone();
+    let (column_index, constant) = equality(&table, &source.binding_name, filter?)?;
+    let value = eval(ctx, &[], constant).ok()?;
+    let value = value
+        .cast_to(table.columns[column_index].column_type)
+        .ok()?;
+    if value.is_null() {
+        return None;
+    }
+    let heap = ctx.db.heap_mut(source.table_id);
+    heap.indexes.ensure(&[column_index], &heap.chains);
+    Some(heap.indexes.candidates(&[column_index], &[value]))
+}

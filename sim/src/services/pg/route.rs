@@ -1,0 +1,61 @@
+//! Routes one non-transaction-control statement to its executor; anything else is the
+//! dedicated 0A000 error naming the statement.
+//!
+//! Not modelled: every statement kind not listed in `route` (DROP, ALTER, TRUNCATE, COPY,
+//! MERGE, PREPARE, …).
+//! Invariant: routing is purely syntactic; it never touches the database itself.
+
+use sqlparser::ast::{self, Statement};
+
+use super::error::PgError;
+use super::exec::{Exec, StmtCtx};
+use super::{ddl, insert, modify, notify, select, QueryResult};
+
+/// Executes one statement inside the current transaction.
+pub fn route(ctx: &mut StmtCtx, statement: &Statement) -> Exec<QueryResult> {
+    match statement {
+        Statement::Query(query) => select::execute_select(ctx, query),
+        Statement::Insert(insert) => insert::execute_insert(ctx, insert),
+        Statement::Update(update) => modify::execute_update(ctx, update),
+        Statement::Delete(delete) => modify::execute_delete(ctx, delete),
+        Statement::CreateTable(create) => {
+            ddl::create_table(&mut ctx.db.catalog, create)?;
+            Ok(QueryResult::tag("CREATE TABLE"))
+        }
+        Statement::CreateIndex(create) => {
+            ddl::create_index(&mut ctx.db.catalog, create)?;
+            Ok(QueryResult::tag("CREATE INDEX"))
+        }
+        Statement::CreateSchema {
+            schema_name: ast::SchemaName::Simple(name),
+            if_not_exists,
+            ..
+        } => {
+            ctx.db
+                .catalog
+                .create_schema(super::catalog::split_name(name)?.1, *if_not_exists)?;
+            Ok(QueryResult::tag("CREATE SCHEMA"))
+        }
+        Statement::LISTEN { channel } => {
+            notify::queue_listen(ctx, channel, true);
+            Ok(QueryResult::tag("LISTEN"))
+        }
+        Statement::UNLISTEN { channel } => {
+            notify::queue_listen(ctx, channel, false);
+            Ok(QueryResult::tag("UNLISTEN"))
+        }
+        Statement::NOTIFY { channel, payload } => {
+            let payload = payload.clone().unwrap_or_default();
+            notify::queue_notify(ctx, super::catalog::fold_ident(channel), payload)?;
+            Ok(QueryResult::tag("NOTIFY"))
+        }
+        other => Err(PgError::unsupported(statement_kind(other)).into()),
+    }
+}
+
+/// A short name for an unsupported statement: its leading keywords.
+fn statement_kind(statement: &Statement) -> String {
+    let text = statement.to_string();
+    let words: Vec<&str> = text.split_whitespace().take(2).collect();
+    format!("{} statement", words.join(" "))
+}

@@ -1,0 +1,319 @@
+//! SELECT: one table or a two-table inner join, WHERE, count(*), ORDER BY, LIMIT/OFFSET, and
+//! FOR UPDATE / FOR SHARE with NOWAIT or SKIP LOCKED; also FROM-less SELECTs such as
+//! `SELECT pg_advisory_xact_lock(hashtext($1))`.
+//!
+//! Not modelled: GROUP BY, HAVING, DISTINCT, correlated subqueries, CTEs, UNION, outer joins,
+//! window functions, FOR NO KEY UPDATE / FOR KEY SHARE (sqlparser cannot parse them), locking
+//! with a join. Each is a 0A000 naming the construct.
+//! Invariant: rows are locked in output order and locked rows are skipped before LIMIT is
+//! applied, as PostgreSQL's LockRows node sits below Limit.
+
+use sqlparser::ast::{self, Expr, Query, Select, SelectItem, SetExpr, TableFactor};
+
+use super::catalog::{fold_ident, TableId};
+use super::error::PgError;
+use super::exec::{Exec, StmtCtx};
+use super::expr::{eval, eval_condition, Binding};
+use super::functions::{function_args, function_name};
+use super::point::point_candidates;
+use super::project::{output_names, project};
+use super::select_rows::{limit_values, lock_and_collect, lock_clause, sort_key_values, sort_rows};
+use super::storage::RowId;
+use super::value::Value;
+use super::QueryResult;
+
+/// A table in FROM with the name its columns are qualified by.
+#[derive(Clone, Debug)]
+pub struct Source {
+    /// The table.
+    pub table_id: TableId,
+    /// Alias or table name.
+    pub binding_name: String,
+}
+
+/// A candidate output row: the chain of each source and the bindings.
+#[derive(Clone, Debug)]
+pub struct Candidate {
+    /// Chain of each source.
+    pub row_ids: Vec<RowId>,
+    /// Bindings of each source.
+    pub scope: Vec<Binding>,
+}
+
+/// Resolves a FROM item that must be a plain table.
+pub fn table_source(ctx: &StmtCtx, factor: &TableFactor) -> Result<Source, PgError> {
+    let TableFactor::Table {
+        name,
+        alias,
+        args: None,
+        with_hints,
+        version: None,
+        partitions,
+        ..
+    } = factor
+    else {
+        return Err(PgError::unsupported(format!("FROM item {factor}")));
+    };
+    if !with_hints.is_empty() || !partitions.is_empty() {
+        return Err(PgError::unsupported(format!("FROM item {factor}")));
+    }
+    if alias
+        .as_ref()
+        .is_some_and(|alias| !alias.columns.is_empty())
+    {
+        return Err(PgError::unsupported("column aliases in FROM"));
+    }
+    let table_id = ctx.db.catalog.resolve(name)?;
+    let binding_name = match alias {
+        Some(alias) => fold_ident(&alias.name),
+        None => ctx.db.catalog.table(table_id).name.clone(),
+    };
+    Ok(Source {
+        table_id,
+        binding_name,
+    })
+}
+
+/// Every chain of `source` visible to the statement that may satisfy `filter` (all of them
+/// unless a key point lookup applies), as (row id, binding), in row order.
+pub fn scan(ctx: &mut StmtCtx, source: &Source, filter: Option<&Expr>) -> Vec<(RowId, Binding)> {
+    let view = ctx.view;
+    let columns = ctx.db.catalog.table(source.table_id).column_names();
+    let candidates = point_candidates(ctx, source, filter);
+    let heap = ctx.db.heap(source.table_id);
+    let chains: Vec<(&RowId, &super::storage::Chain)> = match &candidates {
+        Some(row_ids) => row_ids
+            .iter()
+            .filter_map(|row_id| heap.chains.get_key_value(row_id))
+            .collect(),
+        None => heap.chains.iter().collect(),
+    };
+    chains
+        .into_iter()
+        .filter_map(|(row_id, chain)| {
+            let (_, version) = ctx.db.txns.visible_version(chain, &view)?;
+            Some((
+                *row_id,
+                Binding {
+                    name: source.binding_name.clone(),
+                    columns: columns.clone(),
+                    values: version.values.clone(),
+                },
+            ))
+        })
+        .collect()
+}
+
+fn check_query(query: &Query) -> Result<&Select, PgError> {
+    if query.with.is_some() {
+        return Err(PgError::unsupported("WITH (common table expression)"));
+    }
+    if query.fetch.is_some() || query.for_clause.is_some() || !query.pipe_operators.is_empty() {
+        return Err(PgError::unsupported("FETCH / FOR clause"));
+    }
+    let select = match query.body.as_ref() {
+        SetExpr::Select(select) => select,
+        SetExpr::SetOperation { op, .. } => {
+            return Err(PgError::unsupported(format!("{op} (set operation)")))
+        }
+        SetExpr::Values(_) => return Err(PgError::unsupported("VALUES as a query")),
+        other => return Err(PgError::unsupported(format!("query body {other}"))),
+    };
+    if select.distinct.is_some() {
+        return Err(PgError::unsupported("DISTINCT"));
+    }
+    let no_group_by = matches!(
+        &select.group_by,
+        ast::GroupByExpr::Expressions(exprs, modifiers)
+            if exprs.is_empty() && modifiers.is_empty()
+    );
+    if !no_group_by {
+        return Err(PgError::unsupported("GROUP BY"));
+    }
+    if select.having.is_some() {
+        return Err(PgError::unsupported("HAVING"));
+    }
+    if !select.named_window.is_empty() || select.qualify.is_some() {
+        return Err(PgError::unsupported("WINDOW clause"));
+    }
+    if select.into.is_some() || select.top.is_some() || !select.lateral_views.is_empty() {
+        return Err(PgError::unsupported("SELECT INTO / TOP / LATERAL VIEW"));
+    }
+    Ok(select)
+}
+
+fn sources(ctx: &StmtCtx, select: &Select) -> Result<(Vec<Source>, Option<Expr>), PgError> {
+    match &select.from[..] {
+        [] => Ok((Vec::new(), None)),
+        [from] => {
+            let mut sources = vec![table_source(ctx, &from.relation)?];
+            let mut on = None;
+            match &from.joins[..] {
+                [] => {}
+                [join] => {
+                    let (ast::JoinOperator::Join(constraint)
+                    | ast::JoinOperator::Inner(constraint)) = &join.join_operator
+                    else {
+                        return Err(PgError::unsupported("outer or cross JOIN"));
+                    };
+                    let ast::JoinConstraint::On(condition) = constraint else {
+                        return Err(PgError::unsupported("JOIN without ON"));
+                    };
+                    sources.push(table_source(ctx, &join.relation)?);
+                    on = Some(condition.clone());
+                }
+                _ => return Err(PgError::unsupported("JOIN of more than two tables")),
+            }
+            Ok((sources, on))
+        }
+        _ => Err(PgError::unsupported("comma-separated FROM list")),
+    }
+}
+
+fn candidates(
+    ctx: &mut StmtCtx,
+    sources: &[Source],
+    on: Option<&Expr>,
+    filter: Option<&Expr>,
+) -> Exec<Vec<Candidate>> {
+    let mut found = Vec::new();
+    let Some(first) = sources.first() else {
+        return Ok(vec![Candidate {
+            row_ids: Vec::new(),
+            scope: Vec::new(),
+        }]);
+    };
+    // Point lookups only for a single table: with a join an unqualified column could be
+    // ambiguous, and that error must not be skipped.
+    let point_filter = if sources.len() == 1 { filter } else { None };
+    let outer = scan(ctx, first, point_filter);
+    let inner = sources.get(1).map(|second| scan(ctx, second, None));
+    for (outer_row, outer_binding) in outer {
+        let pairs: Vec<Candidate> = match &inner {
+            None => vec![Candidate {
+                row_ids: vec![outer_row],
+                scope: vec![outer_binding],
+            }],
+            Some(inner) => inner
+                .iter()
+                .map(|(inner_row, inner_binding)| Candidate {
+                    row_ids: vec![outer_row, *inner_row],
+                    scope: vec![outer_binding.clone(), inner_binding.clone()],
+                })
+                .collect(),
+        };
+        for candidate in pairs {
+            if let Some(on) = on {
+                if !eval_condition(ctx, &candidate.scope, on, "JOIN/ON")? {
+                    continue;
+                }
+            }
+            if let Some(filter) = filter {
+                if !eval_condition(ctx, &candidate.scope, filter, "WHERE")? {
+                    continue;
+                }
+            }
+            found.push(candidate);
+        }
+    }
+    Ok(found)
+}
+
+fn is_aggregate(items: &[SelectItem]) -> bool {
+    items.iter().any(|item| match item {
+        SelectItem::UnnamedExpr(Expr::Function(function))
+        | SelectItem::ExprWithAlias {
+            expr: Expr::Function(function),
+            ..
+        } => {
+            matches!(
+                function_name(function).as_str(),
+                "count" | "sum" | "min" | "max" | "avg"
+            )
+        }
+        _ => false,
+    })
+}
+
+fn aggregate_row(ctx: &mut StmtCtx, items: &[SelectItem], rows: &[Candidate]) -> Exec<Vec<Value>> {
+    let mut values = Vec::new();
+    for item in items {
+        let (SelectItem::UnnamedExpr(Expr::Function(function))
+        | SelectItem::ExprWithAlias {
+            expr: Expr::Function(function),
+            ..
+        }) = item
+        else {
+            return Err(PgError::unsupported(
+                "non-aggregate column next to an aggregate without GROUP BY",
+            )
+            .into());
+        };
+        if function_name(function) != "count" {
+            return Err(
+                PgError::unsupported(format!("aggregate {}()", function_name(function))).into(),
+            );
+        }
+        let count = match &function_args(function)?[..] {
+            [None] => rows.len(),
+            [Some(expr)] => {
+                let mut counted = 0;
+                for row in rows {
+                    counted += usize::from(!eval(ctx, &row.scope, expr)?.is_null());
+                }
+                counted
+            }
+            _ => return Err(PgError::unsupported("count() with several arguments").into()),
+        };
+        values.push(Value::Int8(i64::try_from(count).expect("row count fits")));
+    }
+    Ok(values)
+}
+
+/// Executes a SELECT.
+pub fn execute_select(ctx: &mut StmtCtx, query: &Query) -> Exec<QueryResult> {
+    let select = check_query(query)?;
+    let (sources, on) = sources(ctx, select)?;
+    let locking = lock_clause(query, &sources)?;
+    let rows = candidates(ctx, &sources, on.as_ref(), select.selection.as_ref())?;
+    let template: Vec<Binding> = sources
+        .iter()
+        .map(|source| Binding {
+            name: source.binding_name.clone(),
+            columns: ctx.db.catalog.table(source.table_id).column_names(),
+            values: Vec::new(),
+        })
+        .collect();
+    let names = output_names(&select.projection, &template)?;
+    if is_aggregate(&select.projection) {
+        let values = aggregate_row(ctx, &select.projection, &rows)?;
+        return Ok(QueryResult {
+            command_tag: "SELECT 1".into(),
+            columns: names,
+            rows: vec![values],
+            rows_affected: 1,
+        });
+    }
+    let mut keyed = Vec::new();
+    for candidate in rows {
+        let output = project(ctx, &candidate.scope, &select.projection)?;
+        let keys = sort_key_values(ctx, query, &names, &candidate, &output)?;
+        keyed.push((keys, candidate, output));
+    }
+    sort_rows(query, &mut keyed)?;
+    let (offset, limit) = limit_values(ctx, query)?;
+    let wanted = limit.map(|limit| offset.saturating_add(limit));
+    let output_rows = lock_and_collect(ctx, select, &sources, locking, keyed, wanted)?;
+    let rows: Vec<Vec<Value>> = output_rows
+        .into_iter()
+        .skip(offset)
+        .take(limit.unwrap_or(usize::MAX))
+        .collect();
+    let count = rows.len() as u64;
+    Ok(QueryResult {
+        command_tag: format!("SELECT {count}"),
+        columns: names,
+        rows,
+        rows_affected: count,
+    })
+}

@@ -1,0 +1,215 @@
+//! The row pipeline after FROM/WHERE: ORDER BY (NULLs last ascending, first descending),
+//! LIMIT/OFFSET, and the locking clause (FOR UPDATE/SHARE, NOWAIT, SKIP LOCKED).
+//!
+//! Not modelled: re-sorting after an EvalPlanQual re-check (PostgreSQL does not re-sort in
+//! READ COMMITTED either), `FOR UPDATE OF` naming a table other than the one in FROM.
+//! Invariant: without a lock clause this pipeline never blocks and never writes.
+
+use sqlparser::ast::{self, Expr, LimitClause, LockType, NonBlock, OrderByKind, Query, Select};
+
+use super::catalog::fold_ident;
+use super::error::PgError;
+use super::exec::{Exec, StmtCtx};
+use super::expr::{eval, eval_condition, Binding};
+use super::locks::RowLockMode;
+use super::project::project;
+use super::rowops::{lock_row, LockPurpose, Locked, WaitPolicy};
+use super::select::{Candidate, Source};
+use super::value::{order_for_sort, Value};
+
+pub fn limit_values(ctx: &mut StmtCtx, query: &Query) -> Exec<(usize, Option<usize>)> {
+    let to_count = |value: Value| -> Result<Option<usize>, PgError> {
+        Ok(value
+            .as_i64()?
+            .map(|number| usize::try_from(number.max(0)).unwrap_or(usize::MAX)))
+    };
+    match &query.limit_clause {
+        None => Ok((0, None)),
+        Some(LimitClause::LimitOffset {
+            limit,
+            offset,
+            limit_by,
+        }) if limit_by.is_empty() => {
+            let limit = match limit {
+                Some(expr) => to_count(eval(ctx, &[], expr)?)?,
+                None => None,
+            };
+            let offset = match offset {
+                Some(offset) => to_count(eval(ctx, &[], &offset.value)?)?.unwrap_or(0),
+                None => 0,
+            };
+            Ok((offset, limit))
+        }
+        Some(other) => Err(PgError::unsupported(format!("limit clause {other}")).into()),
+    }
+}
+
+pub fn sort_key_values(
+    ctx: &mut StmtCtx,
+    query: &Query,
+    names: &[String],
+    candidate: &Candidate,
+    output: &[Value],
+) -> Exec<Vec<Value>> {
+    let mut keys = Vec::new();
+    let Some(order_by) = &query.order_by else {
+        return Ok(keys);
+    };
+    let OrderByKind::Expressions(exprs) = &order_by.kind else {
+        return Err(PgError::unsupported("ORDER BY ALL").into());
+    };
+    for order in exprs {
+        let by_output = match &order.expr {
+            Expr::Identifier(ident) => names.iter().position(|name| *name == fold_ident(ident)),
+            Expr::Value(value) => match &value.value {
+                ast::Value::Number(text, _) => text
+                    .parse::<usize>()
+                    .ok()
+                    .and_then(|position| position.checked_sub(1)),
+                _ => None,
+            },
+            _ => None,
+        };
+        let key = match by_output.and_then(|index| output.get(index)) {
+            Some(value) => value.clone(),
+            None => eval(ctx, &candidate.scope, &order.expr)?,
+        };
+        keys.push(key);
+    }
+    Ok(keys)
+}
+
+pub fn sort_rows(
+    query: &Query,
+    rows: &mut [(Vec<Value>, Candidate, Vec<Value>)],
+) -> Result<(), PgError> {
+    let Some(OrderByKind::Expressions(exprs)) =
+        query.order_by.as_ref().map(|order_by| &order_by.kind)
+    else {
+        return Ok(());
+    };
+    let mut failure = None;
+    rows.sort_by(|left, right| {
+        for (key_index, order) in exprs.iter().enumerate() {
+            let descending = matches!(order.options.sort, Some(ast::OrderBySort::Desc));
+            let nulls_first = order.options.nulls_first.unwrap_or(descending);
+            let (a, b) = (&left.0[key_index], &right.0[key_index]);
+            let ordering = match (a.is_null(), b.is_null()) {
+                (true, false) => {
+                    if nulls_first {
+                        std::cmp::Ordering::Less
+                    } else {
+                        std::cmp::Ordering::Greater
+                    }
+                }
+                (false, true) => {
+                    if nulls_first {
+                        std::cmp::Ordering::Greater
+                    } else {
+                        std::cmp::Ordering::Less
+                    }
+                }
+                _ => {
+                    let natural = order_for_sort(a, b).unwrap_or_else(|error| {
+                        failure = Some(error);
+                        std::cmp::Ordering::Equal
+                    });
+                    if descending {
+                        natural.reverse()
+                    } else {
+                        natural
+                    }
+                }
+            };
+            if ordering.is_ne() {
+                return ordering;
+            }
+        }
+        std::cmp::Ordering::Equal
+    });
+    failure.map_or(Ok(()), Err)
+}
+
+pub fn lock_clause(
+    query: &Query,
+    sources: &[Source],
+) -> Result<Option<(RowLockMode, WaitPolicy)>, PgError> {
+    let [lock] = &query.locks[..] else {
+        return match query.locks.len() {
+            0 => Ok(None),
+            _ => Err(PgError::unsupported("several locking clauses")),
+        };
+    };
+    if sources.len() != 1 {
+        return Err(PgError::unsupported(
+            "FOR UPDATE/SHARE with a JOIN or without FROM",
+        ));
+    }
+    if let Some(of) = &lock.of {
+        if of.to_string().to_lowercase() != sources[0].binding_name {
+            return Err(PgError::unsupported(format!("FOR UPDATE OF {of}")));
+        }
+    }
+    let mode = match lock.lock_type {
+        LockType::Update => RowLockMode::Update,
+        LockType::Share => RowLockMode::Share,
+    };
+    let policy = match lock.nonblock {
+        None => WaitPolicy::Wait,
+        Some(NonBlock::Nowait) => WaitPolicy::NoWait,
+        Some(NonBlock::SkipLocked) => WaitPolicy::SkipLocked,
+    };
+    Ok(Some((mode, policy)))
+}
+
+pub type Keyed = (Vec<Value>, Candidate, Vec<Value>);
+
+/// Walks sorted rows, locking each when a lock clause is present, until `wanted` rows exist.
+pub fn lock_and_collect(
+    ctx: &mut StmtCtx,
+    select: &Select,
+    sources: &[Source],
+    locking: Option<(RowLockMode, WaitPolicy)>,
+    keyed: Vec<Keyed>,
+    wanted: Option<usize>,
+) -> Exec<Vec<Vec<Value>>> {
+    let mut output_rows = Vec::new();
+    for (_, candidate, output) in keyed {
+        if wanted.is_some_and(|wanted| output_rows.len() >= wanted) {
+            break;
+        }
+        let Some((mode, policy)) = locking else {
+            output_rows.push(output);
+            continue;
+        };
+        let filter = select.selection.clone();
+        let binding = candidate.scope[0].clone();
+        let mut recheck = |ctx: &mut StmtCtx, values: &[Value]| -> Exec<bool> {
+            let scope = [Binding {
+                values: values.to_vec(),
+                ..binding.clone()
+            }];
+            match &filter {
+                Some(filter) => eval_condition(ctx, &scope, filter, "WHERE"),
+                None => Ok(true),
+            }
+        };
+        let locked = lock_row(
+            ctx,
+            sources[0].table_id,
+            candidate.row_ids[0],
+            mode,
+            policy,
+            LockPurpose::Select,
+            &mut recheck,
+        )?;
+        if let Locked::Row(values) = locked {
+            let scope = [Binding {
+                values,
+                ..candidate.scope[0].clone()
+            }];
+            output_rows.push(project(ctx, &scope, &select.projection)?);
+        }
+    }
+    Ok(output_rows)
+}

@@ -1,0 +1,191 @@
+//! `SET [SESSION | LOCAL] lock_timeout | statement_timeout | deadlock_timeout = …` and
+//! `SET TRANSACTION ISOLATION LEVEL …`.
+//!
+//! The engine has no clock of its own, so timeouts are stored here and enforced by the driver
+//! on virtual time: it reads [`Postgres::timeouts`] and calls `cancel_wait` or
+//! `check_deadlock` when one expires. Not modelled: other parameters (0A000 naming them),
+//! RESET, SHOW, `SET TRANSACTION` access modes and snapshots.
+//! Invariant: a SET LOCAL value lives in the transaction and disappears with it.
+
+use sqlparser::ast::{self, ContextModifier, Expr, Set, TransactionMode};
+
+use super::catalog::fold_ident;
+use super::engine::Postgres;
+use super::error::{PgError, SqlState};
+use super::{IsolationLevel, QueryResult, SessionId};
+
+/// Timeouts in effect for a session, in virtual microseconds; `None` means disabled (0).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Timeouts {
+    /// `lock_timeout`: how long one lock wait may last.
+    pub lock_timeout_micros: Option<u64>,
+    /// `statement_timeout`: how long one statement may run, waits included.
+    pub statement_timeout_micros: Option<u64>,
+    /// `deadlock_timeout`: wait before the waiter's one deadlock check.
+    pub deadlock_timeout_micros: u64,
+}
+
+/// Parses a PostgreSQL time setting: a bare number is milliseconds; units us, ms, s, min, h, d.
+fn parse_duration_micros(name: &str, value: &Expr) -> Result<Option<u64>, PgError> {
+    let text = match value {
+        Expr::Value(value) => match &value.value {
+            ast::Value::Number(number, _) => number.clone(),
+            ast::Value::SingleQuotedString(text) => text.clone(),
+            other => other.to_string(),
+        },
+        Expr::Identifier(ident) => ident.value.clone(),
+        other => other.to_string(),
+    };
+    let invalid = || {
+        PgError::new(
+            SqlState::InvalidParameterValue,
+            format!("invalid value for parameter \"{name}\": \"{text}\""),
+        )
+    };
+    let trimmed = text.trim();
+    let digits_end = trimmed
+        .find(|character: char| !character.is_ascii_digit())
+        .unwrap_or(trimmed.len());
+    let amount: u64 = trimmed[..digits_end].parse().map_err(|_| invalid())?;
+    let micros_per_unit = match trimmed[digits_end..].trim() {
+        "us" => 1,
+        "" | "ms" => 1_000,
+        "s" => 1_000_000,
+        "min" => 60_000_000,
+        "h" => 3_600_000_000,
+        "d" => 86_400_000_000,
+        _ => return Err(invalid()),
+    };
+    let micros = amount.checked_mul(micros_per_unit).ok_or_else(invalid)?;
+    Ok((micros > 0).then_some(micros))
+}
+
+impl Postgres {
+    /// The timeouts in effect for a session (SET LOCAL values while its transaction lasts).
+    pub fn timeouts(&self, session: SessionId) -> Timeouts {
+        let Some(state) = self.sessions.get(&session) else {
+            return self.default_timeouts();
+        };
+        state
+            .txn
+            .as_ref()
+            .and_then(|txn| txn.local_timeouts)
+            .unwrap_or(state.timeouts)
+    }
+
+    pub(super) fn default_timeouts(&self) -> Timeouts {
+        Timeouts {
+            lock_timeout_micros: None,
+            statement_timeout_micros: None,
+            deadlock_timeout_micros: self.config.deadlock_timeout_micros,
+        }
+    }
+
+    pub(super) fn set(&mut self, session: SessionId, set: &Set) -> Result<QueryResult, PgError> {
+        let aborted = self
+            .sessions
+            .get(&session)
+            .and_then(|state| state.txn.as_ref())
+            .is_some_and(|txn| txn.aborted);
+        if aborted {
+            return Err(PgError::new(
+                SqlState::InFailedSqlTransaction,
+                "current transaction is aborted, commands ignored until end of transaction block",
+            ));
+        }
+        match set {
+            Set::SingleAssignment {
+                scope,
+                variable,
+                values,
+                ..
+            } => {
+                let local = matches!(scope, Some(ContextModifier::Local));
+                let name = match variable.0.last() {
+                    Some(ast::ObjectNamePart::Identifier(ident)) => fold_ident(ident),
+                    _ => variable.to_string(),
+                };
+                let [value] = &values[..] else {
+                    return Err(PgError::unsupported(format!("SET {name} to a list")));
+                };
+                self.set_timeout(session, &name, value, local)
+            }
+            Set::SetTransaction {
+                modes,
+                snapshot: None,
+                session: false,
+            } => self.set_transaction(session, modes),
+            other => Err(PgError::unsupported(format!("{other}"))),
+        }
+    }
+
+    fn set_timeout(
+        &mut self,
+        session: SessionId,
+        name: &str,
+        value: &Expr,
+        local: bool,
+    ) -> Result<QueryResult, PgError> {
+        if !matches!(
+            name,
+            "lock_timeout" | "statement_timeout" | "deadlock_timeout"
+        ) {
+            return Err(PgError::unsupported(format!("SET {name}")));
+        }
+        let micros = parse_duration_micros(name, value)?;
+        let mut timeouts = self.timeouts(session);
+        match name {
+            "lock_timeout" => timeouts.lock_timeout_micros = micros,
+            "statement_timeout" => timeouts.statement_timeout_micros = micros,
+            "deadlock_timeout" => {
+                timeouts.deadlock_timeout_micros =
+                    micros.unwrap_or(self.config.deadlock_timeout_micros)
+            }
+            other => return Err(PgError::unsupported(format!("SET {other}"))),
+        }
+        let state = self.sessions.get_mut(&session).expect("session exists");
+        match (local, state.txn.as_mut()) {
+            (true, Some(txn)) => txn.local_timeouts = Some(timeouts),
+            // SET LOCAL outside a transaction block only warns and has no effect.
+            (true, None) => {}
+            (false, txn) => {
+                state.timeouts = timeouts;
+                if let Some(txn) = txn {
+                    txn.local_timeouts = None;
+                }
+            }
+        }
+        Ok(QueryResult::tag("SET"))
+    }
+
+    fn set_transaction(
+        &mut self,
+        session: SessionId,
+        modes: &[TransactionMode],
+    ) -> Result<QueryResult, PgError> {
+        let state = self.sessions.get_mut(&session).expect("session exists");
+        let Some(txn) = state.txn.as_mut().filter(|txn| txn.explicit) else {
+            // "SET TRANSACTION can only be used in transaction blocks" is a WARNING.
+            return Ok(QueryResult::tag("SET"));
+        };
+        for mode in modes {
+            let isolation = match mode {
+                TransactionMode::IsolationLevel(ast::TransactionIsolationLevel::RepeatableRead) => {
+                    IsolationLevel::RepeatableRead
+                }
+                TransactionMode::IsolationLevel(ast::TransactionIsolationLevel::ReadCommitted) => {
+                    IsolationLevel::ReadCommitted
+                }
+                other => return Err(PgError::unsupported(format!("transaction mode {other}"))),
+            };
+            if txn.next_cid > 0 {
+                return Err(PgError::new(
+                    SqlState::ActiveSqlTransaction,
+                    "SET TRANSACTION ISOLATION LEVEL must be called before any query",
+                ));
+            }
+            txn.isolation = isolation;
+        }
+        Ok(QueryResult::tag("SET"))
+    }
+}

@@ -1,0 +1,66 @@
+//! SQL type names to the engine's column types, and ON DELETE actions to FK actions.
+//!
+//! Not modelled: numeric, float, date, time, interval, arrays, enums, domains; each is a
+//! 0A000 naming the type.
+//! Invariant: `serial`/`bigserial` are only valid as column types, never as cast targets.
+
+use sqlparser::ast::{self, DataType};
+
+use super::catalog::ForeignKeyAction;
+use super::error::PgError;
+use super::value::ColumnType;
+
+/// A column type plus the serial-ness that `serial`/`bigserial` imply.
+pub fn map_type(data_type: &DataType) -> Result<(ColumnType, bool), PgError> {
+    let plain = |column_type| Ok((column_type, false));
+    match data_type {
+        DataType::Int(_) | DataType::Int4(_) | DataType::Integer(_) => plain(ColumnType::Int4),
+        DataType::BigInt(_) | DataType::Int8(_) => plain(ColumnType::Int8),
+        DataType::Text => plain(ColumnType::Text),
+        DataType::Varchar(length) | DataType::CharacterVarying(length) => {
+            let length_max = match length {
+                Some(ast::CharacterLength::IntegerLength { length, .. }) => Some(
+                    u32::try_from(*length).map_err(|_| PgError::unsupported("varchar length"))?,
+                ),
+                _ => None,
+            };
+            plain(ColumnType::Varchar(length_max))
+        }
+        DataType::Bool | DataType::Boolean => plain(ColumnType::Bool),
+        DataType::Uuid => plain(ColumnType::Uuid),
+        DataType::JSONB => plain(ColumnType::Jsonb),
+        DataType::Timestamp(_, ast::TimezoneInfo::Tz | ast::TimezoneInfo::WithTimeZone) => {
+            plain(ColumnType::Timestamptz)
+        }
+        DataType::Custom(name, modifiers) if modifiers.is_empty() => {
+            match name.to_string().to_lowercase().as_str() {
+                "serial" | "serial4" => Ok((ColumnType::Int4, true)),
+                "bigserial" | "serial8" => Ok((ColumnType::Int8, true)),
+                "timestamptz" => plain(ColumnType::Timestamptz),
+                "int4" => plain(ColumnType::Int4),
+                "int8" => plain(ColumnType::Int8),
+                other => Err(PgError::unsupported(format!("column type {other}"))),
+            }
+        }
+        other => Err(PgError::unsupported(format!("column type {other}"))),
+    }
+}
+
+/// Maps a cast target type; serial types are not valid there.
+pub fn cast_type(data_type: &DataType) -> Result<ColumnType, PgError> {
+    match map_type(data_type)? {
+        (column_type, false) => Ok(column_type),
+        (_, true) => Err(PgError::unsupported(format!("cast to {data_type}"))),
+    }
+}
+
+pub fn map_action(action: Option<ast::ReferentialAction>) -> Result<ForeignKeyAction, PgError> {
+    match action {
+        None | Some(ast::ReferentialAction::NoAction | ast::ReferentialAction::Restrict) => {
+            Ok(ForeignKeyAction::Restrict)
+        }
+        Some(ast::ReferentialAction::Cascade) => Ok(ForeignKeyAction::Cascade),
+        Some(ast::ReferentialAction::SetNull) => Ok(ForeignKeyAction::SetNull),
+        Some(other) => Err(PgError::unsupported(format!("ON DELETE {other}"))),
+    }
+}

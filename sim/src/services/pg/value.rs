@@ -1,0 +1,374 @@
+//! SQL values, column types, the casts PostgreSQL applies implicitly, comparison, and the
+//! text output format used in DETAIL lines.
+//!
+//! Not modelled: numeric/float types, arrays, intervals, collations other than `C` (text
+//! compares bytewise, as on the `C.UTF-8` server the semantics note was verified on).
+//! Parameters and quoted literals are treated like PostgreSQL's `unknown` type: a `Text` value
+//! is parsed into the target type wherever a typed value is expected (a uuid column, a
+//! comparison with a bigint column), so `$1` given as text fills a uuid column.
+//! Invariant: NULL compares as unknown (`None`), never as equal.
+
+use std::cmp::Ordering;
+
+use serde::{Deserialize, Serialize};
+
+use super::error::{PgError, SqlState};
+use super::timestamp;
+
+/// A SQL value.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Value {
+    /// SQL NULL.
+    Null,
+    /// `boolean`.
+    Bool(bool),
+    /// `integer` (int4).
+    Int4(i32),
+    /// `bigint` (int8).
+    Int8(i64),
+    /// `text` / `varchar`, and untyped literals or parameters.
+    Text(String),
+    /// `uuid`, as the big-endian integer of its 16 bytes (so ordering matches PostgreSQL's).
+    Uuid(u128),
+    /// `jsonb`.
+    Jsonb(serde_json::Value),
+    /// `timestamptz`, microseconds since the Unix epoch (see `timestamp::SIM_EPOCH_UNIX_MICROS`).
+    Timestamptz(i64),
+}
+
+/// A column type of the supported subset.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum ColumnType {
+    /// `int`, `int4`, `integer`, `serial`.
+    Int4,
+    /// `bigint`, `int8`, `bigserial`.
+    Int8,
+    /// `text`.
+    Text,
+    /// `varchar(n)` / `character varying(n)`; the length limit, if any, in characters.
+    Varchar(Option<u32>),
+    /// `bool`, `boolean`.
+    Bool,
+    /// `uuid`.
+    Uuid,
+    /// `jsonb`.
+    Jsonb,
+    /// `timestamptz`, `timestamp with time zone`.
+    Timestamptz,
+}
+
+impl ColumnType {
+    /// PostgreSQL's name for the type, as used in error messages.
+    pub fn name(self) -> String {
+        match self {
+            ColumnType::Int4 => "integer".into(),
+            ColumnType::Int8 => "bigint".into(),
+            ColumnType::Text => "text".into(),
+            ColumnType::Varchar(None) => "character varying".into(),
+            ColumnType::Varchar(Some(length)) => format!("character varying({length})"),
+            ColumnType::Bool => "boolean".into(),
+            ColumnType::Uuid => "uuid".into(),
+            ColumnType::Jsonb => "jsonb".into(),
+            ColumnType::Timestamptz => "timestamp with time zone".into(),
+        }
+    }
+}
+
+fn invalid_input(type_name: &str, text: &str) -> PgError {
+    PgError::new(
+        SqlState::InvalidTextRepresentation,
+        format!("invalid input syntax for type {type_name}: \"{text}\""),
+    )
+}
+
+fn out_of_range(type_name: &str) -> PgError {
+    PgError::new(
+        SqlState::NumericValueOutOfRange,
+        format!("{type_name} out of range"),
+    )
+}
+
+fn parse_integer(text: &str, type_name: &str) -> Result<i64, PgError> {
+    let trimmed = text.trim();
+    let digits = trimmed.strip_prefix(['-', '+']).unwrap_or(trimmed);
+    if digits.is_empty() || !digits.bytes().all(|byte| byte.is_ascii_digit()) {
+        return Err(invalid_input(type_name, text));
+    }
+    trimmed.parse::<i64>().map_err(|_| {
+        PgError::new(
+            SqlState::NumericValueOutOfRange,
+            format!("value \"{text}\" is out of range for type {type_name}"),
+        )
+    })
+}
+
+fn parse_bool(text: &str) -> Result<bool, PgError> {
+    match text.trim().to_ascii_lowercase().as_str() {
+        "t" | "true" | "y" | "yes" | "on" | "1" => Ok(true),
+        "f" | "false" | "n" | "no" | "off" | "0" => Ok(false),
+        _ => Err(invalid_input("boolean", text)),
+    }
+}
+
+/// Parses PostgreSQL's uuid input: 32 hex digits, optional braces, optional hyphens.
+pub fn parse_uuid(text: &str) -> Result<u128, PgError> {
+    let trimmed = text.trim();
+    let inner = trimmed
+        .strip_prefix('{')
+        .and_then(|rest| rest.strip_suffix('}'))
+        .unwrap_or(trimmed);
+    let digits: String = inner
+        .chars()
+        .filter(|character| *character != '-')
+        .collect();
+    if digits.len() != 32
+        || !digits
+            .chars()
+            .all(|character| character.is_ascii_hexdigit())
+    {
+        return Err(invalid_input("uuid", text));
+    }
+    u128::from_str_radix(&digits, 16).map_err(|_| invalid_input("uuid", text))
+}
+
+/// The canonical hyphenated lowercase form of a uuid.
+pub fn render_uuid(uuid: u128) -> String {
+    let hex = format!("{uuid:032x}");
+    format!(
+        "{}-{}-{}-{}-{}",
+        &hex[0..8],
+        &hex[8..12],
+        &hex[12..16],
+        &hex[16..20],
+        &hex[20..]
+    )
+}
+
+/// PostgreSQL's jsonb text output: `", "` and `": "` separators, object keys ordered by
+/// length and then bytes (jsonb's storage order).
+pub fn render_jsonb(json: &serde_json::Value) -> String {
+    match json {
+        serde_json::Value::Array(items) => {
+            let parts: Vec<String> = items.iter().map(render_jsonb).collect();
+            format!("[{}]", parts.join(", "))
+        }
+        serde_json::Value::Object(map) => {
+            let mut entries: Vec<(&String, &serde_json::Value)> = map.iter().collect();
+            entries.sort_by(|left, right| {
+                left.0
+                    .len()
+                    .cmp(&right.0.len())
+                    .then_with(|| left.0.cmp(right.0))
+            });
+            let parts: Vec<String> = entries
+                .into_iter()
+                .map(|(key, item)| {
+                    format!(
+                        "{}: {}",
+                        serde_json::Value::from(key.as_str()),
+                        render_jsonb(item)
+                    )
+                })
+                .collect();
+            format!("{{{}}}", parts.join(", "))
+        }
+        other => other.to_string(),
+    }
+}
+
+impl Value {
+    /// Whether this is SQL NULL.
+    pub fn is_null(&self) -> bool {
+        matches!(self, Value::Null)
+    }
+
+    /// PostgreSQL's name for the value's type, for error messages.
+    pub fn type_name(&self) -> &'static str {
+        match self {
+            Value::Null => "unknown",
+            Value::Bool(_) => "boolean",
+            Value::Int4(_) => "integer",
+            Value::Int8(_) => "bigint",
+            Value::Text(_) => "text",
+            Value::Uuid(_) => "uuid",
+            Value::Jsonb(_) => "jsonb",
+            Value::Timestamptz(_) => "timestamp with time zone",
+        }
+    }
+
+    /// The value in PostgreSQL's text output format (`null` for NULL, as in DETAIL lines).
+    pub fn to_pg_text(&self) -> String {
+        match self {
+            Value::Null => "null".into(),
+            Value::Bool(flag) => if *flag { "t" } else { "f" }.into(),
+            Value::Int4(number) => number.to_string(),
+            Value::Int8(number) => number.to_string(),
+            Value::Text(text) => text.clone(),
+            Value::Uuid(uuid) => render_uuid(*uuid),
+            Value::Jsonb(json) => render_jsonb(json),
+            Value::Timestamptz(micros) => timestamp::render(*micros),
+        }
+    }
+
+    /// The value as an i64 if it is an integer (or integer text), for LIMIT and lock keys.
+    pub fn as_i64(&self) -> Result<Option<i64>, PgError> {
+        match self {
+            Value::Null => Ok(None),
+            Value::Int4(number) => Ok(Some(i64::from(*number))),
+            Value::Int8(number) => Ok(Some(*number)),
+            Value::Text(text) => parse_integer(text, "bigint").map(Some),
+            other => Err(PgError::new(
+                SqlState::DatatypeMismatch,
+                format!(
+                    "argument must be type bigint, not type {}",
+                    other.type_name()
+                ),
+            )),
+        }
+    }
+
+    /// Casts to `target` the way an assignment or an explicit `::type` cast does.
+    pub fn cast_to(&self, target: ColumnType) -> Result<Value, PgError> {
+        match (self, target) {
+            (Value::Null, _) => Ok(Value::Null),
+            (Value::Text(text), ColumnType::Varchar(Some(length_max))) => {
+                if text.chars().count() > length_max as usize {
+                    return Err(PgError::new(
+                        SqlState::StringDataRightTruncation,
+                        format!("value too long for type character varying({length_max})"),
+                    ));
+                }
+                Ok(self.clone())
+            }
+            (Value::Text(text), _) => Value::from_text(text, target),
+            (_, ColumnType::Text | ColumnType::Varchar(_)) => {
+                Value::Text(self.to_text_cast()).cast_to(target)
+            }
+            (Value::Int4(number), ColumnType::Int8) => Ok(Value::Int8(i64::from(*number))),
+            (Value::Int8(number), ColumnType::Int4) => i32::try_from(*number)
+                .map(Value::Int4)
+                .map_err(|_| out_of_range("integer")),
+            (Value::Int4(number), ColumnType::Bool) => Ok(Value::Bool(*number != 0)),
+            (Value::Bool(flag), ColumnType::Int4) => Ok(Value::Int4(i32::from(*flag))),
+            (value, target) if value.type_name() == target.name() => Ok(value.clone()),
+            (value, target) => Err(PgError::new(
+                SqlState::DatatypeMismatch,
+                format!(
+                    "cannot cast type {} to {}",
+                    value.type_name(),
+                    target.name()
+                ),
+            )),
+        }
+    }
+
+    /// The text a `::text` cast produces (booleans become `true`/`false`).
+    fn to_text_cast(&self) -> String {
+        match self {
+            Value::Bool(flag) => flag.to_string(),
+            other => other.to_pg_text(),
+        }
+    }
+
+    fn from_text(text: &str, target: ColumnType) -> Result<Value, PgError> {
+        Ok(match target {
+            ColumnType::Int4 => {
+                let number = parse_integer(text, "integer")?;
+                Value::Int4(i32::try_from(number).map_err(|_| {
+                    PgError::new(
+                        SqlState::NumericValueOutOfRange,
+                        format!("value \"{text}\" is out of range for type integer"),
+                    )
+                })?)
+            }
+            ColumnType::Int8 => Value::Int8(parse_integer(text, "bigint")?),
+            ColumnType::Text | ColumnType::Varchar(_) => Value::Text(text.to_string()),
+            ColumnType::Bool => Value::Bool(parse_bool(text)?),
+            ColumnType::Uuid => Value::Uuid(parse_uuid(text)?),
+            ColumnType::Jsonb => {
+                Value::Jsonb(serde_json::from_str(text).map_err(|_| invalid_input("json", text))?)
+            }
+            ColumnType::Timestamptz => Value::Timestamptz(timestamp::parse(text)?),
+        })
+    }
+
+    /// The column type a typed value belongs to; `None` for NULL and untyped text.
+    fn typed(&self) -> Option<ColumnType> {
+        match self {
+            Value::Null | Value::Text(_) => None,
+            Value::Bool(_) => Some(ColumnType::Bool),
+            Value::Int4(_) => Some(ColumnType::Int4),
+            Value::Int8(_) => Some(ColumnType::Int8),
+            Value::Uuid(_) => Some(ColumnType::Uuid),
+            Value::Jsonb(_) => Some(ColumnType::Jsonb),
+            Value::Timestamptz(_) => Some(ColumnType::Timestamptz),
+        }
+    }
+
+    /// Three-valued comparison: `None` when either side is NULL. Text meets a typed value by
+    /// being parsed into that type, as PostgreSQL resolves an `unknown` literal.
+    pub fn compare(&self, other: &Value) -> Result<Option<Ordering>, PgError> {
+        if self.is_null() || other.is_null() {
+            return Ok(None);
+        }
+        let ordering = match (self, other) {
+            (Value::Text(left), Value::Text(right)) => left.as_bytes().cmp(right.as_bytes()),
+            (Value::Text(_), typed) => {
+                let target = typed.typed().expect("non-null non-text value is typed");
+                return self.cast_to(target)?.compare(other);
+            }
+            (_, Value::Text(_)) => {
+                return other
+                    .compare(self)
+                    .map(|order| order.map(Ordering::reverse))
+            }
+            (Value::Bool(left), Value::Bool(right)) => left.cmp(right),
+            (Value::Uuid(left), Value::Uuid(right)) => left.cmp(right),
+            (Value::Timestamptz(left), Value::Timestamptz(right)) => left.cmp(right),
+            (Value::Jsonb(left), Value::Jsonb(right)) => {
+                if left == right {
+                    Ordering::Equal
+                } else {
+                    render_jsonb(left).cmp(&render_jsonb(right))
+                }
+            }
+            (left, right) => match (left.as_i64_lossless(), right.as_i64_lossless()) {
+                (Some(left), Some(right)) => left.cmp(&right),
+                _ => {
+                    return Err(PgError::new(
+                        SqlState::UndefinedFunction,
+                        format!(
+                            "operator does not exist: {} = {}",
+                            left.type_name(),
+                            right.type_name()
+                        ),
+                    ))
+                }
+            },
+        };
+        Ok(Some(ordering))
+    }
+
+    fn as_i64_lossless(&self) -> Option<i64> {
+        match self {
+            Value::Int4(number) => Some(i64::from(*number)),
+            Value::Int8(number) => Some(*number),
+            _ => None,
+        }
+    }
+
+    /// Whether two non-NULL values are equal for a unique or foreign key (NULLs are distinct).
+    pub fn key_equal(&self, other: &Value) -> Result<bool, PgError> {
+        Ok(self.compare(other)? == Some(Ordering::Equal))
+    }
+}
+
+/// Total order for ORDER BY: NULLs sort after everything (PostgreSQL's ASC default).
+pub fn order_for_sort(left: &Value, right: &Value) -> Result<Ordering, PgError> {
+    Ok(match (left.is_null(), right.is_null()) {
+        (true, true) => Ordering::Equal,
+        (true, false) => Ordering::Greater,
+        (false, true) => Ordering::Less,
+        (false, false) => left.compare(right)?.unwrap_or(Ordering::Equal),
+    })
+}
