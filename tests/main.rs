@@ -9,6 +9,7 @@ mod cli;
 mod determinism;
 mod exploration;
 mod faults;
+mod http;
 mod leaks;
 mod postgres;
 mod snapshots;

@@ -134,7 +134,17 @@ fn deadlock_world(world: &mut WorldBuilder) {
 
 #[test]
 fn a_deadlock_aborts_one_transaction_with_40p01_after_deadlock_timeout() {
-    let outcome = pg_case(deadlock_world, vec![], FaultPlan::new()).run(Seed(2));
+    let logged = Property::eventually("test: the server logged the deadlock", |history| {
+        let server = history.service::<PgServer>("db");
+        let codes: Vec<(&str, &str)> = server
+            .statement_errors()
+            .iter()
+            .map(|logged| (logged.error.code(), logged.sql.as_str()))
+            .collect();
+        let sql = "UPDATE accounts SET balance = balance + 1 WHERE id = $1";
+        Verdict::check(codes == [("40P01", sql)], || format!("{codes:?}"))
+    });
+    let outcome = pg_case(deadlock_world, vec![logged], FaultPlan::new()).run(Seed(2));
     assert_eq!(outcome.failure, None);
     let notes = notes(&outcome);
     assert_eq!(notes.len(), 2, "{notes:?}");

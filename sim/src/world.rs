@@ -225,6 +225,8 @@ pub(crate) struct World {
     event_count: AtomicU64,
     wall_timeout: AtomicBool,
     wake: Mutex<Option<UnboundedSender<()>>>,
+    /// The request channels of the nodes that serve HTTP.
+    pub(crate) http: crate::services::http::Endpoints,
 }
 
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -262,6 +264,7 @@ impl World {
             event_count: AtomicU64::new(0),
             wall_timeout: AtomicBool::new(false),
             wake: Mutex::new(None),
+            http: crate::services::http::Endpoints::default(),
         }
     }
 

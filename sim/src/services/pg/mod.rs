@@ -91,7 +91,7 @@ use serde::{Deserialize, Serialize};
 pub use engine::Postgres;
 pub use error::{PgError, SqlState};
 pub use hash::hashtext;
-pub use node::{DbError, FromValue, PgConnection, PgHandle, PgRow, PgServer};
+pub use node::{DbError, FromValue, PgConnection, PgHandle, PgRow, PgServer, StatementError};
 pub use notify::Notification;
 pub use settings::Timeouts;
 pub use timestamp::SIM_EPOCH_UNIX_MICROS;

@@ -30,7 +30,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 pub use connection::PgConnection;
 pub use error::DbError;
 pub use row::{FromValue, PgRow};
-pub use server::PgServer;
+pub use server::{PgServer, StatementError};
 
 use super::PgConfig;
 use crate::ctx::Ctx;

@@ -46,9 +46,25 @@ pub(crate) enum Arrival {
     Stale,
 }
 
+/// A statement the server answered with an error: ground truth next to the commit log.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StatementError {
+    /// Virtual time of the answer, in microseconds since the run started.
+    pub at_micros: u64,
+    /// The session (connection) that ran it.
+    pub session: SessionId,
+    /// The statement text as sent.
+    pub sql: String,
+    /// The error, with its SQLSTATE.
+    pub error: PgError,
+}
+
 /// A simulated Postgres server on its node: the engine and its ground truth.
 pub struct PgServer {
     engine: Postgres,
+    errors: Vec<StatementError>,
+    /// The text of each waiting statement, for the error log.
+    waiting_sql: BTreeMap<SessionId, String>,
     /// Seeded lazily from the run's seed at the first connection (the builder has no seed).
     entropy: Option<Prng>,
     /// Crashes so far; a connection opened in an older epoch is gone.
@@ -60,6 +76,8 @@ impl PgServer {
     pub(crate) fn new(config: PgConfig) -> Self {
         PgServer {
             engine: Postgres::new(config),
+            errors: Vec::new(),
+            waiting_sql: BTreeMap::new(),
             entropy: None,
             epoch: 0,
             waiters: BTreeMap::new(),
@@ -79,6 +97,12 @@ impl PgServer {
     /// Every committed transaction, in commit order.
     pub fn commit_log(&self) -> &[CommittedTxn] {
         self.engine.commit_log()
+    }
+
+    /// Every statement answered with an error (constraint violations, deadlocks, timeouts,
+    /// 25P02...), in answer order.
+    pub fn statement_errors(&self) -> &[StatementError] {
+        &self.errors
     }
 
     /// How many times the server crashed.
@@ -135,12 +159,13 @@ impl PgServer {
         self.entropy = Some(entropy);
         let arrival = match outcome {
             StepOutcome::Done(reply) => Arrival::Done {
-                reply,
+                reply: self.logged(session, sql, now_micros, reply),
                 in_block: self.engine.in_transaction(session),
             },
             StepOutcome::Blocked { waiting_for } => {
                 let (sender, receiver) = oneshot::channel();
                 self.waiters.insert(session, sender);
+                self.waiting_sql.insert(session, sql.to_string());
                 Arrival::Blocked {
                     waiting_for,
                     receiver,
@@ -170,7 +195,7 @@ impl PgServer {
                     self.engine
                         .resume(session, now_micros, &mut PrngEntropy(&mut entropy));
                 if let StepOutcome::Done(reply) = outcome {
-                    self.deliver(session, reply);
+                    self.deliver(session, now_micros, reply);
                 }
             }
             self.entropy = Some(entropy);
@@ -178,8 +203,29 @@ impl PgServer {
         panic!("pg: waiters still runnable after {RESUME_PASSES_MAX} passes (engine bug)");
     }
 
-    fn deliver(&mut self, session: SessionId, reply: Reply) {
-        if let Some(sender) = self.waiters.remove(&session) {
+    /// Records `reply` in the error log when it is an error, and hands it back.
+    fn logged(&mut self, session: SessionId, sql: &str, now_micros: u64, reply: Reply) -> Reply {
+        if let Err(error) = &reply {
+            self.errors.push(StatementError {
+                at_micros: now_micros,
+                session,
+                sql: sql.to_string(),
+                error: error.clone(),
+            });
+        }
+        reply
+    }
+
+    /// Ends `session`'s wait, forgetting its statement text.
+    fn end_wait(&mut self, session: SessionId) -> (Option<oneshot::Sender<Reply>>, String) {
+        let sql = self.waiting_sql.remove(&session).unwrap_or_default();
+        (self.waiters.remove(&session), sql)
+    }
+
+    fn deliver(&mut self, session: SessionId, now_micros: u64, reply: Reply) {
+        let (sender, sql) = self.end_wait(session);
+        let reply = self.logged(session, &sql, now_micros, reply);
+        if let Some(sender) = sender {
             // The waiting caller may be gone (its node crashed); the reply is then lost.
             let _ = sender.send(reply);
         }
@@ -189,9 +235,10 @@ impl PgServer {
     /// PostgreSQL does. Some(40P01) when this waiter is the victim.
     pub(crate) fn check_deadlock(&mut self, session: SessionId, now_micros: u64) -> Option<Reply> {
         let error = self.engine.check_deadlock(session)?;
-        self.waiters.remove(&session);
+        let (_, sql) = self.end_wait(session);
+        let reply = self.logged(session, &sql, now_micros, Err(error));
         self.resume_waiters(now_micros);
-        Some(Err(error))
+        Some(reply)
     }
 
     /// A timeout of `session`'s wait ran out: cancel the statement.
@@ -202,9 +249,10 @@ impl PgServer {
         now_micros: u64,
     ) -> Option<Reply> {
         let error = self.engine.cancel_wait(session, reason)?;
-        self.waiters.remove(&session);
+        let (_, sql) = self.end_wait(session);
+        let reply = self.logged(session, &sql, now_micros, Err(error));
         self.resume_waiters(now_micros);
-        Some(Err(error))
+        Some(reply)
     }
 
     /// Whether `session` still waits (false once its reply was handed over or it was lost).
@@ -218,7 +266,7 @@ impl PgServer {
         if epoch != self.epoch {
             return;
         }
-        self.waiters.remove(&session);
+        self.end_wait(session);
         self.engine.close_session(session);
         if self.entropy.is_some() {
             self.resume_waiters(now_micros);
@@ -230,6 +278,7 @@ impl PgServer {
     pub(crate) fn crash(&mut self) {
         self.engine.crash();
         self.waiters.clear();
+        self.waiting_sql.clear();
         self.epoch += 1;
     }
 
