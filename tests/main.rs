@@ -15,3 +15,4 @@ mod postgres;
 mod snapshots;
 mod support;
 mod tidy;
+mod webhook;

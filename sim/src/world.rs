@@ -147,6 +147,18 @@ impl WorldBuilder {
         self.services.insert(name.to_string(), state);
     }
 
+    /// Declares node `name` with processes whose ground truth is `state`, readable by
+    /// properties as the service `name`. Its crash keeps `state` as it is: the state is the
+    /// durable part; what the processes held in memory dies with them.
+    pub(crate) fn stateful_node<T: Send + 'static>(
+        &mut self,
+        name: &str,
+        state: Arc<Mutex<T>>,
+    ) -> NodeBuilder<'_> {
+        self.services.insert(name.to_string(), state);
+        self.node(name)
+    }
+
     /// Declares a node that runs processes; `name` must be unique in the world.
     pub fn node(&mut self, name: &str) -> NodeBuilder<'_> {
         NodeBuilder {
