@@ -43,13 +43,8 @@ impl std::fmt::Debug for PgConnection {
     }
 }
 
-/// How a statement's round trip ended before any reply could be read.
-enum Lost {
-    /// The request never reached the server (down, isolated, paused too long, restarted).
-    Before,
-    /// It ran, but the reply was lost.
-    After,
-}
+/// The statement's reply never reached the client (the request or the reply was lost).
+struct Lost;
 
 impl PgConnection {
     pub(crate) async fn open(ctx: Ctx, server: PgHandle) -> Result<PgConnection, DbError> {
@@ -187,12 +182,14 @@ impl PgConnection {
         let may_commit = !self.in_block || is_commit(sql);
         match self.round_trip(sql, params).await {
             Ok(reply) => reply.map_err(DbError::Server),
-            Err(lost) => {
+            // The client cannot tell a request lost on the way from a reply lost on the way
+            // back, so whatever may have committed is unknown, however it was really lost.
+            Err(_) => {
                 self.broken = true;
-                Err(match lost {
-                    Lost::Before if !is_commit(sql) => DbError::ConnectionLost,
-                    _ if may_commit => DbError::OutcomeUnknown,
-                    _ => DbError::ConnectionLost,
+                Err(if may_commit {
+                    DbError::OutcomeUnknown
+                } else {
+                    DbError::ConnectionLost
                 })
             }
         }
@@ -213,7 +210,7 @@ impl PgConnection {
             self.message(EventKind::Drop, "request lost".to_string());
             rt::sleep(budget.saturating_sub(waited)).await;
             self.receive("timeout".to_string());
-            return Err(Lost::Before);
+            return Err(Lost);
         }
         let reply = self.execute_on_arrival(sql, params).await?;
         world.check_always();
@@ -230,12 +227,12 @@ impl PgConnection {
             );
             rt::sleep(back).await;
             self.receive("connection lost".to_string());
-            return Err(Lost::After);
+            return Err(Lost);
         }
         rt::sleep(back + drawn.extra_delay).await;
         if self.server.lock().epoch() != self.epoch {
             self.receive("connection lost".to_string());
-            return Err(Lost::After);
+            return Err(Lost);
         }
         self.receive(summary(&reply));
         Ok(reply)
@@ -255,7 +252,7 @@ impl PgConnection {
                     "unknown session (server restarted)".to_string(),
                 );
                 self.receive("connection lost".to_string());
-                return Err(Lost::Before);
+                return Err(Lost);
             }
             Arrival::Done { reply, in_block } => {
                 self.in_block = in_block;
@@ -280,7 +277,7 @@ impl PgConnection {
                     }
                     Err(ReplyLost) => {
                         self.message(EventKind::Drop, "wait ended by a crash".to_string());
-                        return Err(Lost::After);
+                        return Err(Lost);
                     }
                 }
             }
