@@ -125,6 +125,7 @@ impl TableBuilder {
             }
             ColumnOption::ForeignKey(spec) => {
                 check_characteristics(&spec.characteristics)?;
+                check_match_kind(spec.match_kind)?;
                 self.foreign_keys.push(PendingForeignKey {
                     name: constraint_name,
                     columns: single,
@@ -161,6 +162,9 @@ impl TableBuilder {
             }
             TableConstraint::Unique(spec) => {
                 check_characteristics(&spec.characteristics)?;
+                if spec.nulls_distinct == ast::NullsDistinctOption::NotDistinct {
+                    return Err(PgError::unsupported("UNIQUE NULLS NOT DISTINCT"));
+                }
                 let columns = index_column_names(&spec.columns)?;
                 self.uniques.push(PendingUnique {
                     name: spec.name.as_ref().map(fold_ident),
@@ -170,6 +174,7 @@ impl TableBuilder {
             }
             TableConstraint::ForeignKey(spec) => {
                 check_characteristics(&spec.characteristics)?;
+                check_match_kind(spec.match_kind)?;
                 let columns = spec.columns.iter().map(fold_ident).collect();
                 self.foreign_keys.push(PendingForeignKey {
                     name: spec.name.as_ref().map(fold_ident),
@@ -181,6 +186,15 @@ impl TableBuilder {
             other => return Err(PgError::unsupported(format!("table constraint {other}"))),
         }
         Ok(())
+    }
+}
+
+/// Foreign keys are checked MATCH SIMPLE (PostgreSQL's default); other kinds are refused
+/// rather than checked the wrong way.
+fn check_match_kind(kind: Option<ast::ConstraintReferenceMatchKind>) -> Result<(), PgError> {
+    match kind {
+        None | Some(ast::ConstraintReferenceMatchKind::Simple) => Ok(()),
+        Some(other) => Err(PgError::unsupported(format!("MATCH {other}"))),
     }
 }
 

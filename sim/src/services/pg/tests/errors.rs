@@ -83,8 +83,16 @@ fn driver_misuse_errors() {
     );
 }
 
-const UNSUPPORTED: [(&str, &str); 31] = [
+const UNSUPPORTED: [(&str, &str); 33] = [
+    (
+        "CREATE TABLE m (a int, b int, FOREIGN KEY (a, b) REFERENCES m2 (x, y) MATCH FULL)",
+        "MATCH FULL",
+    ),
     ("SELECT count(*) OVER () FROM p", "WINDOW function"),
+    (
+        "CREATE TABLE u (a int, UNIQUE NULLS NOT DISTINCT (a))",
+        "UNIQUE NULLS NOT DISTINCT",
+    ),
     (
         "SELECT * FROM p WHERE EXISTS (SELECT 1 FROM p AS q WHERE q.id = p.id)",
         "correlated subquery",
