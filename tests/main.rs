@@ -6,6 +6,7 @@ mod bounds;
 mod build;
 mod catalog;
 mod cli;
+mod crm;
 mod determinism;
 mod exploration;
 mod faults;

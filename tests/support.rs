@@ -58,3 +58,36 @@ pub fn case(
         },
     }
 }
+
+/// Another model with more properties: for tests that read a service's ground truth at the
+/// end of a run through an extra `eventually` check.
+struct WithProperties {
+    inner: Arc<dyn Model>,
+    extra: Vec<Property>,
+}
+
+impl Model for WithProperties {
+    fn name(&self) -> &str {
+        self.inner.name()
+    }
+
+    fn install(&self, world: &mut WorldBuilder) {
+        self.inner.install(world);
+    }
+
+    fn properties(&self) -> Vec<Property> {
+        // The extra checks go first, so a failure names them before the model's own.
+        let mut properties = self.extra.clone();
+        properties.extend(self.inner.properties());
+        properties
+    }
+}
+
+/// `case` with `extra` properties checked before the model's own.
+pub fn with_properties(mut case: Case, extra: Vec<Property>) -> Case {
+    case.model = Arc::new(WithProperties {
+        inner: case.model.clone(),
+        extra,
+    });
+    case
+}

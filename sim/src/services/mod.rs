@@ -6,9 +6,12 @@
 //!   read committed and repeatable read) driven one statement at a time, served on a node.
 //! - `http`: request/response between nodes; a node serves an async handler.
 //! - `webhook`: an external webhook source delivering events at least once over `http`.
+//! - `crm`: the CRM (an object store by external id) and its Heroku Connect-like mirror:
+//!   tables in `pg` pushed by a sync daemon, each on its own cadence.
 //!
-//! The broker, the CRM mirror and the job queue join here as they land.
+//! The broker and the job queue join here as they land.
 
+pub mod crm;
 pub mod http;
 pub mod pg;
 pub mod register;

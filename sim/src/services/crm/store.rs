@@ -1,0 +1,209 @@
+//! `CrmStore`: the CRM itself (Salesforce-like), an object store keyed by object type and
+//! external id, with lookups by external id and references between objects by external id.
+//!
+//! An upsert whose reference names an external id the CRM does not hold fails with the
+//! CRM's own error text (`Foreign key external ID: <id> not found for field <Field> in entity
+//! <Entity>`), and nothing is written. Durable: every request is applied atomically on
+//! arrival, so a crash loses nothing. Rate limits and 5xx answers are the request faults of
+//! the plan (`reject`). Not modelled: field types and validation rules, triggers and flows,
+//! duplicate rules, sharing, API versions, bulk jobs.
+
+use std::collections::BTreeMap;
+
+use serde::Serialize;
+
+use crate::service::{Caller, Service};
+use crate::time::VirtualTime;
+
+/// A reference from one object to another, by the other's external id.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Reference {
+    /// The referencing field, e.g. `Contact__c`.
+    pub field: String,
+    /// The referenced object type, e.g. `Contact`.
+    pub entity: String,
+    /// The referenced object's external id.
+    pub external_id: String,
+}
+
+/// One object in the CRM.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct CrmObject {
+    /// The CRM's own id (18 characters, Salesforce-shaped).
+    pub sfid: String,
+    /// The object type, e.g. `Contact`.
+    pub object_type: String,
+    /// The external id the object is keyed by.
+    pub external_id: String,
+    /// The field values.
+    pub fields: BTreeMap<String, serde_json::Value>,
+    /// Its references, resolved when written.
+    pub references: Vec<Reference>,
+}
+
+/// A request to the CRM.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum CrmRequest {
+    /// Creates or updates the object of `object_type` with `external_id`.
+    Upsert {
+        /// The object type.
+        object_type: String,
+        /// The external id.
+        external_id: String,
+        /// Field values to set.
+        fields: BTreeMap<String, serde_json::Value>,
+        /// References that must resolve.
+        references: Vec<Reference>,
+    },
+    /// Looks an object up by external id.
+    Get {
+        /// The object type.
+        object_type: String,
+        /// The external id.
+        external_id: String,
+    },
+    /// Every object of a type, in external-id order.
+    List {
+        /// The object type.
+        object_type: String,
+    },
+}
+
+/// The CRM's answer.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum CrmResponse {
+    /// The upsert was applied; the object's CRM id.
+    Upserted {
+        /// The CRM id.
+        sfid: String,
+    },
+    /// The object looked up, if any.
+    Found(Option<CrmObject>),
+    /// The objects listed.
+    Listed(Vec<CrmObject>),
+    /// The request failed; nothing was written.
+    Error(String),
+}
+
+/// One applied upsert, as ground truth.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Push {
+    /// When it arrived.
+    pub time: VirtualTime,
+    /// The calling node.
+    pub node: String,
+    /// The object type.
+    pub object_type: String,
+    /// The external id.
+    pub external_id: String,
+    /// The CRM id written, or the error text.
+    pub result: Result<String, String>,
+}
+
+/// The CRM's objects and its log of upserts.
+#[derive(Debug, Default)]
+pub struct CrmStore {
+    objects: BTreeMap<(String, String), CrmObject>,
+    pushes: Vec<Push>,
+    sfids_issued: u64,
+}
+
+impl CrmStore {
+    /// The object of `object_type` with `external_id`, if the CRM holds it.
+    pub fn object(&self, object_type: &str, external_id: &str) -> Option<&CrmObject> {
+        self.objects
+            .get(&(object_type.to_string(), external_id.to_string()))
+    }
+
+    /// Every object, by type then external id.
+    pub fn objects(&self) -> impl Iterator<Item = &CrmObject> {
+        self.objects.values()
+    }
+
+    /// Every upsert the CRM received, with its result, in arrival order.
+    pub fn pushes(&self) -> &[Push] {
+        &self.pushes
+    }
+
+    fn upsert(
+        &mut self,
+        object_type: String,
+        external_id: String,
+        fields: BTreeMap<String, serde_json::Value>,
+        references: Vec<Reference>,
+    ) -> Result<String, String> {
+        if let Some(missing) = references.iter().find(|reference| {
+            self.object(&reference.entity, &reference.external_id)
+                .is_none()
+        }) {
+            return Err(format!(
+                "Foreign key external ID: {} not found for field {} in entity {}",
+                missing.external_id, missing.field, missing.entity
+            ));
+        }
+        let key = (object_type.clone(), external_id.clone());
+        if let Some(existing) = self.objects.get_mut(&key) {
+            existing.fields.extend(fields);
+            existing.references = references;
+            return Ok(existing.sfid.clone());
+        }
+        self.sfids_issued += 1;
+        let sfid = format!("a0X{:015}", self.sfids_issued);
+        self.objects.insert(
+            key,
+            CrmObject {
+                sfid: sfid.clone(),
+                object_type,
+                external_id,
+                fields,
+                references,
+            },
+        );
+        Ok(sfid)
+    }
+}
+
+impl Service for CrmStore {
+    type Request = CrmRequest;
+    type Response = CrmResponse;
+
+    fn apply(&mut self, caller: Caller<'_>, request: CrmRequest) -> CrmResponse {
+        match request {
+            CrmRequest::Upsert {
+                object_type,
+                external_id,
+                fields,
+                references,
+            } => {
+                let result =
+                    self.upsert(object_type.clone(), external_id.clone(), fields, references);
+                self.pushes.push(Push {
+                    time: caller.now,
+                    node: caller.node.to_string(),
+                    object_type,
+                    external_id,
+                    result: result.clone(),
+                });
+                match result {
+                    Ok(sfid) => CrmResponse::Upserted { sfid },
+                    Err(message) => CrmResponse::Error(message),
+                }
+            }
+            CrmRequest::Get {
+                object_type,
+                external_id,
+            } => CrmResponse::Found(self.object(&object_type, &external_id).cloned()),
+            CrmRequest::List { object_type } => CrmResponse::Listed(
+                self.objects
+                    .values()
+                    .filter(|object| object.object_type == object_type)
+                    .cloned()
+                    .collect(),
+            ),
+        }
+    }
+
+    fn crash(&mut self) {
+        // Everything was applied atomically and durably on arrival.
+    }
+}
