@@ -17,3 +17,4 @@ mod snapshots;
 mod support;
 mod tidy;
 mod webhook;
+mod workflow;

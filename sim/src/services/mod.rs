@@ -8,6 +8,8 @@
 //! - `webhook`: an external webhook source delivering events at least once over `http`.
 //! - `crm`: the CRM (an object store by external id) and its Heroku Connect-like mirror:
 //!   tables in `pg` pushed by a sync daemon, each on its own cadence.
+//! - `workflow`: a Temporal-like executor: signals run serially per key, activities retry by
+//!   policy (forever included), execution at least once across worker crashes.
 //!
 //! The broker and the job queue join here as they land.
 
@@ -16,3 +18,4 @@ pub mod http;
 pub mod pg;
 pub mod register;
 pub mod webhook;
+pub mod workflow;

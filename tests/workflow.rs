@@ -1,0 +1,205 @@
+//! The workflow executor: signals for one key run one after the other while keys run in
+//! parallel; activities retry by policy, forever when asked (and a bounded-retry property
+//! catches it); a worker crash mid-signal makes another worker run it again after the lease.
+
+use std::time::Duration;
+
+use serde_json::json;
+use syncsim::sim::services::workflow::{
+    RetryPolicy, WorkerConfig, WorkflowEvent, WorkflowStore, Workflows,
+};
+use syncsim::sim::{Case, Fault, FaultPlan, History, Property, Seed, Verdict, WorldBuilder};
+
+use crate::support::{case, with_properties};
+
+const LEASE: Duration = Duration::from_millis(500);
+
+/// Two workers; `signals` (key, payload) sent at 10 ms; the handler runs one activity named
+/// after the payload's `work` that sleeps 100 ms and fails when `fail` is set, with `policy`.
+fn workflow_case(signals: Vec<(&'static str, u64)>, policy: RetryPolicy, fail: bool) -> Case {
+    let install = move |world: &mut WorldBuilder| {
+        let workflows: Workflows = world.workflows("temporal");
+        let config = WorkerConfig {
+            lease: LEASE,
+            poll_interval: Duration::from_millis(50),
+        };
+        for node in ["worker-1", "worker-2"] {
+            let policy = policy.clone();
+            workflows.worker(world.node(node), config.clone(), move |wf, key, payload| {
+                let policy = policy.clone();
+                async move {
+                    let ctx = wf.ctx.clone();
+                    let run = || async {
+                        ctx.note(format!("start {key} {payload}"));
+                        ctx.sleep(Duration::from_millis(100)).await;
+                        ctx.note(format!("end {key} {payload}"));
+                        if fail {
+                            Err("CRM said no".to_string())
+                        } else {
+                            Ok(())
+                        }
+                    };
+                    wf.activity("push", &policy, run)
+                        .await
+                        .map_err(|error| error.to_string())
+                }
+            });
+        }
+        let signals = signals.clone();
+        world.node("api").process("signal", move |ctx| {
+            let (workflows, signals) = (workflows.clone(), signals.clone());
+            async move {
+                ctx.sleep(Duration::from_millis(10)).await;
+                for (key, work) in signals {
+                    let _ = workflows.signal_with_start(&ctx, key, json!(work)).await;
+                }
+                // Keep the chaos phase going for the tests' timed faults.
+                ctx.sleep(Duration::from_secs(2)).await;
+            }
+        });
+    };
+    let mut case = case(install, vec![], FaultPlan::new());
+    case.phases.chaos = Duration::from_secs(3);
+    case.phases.heal = Duration::from_secs(60);
+    case.bounds.time_max = Duration::from_secs(120);
+    case.bounds.events_max = 100_000;
+    case
+}
+
+fn started_and_ended(history: &History) -> Vec<(u64, String)> {
+    history
+        .trace()
+        .events()
+        .iter()
+        .filter(|event| event.detail.starts_with("start ") || event.detail.starts_with("end "))
+        .map(|event| (event.time.as_micros(), event.detail.clone()))
+        .collect()
+}
+
+#[test]
+fn signals_for_one_key_run_serially_and_keys_run_in_parallel() {
+    let serial = Property::eventually("test: org-1 serial, org-2 in parallel", |history| {
+        let events = started_and_ended(history);
+        let at = |detail: &str| {
+            events
+                .iter()
+                .find(|(_, text)| text == detail)
+                .map(|(time, _)| *time)
+        };
+        let (Some(end_first), Some(start_second), Some(start_other), Some(end_other)) = (
+            at("end org-1 1"),
+            at("start org-1 2"),
+            at("start org-2 3"),
+            at("end org-2 3"),
+        ) else {
+            return Verdict::violated(format!("missing runs: {events:?}"));
+        };
+        let start_first = at("start org-1 1").unwrap_or(u64::MAX);
+        let parallel = start_other < end_first && start_first < end_other;
+        Verdict::check(end_first <= start_second && parallel, || {
+            format!("{events:?}")
+        })
+    });
+    let signals = vec![("org-1", 1), ("org-1", 2), ("org-2", 3)];
+    let case = with_properties(
+        workflow_case(signals, RetryPolicy::attempts(3), false),
+        vec![serial],
+    );
+    let outcome = case.run(Seed(1));
+    assert_eq!(outcome.failure, None);
+    assert!(case.check_determinism(Seed(1)).is_ok());
+}
+
+/// Every signal ends within `attempts_max` activity attempts.
+fn bounded_retries(attempts_max: u32) -> Property {
+    Property::eventually("test: no signal is retried forever", move |history| {
+        let store = history.service::<WorkflowStore>("temporal");
+        let most = store
+            .log()
+            .iter()
+            .filter_map(|event| match event {
+                WorkflowEvent::Activity { attempt, .. } => Some(*attempt),
+                _ => None,
+            })
+            .max()
+            .unwrap_or(0);
+        let busy: Vec<String> = store
+            .busy_keys()
+            .iter()
+            .map(|key| key.to_string())
+            .collect();
+        Verdict::check(most <= attempts_max && busy.is_empty(), || {
+            format!("{most} attempts; still running: {busy:?}")
+        })
+    })
+}
+
+#[test]
+fn a_bounded_policy_gives_up_visibly_and_backs_off_exponentially() {
+    let gave_up = Property::eventually("test: failed after 3 attempts, 1 s then 2 s apart", |h| {
+        let store = h.service::<WorkflowStore>("temporal");
+        let failed = store.log().iter().any(|event| {
+            matches!(event, WorkflowEvent::Completed { error: Some(error), .. }
+                if error.contains("attempts exhausted: CRM said no"))
+        });
+        drop(store);
+        let starts: Vec<u64> = started_and_ended(h)
+            .into_iter()
+            .filter(|(_, text)| text.starts_with("start"))
+            .map(|(time, _)| time)
+            .collect();
+        // Each attempt takes 100 ms plus a renew and a record round trip, then the backoff.
+        let gaps: Vec<u64> = starts.windows(2).map(|pair| pair[1] - pair[0]).collect();
+        let backoff_ok = gaps.len() == 2
+            && (1_100_000..1_200_000).contains(&gaps[0])
+            && (2_100_000..2_200_000).contains(&gaps[1]);
+        Verdict::check(failed && backoff_ok, || format!("gaps {gaps:?}"))
+    });
+    let case = workflow_case(vec![("org-1", 1)], RetryPolicy::attempts(3), true);
+    let case = with_properties(case, vec![gave_up, bounded_retries(3)]);
+    assert_eq!(case.run(Seed(2)).failure, None);
+}
+
+#[test]
+fn retrying_forever_is_caught_by_a_bounded_retry_property() {
+    let case = workflow_case(vec![("org-1", 1)], RetryPolicy::forever(), true);
+    let case = with_properties(case, vec![bounded_retries(10)]);
+    let failure = case
+        .run(Seed(3))
+        .failure
+        .expect("the activity never stops retrying");
+    assert_eq!(failure.property, "test: no signal is retried forever");
+    assert!(
+        failure.reason.contains("still running: [\"org-1\"]"),
+        "{failure:?}"
+    );
+}
+
+#[test]
+fn a_worker_crash_mid_signal_reruns_it_on_another_worker_after_the_lease() {
+    let rerun = Property::eventually("test: started twice, completed once", |history| {
+        let store = history.service::<WorkflowStore>("temporal");
+        let starts = store
+            .log()
+            .iter()
+            .filter(|event| matches!(event, WorkflowEvent::Started { .. }))
+            .count();
+        let completed = store
+            .log()
+            .iter()
+            .filter(|event| matches!(event, WorkflowEvent::Completed { error: None, .. }))
+            .count();
+        Verdict::check(starts == 2 && completed == 1, || {
+            format!("{:?}", store.log())
+        })
+    });
+    let mut case = workflow_case(vec![("org-1", 1)], RetryPolicy::attempts(3), false);
+    // The signal is claimed by 60 ms at the latest and runs 100 ms: crash both candidates'
+    // first run by crashing whichever holds it at 80 ms, i.e. both workers, then restart one.
+    case.faults = FaultPlan::new()
+        .at(Duration::from_millis(80), Fault::crash("worker-1"))
+        .at(Duration::from_millis(80), Fault::crash("worker-2"))
+        .at(Duration::from_millis(100), Fault::restart("worker-2"));
+    let case = with_properties(case, vec![rerun]);
+    assert_eq!(case.run(Seed(4)).failure, None);
+}
