@@ -10,9 +10,12 @@
 //!   tables in `pg` pushed by a sync daemon, each on its own cadence.
 //! - `workflow`: a Temporal-like executor: signals run serially per key, activities retry by
 //!   policy (forever included), execution at least once across worker crashes.
+//! - `broker`: a Kafka-like broker (topics, partitions, consumer groups) with RabbitMQ-style
+//!   acks: at-least-once redelivery, nack to requeue, drop or dead-letter, retention.
 //!
-//! The broker and the job queue join here as they land.
+//! The job queue joins here as it lands.
 
+pub mod broker;
 pub mod crm;
 pub mod http;
 pub mod pg;

@@ -1,0 +1,370 @@
+//! A message broker engine: Kafka-like topics, partitions and consumer groups with
+//! RabbitMQ-style per-message acknowledgement, as a plain synchronous state machine. The async
+//! face on a simulated node (`node.rs`) drives it; this module knows nothing about time
+//! passing, networks or tasks: every call takes `now` and returns at once.
+//!
+//! ```text
+//!  publish(topic, key) ──▶ Topic ── fnv1a(key) % partitions ──▶ PartitionLog (offsets 0..)
+//!                                                                  │ retention trims oldest
+//!  join/leave/member_crashed ──▶ Group ── range assignment ──▶ member -> [(topic, p)]
+//!  poll(group, member) ◀── Cursor per (group, topic, p): redeliveries first, then new ones
+//!  ack / nack ──▶ Cursor.settle ──▶ committed offset = contiguous settled prefix
+//! ```
+//!
+//! Every decision is recorded in the ground truth (`log()`). Semantics, knobs and what is not
+//! modelled: `docs/broker.md`. Not modelled here: transactions, idempotent producers,
+//! consumer heartbeats and session timeouts, replication, quotas, message size limits.
+
+mod consume;
+mod group;
+mod log;
+mod membership;
+mod topic;
+mod types;
+
+#[cfg(test)]
+mod tests;
+
+use std::collections::BTreeMap;
+
+pub use log::{BrokerEvent, BrokerEventKind, RequeueReason};
+pub use types::{
+    BrokerConfig, BrokerError, Created, Delivery, MessageId, NackOutcome, Published, Rebalance,
+    StoredMessage, TopicConfig,
+};
+
+use group::Group;
+use log::EventLog;
+use topic::{Topic, TopicSettings};
+
+use crate::time::VirtualTime;
+
+/// The broker: topics, groups, the outage switch and the ground truth.
+#[derive(Clone, Debug)]
+pub struct Broker {
+    config: BrokerConfig,
+    topics: BTreeMap<String, Topic>,
+    groups: BTreeMap<String, Group>,
+    /// Where each message id lives, kept after retention deletes the message so a late ack
+    /// of an in-flight copy still finds its cursor.
+    locations: BTreeMap<MessageId, (String, u32, u64)>,
+    next_message_id: u64,
+    down: bool,
+    events: EventLog,
+}
+
+impl Broker {
+    /// An empty broker. A `partitions_default` of 0 is taken as 1 (a topic needs a partition).
+    pub fn new(config: BrokerConfig) -> Broker {
+        let config = BrokerConfig {
+            partitions_default: config.partitions_default.max(1),
+            ..config
+        };
+        Broker {
+            config,
+            topics: BTreeMap::new(),
+            groups: BTreeMap::new(),
+            locations: BTreeMap::new(),
+            next_message_id: 0,
+            down: false,
+            events: EventLog::default(),
+        }
+    }
+
+    /// The configuration in force.
+    pub fn config(&self) -> &BrokerConfig {
+        &self.config
+    }
+
+    /// Creates `topic` with `config`; an existing topic keeps its settings
+    /// (`AlreadyExists`, `override_ignored` when `config` asked for different ones).
+    pub fn create_topic(
+        &mut self,
+        topic: &str,
+        config: TopicConfig,
+        now: VirtualTime,
+    ) -> Result<Created, BrokerError> {
+        self.check_up()?;
+        non_empty(topic, "topic")?;
+        if config.partitions == Some(0) {
+            return Err(BrokerError::InvalidPartitions {
+                topic: topic.to_string(),
+                partitions: 0,
+            });
+        }
+        if config.dead_letter.as_deref() == Some(topic) {
+            return Err(BrokerError::DeadLetterLoop {
+                topic: topic.to_string(),
+            });
+        }
+        if config.dead_letter.as_deref() == Some("") {
+            return Err(BrokerError::EmptyName {
+                what: "dead-letter topic",
+            });
+        }
+        if let Some(existing) = self.topics.get(topic) {
+            return Ok(Created::AlreadyExists {
+                partitions: existing.settings.partitions,
+                override_ignored: existing.settings.differs_from(&config),
+            });
+        }
+        let partitions = config.partitions.unwrap_or(self.config.partitions_default);
+        self.insert_topic(
+            topic,
+            TopicSettings {
+                partitions,
+                dead_letter: config.dead_letter,
+                retention_messages_max: config.retention_messages_max,
+            },
+            now,
+        );
+        Ok(Created::Created { partitions })
+    }
+
+    /// Stores a message in `topic` (auto-created with the default partition count).
+    pub fn publish(
+        &mut self,
+        topic: &str,
+        key: &str,
+        payload: &str,
+        now: VirtualTime,
+    ) -> Result<Published, BrokerError> {
+        self.check_up()?;
+        non_empty(topic, "topic")?;
+        let message_id = self.allocate_id();
+        self.events.push(
+            now,
+            BrokerEventKind::Published {
+                message_id,
+                topic: topic.to_string(),
+                key: key.to_string(),
+            },
+        );
+        Ok(self.store(message_id, topic, key, payload, now))
+    }
+
+    /// The broker crashed and restarted at once: the log, committed offsets, settled acks and
+    /// group membership are durable; every in-flight delivery is lost and owed again.
+    pub fn crash(&mut self, now: VirtualTime) {
+        self.events.push(now, BrokerEventKind::Crashed);
+        let group_names: Vec<String> = self.groups.keys().cloned().collect();
+        for group in group_names {
+            self.requeue_where(&group, |_| true, RequeueReason::BrokerCrash, now);
+        }
+    }
+
+    /// Starts (`down: true`) or ends an outage window; a no-op when already in that state.
+    pub fn set_outage(&mut self, down: bool, now: VirtualTime) {
+        if down == self.down {
+            return;
+        }
+        self.down = down;
+        let kind = if down {
+            BrokerEventKind::OutageStarted
+        } else {
+            BrokerEventKind::OutageEnded
+        };
+        self.events.push(now, kind);
+    }
+
+    /// True during an outage window.
+    pub fn is_down(&self) -> bool {
+        self.down
+    }
+
+    /// Records that the face handed `member` an extra copy of `message_id` (a fault).
+    pub fn record_duplicate(
+        &mut self,
+        group: &str,
+        member: &str,
+        message_id: MessageId,
+        now: VirtualTime,
+    ) {
+        self.events.push(
+            now,
+            BrokerEventKind::DuplicateDelivered {
+                group: group.to_string(),
+                member: member.to_string(),
+                message_id,
+            },
+        );
+    }
+
+    /// The ground truth, in order.
+    pub fn log(&self) -> &[BrokerEvent] {
+        self.events.events()
+    }
+
+    /// The group's committed offset in (topic, partition): every offset below it is settled.
+    /// 0 when the group never owned the partition.
+    pub fn committed_offset(&self, group: &str, topic: &str, partition: u32) -> u64 {
+        self.groups
+            .get(group)
+            .and_then(|g| g.cursors.get(&(topic.to_string(), partition)))
+            .map_or(0, |cursor| cursor.committed)
+    }
+
+    /// The offset the next message stored in (topic, partition) gets; 0 when unknown.
+    pub fn log_end_offset(&self, topic: &str, partition: u32) -> u64 {
+        self.partition_log(topic, partition)
+            .map_or(0, topic::PartitionLog::end_offset)
+    }
+
+    /// The group's current assignment (empty when the group is unknown).
+    pub fn assignment(&self, group: &str) -> BTreeMap<String, Vec<(String, u32)>> {
+        self.groups
+            .get(group)
+            .map(|g| g.assignment.clone())
+            .unwrap_or_default()
+    }
+
+    /// The partition count of `topic`, if it exists.
+    pub fn topic_partitions(&self, topic: &str) -> Option<u32> {
+        self.topics.get(topic).map(|t| t.settings.partitions)
+    }
+
+    /// The retained messages of (topic, partition), oldest first.
+    pub fn messages(&self, topic: &str, partition: u32) -> impl Iterator<Item = &StoredMessage> {
+        self.partition_log(topic, partition)
+            .into_iter()
+            .flat_map(topic::PartitionLog::iter)
+    }
+
+    /// The deliveries `member` of `group` holds unsettled.
+    pub fn in_flight_count(&self, group: &str, member: &str) -> usize {
+        self.groups.get(group).map_or(0, |g| g.held_count(member))
+    }
+
+    /// The topic's dead-letter topic, if configured.
+    pub fn dead_letter_topic(&self, topic: &str) -> Option<&str> {
+        self.topics.get(topic)?.settings.dead_letter.as_deref()
+    }
+
+    fn partition_log(&self, topic: &str, partition: u32) -> Option<&topic::PartitionLog> {
+        self.topics.get(topic)?.partition(partition)
+    }
+
+    fn check_up(&self) -> Result<(), BrokerError> {
+        if self.down {
+            Err(BrokerError::Unavailable)
+        } else {
+            Ok(())
+        }
+    }
+
+    fn allocate_id(&mut self) -> MessageId {
+        let id = MessageId(self.next_message_id);
+        self.next_message_id += 1;
+        id
+    }
+
+    fn insert_topic(&mut self, topic: &str, settings: TopicSettings, now: VirtualTime) {
+        let partitions = settings.partitions;
+        self.topics.insert(topic.to_string(), Topic::new(settings));
+        self.events.push(
+            now,
+            BrokerEventKind::TopicCreated {
+                topic: topic.to_string(),
+                partitions,
+            },
+        );
+        // Groups that joined the topic before it existed get its partitions now.
+        let waiting: Vec<String> = self
+            .groups
+            .iter()
+            .filter(|(_, g)| g.members.values().any(|topics| topics.contains(topic)))
+            .map(|(name, _)| name.clone())
+            .collect();
+        for group in waiting {
+            self.rebalance(&group, now);
+        }
+    }
+
+    /// Appends a message (auto-creating the topic), records `Stored`, applies retention.
+    fn store(
+        &mut self,
+        message_id: MessageId,
+        topic: &str,
+        key: &str,
+        payload: &str,
+        now: VirtualTime,
+    ) -> Published {
+        if !self.topics.contains_key(topic) {
+            let settings = TopicSettings {
+                partitions: self.config.partitions_default,
+                dead_letter: None,
+                retention_messages_max: None,
+            };
+            self.insert_topic(topic, settings, now);
+        }
+        let fallback = self.config.retention_messages_max;
+        let outcome = self
+            .topics
+            .get_mut(topic)
+            .expect("the topic was just ensured")
+            .store(message_id, topic, key, payload, fallback, now);
+        self.locations.insert(
+            message_id,
+            (topic.to_string(), outcome.partition, outcome.offset),
+        );
+        self.events.push(
+            now,
+            BrokerEventKind::Stored {
+                message_id,
+                topic: topic.to_string(),
+                partition: outcome.partition,
+                offset: outcome.offset,
+            },
+        );
+        for deleted in outcome.deleted {
+            self.record_deletion(&deleted, now);
+        }
+        Published {
+            topic: topic.to_string(),
+            partition: outcome.partition,
+            offset: outcome.offset,
+            message_id,
+        }
+    }
+
+    /// Retention deleted `message`: every group still owed it loses it (`Expired`).
+    fn record_deletion(&mut self, message: &StoredMessage, now: VirtualTime) {
+        self.events.push(
+            now,
+            BrokerEventKind::Deleted {
+                message_id: message.message_id,
+                topic: message.topic.clone(),
+                partition: message.partition,
+                offset: message.offset,
+            },
+        );
+        let key = (message.topic.clone(), message.partition);
+        for (group_name, group) in &mut self.groups {
+            let Some(cursor) = group.cursors.get_mut(&key) else {
+                continue;
+            };
+            if !cursor.is_owed(message.offset) {
+                continue;
+            }
+            cursor.settle(message.offset);
+            self.events.push(
+                now,
+                BrokerEventKind::Expired {
+                    group: group_name.clone(),
+                    message_id: message.message_id,
+                    topic: message.topic.clone(),
+                    partition: message.partition,
+                    offset: message.offset,
+                },
+            );
+        }
+    }
+}
+
+fn non_empty(name: &str, what: &'static str) -> Result<(), BrokerError> {
+    if name.is_empty() {
+        Err(BrokerError::EmptyName { what })
+    } else {
+        Ok(())
+    }
+}
