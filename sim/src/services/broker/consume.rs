@@ -7,8 +7,8 @@
 
 use std::collections::BTreeSet;
 
-use super::RequeueReason;
 use super::{Broker, BrokerError, BrokerEventKind, Delivery, MessageId, NackOutcome};
+use super::{Mutation, RequeueReason};
 use crate::time::VirtualTime;
 
 /// Where a held delivery lives.
@@ -28,13 +28,18 @@ impl Broker {
         batch_size_max: usize,
         now: VirtualTime,
     ) -> Result<Vec<Delivery>, BrokerError> {
-        self.check_up()?;
+        if !self.mutated(Mutation::PollIgnoresOutage) {
+            self.check_up()?;
+        }
         let state = self.member_of(group, member)?;
         let room = self
             .config
             .in_flight_max
             .saturating_sub(state.held_count(member));
         let mut budget = batch_size_max.min(room);
+        if self.mutated(Mutation::InFlightUnbounded) {
+            budget = batch_size_max;
+        }
         let owned = state.assignment.get(member).cloned().unwrap_or_default();
         let mut exhausted = BTreeSet::new();
         let mut deliveries = Vec::new();
@@ -67,6 +72,8 @@ impl Broker {
         partition: u32,
         now: VirtualTime,
     ) -> Option<Delivery> {
+        let fresh_first = self.mutated(Mutation::RedeliverAfterNew);
+        let count_attempts = !self.mutated(Mutation::AttemptNotCounted);
         let log = self.topics.get(topic)?.partition(partition)?;
         let cursor = self
             .groups
@@ -74,7 +81,11 @@ impl Broker {
             .cursors
             .get_mut(&(topic.to_string(), partition))?;
         loop {
-            let offset = cursor.next_candidate(log.end_offset())?;
+            let offset = if fresh_first {
+                cursor.next_candidate_fresh_first(log.end_offset())?
+            } else {
+                cursor.next_candidate(log.end_offset())?
+            };
             let Some(message) = log.get(offset) else {
                 let message_id = cursor.redeliver_id(offset)?;
                 cursor.settle(offset);
@@ -90,7 +101,10 @@ impl Broker {
                 );
                 continue;
             };
-            let attempt = cursor.take(offset, member, message.message_id);
+            let mut attempt = cursor.take(offset, member, message.message_id);
+            if !count_attempts {
+                attempt = 1;
+            }
             self.events.push(
                 now,
                 BrokerEventKind::Delivered {
@@ -205,6 +219,9 @@ impl Broker {
     fn dead_letter_copy(&self, held: &Held) -> Option<(String, String, String)> {
         let topic = self.topics.get(&held.topic)?;
         let dead_letter = topic.settings.dead_letter.clone()?;
+        if self.mutated(Mutation::DeadLetterIgnored) {
+            return None;
+        }
         let message = topic.partition(held.partition)?.get(held.offset)?;
         Some((dead_letter, message.key.clone(), message.payload.clone()))
     }
@@ -225,7 +242,8 @@ impl Broker {
         cursor
             .in_flight
             .get(offset)
-            .filter(|held| held.member == member && held.message_id == message_id)
+            .filter(|held| held.member == member || self.mutated(Mutation::AckByAnyMember))
+            .filter(|held| held.message_id == message_id)
             .ok_or_else(unknown)?;
         Ok(Held {
             topic: topic.clone(),

@@ -54,6 +54,12 @@ impl Cursor {
         }
     }
 
+    /// The mutated order of `Mutation::RedeliverAfterNew`: new messages before requeued ones.
+    pub fn next_candidate_fresh_first(&self, end_offset: u64) -> Option<u64> {
+        let fresh = (self.next_fetch < end_offset).then_some(self.next_fetch);
+        fresh.or_else(|| self.redeliver.keys().next().copied())
+    }
+
     /// Marks `offset` in flight to `member` and returns its attempt number.
     pub fn take(&mut self, offset: u64, member: &str, message_id: MessageId) -> u32 {
         if self.redeliver.remove(&offset).is_none() && offset == self.next_fetch {

@@ -9,7 +9,7 @@
 use std::collections::BTreeMap;
 
 use super::group::{Cursor, Group};
-use super::{non_empty, Broker, BrokerError, BrokerEventKind, Rebalance, RequeueReason};
+use super::{non_empty, Broker, BrokerError, BrokerEventKind, Mutation, Rebalance, RequeueReason};
 use crate::time::VirtualTime;
 
 impl Broker {
@@ -99,6 +99,13 @@ impl Broker {
     }
 
     fn remove_member(&mut self, group: &str, member: &str, now: VirtualTime) -> Rebalance {
+        if self.mutated(Mutation::ForgetInFlightOnMemberCrash) {
+            if let Some(state) = self.groups.get_mut(group) {
+                for cursor in state.cursors.values_mut() {
+                    cursor.in_flight.retain(|_, held| held.member != member);
+                }
+            }
+        }
         self.requeue_where(group, |held| held == member, RequeueReason::MemberGone, now);
         if let Some(state) = self.groups.get_mut(group) {
             state.members.remove(member);

@@ -19,6 +19,8 @@ mod consume;
 mod group;
 mod log;
 mod membership;
+mod mutation;
+mod reads;
 mod topic;
 mod types;
 
@@ -35,6 +37,7 @@ pub use types::{
 
 use group::Group;
 use log::EventLog;
+use mutation::Mutation;
 use topic::{Topic, TopicSettings};
 
 use crate::time::VirtualTime;
@@ -51,6 +54,9 @@ pub struct Broker {
     next_message_id: u64,
     down: bool,
     events: EventLog,
+    /// The deliberate bug under test; see `mutation.rs`.
+    #[cfg(test)]
+    mutation: mutation::Mutation,
 }
 
 impl Broker {
@@ -68,6 +74,8 @@ impl Broker {
             next_message_id: 0,
             down: false,
             events: EventLog::default(),
+            #[cfg(test)]
+            mutation: mutation::Mutation::None,
         }
     }
 
@@ -101,6 +109,9 @@ impl Broker {
             return Err(BrokerError::EmptyName {
                 what: "dead-letter topic",
             });
+        }
+        if self.mutated(Mutation::OverrideAlwaysApplies) && self.topics.contains_key(topic) {
+            self.topics.remove(topic);
         }
         if let Some(existing) = self.topics.get(topic) {
             return Ok(Created::AlreadyExists {
@@ -190,60 +201,6 @@ impl Broker {
         );
     }
 
-    /// The ground truth, in order.
-    pub fn log(&self) -> &[BrokerEvent] {
-        self.events.events()
-    }
-
-    /// The group's committed offset in (topic, partition): every offset below it is settled.
-    /// 0 when the group never owned the partition.
-    pub fn committed_offset(&self, group: &str, topic: &str, partition: u32) -> u64 {
-        self.groups
-            .get(group)
-            .and_then(|g| g.cursors.get(&(topic.to_string(), partition)))
-            .map_or(0, |cursor| cursor.committed)
-    }
-
-    /// The offset the next message stored in (topic, partition) gets; 0 when unknown.
-    pub fn log_end_offset(&self, topic: &str, partition: u32) -> u64 {
-        self.partition_log(topic, partition)
-            .map_or(0, topic::PartitionLog::end_offset)
-    }
-
-    /// The group's current assignment (empty when the group is unknown).
-    pub fn assignment(&self, group: &str) -> BTreeMap<String, Vec<(String, u32)>> {
-        self.groups
-            .get(group)
-            .map(|g| g.assignment.clone())
-            .unwrap_or_default()
-    }
-
-    /// The partition count of `topic`, if it exists.
-    pub fn topic_partitions(&self, topic: &str) -> Option<u32> {
-        self.topics.get(topic).map(|t| t.settings.partitions)
-    }
-
-    /// The retained messages of (topic, partition), oldest first.
-    pub fn messages(&self, topic: &str, partition: u32) -> impl Iterator<Item = &StoredMessage> {
-        self.partition_log(topic, partition)
-            .into_iter()
-            .flat_map(topic::PartitionLog::iter)
-    }
-
-    /// The deliveries `member` of `group` holds unsettled.
-    pub fn in_flight_count(&self, group: &str, member: &str) -> usize {
-        self.groups.get(group).map_or(0, |g| g.held_count(member))
-    }
-
-    /// The topic's dead-letter topic, if configured.
-    pub fn dead_letter_topic(&self, topic: &str) -> Option<&str> {
-        self.topics.get(topic)?.settings.dead_letter.as_deref()
-    }
-
-    fn partition_log(&self, topic: &str, partition: u32) -> Option<&topic::PartitionLog> {
-        self.topics.get(topic)?.partition(partition)
-    }
-
     fn check_up(&self) -> Result<(), BrokerError> {
         if self.down {
             Err(BrokerError::Unavailable)
@@ -297,12 +254,19 @@ impl Broker {
             };
             self.insert_topic(topic, settings, now);
         }
-        let fallback = self.config.retention_messages_max;
-        let outcome = self
+        let keeps_one_more = self.mutated(Mutation::RetentionKeepsOneMore);
+        let topic_state = self
             .topics
             .get_mut(topic)
-            .expect("the topic was just ensured")
-            .store(message_id, topic, key, payload, fallback, now);
+            .expect("the topic was just ensured");
+        let mut retention = topic_state
+            .settings
+            .retention_messages_max
+            .or(self.config.retention_messages_max);
+        if keeps_one_more {
+            retention = retention.map(|keep_max| keep_max + 1);
+        }
+        let outcome = topic_state.store(message_id, topic, key, payload, retention, now);
         self.locations.insert(
             message_id,
             (topic.to_string(), outcome.partition, outcome.offset),

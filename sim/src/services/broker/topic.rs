@@ -118,14 +118,14 @@ impl Topic {
         u32::try_from(hash % u64::from(count)).unwrap_or(0)
     }
 
-    /// Appends a message and applies retention (`retention_fallback` when the topic sets none).
+    /// Appends a message and deletes the oldest beyond `retention_messages_max`.
     pub fn store(
         &mut self,
         message_id: MessageId,
         topic_name: &str,
         key: &str,
         payload: &str,
-        retention_fallback: Option<u64>,
+        retention_messages_max: Option<u64>,
         now: VirtualTime,
     ) -> StoreOutcome {
         let partition = self.choose_partition(key);
@@ -140,8 +140,7 @@ impl Topic {
             payload: payload.to_string(),
             stored_at: now,
         });
-        let retention = self.settings.retention_messages_max.or(retention_fallback);
-        let deleted = retention.map_or_else(Vec::new, |keep_max| log.trim(keep_max));
+        let deleted = retention_messages_max.map_or_else(Vec::new, |keep_max| log.trim(keep_max));
         StoreOutcome {
             partition,
             offset,
