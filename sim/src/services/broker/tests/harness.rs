@@ -120,8 +120,8 @@ impl Harness {
         self.violations.push(Violation { check, detail });
     }
 
-    /// Runs `ops`, then heals and drains; returns every violation found.
-    pub fn run(mut self, ops: &[Op]) -> Vec<Violation> {
+    /// Runs `ops`, then heals and drains; returns every violation found and the broker.
+    pub fn run(mut self, ops: &[Op]) -> (Vec<Violation>, Broker) {
         for op in ops {
             self.step(op);
         }
@@ -135,7 +135,7 @@ impl Harness {
             }
         }
         self.check_committed();
-        self.violations
+        (self.violations, self.broker)
     }
 
     fn step(&mut self, op: &Op) {

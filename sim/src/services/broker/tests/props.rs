@@ -18,6 +18,7 @@
 //! | override       | OverrideAlwaysApplies         |
 
 use proptest::prelude::*;
+use proptest::strategy::ValueTree;
 use proptest::test_runner::{Config, RngAlgorithm, TestRng, TestRunner};
 
 use super::super::mutation::Mutation;
@@ -27,7 +28,7 @@ use crate::time::VirtualTime;
 
 /// Runs the operation property; fails with the violations found.
 fn broker_property(ops: &[super::harness::Op], mutation: Mutation) -> Result<(), TestCaseError> {
-    let violations = Harness::new(mutation).run(ops);
+    let (violations, _) = Harness::new(mutation).run(ops);
     if violations.is_empty() {
         Ok(())
     } else {
@@ -167,4 +168,44 @@ fn override_catches_late_override() {
         Mutation::OverrideAlwaysApplies,
     );
     assert!(failure.contains("override"), "{failure}");
+}
+
+/// The random runs reach every path the properties speak about (a "sometimes" check): without
+/// this, a generator that never crashes or never expires would make the properties vacuous.
+#[test]
+fn random_operations_reach_every_path() {
+    let rng = TestRng::deterministic_rng(RngAlgorithm::ChaCha);
+    let mut runner = TestRunner::new_with_rng(Config::default(), rng);
+    let mut seen: std::collections::BTreeMap<String, usize> = Default::default();
+    for _case in 0..128 {
+        let ops = ops().new_tree(&mut runner).expect("a value").current();
+        let (_, broker) = Harness::new(Mutation::None).run(&ops);
+        for event in broker.log() {
+            let name = match &event.kind {
+                BrokerEventKind::Delivered { attempt, .. } if *attempt > 1 => "redelivered".into(),
+                BrokerEventKind::Requeued { reason, .. } => format!("requeued {reason:?}"),
+                other => format!("{other:?}")
+                    .split([' ', '{'])
+                    .next()
+                    .unwrap_or("")
+                    .to_string(),
+            };
+            *seen.entry(name).or_default() += 1;
+        }
+    }
+    let paths = [
+        "redelivered",
+        "requeued Nack",
+        "requeued MemberGone",
+        "requeued Revoked",
+        "requeued BrokerCrash",
+        "Expired",
+        "DeadLettered",
+        "Dropped",
+        "Crashed",
+        "OutageStarted",
+    ];
+    for path in paths {
+        assert!(seen.contains_key(path), "never reached {path}: {seen:?}");
+    }
 }
