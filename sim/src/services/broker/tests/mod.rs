@@ -3,6 +3,25 @@
 //! shown able to fail by a deliberate bug (`../mutation.rs`) it catches.
 
 mod auditor;
+mod consuming;
 mod harness;
 mod props;
 mod unit;
+
+use std::time::Duration;
+
+use super::{Broker, BrokerConfig};
+use crate::time::VirtualTime;
+
+/// `ms` milliseconds into the run.
+fn at(ms: u64) -> VirtualTime {
+    VirtualTime(Duration::from_millis(ms))
+}
+
+/// A broker whose auto-created topics get `partitions_default` partitions.
+fn broker(partitions_default: u32) -> Broker {
+    Broker::new(BrokerConfig {
+        partitions_default,
+        ..BrokerConfig::default()
+    })
+}

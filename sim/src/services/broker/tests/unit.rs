@@ -1,20 +1,7 @@
-//! Unit tests: one behaviour each, on a hand-built scenario.
-
-use std::time::Duration;
+//! Unit tests of topics, publishing, outages and retention: one behaviour each.
 
 use super::super::*;
-use crate::time::VirtualTime;
-
-fn at(ms: u64) -> VirtualTime {
-    VirtualTime(Duration::from_millis(ms))
-}
-
-fn broker(partitions_default: u32) -> Broker {
-    Broker::new(BrokerConfig {
-        partitions_default,
-        ..BrokerConfig::default()
-    })
-}
+use super::{at, broker};
 
 #[test]
 fn message_id_displays_with_an_m() {
@@ -120,112 +107,6 @@ fn same_key_same_partition_and_order_kept() {
 }
 
 #[test]
-fn ack_advances_the_committed_offset_over_the_settled_prefix() {
-    let mut b = broker(1);
-    for i in 0..3 {
-        b.publish("t", "k", &i.to_string(), at(0)).unwrap();
-    }
-    b.join("g", "a", "t", at(0)).unwrap();
-    let got = b.poll("g", "a", 3, at(1)).unwrap();
-    b.ack("g", "a", got[1].message_id, at(2)).unwrap();
-    assert_eq!(b.committed_offset("g", "t", 0), 0, "a gap at offset 0");
-    b.ack("g", "a", got[0].message_id, at(3)).unwrap();
-    assert_eq!(b.committed_offset("g", "t", 0), 2);
-    assert!(matches!(
-        b.ack("g", "a", got[0].message_id, at(4)),
-        Err(BrokerError::UnknownDelivery { .. })
-    ));
-}
-
-#[test]
-fn crashed_member_messages_go_to_the_new_owner_with_attempt_two() {
-    let mut b = broker(1);
-    b.publish("t", "k", "x", at(0)).unwrap();
-    b.join("g", "a", "t", at(0)).unwrap();
-    b.join("g", "b", "t", at(0)).unwrap();
-    let owner = b
-        .assignment("g")
-        .into_iter()
-        .find(|(_, p)| !p.is_empty())
-        .unwrap()
-        .0;
-    let other = if owner == "a" { "b" } else { "a" };
-    let first = b.poll("g", &owner, 1, at(1)).unwrap();
-    assert_eq!(first[0].attempt, 1);
-    let rebalance = b.member_crashed("g", &owner, at(2));
-    assert_eq!(rebalance.assignment[other], vec![("t".to_string(), 0)]);
-    let again = b.poll("g", other, 1, at(3)).unwrap();
-    assert_eq!(again[0].message_id, first[0].message_id);
-    assert_eq!(again[0].attempt, 2);
-    assert_eq!(b.committed_offset("g", "t", 0), 0);
-}
-
-#[test]
-fn broker_crash_loses_in_flight_but_keeps_commits() {
-    let mut b = broker(1);
-    b.publish("t", "k", "0", at(0)).unwrap();
-    b.publish("t", "k", "1", at(0)).unwrap();
-    b.join("g", "a", "t", at(0)).unwrap();
-    let got = b.poll("g", "a", 2, at(1)).unwrap();
-    b.ack("g", "a", got[0].message_id, at(2)).unwrap();
-    b.crash(at(3));
-    assert_eq!(b.committed_offset("g", "t", 0), 1);
-    assert!(b.ack("g", "a", got[1].message_id, at(4)).is_err());
-    let again = b.poll("g", "a", 2, at(5)).unwrap();
-    assert_eq!(again.len(), 1);
-    assert_eq!((again[0].offset, again[0].attempt), (1, 2));
-}
-
-#[test]
-fn nack_requeues_ahead_of_later_messages() {
-    let mut b = broker(1);
-    for i in 0..3 {
-        b.publish("t", "k", &i.to_string(), at(0)).unwrap();
-    }
-    b.join("g", "a", "t", at(0)).unwrap();
-    let first = b.poll("g", "a", 1, at(1)).unwrap();
-    assert_eq!(
-        b.nack("g", "a", first[0].message_id, true, at(2)),
-        Ok(NackOutcome::Requeued)
-    );
-    let next = b.poll("g", "a", 3, at(3)).unwrap();
-    let offsets: Vec<(u64, u32)> = next.iter().map(|d| (d.offset, d.attempt)).collect();
-    assert_eq!(offsets, [(0, 2), (1, 1), (2, 1)]);
-}
-
-#[test]
-fn nack_without_requeue_drops_or_dead_letters() {
-    let mut b = broker(1);
-    let with_dead_letter = TopicConfig {
-        dead_letter: Some("t.dlq".into()),
-        ..TopicConfig::default()
-    };
-    b.create_topic("t", with_dead_letter, at(0)).unwrap();
-    b.publish("t", "k", "poison", at(0)).unwrap();
-    b.publish("plain", "k", "poison", at(0)).unwrap();
-    b.join("g", "a", "t", at(0)).unwrap();
-    b.join("g", "a", "plain", at(0)).unwrap();
-    let got = b.poll("g", "a", 2, at(1)).unwrap();
-    let outcomes: Vec<NackOutcome> = got
-        .iter()
-        .map(|d| b.nack("g", "a", d.message_id, false, at(2)).unwrap())
-        .collect();
-    assert_eq!(
-        outcomes,
-        [
-            NackOutcome::Dropped,
-            NackOutcome::DeadLettered {
-                topic: "t.dlq".into()
-            }
-        ]
-    );
-    let dead: Vec<&str> = b.messages("t.dlq", 0).map(|m| m.payload.as_str()).collect();
-    assert_eq!(dead, ["poison"]);
-    assert_eq!(b.committed_offset("g", "t", 0), 1);
-    assert_eq!(b.committed_offset("g", "plain", 0), 1);
-}
-
-#[test]
 fn outage_refuses_then_heals() {
     let mut b = broker(1);
     b.join("g", "a", "t", at(0)).unwrap();
@@ -270,28 +151,21 @@ fn retention_expires_what_a_lagging_group_did_not_read() {
 }
 
 #[test]
-fn in_flight_max_bounds_unacked_deliveries() {
-    let mut b = Broker::new(BrokerConfig {
-        partitions_default: 2,
-        in_flight_max: 3,
-        ..BrokerConfig::default()
-    });
-    for i in 0..10 {
-        b.publish("t", &format!("k{i}"), "{}", at(0)).unwrap();
-    }
-    b.join("g", "a", "t", at(0)).unwrap();
-    let got = b.poll("g", "a", 10, at(1)).unwrap();
-    assert_eq!(got.len(), 3);
-    assert!(b.poll("g", "a", 10, at(2)).unwrap().is_empty());
-    b.ack("g", "a", got[0].message_id, at(3)).unwrap();
-    assert_eq!(b.poll("g", "a", 10, at(4)).unwrap().len(), 1);
+fn key_hash_is_pinned_so_partitions_stay_the_same_across_commits() {
+    // FNV-1a 64 reference vectors: a change of hash would move keys between partitions and
+    // change every recorded run.
+    assert_eq!(super::super::topic::fnv1a_64(b""), 0xcbf2_9ce4_8422_2325);
+    assert_eq!(super::super::topic::fnv1a_64(b"a"), 0xaf63_dc4c_8601_ec8c);
+    let mut b = broker(7);
+    let published = b.publish("t", "a", "{}", at(0)).unwrap();
+    assert_eq!(published.partition, (0xaf63_dc4c_8601_ec8c_u64 % 7) as u32);
 }
 
 #[test]
-fn joining_before_the_topic_exists_assigns_on_creation() {
-    let mut b = broker(2);
-    let rebalance = b.join("g", "a", "later", at(0)).unwrap();
-    assert!(rebalance.assignment["a"].is_empty());
-    b.publish("later", "k", "{}", at(1)).unwrap();
-    assert_eq!(b.assignment("g")["a"].len(), 2);
+fn empty_keys_go_round_robin() {
+    let mut b = broker(3);
+    let partitions: Vec<u32> = (0..4)
+        .map(|_| b.publish("t", "", "{}", at(0)).unwrap().partition)
+        .collect();
+    assert_eq!(partitions, [0, 1, 2, 0]);
 }
