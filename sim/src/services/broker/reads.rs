@@ -35,6 +35,23 @@ impl Broker {
             .unwrap_or_default()
     }
 
+    /// The members of `group`, sorted (empty when the group is unknown).
+    pub fn members(&self, group: &str) -> Vec<String> {
+        self.groups
+            .get(group)
+            .map(|g| g.members.keys().cloned().collect())
+            .unwrap_or_default()
+    }
+
+    /// The topics `member` of `group` joined, sorted (empty when not a member).
+    pub fn member_topics(&self, group: &str, member: &str) -> Vec<String> {
+        self.groups
+            .get(group)
+            .and_then(|g| g.members.get(member))
+            .map(|topics| topics.iter().cloned().collect())
+            .unwrap_or_default()
+    }
+
     /// The partition count of `topic`, if it exists.
     pub fn topic_partitions(&self, topic: &str) -> Option<u32> {
         self.topics.get(topic).map(|t| t.settings.partitions)

@@ -172,6 +172,8 @@ fn member_crash_works_during_an_outage_and_leave_does_not() {
     b.set_outage(true, at(2));
     assert_eq!(b.leave("g", owner, at(3)), Err(BrokerError::Unavailable));
     let rebalance = b.member_crashed("g", owner, at(3));
+    assert_eq!(b.members("g").len(), 1);
+    assert!(b.member_topics("g", owner).is_empty());
     assert!(!rebalance.assignment.contains_key(owner));
     assert_eq!(b.in_flight_count("g", owner), 0);
 }
