@@ -40,7 +40,10 @@ impl Broker {
         if self.mutated(Mutation::InFlightUnbounded) {
             budget = batch_size_max;
         }
-        let owned = state.assignment.get(member).cloned().unwrap_or_default();
+        let mut owned = state.assignment.get(member).cloned().unwrap_or_default();
+        if self.mutated(Mutation::PollAnyPartition) {
+            owned = state.cursors.keys().cloned().collect();
+        }
         let mut exhausted = BTreeSet::new();
         let mut deliveries = Vec::new();
         while budget > 0 && exhausted.len() < owned.len() {

@@ -29,6 +29,10 @@ pub(super) enum Mutation {
     OverrideAlwaysApplies,
     /// Nack without requeue drops even when a dead-letter topic is configured.
     DeadLetterIgnored,
+    /// Partitions are chosen round robin, ignoring the key.
+    KeyIgnored,
+    /// Poll serves every partition the group has a cursor for, owned by the member or not.
+    PollAnyPartition,
 }
 
 impl Broker {

@@ -27,6 +27,7 @@ impl Broker {
             self.insert_topic(topic, settings, now);
         }
         let keeps_one_more = self.mutated(Mutation::RetentionKeepsOneMore);
+        let key_ignored = self.mutated(Mutation::KeyIgnored);
         let topic_state = self
             .topics
             .get_mut(topic)
@@ -38,6 +39,7 @@ impl Broker {
         if keeps_one_more {
             retention = retention.map(|keep_max| keep_max + 1);
         }
+        let key = if key_ignored { "" } else { key };
         let outcome = topic_state.store(message_id, topic, key, payload, retention, now);
         self.locations.insert(
             message_id,

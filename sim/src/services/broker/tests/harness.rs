@@ -83,7 +83,9 @@ pub fn ops() -> impl Strategy<Value = Vec<Op>> {
 pub struct Harness {
     pub broker: Broker,
     clock_ms: u64,
-    held: BTreeMap<usize, Vec<Delivery>>,
+    pub(super) held: BTreeMap<usize, Vec<Delivery>>,
+    /// The partition each (topic, key) went to first.
+    key_partitions: BTreeMap<(usize, u8), u32>,
     pub violations: Vec<Violation>,
 }
 
@@ -107,6 +109,7 @@ impl Harness {
             broker,
             clock_ms: 0,
             held: BTreeMap::new(),
+            key_partitions: BTreeMap::new(),
             violations: Vec::new(),
         }
     }
@@ -183,13 +186,29 @@ impl Harness {
         }
     }
 
-    fn publish(&mut self, topic: usize, key: u8, now: VirtualTime) -> Option<BrokerError> {
-        let topic = TOPICS[topic];
-        let key = format!("k{key}");
+    fn publish(
+        &mut self,
+        topic_index: usize,
+        key_index: u8,
+        now: VirtualTime,
+    ) -> Option<BrokerError> {
+        let topic = TOPICS[topic_index];
+        let key = format!("k{key_index}");
         let published = match self.broker.publish(topic, &key, "{}", now) {
             Ok(published) => published,
             Err(error) => return Some(error),
         };
+        let first = *self
+            .key_partitions
+            .entry((topic_index, key_index))
+            .or_insert(published.partition);
+        if first != published.partition {
+            let detail = format!(
+                "{topic}/{key} went to {} then {}",
+                first, published.partition
+            );
+            self.flag("keyed", detail);
+        }
         let retained = self.broker.messages(topic, published.partition).count() as u64;
         let limit = if topic == "orders" {
             ORDERS_RETENTION
@@ -277,55 +296,5 @@ impl Harness {
             );
         }
         None
-    }
-
-    /// Ends any outage, replaces every member by one drainer per group that joins every
-    /// topic, and acks until nothing more comes.
-    fn heal_and_drain(&mut self) {
-        let now = self.now();
-        self.broker.set_outage(false, now);
-        for (member, (group, name)) in MEMBERS.iter().enumerate() {
-            self.broker.member_crashed(group, name, now);
-            self.held.remove(&member);
-        }
-        for group in ["g", "h"] {
-            for topic in TOPICS {
-                self.broker
-                    .join(group, "drainer", topic, now)
-                    .expect("healed");
-            }
-            for _round in 0..10_000 {
-                let now = self.now();
-                let got = self
-                    .broker
-                    .poll(group, "drainer", 100, now)
-                    .expect("healed");
-                if got.is_empty() {
-                    break;
-                }
-                for delivery in got {
-                    self.broker
-                        .ack(group, "drainer", delivery.message_id, now)
-                        .expect("the drainer holds it");
-                }
-            }
-        }
-    }
-
-    /// After the drain every group's committed offset is the end of every partition.
-    fn check_committed(&mut self) {
-        for group in ["g", "h"] {
-            for topic in TOPICS {
-                let partitions = self.broker.topic_partitions(topic).unwrap_or(0);
-                for partition in 0..partitions {
-                    let committed = self.broker.committed_offset(group, topic, partition);
-                    let end = self.broker.log_end_offset(topic, partition);
-                    if committed != end {
-                        let detail = format!("{group} {topic}/{partition}: {committed} of {end}");
-                        self.flag("settled", detail);
-                    }
-                }
-            }
-        }
     }
 }

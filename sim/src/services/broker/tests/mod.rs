@@ -4,6 +4,7 @@
 
 mod auditor;
 mod consuming;
+mod drain;
 mod harness;
 mod props;
 mod unit;

@@ -16,6 +16,8 @@
 //! | in_flight_max  | InFlightUnbounded             |
 //! | nack           | DeadLetterIgnored             |
 //! | override       | OverrideAlwaysApplies         |
+//! | keyed          | KeyIgnored                    |
+//! | ownership      | PollAnyPartition              |
 
 use proptest::prelude::*;
 use proptest::strategy::ValueTree;
@@ -158,6 +160,16 @@ fn in_flight_max_catches_unbounded_polls() {
 #[test]
 fn nack_catches_ignored_dead_letter() {
     assert_caught(Mutation::DeadLetterIgnored, "nack");
+}
+
+#[test]
+fn keyed_catches_key_ignored() {
+    assert_caught(Mutation::KeyIgnored, "keyed");
+}
+
+#[test]
+fn ownership_catches_poll_of_unowned_partitions() {
+    assert_caught(Mutation::PollAnyPartition, "ownership");
 }
 
 #[test]
