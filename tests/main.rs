@@ -3,6 +3,7 @@
 //! Each module's header says what it proves and how. Shared test models live in `support`.
 
 mod bounds;
+mod broker;
 mod build;
 mod catalog;
 mod cli;

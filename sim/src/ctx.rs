@@ -178,7 +178,7 @@ impl Ctx {
         );
         self.world.check_always();
         if let Some(copy) = copy {
-            let again = service.lock().apply(caller(), copy);
+            let again = service.lock().apply_duplicate(caller(), copy);
             let note = format!("{detail} -> {again:?} (duplicate delivery)");
             self.message(service.name(), EventKind::Apply, &self.node, note);
             self.world.check_always();

@@ -52,6 +52,17 @@ pub enum Fault {
         /// The node.
         node: String,
     },
+    /// Starts an outage of the service on the node (a broker that is up but refuses work):
+    /// requests fail fast with "unavailable". Only service nodes that model outages take it.
+    Outage {
+        /// The node.
+        node: String,
+    },
+    /// Ends the outage of the service on the node.
+    Recover {
+        /// The node.
+        node: String,
+    },
 }
 
 impl Fault {
@@ -85,6 +96,16 @@ impl Fault {
         Fault::Rejoin { node: node.into() }
     }
 
+    /// An outage of the service on `node`.
+    pub fn outage(node: &str) -> Fault {
+        Fault::Outage { node: node.into() }
+    }
+
+    /// The end of the outage of the service on `node`.
+    pub fn recover(node: &str) -> Fault {
+        Fault::Recover { node: node.into() }
+    }
+
     /// The node the fault applies to.
     pub fn node(&self) -> &str {
         match self {
@@ -93,7 +114,9 @@ impl Fault {
             | Fault::Pause { node }
             | Fault::Resume { node }
             | Fault::Isolate { node }
-            | Fault::Rejoin { node } => node,
+            | Fault::Rejoin { node }
+            | Fault::Outage { node }
+            | Fault::Recover { node } => node,
         }
     }
 
@@ -106,6 +129,8 @@ impl Fault {
             Fault::Resume { .. } => "resume",
             Fault::Isolate { .. } => "isolate",
             Fault::Rejoin { .. } => "rejoin",
+            Fault::Outage { .. } => "outage",
+            Fault::Recover { .. } => "recover",
         }
     }
 }
@@ -188,6 +213,8 @@ pub enum RandomFault {
     PauseResume(Episodes),
     /// Isolation episodes, each ended by a rejoin.
     IsolateRejoin(Episodes),
+    /// Service outage episodes, each ended by a recovery.
+    OutageRecover(Episodes),
     /// Per-request faults.
     Requests(RequestFaults),
 }
@@ -299,6 +326,14 @@ impl FaultPlan {
                     Fault::isolate,
                     Fault::rejoin,
                 ),
+                RandomFault::OutageRecover(episodes) => draw_episodes(
+                    &mut concrete,
+                    episodes,
+                    chaos,
+                    &mut prng,
+                    Fault::outage,
+                    Fault::recover,
+                ),
                 RandomFault::Requests(drawn) => requests = Some(drawn.clone()),
             }
         }
@@ -336,6 +371,10 @@ fn swarm_choice(generator: &RandomFault, prng: &mut Prng) -> Option<RandomFault>
             ..episodes.clone()
         }),
         RandomFault::IsolateRejoin(episodes) => RandomFault::IsolateRejoin(Episodes {
+            probability_per_sec: scaled(episodes.probability_per_sec, true),
+            ..episodes.clone()
+        }),
+        RandomFault::OutageRecover(episodes) => RandomFault::OutageRecover(Episodes {
             probability_per_sec: scaled(episodes.probability_per_sec, true),
             ..episodes.clone()
         }),

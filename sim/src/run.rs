@@ -127,13 +127,39 @@ impl std::fmt::Display for CaseError {
 
 impl std::error::Error for CaseError {}
 
+/// The nodes of a model, for validating fault plans.
+struct NodeNames {
+    all: Vec<String>,
+    with_outage: Vec<String>,
+}
+
+impl NodeNames {
+    fn check(&self, node: &str, outage: bool) -> Result<(), String> {
+        if !self.all.iter().any(|known| known == node) {
+            return Err(format!("no such node (nodes: {})", self.all.join(", ")));
+        }
+        if outage && !self.with_outage.iter().any(|known| known == node) {
+            let with_outage = self.with_outage.join(", ");
+            return Err(format!(
+                "that node models no outage (nodes that do: {with_outage})"
+            ));
+        }
+        Ok(())
+    }
+}
+
 impl Case {
     /// Checks the configuration: phases fit the bounds, latencies are ordered, every faulted
     /// node exists, every fault happens during chaos.
     pub fn validate(&self) -> Result<(), CaseError> {
-        let fail = |message: String| Err(CaseError(format!("{}: {message}", self.scenario)));
+        self.validate_shape()
+            .and_then(|()| self.validate_faults())
+            .map_err(|message| CaseError(format!("{}: {message}", self.scenario)))
+    }
+
+    fn validate_shape(&self) -> Result<(), String> {
         if self.phases.chaos + self.phases.heal > self.bounds.time_max {
-            return fail(format!(
+            return Err(format!(
                 "chaos {} + heal {} exceed the virtual-time bound {}",
                 describe(self.phases.chaos),
                 describe(self.phases.heal),
@@ -141,44 +167,48 @@ impl Case {
             ));
         }
         if self.net.latency_min > self.net.latency_max {
-            return fail("latency_min is above latency_max".to_string());
+            return Err("latency_min is above latency_max".to_string());
         }
+        Ok(())
+    }
+
+    /// Every faulted node exists (and models outages, for outage faults); timed faults fall
+    /// in the chaos phase; episode durations are ordered.
+    fn validate_faults(&self) -> Result<(), String> {
         let mut builder = WorldBuilder::default();
         self.model.install(&mut builder);
-        let nodes = builder.node_names();
-        let known = |node: &str| nodes.iter().any(|known| known == node);
+        let nodes = NodeNames {
+            all: builder.node_names(),
+            with_outage: builder.outage_node_names(),
+        };
         for timed in self.faults.faults() {
-            if !known(timed.fault.node()) {
-                let message = format!(
-                    "fault `{}`: no such node (nodes: {})",
-                    timed.fault,
-                    nodes.join(", ")
-                );
-                return fail(message);
-            }
+            let outage = matches!(timed.fault, Fault::Outage { .. } | Fault::Recover { .. });
+            nodes
+                .check(timed.fault.node(), outage)
+                .map_err(|problem| format!("fault `{}`: {problem}", timed.fault))?;
             if timed.at > self.phases.chaos {
                 let at = describe(timed.at);
-                return fail(format!(
+                return Err(format!(
                     "fault `{}` at {at} is after the chaos phase",
                     timed.fault
                 ));
             }
         }
         for generator in &self.faults.random {
-            let episodes = match generator {
+            let (episodes, outage) = match generator {
                 RandomFault::CrashRestart(episodes)
                 | RandomFault::PauseResume(episodes)
-                | RandomFault::IsolateRejoin(episodes) => episodes,
+                | RandomFault::IsolateRejoin(episodes) => (episodes, false),
+                RandomFault::OutageRecover(episodes) => (episodes, true),
                 RandomFault::Requests(_) => continue,
             };
-            if let Some(node) = episodes.nodes.iter().find(|node| !known(node)) {
-                return fail(format!(
-                    "random faults name {node:?}: no such node (nodes: {})",
-                    nodes.join(", ")
-                ));
+            for node in &episodes.nodes {
+                nodes
+                    .check(node, outage)
+                    .map_err(|problem| format!("random faults name {node:?}: {problem}"))?;
             }
             if episodes.duration_min > episodes.duration_max {
-                return fail("an episode's duration_min is above its duration_max".to_string());
+                return Err("an episode's duration_min is above its duration_max".to_string());
             }
         }
         Ok(())
@@ -377,6 +407,8 @@ fn apply_fault(world: &World, fault: &Fault) {
         Fault::Resume { .. } => status == NodeStatus::Paused,
         Fault::Isolate { .. } => !isolated,
         Fault::Rejoin { .. } => isolated,
+        Fault::Outage { .. } => !world.in_outage(node),
+        Fault::Recover { .. } => world.in_outage(node),
     };
     if !applies {
         let state = if isolated { "isolated" } else { "connected" };
@@ -393,6 +425,8 @@ fn apply_fault(world: &World, fault: &Fault) {
         Fault::Resume { .. } => world.resume_node(node),
         Fault::Isolate { .. } => world.set_isolated(node, true),
         Fault::Rejoin { .. } => world.set_isolated(node, false),
+        Fault::Outage { .. } => world.set_outage(node, true),
+        Fault::Recover { .. } => world.set_outage(node, false),
     }
 }
 
@@ -404,6 +438,9 @@ fn heal(world: &World) {
     for node in world.node_names() {
         if world.is_isolated(&node) {
             apply_fault(world, &Fault::rejoin(&node));
+        }
+        if world.in_outage(&node) {
+            apply_fault(world, &Fault::recover(&node));
         }
         match world.status(&node) {
             NodeStatus::Up => {}

@@ -31,6 +31,13 @@ pub trait Service: Send + 'static {
     /// Applies one request atomically and records it in the service's ground truth.
     fn apply(&mut self, caller: Caller<'_>, request: Self::Request) -> Self::Response;
 
+    /// The network delivered `request` a second time (a request fault). By default it is
+    /// applied again, as a server without deduplication would; a service whose protocol makes
+    /// the copy mean something else (a broker's fetch) says so here.
+    fn apply_duplicate(&mut self, caller: Caller<'_>, request: Self::Request) -> Self::Response {
+        self.apply(caller, request)
+    }
+
     /// The node crashed: keep durable state, drop the rest.
     fn crash(&mut self);
 }

@@ -38,6 +38,8 @@ use crate::trace::{Event, EventKind};
 pub type ProcessFuture = Pin<Box<dyn Future<Output = ()>>>;
 type ProcessFactory = Arc<dyn Fn(Ctx) -> ProcessFuture + Send + Sync>;
 type CrashHook = Arc<dyn Fn() + Send + Sync>;
+/// Starts (true) or ends (false) an outage of the service on a node.
+type OutageHook = Arc<dyn Fn(bool) + Send + Sync>;
 
 /// Latency and timeouts of the request path between nodes.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -64,6 +66,7 @@ struct NodeSpec {
     name: String,
     processes: Vec<ProcessSpec>,
     crash_hook: Option<CrashHook>,
+    outage_hook: Option<OutageHook>,
 }
 
 /// What a model fills in: services and nodes with their processes.
@@ -176,8 +179,32 @@ impl WorldBuilder {
             name: name.to_string(),
             processes: Vec::new(),
             crash_hook: None,
+            outage_hook: None,
         });
         self.nodes.last_mut().expect("just pushed")
+    }
+
+    /// Lets faults start and end an outage of the service on node `name` (declared already).
+    pub(crate) fn set_outage_hook(
+        &mut self,
+        name: &str,
+        hook: impl Fn(bool) + Send + Sync + 'static,
+    ) {
+        let spec = self
+            .nodes
+            .iter_mut()
+            .find(|node| node.name == name)
+            .expect("the node is declared before its outage hook");
+        spec.outage_hook = Some(Arc::new(hook));
+    }
+
+    /// The names of the nodes whose service models outages.
+    pub fn outage_node_names(&self) -> Vec<String> {
+        self.nodes
+            .iter()
+            .filter(|node| node.outage_hook.is_some())
+            .map(|node| node.name.clone())
+            .collect()
     }
 
     /// The names of the nodes, in declaration order.
@@ -203,6 +230,8 @@ struct NodeState {
     /// Cut off the network: requests from and to it are lost.
     isolated: bool,
     crash_hook: Option<CrashHook>,
+    outage_hook: Option<OutageHook>,
+    in_outage: bool,
     /// Workload (non-daemon) processes that have not finished since the node last started.
     pending: BTreeSet<String>,
     workload: BTreeSet<String>,
@@ -538,6 +567,25 @@ impl World {
             .and_then(|state| state.crash_hook.clone())
     }
 
+    pub(crate) fn in_outage(&self, node: &str) -> bool {
+        lock(&self.nodes)
+            .get(node)
+            .is_some_and(|state| state.in_outage)
+    }
+
+    /// Starts or ends the outage of the service on `node` (validated to model outages).
+    pub(crate) fn set_outage(&self, node: &str, outage: bool) {
+        let hook = {
+            let mut nodes = lock(&self.nodes);
+            let state = nodes.get_mut(node).expect("registered node");
+            state.in_outage = outage;
+            state.outage_hook.clone()
+        };
+        if let Some(hook) = hook {
+            hook(outage);
+        }
+    }
+
     pub(crate) fn crash_node(&self, node: &str) {
         if let Some(madsim) = self.madsim_node(node) {
             rt::kill(madsim);
@@ -599,6 +647,8 @@ pub(crate) fn install(world: &Arc<World>, builder: WorldBuilder) {
                 status: NodeStatus::Up,
                 isolated: false,
                 crash_hook: spec.crash_hook.clone(),
+                outage_hook: spec.outage_hook.clone(),
+                in_outage: false,
                 // Pending from the start: the node's init task has not been polled yet.
                 pending: workload.clone(),
                 workload,

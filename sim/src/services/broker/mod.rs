@@ -20,6 +20,7 @@ mod group;
 mod log;
 mod membership;
 mod mutation;
+mod node;
 mod reads;
 mod store;
 mod topic;
@@ -31,6 +32,9 @@ mod tests;
 use std::collections::BTreeMap;
 
 pub use log::{BrokerEvent, BrokerEventKind, RequeueReason};
+pub use node::{
+    BrokerCallError, BrokerHandle, BrokerRequest, BrokerResponse, BrokerServer, Consumer,
+};
 pub use types::{
     BrokerConfig, BrokerError, Created, Delivery, MessageId, NackOutcome, Published, Rebalance,
     StoredMessage, TopicConfig,

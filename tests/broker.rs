@@ -1,0 +1,130 @@
+//! The broker's async face: an outage refuses publishes until recovery, after which a
+//! retrying producer gets every message stored and a consumer group settles all of them.
+//!
+//! One world: a `broker`, a `producer` process publishing `MESSAGE_COUNT` messages (retrying
+//! each until the broker answers), and a `worker` daemon consuming and acking.
+
+use std::time::Duration;
+
+use serde_json::json;
+use syncsim::sim::services::broker::{
+    BrokerCallError, BrokerConfig, BrokerError, BrokerEventKind, BrokerServer,
+};
+use syncsim::sim::{Fault, FaultPlan, Property, Seed, Verdict};
+
+use crate::support::case;
+
+const MESSAGE_COUNT: u64 = 8;
+
+fn broker_case(faults: FaultPlan) -> syncsim::sim::Case {
+    let install = |world: &mut syncsim::sim::WorldBuilder| {
+        let broker = world.broker("broker", BrokerConfig::default());
+        let producer = broker.clone();
+        world.node("producer").process("publish", move |ctx| {
+            let broker = producer.clone();
+            async move {
+                for number in 0..MESSAGE_COUNT {
+                    let payload = json!({ "n": number });
+                    loop {
+                        match broker
+                            .publish(&ctx, "orders", &format!("k{number}"), &payload)
+                            .await
+                        {
+                            Ok(_) => break,
+                            Err(BrokerCallError::Broker(BrokerError::Unavailable)) => {
+                                ctx.mark("test: publish refused in an outage");
+                            }
+                            Err(_) => {}
+                        }
+                        ctx.sleep(Duration::from_millis(20)).await;
+                    }
+                    ctx.sleep(Duration::from_millis(30)).await;
+                }
+            }
+        });
+        world.node("worker").daemon("consume", move |ctx| {
+            let broker = broker.clone();
+            async move {
+                let mut consumer = loop {
+                    if let Ok(consumer) = broker.subscribe(&ctx, "billing", "orders").await {
+                        break consumer;
+                    }
+                    ctx.sleep(Duration::from_millis(20)).await;
+                };
+                loop {
+                    for delivery in consumer.poll(10).await.unwrap_or_default() {
+                        let _ = consumer.ack(&delivery).await;
+                    }
+                    ctx.sleep(Duration::from_millis(10)).await;
+                }
+            }
+        });
+    };
+    let all_acked =
+        Property::eventually("broker: every message stored once and acked", |history| {
+            let broker = history.service::<BrokerServer>("broker");
+            let stored = broker
+                .log()
+                .iter()
+                .filter(|event| matches!(event.kind, BrokerEventKind::Stored { .. }))
+                .count() as u64;
+            let acked = broker
+                .log()
+                .iter()
+                .filter(|event| matches!(event.kind, BrokerEventKind::Acked { .. }))
+                .count() as u64;
+            Verdict::check(stored == MESSAGE_COUNT && acked == MESSAGE_COUNT, || {
+                format!("stored {stored}, acked {acked} of {MESSAGE_COUNT}")
+            })
+        });
+    let refused = Property::sometimes("test: a publish was refused in an outage", |history| {
+        history.mark_count("test: publish refused in an outage") > 0
+    });
+    let mut case = case(install, vec![all_acked, refused], faults);
+    case.phases.heal = Duration::from_secs(2);
+    case
+}
+
+#[test]
+fn an_outage_refuses_publishes_and_heals() {
+    let faults = FaultPlan::new()
+        .at(Duration::from_millis(50), Fault::outage("broker"))
+        .at(Duration::from_millis(250), Fault::recover("broker"));
+    let outcome = broker_case(faults).run(Seed(3));
+    assert_eq!(outcome.failure, None);
+    assert_eq!(
+        outcome
+            .sometimes
+            .get("test: a publish was refused in an outage"),
+        Some(&true),
+        "the outage really refused a publish"
+    );
+    let lines: Vec<String> = outcome.trace.lines().collect();
+    assert!(
+        lines.iter().any(|line| line.contains("outage")),
+        "a trace line names the outage"
+    );
+    let first =
+        broker_case(FaultPlan::new().at(Duration::from_millis(50), Fault::outage("broker")));
+    assert_eq!(
+        first.run(Seed(3)).failure,
+        None,
+        "heal recovers an outage left open"
+    );
+}
+
+#[test]
+fn an_outage_on_a_node_without_one_is_refused() {
+    let faults = FaultPlan::new().at(Duration::from_millis(50), Fault::outage("producer"));
+    let error = broker_case(faults)
+        .validate()
+        .expect_err("producer models no outage");
+    assert!(error.to_string().contains("models no outage"), "{error}");
+}
+
+#[test]
+fn same_seed_same_trace() {
+    let faults = || FaultPlan::new().at(Duration::from_millis(50), Fault::outage("broker"));
+    let first = broker_case(faults()).run(Seed(9)).digest();
+    assert_eq!(first, broker_case(faults()).run(Seed(9)).digest());
+}
