@@ -1,5 +1,6 @@
 //! The broker's async face: an outage refuses publishes until recovery, after which a
-//! retrying producer gets every message stored and a consumer group settles all of them.
+//! retrying producer gets every message stored and a consumer group settles all of them; a
+//! consumer that crashes before acking gets its messages again after restart.
 //!
 //! One world: a `broker`, a `producer` process publishing `MESSAGE_COUNT` messages (retrying
 //! each until the broker answers), and a `worker` daemon consuming and acking.
@@ -12,12 +13,17 @@ use syncsim::sim::services::broker::{
 };
 use syncsim::sim::{Fault, FaultPlan, Property, Seed, Verdict};
 
-use crate::support::case;
+use crate::support::{case, with_properties};
 
 const MESSAGE_COUNT: u64 = 8;
 
 fn broker_case(faults: FaultPlan) -> syncsim::sim::Case {
-    let install = |world: &mut syncsim::sim::WorldBuilder| {
+    broker_case_processing(faults, 0)
+}
+
+/// As `broker_case`, the worker taking `processing_ms` per delivery before it acks.
+fn broker_case_processing(faults: FaultPlan, processing_ms: u64) -> syncsim::sim::Case {
+    let install = move |world: &mut syncsim::sim::WorldBuilder| {
         let broker = world.broker("broker", BrokerConfig::default());
         let producer = broker.clone();
         world.node("producer").process("publish", move |ctx| {
@@ -53,6 +59,7 @@ fn broker_case(faults: FaultPlan) -> syncsim::sim::Case {
                 };
                 loop {
                     for delivery in consumer.poll(10).await.unwrap_or_default() {
+                        ctx.sleep(Duration::from_millis(processing_ms)).await;
                         let _ = consumer.ack(&delivery).await;
                     }
                     ctx.sleep(Duration::from_millis(10)).await;
@@ -127,4 +134,30 @@ fn same_seed_same_trace() {
     let faults = || FaultPlan::new().at(Duration::from_millis(50), Fault::outage("broker"));
     let first = broker_case(faults()).run(Seed(9)).digest();
     assert_eq!(first, broker_case(faults()).run(Seed(9)).digest());
+}
+
+/// Some message reached the group a second time (attempt 2 or more).
+fn redelivered() -> Property {
+    Property::eventually("test: a message was delivered twice", |history| {
+        let broker = history.service::<BrokerServer>("broker");
+        let again = broker.log().iter().any(|event| {
+            matches!(event.kind, BrokerEventKind::Delivered { attempt, .. } if attempt >= 2)
+        });
+        Verdict::check(again, || "no redelivery".to_string())
+    })
+}
+
+#[test]
+fn a_consumer_crash_before_ack_redelivers() {
+    let faults = FaultPlan::new()
+        .at(Duration::from_millis(150), Fault::crash("worker"))
+        .at(Duration::from_millis(300), Fault::restart("worker"));
+    let crashed = with_properties(broker_case_processing(faults, 60), vec![redelivered()]);
+    assert_eq!(crashed.run(Seed(4)).failure, None);
+    // Without the crash nothing is delivered twice: the check can fail.
+    let calm = with_properties(
+        broker_case_processing(FaultPlan::new(), 60),
+        vec![redelivered()],
+    );
+    assert!(calm.run(Seed(4)).failure.is_some());
 }
