@@ -4,6 +4,7 @@
 
 mod bounds;
 mod broker;
+mod broker_faults;
 mod build;
 mod catalog;
 mod cli;
