@@ -9,6 +9,9 @@
 use syncsim::scenarios::replay::ReplayFile;
 use syncsim::scenarios::{self, budget, shrink, Expectation, ScenarioSpec};
 
+/// Longest shrunk trace a snapshot carries in full.
+const TRACE_IN_SNAPSHOT_MAX: usize = 200;
+
 fn scenario_budget(id: &str) -> Option<(ScenarioSpec, Vec<syncsim::sim::Seed>)> {
     let scenario = scenarios::find(id).expect("in the catalog");
     let budget = budget::from_lookup(&scenario, |name| std::env::var(name).ok())
@@ -37,13 +40,21 @@ fn caught(id: &str, snapshot_name: &str) {
     );
     let report = shrunk.outcome.report().expect("failed");
     let stats = file.shrink.expect("shrunk");
+    // A short trace is part of the reviewed snapshot; a long one would drown the report.
+    let trace = if shrunk.outcome.trace.events().len() <= TRACE_IN_SNAPSHOT_MAX {
+        shrunk.outcome.trace.render()
+    } else {
+        format!(
+            "(trace of {} events not snapshotted)",
+            stats.event_count_after
+        )
+    };
     let summary = format!(
-        "{report}\nshrunk: faults {} -> {}, events {} -> {}\n\n{}",
+        "{report}\nshrunk: faults {} -> {}, events {} -> {}\n\n{trace}",
         stats.fault_count_before,
         stats.fault_count_after,
         stats.event_count_before,
         stats.event_count_after,
-        shrunk.outcome.trace.render()
     );
     if std::env::var_os("SYNCSIM_SEED").is_none() && std::env::var_os("SYNCSIM_SEEDS").is_none() {
         insta::assert_snapshot!(snapshot_name, summary);
@@ -87,6 +98,16 @@ fn counter_compare_and_set_holds_with_its_race_hit() {
 #[test]
 fn counter_compare_and_set_swarm_holds_with_its_race_hit() {
     holds("counter/compare_and_set/swarm");
+}
+
+#[test]
+fn org_sync_blind_upsert_is_caught_shrunk_and_replayable() {
+    caught("org_sync/blind_upsert", "org_sync_blind_upsert");
+}
+
+#[test]
+fn org_sync_fetch_then_write_holds_with_its_races_hit() {
+    holds("org_sync/fetch_then_write");
 }
 
 #[test]

@@ -14,6 +14,7 @@ mod exploration;
 mod faults;
 mod http;
 mod leaks;
+mod org_sync;
 mod postgres;
 mod snapshots;
 mod support;

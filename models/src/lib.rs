@@ -4,8 +4,11 @@
 //! Module map:
 //! - `counter`: the toy model, two workers doing read-modify-write on a shared counter;
 //!   the README quickstart and the kernel's proof that a sweep finds a lost update.
+//! - `org_sync`: identity-provider webhooks applied to a table with a unique slug, per-org
+//!   workflows retried forever; `blind_upsert` (caught) and `fetch_then_write` (holds).
 //!
-//! The five production systems of the design (role_sync, journey_sessions,
-//! campaign_control, contract_outbox, org_sync) join as their services land.
+//! The other production systems of the design (role_sync, journey_sessions,
+//! campaign_control, contract_outbox) join as their services land.
 
 pub mod counter;
+pub mod org_sync;

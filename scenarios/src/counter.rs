@@ -7,10 +7,9 @@
 use std::time::Duration;
 
 use syncsim_models::counter::{CounterConfig, Variant};
-use syncsim_sim::{
-    Bounds, Episodes, Fault, FaultPlan, NetConfig, Phases, RandomFault, Ratio, RequestFaults,
-};
+use syncsim_sim::{Bounds, Fault, FaultPlan, NetConfig, Phases, RandomFault, Ratio, RequestFaults};
 
+use crate::faults::episodes;
 use crate::spec::{Expectation, ModelSpec, ScenarioSpec};
 
 pub(crate) fn scenarios() -> Vec<ScenarioSpec> {
@@ -66,16 +65,6 @@ fn fixed(variant: Variant, expectation: Expectation) -> ScenarioSpec {
         },
         bounds: bounds(),
         net: net(),
-    }
-}
-
-fn episodes(nodes: &[&str], probability_per_sec: Ratio, duration_max: Duration) -> Episodes {
-    Episodes {
-        nodes: nodes.iter().map(|node| node.to_string()).collect(),
-        probability_per_sec,
-        duration_min: Duration::from_millis(50),
-        duration_max,
-        stability: Duration::from_millis(500),
     }
 }
 

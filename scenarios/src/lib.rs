@@ -9,6 +9,8 @@
 //! Module map:
 //! - `spec`: `ScenarioSpec`, `ModelSpec`, `Expectation`.
 //! - `counter`: the toy model's scenarios.
+//! - `faults`: fault-plan building blocks the scenarios share.
+//! - `org_sync`: webhook events against a unique slug, both variants.
 //! - `shrink`: a failure made small with proptest's value trees.
 //! - `replay`: replay files (write, read, check the version).
 //! - `budget`: `SYNCSIM_SEED`, `SYNCSIM_SEEDS`, `SYNCSIM_SCENARIO`.
@@ -16,6 +18,8 @@
 
 pub mod budget;
 mod counter;
+mod faults;
+mod org_sync;
 pub mod regressions;
 pub mod replay;
 pub mod shrink;
@@ -25,7 +29,9 @@ pub use spec::{Expectation, ModelSpec, ScenarioSpec};
 
 /// Every scenario, in a stable order.
 pub fn catalog() -> Vec<ScenarioSpec> {
-    counter::scenarios()
+    let mut all = counter::scenarios();
+    all.extend(org_sync::scenarios());
+    all
 }
 
 /// The scenario named `id`, or an error listing the known ids.

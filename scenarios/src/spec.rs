@@ -10,6 +10,7 @@ use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 use syncsim_models::counter::{Counter, CounterConfig};
+use syncsim_models::org_sync::{OrgSync, OrgSyncConfig};
 use syncsim_sim::{Bounds, Case, CaseError, FaultPlan, Knob, Model, NetConfig, Phases, Seed};
 
 /// What a scenario's seed budget must show.
@@ -42,6 +43,8 @@ impl fmt::Display for Expectation {
 pub enum ModelSpec {
     /// The toy counter model.
     Counter(CounterConfig),
+    /// Identity-provider webhooks against a unique slug.
+    OrgSync(OrgSyncConfig),
 }
 
 impl ModelSpec {
@@ -51,6 +54,9 @@ impl ModelSpec {
             ModelSpec::Counter(config) => Arc::new(Counter {
                 config: config.clone(),
             }),
+            ModelSpec::OrgSync(config) => Arc::new(OrgSync {
+                config: config.clone(),
+            }),
         }
     }
 
@@ -58,6 +64,7 @@ impl ModelSpec {
     pub fn variant_id(&self) -> String {
         match self {
             ModelSpec::Counter(config) => format!("counter/{}", config.variant.name()),
+            ModelSpec::OrgSync(config) => format!("org_sync/{}", config.variant.name()),
         }
     }
 
@@ -65,6 +72,7 @@ impl ModelSpec {
     pub fn workload(&self) -> Vec<Knob> {
         match self {
             ModelSpec::Counter(config) => config.workload(),
+            ModelSpec::OrgSync(config) => config.workload(),
         }
     }
 
@@ -72,6 +80,7 @@ impl ModelSpec {
     pub fn with_workload(&self, values: &[u64]) -> ModelSpec {
         match self {
             ModelSpec::Counter(config) => ModelSpec::Counter(config.with_workload(values)),
+            ModelSpec::OrgSync(config) => ModelSpec::OrgSync(config.with_workload(values)),
         }
     }
 }

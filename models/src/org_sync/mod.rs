@@ -1,0 +1,181 @@
+//! `org_sync`: identity-provider webhook events kept in a local table with a unique slug.
+//!
+//! ```text
+//!  idp (admin process) ──call──▶ idp-api (the provider's org store, external_id)
+//!   │ emit organization.created / updated / deleted (ULID ids)
+//!   ▼ webhook: at least once, delayed, duplicated, out of order, reconcile replays
+//!  app POST /webhooks ──signal_with_start(org id)──▶ temporal (one workflow per org)
+//!                                                      │ worker-1, worker-2
+//!                                                      ▼ activity "apply event" (retried forever)
+//!                        db: organization_metadata (id uuid PK, slug UNIQUE, workos_id UNIQUE)
+//! ```
+//!
+//! The real system is an application mirroring a WorkOS-like provider's organizations. Each
+//! org's events run serially in a Temporal-like workflow whose activity is retried forever
+//! (Temporal's default). Variants: `blind_upsert` upserts on the primary key and sets the
+//! slug from the new name, so a rename onto a sibling's slug fails with `23505` forever; it
+//! also pushes `external_id` before writing and applies stale events. `fetch_then_write`
+//! looks the row up first, creates under an advisory lock with slug suffixing, never changes
+//! a slug, skips events not newer than the row's last one, and pushes `external_id` only
+//! after its commit.
+//!
+//! Modelled: delivery faults of the webhook, per-org serial execution with lease loss and
+//! re-runs, crashes and request faults on every call (a failed provider write included),
+//! concurrent creates of one base slug. Not modelled: memberships, domains, the provider's
+//! own rate limits, webhook signatures, hard deletes (a delete is a soft `deleted_at`).
+
+mod app;
+mod apply;
+mod properties;
+mod provider;
+mod schema;
+
+use serde::{Deserialize, Serialize};
+use syncsim_sim::services::pg::PgConfig;
+use syncsim_sim::services::webhook::WebhookConfig;
+use syncsim_sim::services::workflow::WorkerConfig;
+use syncsim_sim::{Knob, Model, Property, Ratio, WorldBuilder};
+
+pub use provider::{Directory, Org};
+pub use schema::{org_id, slugify, SCHEMA};
+
+/// The database node.
+pub const DB: &str = "db";
+/// The provider's webhook source node (its admin process runs there too).
+pub const IDP: &str = "idp";
+/// The provider's API node, holding its orgs and their `external_id`.
+pub const IDP_API: &str = "idp-api";
+/// The application node receiving webhooks.
+pub const APP: &str = "app";
+/// The workflow service node.
+pub const TEMPORAL: &str = "temporal";
+
+/// How the app applies an event.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Variant {
+    /// `INSERT ... ON CONFLICT (id) DO UPDATE SET slug = <new slug>`, no ordering guard,
+    /// `external_id` pushed before the write.
+    BlindUpsert,
+    /// Look up, then write: advisory-locked creates with suffixing, stable slugs, an
+    /// event-ordering guard, `external_id` pushed after commit.
+    FetchThenWrite,
+}
+
+impl Variant {
+    /// The variant's name in scenario ids.
+    pub fn name(self) -> &'static str {
+        match self {
+            Variant::BlindUpsert => "blind_upsert",
+            Variant::FetchThenWrite => "fetch_then_write",
+        }
+    }
+}
+
+/// Tunables of the org_sync model.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OrgSyncConfig {
+    /// How events are applied.
+    pub variant: Variant,
+    /// Organizations the provider creates (the first two share a base slug).
+    pub org_count: u32,
+    /// Renames after the creates; about half reuse a sibling's current name.
+    pub rename_count: u32,
+    /// Deletes at the end of the workload.
+    pub delete_count: u32,
+    /// Longest gap between two provider actions, in milliseconds (drawn from 0).
+    pub action_gap_max_ms: u64,
+    /// Workflow worker nodes.
+    pub worker_count: u32,
+    /// Activity attempts an event may take before "retried forever" is declared.
+    pub attempts_bound: u32,
+    /// Chance of one extra webhook copy after an acknowledgement.
+    pub duplicate_probability: Ratio,
+    /// How often the provider replays recent events, in milliseconds; none: never.
+    pub reconcile_interval_ms: Option<u64>,
+}
+
+/// The org_sync model in one variant.
+#[derive(Clone, Debug)]
+pub struct OrgSync {
+    /// Its configuration.
+    pub config: OrgSyncConfig,
+}
+
+impl Model for OrgSync {
+    fn name(&self) -> &str {
+        "org_sync"
+    }
+
+    fn install(&self, world: &mut WorldBuilder) {
+        let db = world.postgres(DB, PgConfig::default());
+        db.setup(SCHEMA);
+        let directory = world.service(IDP_API, Directory::default());
+        let (idp, idp_node) = world.webhook_source(IDP, self.webhook_config());
+        let config = self.config.clone();
+        let admin_directory = directory.clone();
+        idp_node.process("admin", move |ctx| {
+            provider::admin(ctx, idp.clone(), admin_directory.clone(), config.clone())
+        });
+        let workflows = world.workflows(TEMPORAL);
+        app::install(world, &workflows);
+        for worker_index in 1..=self.config.worker_count {
+            let node = world.node(&format!("worker-{worker_index}"));
+            let (db, directory, variant) = (db.clone(), directory.clone(), self.config.variant);
+            workflows.worker(node, worker_config(), move |wf, _key, payload| {
+                app::handle(wf, db.clone(), directory.clone(), variant, payload)
+            });
+        }
+    }
+
+    fn properties(&self) -> Vec<Property> {
+        properties::all(self.config.attempts_bound)
+    }
+}
+
+/// Leases long enough for one apply; a worker paused longer loses its org to another.
+fn worker_config() -> WorkerConfig {
+    WorkerConfig {
+        lease: std::time::Duration::from_secs(2),
+        poll_interval: std::time::Duration::from_millis(50),
+    }
+}
+
+impl OrgSync {
+    fn webhook_config(&self) -> WebhookConfig {
+        let mut config = WebhookConfig::new(APP, app::WEBHOOK_PATH);
+        config.duplicate_probability = self.config.duplicate_probability;
+        config.reconcile_interval = self
+            .config
+            .reconcile_interval_ms
+            .map(std::time::Duration::from_millis);
+        config
+    }
+}
+
+impl OrgSyncConfig {
+    /// The workload knobs shrinking may lower, with their floors.
+    pub fn workload(&self) -> Vec<Knob> {
+        vec![
+            Knob::new("org_count", 2, u64::from(self.org_count)),
+            Knob::new("rename_count", 0, u64::from(self.rename_count)),
+            Knob::new("delete_count", 0, u64::from(self.delete_count)),
+            Knob::new("action_gap_max_ms", 0, self.action_gap_max_ms),
+            Knob::new("worker_count", 1, u64::from(self.worker_count)),
+        ]
+    }
+
+    /// This config with the workload knobs set to `values` (in `workload()` order).
+    pub fn with_workload(&self, values: &[u64]) -> OrgSyncConfig {
+        let narrow = |value: u64| u32::try_from(value).expect("a knob never grows past its start");
+        OrgSyncConfig {
+            org_count: narrow(values[0]),
+            rename_count: narrow(values[1]),
+            delete_count: narrow(values[2]),
+            action_gap_max_ms: values[3],
+            worker_count: narrow(values[4]),
+            ..self.clone()
+        }
+    }
+}

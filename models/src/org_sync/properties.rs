@@ -1,0 +1,183 @@
+//! Properties of org_sync, read from ground truth: the workflow store's attempts, the
+//! webhook source's emitted events, the database's commit log and final rows, and the
+//! provider's `external_id` values. Plus the coverage marks a passing run must have hit.
+//!
+//! Slug uniqueness is the unique index's job and is not re-checked here (a check that cannot
+//! fail proves nothing); slug stability is checked on every committed version of every row.
+
+use std::collections::BTreeMap;
+
+use syncsim_sim::services::pg::{PgServer, Row, Value};
+use syncsim_sim::services::webhook::WebhookSource;
+use syncsim_sim::services::workflow::{WorkflowEvent, WorkflowStore};
+use syncsim_sim::{History, Property, Verdict};
+
+use super::apply::{MARK_CREATES_RACED, MARK_PUSH_FAILED, MARK_RENAME_COLLIDED, MARK_STALE_EVENT};
+use super::provider::{Directory, Org};
+use super::schema::column;
+use super::{DB, IDP, IDP_API, TEMPORAL};
+
+const TABLE: &str = "public.organization_metadata";
+
+/// Every property of the model; `attempts_bound` is where "retried forever" starts.
+pub fn all(attempts_bound: u32) -> Vec<Property> {
+    let mut properties = vec![
+        Property::eventually("org_sync: no event is retried forever", move |history| {
+            no_event_retried_forever(history, attempts_bound)
+        }),
+        Property::eventually(
+            "org_sync: the final row matches the org's latest event",
+            final_row_matches_latest_event,
+        ),
+        Property::eventually(
+            "org_sync: a slug never changes after creation",
+            slug_never_changes,
+        ),
+        // Checked after every change: a provider reader follows external_id at any moment.
+        Property::always(
+            "org_sync: the provider's external_id never points at a missing row",
+            external_id_points_at_a_row,
+        ),
+    ];
+    for mark in [
+        MARK_RENAME_COLLIDED,
+        MARK_STALE_EVENT,
+        MARK_CREATES_RACED,
+        MARK_PUSH_FAILED,
+    ] {
+        properties.push(Property::sometimes(mark, move |history| {
+            history.mark_count(mark) > 0
+        }));
+    }
+    properties
+}
+
+/// Every signal completed, none after more than `attempts_bound` attempts of an activity.
+fn no_event_retried_forever(history: &History, attempts_bound: u32) -> Verdict {
+    let store = history.service::<WorkflowStore>(TEMPORAL);
+    let mut worst: Option<(&str, u32, &Option<String>)> = None;
+    for event in store.log() {
+        if let WorkflowEvent::Activity {
+            key,
+            attempt,
+            error,
+            ..
+        } = event
+        {
+            if worst.is_none_or(|(_, most, _)| *attempt > most) {
+                worst = Some((key, *attempt, error));
+            }
+        }
+    }
+    let busy = store.busy_keys();
+    match worst {
+        Some((key, attempts, error)) if attempts > attempts_bound || !busy.is_empty() => {
+            Verdict::violated(format!(
+                "org {key} took {attempts} attempts (bound {attempts_bound}), last error \
+                 {error:?}; still running: {busy:?}"
+            ))
+        }
+        _ if !busy.is_empty() => Verdict::violated(format!("still running: {busy:?}")),
+        _ => Verdict::Pass,
+    }
+}
+
+/// The latest emitted event of every org, by event id (ULIDs sort in emission order).
+fn latest_events(history: &History) -> BTreeMap<String, (String, Org)> {
+    let source = history.service::<WebhookSource>(IDP);
+    let mut latest: BTreeMap<String, (String, Org)> = BTreeMap::new();
+    for event in source.events() {
+        let Ok(org) = serde_json::from_value::<Org>(event.payload.clone()) else {
+            continue;
+        };
+        let newer = latest
+            .get(&org.id)
+            .is_none_or(|(seen, _)| event.id.as_str() > seen.as_str());
+        if newer {
+            latest.insert(org.id.clone(), (event.id.clone(), org));
+        }
+    }
+    latest
+}
+
+fn rows(history: &History) -> Vec<Row> {
+    history.service::<PgServer>(DB).table_snapshot(TABLE)
+}
+
+fn text(value: &Value) -> &str {
+    match value {
+        Value::Text(text) => text,
+        _ => "",
+    }
+}
+
+/// After every event was delivered, each org's row shows its latest event: the name, and
+/// `deleted_at` set exactly when the latest event is a delete.
+fn final_row_matches_latest_event(history: &History) -> Verdict {
+    let rows = rows(history);
+    for (org_id, (event_id, org)) in latest_events(history) {
+        let row = rows
+            .iter()
+            .find(|row| text(&row[column::WORKOS_ID]) == org_id);
+        let Some(row) = row else {
+            return Verdict::violated(format!("{org_id}: no row after event {event_id}"));
+        };
+        let deleted = row[column::DELETED_AT] != Value::Null;
+        let name = text(&row[column::NAME]);
+        if deleted != org.deleted || (!org.deleted && name != org.name) {
+            return Verdict::violated(format!(
+                "{org_id}: latest event {event_id} says name {:?} deleted {}, the row says \
+                 name {name:?} deleted {deleted}",
+                org.name, org.deleted
+            ));
+        }
+    }
+    Verdict::Pass
+}
+
+/// Every committed version of a row keeps the slug it was created with.
+fn slug_never_changes(history: &History) -> Verdict {
+    let server = history.service::<PgServer>(DB);
+    // Keyed by the id's debug text: `Value` has no total order.
+    let mut first_slug: BTreeMap<String, Value> = BTreeMap::new();
+    for txn in server.commit_log() {
+        for change in txn.changes.get(TABLE).into_iter().flatten() {
+            let (id, slug) = (&change.values[column::ID], &change.values[column::SLUG]);
+            let created = first_slug
+                .entry(format!("{id:?}"))
+                .or_insert_with(|| slug.clone());
+            if created != slug {
+                return Verdict::violated(format!(
+                    "row {id:?} was created with slug {created:?}; commit {} set {slug:?}",
+                    txn.commit_sequence
+                ));
+            }
+        }
+    }
+    Verdict::Pass
+}
+
+/// Every `external_id` the provider holds is the id of a committed row.
+fn external_id_points_at_a_row(history: &History) -> Verdict {
+    let ids: Vec<String> = rows(history)
+        .iter()
+        .filter_map(|row| match row[column::ID] {
+            Value::Uuid(id) => Some(uuid::Uuid::from_u128(id).to_string()),
+            _ => None,
+        })
+        .collect();
+    let directory = history.service::<Directory>(IDP_API);
+    let dangling = directory.orgs().values().find(|org| {
+        org.external_id
+            .as_ref()
+            .is_some_and(|external_id| !ids.contains(external_id))
+    });
+    match dangling {
+        None => Verdict::Pass,
+        Some(org) => Verdict::violated(format!(
+            "{}: external_id {:?} has no row",
+            org.id,
+            org.external_id.as_deref().unwrap_or_default()
+        )),
+    }
+}
