@@ -1,6 +1,8 @@
 //! `syncsim run`: one scenario on one seed or a range; a failure is shrunk, written as a
 //! replay file, and reported with the one command that replays it.
 
+use std::collections::BTreeMap;
+
 use syncsim::scenarios::{self, ScenarioSpec};
 use syncsim::sim::{Outcome, Seed};
 
@@ -18,6 +20,8 @@ pub fn run(arguments: &RunArgs) -> Result<u8, Usage> {
     let stopwatch = Stopwatch::start();
     let mut last: Option<Outcome> = None;
     let mut ran_count = 0;
+    // For each `sometimes` property, the runs that hit it: a pass means little without it.
+    let mut coverage: BTreeMap<String, u64> = BTreeMap::new();
     for seed in &seeds {
         if arguments
             .budget
@@ -28,6 +32,9 @@ pub fn run(arguments: &RunArgs) -> Result<u8, Usage> {
         }
         let outcome = scenario.case().run(*seed);
         ran_count += 1;
+        for (name, hit) in &outcome.sometimes {
+            *coverage.entry(name.clone()).or_default() += u64::from(*hit);
+        }
         let failed = outcome.failure.is_some();
         let mark = if failed { " FAILED" } else { "" };
         say!(
@@ -49,6 +56,9 @@ pub fn run(arguments: &RunArgs) -> Result<u8, Usage> {
     }
     if last.failure.is_none() {
         say!("{ran_count} seed(s) of {} passed", scenario.id);
+        for (name, hits) in &coverage {
+            say!("  sometimes {hits:>5}/{ran_count} run(s)  {name}");
+        }
         return Ok(0);
     }
     report_failure(&scenario, &last, !arguments.no_shrink)?;
