@@ -20,6 +20,7 @@
 //! transaction to another store, enqueue-side concurrency limits, LISTEN/NOTIFY wake-ups
 //! (workers poll), job timeouts, cron catch-up of ticks missed while no scheduler ran.
 
+pub mod checks;
 mod cron;
 mod log;
 mod policy;
@@ -238,6 +239,8 @@ pub(crate) enum Mutation {
     LeaseNeverExpires,
     /// Cron ticks are not aligned: each scheduler enqueues its own tick.
     CronUnaligned,
+    /// A finished job's row loses its error.
+    ErrorNotWritten,
 }
 
 fn micros(duration: Duration) -> i64 {

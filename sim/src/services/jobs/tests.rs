@@ -13,7 +13,6 @@ use super::*;
 use crate::fault::{Fault, FaultPlan};
 use crate::history::History;
 use crate::model::Model;
-use crate::prng::Ratio;
 use crate::property::{Property, Verdict};
 use crate::run::{Bounds, Case, Phases};
 use crate::seed::Seed;
@@ -71,13 +70,7 @@ pub(super) fn queue(
     claim_batch_size_max: u32,
 ) -> Jobs {
     let pg = world.postgres("db", PgConfig::default());
-    let config = JobsConfig {
-        poll_interval: POLL,
-        lock_timeout: LOCK_TIMEOUT,
-        claim_batch_size_max,
-        kinds,
-    };
-    let mut jobs = world.jobs("jobs", &pg, config);
+    let mut jobs = world.jobs("jobs", &pg, config_of(kinds, claim_batch_size_max));
     jobs.set_mutation(mutation);
     for worker in workers {
         jobs.worker(world.node(worker), &[], handle);
@@ -150,77 +143,78 @@ fn log(history: &History) -> std::sync::MutexGuard<'_, JobsLog> {
     history.service::<JobsLog>("jobs")
 }
 
-/// Attempts of job 1 are `attempts` in all, the row failed with the last error, and each gap
-/// between attempts lies within the formula's bounds plus the claim's overhead.
-pub(super) fn retry_property(attempts: u32, wait: Wait) -> Property {
-    Property::eventually(
-        "jobs: retries wait by the formula and stop at the limit",
-        move |h| {
-            let gaps = log(h).gaps_of(1);
-            let rows = JobsLog::jobs(&h.service::<PgServer>("db"));
-            let Some(row) = rows.first() else {
-                return Verdict::violated("no job row");
-            };
-            let count_ok = gaps.len() + 1 == attempts as usize;
-            let failed = row.outcome.as_deref() == Some("failed")
-                && row.error.as_deref() == Some(&format!("Timeout: execution {attempts}")[..]);
-            let bad_gaps: Vec<(usize, Duration)> = gaps
-                .iter()
-                .enumerate()
-                .filter(|(index, gap)| {
-                    let execution = u32::try_from(*index).unwrap_or(0) + 1;
-                    let (base, jitter_max) = wait_bounds(&wait, execution, Ratio::new(15, 100));
-                    // A retry is claimed by the first poll after its time, plus round trips.
-                    let slack = POLL + Duration::from_millis(100);
-                    !(base..base + jitter_max + slack).contains(gap)
-                })
-                .map(|(index, gap)| (index, *gap))
-                .collect();
-            Verdict::check(count_ok && failed && bad_gaps.is_empty(), || {
-                format!("gaps {gaps:?}, off the formula {bad_gaps:?}; row {row:?}")
-            })
-        },
-    )
+fn config_of(kinds: Vec<JobKind>, claim_batch_size_max: u32) -> JobsConfig {
+    JobsConfig {
+        poll_interval: POLL,
+        lock_timeout: LOCK_TIMEOUT,
+        claim_batch_size_max,
+        kinds,
+    }
 }
 
-fn retry_case(mutation: Mutation, attempts: u32, wait: Wait) -> Case {
-    let property = retry_property(attempts, wait.clone());
+/// Job 1 ran `attempts` times in all.
+fn attempt_count(attempts: usize) -> Property {
+    Property::eventually("jobs: attempts stop at the limit", move |history| {
+        let count = log(history).attempts_of(1).len();
+        Verdict::check(count == attempts, || format!("{count} attempts"))
+    })
+}
+
+fn retry_case(mutation: Mutation, attempts: u32) -> Case {
+    let policy = RetryPolicy::default()
+        .retry_on("Timeout", Wait::PolynomiallyLonger, attempts)
+        .retry_on("RateLimited", Wait::Fixed(Duration::from_secs(5)), attempts)
+        .discard_on("NotFound");
+    let kinds = vec![kind("Push", policy)];
+    let slack = POLL + Duration::from_millis(100);
+    let properties = vec![
+        checks::follows_retry_policy("jobs", &config_of(kinds.clone(), 10), slack),
+        checks::outcomes_recorded("jobs", "db"),
+        attempt_count(attempts as usize),
+    ];
     let install = move |world: &mut WorldBuilder| {
-        let policy = RetryPolicy::default().retry_on("Timeout", wait.clone(), attempts);
-        let jobs = queue(
-            world,
-            vec![kind("Push", policy)],
-            &["w1", "w2"],
-            mutation,
-            10,
-        );
-        let args = json!({"sleep_ms": 50, "fail": "Timeout", "fail_times": 99});
-        enqueue_all(world, &jobs, vec![spec("Push", None, args)]);
+        let jobs = queue(world, kinds.clone(), &["w1", "w2"], mutation, 10);
+        let specs = vec![
+            spec("Push", None, json!({"fail": "Timeout", "fail_times": 99})),
+            spec(
+                "Push",
+                None,
+                json!({"fail": "RateLimited", "fail_times": 1}),
+            ),
+            spec("Push", None, json!({"fail": "NotFound", "fail_times": 1})),
+            spec("Push", None, json!({"fail": "Unhandled", "fail_times": 1})),
+        ];
+        enqueue_all(world, &jobs, specs);
     };
     case(
         install,
-        vec![property],
+        properties,
         FaultPlan::new(),
         Duration::from_secs(40),
     )
 }
 
 #[test]
-fn retry_checks_pass_on_the_queue_and_catch_a_wrong_wait_and_an_extra_attempt() {
-    let wait = Wait::PolynomiallyLonger;
-    assert_eq!(
-        retry_case(Mutation::None, 3, wait.clone())
-            .run(Seed(1))
-            .failure,
-        None
-    );
-    for mutation in [Mutation::WaitOffByOne, Mutation::OneMoreAttempt] {
-        let failure = retry_case(mutation, 3, wait.clone()).run(Seed(1)).failure;
+fn retry_checks_pass_on_the_queue_and_catch_each_policy_bug() {
+    assert_eq!(retry_case(Mutation::None, 3).run(Seed(1)).failure, None);
+    let expected = [
+        (
+            Mutation::WaitOffByOne,
+            "jobs: retries follow the declared policy",
+        ),
+        (
+            Mutation::OneMoreAttempt,
+            "jobs: retries follow the declared policy",
+        ),
+        (
+            Mutation::ErrorNotWritten,
+            "jobs: outcomes are recorded visibly",
+        ),
+    ];
+    for (mutation, property) in expected {
+        let failure = retry_case(mutation, 3).run(Seed(1)).failure;
         let failure = failure.unwrap_or_else(|| panic!("{mutation:?} not caught"));
-        assert_eq!(
-            failure.property,
-            "jobs: retries wait by the formula and stop at the limit"
-        );
+        assert_eq!(failure.property, property, "{mutation:?}: {failure:?}");
     }
 }
 
@@ -237,30 +231,23 @@ fn concurrency_case(mutation: Mutation) -> Case {
             .collect();
         enqueue_all(world, &jobs, specs);
     };
+    let properties = vec![checks::one_running_per_key("jobs"), all_succeeded()];
     case(
         install,
-        vec![key_limit()],
+        properties,
         FaultPlan::new(),
         Duration::from_secs(10),
     )
 }
 
-/// No two attempts with the same key overlap, and every job succeeded.
-pub(super) fn key_limit() -> Property {
-    Property::eventually("jobs: one running job per concurrency key", |history| {
-        let log = log(history);
-        let overlaps: Vec<(i64, i64)> = log
-            .overlapping_keys()
-            .iter()
-            .map(|(first, second)| (first.job, second.job))
-            .collect();
+/// Every job succeeded.
+fn all_succeeded() -> Property {
+    Property::eventually("jobs: every job succeeded", |history| {
         let rows = JobsLog::jobs(&history.service::<PgServer>("db"));
         let done = rows
             .iter()
             .filter(|row| row.outcome.as_deref() == Some("succeeded"));
-        Verdict::check(overlaps.is_empty() && done.count() == rows.len(), || {
-            format!("overlapping jobs {overlaps:?}; rows {rows:?}")
-        })
+        Verdict::check(done.count() == rows.len(), || format!("rows {rows:?}"))
     })
 }
 
@@ -273,7 +260,11 @@ fn the_key_limit_holds_and_catches_claims_that_skip_the_check_or_its_lock() {
         );
     }
     let unchecked = concurrency_case(Mutation::ConcurrencyUnchecked).run(Seed(1));
-    assert!(unchecked.failure.is_some(), "unchecked keys not caught");
+    let failure = unchecked.failure.expect("unchecked keys not caught");
+    assert_eq!(
+        failure.property,
+        "jobs: one running job per concurrency key"
+    );
     let caught = (1..=20)
         .filter(|seed| {
             let outcome = concurrency_case(Mutation::ConcurrencyUnlocked).run(Seed(*seed));
@@ -302,80 +293,66 @@ fn crash_case(mutation: Mutation) -> Case {
         .at(Duration::from_millis(600), Fault::crash("w1"))
         .at(Duration::from_millis(600), Fault::crash("w2"))
         .at(Duration::from_millis(700), Fault::restart("w2"));
-    case(
-        install,
-        vec![rerun_after_lease()],
-        faults,
-        Duration::from_secs(10),
-    )
-}
-
-/// Job 1's first attempt was cut short by a crash, a second one started after its lease ran
-/// out and succeeded.
-pub(super) fn rerun_after_lease() -> Property {
-    Property::eventually(
-        "jobs: a crashed job runs again after its lease",
-        |history| {
-            let log = log(history);
-            let attempts = log.attempts_of(1);
-            let rerun = match attempts.as_slice() {
-                [first, second] => {
-                    first.end.is_none()
-                        && second.started >= first.lease_until
-                        && second.end.as_ref().is_some_and(|end| end.error.is_none())
-                }
-                _ => false,
-            };
-            Verdict::check(rerun, || format!("attempts {attempts:?}"))
-        },
-    )
+    let properties = vec![
+        checks::crashed_jobs_rerun("jobs"),
+        checks::crash_mid_job("jobs"),
+        all_succeeded(),
+    ];
+    case(install, properties, faults, Duration::from_secs(10))
 }
 
 #[test]
 fn a_crashed_job_reruns_and_a_lease_that_never_expires_is_caught() {
-    assert_eq!(crash_case(Mutation::None).run(Seed(1)).failure, None);
+    let outcome = crash_case(Mutation::None).run(Seed(1));
+    assert_eq!(outcome.failure, None);
+    assert_eq!(
+        outcome.sometimes.get("jobs: a worker crashed mid-job"),
+        Some(&true)
+    );
     let stuck = crash_case(Mutation::LeaseNeverExpires).run(Seed(1));
-    assert!(stuck.failure.is_some(), "a stuck lease not caught");
+    let failure = stuck.failure.expect("a stuck lease not caught");
+    assert_eq!(
+        failure.property,
+        "jobs: a crashed job runs again after its lease"
+    );
 }
 
 fn cron_case(mutation: Mutation) -> Case {
+    let entry = CronEntry {
+        key: "digest".to_string(),
+        every: Duration::from_secs(1),
+        job: spec("Digest", None, json!({})),
+    };
+    let properties = vec![
+        checks::cron_ticks_once("db", std::slice::from_ref(&entry)),
+        all_succeeded(),
+    ];
     let install = move |world: &mut WorldBuilder| {
         let kinds = vec![kind("Digest", RetryPolicy::default())];
         let jobs = queue(world, kinds, &["w1"], mutation, 10);
-        let entry = CronEntry {
-            key: "digest".to_string(),
-            every: Duration::from_secs(1),
-            job: spec("Digest", None, json!({})),
-        };
         for scheduler in ["s1", "s2"] {
             jobs.cron(world.node(scheduler), entry.clone());
         }
     };
     case(
         install,
-        vec![cron_once_per_tick()],
+        properties,
         FaultPlan::new(),
         Duration::from_secs(6),
     )
 }
 
-/// Cron rows sit on distinct whole seconds, one per tick, and all ran.
-pub(super) fn cron_once_per_tick() -> Property {
-    Property::eventually("jobs: each cron tick enqueues once", |history| {
-        let rows = JobsLog::jobs(&history.service::<PgServer>("db"));
-        let ticks: Vec<i64> = rows.iter().filter_map(|row| row.cron_at_micros).collect();
-        let aligned = ticks.iter().all(|tick| tick % 1_000_000 == 0);
-        let distinct = ticks.windows(2).all(|pair| pair[0] < pair[1]);
-        let ran = log(history).attempts().len() + 1 >= ticks.len();
-        Verdict::check(ticks.len() >= 5 && aligned && distinct && ran, || {
-            format!("ticks {ticks:?}")
-        })
-    })
-}
-
 #[test]
 fn cron_enqueues_each_tick_once_and_unaligned_schedulers_are_caught() {
-    assert_eq!(cron_case(Mutation::None).run(Seed(1)).failure, None);
+    let outcome = cron_case(Mutation::None).run(Seed(1));
+    assert_eq!(outcome.failure, None);
+    let enqueued = outcome
+        .trace
+        .events()
+        .iter()
+        .filter(|event| event.detail.starts_with("cron digest enqueued"));
+    assert!(enqueued.count() >= 5, "fewer ticks than expected");
     let doubled = cron_case(Mutation::CronUnaligned).run(Seed(1));
-    assert!(doubled.failure.is_some(), "duplicate cron ticks not caught");
+    let failure = doubled.failure.expect("duplicate cron ticks not caught");
+    assert_eq!(failure.property, "jobs: each cron tick enqueues once");
 }

@@ -209,6 +209,7 @@ async fn run(
         .lock()
         .expect("jobs log")
         .end(job.id, u32::try_from(claimed.claim).unwrap_or(0), end);
+    let error = error.filter(|_| jobs.mutation != Mutation::ErrorNotWritten);
     finish(ctx, db, &claimed, decision, error).await
 }
 
