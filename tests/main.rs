@@ -12,6 +12,7 @@ mod determinism;
 mod exploration;
 mod faults;
 mod http;
+mod jobs;
 mod leaks;
 mod postgres;
 mod snapshots;
