@@ -73,10 +73,13 @@ fn policy_problem(
         }
         (_, decision) => return Some(format!("{label}: decision {decision:?} against {rule:?}")),
     };
+    // The job's next attempt is the retry, unless the outcome write was lost (a crash or a
+    // dropped connection): then the lease ran out and the same execution ran again.
     let next = log
         .attempts_of(attempt.job)
         .into_iter()
-        .find(|later| later.execution == attempt.execution + 1)?;
+        .find(|later| later.started > attempt.started)
+        .filter(|next| next.execution == attempt.execution + 1)?;
     let gap = next.started.0.saturating_sub(end.at.0);
     (gap < wait || gap > wait + slack)
         .then(|| format!("{label}: retried {gap:?} after its end, wait {wait:?}"))
