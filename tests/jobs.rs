@@ -718,3 +718,86 @@ fn storms_do_crash_workers_mid_job() {
         .count();
     assert!(hits > 0, "no storm crashed a worker mid-job");
 }
+
+// ---- named queues and scheduled jobs ---------------------------------------------------------
+
+/// `w1` serves `default`, `w2` serves `w2_queues`; jobs 1-4 go to `default`, 5-8 to
+/// `mailers`, and job 9 to `default` with a 2 s wait; a job of an undeclared kind fails.
+fn queues_case(w2_queues: &'static [&'static str]) -> Case {
+    let served = Property::eventually("test: each queue ran on its own worker", |history| {
+        let log = history.service::<JobsLog>("jobs");
+        let rows = rows(history);
+        let misplaced: Vec<(i64, String)> = log
+            .attempts()
+            .iter()
+            .filter(|attempt| {
+                let queue = rows
+                    .iter()
+                    .find(|row| row.id == attempt.job)
+                    .map(|row| &row.queue);
+                let expected = if queue.is_some_and(|queue| queue == "mailers") {
+                    "w2"
+                } else {
+                    "w1"
+                };
+                attempt.worker != expected
+            })
+            .map(|attempt| (attempt.job, attempt.worker.clone()))
+            .collect();
+        let delayed = log.attempts_of(9).first().map(|attempt| attempt.started.0);
+        let on_time = delayed.is_some_and(|start| start >= Duration::from_secs(2));
+        let ghost = rows
+            .iter()
+            .find(|row| row.kind == "Ghost")
+            .and_then(|row| row.error.clone());
+        let ghost_failed = ghost.as_deref() == Some("UnknownJobKind: no job kind Ghost");
+        Verdict::check(misplaced.is_empty() && on_time && ghost_failed, || {
+            format!("misplaced {misplaced:?}; job 9 at {delayed:?}; ghost {ghost:?}")
+        })
+    });
+    let install = move |world: &mut WorldBuilder| {
+        let pg = world.postgres("db", PgConfig::default());
+        let jobs = world.jobs(
+            "jobs",
+            &pg,
+            config(vec![kind("Mail", RetryPolicy::default())]),
+        );
+        jobs.worker(world.node("w1"), &["default"], scripted);
+        jobs.worker(world.node("w2"), w2_queues, scripted);
+        let mut specs: Vec<JobSpec> = (0..8)
+            .map(|index| {
+                let mut job = spec("Mail", None, json!({"sleep_ms": 100}));
+                if index >= 4 {
+                    job.queue = "mailers".to_string();
+                }
+                job
+            })
+            .collect();
+        let mut later = spec("Mail", None, json!({}));
+        later.wait = Duration::from_secs(2);
+        specs.push(later);
+        specs.push(spec("Ghost", None, json!({})));
+        world.node("app").process("enqueue", move |ctx| {
+            enqueue_all(ctx, pg.clone(), jobs.clone(), specs.clone(), Duration::ZERO)
+        });
+    };
+    let properties = vec![served, checks::outcomes_recorded("jobs", "db")];
+    jobs_case(
+        install,
+        properties,
+        FaultPlan::new(),
+        Duration::from_secs(1),
+        Duration::from_secs(5),
+    )
+}
+
+#[test]
+fn workers_run_only_their_queues_scheduled_jobs_wait_and_unknown_kinds_fail() {
+    assert_eq!(queues_case(&["mailers"]).run(Seed(1)).failure, None);
+    // A worker serving every queue takes default jobs too.
+    let failure = queues_case(&[]).run(Seed(1)).failure;
+    assert_eq!(
+        failure.expect("w2 ran default jobs").property,
+        "test: each queue ran on its own worker"
+    );
+}
