@@ -13,6 +13,7 @@ mod determinism;
 mod exploration;
 mod faults;
 mod http;
+mod jobs;
 mod leaks;
 mod org_sync;
 mod postgres;

@@ -150,6 +150,16 @@ impl WorldBuilder {
         self.services.insert(name.to_string(), state);
     }
 
+    /// Registers `state` as ground truth readable by properties as the service `name`, with
+    /// no node of its own: the harness records into it from the nodes that act (job workers).
+    pub(crate) fn ground_truth<T: Send + 'static>(&mut self, name: &str, state: Arc<Mutex<T>>) {
+        assert!(
+            !self.services.contains_key(name),
+            "a service named {name:?} already exists"
+        );
+        self.services.insert(name.to_string(), state);
+    }
+
     /// Declares node `name` with processes whose ground truth is `state`, readable by
     /// properties as the service `name`. Its crash keeps `state` as it is: the state is the
     /// durable part; what the processes held in memory dies with them.

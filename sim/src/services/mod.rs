@@ -12,12 +12,13 @@
 //!   policy (forever included), execution at least once across worker crashes.
 //! - `broker`: a Kafka-like broker (topics, partitions, consumer groups) with RabbitMQ-style
 //!   acks: at-least-once redelivery, nack to requeue, drop or dead-letter, retention.
-//!
-//! The job queue joins here as it lands.
+//! - `jobs`: an ActiveJob-on-GoodJob queue: job rows in `pg` enqueued inside the caller's
+//!   transaction, workers claiming with a lease, `retry_on` / `discard_on` policies, cron.
 
 pub mod broker;
 pub mod crm;
 pub mod http;
+pub mod jobs;
 pub mod pg;
 pub mod register;
 pub mod webhook;

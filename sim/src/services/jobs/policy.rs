@@ -1,0 +1,219 @@
+//! A job kind's retry policy, as ActiveJob declares it with `retry_on` and `discard_on`, and
+//! the wait before the next attempt with ActiveJob's formulas.
+//!
+//! Rules are checked last declared first, as `rescue_from` handlers are: the last rule that
+//! names the error's kind decides. An error no rule names fails the job at once (GoodJob's
+//! default `retry_on_unhandled_error = false`). Waits, after the `executions`-th execution:
+//! `:polynomially_longer` is `executions^4 + 2` seconds plus a jitter of up to
+//! `executions^4 * jitter` seconds; a fixed wait `d` is `d` plus up to `d * jitter`. The jitter
+//! fraction is drawn from the worker node's seeded stream, uniform in `[0, max)` microseconds,
+//! as `Kernel.rand` is uniform in `[0, 1)`. Not modelled: error class hierarchies (a kind
+//! matches by name only), `retry_on` blocks, `:exponentially_longer`, wait procs, `after_discard`.
+
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+use crate::prng::{Prng, Ratio};
+
+/// How long to wait before the next attempt.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Wait {
+    /// ActiveJob's `:polynomially_longer`: `executions^4 + 2` seconds, plus jitter.
+    PolynomiallyLonger,
+    /// A fixed wait, plus jitter.
+    #[serde(with = "humantime_serde")]
+    Fixed(Duration),
+}
+
+/// One `retry_on` or `discard_on` declaration.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Rule {
+    /// `retry_on error_kind, wait:, attempts:`: retry until `attempts` executions in all.
+    RetryOn {
+        /// The error kind it handles.
+        error_kind: String,
+        /// The wait before each retry.
+        wait: Wait,
+        /// Executions in all, the first included, before the job fails.
+        attempts: u32,
+    },
+    /// `discard_on error_kind`: the job ends as discarded, never retried.
+    DiscardOn {
+        /// The error kind it handles.
+        error_kind: String,
+    },
+}
+
+/// The retry declarations of one job kind.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RetryPolicy {
+    /// `retry_on` and `discard_on` declarations, in declaration order.
+    pub rules: Vec<Rule>,
+    /// ActiveJob's `retry_jitter` (default 15/100).
+    pub jitter: Ratio,
+}
+
+/// What happens to a job after a failed execution.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub enum Decision {
+    /// Run it again after `wait`.
+    Retry {
+        /// The drawn wait, jitter included.
+        #[serde(with = "humantime_serde")]
+        wait: Duration,
+    },
+    /// End it as discarded (`discard_on`).
+    Discard,
+    /// End it as failed: attempts exhausted, or an error no rule handles.
+    Fail,
+}
+
+impl Default for RetryPolicy {
+    /// No rule (every error fails the job) and ActiveJob's default jitter.
+    fn default() -> Self {
+        RetryPolicy {
+            rules: Vec::new(),
+            jitter: Ratio::new(15, 100),
+        }
+    }
+}
+
+impl RetryPolicy {
+    /// Adds `retry_on error_kind, wait:, attempts:`.
+    pub fn retry_on(mut self, error_kind: &str, wait: Wait, attempts: u32) -> Self {
+        self.rules.push(Rule::RetryOn {
+            error_kind: error_kind.to_string(),
+            wait,
+            attempts,
+        });
+        self
+    }
+
+    /// Adds `discard_on error_kind`.
+    pub fn discard_on(mut self, error_kind: &str) -> Self {
+        self.rules.push(Rule::DiscardOn {
+            error_kind: error_kind.to_string(),
+        });
+        self
+    }
+
+    /// What to do after execution number `executions` (1-based) failed with `error_kind`.
+    pub fn decide(&self, error_kind: &str, executions: u32, prng: &mut Prng) -> Decision {
+        let rule = self.rules.iter().rev().find(|rule| match rule {
+            Rule::RetryOn {
+                error_kind: kind, ..
+            }
+            | Rule::DiscardOn { error_kind: kind } => kind == error_kind,
+        });
+        match rule {
+            Some(Rule::RetryOn { wait, attempts, .. }) if executions < *attempts => {
+                let (base, jitter_max) = wait_bounds(wait, executions, self.jitter);
+                Decision::Retry {
+                    wait: base + draw_below(jitter_max, prng),
+                }
+            }
+            Some(Rule::DiscardOn { .. }) => Decision::Discard,
+            Some(Rule::RetryOn { .. }) | None => Decision::Fail,
+        }
+    }
+}
+
+/// The wait after execution `executions` without its jitter, and the jitter's exclusive
+/// upper bound: the wait lies in `[base, base + jitter_max)` (exactly `base` when no jitter).
+pub fn wait_bounds(wait: &Wait, executions: u32, jitter: Ratio) -> (Duration, Duration) {
+    let (grows, fixed) = match wait {
+        Wait::PolynomiallyLonger => {
+            let seconds = u64::from(executions).saturating_pow(4);
+            (Duration::from_secs(seconds), Duration::from_secs(2))
+        }
+        Wait::Fixed(duration) => (*duration, Duration::ZERO),
+    };
+    let grows_micros = u64::try_from(grows.as_micros()).unwrap_or(u64::MAX);
+    let jitter_micros =
+        grows_micros.saturating_mul(u64::from(jitter.numerator)) / u64::from(jitter.denominator);
+    (grows + fixed, Duration::from_micros(jitter_micros))
+}
+
+/// A uniform draw in `[0, max)` microseconds (zero when `max` is zero).
+fn draw_below(max: Duration, prng: &mut Prng) -> Duration {
+    let max_micros = u64::try_from(max.as_micros()).unwrap_or(u64::MAX);
+    if max_micros == 0 {
+        return Duration::ZERO;
+    }
+    Duration::from_micros(prng.range_inclusive(0, max_micros - 1))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::seed::Seed;
+
+    fn policy() -> RetryPolicy {
+        RetryPolicy::default()
+            .retry_on("Timeout", Wait::PolynomiallyLonger, 4)
+            .retry_on("RateLimited", Wait::Fixed(Duration::from_secs(10)), 3)
+            .discard_on("NotFound")
+    }
+
+    #[test]
+    fn polynomially_longer_is_executions_to_the_fourth_plus_two_seconds_plus_jitter() {
+        let jitter = Ratio::new(15, 100);
+        let bounds = |executions| wait_bounds(&Wait::PolynomiallyLonger, executions, jitter);
+        assert_eq!(
+            bounds(1),
+            (Duration::from_secs(3), Duration::from_millis(150))
+        );
+        assert_eq!(
+            bounds(2),
+            (Duration::from_secs(18), Duration::from_millis(2400))
+        );
+        assert_eq!(
+            bounds(3),
+            (Duration::from_secs(83), Duration::from_millis(12150))
+        );
+        let fixed = wait_bounds(&Wait::Fixed(Duration::from_secs(10)), 7, jitter);
+        assert_eq!(
+            fixed,
+            (Duration::from_secs(10), Duration::from_millis(1500))
+        );
+        let none = wait_bounds(&Wait::PolynomiallyLonger, 2, Ratio::ZERO);
+        assert_eq!(none, (Duration::from_secs(18), Duration::ZERO));
+    }
+
+    #[test]
+    fn drawn_waits_stay_in_bounds_and_spread_over_them() {
+        let mut prng = Prng::new(Seed(7));
+        let waits: Vec<Duration> = (0..200)
+            .map(|_| match policy().decide("Timeout", 2, &mut prng) {
+                Decision::Retry { wait } => wait,
+                other => panic!("expected a retry, got {other:?}"),
+            })
+            .collect();
+        let (low, high) = (Duration::from_secs(18), Duration::from_millis(20_400));
+        assert!(waits.iter().all(|wait| (low..high).contains(wait)));
+        // The jitter really is drawn: both halves of the range are hit.
+        let middle = Duration::from_millis(19_200);
+        assert!(waits.iter().any(|wait| *wait < middle));
+        assert!(waits.iter().any(|wait| *wait >= middle));
+    }
+
+    #[test]
+    fn attempts_count_every_execution_and_the_last_declared_rule_wins() {
+        let mut prng = Prng::new(Seed(1));
+        let policy = policy();
+        assert!(matches!(
+            policy.decide("RateLimited", 2, &mut prng),
+            Decision::Retry { .. }
+        ));
+        assert_eq!(policy.decide("RateLimited", 3, &mut prng), Decision::Fail);
+        assert_eq!(policy.decide("NotFound", 1, &mut prng), Decision::Discard);
+        assert_eq!(policy.decide("Unhandled", 1, &mut prng), Decision::Fail);
+        let overridden = policy.discard_on("Timeout");
+        assert_eq!(
+            overridden.decide("Timeout", 1, &mut prng),
+            Decision::Discard
+        );
+    }
+}
