@@ -1,0 +1,1 @@
+//! Random scripts for differential testing (filled in below).

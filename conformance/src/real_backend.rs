@@ -1,0 +1,364 @@
+//! The real backend: a PostgreSQL server reached with tokio-postgres on a real tokio runtime,
+//! one connection per session, outside any simulation.
+//!
+//! Each permutation starts from an empty `public` schema of a dedicated database
+//! ([`DATABASE`], created with the `C` collation so text orders bytewise as in the simulation).
+//! Steps run through the simple query protocol, which returns values in text format. A step
+//! "waits" when `pg_blocking_pids` of its backend is non-empty on two polls in a row; while
+//! the waiting steps form a cycle, settling goes on until the deadlock detector breaks it.
+//!
+//! Wall-clock timers are allowed here only: the settle loop has to give the real server time.
+
+use std::str::FromStr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::runtime::Runtime;
+use tokio::task::JoinHandle;
+use tokio_postgres::{Client, Config, NoTls, SimpleQueryMessage};
+
+use crate::outcome::{Event, StepResult};
+use crate::runner::{has_cycle, BackendError, Driver, Settled};
+use crate::spec::Spec;
+
+/// The database the runner owns on the server (dropped schemas and all).
+pub const DATABASE: &str = "syncsim_conformance";
+/// Between two polls of a settle.
+const POLL_INTERVAL: Duration = Duration::from_millis(5);
+/// A settle that takes longer fails the run (deadlock_timeout is 1 s by default).
+const SETTLE_TIMEOUT: Duration = Duration::from_secs(30);
+
+type StepTask = JoinHandle<Result<StepResult, BackendError>>;
+
+struct RealSession {
+    client: Arc<Client>,
+    pid: i32,
+    in_flight: Option<StepTask>,
+}
+
+/// A real server as a [`Driver`].
+pub struct RealDriver {
+    runtime: Runtime,
+    config: Config,
+    admin: Client,
+    sessions: Vec<RealSession>,
+}
+
+fn backend_error(context: &str, error: &tokio_postgres::Error) -> BackendError {
+    BackendError(format!("{context}: {error}"))
+}
+
+/// A step's messages (of its last statement) in the shared shape; a server error is its
+/// SQLSTATE, any other failure (a lost connection) is a backend error.
+fn convert(
+    result: Result<Vec<SimpleQueryMessage>, tokio_postgres::Error>,
+) -> Result<StepResult, BackendError> {
+    let messages = match result {
+        Ok(messages) => messages,
+        Err(error) => {
+            return match error.code() {
+                Some(code) => Ok(StepResult::Error(code.code().to_string())),
+                None => Err(backend_error("step", &error)),
+            }
+        }
+    };
+    let mut columns: Option<Vec<String>> = None;
+    let mut rows = Vec::new();
+    let mut last = StepResult::Affected(0);
+    for message in messages {
+        match message {
+            SimpleQueryMessage::RowDescription(description) => {
+                columns = Some(description.iter().map(|c| c.name().to_string()).collect());
+                rows.clear();
+            }
+            SimpleQueryMessage::Row(row) => {
+                let values = (0..row.len()).map(|i| row.get(i).map(str::to_string));
+                rows.push(values.collect());
+            }
+            SimpleQueryMessage::CommandComplete(count) => {
+                last = match columns.take() {
+                    Some(columns) => StepResult::Rows {
+                        columns,
+                        rows: std::mem::take(&mut rows),
+                    },
+                    None => StepResult::Affected(count),
+                };
+            }
+            _ => {}
+        }
+    }
+    Ok(last)
+}
+
+impl RealDriver {
+    /// Connects to the server at `url` (a libpq-style URL or key=value string) and makes sure
+    /// [`DATABASE`] exists.
+    pub fn connect(url: &str) -> Result<RealDriver, BackendError> {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map_err(|error| BackendError(format!("tokio runtime: {error}")))?;
+        let mut config = Config::from_str(url)
+            .map_err(|error| BackendError(format!("bad server URL {url:?}: {error}")))?;
+        config.options("-c TimeZone=UTC -c client_min_messages=error");
+        let bootstrap = connect_client(&runtime, &config)?;
+        runtime.block_on(ensure_database(&bootstrap))?;
+        drop(bootstrap);
+        config.dbname(DATABASE);
+        let admin = connect_client(&runtime, &config)?;
+        Ok(RealDriver {
+            runtime,
+            config,
+            admin,
+            sessions: Vec::new(),
+        })
+    }
+
+    fn open_session(&self) -> Result<RealSession, BackendError> {
+        let client = connect_client(&self.runtime, &self.config)?;
+        let pid = self
+            .runtime
+            .block_on(client.simple_query("SELECT pg_backend_pid()"))
+            .map_err(|error| backend_error("pg_backend_pid", &error))?
+            .iter()
+            .find_map(|message| match message {
+                SimpleQueryMessage::Row(row) => row.get(0).and_then(|pid| pid.parse().ok()),
+                _ => None,
+            })
+            .ok_or_else(|| BackendError("no backend pid".into()))?;
+        Ok(RealSession {
+            client: Arc::new(client),
+            pid,
+            in_flight: None,
+        })
+    }
+
+    fn run_setup(
+        &self,
+        client: &Client,
+        block: &str,
+        label: &str,
+    ) -> Result<Option<Event>, BackendError> {
+        match convert(self.runtime.block_on(client.simple_query(block)))? {
+            StepResult::Error(code) => Ok(Some(Event::SetupFailed {
+                block: label.to_string(),
+                code,
+            })),
+            _ => Ok(None),
+        }
+    }
+
+    /// Drops every schema the previous permutation made and recreates `public`.
+    fn reset(&self) -> Result<(), BackendError> {
+        let schemas = "SELECT nspname FROM pg_namespace WHERE nspname NOT LIKE 'pg\\_%' \
+                       AND nspname <> 'information_schema'";
+        let messages = self
+            .runtime
+            .block_on(self.admin.simple_query(schemas))
+            .map_err(|error| backend_error("list schemas", &error))?;
+        let mut sql = String::new();
+        for message in &messages {
+            if let SimpleQueryMessage::Row(row) = message {
+                let name = row.get(0).unwrap_or_default().replace('"', "\"\"");
+                sql.push_str(&format!("DROP SCHEMA \"{name}\" CASCADE;"));
+            }
+        }
+        sql.push_str("CREATE SCHEMA public;");
+        self.runtime
+            .block_on(self.admin.simple_query(&sql))
+            .map_err(|error| backend_error("reset schemas", &error))?;
+        Ok(())
+    }
+
+    /// For each session with a step in flight: the sessions it waits for (by backend pid).
+    fn blocking(&self, pending: &[usize]) -> Result<Vec<Vec<usize>>, BackendError> {
+        let pids: Vec<String> = pending
+            .iter()
+            .map(|index| self.sessions[*index].pid.to_string())
+            .collect();
+        let sql = format!(
+            "SELECT p, pg_blocking_pids(p)::text FROM unnest('{{{}}}'::int[]) AS p",
+            pids.join(",")
+        );
+        let messages = self
+            .runtime
+            .block_on(self.admin.simple_query(&sql))
+            .map_err(|error| backend_error("pg_blocking_pids", &error))?;
+        let mut edges = vec![Vec::new(); self.sessions.len()];
+        for message in &messages {
+            let SimpleQueryMessage::Row(row) = message else {
+                continue;
+            };
+            let pid: i32 = row.get(0).and_then(|pid| pid.parse().ok()).unwrap_or(0);
+            let blockers = row.get(1).unwrap_or("{}").trim_matches(['{', '}']);
+            let Some(waiter) = self.sessions.iter().position(|s| s.pid == pid) else {
+                continue;
+            };
+            for blocker in blockers.split(',').filter_map(|b| b.parse::<i32>().ok()) {
+                // A blocker outside the script (none in practice) counts as a wait, in no cycle.
+                let index = self.sessions.iter().position(|s| s.pid == blocker);
+                edges[waiter].push(index.unwrap_or(usize::MAX));
+            }
+        }
+        Ok(edges)
+    }
+
+    fn collect_finished(
+        &mut self,
+        finished: &mut Vec<(usize, StepResult)>,
+    ) -> Result<(), BackendError> {
+        for index in 0..self.sessions.len() {
+            let done = self.sessions[index]
+                .in_flight
+                .as_ref()
+                .is_some_and(JoinHandle::is_finished);
+            if done {
+                let task = self.sessions[index]
+                    .in_flight
+                    .take()
+                    .expect("checked above");
+                let result = self
+                    .runtime
+                    .block_on(task)
+                    .map_err(|error| BackendError(format!("step task: {error}")))??;
+                finished.push((index, result));
+            }
+        }
+        Ok(())
+    }
+
+    fn pause(&self) {
+        self.runtime
+            .block_on(async { tokio::time::sleep(POLL_INTERVAL).await });
+    }
+}
+
+fn connect_client(runtime: &Runtime, config: &Config) -> Result<Client, BackendError> {
+    let (client, connection) = runtime
+        .block_on(config.connect(NoTls))
+        .map_err(|error| backend_error("connect", &error))?;
+    runtime.spawn(connection);
+    Ok(client)
+}
+
+async fn ensure_database(client: &Client) -> Result<(), BackendError> {
+    let exists = client
+        .simple_query(&format!(
+            "SELECT 1 FROM pg_database WHERE datname = '{DATABASE}'"
+        ))
+        .await
+        .map_err(|error| backend_error("look up database", &error))?
+        .iter()
+        .any(|message| matches!(message, SimpleQueryMessage::Row(_)));
+    if !exists {
+        let create = format!(
+            "CREATE DATABASE {DATABASE} TEMPLATE template0 ENCODING 'UTF8' \
+             LC_COLLATE 'C' LC_CTYPE 'C'"
+        );
+        client
+            .simple_query(&create)
+            .await
+            .map_err(|error| backend_error("create database", &error))?;
+    }
+    Ok(())
+}
+
+impl Driver for RealDriver {
+    fn start(&mut self, spec: &Spec) -> Result<Vec<Event>, BackendError> {
+        self.finish()?;
+        self.reset()?;
+        let mut failures = Vec::new();
+        let setup = connect_client(&self.runtime, &self.config)?;
+        for block in &spec.setup {
+            failures.extend(self.run_setup(&setup, block, "setup")?);
+        }
+        drop(setup);
+        for session in &spec.sessions {
+            let opened = self.open_session()?;
+            if let Some(block) = &session.setup {
+                failures.extend(self.run_setup(&opened.client, block, &session.name)?);
+            }
+            self.sessions.push(opened);
+        }
+        Ok(failures)
+    }
+
+    fn issue(&mut self, session: usize, sql: &str) -> Result<(), BackendError> {
+        let state = self
+            .sessions
+            .get_mut(session)
+            .ok_or_else(|| BackendError(format!("no session {session}")))?;
+        let client = Arc::clone(&state.client);
+        let sql = sql.to_string();
+        let task = self
+            .runtime
+            .spawn(async move { convert(client.simple_query(&sql).await) });
+        state.in_flight = Some(task);
+        Ok(())
+    }
+
+    #[allow(clippy::disallowed_methods)] // A real server needs real time to answer.
+    fn settle(&mut self) -> Result<Settled, BackendError> {
+        let deadline = tokio::time::Instant::now() + SETTLE_TIMEOUT;
+        let mut finished = Vec::new();
+        let mut stable_polls = 0;
+        loop {
+            self.pause();
+            self.collect_finished(&mut finished)?;
+            let pending: Vec<usize> = (0..self.sessions.len())
+                .filter(|index| self.sessions[*index].in_flight.is_some())
+                .collect();
+            if pending.is_empty() {
+                return Ok(Settled { finished });
+            }
+            let edges = self.blocking(&pending)?;
+            let all_waiting = pending.iter().all(|index| !edges[*index].is_empty());
+            stable_polls = if all_waiting { stable_polls + 1 } else { 0 };
+            if stable_polls >= 2 && !has_cycle(&edges) {
+                return Ok(Settled { finished });
+            }
+            if tokio::time::Instant::now() > deadline {
+                return Err(BackendError(format!(
+                    "steps neither finished nor waited within {SETTLE_TIMEOUT:?}"
+                )));
+            }
+        }
+    }
+
+    fn finish(&mut self) -> Result<(), BackendError> {
+        let sessions = std::mem::take(&mut self.sessions);
+        let pids: Vec<String> = sessions.iter().map(|s| s.pid.to_string()).collect();
+        for session in sessions {
+            if let Some(task) = session.in_flight {
+                let cancel = session.client.cancel_token();
+                let _ = self.runtime.block_on(cancel.cancel_query(NoTls));
+                let _ = self.runtime.block_on(task);
+            }
+        }
+        if pids.is_empty() {
+            return Ok(());
+        }
+        // Closed connections release their locks when their backends exit, which is
+        // asynchronous: wait for them so the next permutation starts with no lock held.
+        let sql = format!(
+            "SELECT count(*) FROM pg_stat_activity WHERE pid IN ({})",
+            pids.join(",")
+        );
+        for _ in 0..2000 {
+            let messages = self
+                .runtime
+                .block_on(self.admin.simple_query(&sql))
+                .map_err(|error| backend_error("pg_stat_activity", &error))?;
+            let alive = messages.iter().any(|message| {
+                matches!(message, SimpleQueryMessage::Row(row) if row.get(0) != Some("0"))
+            });
+            if !alive {
+                return Ok(());
+            }
+            self.pause();
+        }
+        Err(BackendError(
+            "closed sessions did not end within 10 s".into(),
+        ))
+    }
+}

@@ -1,0 +1,1 @@
+//! Random differential scripts (below).
