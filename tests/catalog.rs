@@ -111,6 +111,16 @@ fn org_sync_fetch_then_write_holds_with_its_races_hit() {
 }
 
 #[test]
+fn role_sync_unguarded_is_caught_shrunk_and_replayable() {
+    caught("role_sync/unguarded", "role_sync_unguarded");
+}
+
+#[test]
+fn role_sync_guarded_holds_with_its_races_hit() {
+    holds("role_sync/guarded");
+}
+
+#[test]
 fn every_catalog_scenario_has_a_test_here() {
     let source = include_str!("catalog.rs");
     for scenario in scenarios::catalog() {

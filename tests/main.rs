@@ -17,6 +17,7 @@ mod jobs;
 mod leaks;
 mod org_sync;
 mod postgres;
+mod role_sync;
 mod snapshots;
 mod support;
 mod tidy;

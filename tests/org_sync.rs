@@ -5,38 +5,10 @@
 //! The catalog test (`catalog.rs`) covers the expectations, shrinking, replay and the
 //! snapshot of the shrunk report.
 
-use std::sync::Arc;
-
 use syncsim::scenarios;
-use syncsim::sim::{Model, Property, Seed, WorldBuilder};
+use syncsim::sim::Seed;
 
-/// The model with only the property named `name`.
-struct OnlyProperty {
-    inner: Arc<dyn Model>,
-    name: &'static str,
-}
-
-impl Model for OnlyProperty {
-    fn name(&self) -> &str {
-        self.inner.name()
-    }
-
-    fn install(&self, world: &mut WorldBuilder) {
-        self.inner.install(world);
-    }
-
-    fn properties(&self) -> Vec<Property> {
-        let mut properties = self.inner.properties();
-        properties.retain(|property| property.name() == self.name);
-        assert_eq!(
-            properties.len(),
-            1,
-            "the model has a property {:?}",
-            self.name
-        );
-        properties
-    }
-}
+use crate::support::each_property_catches;
 
 const PROPERTIES: [&str; 4] = [
     "org_sync: no event is retried forever",
@@ -47,17 +19,7 @@ const PROPERTIES: [&str; 4] = [
 
 #[test]
 fn blind_upsert_breaks_every_property_on_some_seed() {
-    let scenario = scenarios::find("org_sync/blind_upsert").expect("in the catalog");
-    for name in PROPERTIES {
-        let mut case = scenario.case();
-        case.model = Arc::new(OnlyProperty {
-            inner: case.model.clone(),
-            name,
-        });
-        let failed = (0..scenario.seed_count).find_map(|seed| case.run(Seed(seed)).failure);
-        let failure = failed.unwrap_or_else(|| panic!("{name}: held on every seed"));
-        assert_eq!(failure.property, name, "{failure:?}");
-    }
+    each_property_catches("org_sync/blind_upsert", &PROPERTIES);
 }
 
 #[test]

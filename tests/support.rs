@@ -5,7 +5,9 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use syncsim::sim::{Bounds, Case, FaultPlan, Model, NetConfig, Phases, Property, WorldBuilder};
+use syncsim::sim::{
+    Bounds, Case, FaultPlan, Model, NetConfig, Phases, Property, Seed, WorldBuilder,
+};
 
 type Install = Arc<dyn Fn(&mut WorldBuilder) + Send + Sync>;
 
@@ -90,4 +92,56 @@ pub fn with_properties(mut case: Case, extra: Vec<Property>) -> Case {
         extra,
     });
     case
+}
+
+/// Asserts that each property in `names`, checked alone, fails the catalog scenario `id` on
+/// some seed of its committed budget.
+pub fn each_property_catches(id: &str, names: &[&'static str]) {
+    let scenario = syncsim::scenarios::find(id).expect("in the catalog");
+    for &name in names {
+        let case = only_property(scenario.case(), name);
+        let seeds = 0..scenario.seed_count;
+        let failed = seeds
+            .into_iter()
+            .find_map(|seed| case.run(Seed(seed)).failure);
+        let failure = failed.unwrap_or_else(|| panic!("{id}: {name} held on every seed"));
+        assert_eq!(failure.property, name, "{failure:?}");
+    }
+}
+
+/// The model of `case` with only its property named `name` checked: to show that one
+/// property, alone, catches a buggy variant.
+pub fn only_property(mut case: Case, name: &'static str) -> Case {
+    case.model = Arc::new(OnlyProperty {
+        inner: case.model.clone(),
+        name,
+    });
+    case
+}
+
+struct OnlyProperty {
+    inner: Arc<dyn Model>,
+    name: &'static str,
+}
+
+impl Model for OnlyProperty {
+    fn name(&self) -> &str {
+        self.inner.name()
+    }
+
+    fn install(&self, world: &mut WorldBuilder) {
+        self.inner.install(world);
+    }
+
+    fn properties(&self) -> Vec<Property> {
+        let mut properties = self.inner.properties();
+        properties.retain(|property| property.name() == self.name);
+        assert_eq!(
+            properties.len(),
+            1,
+            "the model has a property {:?}",
+            self.name
+        );
+        properties
+    }
 }

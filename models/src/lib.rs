@@ -6,9 +6,12 @@
 //!   the README quickstart and the kernel's proof that a sweep finds a lost update.
 //! - `org_sync`: identity-provider webhooks applied to a table with a unique slug, per-org
 //!   workflows retried forever; `blind_upsert` (caught) and `fetch_then_write` (holds).
+//! - `role_sync`: a school app's roles mirrored to a CRM through jobs and Heroku
+//!   Connect-like tables; `unguarded` (caught) and `guarded` (holds).
 //!
-//! The other production systems of the design (role_sync, journey_sessions,
-//! campaign_control, contract_outbox) join as their services land.
+//! The other production systems of the design (journey_sessions, campaign_control,
+//! contract_outbox) join as their services land.
 
 pub mod counter;
 pub mod org_sync;
+pub mod role_sync;

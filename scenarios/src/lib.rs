@@ -11,6 +11,7 @@
 //! - `counter`: the toy model's scenarios.
 //! - `faults`: fault-plan building blocks the scenarios share.
 //! - `org_sync`: webhook events against a unique slug, both variants.
+//! - `role_sync`: a child row pushed to the CRM before its parent, both variants.
 //! - `shrink`: a failure made small with proptest's value trees.
 //! - `replay`: replay files (write, read, check the version).
 //! - `budget`: `SYNCSIM_SEED`, `SYNCSIM_SEEDS`, `SYNCSIM_SCENARIO`.
@@ -22,6 +23,7 @@ mod faults;
 mod org_sync;
 pub mod regressions;
 pub mod replay;
+mod role_sync;
 pub mod shrink;
 pub mod spec;
 
@@ -31,6 +33,7 @@ pub use spec::{Expectation, ModelSpec, ScenarioSpec};
 pub fn catalog() -> Vec<ScenarioSpec> {
     let mut all = counter::scenarios();
     all.extend(org_sync::scenarios());
+    all.extend(role_sync::scenarios());
     all
 }
 

@@ -11,6 +11,7 @@ use std::sync::Arc;
 use serde::{Deserialize, Serialize};
 use syncsim_models::counter::{Counter, CounterConfig};
 use syncsim_models::org_sync::{OrgSync, OrgSyncConfig};
+use syncsim_models::role_sync::{RoleSync, RoleSyncConfig};
 use syncsim_sim::{Bounds, Case, CaseError, FaultPlan, Knob, Model, NetConfig, Phases, Seed};
 
 /// What a scenario's seed budget must show.
@@ -45,6 +46,8 @@ pub enum ModelSpec {
     Counter(CounterConfig),
     /// Identity-provider webhooks against a unique slug.
     OrgSync(OrgSyncConfig),
+    /// School roles mirrored to a CRM through jobs.
+    RoleSync(RoleSyncConfig),
 }
 
 impl ModelSpec {
@@ -57,6 +60,9 @@ impl ModelSpec {
             ModelSpec::OrgSync(config) => Arc::new(OrgSync {
                 config: config.clone(),
             }),
+            ModelSpec::RoleSync(config) => Arc::new(RoleSync {
+                config: config.clone(),
+            }),
         }
     }
 
@@ -65,6 +71,7 @@ impl ModelSpec {
         match self {
             ModelSpec::Counter(config) => format!("counter/{}", config.variant.name()),
             ModelSpec::OrgSync(config) => format!("org_sync/{}", config.variant.name()),
+            ModelSpec::RoleSync(config) => format!("role_sync/{}", config.variant.name()),
         }
     }
 
@@ -73,6 +80,7 @@ impl ModelSpec {
         match self {
             ModelSpec::Counter(config) => config.workload(),
             ModelSpec::OrgSync(config) => config.workload(),
+            ModelSpec::RoleSync(config) => config.workload(),
         }
     }
 
@@ -81,6 +89,7 @@ impl ModelSpec {
         match self {
             ModelSpec::Counter(config) => ModelSpec::Counter(config.with_workload(values)),
             ModelSpec::OrgSync(config) => ModelSpec::OrgSync(config.with_workload(values)),
+            ModelSpec::RoleSync(config) => ModelSpec::RoleSync(config.with_workload(values)),
         }
     }
 }

@@ -1,0 +1,193 @@
+//! `role_sync`: a child row pushed to the CRM before its parent.
+//!
+//! ```text
+//!  app: BEGIN; INSERT school, user, owner role; enqueue SchoolSyncJob + RoleSyncJob; COMMIT
+//!        │ (different concurrency keys: any order, in parallel)
+//!  worker-1/2 ── SchoolSyncJob ──▶ salesforce.editor (PENDING)
+//!             └─ RoleSyncJob ───▶ salesforce.contact_editor_affiliation (PENDING)
+//!  upstream ──(lag, or never)──▶ crm Contact ──pull──▶ salesforce.contact (SYNCED)
+//!  connect: each mirror table pushed on its own cadence; an affiliation whose editor or
+//!           contact the CRM lacks is FAILED for good
+//! ```
+//!
+//! The real system is a school-management app mirroring schools, users and roles into a CRM
+//! through Heroku Connect, with ActiveJob on GoodJob. Variants: `unguarded` writes the
+//! affiliation at once; `guarded` first checks that both parent mirror rows carry a CRM id
+//! and otherwise raises `NotFound`, retried with `polynomially_longer` for 10 attempts, after
+//! which the job is failed, visibly. Modelled: independent job order, per-table push cadence,
+//! upstream contact lag (for some users, never), worker crashes, mirror daemon pauses. Not
+//! modelled: role updates and deletes, the CRM's own validation rules.
+
+mod app;
+mod jobs;
+mod properties;
+mod schema;
+
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+use syncsim_sim::services::jobs::{JobKind, JobsConfig, RetryPolicy, Wait};
+use syncsim_sim::services::pg::PgConfig;
+use syncsim_sim::{Knob, Model, Property, WorldBuilder};
+
+pub use schema::{lost_users, mirror_tables, roles, RoleRow, SCHEMA};
+
+/// The database node.
+pub const DB: &str = "db";
+/// The CRM node.
+pub const CRM: &str = "crm";
+/// The mirror's sync daemon node.
+pub const CONNECT: &str = "connect";
+/// The job queue's ground truth.
+pub const JOBS: &str = "jobs";
+/// The school sync job kind.
+pub const SCHOOL_SYNC_JOB: &str = "SchoolSyncJob";
+/// The role sync job kind.
+pub const ROLE_SYNC_JOB: &str = "RoleSyncJob";
+
+/// How the role job writes the affiliation.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Variant {
+    /// Write the affiliation at once.
+    Unguarded,
+    /// Write only once both parents carry a CRM id; otherwise raise `NotFound` and retry.
+    Guarded,
+}
+
+impl Variant {
+    /// The variant's name in scenario ids.
+    pub fn name(self) -> &'static str {
+        match self {
+            Variant::Unguarded => "unguarded",
+            Variant::Guarded => "guarded",
+        }
+    }
+}
+
+/// Tunables of the role_sync model.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RoleSyncConfig {
+    /// How the role job writes.
+    pub variant: Variant,
+    /// Schools created, each with its owner role in the same transaction.
+    pub school_count: u32,
+    /// Teacher roles per school, each created later in its own transaction.
+    pub teachers_per_school: u32,
+    /// Student roles per school (the role job skips them).
+    pub students_per_school: u32,
+    /// Longest gap between two app actions, in milliseconds (drawn from 0).
+    pub action_gap_max_ms: u64,
+    /// Longest upstream lag before a user's contact reaches the CRM, in seconds.
+    pub contact_lag_max_s: u64,
+    /// Staff users whose contact never reaches the CRM.
+    pub lost_contact_count: u32,
+    /// Push cadence of `salesforce.editor`, in milliseconds.
+    pub editor_poll_interval_ms: u64,
+    /// Pull cadence of `salesforce.contact`, in milliseconds.
+    pub contact_poll_interval_ms: u64,
+    /// Push cadence of `salesforce.contact_editor_affiliation`, in milliseconds.
+    pub affiliation_poll_interval_ms: u64,
+    /// Job worker nodes.
+    pub worker_count: u32,
+    /// How long an idle job worker waits before polling again, in milliseconds.
+    pub job_poll_interval_ms: u64,
+    /// Longest time a job works (loads, renders) before its write, in milliseconds (drawn
+    /// from 0): a worker crash in it is a crash mid-job.
+    pub job_work_max_ms: u64,
+}
+
+/// The role_sync model in one variant.
+#[derive(Clone, Debug)]
+pub struct RoleSync {
+    /// Its configuration.
+    pub config: RoleSyncConfig,
+}
+
+impl Model for RoleSync {
+    fn name(&self) -> &str {
+        "role_sync"
+    }
+
+    fn install(&self, world: &mut WorldBuilder) {
+        let db = world.postgres(DB, PgConfig::default());
+        db.setup(SCHEMA);
+        let crm = world.crm(CRM);
+        world.crm_mirror(CONNECT, &db, &crm, mirror_tables(&self.config));
+        let jobs = world.jobs(JOBS, &db, self.jobs_config());
+        for worker_index in 1..=self.config.worker_count {
+            let node = world.node(&format!("worker-{worker_index}"));
+            let (db, config) = (db.clone(), self.config.clone());
+            jobs.worker(node, &["default"], move |ctx, job| {
+                jobs::perform(ctx, db.clone(), config.clone(), job)
+            });
+        }
+        app::install(world, &db, &jobs, &crm, &self.config);
+    }
+
+    fn properties(&self) -> Vec<Property> {
+        properties::all()
+    }
+}
+
+impl RoleSync {
+    /// Both kinds retry a lost database connection; the guarded role job also retries
+    /// `NotFound` (a parent not in the CRM yet), `polynomially_longer`, 10 attempts.
+    fn jobs_config(&self) -> JobsConfig {
+        let retry = RetryPolicy::default().retry_on("DbError", Wait::PolynomiallyLonger, 10);
+        let role_retry = retry
+            .clone()
+            .retry_on("NotFound", Wait::PolynomiallyLonger, 10);
+        let kind = |name: &str, retry: RetryPolicy| JobKind {
+            name: name.to_string(),
+            retry,
+            perform_limit: 1,
+        };
+        JobsConfig {
+            poll_interval: Duration::from_millis(self.config.job_poll_interval_ms),
+            lock_timeout: Duration::from_secs(30),
+            claim_batch_size_max: 10,
+            kinds: vec![
+                kind(SCHOOL_SYNC_JOB, retry),
+                kind(ROLE_SYNC_JOB, role_retry),
+            ],
+        }
+    }
+}
+
+impl RoleSyncConfig {
+    /// The workload knobs shrinking may lower, with their floors.
+    pub fn workload(&self) -> Vec<Knob> {
+        vec![
+            Knob::new("school_count", 1, u64::from(self.school_count)),
+            Knob::new(
+                "teachers_per_school",
+                0,
+                u64::from(self.teachers_per_school),
+            ),
+            Knob::new(
+                "students_per_school",
+                0,
+                u64::from(self.students_per_school),
+            ),
+            Knob::new("action_gap_max_ms", 0, self.action_gap_max_ms),
+            Knob::new("lost_contact_count", 0, u64::from(self.lost_contact_count)),
+            Knob::new("worker_count", 1, u64::from(self.worker_count)),
+        ]
+    }
+
+    /// This config with the workload knobs set to `values` (in `workload()` order).
+    pub fn with_workload(&self, values: &[u64]) -> RoleSyncConfig {
+        let narrow = |value: u64| u32::try_from(value).expect("a knob never grows past its start");
+        RoleSyncConfig {
+            school_count: narrow(values[0]),
+            teachers_per_school: narrow(values[1]),
+            students_per_school: narrow(values[2]),
+            action_gap_max_ms: values[3],
+            lost_contact_count: narrow(values[4]),
+            worker_count: narrow(values[5]),
+            ..self.clone()
+        }
+    }
+}
