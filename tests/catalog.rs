@@ -121,10 +121,36 @@ fn role_sync_guarded_holds_with_its_races_hit() {
 }
 
 #[test]
+fn campaign_control_ttl_only_is_caught_shrunk_and_replayable() {
+    caught("campaign_control/ttl_only", "campaign_control_ttl_only");
+}
+
+#[test]
+fn campaign_control_request_correlation_foreign_ids_is_caught_shrunk_and_replayable() {
+    caught(
+        "campaign_control/request_correlation/foreign_ids",
+        "campaign_control_request_correlation_foreign_ids",
+    );
+}
+
+#[test]
+fn campaign_control_request_correlation_outage_is_caught_shrunk_and_replayable() {
+    caught(
+        "campaign_control/request_correlation/outage",
+        "campaign_control_request_correlation_outage",
+    );
+}
+
+#[test]
+fn campaign_control_fixed_holds_with_its_races_hit() {
+    holds("campaign_control/fixed");
+}
+
+#[test]
 fn every_catalog_scenario_has_a_test_here() {
     let source = include_str!("catalog.rs");
     for scenario in scenarios::catalog() {
-        let quoted = format!("(\"{}\"", scenario.id);
+        let quoted = format!("\"{}\"", scenario.id);
         assert!(source.contains(&quoted), "no test runs {}", scenario.id);
     }
 }

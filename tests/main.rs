@@ -6,6 +6,7 @@ mod bounds;
 mod broker;
 mod broker_faults;
 mod build;
+mod campaign_control;
 mod catalog;
 mod cli;
 mod crm;

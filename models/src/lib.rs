@@ -6,12 +6,15 @@
 //!   the README quickstart and the kernel's proof that a sweep finds a lost update.
 //! - `org_sync`: identity-provider webhooks applied to a table with a unique slug, per-org
 //!   workflows retried forever; `blind_upsert` (caught) and `fetch_then_write` (holds).
+//! - `campaign_control`: pause/resume/stop through a broker fast path and sender caches;
+//!   `ttl_only` and `request_correlation` (caught), `fixed` (holds).
 //! - `role_sync`: a school app's roles mirrored to a CRM through jobs and Heroku
 //!   Connect-like tables; `unguarded` (caught) and `guarded` (holds).
 //!
-//! The other production systems of the design (journey_sessions, campaign_control,
+//! The other production systems of the design (journey_sessions,
 //! contract_outbox) join as their services land.
 
+pub mod campaign_control;
 pub mod counter;
 pub mod org_sync;
 pub mod role_sync;

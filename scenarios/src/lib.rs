@@ -9,6 +9,7 @@
 //! Module map:
 //! - `spec`: `ScenarioSpec`, `ModelSpec`, `Expectation`.
 //! - `counter`: the toy model's scenarios.
+//! - `campaign_control`: pause and stop through a broker fast path, every variant.
 //! - `faults`: fault-plan building blocks the scenarios share.
 //! - `org_sync`: webhook events against a unique slug, both variants.
 //! - `role_sync`: a child row pushed to the CRM before its parent, both variants.
@@ -18,6 +19,7 @@
 //! - `regressions`: committed failing seeds, replayed first.
 
 pub mod budget;
+mod campaign_control;
 mod counter;
 mod faults;
 mod org_sync;
@@ -34,6 +36,7 @@ pub fn catalog() -> Vec<ScenarioSpec> {
     let mut all = counter::scenarios();
     all.extend(org_sync::scenarios());
     all.extend(role_sync::scenarios());
+    all.extend(campaign_control::scenarios());
     all
 }
 

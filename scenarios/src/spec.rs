@@ -9,6 +9,7 @@ use std::fmt;
 use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
+use syncsim_models::campaign_control::{CampaignControl, CampaignControlConfig};
 use syncsim_models::counter::{Counter, CounterConfig};
 use syncsim_models::org_sync::{OrgSync, OrgSyncConfig};
 use syncsim_models::role_sync::{RoleSync, RoleSyncConfig};
@@ -48,6 +49,8 @@ pub enum ModelSpec {
     OrgSync(OrgSyncConfig),
     /// School roles mirrored to a CRM through jobs.
     RoleSync(RoleSyncConfig),
+    /// Pause and stop through a broker fast path.
+    CampaignControl(CampaignControlConfig),
 }
 
 impl ModelSpec {
@@ -63,6 +66,9 @@ impl ModelSpec {
             ModelSpec::RoleSync(config) => Arc::new(RoleSync {
                 config: config.clone(),
             }),
+            ModelSpec::CampaignControl(config) => Arc::new(CampaignControl {
+                config: config.clone(),
+            }),
         }
     }
 
@@ -72,6 +78,9 @@ impl ModelSpec {
             ModelSpec::Counter(config) => format!("counter/{}", config.variant.name()),
             ModelSpec::OrgSync(config) => format!("org_sync/{}", config.variant.name()),
             ModelSpec::RoleSync(config) => format!("role_sync/{}", config.variant.name()),
+            ModelSpec::CampaignControl(config) => {
+                format!("campaign_control/{}", config.variant.name())
+            }
         }
     }
 
@@ -81,6 +90,7 @@ impl ModelSpec {
             ModelSpec::Counter(config) => config.workload(),
             ModelSpec::OrgSync(config) => config.workload(),
             ModelSpec::RoleSync(config) => config.workload(),
+            ModelSpec::CampaignControl(config) => config.workload(),
         }
     }
 
@@ -90,6 +100,9 @@ impl ModelSpec {
             ModelSpec::Counter(config) => ModelSpec::Counter(config.with_workload(values)),
             ModelSpec::OrgSync(config) => ModelSpec::OrgSync(config.with_workload(values)),
             ModelSpec::RoleSync(config) => ModelSpec::RoleSync(config.with_workload(values)),
+            ModelSpec::CampaignControl(config) => {
+                ModelSpec::CampaignControl(config.with_workload(values))
+            }
         }
     }
 }

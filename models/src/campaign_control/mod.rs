@@ -1,0 +1,180 @@
+//! `campaign_control`: pause and stop through a broker fast path.
+//!
+//! ```text
+//!  operator ──POST /campaigns/{id}/{pause|resume|stop}──▶ api
+//!     api: UPDATE campaigns (authoritative) + legacy workflow; then publish
+//!          campaigns.control {campaignId, action, correlationId}
+//!  packer: pages PENDING messages of SENDING campaigns ──▶ campaigns.send batches
+//!          consumes campaigns.control to abort a pagination
+//!  sender: consumes batches; before each dispatch checks the campaign status through a
+//!          5 s TTL cache; consumes campaigns.control to drop the cache entry at once
+//!  packer and sender validate control payloads: correlationId must be a UUID v4, else the
+//!  message is nacked without requeue (dropped)
+//! ```
+//!
+//! The real system is a campaign sender with a Postgres source of truth and a broker fast
+//! path for control. Variants: `ttl_only` publishes no control messages; `request_correlation`
+//! forwards the request's correlation id (any shape) and awaits the publish, so a broker
+//! error fails a transition already committed and the API compensates by resuming the legacy
+//! workflow; `fixed` mints a UUID v4 per event and publishes best effort. Modelled: broker
+//! outages and crashes, sender and packer crashes, cache staleness, at-least-once batches.
+//! Not modelled: campaign scheduling, per-contact throttling, the legacy workflow's own
+//! activities (its state is a row).
+
+mod api;
+mod esp;
+mod ids;
+mod packer;
+mod properties;
+mod schema;
+mod sender;
+
+use serde::{Deserialize, Serialize};
+use syncsim_sim::services::broker::BrokerConfig;
+use syncsim_sim::services::pg::PgConfig;
+use syncsim_sim::{Knob, Model, Property, Ratio, WorldBuilder};
+
+pub use esp::{Dispatch, Esp};
+pub use ids::{is_uuid_v4, request_id, uuid_v4};
+pub use schema::SCHEMA;
+
+/// The database node.
+pub const DB: &str = "db";
+/// The broker node.
+pub const BROKER: &str = "broker";
+/// The email provider node.
+pub const ESP: &str = "esp";
+/// The API node.
+pub const API: &str = "api";
+/// The control topic.
+pub const CONTROL_TOPIC: &str = "campaigns.control";
+/// The send-batch topic.
+pub const SEND_TOPIC: &str = "campaigns.send";
+
+/// How the API publishes control events.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Variant {
+    /// No control messages: senders see a pause when their cache entry expires.
+    TtlOnly,
+    /// The request's correlation id is forwarded and the publish is awaited.
+    RequestCorrelation,
+    /// A fresh UUID v4 per event; the publish is best effort.
+    Fixed,
+}
+
+impl Variant {
+    /// The variant's name in scenario ids.
+    pub fn name(self) -> &'static str {
+        match self {
+            Variant::TtlOnly => "ttl_only",
+            Variant::RequestCorrelation => "request_correlation",
+            Variant::Fixed => "fixed",
+        }
+    }
+}
+
+/// Deliberate bugs a test switches on to show a property can fail.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Mutation {
+    /// The API lets a resume leave `STOPPED`.
+    ResumeFromStopped,
+    /// The packer pages every message of a resumed campaign, `SENT` ones included, and the
+    /// sender trusts the batch.
+    ResendSent,
+}
+
+/// Tunables of the campaign_control model.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CampaignControlConfig {
+    /// How control events are published.
+    pub variant: Variant,
+    /// Campaigns, all `SENDING` at the start.
+    pub campaign_count: u32,
+    /// Messages per campaign.
+    pub messages_per_campaign: u32,
+    /// Sender nodes.
+    pub sender_count: u32,
+    /// Messages per send batch.
+    pub page_size: u32,
+    /// How often the packer looks for work, in milliseconds.
+    pub pack_interval_ms: u64,
+    /// Time a sender spends per dispatch, in milliseconds.
+    pub dispatch_ms: u64,
+    /// The senders' status cache TTL, in milliseconds.
+    pub cache_ttl_ms: u64,
+    /// When the operator pauses a campaign: drawn up to this, in milliseconds.
+    pub pause_at_max_ms: u64,
+    /// How long a campaign stays paused before its resume, at most, in milliseconds.
+    pub pause_length_max_ms: u64,
+    /// Campaigns the operator stops after resuming them (the first ones).
+    pub stop_count: u32,
+    /// Share of requests whose correlation id is not a UUID v4.
+    pub foreign_id_ratio: Ratio,
+    /// A deliberate bug, for tests.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mutation: Option<Mutation>,
+}
+
+/// The campaign_control model in one variant.
+#[derive(Clone, Debug)]
+pub struct CampaignControl {
+    /// Its configuration.
+    pub config: CampaignControlConfig,
+}
+
+impl Model for CampaignControl {
+    fn name(&self) -> &str {
+        "campaign_control"
+    }
+
+    fn install(&self, world: &mut WorldBuilder) {
+        let db = world.postgres(DB, PgConfig::default());
+        db.setup(SCHEMA);
+        db.setup(&schema::seed_rows(
+            self.config.campaign_count,
+            self.config.messages_per_campaign,
+        ));
+        let broker = world.broker(BROKER, BrokerConfig::default());
+        let esp = world.service(ESP, Esp::default());
+        api::install(world, &db, &broker, &self.config);
+        packer::install(world, &db, &broker, &self.config);
+        for index in 1..=self.config.sender_count {
+            sender::install(world, index, &db, &broker, &esp, &self.config);
+        }
+    }
+
+    fn properties(&self) -> Vec<Property> {
+        properties::all(self.config.variant)
+    }
+}
+
+impl CampaignControlConfig {
+    /// The workload knobs shrinking may lower, with their floors.
+    pub fn workload(&self) -> Vec<Knob> {
+        vec![
+            Knob::new("campaign_count", 1, u64::from(self.campaign_count)),
+            Knob::new(
+                "messages_per_campaign",
+                1,
+                u64::from(self.messages_per_campaign),
+            ),
+            Knob::new("pause_at_max_ms", 0, self.pause_at_max_ms),
+            Knob::new("stop_count", 0, u64::from(self.stop_count)),
+        ]
+    }
+
+    /// This config with the workload knobs set to `values` (in `workload()` order).
+    pub fn with_workload(&self, values: &[u64]) -> CampaignControlConfig {
+        let narrow = |value: u64| u32::try_from(value).expect("a knob never grows past its start");
+        CampaignControlConfig {
+            campaign_count: narrow(values[0]),
+            messages_per_campaign: narrow(values[1]),
+            pause_at_max_ms: values[2],
+            stop_count: narrow(values[3]),
+            ..self.clone()
+        }
+    }
+}

@@ -1,0 +1,232 @@
+//! Properties of campaign_control, read from ground truth: the provider's dispatches, the
+//! database's commit log (every status transition with its time, every message marked
+//! `SENT`), the final campaign and workflow rows, and the plan's broker faults.
+//!
+//! "Honoured within" is measured from the transition's write to each later dispatch of the
+//! campaign; the 1 s bound only counts pauses whose first second the broker was healthy.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use syncsim_sim::services::pg::{PgServer, Value};
+use syncsim_sim::{History, Property, Verdict};
+
+use super::api::MARK_BROKER_DOWN_DURING_PAUSE;
+use super::esp::{Dispatch, Esp};
+use super::packer::MARK_CONTROL_DROPPED;
+use super::schema::{campaign_column, message_column, workflow_column, workflow_state};
+use super::sender::MARK_CACHE_DROPPED;
+use super::{Variant, BROKER, DB, ESP};
+
+/// Every property of the model; the coverage marks depend on what the variant can meet.
+pub fn all(variant: Variant) -> Vec<Property> {
+    let mut properties = vec![
+        Property::eventually(
+            "campaign_control: pause is honoured within 1 s",
+            |history| pause_honoured(history, Duration::from_secs(1), true),
+        ),
+        Property::eventually(
+            "campaign_control: pause is honoured within 30 s",
+            |history| pause_honoured(history, Duration::from_secs(30), false),
+        ),
+        Property::eventually(
+            "campaign_control: a broker outage never fails a committed transition",
+            status_and_workflow_agree,
+        ),
+        Property::eventually("campaign_control: stop is terminal", stop_is_terminal),
+        Property::eventually(
+            "campaign_control: resume never re-sends a SENT message",
+            no_resend,
+        ),
+    ];
+    let marks: &[&'static str] = match variant {
+        Variant::TtlOnly => &[],
+        Variant::RequestCorrelation => &[MARK_CONTROL_DROPPED, MARK_BROKER_DOWN_DURING_PAUSE],
+        Variant::Fixed => &[MARK_BROKER_DOWN_DURING_PAUSE, MARK_CACHE_DROPPED],
+    };
+    for &mark in marks {
+        properties.push(Property::sometimes(mark, move |history| {
+            history.mark_count(mark) > 0
+        }));
+    }
+    properties
+}
+
+fn int(value: &Value) -> i64 {
+    match value {
+        Value::Int8(number) => *number,
+        Value::Int4(number) => i64::from(*number),
+        _ => i64::MIN,
+    }
+}
+
+fn text(value: &Value) -> &str {
+    match value {
+        Value::Text(text) => text,
+        _ => "",
+    }
+}
+
+/// Each campaign's status transitions in commit order: (status, written at, in micros).
+fn transitions(history: &History) -> BTreeMap<i64, Vec<(String, i64)>> {
+    let server = history.service::<PgServer>(DB);
+    let mut timeline: BTreeMap<i64, Vec<(String, i64)>> = BTreeMap::new();
+    for txn in server.commit_log() {
+        for change in txn.changes.get("public.campaigns").into_iter().flatten() {
+            let values = &change.values;
+            let status = text(&values[campaign_column::STATUS]).to_string();
+            let entry = timeline
+                .entry(int(&values[campaign_column::ID]))
+                .or_default();
+            entry.push((status, int(&values[campaign_column::CHANGED_AT])));
+        }
+    }
+    timeline
+}
+
+/// Intervals (micros) in which the broker was down: outage, crash, pause or isolation.
+fn broker_down(history: &History) -> Vec<(u64, u64)> {
+    let mut intervals = Vec::new();
+    let mut since: Option<u64> = None;
+    for (time, fault) in history.faults() {
+        if fault.node() != BROKER {
+            continue;
+        }
+        match (fault.verb(), since) {
+            ("outage" | "crash" | "pause" | "isolate", None) => since = Some(time.as_micros()),
+            ("recover" | "restart" | "resume" | "rejoin", Some(start)) => {
+                intervals.push((start, time.as_micros()));
+                since = None;
+            }
+            _ => {}
+        }
+    }
+    intervals.extend(since.map(|start| (start, u64::MAX)));
+    intervals
+}
+
+fn dispatches(history: &History) -> Vec<Dispatch> {
+    history.service::<Esp>(ESP).dispatches().to_vec()
+}
+
+/// No dispatch of a paused campaign later than `bound` after the pause, until its resume.
+fn pause_honoured(history: &History, bound: Duration, healthy_only: bool) -> Verdict {
+    let down = broker_down(history);
+    let sent = dispatches(history);
+    let bound_micros = bound.as_micros() as i64;
+    for (campaign, steps) in transitions(history) {
+        for (index, (status, at)) in steps.iter().enumerate() {
+            if status != "PAUSED" {
+                continue;
+            }
+            let until = steps.get(index + 1).map_or(i64::MAX, |(_, next)| *next);
+            let window = (*at as u64, (*at + bound_micros) as u64);
+            let unhealthy = down
+                .iter()
+                .any(|(from, to)| *from < window.1 && *to > window.0);
+            if healthy_only && unhealthy {
+                continue;
+            }
+            let late = sent.iter().find(|dispatch| {
+                let time = dispatch.time.as_micros() as i64;
+                dispatch.campaign_id == campaign && time > *at + bound_micros && time < until
+            });
+            if let Some(dispatch) = late {
+                return Verdict::violated(format!(
+                    "campaign {campaign} paused at {:.3}s; {} dispatched message {} at {}",
+                    *at as f64 / 1e6,
+                    dispatch.sender,
+                    dispatch.message_id,
+                    dispatch.time
+                ));
+            }
+        }
+    }
+    Verdict::Pass
+}
+
+/// Each campaign's legacy workflow state matches its status.
+fn status_and_workflow_agree(history: &History) -> Verdict {
+    let server = history.service::<PgServer>(DB);
+    let workflows: BTreeMap<i64, String> = server
+        .table_snapshot("campaign_workflows")
+        .iter()
+        .map(|row| {
+            let campaign = int(&row[workflow_column::CAMPAIGN_ID]);
+            (campaign, text(&row[workflow_column::STATE]).to_string())
+        })
+        .collect();
+    for row in server.table_snapshot("campaigns") {
+        let campaign = int(&row[campaign_column::ID]);
+        let status = text(&row[campaign_column::STATUS]);
+        let state = workflows.get(&campaign).map_or("", String::as_str);
+        if state != workflow_state(status) {
+            return Verdict::violated(format!(
+                "campaign {campaign} is {status} in Postgres but its workflow is {state:?}"
+            ));
+        }
+    }
+    Verdict::Pass
+}
+
+/// Nothing leaves `STOPPED`, and nothing is dispatched more than 30 s after a stop.
+fn stop_is_terminal(history: &History) -> Verdict {
+    let sent = dispatches(history);
+    for (campaign, steps) in transitions(history) {
+        let Some(stop) = steps.iter().position(|(status, _)| status == "STOPPED") else {
+            continue;
+        };
+        if let Some((status, _)) = steps[stop..].iter().find(|(status, _)| status != "STOPPED") {
+            return Verdict::violated(format!("campaign {campaign} left STOPPED for {status}"));
+        }
+        let stopped_at = steps[stop].1;
+        let late = sent.iter().find(|dispatch| {
+            dispatch.campaign_id == campaign
+                && dispatch.time.as_micros() as i64 > stopped_at + 30_000_000
+        });
+        if let Some(dispatch) = late {
+            return Verdict::violated(format!(
+                "campaign {campaign} stopped; message {} dispatched at {}",
+                dispatch.message_id, dispatch.time
+            ));
+        }
+    }
+    Verdict::Pass
+}
+
+/// No message is dispatched after it was first marked `SENT`.
+fn no_resend(history: &History) -> Verdict {
+    let first_sent: BTreeMap<i64, i64> = {
+        let server = history.service::<PgServer>(DB);
+        let mut first = BTreeMap::new();
+        for txn in server.commit_log() {
+            for change in txn
+                .changes
+                .get("public.campaign_messages")
+                .into_iter()
+                .flatten()
+            {
+                let values = &change.values;
+                if text(&values[message_column::STATUS]) == "SENT" {
+                    let id = int(&values[message_column::ID]);
+                    first
+                        .entry(id)
+                        .or_insert(int(&values[message_column::SENT_AT]));
+                }
+            }
+        }
+        first
+    };
+    let resent = dispatches(history).into_iter().find(|dispatch| {
+        first_sent
+            .get(&dispatch.message_id)
+            .is_some_and(|sent_at| dispatch.time.as_micros() as i64 > *sent_at)
+    });
+    match resent {
+        None => Verdict::Pass,
+        Some(dispatch) => Verdict::violated(format!(
+            "message {} was SENT, then dispatched again at {} by {}",
+            dispatch.message_id, dispatch.time, dispatch.sender
+        )),
+    }
+}

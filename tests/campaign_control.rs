@@ -1,0 +1,100 @@
+//! campaign_control beyond the catalog's budget: each property is shown able to fail. The
+//! catalog's buggy variants break the 1 s bound and the committed-transition property; a
+//! status cache that outlives the 30 s bound breaks that one; the mutation that lets a
+//! resume leave `STOPPED` breaks "stop is terminal"; the one that re-pages `SENT` messages
+//! breaks "resume never re-sends". And a run of `fixed` repeats under its seed.
+
+use syncsim::models::campaign_control::{CampaignControlConfig, Mutation, Variant};
+use syncsim::scenarios::{self, ModelSpec, ScenarioSpec};
+use syncsim::sim::{Case, Seed};
+
+use crate::support::{each_property_catches, only_property};
+
+/// `fixed` with its config changed by `change`.
+fn fixed_with(change: impl Fn(&mut CampaignControlConfig)) -> ScenarioSpec {
+    let mut scenario = scenarios::find("campaign_control/fixed").expect("in the catalog");
+    let ModelSpec::CampaignControl(config) = &mut scenario.model else {
+        unreachable!("a campaign_control scenario")
+    };
+    change(config);
+    scenario
+}
+
+fn first_failure(case: &Case, seed_count: u64) -> syncsim::sim::Failure {
+    let mut outcomes = (0..seed_count).map(|seed| case.run(Seed(seed)));
+    let first = outcomes.next().expect("a seed");
+    if let Some(failure) = first.failure {
+        return failure;
+    }
+    outcomes
+        .find_map(|outcome| outcome.failure)
+        .unwrap_or_else(|| panic!("no seed fails; seed 0 ran {} events", first.trace.len()))
+}
+
+#[test]
+fn the_buggy_variants_break_the_pause_bound_and_the_committed_transition() {
+    each_property_catches(
+        "campaign_control/ttl_only",
+        &["campaign_control: pause is honoured within 1 s"],
+    );
+    each_property_catches(
+        "campaign_control/request_correlation/foreign_ids",
+        &["campaign_control: pause is honoured within 1 s"],
+    );
+    each_property_catches(
+        "campaign_control/request_correlation/outage",
+        &["campaign_control: a broker outage never fails a committed transition"],
+    );
+}
+
+#[test]
+fn a_cache_longer_than_the_bound_breaks_the_30_s_pause() {
+    let name = "campaign_control: pause is honoured within 30 s";
+    let scenario = fixed_with(|config| {
+        config.variant = Variant::TtlOnly;
+        config.campaign_count = 1;
+        // Big pages queue a long backlog before the pause; a stale cache sends all of it.
+        config.messages_per_campaign = 1_000;
+        config.page_size = 100;
+        config.cache_ttl_ms = 60_000;
+        config.pause_length_max_ms = 120_000;
+        config.stop_count = 0;
+    });
+    let mut case = only_property(scenario.case(), name);
+    case.faults = syncsim::sim::FaultPlan::new();
+    // The operator resumes a minute or two later; the run lasts until it has.
+    case.bounds.time_max = std::time::Duration::from_secs(300);
+    let failure = first_failure(&case, 5);
+    assert_eq!(failure.property, name);
+}
+
+#[test]
+fn mutations_break_stop_is_terminal_and_no_resend() {
+    let cases = [
+        (
+            Mutation::ResumeFromStopped,
+            "campaign_control: stop is terminal",
+        ),
+        (
+            Mutation::ResendSent,
+            "campaign_control: resume never re-sends a SENT message",
+        ),
+    ];
+    for (mutation, name) in cases {
+        let scenario = fixed_with(|config| config.mutation = Some(mutation));
+        let failure = first_failure(&only_property(scenario.case(), name), 10);
+        assert_eq!(failure.property, name, "{mutation:?}");
+        // Without the mutation the same seeds hold.
+        let clean = only_property(fixed_with(|_| {}).case(), name);
+        assert!(
+            (0..5).all(|seed| clean.run(Seed(seed)).failure.is_none()),
+            "{name}"
+        );
+    }
+}
+
+#[test]
+fn fixed_repeats_under_its_seed() {
+    let scenario = scenarios::find("campaign_control/fixed").expect("in the catalog");
+    assert!(scenario.case().check_determinism(Seed(2)).is_ok());
+}
