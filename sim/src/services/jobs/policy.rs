@@ -255,7 +255,8 @@ mod tests {
             let low = grows + fixed;
             let high = low + grows * f64::from(jitter_percent) / 100.0;
             let drawn = drawn.as_secs_f64();
-            prop_assert!(drawn >= low - 1e-6 && (drawn < high + 1e-6), "{drawn} not in [{low}, {high})");
+            let inside = drawn >= low - 1e-6 && drawn < high + 1e-6;
+            prop_assert!(inside, "{drawn} not in [{low}, {high})");
             let last = policy.decide("E", executions + 1, &mut prng);
             prop_assert_eq!(last, Decision::Fail);
         }
