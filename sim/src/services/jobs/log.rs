@@ -193,3 +193,46 @@ fn job_row(row: &[Value]) -> JobRow {
         cron_at_micros: int_or_null(13),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn attempt(job: i64, key: Option<&str>, start_ms: u64, end_ms: Option<u64>) -> Attempt {
+        let at = |millis| VirtualTime(Duration::from_millis(millis));
+        Attempt {
+            job,
+            kind: "K".to_string(),
+            concurrency_key: key.map(str::to_string),
+            execution: 1,
+            claim: 1,
+            worker: "w".to_string(),
+            started: at(start_ms),
+            lease_until: at(start_ms + 1_000),
+            end: end_ms.map(|millis| End {
+                at: at(millis),
+                error: None,
+                decision: None,
+            }),
+        }
+    }
+
+    #[test]
+    fn overlaps_count_an_abandoned_attempt_as_running_until_its_lease_ends() {
+        let mut log = JobsLog::default();
+        log.start(attempt(1, Some("a"), 0, None)); // crashed: runs until 1000 ms
+        log.start(attempt(2, Some("a"), 1_000, Some(1_500))); // starts as the lease ends
+        log.start(attempt(3, Some("b"), 1_200, Some(1_300))); // another key
+        log.start(attempt(4, None, 1_200, Some(1_300))); // no key
+        assert!(log.overlapping_keys().is_empty());
+        log.start(attempt(5, Some("a"), 1_499, Some(1_600))); // overlaps job 2
+        let pairs: Vec<(i64, i64)> = log
+            .overlapping_keys()
+            .iter()
+            .map(|(first, second)| (first.job, second.job))
+            .collect();
+        assert_eq!(pairs, vec![(2, 5)]);
+        assert_eq!(log.abandoned().len(), 1);
+        assert_eq!(log.gaps_of(1), Vec::<Duration>::new());
+    }
+}

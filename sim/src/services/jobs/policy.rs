@@ -147,6 +147,8 @@ fn draw_below(max: Duration, prng: &mut Prng) -> Duration {
 
 #[cfg(test)]
 mod tests {
+    use proptest::prelude::*;
+
     use super::*;
     use crate::seed::Seed;
 
@@ -215,5 +217,48 @@ mod tests {
             overridden.decide("Timeout", 1, &mut prng),
             Decision::Discard
         );
+    }
+
+    fn any_wait() -> impl Strategy<Value = Wait> {
+        prop_oneof![
+            Just(Wait::PolynomiallyLonger),
+            (0_u64..100_000).prop_map(|millis| Wait::Fixed(Duration::from_millis(millis))),
+        ]
+    }
+
+    proptest! {
+        /// Every drawn wait is ActiveJob's: `n^4 + 2` s (or `d`) plus a jitter below
+        /// `n^4 * jitter` s (or `d * jitter`), computed here in floating point as Rails does.
+        #[test]
+        fn every_drawn_wait_is_within_activejob_bounds(
+            wait in any_wait(),
+            executions in 1_u32..12,
+            jitter_percent in 0_u32..=100,
+            seed in any::<u64>(),
+        ) {
+            let policy = RetryPolicy {
+                rules: vec![Rule::RetryOn {
+                    error_kind: "E".to_string(),
+                    wait: wait.clone(),
+                    attempts: executions + 1,
+                }],
+                jitter: Ratio::new(jitter_percent, 100),
+            };
+            let mut prng = Prng::new(Seed(seed));
+            let Decision::Retry { wait: drawn } = policy.decide("E", executions, &mut prng) else {
+                panic!("executions < attempts retries");
+            };
+            let (grows, fixed) = match wait {
+                Wait::PolynomiallyLonger => (f64::from(executions).powi(4), 2.0),
+                Wait::Fixed(duration) => (duration.as_secs_f64(), 0.0),
+            };
+            let low = grows + fixed;
+            let high = low + grows * f64::from(jitter_percent) / 100.0;
+            let drawn = drawn.as_secs_f64();
+            let inside = drawn >= low - 1e-6 && drawn < high + 1e-6;
+            prop_assert!(inside, "{drawn} not in [{low}, {high})");
+            let last = policy.decide("E", executions + 1, &mut prng);
+            prop_assert_eq!(last, Decision::Fail);
+        }
     }
 }
