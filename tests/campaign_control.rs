@@ -2,7 +2,8 @@
 //! catalog's buggy variants break the 1 s bound and the committed-transition property; a
 //! status cache that outlives the 30 s bound breaks that one; the mutation that lets a
 //! resume leave `STOPPED` breaks "stop is terminal"; the one that re-pages `SENT` messages
-//! breaks "resume never re-sends". And a run of `fixed` repeats under its seed.
+//! breaks "resume never re-sends", and so do two senders (why `fixed` claims one). And a
+//! run of `fixed` repeats under its seed.
 
 use syncsim::models::campaign_control::{CampaignControlConfig, Mutation, Variant};
 use syncsim::scenarios::{self, ModelSpec, ScenarioSpec};
@@ -97,4 +98,12 @@ fn mutations_break_stop_is_terminal_and_no_resend() {
 fn fixed_repeats_under_its_seed() {
     let scenario = scenarios::find("campaign_control/fixed").expect("in the catalog");
     assert!(scenario.case().check_determinism(Seed(2)).is_ok());
+}
+
+#[test]
+fn two_senders_can_send_a_message_twice_so_fixed_claims_one() {
+    let name = "campaign_control: resume never re-sends a SENT message";
+    let scenario = fixed_with(|config| config.sender_count = 2);
+    let failure = first_failure(&only_property(scenario.case(), name), 20);
+    assert_eq!(failure.property, name);
 }

@@ -4,7 +4,8 @@
 //! during a broker outage); `fixed` holding with one sender under broker outages and crashes
 //! of the sender and the packer.
 //!
-//! Not here: more than one sender for `fixed` (the model's docs say why it is not claimed).
+//! Not here: more than one sender for `fixed` (the model's header says why it is not
+//! claimed).
 
 use std::time::Duration;
 
