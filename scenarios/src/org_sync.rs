@@ -31,6 +31,7 @@ fn config(variant: Variant) -> OrgSyncConfig {
         attempts_bound: 8,
         duplicate_probability: Ratio::new(1, 3),
         reconcile_interval_ms: Some(3_000),
+        reconcile_window_ms: 10_000,
     }
 }
 

@@ -17,6 +17,10 @@ const FILES: &[(&str, &str)] = &[
         "counter/unguarded/swarm",
         include_str!("../regressions/counter_unguarded_swarm.seeds"),
     ),
+    (
+        "org_sync/fetch_then_write",
+        include_str!("../regressions/org_sync_fetch_then_write.seeds"),
+    ),
 ];
 
 /// The committed regression seeds of `scenario_id` (none when it has no file).

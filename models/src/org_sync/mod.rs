@@ -94,6 +94,9 @@ pub struct OrgSyncConfig {
     pub duplicate_probability: Ratio,
     /// How often the provider replays recent events, in milliseconds; none: never.
     pub reconcile_interval_ms: Option<u64>,
+    /// How far back a replay reaches, in milliseconds. The heal phase must outlast the last
+    /// replay, or a run can end with a replayed event still being applied.
+    pub reconcile_window_ms: u64,
 }
 
 /// The org_sync model in one variant.
@@ -150,6 +153,7 @@ impl OrgSync {
             .config
             .reconcile_interval_ms
             .map(std::time::Duration::from_millis);
+        config.reconcile_window = std::time::Duration::from_millis(self.config.reconcile_window_ms);
         config
     }
 }
