@@ -1,6 +1,7 @@
 //! The broker's async face: an outage refuses publishes until recovery, after which a
 //! retrying producer gets every message stored and a consumer group settles all of them; a
-//! consumer that crashes before acking gets its messages again after restart.
+//! consumer that crashes before acking gets its messages again after restart; a consumer
+//! whose node crashes mid-join leaves no ghost member behind.
 //!
 //! One world: a `broker`, a `producer` process publishing `MESSAGE_COUNT` messages (retrying
 //! each until the broker answers), and a `worker` daemon consuming and acking.
@@ -160,4 +161,46 @@ fn a_consumer_crash_before_ack_redelivers() {
         vec![redelivered()],
     );
     assert!(calm.run(Seed(4)).failure.is_some());
+}
+
+/// The worker's consumer is the group's only member once the run settles.
+fn one_member() -> Property {
+    Property::eventually("test: billing has exactly one member", |history| {
+        let members = history.service::<BrokerServer>("broker").members("billing");
+        Verdict::check(members.len() == 1, || format!("members {members:?}"))
+    })
+}
+
+#[test]
+fn a_consumer_crashed_mid_join_leaves_no_ghost_member() {
+    // Crash the worker at each of its first milliseconds: some crash lands after the broker
+    // applied the join and before the reply arrived (the worker never saw its membership).
+    let mut joined_unseen = 0;
+    for crash_ms in 1..=10 {
+        let faults = FaultPlan::new()
+            .at(Duration::from_millis(crash_ms), Fault::crash("worker"))
+            .at(Duration::from_millis(100), Fault::restart("worker"));
+        let case = with_properties(broker_case(faults), vec![one_member()]);
+        let outcome = case.run(Seed(5));
+        assert_eq!(outcome.failure, None, "crash at {crash_ms} ms");
+        let lines: Vec<String> = outcome.trace.lines().collect();
+        let crash_index = lines
+            .iter()
+            .position(|line| line.contains("fault crash worker"))
+            .expect("crashed");
+        let before_crash = &lines[..crash_index];
+        let applied = before_crash
+            .iter()
+            .any(|line| line.contains("apply worker: Join"));
+        let seen = before_crash
+            .iter()
+            .any(|line| line.contains("worker     recv  broker: Rebalanced"));
+        if applied && !seen {
+            joined_unseen += 1;
+        }
+    }
+    assert!(
+        joined_unseen > 0,
+        "no crash fell between the join and its reply"
+    );
 }

@@ -21,6 +21,10 @@ const FILES: &[(&str, &str)] = &[
         "org_sync/fetch_then_write",
         include_str!("../regressions/org_sync_fetch_then_write.seeds"),
     ),
+    (
+        "campaign_control/fixed",
+        include_str!("../regressions/campaign_control_fixed.seeds"),
+    ),
 ];
 
 /// The committed regression seeds of `scenario_id` (none when it has no file).

@@ -21,7 +21,7 @@
 
 mod consumer;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 use std::ops::Deref;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -134,6 +134,10 @@ pub struct BrokerServer {
     last_fetch: BTreeMap<(String, String), (u64, Vec<Delivery>)>,
     /// (group, member) → deliveries the network duplicated, handed over with the next fetch.
     owed_copies: BTreeMap<(String, String), Vec<Delivery>>,
+    /// (group, member) whose client is gone. Member names are never reused, so a join of one
+    /// still in flight when its node crashed is refused instead of leaving a ghost member
+    /// that holds partitions forever.
+    departed: BTreeSet<(String, String)>,
 }
 
 impl fmt::Debug for BrokerServer {
@@ -156,6 +160,7 @@ impl BrokerServer {
             engine: Broker::new(config),
             last_fetch: BTreeMap::new(),
             owed_copies: BTreeMap::new(),
+            departed: BTreeSet::new(),
         }
     }
 
@@ -163,6 +168,8 @@ impl BrokerServer {
     /// takes its partitions back and redelivers what it had not settled.
     pub(crate) fn member_gone(&mut self, group: &str, member: &str) {
         self.forget(group, member);
+        self.departed
+            .insert((group.to_string(), member.to_string()));
         let now = rt::try_now().unwrap_or_default();
         self.engine.member_crashed(group, member, now);
     }
@@ -248,7 +255,13 @@ impl Service for BrokerServer {
                 group,
                 member,
                 topic,
-            } => BrokerResponse::Rebalanced(engine.join(&group, &member, &topic, now)),
+            } => {
+                if self.departed.contains(&(group.clone(), member.clone())) {
+                    let gone = BrokerError::UnknownMember { group, member };
+                    return BrokerResponse::Rebalanced(Err(gone));
+                }
+                BrokerResponse::Rebalanced(engine.join(&group, &member, &topic, now))
+            }
             BrokerRequest::Leave { group, member } => {
                 let left = engine.leave(&group, &member, now);
                 if left.is_ok() {
@@ -413,17 +426,40 @@ impl BrokerHandle {
             member: member.clone(),
             topic: topic.to_string(),
         };
+        // A join whose reply was lost, or whose node crashed while it was in flight, may
+        // have joined: unless the join is known to have succeeded, the broker forgets it.
+        let mut guard = JoinGuard {
+            service: self.service.clone(),
+            group: group.to_string(),
+            member: member.clone(),
+            joined: false,
+        };
         let joined = match ctx.call(&self.service, request).await {
             Ok(BrokerResponse::Rebalanced(joined)) => joined.map_err(BrokerCallError::Broker),
             Ok(other) => unexpected("subscribe", &other),
             Err(error) => Err(error.into()),
         };
-        if let Err(error) = joined {
-            // A join whose reply was lost may have joined: make sure the broker forgets it.
-            self.service.lock().member_gone(group, &member);
-            return Err(error);
-        }
+        joined?;
+        guard.joined = true;
         Ok(Consumer::new(ctx, self.service.clone(), group, &member))
+    }
+}
+
+/// Tells the broker a member is gone when dropped before its join was known to succeed
+/// (an error, or the node crashing mid-call drops the subscribing future).
+struct JoinGuard {
+    service: ServiceRef<BrokerServer>,
+    group: String,
+    member: String,
+    joined: bool,
+}
+
+impl Drop for JoinGuard {
+    fn drop(&mut self) {
+        // Outside a running simulation (the run is being torn down) there is no one to tell.
+        if !self.joined && rt::try_now().is_some() {
+            self.service.lock().member_gone(&self.group, &self.member);
+        }
     }
 }
 
