@@ -1,5 +1,5 @@
 //! The `syncsim` command: check the catalog, list it, run a scenario, replay a failure file,
-//! fuzz for a wall-clock budget.
+//! fuzz for a wall-clock budget, compare the simulated Postgres with a real one.
 //!
 //! Exit codes: 0 when every expectation is met (or a replay reproduced its failure), 1 when
 //! a run fails, an expectation is not met or a replay does not reproduce, 2 on bad input
@@ -20,6 +20,7 @@ fn main() -> ExitCode {
         cli::args::Command::Run(run) => cli::run::run(&run),
         cli::args::Command::Replay(replay) => cli::replay::replay(&replay),
         cli::args::Command::Fuzz(fuzz) => cli::fuzz::fuzz(&fuzz),
+        cli::args::Command::Conformance(arguments) => cli::conformance::conformance(&arguments),
     };
     match code {
         Ok(code) => ExitCode::from(code),

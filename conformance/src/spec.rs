@@ -89,11 +89,20 @@ fn tokenize(text: &str) -> Result<Vec<(usize, Token)>, SpecError> {
             '{' => {
                 let start_line = line;
                 let mut sql = String::new();
+                // Braces inside 'quoted strings' (jsonb literals) or nested pairs stay SQL.
+                let mut in_quote = false;
+                let mut depth = 0_usize;
                 loop {
                     match chars.next() {
-                        Some('}') => break,
+                        Some('}') if !in_quote && depth == 0 => break,
                         Some(inner) => {
                             line += usize::from(inner == '\n');
+                            match inner {
+                                '\'' => in_quote = !in_quote,
+                                '{' if !in_quote => depth += 1,
+                                '}' if !in_quote => depth -= 1,
+                                _ => {}
+                            }
                             sql.push(inner);
                         }
                         None => return Err(error(start_line, "unterminated `{` block")),
@@ -319,7 +328,7 @@ mod tests {
     const SCRIPT: &str =
         "# a comment\nsetup { CREATE TABLE t (id int); }\nteardown { DROP TABLE t; }\n\
         session s1\nsetup { BEGIN; }\nstep s1a { SELECT 1; }\nstep \"s1 b\" { COMMIT; }\n\
-        session s2\nstep s2a { SELECT 2; }\npermutation s1a s2a \"s1 b\"\npermutation s2a\n";
+        session s2\nstep s2a { SELECT '}{'; }\npermutation s1a s2a \"s1 b\"\npermutation s2a\n";
 
     #[test]
     fn parses_sessions_steps_and_permutations() {
@@ -330,6 +339,7 @@ mod tests {
         assert_eq!(spec.sessions[0].steps[1].name, "s1 b");
         assert_eq!(spec.permutations[0], vec!["s1a", "s2a", "s1 b"]);
         assert_eq!(spec.step_session("s2a"), Some(1));
+        assert_eq!(spec.step_sql("s2a"), Some("SELECT '}{';"));
     }
 
     #[test]

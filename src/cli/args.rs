@@ -29,6 +29,28 @@ pub enum Command {
     Replay(ReplayArgs),
     /// Runs random seeds of the catalog for a wall-clock budget, on several cores.
     Fuzz(FuzzArgs),
+    /// Runs the conformance corpus on the simulated and a real PostgreSQL; prints a table.
+    Conformance(ConformanceArgs),
+}
+
+/// Arguments of `conformance`.
+#[derive(Args, Debug)]
+pub struct ConformanceArgs {
+    /// Only cases whose name contains this text.
+    #[arg(long)]
+    pub filter: Option<String>,
+    /// The corpus directory (holding specs/ and expected/); default: the crate's own.
+    #[arg(long)]
+    pub dir: Option<PathBuf>,
+    /// Print both logs of every case (by default only of the cases that differ).
+    #[arg(long)]
+    pub show: bool,
+    /// The server to compare with (default: SYNCSIM_PG_URL).
+    #[arg(long, conflicts_with = "offline")]
+    pub url: Option<String>,
+    /// Compare with the recorded logs even when SYNCSIM_PG_URL is set.
+    #[arg(long)]
+    pub offline: bool,
 }
 
 /// Arguments of `run`.

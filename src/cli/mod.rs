@@ -17,6 +17,7 @@ macro_rules! say {
 
 pub mod args;
 pub mod check;
+pub mod conformance;
 pub mod fuzz;
 pub mod replay;
 pub mod run;

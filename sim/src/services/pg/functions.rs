@@ -139,7 +139,7 @@ fn scalar(ctx: &mut StmtCtx, name: &str, values: Vec<Value>) -> Exec<Value> {
             let (channel, payload) = (values[0].to_pg_text(), values[1].to_pg_text());
             ctx.volatile(|ctx| {
                 super::notify::queue_notify(ctx, channel, payload)?;
-                Ok(Value::Null)
+                Ok(Value::Void)
             })
         }
         "coalesce" => Ok(values
@@ -198,7 +198,7 @@ fn advisory(ctx: &mut StmtCtx, name: &str, values: &[Value]) -> Exec<Value> {
         let owner = ctx.session.0;
         return ctx.volatile(|ctx| {
             ctx.db.advisory.release_owner(owner, true);
-            Ok(Value::Null)
+            Ok(Value::Void)
         });
     }
     if name.ends_with("_shared") {
@@ -217,7 +217,7 @@ fn advisory(ctx: &mut StmtCtx, name: &str, values: &[Value]) -> Exec<Value> {
                 return Err(Interrupt::Block(Wait::Advisory(key)));
             }
             ctx.db.advisory.acquire(key, owner, xid, ctx.cid());
-            Ok(Value::Null)
+            Ok(Value::Void)
         }),
         "pg_try_advisory_lock" | "pg_try_advisory_xact_lock" => ctx.volatile(|ctx| {
             if !ctx.db.advisory.blockers(key, owner).is_empty() {

@@ -37,7 +37,8 @@ impl IndexKey {
     /// The key of one value.
     pub fn of(value: &Value) -> IndexKey {
         match value {
-            Value::Null => IndexKey::Null,
+            // A void value is cast before it reaches a column; it keys like NULL if ever.
+            Value::Null | Value::Void => IndexKey::Null,
             Value::Bool(flag) => IndexKey::Bool(*flag),
             Value::Int4(number) => IndexKey::Int(i64::from(*number)),
             Value::Int8(number) => IndexKey::Int(*number),

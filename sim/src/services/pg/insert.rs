@@ -23,7 +23,7 @@ use super::modify::assign;
 use super::project::{output_names, project, SYSTEM_BINDING};
 use super::rowops::{lock_row, write_insert, LockPurpose, Locked, WaitPolicy};
 use super::storage::RowId;
-use super::value::Value;
+use super::value::{ColumnType, Value};
 use super::QueryResult;
 
 struct Target {
@@ -115,6 +115,65 @@ fn default_value(ctx: &mut StmtCtx, table: &Table, column_index: usize) -> Exec<
     Ok(value.cast_to(column.column_type)?)
 }
 
+/// Whether `expr` is a literal PostgreSQL folds while planning (not a `$n` parameter).
+fn is_constant(expr: &Expr) -> bool {
+    match expr {
+        Expr::Value(value) => !matches!(value.value, ast::Value::Placeholder(_)),
+        Expr::UnaryOp {
+            op: ast::UnaryOperator::Minus,
+            expr,
+        } => is_constant(expr),
+        _ => false,
+    }
+}
+
+/// PostgreSQL coerces VALUES literals to their column types while planning, so a bad literal
+/// (`'toolong'` for a `varchar(5)`, `'x'` for an int) fails the statement before any row's
+/// defaults run and burn sequence values.
+fn check_constants(
+    ctx: &mut StmtCtx,
+    target: &Target,
+    rows: &[ast::Parens<Vec<Expr>>],
+) -> Exec<()> {
+    for row in rows {
+        for (expr, position) in row.content.iter().zip(&target.positions) {
+            if is_constant(expr) {
+                let column_type = target.table.columns[*position].column_type;
+                eval(ctx, &[], expr)?.cast_to(column_type)?;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// A text-typed expression (not an untyped literal or parameter, which PostgreSQL parses into
+/// the column's type) has no assignment cast to a non-string column: 42804, as PostgreSQL.
+fn check_assignable(
+    expr: &Expr,
+    value: &Value,
+    column: &super::catalog::Column,
+) -> Result<(), PgError> {
+    let text_column = matches!(
+        column.column_type,
+        ColumnType::Text | ColumnType::Varchar(_)
+    );
+    if matches!(value, Value::Text(_)) && !text_column && !is_constant(expr) && !is_param(expr) {
+        return Err(PgError::new(
+            SqlState::DatatypeMismatch,
+            format!(
+                "column \"{}\" is of type {} but expression is of type text",
+                column.name,
+                column.column_type.name()
+            ),
+        ));
+    }
+    Ok(())
+}
+
+fn is_param(expr: &Expr) -> bool {
+    matches!(expr, Expr::Value(value) if matches!(value.value, ast::Value::Placeholder(_)))
+}
+
 /// Builds the full row: explicit values cast to column types, defaults for the rest.
 fn build_row(ctx: &mut StmtCtx, target: &Target, exprs: &[Expr]) -> Exec<Vec<Value>> {
     if exprs.len() > target.positions.len() {
@@ -143,7 +202,9 @@ fn build_row(ctx: &mut StmtCtx, target: &Target, exprs: &[Expr]) -> Exec<Vec<Val
                     ))
                     .into());
                 }
-                eval(ctx, &[], expr)?.cast_to(column.column_type)?
+                let value = eval(ctx, &[], expr)?;
+                check_assignable(expr, &value, column)?;
+                value.cast_to(column.column_type)?
             }
             _ => default_value(ctx, table, column_index)?,
         };
@@ -359,6 +420,7 @@ pub fn execute_insert(ctx: &mut StmtCtx, insert: &ast::Insert) -> Exec<QueryResu
         Some(items) => output_names(items, &template)?,
         None => Vec::new(),
     };
+    check_constants(ctx, &target, rows)?;
     for (row_index, row) in rows.iter().enumerate() {
         if !insert.columns.is_empty() && row.content.len() < target.positions.len() {
             return Err(PgError::syntax("INSERT has more target columns than expressions").into());

@@ -87,7 +87,19 @@ pub fn lock_row(
         .visible_version(&chain, &view)
         .map(|(index, _)| index);
     let deleted = newest.xmax.is_some_and(|(xmax, _)| xmax != xid);
-    let changed_since_snapshot = visible_index != Some(newest_index) || deleted;
+    let mut changed_since_snapshot = visible_index != Some(newest_index) || deleted;
+    if changed_since_snapshot && mode == RowLockMode::KeyShare && !deleted {
+        // FOR KEY SHARE ignores a committed update that left the key columns alone, in every
+        // isolation level (PostgreSQL's heap_lock_tuple checks HEAP_KEYS_UPDATED): an RR
+        // foreign-key check against a parent with a non-key update succeeds.
+        let table = ctx.db.catalog.table(table_id);
+        let visible = visible_index.map(|index| &chain.versions[index].values);
+        changed_since_snapshot = visible.is_none_or(|visible| {
+            (0..table.columns.len()).any(|column| {
+                table.is_key_column(column) && visible[column] != newest.values[column]
+            })
+        });
+    }
     if changed_since_snapshot {
         if ctx.isolation == super::IsolationLevel::RepeatableRead {
             return Err(match (deleted, purpose) {

@@ -34,6 +34,9 @@ pub enum Value {
     Jsonb(serde_json::Value),
     /// `timestamptz`, microseconds since the Unix epoch (see `timestamp::SIM_EPOCH_UNIX_MICROS`).
     Timestamptz(i64),
+    /// The result of a `void` function (`pg_advisory_lock` and kin): not NULL, prints as an
+    /// empty string, compares with nothing.
+    Void,
 }
 
 /// A column type of the supported subset.
@@ -193,6 +196,7 @@ impl Value {
             Value::Uuid(_) => "uuid",
             Value::Jsonb(_) => "jsonb",
             Value::Timestamptz(_) => "timestamp with time zone",
+            Value::Void => "void",
         }
     }
 
@@ -207,6 +211,7 @@ impl Value {
             Value::Uuid(uuid) => render_uuid(*uuid),
             Value::Jsonb(json) => render_jsonb(json),
             Value::Timestamptz(micros) => timestamp::render(*micros),
+            Value::Void => String::new(),
         }
     }
 
@@ -295,7 +300,7 @@ impl Value {
     /// The column type a typed value belongs to; `None` for NULL and untyped text.
     fn typed(&self) -> Option<ColumnType> {
         match self {
-            Value::Null | Value::Text(_) => None,
+            Value::Null | Value::Text(_) | Value::Void => None,
             Value::Bool(_) => Some(ColumnType::Bool),
             Value::Int4(_) => Some(ColumnType::Int4),
             Value::Int8(_) => Some(ColumnType::Int8),
@@ -312,6 +317,16 @@ impl Value {
             return Ok(None);
         }
         let ordering = match (self, other) {
+            (Value::Void, _) | (_, Value::Void) => {
+                return Err(PgError::new(
+                    SqlState::UndefinedFunction,
+                    format!(
+                        "operator does not exist: {} = {}",
+                        self.type_name(),
+                        other.type_name()
+                    ),
+                ))
+            }
             (Value::Text(left), Value::Text(right)) => left.as_bytes().cmp(right.as_bytes()),
             (Value::Text(_), typed) => {
                 let target = typed.typed().expect("non-null non-text value is typed");
