@@ -20,8 +20,9 @@
 //! outages and crashes, sender and packer crashes, cache staleness, at-least-once batches.
 //! `fixed` is claimed with one sender: with two, a batch re-paged after a pause can reach
 //! both, both see the message `PENDING`, and it goes out twice (`tests/campaign_control.rs`
-//! shows "resume never re-sends a SENT message" failing). Not modelled: campaign scheduling, per-contact throttling, the legacy workflow's own
-//! activities (its state is a row).
+//! shows "resume never re-sends a SENT message" failing). Not modelled: campaign
+//! scheduling, per-contact throttling, the legacy workflow's own activities (its state is a
+//! row).
 
 mod api;
 mod esp;
