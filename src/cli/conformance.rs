@@ -32,7 +32,10 @@ pub fn conformance(arguments: &ConformanceArgs) -> Result<u8, Usage> {
         None => None,
     };
     if driver.is_none() {
-        eprintln!("conformance: no server ({URL_VAR} unset or --offline): comparing with the recorded logs");
+        eprintln!(
+            "conformance: no server ({URL_VAR} unset or --offline): comparing with the \
+             recorded logs"
+        );
     }
     say!("{:<28} {:<44} {:<44} agree", "case", "sim", "real");
     let mut reports = Vec::new();
