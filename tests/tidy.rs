@@ -28,6 +28,8 @@ fn every_source_file_has_a_header_and_no_fixme_dbg_or_long_line() {
         "sim/src",
         "models/src",
         "scenarios/src",
+        "conformance/src",
+        "conformance/tests",
         "tests",
         "examples",
     ] {

@@ -195,7 +195,8 @@ impl RealDriver {
                 continue;
             };
             for blocker in blockers.split(',').filter_map(|b| b.parse::<i32>().ok()) {
-                // A blocker outside the script (none in practice) counts as a wait, in no cycle.
+                // A blocker outside the script (a backend of an earlier permutation still
+                // exiting) is transient: marked usize::MAX, it does not count as a wait.
                 let index = self.sessions.iter().position(|s| s.pid == blocker);
                 edges[waiter].push(index.unwrap_or(usize::MAX));
             }
@@ -268,11 +269,13 @@ impl Driver for RealDriver {
         self.finish()?;
         self.reset()?;
         let mut failures = Vec::new();
-        let setup = connect_client(&self.runtime, &self.config)?;
+        let setup = self.open_session()?;
         for block in &spec.setup {
-            failures.extend(self.run_setup(&setup, block, "setup")?);
+            failures.extend(self.run_setup(&setup.client, block, "setup")?);
         }
+        let setup_pid = setup.pid;
         drop(setup);
+        self.wait_for_exit(&[setup_pid.to_string()])?;
         for session in &spec.sessions {
             let opened = self.open_session()?;
             if let Some(block) = &session.setup {
@@ -312,7 +315,9 @@ impl Driver for RealDriver {
                 return Ok(Settled { finished });
             }
             let edges = self.blocking(&pending)?;
-            let all_waiting = pending.iter().all(|index| !edges[*index].is_empty());
+            let all_waiting = pending
+                .iter()
+                .all(|index| !edges[*index].is_empty() && !edges[*index].contains(&usize::MAX));
             stable_polls = if all_waiting { stable_polls + 1 } else { 0 };
             if stable_polls >= 2 && !has_cycle(&edges) {
                 return Ok(Settled { finished });
@@ -335,6 +340,12 @@ impl Driver for RealDriver {
                 let _ = self.runtime.block_on(task);
             }
         }
+        self.wait_for_exit(&pids)
+    }
+}
+
+impl RealDriver {
+    fn wait_for_exit(&self, pids: &[String]) -> Result<(), BackendError> {
         if pids.is_empty() {
             return Ok(());
         }

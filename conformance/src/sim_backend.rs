@@ -132,10 +132,19 @@ impl SimDriver {
     }
 
     /// Lets `deadlock_timeout` pass: waiters check for a cycle, oldest wait first; the first
-    /// that finds one fails with 40P01. Returns whether one did.
+    /// that finds one fails with 40P01. Returns whether one did. A waiter whose single check
+    /// already ran before the cycle closed (it has waited longer than the timeout) does not
+    /// check again, as in PostgreSQL.
     fn run_deadlock_checks(&mut self) -> bool {
-        self.now_micros += self.pg.config().deadlock_timeout_micros;
-        let mut waiting = self.pg.waiting_sessions();
+        let timeout_micros = self.pg.config().deadlock_timeout_micros;
+        let closed_micros = self.now_micros;
+        self.now_micros += timeout_micros;
+        let mut waiting: Vec<(SessionId, u64)> = self
+            .pg
+            .waiting_sessions()
+            .into_iter()
+            .filter(|(_, started)| started + timeout_micros > closed_micros)
+            .collect();
         waiting.sort_by_key(|(session, started)| (*started, *session));
         for (session, _) in waiting {
             if let Some(error) = self.pg.check_deadlock(session) {

@@ -7,6 +7,7 @@
 
 mod concurrency;
 mod concurrency_locks;
+mod conformance_fixes;
 mod ddl;
 mod determinism;
 mod dml;
