@@ -7,8 +7,10 @@
 //! Not modelled: timeouts (see the runner), NOTIFY delivery.
 
 use syncsim_sim::services::pg::{
-    Entropy, PgConfig, PgError, Postgres, QueryResult, SessionId, StepOutcome, Value,
+    PgConfig, PgError, Postgres, QueryResult, SessionId, StepOutcome, Value,
 };
+
+use syncsim_sim::{Prng, Seed};
 
 use crate::outcome::{Event, StepResult};
 use crate::runner::{has_cycle, BackendError, Driver, Settled};
@@ -17,26 +19,13 @@ use crate::spec::Spec;
 /// Virtual time between two steps, in microseconds.
 pub const STEP_MICROS: u64 = 1_000;
 
-/// A fixed-seed splitmix64 stream for `gen_random_uuid()`: runs repeat exactly.
-struct SplitMix(u64);
-
-impl Entropy for SplitMix {
-    fn next_u64(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut mixed = self.0;
-        mixed = (mixed ^ (mixed >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        mixed = (mixed ^ (mixed >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        mixed ^ (mixed >> 31)
-    }
-}
-
 /// The simulated Postgres as a [`Driver`].
 pub struct SimDriver {
     pg: Postgres,
     sessions: Vec<SessionId>,
     finished: Vec<(usize, StepResult)>,
     now_micros: u64,
-    entropy: SplitMix,
+    entropy: Prng,
 }
 
 impl Default for SimDriver {
@@ -46,7 +35,7 @@ impl Default for SimDriver {
             sessions: Vec::new(),
             finished: Vec::new(),
             now_micros: 0,
-            entropy: SplitMix(0),
+            entropy: Prng::new(Seed(0)),
         }
     }
 }

@@ -116,6 +116,13 @@ pub trait Entropy {
     fn next_u64(&mut self) -> u64;
 }
 
+/// The harness's own seeded stream is the entropy every caller in the repository passes.
+impl Entropy for crate::prng::Prng {
+    fn next_u64(&mut self) -> u64 {
+        crate::prng::Prng::next_u64(self)
+    }
+}
+
 /// Server configuration.
 #[derive(Clone, Debug)]
 pub struct PgConfig {

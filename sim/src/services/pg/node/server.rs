@@ -11,7 +11,7 @@ use std::collections::BTreeMap;
 use futures::channel::oneshot;
 
 use super::super::{
-    CancelReason, CommittedTxn, Entropy, PgConfig, PgError, Postgres, QueryResult, Row, SessionId,
+    CancelReason, CommittedTxn, PgConfig, PgError, Postgres, QueryResult, Row, SessionId,
     StepOutcome, Value,
 };
 use crate::prng::Prng;
@@ -23,14 +23,6 @@ pub(crate) type Reply = Result<QueryResult, PgError>;
 /// Bounds the re-run loop after a step; the engine never needs more than one pass per waiter,
 /// so hitting it means an engine bug, reported as a failure instead of a hang.
 const RESUME_PASSES_MAX: usize = 10_000;
-
-struct PrngEntropy<'a>(&'a mut Prng);
-
-impl Entropy for PrngEntropy<'_> {
-    fn next_u64(&mut self) -> u64 {
-        self.0.next_u64()
-    }
-}
 
 /// What a submitted statement did on arrival.
 pub(crate) enum Arrival {
@@ -116,9 +108,7 @@ impl PgServer {
     pub fn setup(&mut self, sql: &str) {
         let session = self.engine.open_session();
         let mut entropy = Prng::new(Seed(0).stream("pg/setup"));
-        let outcome = self
-            .engine
-            .submit(session, sql, &[], 0, &mut PrngEntropy(&mut entropy));
+        let outcome = self.engine.submit(session, sql, &[], 0, &mut entropy);
         self.engine.close_session(session);
         match outcome {
             StepOutcome::Done(Ok(_)) => {}
@@ -149,13 +139,9 @@ impl PgServer {
             return Arrival::Stale;
         }
         let mut entropy = self.entropy.take().expect("seeded when the session opened");
-        let outcome = self.engine.submit(
-            session,
-            sql,
-            params,
-            now_micros,
-            &mut PrngEntropy(&mut entropy),
-        );
+        let outcome = self
+            .engine
+            .submit(session, sql, params, now_micros, &mut entropy);
         self.entropy = Some(entropy);
         let arrival = match outcome {
             StepOutcome::Done(reply) => Arrival::Done {
@@ -191,9 +177,7 @@ impl PgServer {
             }
             let mut entropy = self.entropy.take().expect("seeded before any wait");
             for session in runnable {
-                let outcome =
-                    self.engine
-                        .resume(session, now_micros, &mut PrngEntropy(&mut entropy));
+                let outcome = self.engine.resume(session, now_micros, &mut entropy);
                 if let StepOutcome::Done(reply) = outcome {
                     self.deliver(session, now_micros, reply);
                 }

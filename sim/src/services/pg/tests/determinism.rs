@@ -2,6 +2,8 @@
 //! logs and table contents, which is what lets one seed reproduce one run.
 
 use super::{Harness, StepOutcome};
+use crate::prng::Prng;
+use crate::seed::Seed;
 
 /// Runs a small two-session script with random defaults, a block, a resume and a deadlock.
 fn run_script(seed: u64) -> String {
@@ -9,7 +11,7 @@ fn run_script(seed: u64) -> String {
         "CREATE TABLE t (id uuid PRIMARY KEY DEFAULT gen_random_uuid(), n bigserial, \
          k int UNIQUE, at timestamptz DEFAULT now())",
     );
-    harness.entropy.0 = seed;
+    harness.entropy = Prng::new(Seed(seed));
     let s2 = harness.session();
     harness.ok(s1, "BEGIN; INSERT INTO t (k) VALUES (1), (2)");
     harness.ok(s2, "BEGIN; INSERT INTO t (k) VALUES (3)");

@@ -25,23 +25,13 @@ pub use super::{
     SessionId, SqlState, StepOutcome, Value, SIM_EPOCH_UNIX_MICROS,
 };
 
-/// Deterministic entropy for tests (SplitMix64).
-pub struct TestEntropy(pub u64);
-
-impl Entropy for TestEntropy {
-    fn next_u64(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut mixed = self.0;
-        mixed = (mixed ^ (mixed >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        mixed = (mixed ^ (mixed >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        mixed ^ (mixed >> 31)
-    }
-}
+use crate::prng::Prng;
+use crate::seed::Seed;
 
 /// A server, an entropy stream and a virtual clock.
 pub struct Harness {
     pub pg: Postgres,
-    pub entropy: TestEntropy,
+    pub entropy: Prng,
     pub now_micros: u64,
 }
 
@@ -49,7 +39,7 @@ impl Harness {
     pub fn new() -> Self {
         Harness {
             pg: Postgres::new(PgConfig::default()),
-            entropy: TestEntropy(7),
+            entropy: Prng::new(Seed(7)),
             now_micros: 0,
         }
     }

@@ -4,6 +4,8 @@
 
 use super::{int, Harness};
 use super::{ChangeKind, SqlState, Value};
+use crate::prng::Prng;
+use crate::seed::Seed;
 
 fn setup() -> (Harness, super::SessionId) {
     Harness::with_setup("CREATE TABLE t (id int PRIMARY KEY, v int)")
@@ -171,9 +173,9 @@ fn crash_during_commit_applies_the_drawn_outcome() {
     let mut outcomes = Vec::new();
     for seed in 0..8 {
         let (mut harness, session) = setup();
-        harness.entropy.0 = seed;
+        harness.entropy = Prng::new(Seed(seed));
         harness.ok(session, "BEGIN; INSERT INTO t VALUES (1, 1)");
-        let mut entropy = super::TestEntropy(seed);
+        let mut entropy = Prng::new(Seed(seed));
         let committed = harness.pg.crash_during_commit(session, &mut entropy);
         assert_eq!(harness.pg.table_snapshot("t").len(), usize::from(committed));
         outcomes.push(committed);
