@@ -1,6 +1,7 @@
 //! Properties of contract_outbox, read from ground truth: the final `players`, `parents` and
-//! `outbox` rows, the mail service's record of what it accepted, and, for the crash coverage,
-//! the trace (the endpoint's and the worker's notes around the crash faults of their nodes).
+//! `outbox` rows, the mail service's record of what it accepted, and, for the crash and
+//! overlap coverage, the trace (the endpoint's and the worker's notes around the crash faults
+//! of their nodes, and batches whose claims overlap).
 //!
 //! "A contract is never signed without its event" asks for an event for every signed player
 //! who has a parent: `fixed` writes none for a player without one, by design (a warning).
@@ -30,6 +31,9 @@ pub const MARK_ENDPOINT_CRASHED: &str =
     "contract_outbox: the endpoint crashed between the update and the insert";
 /// Coverage: the API crashed while a batch held its claim.
 pub const MARK_WORKER_CRASHED: &str = "contract_outbox: the worker crashed holding a claim";
+/// Coverage: a batch claimed rows while another held its claim (SKIP LOCKED passed them).
+pub const MARK_BATCHES_OVERLAPPED: &str =
+    "contract_outbox: a batch claimed rows while another batch held its claim";
 
 /// Every property of the model; the coverage marks are `fixed`'s.
 pub fn all(variant: Variant) -> Vec<Property> {
@@ -47,6 +51,10 @@ pub fn all(variant: Variant) -> Vec<Property> {
     properties.push(Property::sometimes(MARK_WORKER_CRASHED, |history| {
         crashed_inside(history, API, NOTE_CLAIMED, &[worker::NOTE_ENDED])
     }));
+    properties.push(Property::sometimes(
+        MARK_BATCHES_OVERLAPPED,
+        batches_overlapped,
+    ));
     for mark in [MARK_NO_PARENT, MARK_MAIL_RETRIED, MARK_KICK_RAN] {
         properties.push(Property::sometimes(mark, move |history| {
             history.mark_count(mark) > 0
@@ -186,6 +194,32 @@ fn no_parentless_failure(history: &History) -> Verdict {
         }
     }
     Verdict::Pass
+}
+
+/// Whether a batch noted its claim while another batch's claim was open (not ended, its
+/// node not crashed since).
+fn batches_overlapped(history: &History) -> bool {
+    let crash = format!("crash {API}");
+    let mut open: BTreeSet<&str> = BTreeSet::new();
+    for event in history.trace().events() {
+        match event.kind {
+            EventKind::Fault if event.detail == crash => open.clear(),
+            EventKind::Note if event.node == API => {
+                let detail = event.detail.as_str();
+                if let Some((_, ids)) = detail.split_once(NOTE_CLAIMED) {
+                    if !open.is_empty() {
+                        return true;
+                    }
+                    open.insert(ids);
+                }
+                if let Some((_, ids)) = detail.split_once(worker::NOTE_ENDED) {
+                    open.remove(ids);
+                }
+            }
+            _ => {}
+        }
+    }
+    false
 }
 
 /// Whether `node` crashed after a note `<open><key>` and before a note `<close><key>` with
