@@ -110,7 +110,7 @@ async fn handle(
         Ok(Signing::UnknownToken) => HttpResponse::status(404),
         Err(SignError::Upload) => HttpResponse::status(502),
         Err(SignError::Db(error)) => {
-            ctx.note(format!("web: signing failed: {error}"));
+            ctx.note(format!("web: 500: {error}"));
             HttpResponse::status(500)
         }
     }

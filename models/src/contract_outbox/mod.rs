@@ -20,10 +20,12 @@
 //! (its claim rolls back), mail service crashes (an attempt counted), concurrent batches
 //! (SKIP LOCKED), the parents' retries of a failed signing, players without a parent. The
 //! endpoint awaits its kick before answering but ignores the result (the real one does not
-//! await it; only the parent's wait differs, which no property reads). Not modelled:
-//! authentication beyond the kick's admin check, the signature image's content, email
-//! bounces, deduplication of an email resent after a crash between the send and the commit
-//! (at least once is the outbox's promise), several tenants (every row has tenant 1).
+//! await it; only the parent's wait differs, which no property reads). The mail service and
+//! the object store are request/response services (`ctx.call`) rather than HTTP nodes: they
+//! fail the same way, by being down. Not modelled: authentication beyond the kick's admin
+//! check, the signature image's content, email bounces, deduplication of an email resent
+//! after a crash between the send and the commit (at least once is the outbox's promise),
+//! several tenants (every row has tenant 1).
 
 mod endpoint;
 mod mail;

@@ -2,8 +2,10 @@
 //! positions the properties read.
 //!
 //! `signing_token` is the token the parent's link carries (the real page keeps it on the
-//! player too). Not modelled: teams and tenants as tables (`team_id` and `tenant_id` are
-//! plain numbers), the signature's URL on the player.
+//! player too). `bigserial`, `jsonb`, `timestamptz` with `now()` and the worker's `FOR UPDATE
+//! SKIP LOCKED` are all in the simulated Postgres's subset, so the SQL is the app's. Not
+//! modelled: teams and tenants as tables (`team_id` and `tenant_id` are plain numbers), the
+//! signature's URL on the player.
 
 use super::ContractOutboxConfig;
 

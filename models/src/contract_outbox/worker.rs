@@ -7,7 +7,10 @@
 //! payload, sends the email, and marks the row `sent`; a missing parent or a mail failure
 //! counts an attempt, and the last allowed attempt marks it `failed`. A crash of the API
 //! mid-batch rolls the claim back (the row is pending again, its email perhaps already sent).
-//! Not modelled: backoff between attempts (the next tick retries), dead-letter handling.
+//! The cron is a process on the API's node ticking at multiples of the interval, as the real
+//! scheduled route is, rather than the jobs service's cron: the outbox table is the queue, and
+//! a crash of the API stops the cron with the batch. Not modelled: backoff between attempts
+//! (the next tick retries), dead-letter handling.
 
 use std::time::Duration;
 
