@@ -147,6 +147,26 @@ fn campaign_control_fixed_holds_with_its_races_hit() {
 }
 
 #[test]
+fn contract_outbox_no_outbox_is_caught_shrunk_and_replayable() {
+    caught("contract_outbox/no_outbox", "outbox_no_outbox");
+}
+
+#[test]
+fn contract_outbox_no_txn_crash_is_caught_shrunk_and_replayable() {
+    caught("contract_outbox/no_txn/crash", "outbox_no_txn_crash");
+}
+
+#[test]
+fn contract_outbox_no_txn_null_parent_is_caught_shrunk_and_replayable() {
+    caught("contract_outbox/no_txn/null_parent", "outbox_no_txn_null");
+}
+
+#[test]
+fn contract_outbox_fixed_holds_with_its_races_hit() {
+    holds("contract_outbox/fixed");
+}
+
+#[test]
 fn every_catalog_scenario_has_a_test_here() {
     let source = include_str!("catalog.rs");
     for scenario in scenarios::catalog() {

@@ -10,11 +10,13 @@
 //!   `ttl_only` and `request_correlation` (caught), `fixed` (holds).
 //! - `role_sync`: a school app's roles mirrored to a CRM through jobs and Heroku
 //!   Connect-like tables; `unguarded` (caught) and `guarded` (holds).
+//! - `contract_outbox`: a contract signature and its outbox event, drained by a cron worker
+//!   that emails the parent; `no_outbox` and `no_txn` (caught), `fixed` (holds).
 //!
-//! The other production systems of the design (journey_sessions,
-//! contract_outbox) join as their services land.
+//! The other production system of the design (journey_sessions) joins as its services land.
 
 pub mod campaign_control;
+pub mod contract_outbox;
 pub mod counter;
 pub mod org_sync;
 pub mod role_sync;

@@ -10,6 +10,7 @@
 //! - `spec`: `ScenarioSpec`, `ModelSpec`, `Expectation`.
 //! - `counter`: the toy model's scenarios.
 //! - `campaign_control`: pause and stop through a broker fast path, every variant.
+//! - `contract_outbox`: a contract signature and its outbox event, every variant.
 //! - `faults`: fault-plan building blocks the scenarios share.
 //! - `org_sync`: webhook events against a unique slug, both variants.
 //! - `role_sync`: a child row pushed to the CRM before its parent, both variants.
@@ -20,6 +21,7 @@
 
 pub mod budget;
 mod campaign_control;
+mod contract_outbox;
 mod counter;
 mod faults;
 mod org_sync;
@@ -37,6 +39,7 @@ pub fn catalog() -> Vec<ScenarioSpec> {
     all.extend(org_sync::scenarios());
     all.extend(role_sync::scenarios());
     all.extend(campaign_control::scenarios());
+    all.extend(contract_outbox::scenarios());
     all
 }
 

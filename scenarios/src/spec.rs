@@ -10,6 +10,7 @@ use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 use syncsim_models::campaign_control::{CampaignControl, CampaignControlConfig};
+use syncsim_models::contract_outbox::{ContractOutbox, ContractOutboxConfig};
 use syncsim_models::counter::{Counter, CounterConfig};
 use syncsim_models::org_sync::{OrgSync, OrgSyncConfig};
 use syncsim_models::role_sync::{RoleSync, RoleSyncConfig};
@@ -51,6 +52,8 @@ pub enum ModelSpec {
     RoleSync(RoleSyncConfig),
     /// Pause and stop through a broker fast path.
     CampaignControl(CampaignControlConfig),
+    /// A contract signature and its outbox event.
+    ContractOutbox(ContractOutboxConfig),
 }
 
 impl ModelSpec {
@@ -69,6 +72,9 @@ impl ModelSpec {
             ModelSpec::CampaignControl(config) => Arc::new(CampaignControl {
                 config: config.clone(),
             }),
+            ModelSpec::ContractOutbox(config) => Arc::new(ContractOutbox {
+                config: config.clone(),
+            }),
         }
     }
 
@@ -81,6 +87,9 @@ impl ModelSpec {
             ModelSpec::CampaignControl(config) => {
                 format!("campaign_control/{}", config.variant.name())
             }
+            ModelSpec::ContractOutbox(config) => {
+                format!("contract_outbox/{}", config.variant.name())
+            }
         }
     }
 
@@ -91,6 +100,7 @@ impl ModelSpec {
             ModelSpec::OrgSync(config) => config.workload(),
             ModelSpec::RoleSync(config) => config.workload(),
             ModelSpec::CampaignControl(config) => config.workload(),
+            ModelSpec::ContractOutbox(config) => config.workload(),
         }
     }
 
@@ -102,6 +112,9 @@ impl ModelSpec {
             ModelSpec::RoleSync(config) => ModelSpec::RoleSync(config.with_workload(values)),
             ModelSpec::CampaignControl(config) => {
                 ModelSpec::CampaignControl(config.with_workload(values))
+            }
+            ModelSpec::ContractOutbox(config) => {
+                ModelSpec::ContractOutbox(config.with_workload(values))
             }
         }
     }
