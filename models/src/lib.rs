@@ -10,11 +10,19 @@
 //!   `ttl_only` and `request_correlation` (caught), `fixed` (holds).
 //! - `role_sync`: a school app's roles mirrored to a CRM through jobs and Heroku
 //!   Connect-like tables; `unguarded` (caught) and `guarded` (holds).
+//! - `journey_sessions`: journeys whose sessions reference a local `contacts` table the
+//!   service never fills; `original`, `start_best_effort` and `lazy_upsert_on_crm_schema`
+//!   (caught), `lazy_upsert` (holds).
 //!
-//! The other production systems of the design (journey_sessions,
-//! contract_outbox) join as their services land.
+//! - `upstream`: objects reaching the CRM from elsewhere, shared by the CRM models.
+//!
+//! The other production system of the design (contract_outbox) joins as its services land.
 
 pub mod campaign_control;
 pub mod counter;
+pub mod journey_sessions;
 pub mod org_sync;
+#[cfg(test)]
+mod pg_test;
 pub mod role_sync;
+mod upstream;

@@ -11,6 +11,8 @@
 //! - `counter`: the toy model's scenarios.
 //! - `campaign_control`: pause and stop through a broker fast path, every variant.
 //! - `faults`: fault-plan building blocks the scenarios share.
+//! - `journey_sessions`: sessions referencing contacts the service never stores, every
+//!   variant.
 //! - `org_sync`: webhook events against a unique slug, both variants.
 //! - `role_sync`: a child row pushed to the CRM before its parent, both variants.
 //! - `shrink`: a failure made small with proptest's value trees.
@@ -22,6 +24,7 @@ pub mod budget;
 mod campaign_control;
 mod counter;
 mod faults;
+mod journey_sessions;
 mod org_sync;
 pub mod regressions;
 pub mod replay;
@@ -37,6 +40,7 @@ pub fn catalog() -> Vec<ScenarioSpec> {
     all.extend(org_sync::scenarios());
     all.extend(role_sync::scenarios());
     all.extend(campaign_control::scenarios());
+    all.extend(journey_sessions::scenarios());
     all
 }
 

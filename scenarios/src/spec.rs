@@ -11,6 +11,7 @@ use std::sync::Arc;
 use serde::{Deserialize, Serialize};
 use syncsim_models::campaign_control::{CampaignControl, CampaignControlConfig};
 use syncsim_models::counter::{Counter, CounterConfig};
+use syncsim_models::journey_sessions::{JourneySessions, JourneySessionsConfig};
 use syncsim_models::org_sync::{OrgSync, OrgSyncConfig};
 use syncsim_models::role_sync::{RoleSync, RoleSyncConfig};
 use syncsim_sim::{Bounds, Case, CaseError, FaultPlan, Knob, Model, NetConfig, Phases, Seed};
@@ -51,6 +52,8 @@ pub enum ModelSpec {
     RoleSync(RoleSyncConfig),
     /// Pause and stop through a broker fast path.
     CampaignControl(CampaignControlConfig),
+    /// Journey sessions referencing a local contacts table the service never fills.
+    JourneySessions(JourneySessionsConfig),
 }
 
 impl ModelSpec {
@@ -69,6 +72,9 @@ impl ModelSpec {
             ModelSpec::CampaignControl(config) => Arc::new(CampaignControl {
                 config: config.clone(),
             }),
+            ModelSpec::JourneySessions(config) => Arc::new(JourneySessions {
+                config: config.clone(),
+            }),
         }
     }
 
@@ -81,6 +87,9 @@ impl ModelSpec {
             ModelSpec::CampaignControl(config) => {
                 format!("campaign_control/{}", config.variant.name())
             }
+            ModelSpec::JourneySessions(config) => {
+                format!("journey_sessions/{}", config.variant.name())
+            }
         }
     }
 
@@ -91,6 +100,7 @@ impl ModelSpec {
             ModelSpec::OrgSync(config) => config.workload(),
             ModelSpec::RoleSync(config) => config.workload(),
             ModelSpec::CampaignControl(config) => config.workload(),
+            ModelSpec::JourneySessions(config) => config.workload(),
         }
     }
 
@@ -102,6 +112,9 @@ impl ModelSpec {
             ModelSpec::RoleSync(config) => ModelSpec::RoleSync(config.with_workload(values)),
             ModelSpec::CampaignControl(config) => {
                 ModelSpec::CampaignControl(config.with_workload(values))
+            }
+            ModelSpec::JourneySessions(config) => {
+                ModelSpec::JourneySessions(config.with_workload(values))
             }
         }
     }
