@@ -167,6 +167,32 @@ fn contract_outbox_fixed_holds_with_its_races_hit() {
 }
 
 #[test]
+fn journey_sessions_original_is_caught_shrunk_and_replayable() {
+    caught("journey_sessions/original", "journey_sessions_original");
+}
+
+#[test]
+fn journey_sessions_start_best_effort_is_caught_shrunk_and_replayable() {
+    caught(
+        "journey_sessions/start_best_effort",
+        "journey_sessions_best_effort",
+    );
+}
+
+#[test]
+fn journey_sessions_lazy_upsert_holds_with_its_races_hit() {
+    holds("journey_sessions/lazy_upsert");
+}
+
+#[test]
+fn journey_sessions_lazy_upsert_on_crm_schema_is_caught_shrunk_and_replayable() {
+    caught(
+        "journey_sessions/lazy_upsert_on_crm_schema",
+        "journey_sessions_crm_schema",
+    );
+}
+
+#[test]
 fn every_catalog_scenario_has_a_test_here() {
     let source = include_str!("catalog.rs");
     for scenario in scenarios::catalog() {

@@ -16,6 +16,7 @@ mod exploration;
 mod faults;
 mod http;
 mod jobs;
+mod journey_sessions;
 mod leaks;
 mod org_sync;
 mod postgres;

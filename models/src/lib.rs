@@ -12,11 +12,18 @@
 //!   Connect-like tables; `unguarded` (caught) and `guarded` (holds).
 //! - `contract_outbox`: a contract signature and its outbox event, drained by a cron worker
 //!   that emails the parent; `no_outbox` and `no_txn` (caught), `fixed` (holds).
+//! - `journey_sessions`: journeys whose sessions reference a local `contacts` table the
+//!   service never fills; `original`, `start_best_effort` and `lazy_upsert_on_crm_schema`
+//!   (caught), `lazy_upsert` (holds).
 //!
-//! The other production system of the design (journey_sessions) joins as its services land.
+//! - `upstream`: objects reaching the CRM from elsewhere, shared by the CRM models.
 
 pub mod campaign_control;
 pub mod contract_outbox;
 pub mod counter;
+pub mod journey_sessions;
 pub mod org_sync;
+#[cfg(test)]
+mod pg_test;
 pub mod role_sync;
+mod upstream;

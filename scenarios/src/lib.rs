@@ -12,6 +12,8 @@
 //! - `campaign_control`: pause and stop through a broker fast path, every variant.
 //! - `contract_outbox`: a contract signature and its outbox event, every variant.
 //! - `faults`: fault-plan building blocks the scenarios share.
+//! - `journey_sessions`: sessions referencing contacts the service never stores, every
+//!   variant.
 //! - `org_sync`: webhook events against a unique slug, both variants.
 //! - `role_sync`: a child row pushed to the CRM before its parent, both variants.
 //! - `shrink`: a failure made small with proptest's value trees.
@@ -24,6 +26,7 @@ mod campaign_control;
 mod contract_outbox;
 mod counter;
 mod faults;
+mod journey_sessions;
 mod org_sync;
 pub mod regressions;
 pub mod replay;
@@ -40,6 +43,7 @@ pub fn catalog() -> Vec<ScenarioSpec> {
     all.extend(role_sync::scenarios());
     all.extend(campaign_control::scenarios());
     all.extend(contract_outbox::scenarios());
+    all.extend(journey_sessions::scenarios());
     all
 }
 

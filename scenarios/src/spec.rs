@@ -12,6 +12,7 @@ use serde::{Deserialize, Serialize};
 use syncsim_models::campaign_control::{CampaignControl, CampaignControlConfig};
 use syncsim_models::contract_outbox::{ContractOutbox, ContractOutboxConfig};
 use syncsim_models::counter::{Counter, CounterConfig};
+use syncsim_models::journey_sessions::{JourneySessions, JourneySessionsConfig};
 use syncsim_models::org_sync::{OrgSync, OrgSyncConfig};
 use syncsim_models::role_sync::{RoleSync, RoleSyncConfig};
 use syncsim_sim::{Bounds, Case, CaseError, FaultPlan, Knob, Model, NetConfig, Phases, Seed};
@@ -54,6 +55,8 @@ pub enum ModelSpec {
     CampaignControl(CampaignControlConfig),
     /// A contract signature and its outbox event.
     ContractOutbox(ContractOutboxConfig),
+    /// Journey sessions referencing a local contacts table the service never fills.
+    JourneySessions(JourneySessionsConfig),
 }
 
 impl ModelSpec {
@@ -75,6 +78,9 @@ impl ModelSpec {
             ModelSpec::ContractOutbox(config) => Arc::new(ContractOutbox {
                 config: config.clone(),
             }),
+            ModelSpec::JourneySessions(config) => Arc::new(JourneySessions {
+                config: config.clone(),
+            }),
         }
     }
 
@@ -90,6 +96,9 @@ impl ModelSpec {
             ModelSpec::ContractOutbox(config) => {
                 format!("contract_outbox/{}", config.variant.name())
             }
+            ModelSpec::JourneySessions(config) => {
+                format!("journey_sessions/{}", config.variant.name())
+            }
         }
     }
 
@@ -101,6 +110,7 @@ impl ModelSpec {
             ModelSpec::RoleSync(config) => config.workload(),
             ModelSpec::CampaignControl(config) => config.workload(),
             ModelSpec::ContractOutbox(config) => config.workload(),
+            ModelSpec::JourneySessions(config) => config.workload(),
         }
     }
 
@@ -115,6 +125,9 @@ impl ModelSpec {
             }
             ModelSpec::ContractOutbox(config) => {
                 ModelSpec::ContractOutbox(config.with_workload(values))
+            }
+            ModelSpec::JourneySessions(config) => {
+                ModelSpec::JourneySessions(config.with_workload(values))
             }
         }
     }

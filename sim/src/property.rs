@@ -106,6 +106,12 @@ impl Property {
         Property::new(name, Modality::Sometimes, Check::Hit(Arc::new(hit)))
     }
 
+    /// A `sometimes` property named after the coverage mark `mark` (`ctx.mark`): hit in a run
+    /// that recorded it at least once.
+    pub fn marked(mark: &'static str) -> Property {
+        Property::sometimes(mark, move |history| history.mark_count(mark) > 0)
+    }
+
     fn new(name: impl Into<String>, modality: Modality, check: Check) -> Property {
         let name = name.into();
         assert!(

@@ -44,11 +44,7 @@ pub fn all(variant: Variant) -> Vec<Property> {
         Variant::RequestCorrelation => &[MARK_CONTROL_DROPPED, MARK_BROKER_DOWN_DURING_PAUSE],
         Variant::Fixed => &[MARK_BROKER_DOWN_DURING_PAUSE, MARK_CACHE_DROPPED],
     };
-    for &mark in marks {
-        properties.push(Property::sometimes(mark, move |history| {
-            history.mark_count(mark) > 0
-        }));
-    }
+    properties.extend(marks.iter().map(|&mark| Property::marked(mark)));
     properties
 }
 

@@ -39,16 +39,15 @@ pub fn all(attempts_bound: u32) -> Vec<Property> {
             external_id_points_at_a_row,
         ),
     ];
-    for mark in [
-        MARK_RENAME_COLLIDED,
-        MARK_STALE_EVENT,
-        MARK_CREATES_RACED,
-        MARK_PUSH_FAILED,
-    ] {
-        properties.push(Property::sometimes(mark, move |history| {
-            history.mark_count(mark) > 0
-        }));
-    }
+    properties.extend(
+        [
+            MARK_RENAME_COLLIDED,
+            MARK_STALE_EVENT,
+            MARK_CREATES_RACED,
+            MARK_PUSH_FAILED,
+        ]
+        .map(Property::marked),
+    );
     properties
 }
 

@@ -59,20 +59,15 @@ pub(crate) fn suffixed(base: &str, n: u32) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use syncsim_sim::services::pg::{PgConfig, Postgres, StepOutcome};
-    use syncsim_sim::{Prng, Seed};
+    use crate::pg_test::Engine;
 
     #[test]
     fn column_positions_match_the_schema() {
-        let mut pg = Postgres::new(PgConfig::default());
-        let session = pg.open_session();
-        let mut entropy = Prng::new(Seed(0));
-        let mut run = |sql: &str| match pg.submit(session, sql, &[], 0, &mut entropy) {
-            StepOutcome::Done(result) => result.expect("valid SQL"),
-            StepOutcome::Blocked { .. } => unreachable!("one session never blocks"),
-        };
-        run(SCHEMA.trim().trim_end_matches(';'));
-        let columns = run("SELECT * FROM organization_metadata").columns;
+        let mut engine = Engine::with_schema(SCHEMA);
+        let columns = engine
+            .run("SELECT * FROM organization_metadata")
+            .expect("valid SQL")
+            .columns;
         let at = |index: usize| columns[index].as_str();
         assert_eq!(at(column::ID), "id");
         assert_eq!(at(column::NAME), "name");

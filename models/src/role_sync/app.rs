@@ -10,7 +10,7 @@ use std::collections::BTreeSet;
 use std::time::Duration;
 
 use serde_json::json;
-use syncsim_sim::services::crm::{CrmRequest, CrmResponse, CrmStore};
+use syncsim_sim::services::crm::CrmStore;
 use syncsim_sim::services::jobs::{JobSpec, Jobs};
 use syncsim_sim::services::pg::{DbError, PgHandle};
 use syncsim_sim::{Ctx, ServiceRef, WorldBuilder};
@@ -109,25 +109,12 @@ async fn upstream(ctx: Ctx, crm: ServiceRef<CrmStore>, config: RoleSyncConfig) {
             arrivals.insert((lag_ms, role.id));
         }
     }
-    for (arrival_ms, user) in arrivals {
-        let now_ms = ctx.now().as_micros() / 1_000;
-        ctx.sleep(Duration::from_millis(arrival_ms.saturating_sub(now_ms)))
-            .await;
-        let request = CrmRequest::Upsert {
-            object_type: CONTACT.to_string(),
-            external_id: user.to_string(),
-            fields: [(
-                "email".to_string(),
-                json!(format!("user{user}@example.org")),
-            )]
-            .into(),
-            references: Vec::new(),
-        };
-        while !matches!(
-            ctx.call(&crm, request.clone()).await,
-            Ok(CrmResponse::Upserted { .. })
-        ) {
-            ctx.sleep(Duration::from_secs(1)).await;
-        }
-    }
+    let arrivals = arrivals.into_iter().map(|(arrival_ms, user)| {
+        (
+            arrival_ms,
+            user.to_string(),
+            format!("user{user}@example.org"),
+        )
+    });
+    crate::upstream::deliver(&ctx, &crm, CONTACT, arrivals).await;
 }

@@ -21,7 +21,7 @@ mod mirror;
 mod store;
 
 pub use mirror::{MirrorReference, MirrorTable};
-pub use store::{CrmObject, CrmRequest, CrmResponse, CrmStore, Push, Reference};
+pub use store::{CrmObject, CrmRequest, CrmResponse, CrmStore, Deletion, Push, Reference};
 
 use crate::service::ServiceRef;
 use crate::services::pg::PgHandle;

@@ -5,8 +5,10 @@
 //! CRM's own error text (`Foreign key external ID: <id> not found for field <Field> in entity
 //! <Entity>`), and nothing is written. Durable: every request is applied atomically on
 //! arrival, so a crash loses nothing. Rate limits and 5xx answers are the request faults of
-//! the plan (`reject`). Not modelled: field types and validation rules, triggers and flows,
-//! duplicate rules, sharing, API versions, bulk jobs.
+//! the plan (`reject`). A delete removes the object for every later read (the recycle bin is
+//! not readable). Not modelled: field types and validation rules, triggers and flows,
+//! duplicate rules, sharing, API versions, bulk jobs, undelete, cascades to referencing
+//! objects.
 
 use std::collections::BTreeMap;
 
@@ -67,6 +69,13 @@ pub enum CrmRequest {
         /// The object type.
         object_type: String,
     },
+    /// Deletes an object by external id (a no-op when the CRM lacks it).
+    Delete {
+        /// The object type.
+        object_type: String,
+        /// The external id.
+        external_id: String,
+    },
 }
 
 /// The CRM's answer.
@@ -81,6 +90,8 @@ pub enum CrmResponse {
     Found(Option<CrmObject>),
     /// The objects listed.
     Listed(Vec<CrmObject>),
+    /// The delete was applied; whether the object existed.
+    Deleted(bool),
     /// The request failed; nothing was written.
     Error(String),
 }
@@ -100,11 +111,27 @@ pub struct Push {
     pub result: Result<String, String>,
 }
 
-/// The CRM's objects and its log of upserts.
+/// One applied delete, as ground truth.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Deletion {
+    /// When it arrived.
+    pub time: VirtualTime,
+    /// The calling node.
+    pub node: String,
+    /// The object type.
+    pub object_type: String,
+    /// The external id.
+    pub external_id: String,
+    /// Whether the CRM held the object.
+    pub existed: bool,
+}
+
+/// The CRM's objects and its logs of upserts and deletes.
 #[derive(Debug, Default)]
 pub struct CrmStore {
     objects: BTreeMap<(String, String), CrmObject>,
     pushes: Vec<Push>,
+    deletions: Vec<Deletion>,
     sfids_issued: u64,
 }
 
@@ -123,6 +150,11 @@ impl CrmStore {
     /// Every upsert the CRM received, with its result, in arrival order.
     pub fn pushes(&self) -> &[Push] {
         &self.pushes
+    }
+
+    /// Every delete the CRM received, in arrival order.
+    pub fn deletions(&self) -> &[Deletion] {
+        &self.deletions
     }
 
     fn upsert(
@@ -200,10 +232,76 @@ impl Service for CrmStore {
                     .cloned()
                     .collect(),
             ),
+            CrmRequest::Delete {
+                object_type,
+                external_id,
+            } => {
+                let key = (object_type.clone(), external_id.clone());
+                let existed = self.objects.remove(&key).is_some();
+                self.deletions.push(Deletion {
+                    time: caller.now,
+                    node: caller.node.to_string(),
+                    object_type,
+                    external_id,
+                    existed,
+                });
+                CrmResponse::Deleted(existed)
+            }
         }
     }
 
     fn crash(&mut self) {
         // Everything was applied atomically and durably on arrival.
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn caller(micros: u64) -> Caller<'static> {
+        Caller {
+            node: "admin",
+            now: VirtualTime(std::time::Duration::from_micros(micros)),
+        }
+    }
+
+    fn get(store: &mut CrmStore, external_id: &str) -> CrmResponse {
+        let request = CrmRequest::Get {
+            object_type: "Contact".to_string(),
+            external_id: external_id.to_string(),
+        };
+        store.apply(caller(3), request)
+    }
+
+    #[test]
+    fn a_deleted_object_is_gone_for_reads_and_logged() {
+        let mut store = CrmStore::default();
+        let upsert = CrmRequest::Upsert {
+            object_type: "Contact".to_string(),
+            external_id: "co-1".to_string(),
+            fields: BTreeMap::new(),
+            references: Vec::new(),
+        };
+        assert!(matches!(
+            store.apply(caller(1), upsert),
+            CrmResponse::Upserted { .. }
+        ));
+        let delete = CrmRequest::Delete {
+            object_type: "Contact".to_string(),
+            external_id: "co-1".to_string(),
+        };
+        assert_eq!(
+            store.apply(caller(2), delete.clone()),
+            CrmResponse::Deleted(true)
+        );
+        assert_eq!(get(&mut store, "co-1"), CrmResponse::Found(None));
+        assert_eq!(store.apply(caller(4), delete), CrmResponse::Deleted(false));
+        let logged: Vec<(u64, bool)> = store
+            .deletions()
+            .iter()
+            .map(|deletion| (deletion.time.as_micros(), deletion.existed))
+            .collect();
+        assert_eq!(logged, vec![(2, true), (4, false)]);
     }
 }
