@@ -52,7 +52,7 @@ pub fn number(value: f64) -> String {
         return "-".to_string();
     }
     let magnitude = value.abs();
-    if magnitude >= 1_000.0 {
+    if magnitude >= 1_000.0 || value.fract() == 0.0 {
         return thousands(value.round() as i64);
     }
     let decimals = if magnitude >= 100.0 {
@@ -104,5 +104,6 @@ mod tests {
         assert_eq!(number(56.78), "56.8");
         assert_eq!(number(0.012_34), "0.012");
         assert_eq!(number(-2_500.0), "-2,500");
+        assert_eq!(number(9.0), "9");
     }
 }
