@@ -158,6 +158,7 @@ fn bench_writes_a_section_between_its_markers() {
         let output = syncsim_in(&directory, &args);
         assert_eq!(output.status.code(), Some(0), "{}", text(&output.stderr));
     }
+    #[allow(clippy::disallowed_methods)] // Reads the file the CLI wrote.
     let written = std::fs::read_to_string(&out).expect("the section was written");
     assert_eq!(
         written.matches("<!-- bench:throughput -->").count(),
