@@ -81,6 +81,10 @@ pub struct BenchArgs {
     /// replacing an earlier run's; the rest of the file is kept).
     #[arg(long)]
     pub out: Option<PathBuf>,
+    /// Internal: run `<scenario>@<factor>` once in this fresh process and print its peak
+    /// memory (the scaling section starts one such process per step).
+    #[arg(long, hide = true)]
+    pub memory_probe: Option<String>,
 }
 
 fn parse_scale_max(text: &str) -> Result<u64, String> {

@@ -64,7 +64,7 @@ pub fn command_line() -> String {
     format!("syncsim {}", arguments.join(" "))
 }
 
-/// Peak resident memory since the last [`reset_peak_memory`], in kB (VmHWM).
+/// Peak resident memory of this process, in kB (VmHWM).
 pub fn peak_memory_kb() -> Option<u64> {
     status_kb("VmHWM:")
 }
@@ -72,13 +72,6 @@ pub fn peak_memory_kb() -> Option<u64> {
 /// Current resident memory, in kB (VmRSS).
 pub fn resident_memory_kb() -> Option<u64> {
     status_kb("VmRSS:")
-}
-
-/// Resets the peak resident memory to the current one (`5` into /proc/self/clear_refs);
-/// false where the kernel does not allow it.
-#[allow(clippy::disallowed_methods)] // The bench driver reads /proc, outside any simulation.
-pub fn reset_peak_memory() -> bool {
-    std::fs::write("/proc/self/clear_refs", "5").is_ok()
 }
 
 fn status_kb(field: &str) -> Option<u64> {

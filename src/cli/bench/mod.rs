@@ -63,6 +63,9 @@ fn run_section(section: Section, selected: &[ScenarioSpec], settings: &Settings)
 
 /// Runs the selected sections; exit code 0 (measurements do not fail).
 pub fn bench(arguments: &BenchArgs) -> Result<u8, Usage> {
+    if let Some(probe) = &arguments.memory_probe {
+        return scaling::memory_probe(probe);
+    }
     let selected = match &arguments.scenario {
         Some(pattern) => scenarios::filter(pattern).map_err(Usage)?,
         None => scenarios::catalog(),
