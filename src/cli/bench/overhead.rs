@@ -223,7 +223,7 @@ pub fn section(settings: &Settings) -> String {
         "Per run: {OPERATION_COUNT} operations, bare and syncsim alternating, {} runs each; \
          median (min..max). One ping-pong round trip is three syncsim trace events (send, \
          apply, recv); a timer sleep records none. \"harness us per trace event\" is \
-         (syncsim - bare) wall time over syncsim's trace events. On a loaded machine a fresh
+         (syncsim - bare) wall time over syncsim's trace events. On a loaded machine a fresh \
          thread may wait for a core; the ratio of the fastest runs is the least disturbed.\n\n{}",
         settings.repeats,
         table.render()

@@ -51,7 +51,7 @@ fn search(scenario: &ScenarioSpec, start: u64) -> Search {
 
 /// What shrinking the failures of one scenario did.
 struct Shrinks {
-    wall_s: Vec<f64>,
+    wall_ms: Vec<f64>,
     run_counts: Vec<f64>,
     faults: Vec<(usize, usize)>,
     events: Vec<(usize, usize)>,
@@ -59,7 +59,7 @@ struct Shrinks {
 
 fn shrink_failures(scenario: &ScenarioSpec, failures: &[&Outcome]) -> Shrinks {
     let mut shrinks = Shrinks {
-        wall_s: Vec::new(),
+        wall_ms: Vec::new(),
         run_counts: Vec::new(),
         faults: Vec::new(),
         events: Vec::new(),
@@ -67,7 +67,9 @@ fn shrink_failures(scenario: &ScenarioSpec, failures: &[&Outcome]) -> Shrinks {
     for failure in failures {
         let stopwatch = Stopwatch::start();
         let shrunk = shrink::shrink(scenario, failure, SHRINK_RUN_COUNT_MAX);
-        shrinks.wall_s.push(stopwatch.elapsed().as_secs_f64());
+        shrinks
+            .wall_ms
+            .push(stopwatch.elapsed().as_secs_f64() * 1e3);
         shrinks.run_counts.push(f64::from(shrunk.run_count));
         shrinks.faults.push(shrunk.fault_count);
         shrinks.events.push(shrunk.event_count);
@@ -94,7 +96,7 @@ pub fn section(scenarios: &[ScenarioSpec], settings: &Settings) -> String {
         "found",
         "seeds to failure, median (worst)",
         "wall ms to failure, median (worst)",
-        "shrink s",
+        "shrink ms",
         "shrink runs",
         "timed faults before -> after",
         "trace events before -> after",
@@ -127,7 +129,7 @@ pub fn section(scenarios: &[ScenarioSpec], settings: &Settings) -> String {
             format!("{}/{}", found.len(), searches.len()),
             worst(Spread::of(&seeds)),
             worst(Spread::of(&wall_ms)),
-            Spread::of(&shrinks.wall_s).show(),
+            Spread::of(&shrinks.wall_ms).show(),
             number(Spread::of(&shrinks.run_counts).median),
             pairs(&shrinks.faults),
             pairs(&shrinks.events),
