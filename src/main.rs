@@ -1,5 +1,5 @@
 //! The `syncsim` command: check the catalog, list it, run a scenario, replay a failure file,
-//! fuzz for a wall-clock budget, compare the simulated Postgres with a real one.
+//! fuzz for a wall-clock budget, compare the simulated Postgres with a real one, benchmark.
 //!
 //! Exit codes: 0 when every expectation is met (or a replay reproduced its failure), 1 when
 //! a run fails, an expectation is not met or a replay does not reproduce, 2 on bad input
@@ -21,6 +21,7 @@ fn main() -> ExitCode {
         cli::args::Command::Replay(replay) => cli::replay::replay(&replay),
         cli::args::Command::Fuzz(fuzz) => cli::fuzz::fuzz(&fuzz),
         cli::args::Command::Conformance(arguments) => cli::conformance::conformance(&arguments),
+        cli::args::Command::Bench(arguments) => cli::bench::bench(&arguments),
     };
     match code {
         Ok(code) => ExitCode::from(code),

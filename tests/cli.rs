@@ -84,7 +84,7 @@ fn a_failing_run_writes_a_replay_file_whose_command_reproduces_it() {
 
 #[test]
 fn bad_input_gets_a_clear_message_and_exit_code_2() {
-    let cases: [(&[&str], &str); 9] = [
+    let cases: [(&[&str], &str); 13] = [
         (
             &["run", "counter/nope"],
             "unknown scenario \"counter/nope\"",
@@ -112,6 +112,16 @@ fn bad_input_gets_a_clear_message_and_exit_code_2() {
             &["replay", "/nonexistent/file.json"],
             "cannot read /nonexistent/file.json",
         ),
+        (
+            &["bench", "--repeats", "0"],
+            "invalid value '0' for '--repeats",
+        ),
+        (&["bench", "--scale-max", "7"], "invalid scale \"7\""),
+        (
+            &["bench", "--section", "speed"],
+            "invalid value 'speed' for '--section",
+        ),
+        (&["bench", "--scenario", "nothing/*"], "no scenario matches"),
     ];
     for (args, message) in cases {
         let output = syncsim(args);
@@ -120,4 +130,44 @@ fn bad_input_gets_a_clear_message_and_exit_code_2() {
         assert!(stderr.contains(message), "{args:?}: {stderr}");
         assert!(!stderr.contains("panicked"), "{args:?}: {stderr}");
     }
+}
+
+/// `bench` runs a tiny section and splices it into the output file twice without
+/// duplicating it. Its numbers are not checked: timings are not for tests.
+#[test]
+fn bench_writes_a_section_between_its_markers() {
+    let directory = scratch_dir("bench");
+    let out = directory.join("BENCHMARKS.md");
+    let out_text = out.to_string_lossy().to_string();
+    let args = [
+        "bench",
+        "--section",
+        "throughput",
+        "--scenario",
+        "counter/unguarded",
+        "--repeats",
+        "1",
+        "--window",
+        "1ms",
+        "--threads",
+        "1",
+        "--out",
+        &out_text,
+    ];
+    for _ in 0..2 {
+        let output = syncsim_in(&directory, &args);
+        assert_eq!(output.status.code(), Some(0), "{}", text(&output.stderr));
+    }
+    #[allow(clippy::disallowed_methods)] // Reads the file the CLI wrote.
+    let written = std::fs::read_to_string(&out).expect("the section was written");
+    assert_eq!(
+        written.matches("<!-- bench:throughput -->").count(),
+        1,
+        "{written}"
+    );
+    assert!(written.contains("| counter/unguarded | 1 |"), "{written}");
+    assert!(
+        written.contains("Command: `syncsim bench --section throughput"),
+        "{written}"
+    );
 }

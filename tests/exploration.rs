@@ -10,7 +10,7 @@ use std::collections::BTreeSet;
 
 use syncsim::scenarios::replay::ReplayFile;
 use syncsim::scenarios::{self, shrink, ScenarioSpec};
-use syncsim::sim::{render, Seed};
+use syncsim::sim::{render, Modality, Property, Seed};
 
 use crate::cli::{scratch_dir, syncsim_in, text};
 
@@ -314,4 +314,27 @@ fn fuzz_shards_together_cover_exactly_the_seeds_of_an_unsharded_run() {
         whole
     );
     assert!(first.iter().all(|seed| seed % 2 == 0));
+}
+
+/// counter's lost-update property remembers how much of the register's log it found clean.
+/// One property object checked across every run of the sweep (a different log each time)
+/// still stops at the same seed with the same failure as fresh properties per run.
+#[test]
+fn a_lost_update_property_shared_across_runs_finds_the_same_failure() {
+    let (scenario, expected) = first_failure("counter/unguarded");
+    let fresh = scenario.case();
+    let shared: Vec<Property> = fresh
+        .model
+        .properties()
+        .into_iter()
+        .filter(|property| property.modality() == Modality::Always)
+        .collect();
+    assert_eq!(shared.len(), 1, "counter has one always property");
+    let reused = crate::support::with_properties(scenario.case(), shared);
+    let found = reused
+        .run_seeds(scenario.seeds(), true)
+        .failure
+        .expect("the shared property catches it too");
+    assert_eq!(found.seed, expected.seed);
+    assert_eq!(found.failure, expected.failure);
 }

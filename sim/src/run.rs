@@ -262,7 +262,9 @@ impl Case {
                 BTreeMap::new()
             }
         };
-        let trace = world.history().trace.clone();
+        // Taken, not cloned: the run is over and nothing reads the world's trace again, and a
+        // copy of every event's strings was the largest cost of short runs.
+        let trace = std::mem::take(&mut world.history().trace);
         Outcome {
             scenario: self.scenario.clone(),
             seed,

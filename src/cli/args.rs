@@ -31,6 +31,69 @@ pub enum Command {
     Fuzz(FuzzArgs),
     /// Runs the conformance corpus on the simulated and a real PostgreSQL; prints a table.
     Conformance(ConformanceArgs),
+    /// Measures throughput, time to a bug, overhead, Postgres speed and scaling (release).
+    Bench(BenchArgs),
+}
+
+/// The sections of `bench`, each a table of BENCHMARKS.md.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, ValueEnum)]
+pub enum Section {
+    /// Seeds, events and virtual seconds per wall second, one core and all cores.
+    Throughput,
+    /// Wall time and seeds to the first failure of every `caught` scenario, then shrinking.
+    TimeToBug,
+    /// A ping-pong and timer workload on bare madsim against the same through syncsim.
+    Overhead,
+    /// The conformance corpus on the simulated Postgres against a real one.
+    Postgres,
+    /// Cost per seed and memory per case as a scenario's entity count grows.
+    Scaling,
+}
+
+/// Arguments of `bench`.
+#[derive(Args, Debug)]
+pub struct BenchArgs {
+    /// Sections to run (repeatable); default: all of them.
+    #[arg(long = "section", value_enum)]
+    pub sections: Vec<Section>,
+    /// Only scenarios whose id matches this glob (e.g. `counter/*`); default: the catalog.
+    #[arg(long)]
+    pub scenario: Option<String>,
+    /// Repeated measurements per table cell; medians and min..max are over them.
+    #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u32).range(1..))]
+    pub repeats: u32,
+    /// Real time of one throughput measurement (e.g. `1s`, `500ms`).
+    #[arg(long, default_value = "1s", value_parser = parse_budget)]
+    pub window: Duration,
+    /// Starting seeds per `caught` scenario for the time to a bug.
+    #[arg(long, default_value_t = 20, value_parser = clap::value_parser!(u32).range(1..))]
+    pub starts: u32,
+    /// Failures shrunk per `caught` scenario (each shrink can take minutes on slow models).
+    #[arg(long, default_value_t = 1)]
+    pub shrinks: u32,
+    /// Largest workload factor of the scaling section: 1, 10 or 100.
+    #[arg(long, default_value_t = 100, value_parser = parse_scale_max)]
+    pub scale_max: u64,
+    /// Threads for the "all cores" throughput; default: the machine's cores.
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..))]
+    pub threads: Option<u32>,
+    /// Write the generated sections into this Markdown file (each between its own markers,
+    /// replacing an earlier run's; the rest of the file is kept).
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+    /// Internal: run `<scenario>@<factor>` once in this fresh process and print its peak
+    /// memory (the scaling section starts one such process per step).
+    #[arg(long, hide = true)]
+    pub memory_probe: Option<String>,
+}
+
+fn parse_scale_max(text: &str) -> Result<u64, String> {
+    match text {
+        "1" => Ok(1),
+        "10" => Ok(10),
+        "100" => Ok(100),
+        _ => Err(format!("invalid scale {text:?}: expected 1, 10 or 100")),
+    }
 }
 
 /// Arguments of `conformance`.

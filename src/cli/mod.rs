@@ -16,6 +16,7 @@ macro_rules! say {
 }
 
 pub mod args;
+pub mod bench;
 pub mod check;
 pub mod conformance;
 pub mod fuzz;

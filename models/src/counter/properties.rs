@@ -5,15 +5,20 @@
 //! checked: that every increment a worker believes done is counted (a timed-out write may or
 //! may not have been applied, and the worker cannot know).
 
-use syncsim_sim::services::register::{Op, Register};
+use std::sync::{Mutex, PoisonError};
+
+use syncsim_sim::services::register::{Applied, Op, Register};
 use syncsim_sim::{History, Property, Verdict};
 
 use super::{COUNTER_KEY, STORE};
 
 /// Every property of the model.
 pub fn all() -> Vec<Property> {
+    let checked = Mutex::new(CheckedPrefix::default());
     vec![
-        Property::always("counter: no lost update", no_lost_update),
+        Property::always("counter: no lost update", move |history| {
+            no_lost_update(history, &checked)
+        }),
         Property::sometimes(
             "counter: two workers read the same value",
             overlapping_reads,
@@ -21,16 +26,37 @@ pub fn all() -> Vec<Property> {
     ]
 }
 
+/// How much of the register's log earlier checks found clean. The log is append-only and the
+/// property is checked after every write, so a check reads only what came after (a full
+/// rescan each time made a 300-worker run spend 92% of its time here). When the last entry
+/// seen is no longer in its place (another history), the whole log is read again.
+#[derive(Default)]
+struct CheckedPrefix {
+    len: usize,
+    last: Option<Applied>,
+}
+
 /// Every applied write moved the counter up by exactly one.
-fn no_lost_update(history: &History) -> Verdict {
+fn no_lost_update(history: &History, checked: &Mutex<CheckedPrefix>) -> Verdict {
     let store = history.service::<Register>(STORE);
-    let lost = store
-        .log()
+    let log = store.log();
+    let mut checked = checked.lock().unwrap_or_else(PoisonError::into_inner);
+    let start = match &checked.last {
+        Some(last) if checked.len.checked_sub(1).and_then(|index| log.get(index)) == Some(last) => {
+            checked.len
+        }
+        _ => 0,
+    };
+    let lost = log[start..]
         .iter()
         .filter(|applied| applied.op == Op::Write && applied.key == COUNTER_KEY)
         .find(|applied| applied.after != applied.before + 1);
     match lost {
-        None => Verdict::Pass,
+        None => {
+            checked.len = log.len();
+            checked.last = log.last().cloned();
+            Verdict::Pass
+        }
         Some(applied) => Verdict::violated(format!(
             "{} wrote {} over {} at {}: the increment that produced {} was lost",
             applied.node, applied.after, applied.before, applied.time, applied.before

@@ -5,7 +5,7 @@
 //! Slug uniqueness is the unique index's job and is not re-checked here (a check that cannot
 //! fail proves nothing); slug stability is checked on every committed version of every row.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use syncsim_sim::services::pg::{PgServer, Row, Value};
 use syncsim_sim::services::webhook::WebhookSource;
@@ -157,19 +157,30 @@ fn slug_never_changes(history: &History) -> Verdict {
 }
 
 /// Every `external_id` the provider holds is the id of a committed row.
+///
+/// Checked after every change, so it borrows the rows and looks ids up in a set: copying the
+/// table and scanning a list of formatted ids per org made long runs quadratic.
 fn external_id_points_at_a_row(history: &History) -> Verdict {
-    let ids: Vec<String> = rows(history)
+    let db = history.service::<PgServer>(DB);
+    let ids: BTreeSet<u128> = db
+        .table_rows(TABLE)
         .iter()
         .filter_map(|row| match row[column::ID] {
-            Value::Uuid(id) => Some(uuid::Uuid::from_u128(id).to_string()),
+            Value::Uuid(id) => Some(id),
             _ => None,
         })
         .collect();
+    // Only the canonical hyphenated form names a row, as when ids were compared as text.
+    let names_a_row = |external_id: &str| {
+        uuid::Uuid::try_parse(external_id).is_ok_and(|id| {
+            ids.contains(&id.as_u128()) && id.hyphenated().to_string() == external_id
+        })
+    };
     let directory = history.service::<Directory>(IDP_API);
     let dangling = directory.orgs().values().find(|org| {
         org.external_id
             .as_ref()
-            .is_some_and(|external_id| !ids.contains(external_id))
+            .is_some_and(|external_id| !names_a_row(external_id))
     });
     match dangling {
         None => Verdict::Pass,

@@ -349,6 +349,15 @@ impl Postgres {
     /// Ground truth: the latest committed rows of a table (`name` or `schema.name`), in
     /// insertion order. Unknown tables give an empty list.
     pub fn table_snapshot(&self, table: &str) -> Vec<Row> {
+        self.table_rows(table)
+            .into_iter()
+            .map(<[Value]>::to_vec)
+            .collect()
+    }
+
+    /// The latest committed rows of `table`, borrowed: for properties checked after every
+    /// change, which must not copy a whole table each time.
+    pub fn table_rows(&self, table: &str) -> Vec<&[Value]> {
         let Some(table_id) = self.db.catalog.find(table) else {
             return Vec::new();
         };
@@ -366,7 +375,7 @@ impl Postgres {
                 self.db
                     .txns
                     .visible_version(chain, &view)
-                    .map(|(_, version)| version.values.clone())
+                    .map(|(_, version)| version.values.as_slice())
             })
             .collect()
     }

@@ -28,7 +28,7 @@ pub struct Binding {
     /// Name used to qualify columns (alias if given, else table name).
     pub name: String,
     /// Column names.
-    pub columns: Vec<String>,
+    pub columns: std::sync::Arc<[String]>,
     /// Values, parallel to `columns`.
     pub values: Vec<Value>,
 }

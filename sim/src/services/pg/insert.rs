@@ -341,7 +341,7 @@ fn handle_conflict(
         // Deleted after it conflicted: go round and look for conflicts again.
         return Ok(None);
     };
-    let columns = target.table.column_names();
+    let columns: std::sync::Arc<[String]> = target.table.column_names().into();
     let scope = [
         Binding {
             name: target.binding_name.clone(),
@@ -412,7 +412,7 @@ pub fn execute_insert(ctx: &mut StmtCtx, insert: &ast::Insert) -> Exec<QueryResu
     };
     let template = [Binding {
         name: target.binding_name.clone(),
-        columns: target.table.column_names(),
+        columns: target.table.column_names().into(),
         values: Vec::new(),
     }];
     let returning = insert.returning.as_deref();
@@ -449,7 +449,7 @@ pub fn execute_insert(ctx: &mut StmtCtx, insert: &ast::Insert) -> Exec<QueryResu
                     },
                     Binding {
                         name: SYSTEM_BINDING.into(),
-                        columns: vec!["xmax".into()],
+                        columns: std::sync::Arc::from(["xmax".to_string()]),
                         values: vec![Value::Int8(xmax)],
                     },
                 ];

@@ -109,7 +109,7 @@ fn plan<'q>(
     let table = ctx.db.catalog.table(source.table_id).clone();
     let template = [Binding {
         name: source.binding_name.clone(),
-        columns: table.column_names(),
+        columns: table.column_names().into(),
         values: Vec::new(),
     }];
     let columns = match returning {
@@ -154,7 +154,7 @@ fn finish(
         for values in written {
             let scope = [Binding {
                 name: plan.source.binding_name.clone(),
-                columns: plan.table.column_names(),
+                columns: plan.table.column_names().into(),
                 values,
             }];
             rows.push(project(ctx, &scope, items)?);

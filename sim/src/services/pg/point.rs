@@ -1,10 +1,13 @@
-//! Point lookups: when a WHERE clause requires `key_column = constant` (at its top level or
-//! inside ANDs) on a single-column unique key, the scan visits only the chains the key index
-//! lists for that value instead of the whole table.
+//! Point lookups: when a WHERE clause requires `column = constant` (at its top level or
+//! inside ANDs) on a single column, the scan visits only the chains the column's index lists
+//! for that value instead of the whole table. Unique keys have their index for constraint
+//! checks; any other column gets one built on its first lookup (the heap keeps it up to date),
+//! so polling `WHERE campaign_id = $1` costs the matching rows, not the table.
 //!
 //! This only narrows which chains are looked at; the full WHERE clause is still evaluated on
-//! each visible version, so results are the same as a sequential scan. Not modelled: any
-//! other access path (ranges, multi-column keys, joins).
+//! each visible version, and candidates come in row order, so results are the same as a
+//! sequential scan. Not modelled: any other access path (ranges, multi-column keys, joins),
+//! and what a real index costs (a real PostgreSQL without one would scan the table).
 //! Invariant: when in doubt (a constant that fails to evaluate or cast, NULL, an unknown or
 //! ambiguous column) fall back to the full scan, so errors surface exactly as without it.
 
@@ -26,7 +29,7 @@ fn is_constant(expr: &Expr) -> bool {
     }
 }
 
-fn key_column(table: &Table, binding_name: &str, expr: &Expr) -> Option<usize> {
+fn column_of(table: &Table, binding_name: &str, expr: &Expr) -> Option<usize> {
     let column_index = match expr {
         Expr::Identifier(ident) => table.column_index(&fold_ident(ident))?,
         Expr::CompoundIdentifier(parts) => match &parts[..] {
@@ -37,11 +40,7 @@ fn key_column(table: &Table, binding_name: &str, expr: &Expr) -> Option<usize> {
         },
         _ => return None,
     };
-    let unique = table
-        .uniques
-        .iter()
-        .any(|unique| unique.columns == [column_index]);
-    unique.then_some(column_index)
+    Some(column_index)
 }
 
 fn equality<'e>(table: &Table, binding_name: &str, expr: &'e Expr) -> Option<(usize, &'e Expr)> {
@@ -51,15 +50,30 @@ fn equality<'e>(table: &Table, binding_name: &str, expr: &'e Expr) -> Option<(us
             left,
             op: BinaryOperator::And,
             right,
-        } => equality(table, binding_name, left).or_else(|| equality(table, binding_name, right)),
+        } => {
+            // Both sides may name a column: prefer a unique key's, the narrower lookup.
+            let unique = |column_index: usize| {
+                table
+                    .uniques
+                    .iter()
+                    .any(|unique| unique.columns == [column_index])
+            };
+            match (
+                equality(table, binding_name, left),
+                equality(table, binding_name, right),
+            ) {
+                (Some(first), Some(second)) if unique(second.0) && !unique(first.0) => Some(second),
+                (first, second) => first.or(second),
+            }
+        }
         Expr::BinaryOp {
             left,
             op: BinaryOperator::Eq,
             right,
         } => {
             match (
-                key_column(table, binding_name, left),
-                key_column(table, binding_name, right),
+                column_of(table, binding_name, left),
+                column_of(table, binding_name, right),
             ) {
                 (Some(column_index), None) if is_constant(right) => Some((column_index, right)),
                 (None, Some(column_index)) if is_constant(left) => Some((column_index, left)),

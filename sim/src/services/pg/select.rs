@@ -78,7 +78,9 @@ pub fn table_source(ctx: &StmtCtx, factor: &TableFactor) -> Result<Source, PgErr
 /// unless a key point lookup applies), as (row id, binding), in row order.
 pub fn scan(ctx: &mut StmtCtx, source: &Source, filter: Option<&Expr>) -> Vec<(RowId, Binding)> {
     let view = ctx.view;
-    let columns = ctx.db.catalog.table(source.table_id).column_names();
+    // Shared by every row's binding: one allocation per scan, not one per row and column.
+    let columns: std::sync::Arc<[String]> =
+        ctx.db.catalog.table(source.table_id).column_names().into();
     let candidates = point_candidates(ctx, source, filter);
     let heap = ctx.db.heap(source.table_id);
     let chains: Vec<(&RowId, &super::storage::Chain)> = match &candidates {
@@ -280,7 +282,7 @@ pub fn execute_select(ctx: &mut StmtCtx, query: &Query) -> Exec<QueryResult> {
         .iter()
         .map(|source| Binding {
             name: source.binding_name.clone(),
-            columns: ctx.db.catalog.table(source.table_id).column_names(),
+            columns: ctx.db.catalog.table(source.table_id).column_names().into(),
             values: Vec::new(),
         })
         .collect();

@@ -334,11 +334,21 @@ fn is_commit(sql: &str) -> bool {
 }
 
 /// The statement as one trace line: whitespace collapsed, parameters after it.
+/// Written in one pass into one buffer: it runs for every statement of every run.
 fn describe(sql: &str, params: &[Value]) -> String {
-    let mut line = sql.split_whitespace().collect::<Vec<_>>().join(" ");
+    let mut line = String::with_capacity(sql.len() + 16 * params.len());
+    for (index, word) in sql.split_whitespace().enumerate() {
+        if index > 0 {
+            line.push(' ');
+        }
+        line.push_str(word);
+    }
+    for (index, param) in params.iter().enumerate() {
+        line.push_str(if index == 0 { " [" } else { ", " });
+        line.push_str(&param.to_pg_text());
+    }
     if !params.is_empty() {
-        let shown: Vec<String> = params.iter().map(Value::to_pg_text).collect();
-        line.push_str(&format!(" [{}]", shown.join(", ")));
+        line.push(']');
     }
     line
 }
@@ -349,5 +359,19 @@ fn summary(reply: &Reply) -> String {
         Ok(result) if result.columns.is_empty() => result.command_tag.clone(),
         Ok(result) => format!("{} ({} row(s))", result.command_tag, result.rows.len()),
         Err(error) => format!("ERROR {error}"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_statement_is_one_line_with_its_parameters_after_it() {
+        let sql = "SELECT id\n    FROM  t WHERE a = $1 AND b = $2";
+        let params = [Value::Int4(7), Value::Null];
+        let line = "SELECT id FROM t WHERE a = $1 AND b = $2 [7, null]";
+        assert_eq!(describe(sql, &params), line);
+        assert_eq!(describe("  COMMIT ", &[]), "COMMIT");
     }
 }

@@ -86,6 +86,11 @@ impl PgServer {
         self.engine.table_snapshot(table)
     }
 
+    /// The latest committed rows of `table`, borrowed (see [`Postgres::table_rows`]).
+    pub fn table_rows(&self, table: &str) -> Vec<&[Value]> {
+        self.engine.table_rows(table)
+    }
+
     /// Every committed transaction, in commit order.
     pub fn commit_log(&self) -> &[CommittedTxn] {
         self.engine.commit_log()
