@@ -114,6 +114,19 @@ impl ModelSpec {
         }
     }
 
+    /// The workload knob that counts the model's entities (workers, orgs, schools,
+    /// campaigns, players, journeys): what `syncsim bench` multiplies to measure scaling.
+    pub fn entity_knob(&self) -> &'static str {
+        match self {
+            ModelSpec::Counter(_) => "worker_count",
+            ModelSpec::OrgSync(_) => "org_count",
+            ModelSpec::RoleSync(_) => "school_count",
+            ModelSpec::CampaignControl(_) => "campaign_count",
+            ModelSpec::ContractOutbox(_) => "player_count",
+            ModelSpec::JourneySessions(_) => "journey_count",
+        }
+    }
+
     /// This model with its workload knobs set to `values`.
     pub fn with_workload(&self, values: &[u64]) -> ModelSpec {
         match self {

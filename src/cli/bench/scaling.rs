@@ -1,12 +1,12 @@
 //! Section "scaling": cost per seed and memory per case as a workload grows. For each
 //! selected `holds` scenario (its runs go to the end, so they measure the whole workload),
-//! the model's first workload knob (each model lists its entity count first: workers,
-//! orgs, schools, campaigns) is multiplied by 1, 10 and 100, and the events bound with it.
+//! the model's entity knob (`ModelSpec::entity_knob`: workers, orgs, schools, campaigns,
+//! players, journeys) is multiplied by 1, 10 and 100, and the events bound with it.
 //! "vs linear" is (cost at x N / cost at x 1) / N: 1 is linear, above 1 superlinear. A step
 //! whose estimated time exceeds [`STEP_S_MAX`] is skipped and says so. Memory per case is
 //! measured in a fresh process (`bench --memory-probe <id>@<factor>`): its peak resident
 //! memory (VmHWM) over one run of seed 0, minus its resident memory before the run, so no
-//! memory an earlier case freed hides it. Not measured: knobs other than the first.
+//! memory an earlier case freed hides it. Not measured: the other knobs.
 
 use syncsim::scenarios::{Expectation, ScenarioSpec};
 use syncsim::sim::Seed;
@@ -28,15 +28,19 @@ struct Step {
 }
 
 fn scaled(scenario: &ScenarioSpec, factor: u64) -> ScenarioSpec {
-    let mut values: Vec<u64> = scenario
+    let entity = scenario.model.entity_knob();
+    let values: Vec<u64> = scenario
         .model
         .workload()
         .iter()
-        .map(|knob| knob.value)
+        .map(|knob| {
+            if knob.name == entity {
+                knob.value * factor
+            } else {
+                knob.value
+            }
+        })
         .collect();
-    if let Some(first) = values.first_mut() {
-        *first *= factor;
-    }
     let mut spec = scenario.clone();
     spec.model = scenario.model.with_workload(&values);
     spec.bounds.events_max = spec.bounds.events_max.saturating_mul(factor);
@@ -120,7 +124,9 @@ pub fn section(scenarios: &[ScenarioSpec], settings: &Settings) -> String {
         .iter()
         .filter(|scenario| scenario.expectation == Expectation::Holds);
     for scenario in holds {
-        let Some(knob) = scenario.model.workload().into_iter().next() else {
+        let entity = scenario.model.entity_knob();
+        let workload = scenario.model.workload();
+        let Some(knob) = workload.into_iter().find(|knob| knob.name == entity) else {
             continue;
         };
         let mut base_s: Option<f64> = None;
