@@ -78,6 +78,7 @@ mod settings;
 mod storage;
 mod subquery;
 mod timestamp;
+mod top_n;
 mod types;
 mod value;
 

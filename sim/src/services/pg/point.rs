@@ -16,6 +16,7 @@ use sqlparser::ast::{BinaryOperator, Expr};
 use super::catalog::{fold_ident, Table};
 use super::exec::StmtCtx;
 use super::expr::eval;
+use super::index::IndexKey;
 use super::select::Source;
 use super::storage::RowId;
 
@@ -90,6 +91,25 @@ pub fn point_candidates(
     source: &Source,
     filter: Option<&Expr>,
 ) -> Option<Vec<RowId>> {
+    point_lookup(ctx, source, filter).map(|lookup| lookup.row_ids)
+}
+
+/// A `column = constant` conjunct of a WHERE clause and the chains its index lists.
+pub struct PointLookup {
+    /// The column's position.
+    pub column_index: usize,
+    /// The constant, cast to the column's type, as an index key (never NULL).
+    pub key: IndexKey,
+    /// Every chain any of whose versions had that key (a superset of the matches).
+    pub row_ids: Vec<RowId>,
+}
+
+/// The `column = constant` conjunct `filter` requires, with its candidate chains.
+pub fn point_lookup(
+    ctx: &mut StmtCtx,
+    source: &Source,
+    filter: Option<&Expr>,
+) -> Option<PointLookup> {
     let table = ctx.db.catalog.table(source.table_id).clone();
     let (column_index, constant) = equality(&table, &source.binding_name, filter?)?;
     let value = eval(ctx, &[], constant).ok()?;
@@ -101,5 +121,12 @@ pub fn point_candidates(
     }
     let heap = ctx.db.heap_mut(source.table_id);
     heap.indexes.ensure(&[column_index], &heap.chains);
-    Some(heap.indexes.candidates(&[column_index], &[value]))
+    let row_ids = heap
+        .indexes
+        .candidates(&[column_index], std::slice::from_ref(&value));
+    Some(PointLookup {
+        column_index,
+        key: IndexKey::of(&value),
+        row_ids,
+    })
 }

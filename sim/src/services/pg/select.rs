@@ -19,6 +19,7 @@ use super::point::point_candidates;
 use super::project::{output_names, project};
 use super::select_rows::{limit_values, lock_and_collect, lock_clause, sort_key_values, sort_rows};
 use super::storage::RowId;
+use super::top_n;
 use super::value::Value;
 use super::QueryResult;
 
@@ -277,16 +278,13 @@ pub fn execute_select(ctx: &mut StmtCtx, query: &Query) -> Exec<QueryResult> {
     let select = check_query(query)?;
     let (sources, on) = sources(ctx, select)?;
     let locking = lock_clause(query, &sources)?;
+    if let Some(rows) = top_n::select_top_n(ctx, query, select, &sources, locking) {
+        let rows = rows?;
+        let names = output_names(&select.projection, &templates(ctx, &sources))?;
+        return Ok(select_result(names, rows));
+    }
     let rows = candidates(ctx, &sources, on.as_ref(), select.selection.as_ref())?;
-    let template: Vec<Binding> = sources
-        .iter()
-        .map(|source| Binding {
-            name: source.binding_name.clone(),
-            columns: ctx.db.catalog.table(source.table_id).column_names().into(),
-            values: Vec::new(),
-        })
-        .collect();
-    let names = output_names(&select.projection, &template)?;
+    let names = output_names(&select.projection, &templates(ctx, &sources))?;
     if is_aggregate(&select.projection) {
         let values = aggregate_row(ctx, &select.projection, &rows)?;
         return Ok(QueryResult {
@@ -311,11 +309,27 @@ pub fn execute_select(ctx: &mut StmtCtx, query: &Query) -> Exec<QueryResult> {
         .skip(offset)
         .take(limit.unwrap_or(usize::MAX))
         .collect();
+    Ok(select_result(names, rows))
+}
+
+/// An empty binding per source: what output names are resolved against.
+fn templates(ctx: &StmtCtx, sources: &[Source]) -> Vec<Binding> {
+    sources
+        .iter()
+        .map(|source| Binding {
+            name: source.binding_name.clone(),
+            columns: ctx.db.catalog.table(source.table_id).column_names().into(),
+            values: Vec::new(),
+        })
+        .collect()
+}
+
+fn select_result(names: Vec<String>, rows: Vec<Vec<Value>>) -> QueryResult {
     let count = rows.len() as u64;
-    Ok(QueryResult {
+    QueryResult {
         command_tag: format!("SELECT {count}"),
         columns: names,
         rows,
         rows_affected: count,
-    })
+    }
 }

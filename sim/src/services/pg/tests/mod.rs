@@ -17,6 +17,7 @@ mod hash;
 mod notify;
 mod prop;
 mod resume;
+mod top_n;
 mod txn;
 mod values;
 
