@@ -30,7 +30,7 @@ fn is_constant(expr: &Expr) -> bool {
     }
 }
 
-fn column_of(table: &Table, binding_name: &str, expr: &Expr) -> Option<usize> {
+pub fn column_of(table: &Table, binding_name: &str, expr: &Expr) -> Option<usize> {
     let column_index = match expr {
         Expr::Identifier(ident) => table.column_index(&fold_ident(ident))?,
         Expr::CompoundIdentifier(parts) => match &parts[..] {
@@ -83,6 +83,26 @@ fn equality<'e>(table: &Table, binding_name: &str, expr: &'e Expr) -> Option<(us
         }
         _ => None,
     }
+}
+
+/// The columns `filter` requires to be NULL (`column IS NULL` at its top level or inside
+/// ANDs): a version with a value there fails the WHERE clause.
+pub fn null_columns(table: &Table, binding_name: &str, filter: Option<&Expr>) -> Vec<usize> {
+    let mut columns = Vec::new();
+    let mut pending: Vec<&Expr> = filter.into_iter().collect();
+    while let Some(expr) = pending.pop() {
+        match expr {
+            Expr::Nested(inner) => pending.push(inner),
+            Expr::BinaryOp {
+                left,
+                op: BinaryOperator::And,
+                right,
+            } => pending.extend([left.as_ref(), right.as_ref()]),
+            Expr::IsNull(operand) => columns.extend(column_of(table, binding_name, operand)),
+            _ => {}
+        }
+    }
+    columns
 }
 
 /// The chains that can satisfy `filter`, or `None` for "all of them".

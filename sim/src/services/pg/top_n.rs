@@ -3,7 +3,8 @@
 //! the columns' values, read in place, and copies, filters, projects and locks rows only until
 //! the limit is met, as PostgreSQL walks a B-tree on those columns under a Limit node. An
 //! outbox claim (`WHERE status = 'pending' ORDER BY id LIMIT 5 FOR UPDATE SKIP LOCKED`) then
-//! copies the batch, not the backlog.
+//! copies the batch, not the backlog. `column = constant` and `column IS NULL` conjuncts of
+//! the WHERE clause are checked on the visible version in place before anything is copied.
 //!
 //! Results equal the full path's: the order is the stable sort of row-ordered candidates on
 //! the keys (ties in row order, NULLs placed as `sort_rows` places them). What differs is
@@ -26,7 +27,7 @@ use super::exec::{Exec, StmtCtx};
 use super::expr::{eval_condition, Binding};
 use super::index::IndexKey;
 use super::locks::RowLockMode;
-use super::point::point_lookup;
+use super::point::{null_columns, point_lookup};
 use super::project::project;
 use super::rowops::WaitPolicy;
 use super::select::{Candidate, Source};
@@ -131,6 +132,8 @@ fn ordered_chains(
     keys: &[SortKey],
 ) -> Vec<RowId> {
     let lookup = point_lookup(ctx, source, filter);
+    let table = ctx.db.catalog.table(source.table_id);
+    let null_columns = null_columns(table, &source.binding_name, filter);
     let view = ctx.view;
     let heap = ctx.db.heap(source.table_id);
     let (row_ids, point) = match lookup {
@@ -148,6 +151,13 @@ fn ordered_chains(
                 if IndexKey::of(&version.values[*column_index]) != *key {
                     return None;
                 }
+            }
+            // Likewise a `column IS NULL` conjunct (finished jobs skipped by a queue's poll).
+            if null_columns
+                .iter()
+                .any(|column_index| !version.values[*column_index].is_null())
+            {
+                return None;
             }
             let values = keys
                 .iter()

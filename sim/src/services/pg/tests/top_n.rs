@@ -40,6 +40,14 @@ const PAIRS: &[(&str, &str)] = &[
         "SELECT q.id FROM q WHERE status = 'sent' ORDER BY q.rank DESC NULLS LAST LIMIT 9",
         "SELECT q.id FROM q WHERE status = 'sent' ORDER BY q.rank + 0 DESC NULLS LAST LIMIT 9",
     ),
+    (
+        "SELECT id FROM q WHERE rank IS NULL ORDER BY id LIMIT 5",
+        "SELECT id FROM q WHERE rank IS NULL ORDER BY id + 0 LIMIT 5",
+    ),
+    (
+        "SELECT id FROM q WHERE (rank IS NULL AND status = 'sent') ORDER BY id DESC LIMIT 5",
+        "SELECT id FROM q WHERE (rank IS NULL AND status = 'sent') ORDER BY id + 0 DESC LIMIT 5",
+    ),
 ];
 
 type Rows = Vec<Vec<Value>>;
