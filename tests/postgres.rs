@@ -362,6 +362,7 @@ fn chaos_case(atomic: bool) -> Case {
         reply_lost_probability: Ratio::new(1, 20),
         delay_probability: Ratio::new(1, 5),
         delay_max: Duration::from_millis(50),
+        targets: Vec::new(),
         ..RequestFaults::default()
     };
     let faults = FaultPlan::new()

@@ -102,6 +102,7 @@ fn swarm(variant: Variant, expectation: Expectation) -> ScenarioSpec {
                 duplicate_probability: Ratio::new(1, 20),
                 delay_probability: Ratio::new(1, 10),
                 delay_max: Duration::from_millis(150),
+                targets: Vec::new(),
             }))
             .swarm(),
         phases: Phases {

@@ -61,6 +61,7 @@ fn scenario(variant: Variant, expectation: Expectation, seed_count: u64) -> Scen
                 duplicate_probability: Ratio::new(1, 30),
                 delay_probability: Ratio::new(1, 10),
                 delay_max: Duration::from_millis(100),
+                targets: Vec::new(),
             })),
         phases: Phases {
             chaos: Duration::from_secs(5),

@@ -147,6 +147,7 @@ fn with_numerators(requests: &RequestFaults, numerators: &[u64]) -> RequestFault
         duplicate_probability: ratio(requests.duplicate_probability, numerators[2]),
         delay_probability: ratio(requests.delay_probability, numerators[3]),
         delay_max: requests.delay_max,
+        targets: requests.targets.clone(),
     }
 }
 

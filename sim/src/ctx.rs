@@ -106,7 +106,7 @@ impl Ctx {
     ) -> Result<S::Response, CallError> {
         let target = service.name();
         let (there, back) = self.world.draw_latencies();
-        let drawn = self.world.draw_request_faults();
+        let drawn = self.world.draw_request_faults(target);
         let timeout = self.world.net.call_timeout;
         self.message(&self.node, EventKind::Send, target, format!("{request:?}"));
         rt::sleep(there).await;

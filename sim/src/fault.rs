@@ -187,9 +187,18 @@ pub struct RequestFaults {
     /// Longest extra delay.
     #[serde(with = "humantime_serde")]
     pub delay_max: Duration,
+    /// The service nodes whose requests draw these faults (a lost reply from the CRM only,
+    /// say); empty: requests to every service.
+    #[serde(default)]
+    pub targets: Vec<String>,
 }
 
 impl RequestFaults {
+    /// Whether requests to `target` draw these faults.
+    pub fn applies_to(&self, target: &str) -> bool {
+        self.targets.is_empty() || self.targets.iter().any(|name| name == target)
+    }
+
     /// True when no request fault can happen.
     pub fn is_quiet(&self) -> bool {
         [
@@ -389,6 +398,7 @@ fn swarm_choice(generator: &RandomFault, prng: &mut Prng) -> Option<RandomFault>
                 duplicate_probability: scaled(requests.duplicate_probability, keep[2]),
                 delay_probability: scaled(requests.delay_probability, keep[3]),
                 delay_max: requests.delay_max,
+                targets: requests.targets.clone(),
             })
         }
     })

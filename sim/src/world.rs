@@ -474,11 +474,15 @@ impl World {
         self.chaos.store(false, Ordering::Relaxed);
     }
 
-    /// Draws the request faults of one call (all off outside the chaos phase).
-    pub(crate) fn draw_request_faults(&self) -> DrawnRequestFaults {
+    /// Draws the request faults of one call to `target` (all off outside the chaos phase,
+    /// and for a target the plan's request faults do not name).
+    pub(crate) fn draw_request_faults(&self, target: &str) -> DrawnRequestFaults {
         let Some(faults) = self.request_faults.as_ref() else {
             return DrawnRequestFaults::default();
         };
+        if !faults.applies_to(target) {
+            return DrawnRequestFaults::default();
+        }
         if !self.chaos.load(Ordering::Relaxed) {
             return DrawnRequestFaults::default();
         }

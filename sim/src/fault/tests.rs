@@ -112,3 +112,15 @@ fn quiet_request_faults_are_dropped_from_the_concrete_plan() {
         None
     );
 }
+
+#[test]
+fn request_faults_with_targets_apply_only_to_requests_to_those_services() {
+    let everywhere = RequestFaults::default();
+    assert!(everywhere.applies_to("crm") && everywhere.applies_to("db"));
+    let crm_only = RequestFaults {
+        targets: vec!["crm".to_string()],
+        ..RequestFaults::default()
+    };
+    assert!(crm_only.applies_to("crm"));
+    assert!(!crm_only.applies_to("db"));
+}

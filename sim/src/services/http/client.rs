@@ -29,7 +29,7 @@ impl Ctx {
     ) -> Result<HttpResponse, HttpError> {
         let world = self.world().clone();
         let (there, back) = world.draw_latencies();
-        let drawn = world.draw_request_faults();
+        let drawn = world.draw_request_faults(target);
         let timeout = world.net.call_timeout;
         let started = rt::now();
         self.message(self.node(), EventKind::Send, target, request.to_string());

@@ -199,7 +199,7 @@ impl PgConnection {
         let target = self.server.name().to_string();
         let world = self.ctx.world().clone();
         let (there, back) = world.draw_latencies();
-        let drawn = world.draw_request_faults();
+        let drawn = world.draw_request_faults(&target);
         let timeout = world.net.call_timeout;
         let request = format!("{} {}", self.label, describe(sql, params));
         self.ctx
