@@ -115,6 +115,22 @@ where
     NodeRef(node.id())
 }
 
+/// Creates a node with no process of its own, for tasks a service runs on its own behalf
+/// (a server kernel's TCP timers) that must outlive the node of the caller that started them.
+/// No fault reaches it: the harness's faults name the nodes of the world, not these.
+pub(crate) fn create_service_node(name: &str) -> NodeRef {
+    NodeRef(Handle::current().create_node().name(name).build().id())
+}
+
+/// Spawns `future` on `node` (one made by [`create_service_node`]); detached, it lives until it
+/// returns or the run ends.
+pub(crate) fn spawn_on(node: NodeRef, future: impl Future<Output = ()> + Send + 'static) {
+    let handle = Handle::current()
+        .get_node(node.0)
+        .expect("a node created in this run");
+    drop(handle.spawn(future));
+}
+
 /// Kills every task of `node`.
 pub(crate) fn kill(node: NodeRef) {
     Handle::current().kill(node.0);

@@ -133,6 +133,19 @@ pub struct PgConfig {
     pub deadlock_timeout_micros: u64,
     /// Parsed statements kept in the parse cache; the cache is cleared when it is full.
     pub parse_cache_entries_max: usize,
+    /// How long a connection must be silent before the server's kernel sends its first TCP
+    /// keepalive probe to the client, in virtual microseconds. PostgreSQL's
+    /// `tcp_keepalives_idle`, whose default 0 means the system's, Linux's `tcp_keepalive_time`:
+    /// 7200 s. Together with the two knobs below it bounds how long the session of a client
+    /// that vanished behind a network loss keeps its transaction and locks (2 h 11 min 15 s
+    /// by default). See docs/postgres.md, "Dead connections".
+    pub tcp_keepalives_idle_micros: u64,
+    /// Time between two unanswered keepalive probes, in virtual microseconds
+    /// (`tcp_keepalives_interval`; Linux's `tcp_keepalive_intvl` default: 75 s).
+    pub tcp_keepalives_interval_micros: u64,
+    /// Unanswered probes after which the server's kernel declares the client dead and the
+    /// server closes its session (`tcp_keepalives_count`; Linux's `tcp_keepalive_probes`: 9).
+    pub tcp_keepalives_count: u32,
 }
 
 impl Default for PgConfig {
@@ -140,6 +153,9 @@ impl Default for PgConfig {
         PgConfig {
             deadlock_timeout_micros: 1_000_000,
             parse_cache_entries_max: 4096,
+            tcp_keepalives_idle_micros: 7_200_000_000,
+            tcp_keepalives_interval_micros: 75_000_000,
+            tcp_keepalives_count: 9,
         }
     }
 }

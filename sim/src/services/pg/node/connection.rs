@@ -7,18 +7,23 @@
 //! connection drop after the statement ran (`reply_lost`) and a slower reply (`delay`);
 //! `reject` and `duplicate` have no meaning inside one TCP session and are not drawn here.
 //! Once broken, a connection answers every statement with `ConnectionLost`. Dropping it (or
-//! its process's node crashing) closes the session: the server rolls back its transaction.
+//! its process's node crashing) closes the socket: while the link between the two nodes
+//! works the FIN arrives and the server closes the session at once, rolling back its
+//! transaction and releasing its locks; while either node is isolated the FIN is lost and the
+//! session lives on until the server's kernel finds the client gone (`keepalive.rs`). A
+//! session the server closed that way answers the client's next statement with a reset.
 
 use std::sync::Arc;
 
 use super::super::{QueryResult, SessionId, Value};
 use super::error::DbError;
+use super::keepalive::Watched;
 use super::row::PgRow;
 use super::server::{Arrival, Reply};
 use super::wait::{self, ReplyLost};
 use super::PgHandle;
 use crate::ctx::Ctx;
-use crate::rt;
+use crate::rt::{self, NodeRef};
 use crate::trace::EventKind;
 
 /// A client connection to a simulated Postgres server.
@@ -30,6 +35,8 @@ pub struct PgConnection {
     label: String,
     in_block: bool,
     broken: bool,
+    /// The node the server's kernel runs this connection's TCP timers on.
+    kernel_node: NodeRef,
 }
 
 impl std::fmt::Debug for PgConnection {
@@ -66,9 +73,11 @@ impl PgConnection {
             ctx.message(ctx.node(), EventKind::Recv, &target, "timeout".to_string());
             return Err(DbError::ConnectionLost);
         }
-        let (session, epoch) = {
+        let (session, kernel_node, epoch) = {
             let mut state = server.lock();
-            (state.open(world.seed, &target), state.epoch())
+            let now_micros = rt::now().as_micros();
+            let (session, kernel_node) = state.open(world.seed, &target, ctx.node(), now_micros);
+            (session, kernel_node, state.epoch())
         };
         let label = format!("conn#{}", session.0);
         ctx.message(
@@ -86,13 +95,28 @@ impl PgConnection {
             label,
             in_block: false,
             broken: false,
+            kernel_node,
         };
+        // The server's kernel watches the socket from the moment it accepted it.
+        connection.watched().keepalive();
         if connection.server.lock().epoch() != epoch {
             connection.receive("connection lost".to_string());
             return Err(DbError::ConnectionLost);
         }
         connection.receive(format!("{} ready", connection.label));
         Ok(connection)
+    }
+
+    /// This connection as the server kernel's timers see it.
+    fn watched(&self) -> Watched {
+        Watched {
+            server: self.server.clone(),
+            world: self.ctx.world().clone(),
+            kernel_node: self.kernel_node,
+            session: self.session,
+            epoch: self.epoch,
+            label: self.label.clone(),
+        }
     }
 
     /// This connection's name in the trace (`conn#3`).
@@ -254,6 +278,14 @@ impl PgConnection {
                 self.receive("connection lost".to_string());
                 return Err(Lost);
             }
+            Arrival::Reset => {
+                self.message(
+                    EventKind::Drop,
+                    "session closed by the server: reset".to_string(),
+                );
+                self.receive("connection reset".to_string());
+                return Err(Lost);
+            }
             Arrival::Done { reply, in_block } => {
                 self.in_block = in_block;
                 reply
@@ -301,24 +333,38 @@ impl PgConnection {
 }
 
 impl Drop for PgConnection {
+    /// The client closes its socket: the FIN reaches the server at once while the link works
+    /// (a crash of the client's process closes it the same way); otherwise it is lost and the
+    /// server's kernel learns of the close later (`keepalive.rs`).
     fn drop(&mut self) {
-        if self.broken {
-            return;
-        }
         // Outside a running simulation (the runtime is being torn down) the session dies with
         // the run; nothing to record.
         let Some(now) = rt::try_now() else {
             return;
         };
+        let world = self.ctx.world().clone();
+        let link_down = world.is_isolated(self.ctx.node()) || world.is_isolated(self.server.name());
+        if link_down {
+            let open = self.server.lock().link(self.session, self.epoch).is_some();
+            if open && !std::thread::panicking() {
+                self.server.lock().orphan(self.session, self.epoch);
+                self.message(EventKind::Drop, "FIN lost: the session lives on".into());
+                self.watched().retransmit_fin();
+            }
+            return;
+        }
         let was_in_block = self.server.lock().in_block(self.session, self.epoch);
-        self.server
+        let closed = self
+            .server
             .lock()
             .close(self.session, self.epoch, now.as_micros());
-        if was_in_block && !std::thread::panicking() {
-            self.message(
-                EventKind::Apply,
-                "closed: open transaction rolled back".into(),
-            );
+        if closed && (was_in_block || self.broken) && !std::thread::panicking() {
+            let detail = if was_in_block {
+                "closed: open transaction rolled back"
+            } else {
+                "closed"
+            };
+            self.message(EventKind::Apply, detail.into());
         }
     }
 }

@@ -15,15 +15,22 @@
 //! statements and replies still on their way are lost, and the client sees
 //! [`DbError::ConnectionLost`], or [`DbError::OutcomeUnknown`] when the lost statement was a
 //! `COMMIT` or ran outside a transaction block (it may have committed: that depends on whether
-//! the crash came before the statement reached the server or after). Not modelled: the wire
-//! protocol, pipelining, TLS, a connection pool, TCP keepalive (a connection dropped by the
-//! client closes its session on the server at once).
+//! the crash came before the statement reached the server or after). A client that closes
+//! its connection (or whose process dies) while the link works closes its session at once;
+//! one that vanished behind a network loss leaves its session, transaction and locks on the
+//! server until the server's TCP keepalive finds it gone (`PgConfig::tcp_keepalives_*`,
+//! 2 h 11 min 15 s by default; see `keepalive.rs`). Not modelled: the wire protocol,
+//! pipelining, TLS, a connection pool.
 
 mod connection;
 mod error;
+mod keepalive;
 mod row;
 mod server;
 mod wait;
+
+#[cfg(test)]
+mod tests;
 
 use std::sync::{Arc, Mutex, MutexGuard};
 

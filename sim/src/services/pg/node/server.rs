@@ -15,6 +15,7 @@ use super::super::{
     StepOutcome, Value,
 };
 use crate::prng::Prng;
+use crate::rt::{self, NodeRef};
 use crate::seed::Seed;
 
 /// The answer a waiting statement eventually gets.
@@ -36,6 +37,22 @@ pub(crate) enum Arrival {
     },
     /// The server restarted since the connection opened: it does not know the session.
     Stale,
+    /// The server closed the session (its keepalive declared the client dead): its kernel
+    /// answers the client with a reset.
+    Reset,
+}
+
+/// What the server's kernel knows of one session's TCP connection.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct Link {
+    /// The client's node.
+    pub(crate) client_node: String,
+    /// When a packet of this connection last arrived or left, in virtual microseconds: the
+    /// keepalive's idle time counts from it.
+    pub(crate) last_heard_micros: u64,
+    /// The client closed its socket while the network lost its FIN: the session is orphaned
+    /// and only the keepalive (or a FIN retransmitted after the network came back) ends it.
+    pub(crate) client_closed: bool,
 }
 
 /// A statement the server answered with an error: ground truth next to the commit log.
@@ -62,6 +79,10 @@ pub struct PgServer {
     /// Crashes so far; a connection opened in an older epoch is gone.
     epoch: u64,
     waiters: BTreeMap<SessionId, oneshot::Sender<Reply>>,
+    /// The TCP connection of every open session of this epoch.
+    links: BTreeMap<SessionId, Link>,
+    /// The node the kernel's timers run on, made at the first connection (inside the run).
+    kernel_node: Option<NodeRef>,
 }
 
 impl PgServer {
@@ -73,12 +94,19 @@ impl PgServer {
             entropy: None,
             epoch: 0,
             waiters: BTreeMap::new(),
+            links: BTreeMap::new(),
+            kernel_node: None,
         }
     }
 
     /// The engine, for reads of its state (`table_snapshot`, `commit_log`, `in_transaction`).
     pub fn engine(&self) -> &Postgres {
         &self.engine
+    }
+
+    /// The engine, for setup-time changes (installing row triggers).
+    pub(crate) fn engine_mut(&mut self) -> &mut Postgres {
+        &mut self.engine
     }
 
     /// The latest committed rows of `table` (`name` or `schema.name`), in insertion order.
@@ -126,10 +154,70 @@ impl PgServer {
         self.epoch
     }
 
-    pub(crate) fn open(&mut self, seed: Seed, server_name: &str) -> SessionId {
+    /// Opens a session for a client on `client_node`; returns it and the node the kernel's
+    /// timers run on.
+    pub(crate) fn open(
+        &mut self,
+        seed: Seed,
+        server_name: &str,
+        client_node: &str,
+        now_micros: u64,
+    ) -> (SessionId, NodeRef) {
         self.entropy
             .get_or_insert_with(|| Prng::new(seed.stream(&format!("pg/{server_name}"))));
-        self.engine.open_session()
+        let kernel_node = *self
+            .kernel_node
+            .get_or_insert_with(|| rt::create_service_node(&format!("{server_name} kernel")));
+        let session = self.engine.open_session();
+        let link = Link {
+            client_node: client_node.to_string(),
+            last_heard_micros: now_micros,
+            client_closed: false,
+        };
+        assert!(
+            self.links.insert(session, link).is_none(),
+            "session ids are fresh"
+        );
+        (session, kernel_node)
+    }
+
+    /// The keepalive knobs: (idle, interval) in microseconds, and the probe count.
+    pub(crate) fn keepalive(&self) -> (u64, u64, u32) {
+        let config = self.engine.config();
+        (
+            config.tcp_keepalives_idle_micros,
+            config.tcp_keepalives_interval_micros,
+            config.tcp_keepalives_count,
+        )
+    }
+
+    /// The connection of `session` (of `epoch`), while the session is open.
+    pub(crate) fn link(&self, session: SessionId, epoch: u64) -> Option<&Link> {
+        if epoch != self.epoch {
+            return None;
+        }
+        self.links.get(&session)
+    }
+
+    /// A packet of `session` arrived or left now (a statement, a reply, a keepalive ACK).
+    pub(crate) fn heard(&mut self, session: SessionId, now_micros: u64) {
+        if let Some(link) = self.links.get_mut(&session) {
+            assert!(
+                link.last_heard_micros <= now_micros,
+                "virtual time only grows"
+            );
+            link.last_heard_micros = now_micros;
+        }
+    }
+
+    /// The client closed `session`'s socket but its FIN was lost: the session lives on.
+    pub(crate) fn orphan(&mut self, session: SessionId, epoch: u64) {
+        if epoch != self.epoch {
+            return;
+        }
+        if let Some(link) = self.links.get_mut(&session) {
+            link.client_closed = true;
+        }
     }
 
     pub(crate) fn submit(
@@ -143,6 +231,10 @@ impl PgServer {
         if epoch != self.epoch {
             return Arrival::Stale;
         }
+        if !self.links.contains_key(&session) {
+            return Arrival::Reset;
+        }
+        self.heard(session, now_micros);
         let mut entropy = self.entropy.take().expect("seeded when the session opened");
         let outcome = self
             .engine
@@ -212,6 +304,7 @@ impl PgServer {
     }
 
     fn deliver(&mut self, session: SessionId, now_micros: u64, reply: Reply) {
+        self.heard(session, now_micros);
         let (sender, sql) = self.end_wait(session);
         let reply = self.logged(session, &sql, now_micros, reply);
         if let Some(sender) = sender {
@@ -251,21 +344,28 @@ impl PgServer {
 
     /// The connection of `session` closed: roll back its transaction, release its locks
     /// (advisory ones included) and run the waiters that frees.
-    pub(crate) fn close(&mut self, session: SessionId, epoch: u64, now_micros: u64) {
-        if epoch != self.epoch {
-            return;
+    /// Returns whether the session was still open (a second close does nothing).
+    pub(crate) fn close(&mut self, session: SessionId, epoch: u64, now_micros: u64) -> bool {
+        if epoch != self.epoch || self.links.remove(&session).is_none() {
+            return false;
         }
         self.end_wait(session);
         self.engine.close_session(session);
         if self.entropy.is_some() {
             self.resume_waiters(now_micros);
         }
+        assert!(
+            !self.engine.in_transaction(session),
+            "a closed session holds nothing"
+        );
+        true
     }
 
     /// The node crashed: every session ends, open transactions roll back, and every waiting
     /// caller's reply is lost (its channel closes).
     pub(crate) fn crash(&mut self) {
         self.engine.crash();
+        self.links.clear();
         self.waiters.clear();
         self.waiting_sql.clear();
         self.epoch += 1;
