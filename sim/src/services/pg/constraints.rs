@@ -17,6 +17,7 @@ use super::rowops::{
     lock_row, update_lock_mode, write_delete, write_update, LockPurpose, Locked, WaitPolicy,
 };
 use super::storage::RowId;
+use super::trigger::{fire_after, fire_before, TriggerOp};
 use super::value::Value;
 
 fn key_text(table: &Table, columns: &[usize], values: &[Value]) -> (String, String) {
@@ -347,7 +348,7 @@ fn apply_child_action(
         for column_index in &fk.columns {
             new_values[*column_index] = Value::Null;
         }
-        update_locked_row(ctx, child_id, row_id, &values, new_values)
+        update_locked_row(ctx, child_id, row_id, &values, new_values).map(drop)
     }
 }
 
@@ -371,13 +372,15 @@ pub fn update_locked_row(
     row_id: RowId,
     old: &[Value],
     new: Vec<Value>,
-) -> Exec<()> {
+) -> Exec<Vec<Value>> {
+    let new = fire_before(ctx, table_id, TriggerOp::Update, Some(old), new);
     check_not_null(ctx.db.catalog.table(table_id), &new)?;
     if update_lock_mode(ctx, table_id, old, &new) == RowLockMode::Update {
         check_uniques(ctx, table_id, Some(old), &new, &[])?;
         on_parent_removed(ctx, table_id, old, Some(&new))?;
     }
     check_parents(ctx, table_id, Some(old), &new)?;
-    write_update(ctx, table_id, row_id, new);
-    Ok(())
+    write_update(ctx, table_id, row_id, new.clone());
+    fire_after(ctx, table_id, TriggerOp::Update, Some(old), &new)?;
+    Ok(new)
 }

@@ -340,6 +340,7 @@ impl Postgres {
             }
         };
         let (isolation, txn_start_unix_micros) = (txn.isolation, txn.start_unix_micros);
+        let xmlbinary = self.xmlbinary(session);
         let mut ctx = StmtCtx {
             db: &mut self.db,
             session,
@@ -351,6 +352,7 @@ impl Postgres {
             progress: &mut progress,
             replay_index: 0,
             subqueries: std::collections::BTreeMap::new(),
+            xmlbinary,
         };
         match route(&mut ctx, statement) {
             Ok(result) => {

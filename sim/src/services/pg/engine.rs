@@ -85,6 +85,7 @@ impl Postgres {
             Session {
                 timeouts,
                 listening: std::collections::BTreeSet::new(),
+                xmlbinary: super::settings::XmlBinary::default(),
                 inbox: Vec::new(),
                 txn: None,
                 pending: None,

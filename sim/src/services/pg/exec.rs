@@ -8,7 +8,8 @@
 //! gen_random_uuid, advisory locks) are answered from `Progress::replay` so nothing is drawn
 //! twice. This gives PostgreSQL's observable behaviour without suspending a stack frame.
 //! Not modelled: anything that would observe the re-run itself (there is nothing in the
-//! subset: no triggers, no side-effecting functions other than the replayed ones).
+//! subset: row triggers never re-fire for a row already written, and no function has side
+//! effects other than the replayed ones).
 //! Invariant: a blocked statement has not released any lock it took before blocking.
 
 use std::collections::BTreeMap;
@@ -92,6 +93,8 @@ pub struct Db {
     /// Epoch of each in-progress transaction's latest partial rollback. A waiter blocked on
     /// such a transaction re-checks, because PostgreSQL waits on the subtransaction's xid.
     pub partial_rollbacks: BTreeMap<Xid, u64>,
+    /// Row triggers services installed, by table.
+    pub triggers: BTreeMap<TableId, super::trigger::Triggers>,
 }
 
 impl Db {
@@ -142,6 +145,8 @@ pub struct StmtCtx<'a> {
     pub replay_index: usize,
     /// Results of uncorrelated subqueries in this run, by AST node address.
     pub subqueries: BTreeMap<usize, Vec<Vec<Value>>>,
+    /// The session's `xmlbinary` setting, which row triggers read.
+    pub xmlbinary: super::settings::XmlBinary,
 }
 
 impl StmtCtx<'_> {

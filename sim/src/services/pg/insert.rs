@@ -23,6 +23,7 @@ use super::modify::assign;
 use super::project::{output_names, project, SYSTEM_BINDING};
 use super::rowops::{lock_row, write_insert, LockPurpose, Locked, WaitPolicy};
 use super::storage::RowId;
+use super::trigger::{fire_after, fire_before, TriggerOp};
 use super::value::{ColumnType, Value};
 use super::QueryResult;
 
@@ -361,8 +362,8 @@ fn handle_conflict(
         }
     }
     let new_values = assign(ctx, &target.table, &scope, &existing, &update.assignments)?;
-    update_locked_row(ctx, table_id, row_id, &existing, new_values.clone())?;
-    Ok(Some(RowResult::Written(new_values, true)))
+    let written = update_locked_row(ctx, table_id, row_id, &existing, new_values)?;
+    Ok(Some(RowResult::Written(written, true)))
 }
 
 fn process_row(
@@ -373,6 +374,7 @@ fn process_row(
     arbiters: &[usize],
 ) -> Exec<RowResult> {
     let table_id = target.table_id;
+    let values = fire_before(ctx, table_id, TriggerOp::Insert, None, values);
     check_not_null(&target.table, &values)?;
     if let Some(on_conflict) = on_conflict {
         loop {
@@ -394,6 +396,7 @@ fn process_row(
     check_uniques(ctx, table_id, None, &values, arbiters)?;
     check_parents(ctx, table_id, None, &values)?;
     write_insert(ctx, table_id, values.clone());
+    fire_after(ctx, table_id, TriggerOp::Insert, None, &values)?;
     Ok(RowResult::Written(values, false))
 }
 

@@ -79,6 +79,7 @@ mod storage;
 mod subquery;
 mod timestamp;
 mod top_n;
+mod trigger;
 mod types;
 mod value;
 
@@ -94,8 +95,9 @@ pub use error::{PgError, SqlState};
 pub use hash::hashtext;
 pub use node::{DbError, FromValue, PgConnection, PgHandle, PgRow, PgServer, StatementError};
 pub use notify::Notification;
-pub use settings::Timeouts;
+pub use settings::{Timeouts, XmlBinary};
 pub use timestamp::SIM_EPOCH_UNIX_MICROS;
+pub use trigger::{RowTrigger, TriggerEvent, TriggerInsert, TriggerOp};
 pub use value::{ColumnType, Value};
 
 /// A client connection to the simulated server.

@@ -312,8 +312,8 @@ fn update_one(
             return Ok(None);
         }
     }
-    update_locked_row(ctx, table_id, row_id, &current, new_values.clone())?;
-    Ok(Some(new_values))
+    let written = update_locked_row(ctx, table_id, row_id, &current, new_values)?;
+    Ok(Some(written))
 }
 
 /// sqlparser reads a bare `DEFAULT` in an expression position as an unquoted identifier.

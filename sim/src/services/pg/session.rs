@@ -39,6 +39,8 @@ pub struct Txn {
     pub statements: Vec<String>,
     /// SET LOCAL timeouts, which end with the transaction.
     pub local_timeouts: Option<super::Timeouts>,
+    /// SET LOCAL xmlbinary, which ends with the transaction.
+    pub local_xmlbinary: Option<super::settings::XmlBinary>,
     /// Notifications to deliver at commit, duplicates folded.
     pub pending_notifies: Vec<(String, String)>,
     /// LISTEN / UNLISTEN to apply at commit.
@@ -73,6 +75,8 @@ pub struct Pending {
 pub struct Session {
     /// Session-level timeouts (SET / SET SESSION).
     pub timeouts: super::Timeouts,
+    /// Session-level xmlbinary (SET / SET SESSION).
+    pub xmlbinary: super::settings::XmlBinary,
     /// Channels this session listens on.
     pub listening: std::collections::BTreeSet<String>,
     /// Delivered notifications not yet taken by the client.
@@ -105,6 +109,7 @@ impl Db {
             aborted: false,
             statements: Vec::new(),
             local_timeouts: None,
+            local_xmlbinary: None,
             pending_notifies: Vec::new(),
             pending_listens: Vec::new(),
         }

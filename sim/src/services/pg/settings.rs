@@ -1,5 +1,6 @@
-//! `SET [SESSION | LOCAL] lock_timeout | statement_timeout | deadlock_timeout = …` and
-//! `SET TRANSACTION ISOLATION LEVEL …`.
+//! `SET [SESSION | LOCAL] lock_timeout | statement_timeout | deadlock_timeout = …`,
+//! `SET [SESSION | LOCAL] xmlbinary = base64 | hex` (read only by row triggers: Heroku
+//! Connect marks its own writes with `hex`) and `SET TRANSACTION ISOLATION LEVEL …`.
 //!
 //! The engine has no clock of its own, so timeouts are stored here and enforced by the driver
 //! on virtual time: it reads [`Postgres::timeouts`] and calls `cancel_wait` or
@@ -25,9 +26,21 @@ pub struct Timeouts {
     pub deadlock_timeout_micros: u64,
 }
 
-/// Parses a PostgreSQL time setting: a bare number is milliseconds; units us, ms, s, min, h, d.
-fn parse_duration_micros(name: &str, value: &Expr) -> Result<Option<u64>, PgError> {
-    let text = match value {
+/// PostgreSQL's `xmlbinary` parameter: how binary values are encoded in XML (`base64`, the
+/// default, or `hex`). The engine has no XML; the value matters only to row triggers, which
+/// Heroku Connect's read (`get_xmlbinary()`) to tell its own writes from the application's.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum XmlBinary {
+    /// `base64`, the default: an application's session.
+    #[default]
+    Base64,
+    /// `hex`: what Heroku Connect sets on its own sessions.
+    Hex,
+}
+
+/// The text of a SET value: a literal, a number or a bare word.
+fn setting_text(value: &Expr) -> String {
+    match value {
         Expr::Value(value) => match &value.value {
             ast::Value::Number(number, _) => number.clone(),
             ast::Value::SingleQuotedString(text) => text.clone(),
@@ -35,7 +48,12 @@ fn parse_duration_micros(name: &str, value: &Expr) -> Result<Option<u64>, PgErro
         },
         Expr::Identifier(ident) => ident.value.clone(),
         other => other.to_string(),
-    };
+    }
+}
+
+/// Parses a PostgreSQL time setting: a bare number is milliseconds; units us, ms, s, min, h, d.
+fn parse_duration_micros(name: &str, value: &Expr) -> Result<Option<u64>, PgError> {
+    let text = setting_text(value);
     let invalid = || {
         PgError::new(
             SqlState::InvalidParameterValue,
@@ -108,6 +126,9 @@ impl Postgres {
                 let [value] = &values[..] else {
                     return Err(PgError::unsupported(format!("SET {name} to a list")));
                 };
+                if name == "xmlbinary" {
+                    return self.set_xmlbinary(session, value, local);
+                }
                 self.set_timeout(session, &name, value, local)
             }
             Set::SetTransaction {
@@ -152,6 +173,50 @@ impl Postgres {
                 state.timeouts = timeouts;
                 if let Some(txn) = txn {
                     txn.local_timeouts = None;
+                }
+            }
+        }
+        Ok(QueryResult::tag("SET"))
+    }
+
+    /// The `xmlbinary` in effect for a session (a SET LOCAL value while its transaction lasts).
+    pub(super) fn xmlbinary(&self, session: SessionId) -> XmlBinary {
+        let Some(state) = self.sessions.get(&session) else {
+            return XmlBinary::default();
+        };
+        state
+            .txn
+            .as_ref()
+            .and_then(|txn| txn.local_xmlbinary)
+            .unwrap_or(state.xmlbinary)
+    }
+
+    fn set_xmlbinary(
+        &mut self,
+        session: SessionId,
+        value: &Expr,
+        local: bool,
+    ) -> Result<QueryResult, PgError> {
+        let text = setting_text(value);
+        let xmlbinary = match text.to_ascii_lowercase().as_str() {
+            "base64" => XmlBinary::Base64,
+            "hex" => XmlBinary::Hex,
+            _ => {
+                return Err(PgError::new(
+                    SqlState::InvalidParameterValue,
+                    format!("invalid value for parameter \"xmlbinary\": \"{text}\""),
+                ))
+            }
+        };
+        let state = self.sessions.get_mut(&session).expect("session exists");
+        match (local, state.txn.as_mut()) {
+            (true, Some(txn)) => txn.local_xmlbinary = Some(xmlbinary),
+            // SET LOCAL outside a transaction block only warns and has no effect.
+            (true, None) => {}
+            (false, txn) => {
+                state.xmlbinary = xmlbinary;
+                if let Some(txn) = txn {
+                    txn.local_xmlbinary = None;
                 }
             }
         }

@@ -18,6 +18,7 @@ mod notify;
 mod prop;
 mod resume;
 mod top_n;
+mod trigger;
 mod txn;
 mod values;
 
