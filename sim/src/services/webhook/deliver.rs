@@ -1,6 +1,6 @@
 //! The source node's daemons: the dispatcher runs one delivery task per owed event (retries
-//! with exponential backoff and full jitter, then an optional duplicate), and the reconciler
-//! replays recent events on a timer.
+//! on the config's `RetrySchedule` with jitter, then an optional duplicate), and the
+//! reconciler replays recent events on a timer.
 //!
 //! Both start again after a crash: the dispatcher re-spawns a delivery for every event still
 //! pending, which is how an event in flight at the crash gets delivered after the restart.
@@ -52,16 +52,14 @@ async fn deliver(ctx: Ctx, source: WebhookHandle, event_id: String) {
             break;
         }
         failures += 1;
-        if failures >= config.attempts_max {
+        if failures >= config.retry.attempts_max {
             source.lock().give_up(&event_id);
             ctx.note(format!("{} gave up on {event_id}", source.name()));
             return;
         }
-        let backoff = config
-            .retry_backoff_initial
-            .saturating_mul(1 << (failures - 1).min(20))
-            .min(config.retry_backoff_max);
-        // Full jitter between half the backoff and the whole of it.
+        let backoff = config.retry.backoff(failures);
+        // Jitter between half the backoff and the whole of it, so retries of events that
+        // failed together spread out.
         ctx.sleep(backoff / 2 + random_up_to(&ctx, backoff / 2))
             .await;
         reason = AttemptReason::Retry;
