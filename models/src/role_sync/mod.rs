@@ -142,11 +142,11 @@ impl RoleSync {
         let kind = |name: &str, retry: RetryPolicy| JobKind {
             name: name.to_string(),
             retry,
-            perform_limit: 1,
+            perform_limit: Some(1),
+            enqueue_limit: None,
         };
         JobsConfig {
             poll_interval: Duration::from_millis(self.config.job_poll_interval_ms),
-            lock_timeout: Duration::from_secs(30),
             claim_batch_size_max: 10,
             kinds: vec![
                 kind(SCHOOL_SYNC_JOB, retry),

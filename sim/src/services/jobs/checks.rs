@@ -3,11 +3,12 @@
 //!
 //! - `follows_retry_policy`: every failed attempt got the decision its kind's policy gives
 //!   (retry with a wait inside ActiveJob's bounds, discard, or fail once attempts run out),
-//!   and the next attempt started no earlier than that wait, on the virtual clock.
+//!   counted per `retry_on` declaration from the job's earlier attempts, and the next
+//!   attempt started no earlier than that wait, on the virtual clock.
 //! - `outcomes_recorded`: a job whose last attempt ended has its row say so, error included.
 //! - `one_running_per_key`: attempts of one concurrency key never overlap (perform limit 1).
-//! - `crashed_jobs_rerun` and `crash_mid_job`: an attempt cut short by a crash is run again
-//!   after its lease; coverage that a crash mid-job happened at all.
+//! - `crashed_jobs_rerun` and `crash_mid_job`: an attempt cut short by a crash is run again;
+//!   coverage that a crash mid-job happened at all.
 //! - `cron_ticks_once`: each cron entry's rows sit on distinct multiples of its period.
 //!
 //! Not checked here: what a handler did (a model checks its own effects).
@@ -15,7 +16,7 @@
 use std::time::Duration;
 
 use super::log::{Attempt, JobsLog};
-use super::policy::{wait_bounds, Decision, Rule};
+use super::policy::{counter_key, wait_bounds, Decision, RetryPolicy, Rule};
 use super::{CronEntry, JobsConfig};
 use crate::property::{Property, Verdict};
 use crate::services::pg::PgServer;
@@ -44,18 +45,14 @@ fn policy_problem(
     let end = attempt.end.as_ref()?;
     let (error_kind, _) = end.error.as_ref()?;
     let kind = config.kinds.iter().find(|kind| kind.name == attempt.kind)?;
-    let rule = kind.retry.rules.iter().rev().find(|rule| match rule {
-        Rule::RetryOn {
-            error_kind: kind, ..
-        }
-        | Rule::DiscardOn { error_kind: kind } => kind == error_kind,
-    });
+    let rule = kind.retry.rule_for(error_kind);
+    let count = rule_count(log, attempt, &kind.retry);
     let label = format!("job {} execution {}", attempt.job, attempt.execution);
-    let wait = match (rule, &end.decision) {
+    let wait = match (&rule, &end.decision) {
         (Some(Rule::RetryOn { wait, attempts, .. }), Some(Decision::Retry { wait: drawn }))
-            if attempt.execution < *attempts =>
+            if count < *attempts =>
         {
-            let (base, jitter_max) = wait_bounds(wait, attempt.execution, kind.retry.jitter);
+            let (base, jitter_max) = wait_bounds(wait, count, kind.retry.jitter);
             if !(base..base + jitter_max.max(Duration::from_micros(1))).contains(drawn) {
                 return Some(format!(
                     "{label}: wait {drawn:?} outside {base:?} + {jitter_max:?}"
@@ -63,9 +60,7 @@ fn policy_problem(
             }
             *drawn
         }
-        (Some(Rule::RetryOn { attempts, .. }), Some(Decision::Fail))
-            if attempt.execution >= *attempts =>
-        {
+        (Some(Rule::RetryOn { attempts, .. }), Some(Decision::Fail)) if count >= *attempts => {
             return None
         }
         (Some(Rule::DiscardOn { .. }), Some(Decision::Discard)) | (None, Some(Decision::Fail)) => {
@@ -74,7 +69,7 @@ fn policy_problem(
         (_, decision) => return Some(format!("{label}: decision {decision:?} against {rule:?}")),
     };
     // The job's next attempt is the retry, unless the outcome write was lost (a crash or a
-    // dropped connection): then the lease ran out and the same execution ran again.
+    // dropped connection): then the same execution ran again once the lock was free.
     let next = log
         .attempts_of(attempt.job)
         .into_iter()
@@ -83,6 +78,35 @@ fn policy_problem(
     let gap = next.started.0.saturating_sub(end.at.0);
     (gap < wait || gap > wait + slack)
         .then(|| format!("{label}: retried {gap:?} after its end, wait {wait:?}"))
+}
+
+/// How many executions the `retry_on` declaration matching `attempt`'s error has handled,
+/// this one included (ActiveJob's `exception_executions`), from the ground truth: of each
+/// earlier execution number, the last attempt is the one whose outcome was saved (an
+/// attempt whose outcome was lost is run again with the same number).
+fn rule_count(log: &JobsLog, attempt: &Attempt, policy: &RetryPolicy) -> u32 {
+    let Some(end) = &attempt.end else {
+        return 0;
+    };
+    let Some((error_kind, _)) = &end.error else {
+        return 0;
+    };
+    let key = counter_key(error_kind);
+    let attempts = log.attempts_of(attempt.job);
+    let earlier = (1..attempt.execution).filter(|execution| {
+        let saved = attempts
+            .iter()
+            .rev()
+            .find(|earlier| earlier.execution == *execution && earlier.end.is_some());
+        saved
+            .and_then(|saved| saved.end.as_ref())
+            .and_then(|end| end.error.as_ref())
+            .is_some_and(|(kind, _)| {
+                matches!(policy.rule_for(kind), Some(Rule::RetryOn { .. }))
+                    && counter_key(kind) == key
+            })
+    });
+    u32::try_from(earlier.count()).unwrap_or(u32::MAX) + 1
 }
 
 /// A job whose last attempt ended has the outcome in its row: `succeeded`, or `failed` /
@@ -131,28 +155,25 @@ pub fn one_running_per_key(jobs: &str) -> Property {
 }
 
 /// Every attempt cut short by a crash was followed by an attempt of the same job that started
-/// once its lease ran out and ended.
+/// after the crash and ended.
 pub fn crashed_jobs_rerun(jobs: &str) -> Property {
     let jobs = jobs.to_string();
-    Property::eventually(
-        "jobs: a crashed job runs again after its lease",
-        move |history| {
-            let log = history.service::<JobsLog>(&jobs);
-            let stuck: Vec<String> = log
-                .abandoned()
-                .iter()
-                .filter(|abandoned| {
-                    !log.attempts_of(abandoned.job)
-                        .iter()
-                        .any(|later| later.started >= abandoned.lease_until && later.end.is_some())
-                })
-                .map(|abandoned| format!("job {} claim {}", abandoned.job, abandoned.claim))
-                .collect();
-            Verdict::check(stuck.is_empty(), || {
-                format!("never re-run: {}", stuck.join(", "))
+    Property::eventually("jobs: a crashed job runs again", move |history| {
+        let log = history.service::<JobsLog>(&jobs);
+        let stuck: Vec<String> = log
+            .abandoned()
+            .iter()
+            .filter(|abandoned| {
+                !log.attempts_of(abandoned.job)
+                    .iter()
+                    .any(|later| later.started > abandoned.started && later.end.is_some())
             })
-        },
-    )
+            .map(|abandoned| format!("job {} claim {}", abandoned.job, abandoned.claim))
+            .collect();
+        Verdict::check(stuck.is_empty(), || {
+            format!("never re-run: {}", stuck.join(", "))
+        })
+    })
 }
 
 /// Coverage: some worker crashed mid-job (an attempt never ended).

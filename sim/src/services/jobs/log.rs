@@ -4,14 +4,15 @@
 //! Postgres; `JobsLog::jobs` reads the committed ones from the server.
 //!
 //! An attempt without an end is one whose worker crashed (or whose outcome never got
-//! written before the run ended). Not recorded: what a handler did inside its attempt; models
+//! written before the run ended); `abandoned_at` says when its worker's task died. Not
+//! recorded: what a handler did inside its attempt; models
 //! keep their own effects in their own tables.
 
 use std::time::Duration;
 
 use serde::Serialize;
 
-use super::policy::Decision;
+use super::policy::{Decision, CONCURRENCY_EXCEEDED};
 use crate::services::pg::{PgServer, Value};
 use crate::time::VirtualTime;
 
@@ -33,8 +34,9 @@ pub struct Attempt {
     pub worker: String,
     /// When the worker claimed it.
     pub started: VirtualTime,
-    /// When its lease runs out.
-    pub lease_until: VirtualTime,
+    /// When its worker's task died mid-attempt (a crash of the node, or the run's end); None
+    /// while it runs or once it ended.
+    pub abandoned_at: Option<VirtualTime>,
     /// How it ended; None while running or when the worker crashed.
     pub end: Option<End>,
 }
@@ -104,17 +106,27 @@ impl JobsLog {
     }
 
     /// Pairs of attempts with the same concurrency key whose running times overlap. An
-    /// attempt runs from its start to its end, or to its lease's end when it never ended.
+    /// attempt runs from its start to its end, or to its abandonment (forever while its
+    /// worker still holds it). An execution that raised `ConcurrencyExceededError` ran no
+    /// handler and counts for nothing.
     pub fn overlapping_keys(&self) -> Vec<(&Attempt, &Attempt)> {
         let until = |attempt: &Attempt| {
-            attempt
-                .end
-                .as_ref()
-                .map_or(attempt.lease_until, |end| end.at)
+            attempt.end.as_ref().map_or_else(
+                || attempt.abandoned_at.unwrap_or(VirtualTime(Duration::MAX)),
+                |end| end.at,
+            )
         };
+        let ran = |attempt: &&Attempt| {
+            attempt.end.as_ref().is_none_or(|end| {
+                end.error
+                    .as_ref()
+                    .is_none_or(|(kind, _)| kind != CONCURRENCY_EXCEEDED)
+            })
+        };
+        let ran_attempts: Vec<&Attempt> = self.attempts.iter().filter(ran).collect();
         let mut overlaps = Vec::new();
-        for (index, first) in self.attempts.iter().enumerate() {
-            for second in &self.attempts[index + 1..] {
+        for (index, first) in ran_attempts.iter().copied().enumerate() {
+            for second in ran_attempts[index + 1..].iter().copied() {
                 let same_key = first.concurrency_key.is_some()
                     && first.concurrency_key == second.concurrency_key;
                 if same_key && second.started < until(first) && first.started < until(second) {
@@ -151,6 +163,17 @@ impl JobsLog {
 
     pub(crate) fn start(&mut self, attempt: Attempt) {
         self.attempts.push(attempt);
+    }
+
+    pub(crate) fn abandon(&mut self, job: i64, claim: u32, at: VirtualTime) {
+        let attempt = self
+            .attempts
+            .iter_mut()
+            .rev()
+            .find(|attempt| attempt.job == job && attempt.claim == claim)
+            .expect("an attempt is abandoned after it started");
+        assert!(attempt.end.is_none(), "an ended attempt is not abandoned");
+        attempt.abandoned_at = Some(at);
     }
 
     pub(crate) fn end(&mut self, job: i64, claim: u32, end: End) {
@@ -208,7 +231,7 @@ mod tests {
             claim: 1,
             worker: "w".to_string(),
             started: at(start_ms),
-            lease_until: at(start_ms + 1_000),
+            abandoned_at: end_ms.is_none().then(|| at(start_ms + 1_000)),
             end: end_ms.map(|millis| End {
                 at: at(millis),
                 error: None,
@@ -218,10 +241,10 @@ mod tests {
     }
 
     #[test]
-    fn overlaps_count_an_abandoned_attempt_as_running_until_its_lease_ends() {
+    fn overlaps_count_an_abandoned_attempt_as_running_until_its_worker_died() {
         let mut log = JobsLog::default();
         log.start(attempt(1, Some("a"), 0, None)); // crashed: runs until 1000 ms
-        log.start(attempt(2, Some("a"), 1_000, Some(1_500))); // starts as the lease ends
+        log.start(attempt(2, Some("a"), 1_000, Some(1_500))); // starts as its worker died
         log.start(attempt(3, Some("b"), 1_200, Some(1_300))); // another key
         log.start(attempt(4, None, 1_200, Some(1_300))); // no key
         assert!(log.overlapping_keys().is_empty());

@@ -1,24 +1,29 @@
 //! A job queue with workers (ActiveJob on GoodJob): jobs are rows of `good_jobs` in the
 //! simulated Postgres, inserted by the caller inside its own transaction, so a job exists
-//! exactly when that transaction commits; worker nodes claim rows with a lease, run the
-//! model's handler, and retry, discard or fail the job by its kind's `RetryPolicy`.
+//! exactly when that transaction commits; worker nodes claim a row with a session-level
+//! advisory lock on their own Postgres connection (GoodJob's default `:advisory` strategy),
+//! run the model's handler, and retry, discard or fail the job by its kind's `RetryPolicy`.
 //!
 //! ```text
 //!  app ── BEGIN; INSERT orders ...; jobs.enqueue_in(db, spec); COMMIT ──▶ good_jobs (pg)
-//!  cron daemon ── every `every`, aligned: INSERT ... ON CONFLICT (cron_key, cron_at) ─┘ │
-//!  worker daemon ◀── claim: SELECT ... FOR UPDATE SKIP LOCKED; per concurrency key      │
-//!     │               pg_try_advisory_xact_lock + count running < perform_limit;         │
-//!     │               UPDATE locked_by, locked_until = now + lock_timeout ◀──────────────┘
+//!     (over enqueue_limit: count queued jobs of the key, drop the enqueue) │
+//!  cron daemon ── every `every`, aligned: INSERT ... ON CONFLICT (cron_key, cron_at) ─┤
+//!  worker daemon ◀── candidates: unfinished, scheduled, oldest first; for each one    │
+//!     │               pg_try_advisory_lock(job) on the worker's session ◀──────────────┘
+//!     │               UPDATE performed_at, locked_by; with a key over perform_limit:
+//!     │               ConcurrencyExceededError (retried polynomially_longer)
 //!     │ runs handler(ctx, job) ── JobsLog (ground truth: every attempt and its end)
-//!     └─ UPDATE: succeeded | retry at now + wait | discarded | failed, guarded by its claim
+//!     └─ UPDATE: succeeded | retry at now + wait | discarded | failed; pg_advisory_unlock
 //! ```
 //!
-//! At least once: a worker that crashes mid-job leaves its lease to run out, then another
-//! worker claims the row and runs the job again. A job that runs longer than `lock_timeout`
-//! is claimable again while it still runs (no heartbeat). Not modelled: GoodJob's
-//! `good_job_executions` and batches, priorities, `perform_later` outside a database
-//! transaction to another store, enqueue-side concurrency limits, LISTEN/NOTIFY wake-ups
-//! (workers poll), job timeouts, cron catch-up of ticks missed while no scheduler ran.
+//! The lock lives as long as the worker's Postgres session: a slow or paused job is never
+//! claimed twice; a worker whose process dies frees it at once (its connection closes) and
+//! the job runs again at the next poll; a worker cut off by a network loss keeps it until the
+//! server's TCP keepalive finds the connection dead (`PgConfig::tcp_keepalives_*`, 2 h 11 min
+//! by default). Not modelled: GoodJob's `:skiplocked` and `:hybrid` strategies and its process
+//! records, `good_job_executions` and batches, priorities, `perform_later` outside a database
+//! transaction to another store, throttles and `total_limit`, LISTEN/NOTIFY wake-ups (workers
+//! poll), job timeouts, cron catch-up of ticks missed while no scheduler ran.
 
 pub mod checks;
 mod cron;
@@ -38,7 +43,10 @@ use serde::{Deserialize, Serialize};
 
 pub use cron::CronEntry;
 pub use log::{Attempt, End, JobRow, JobsLog};
-pub use policy::{wait_bounds, Decision, RetryPolicy, Rule, Wait};
+pub use policy::{
+    counter_key, wait_bounds, Decision, ExceptionExecutions, RetryPolicy, Rule, Wait,
+    CONCURRENCY_EXCEEDED,
+};
 
 use crate::ctx::Ctx;
 use crate::rt;
@@ -46,6 +54,10 @@ use crate::services::pg::{DbError, PgConnection, PgHandle, Value};
 use crate::world::{NodeBuilder, WorldBuilder};
 
 /// The table the queue keeps its jobs in. Times are virtual microseconds since the run began.
+/// As in GoodJob, `performed_at` and `locked_by` say a worker started the job (they stay set
+/// when that worker dies); whether it still runs is whether its advisory lock is held.
+/// `claims` counts claims (syncsim's attempt numbering); `exception_executions` is
+/// ActiveJob's per-`retry_on` counter, saved when the job is retried.
 pub const SCHEMA: &str = "
     CREATE TABLE good_jobs (
         id bigserial PRIMARY KEY,
@@ -57,15 +69,16 @@ pub const SCHEMA: &str = "
         executions int NOT NULL DEFAULT 0,
         claims int NOT NULL DEFAULT 0,
         locked_by text,
-        locked_until_micros bigint,
+        performed_at_micros bigint,
         outcome text,
         error text,
         cron_key text,
         cron_at_micros bigint,
         finished_at_micros bigint,
+        exception_executions jsonb,
         UNIQUE (cron_key, cron_at_micros))";
 
-/// One job kind (ActiveJob class): how it retries and how many may run per concurrency key.
+/// One job kind (ActiveJob class): how it retries and its concurrency limits per key.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct JobKind {
@@ -73,21 +86,25 @@ pub struct JobKind {
     pub name: String,
     /// Its `retry_on` / `discard_on` declarations.
     pub retry: RetryPolicy,
-    /// GoodJob's `perform_limit`: jobs of the same concurrency key running at once, at most.
-    pub perform_limit: u32,
+    /// GoodJob's `perform_limit`, in jobs: of the jobs of one concurrency key that started
+    /// and did not finish, only the first this many (by start time) may run; a later one
+    /// raises `ConcurrencyExceededError` and is retried. None: no limit.
+    pub perform_limit: Option<u32>,
+    /// GoodJob's `enqueue_limit`, in jobs: an enqueue is dropped silently when this many jobs
+    /// of its key are already queued (unfinished and not started). None: no limit.
+    pub enqueue_limit: Option<u32>,
 }
 
 /// Knobs of the queue and its workers.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct JobsConfig {
-    /// How long an idle worker waits before it looks for work again.
+    /// How long an idle worker waits before it looks for work again (GoodJob's
+    /// `poll_interval`, 10 s by default there).
     #[serde(with = "humantime_serde")]
     pub poll_interval: Duration,
-    /// How long a claim lasts: a job whose worker crashed runs again after this.
-    #[serde(with = "humantime_serde")]
-    pub lock_timeout: Duration,
-    /// Candidate rows a worker locks per claim, to skip jobs whose key is at its limit.
+    /// Candidate rows a worker reads per claim and tries to lock in order (GoodJob's
+    /// `queue_select_limit`), so jobs running elsewhere do not hide the next one.
     pub claim_batch_size_max: u32,
     /// The declared job kinds; a job of another kind fails with `UnknownJobKind`.
     pub kinds: Vec<JobKind>,
@@ -164,8 +181,21 @@ impl std::fmt::Debug for Jobs {
 
 impl Jobs {
     /// Inserts the job on `db`, inside whatever transaction `db` has open: the job exists for
-    /// workers once that transaction commits, and never if it rolls back. Returns its id.
-    pub async fn enqueue_in(&self, db: &mut PgConnection, spec: &JobSpec) -> Result<i64, DbError> {
+    /// workers once that transaction commits, and never if it rolls back. Returns its id, or
+    /// None when the kind's `enqueue_limit` dropped it (GoodJob's `before_enqueue` aborts).
+    pub async fn enqueue_in(
+        &self,
+        db: &mut PgConnection,
+        spec: &JobSpec,
+    ) -> Result<Option<i64>, DbError> {
+        if !self.enqueue_has_room(db, spec).await? {
+            let note = format!(
+                "jobs: {} over its enqueue_limit: enqueue dropped",
+                spec.kind
+            );
+            db.ctx().note(note);
+            return Ok(None);
+        }
         let sql = "INSERT INTO good_jobs (queue_name, job_class, serialized_params, \
                    concurrency_key, scheduled_at_micros) VALUES ($1, $2, $3, $4, $5) RETURNING id";
         let scheduled_at = micros(rt::now().0 + spec.wait);
@@ -176,7 +206,51 @@ impl Jobs {
             Value::from(spec.concurrency_key.clone()),
             Value::Int8(scheduled_at),
         ];
-        Ok(db.query_one(sql, &params).await?.get::<i64>("id"))
+        Ok(Some(db.query_one(sql, &params).await?.get::<i64>("id")))
+    }
+
+    /// GoodJob's enqueue check: in a subtransaction (a savepoint inside the caller's
+    /// transaction) that it rolls back, take the key's transaction advisory lock and count the
+    /// key's queued jobs (unfinished, not started: `advisory_unlocked` and no `locked_by_id`).
+    /// The count and the insert are not atomic, as in GoodJob.
+    async fn enqueue_has_room(
+        &self,
+        db: &mut PgConnection,
+        spec: &JobSpec,
+    ) -> Result<bool, DbError> {
+        let (Some(key), Some(limit)) = (
+            spec.concurrency_key.as_deref(),
+            self.kind(&spec.kind).and_then(|kind| kind.enqueue_limit),
+        ) else {
+            return Ok(true);
+        };
+        if self.mutation == Mutation::EnqueueUnlimited {
+            return Ok(true);
+        }
+        let nested = db.in_transaction();
+        db.run(
+            if nested {
+                "SAVEPOINT good_job_enqueue"
+            } else {
+                "BEGIN"
+            },
+            &[],
+        )
+        .await?;
+        let lock = "SELECT pg_advisory_xact_lock(hashtext($1))";
+        db.execute(lock, &[concurrency_lock_key(key).into()])
+            .await?;
+        let sql = "SELECT count(*) AS queued FROM good_jobs WHERE concurrency_key = $1 \
+                   AND finished_at_micros IS NULL AND locked_by IS NULL";
+        let queued: i64 = db.query_one(sql, &[key.into()]).await?.get("queued");
+        let undo = if nested {
+            "ROLLBACK TO SAVEPOINT good_job_enqueue"
+        } else {
+            "ROLLBACK"
+        };
+        db.run(undo, &[]).await?;
+        // GoodJob: exceeded when `queued + 1 > limit`.
+        Ok(queued < i64::from(limit))
     }
 
     /// Makes `node` a worker for `queues` (every queue when empty): a daemon claims jobs and
@@ -227,20 +301,38 @@ pub(crate) enum Mutation {
     /// The correct queue.
     #[default]
     None,
-    /// Claims ignore concurrency keys.
+    /// Claimed jobs ignore their key's `perform_limit`.
     ConcurrencyUnchecked,
-    /// Claims count running jobs of a key without the advisory lock (a claim race).
-    ConcurrencyUnlocked,
-    /// Retry waits use `executions + 1` in the formula.
+    /// Over `perform_limit`, the job goes back at once with no execution counted and no
+    /// wait (syncsim's old skip at claim time), instead of a polynomially_longer retry.
+    ConcurrencyNoBackoff,
+    /// `enqueue_limit` is ignored.
+    EnqueueUnlimited,
+    /// Retry waits use one execution more than the declaration's counter in the formula.
     WaitOffByOne,
     /// One attempt more than `attempts` runs.
     OneMoreAttempt,
-    /// A lease never runs out: a crashed worker's job is stuck.
-    LeaseNeverExpires,
+    /// Attempts and waits count the job's overall `executions`, not the matching `retry_on`
+    /// declaration's `exception_executions` (syncsim's old counting).
+    AttemptsOverall,
+    /// The worker releases the job's advisory lock right after claiming it, as a lease that
+    /// runs out at once: another worker may claim a job that still runs.
+    LockReleasedAtClaim,
     /// Cron ticks are not aligned: each scheduler enqueues its own tick.
     CronUnaligned,
     /// A finished job's row loses its error.
     ErrorNotWritten,
+}
+
+/// The advisory-lock key string of a job (`good_jobs-<id>`, GoodJob's `lockable_key` form;
+/// the server hashes it with `hashtext`).
+fn job_lock_key(id: i64) -> String {
+    format!("good_jobs-{id}")
+}
+
+/// The advisory-lock key string of a concurrency key's checks.
+fn concurrency_lock_key(key: &str) -> String {
+    format!("good_jobs-concurrency-{key}")
 }
 
 fn micros(duration: Duration) -> i64 {

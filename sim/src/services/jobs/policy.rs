@@ -3,18 +3,34 @@
 //!
 //! Rules are checked last declared first, as `rescue_from` handlers are: the last rule that
 //! names the error's kind decides. An error no rule names fails the job at once (GoodJob's
-//! default `retry_on_unhandled_error = false`). Waits, after the `executions`-th execution:
-//! `:polynomially_longer` is `executions^4 + 2` seconds plus a jitter of up to
-//! `executions^4 * jitter` seconds; a fixed wait `d` is `d` plus up to `d * jitter`. The jitter
+//! default `retry_on_unhandled_error = false`). Before every declared rule sits GoodJob's own
+//! `retry_on ConcurrencyExceededError, attempts: Float::INFINITY, wait: :polynomially_longer`
+//! (declared when its concurrency extension is included, so a job's own rules come after it).
+//! Attempts and waits count ActiveJob's `exception_executions` of the matching `retry_on`
+//! declaration (Rails `executions_for`: a counter per declaration, keyed by its list of
+//! exception classes, raised each time that declaration handles an error), not the job's
+//! overall `executions`. Waits, after the `n`-th execution the rule handled:
+//! `:polynomially_longer` is `n^4 + 2` seconds plus a jitter of up to
+//! `n^4 * jitter` seconds; a fixed wait `d` is `d` plus up to `d * jitter`. The jitter
 //! fraction is drawn from the worker node's seeded stream, uniform in `[0, max)` microseconds,
 //! as `Kernel.rand` is uniform in `[0, 1)`. Not modelled: error class hierarchies (a kind
 //! matches by name only), `retry_on` blocks, `:exponentially_longer`, wait procs, `after_discard`.
 
+use std::collections::BTreeMap;
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
 use crate::prng::{Prng, Ratio};
+
+/// The error a claimed job raises when its concurrency key already has `perform_limit` jobs
+/// running (GoodJob's `GoodJob::ActiveJobExtensions::Concurrency::ConcurrencyExceededError`).
+pub const CONCURRENCY_EXCEEDED: &str = "ConcurrencyExceededError";
+
+/// ActiveJob's `exception_executions`: per `retry_on` declaration (keyed as Rails keys it,
+/// by its exception list, `[Kind]`), how many executions it handled. Saved with the job when
+/// it is retried, so an execution cut short by a crash does not count.
+pub type ExceptionExecutions = BTreeMap<String, u32>;
 
 /// How long to wait before the next attempt.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -29,13 +45,14 @@ pub enum Wait {
 /// One `retry_on` or `discard_on` declaration.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Rule {
-    /// `retry_on error_kind, wait:, attempts:`: retry until `attempts` executions in all.
+    /// `retry_on error_kind, wait:, attempts:`: retry until this declaration handled
+    /// `attempts` executions.
     RetryOn {
         /// The error kind it handles.
         error_kind: String,
         /// The wait before each retry.
         wait: Wait,
-        /// Executions in all, the first included, before the job fails.
+        /// Executions this declaration handles, before the job fails (`u32::MAX`: unlimited).
         attempts: u32,
     },
     /// `discard_on error_kind`: the job ends as discarded, never retried.
@@ -99,17 +116,48 @@ impl RetryPolicy {
         self
     }
 
-    /// What to do after execution number `executions` (1-based) failed with `error_kind`.
-    pub fn decide(&self, error_kind: &str, executions: u32, prng: &mut Prng) -> Decision {
-        let rule = self.rules.iter().rev().find(|rule| match rule {
+    /// The rule that handles `error_kind`: the last declared that names it, else GoodJob's
+    /// built-in `retry_on ConcurrencyExceededError`, else none.
+    pub fn rule_for(&self, error_kind: &str) -> Option<Rule> {
+        let declared = self.rules.iter().rev().find(|rule| match rule {
             Rule::RetryOn {
                 error_kind: kind, ..
             }
             | Rule::DiscardOn { error_kind: kind } => kind == error_kind,
         });
-        match rule {
-            Some(Rule::RetryOn { wait, attempts, .. }) if executions < *attempts => {
-                let (base, jitter_max) = wait_bounds(wait, executions, self.jitter);
+        declared.cloned().or_else(|| {
+            (error_kind == CONCURRENCY_EXCEEDED).then(|| Rule::RetryOn {
+                error_kind: CONCURRENCY_EXCEEDED.to_string(),
+                wait: Wait::PolynomiallyLonger,
+                attempts: u32::MAX,
+            })
+        })
+    }
+
+    /// What to do after an execution failed with `error_kind`, given the job's
+    /// `exception_executions` before it: raises the matching `retry_on` declaration's counter
+    /// (Rails `executions_for`) and decides by it. Returns the decision and the counter used.
+    pub fn decide_counted(
+        &self,
+        error_kind: &str,
+        counters: &mut ExceptionExecutions,
+        prng: &mut Prng,
+    ) -> (Decision, Option<u32>) {
+        let Some(Rule::RetryOn { .. }) = self.rule_for(error_kind) else {
+            return (self.decide(error_kind, 0, prng), None);
+        };
+        let counter = counters.entry(counter_key(error_kind)).or_insert(0);
+        *counter = counter.saturating_add(1);
+        let count = *counter;
+        (self.decide(error_kind, count, prng), Some(count))
+    }
+
+    /// What to do after an execution failed with `error_kind`, when the matching `retry_on`
+    /// declaration has now handled `executions` executions (1 for the first).
+    pub fn decide(&self, error_kind: &str, executions: u32, prng: &mut Prng) -> Decision {
+        match self.rule_for(error_kind) {
+            Some(Rule::RetryOn { wait, attempts, .. }) if executions < attempts => {
+                let (base, jitter_max) = wait_bounds(&wait, executions, self.jitter);
                 Decision::Retry {
                     wait: base + draw_below(jitter_max, prng),
                 }
@@ -118,6 +166,12 @@ impl RetryPolicy {
             Some(Rule::RetryOn { .. }) | None => Decision::Fail,
         }
     }
+}
+
+/// The `exception_executions` key of the `retry_on` declaration of `error_kind`: Rails keys
+/// it by the declaration's exception list, `[Kind]`.
+pub fn counter_key(error_kind: &str) -> String {
+    format!("[{error_kind}]")
 }
 
 /// The wait after execution `executions` without its jitter, and the jitter's exclusive
@@ -217,6 +271,44 @@ mod tests {
             overridden.decide("Timeout", 1, &mut prng),
             Decision::Discard
         );
+    }
+
+    #[test]
+    fn each_retry_on_declaration_counts_its_own_executions() {
+        let mut prng = Prng::new(Seed(1));
+        let policy = policy();
+        let mut counters = ExceptionExecutions::new();
+        // Two rate limits, then timeouts: the Timeout declaration starts at 1, so its first
+        // wait is 3 s and it allows 3 retries after the rate limits.
+        for expected in [1, 2] {
+            let (decision, count) = policy.decide_counted("RateLimited", &mut counters, &mut prng);
+            assert!(matches!(decision, Decision::Retry { .. }));
+            assert_eq!(count, Some(expected));
+        }
+        let (decision, count) = policy.decide_counted("Timeout", &mut counters, &mut prng);
+        let Decision::Retry { wait } = decision else {
+            panic!("the Timeout declaration handled one execution: {decision:?}");
+        };
+        assert_eq!(count, Some(1));
+        assert!(wait >= Duration::from_secs(3) && wait < Duration::from_millis(3150));
+        assert_eq!(counters.get("[RateLimited]"), Some(&2));
+        assert_eq!(counters.get("[Timeout]"), Some(&1));
+        // discard_on and unhandled errors count nothing.
+        let (decision, count) = policy.decide_counted("NotFound", &mut counters, &mut prng);
+        assert_eq!((decision, count), (Decision::Discard, None));
+        assert_eq!(counters.len(), 2);
+    }
+
+    #[test]
+    fn concurrency_exceeded_retries_polynomially_without_limit_unless_a_rule_names_it() {
+        let mut prng = Prng::new(Seed(2));
+        let Decision::Retry { wait } = policy().decide(CONCURRENCY_EXCEEDED, 40, &mut prng) else {
+            panic!("unlimited attempts");
+        };
+        assert!(wait >= Duration::from_secs(40_u64.pow(4) + 2));
+        let overridden = policy().discard_on(CONCURRENCY_EXCEEDED);
+        let decision = overridden.decide(CONCURRENCY_EXCEEDED, 1, &mut prng);
+        assert_eq!(decision, Decision::Discard);
     }
 
     fn any_wait() -> impl Strategy<Value = Wait> {

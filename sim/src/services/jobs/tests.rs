@@ -2,7 +2,7 @@
 //! check of `tests/jobs.rs` can fail: the same properties pass on the correct queue and
 //! catch the mutated one. Workers run a handler driven by the job's arguments:
 //! `{"sleep_ms": n, "fail": "Kind", "fail_times": k}` sleeps, then fails with `Kind` while
-//! `execution <= k`.
+//! `execution <= k`; `{"fail_sequence": ["A", "B"]}` fails execution `n` with the `n`-th kind.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -20,7 +20,6 @@ use crate::services::pg::{PgConfig, PgServer};
 use crate::world::NetConfig;
 
 const POLL: Duration = Duration::from_millis(200);
-const LOCK_TIMEOUT: Duration = Duration::from_secs(2);
 
 type Install = Arc<dyn Fn(&mut WorldBuilder) + Send + Sync>;
 
@@ -47,7 +46,8 @@ fn kind(name: &str, retry: RetryPolicy) -> JobKind {
     JobKind {
         name: name.to_string(),
         retry,
-        perform_limit: 1,
+        perform_limit: Some(1),
+        enqueue_limit: None,
     }
 }
 
@@ -81,6 +81,13 @@ pub(super) fn queue(
 async fn handle(ctx: Ctx, job: Job) -> Result<(), JobError> {
     let sleep_ms = job.args["sleep_ms"].as_u64().unwrap_or(0);
     ctx.sleep(Duration::from_millis(sleep_ms)).await;
+    let index = usize::try_from(job.execution).unwrap_or(usize::MAX) - 1;
+    if let Some(kind) = job.args["fail_sequence"]
+        .get(index)
+        .and_then(|kind| kind.as_str())
+    {
+        return Err(JobError::new(kind, format!("execution {}", job.execution)));
+    }
     let fail_times = job.args["fail_times"].as_u64().unwrap_or(0);
     match job.args["fail"].as_str() {
         Some(kind) if u64::from(job.execution) <= fail_times => {
@@ -146,7 +153,6 @@ fn log(history: &History) -> std::sync::MutexGuard<'_, JobsLog> {
 fn config_of(kinds: Vec<JobKind>, claim_batch_size_max: u32) -> JobsConfig {
     JobsConfig {
         poll_interval: POLL,
-        lock_timeout: LOCK_TIMEOUT,
         claim_batch_size_max,
         kinds,
     }
@@ -183,6 +189,13 @@ fn retry_case(mutation: Mutation, attempts: u32) -> Case {
             ),
             spec("Push", None, json!({"fail": "NotFound", "fail_times": 1})),
             spec("Push", None, json!({"fail": "Unhandled", "fail_times": 1})),
+            // Per-declaration counting: Timeout's declaration starts at 1 after two rate
+            // limits (3 s, then 18 s), and allows its own attempts.
+            spec(
+                "Push",
+                None,
+                json!({"fail_sequence": ["RateLimited", "RateLimited", "Timeout", "Timeout"]}),
+            ),
         ];
         enqueue_all(world, &jobs, specs);
     };
@@ -210,6 +223,10 @@ fn retry_checks_pass_on_the_queue_and_catch_each_policy_bug() {
             Mutation::ErrorNotWritten,
             "jobs: outcomes are recorded visibly",
         ),
+        (
+            Mutation::AttemptsOverall,
+            "jobs: retries follow the declared policy",
+        ),
     ];
     for (mutation, property) in expected {
         let failure = retry_case(mutation, 3).run(Seed(1)).failure;
@@ -218,12 +235,17 @@ fn retry_checks_pass_on_the_queue_and_catch_each_policy_bug() {
     }
 }
 
-/// Claims lock one candidate row each, so two workers may hold two rows of one key at once
-/// and only the advisory lock keeps them from both claiming.
+/// Claims lock any free candidate, so two workers may run two jobs of one key at once unless
+/// the perform-limit check makes the later one raise `ConcurrencyExceededError`.
 fn concurrency_case(mutation: Mutation) -> Case {
+    let kinds = vec![kind("Sync", RetryPolicy::default())];
+    let properties = vec![
+        checks::one_running_per_key("jobs"),
+        checks::follows_retry_policy("jobs", &config_of(kinds.clone(), 10), POLL * 2),
+        all_succeeded(),
+    ];
     let install = move |world: &mut WorldBuilder| {
-        let kinds = vec![kind("Sync", RetryPolicy::default())];
-        let jobs = queue(world, kinds, &["w1", "w2", "w3"], mutation, 1);
+        let jobs = queue(world, kinds.clone(), &["w1", "w2", "w3"], mutation, 10);
         let keys = ["org-1", "org-1", "org-2", "org-1", "org-3", "org-1"];
         let specs = keys
             .iter()
@@ -231,12 +253,13 @@ fn concurrency_case(mutation: Mutation) -> Case {
             .collect();
         enqueue_all(world, &jobs, specs);
     };
-    let properties = vec![checks::one_running_per_key("jobs"), all_succeeded()];
+    // Four jobs of org-1 over three workers: some raise ConcurrencyExceededError up to three
+    // times (waits of about 3, 18 and 83 s).
     case(
         install,
         properties,
         FaultPlan::new(),
-        Duration::from_secs(10),
+        Duration::from_secs(300),
     )
 }
 
@@ -251,13 +274,21 @@ fn all_succeeded() -> Property {
     })
 }
 
+fn exceeded_count(outcome: &crate::run::Outcome) -> usize {
+    outcome
+        .trace
+        .events()
+        .iter()
+        .filter(|event| event.detail.contains("ConcurrencyExceededError"))
+        .count()
+}
+
 #[test]
-fn the_key_limit_holds_and_catches_claims_that_skip_the_check_or_its_lock() {
+fn the_perform_limit_raises_concurrency_exceeded_and_catches_a_skipped_check_or_backoff() {
     for seed in 1..=5 {
-        assert_eq!(
-            concurrency_case(Mutation::None).run(Seed(seed)).failure,
-            None
-        );
+        let outcome = concurrency_case(Mutation::None).run(Seed(seed));
+        assert_eq!(outcome.failure, None);
+        assert!(exceeded_count(&outcome) > 0, "the limit was never hit");
     }
     let unchecked = concurrency_case(Mutation::ConcurrencyUnchecked).run(Seed(1));
     let failure = unchecked.failure.expect("unchecked keys not caught");
@@ -265,56 +296,169 @@ fn the_key_limit_holds_and_catches_claims_that_skip_the_check_or_its_lock() {
         failure.property,
         "jobs: one running job per concurrency key"
     );
-    let caught = (1..=20)
-        .filter(|seed| {
-            let outcome = concurrency_case(Mutation::ConcurrencyUnlocked).run(Seed(*seed));
-            outcome.failure.is_some()
-        })
-        .count();
-    assert!(
-        caught > 0,
-        "the unlocked claim race was never caught in 20 seeds"
-    );
+    let eager = concurrency_case(Mutation::ConcurrencyNoBackoff).run(Seed(1));
+    let failure = eager.failure.expect("a retry with no backoff not caught");
+    assert_eq!(failure.property, "jobs: retries follow the declared policy");
 }
 
-fn crash_case(mutation: Mutation) -> Case {
+/// One job of 1 s with a key, on workers w1 and w2, under `faults`; the run lasts `heal`
+/// after a chaos phase of `chaos`, kept going by a sleeper process.
+fn lock_case(mutation: Mutation, faults: FaultPlan, chaos: Duration, heal: Duration) -> Case {
     let install = move |world: &mut WorldBuilder| {
         let kinds = vec![kind("Sync", RetryPolicy::default())];
         let jobs = queue(world, kinds, &["w1", "w2"], mutation, 10);
-        enqueue_all(
-            world,
-            &jobs,
-            vec![spec("Sync", None, json!({"sleep_ms": 1000}))],
-        );
+        let job = spec("Sync", Some("org-1"), json!({"sleep_ms": 1000}));
+        enqueue_all(world, &jobs, vec![job]);
+        world.node("clock").process("sleep", move |ctx| async move {
+            ctx.sleep(chaos).await;
+        });
     };
-    // The job is claimed by about 250 ms and runs 1 s: crash both workers mid-job at 600 ms,
-    // bring one back at 700 ms.
-    let faults = FaultPlan::new()
-        .at(Duration::from_millis(600), Fault::crash("w1"))
-        .at(Duration::from_millis(600), Fault::crash("w2"))
-        .at(Duration::from_millis(700), Fault::restart("w2"));
     let properties = vec![
+        checks::one_running_per_key("jobs"),
         checks::crashed_jobs_rerun("jobs"),
         checks::crash_mid_job("jobs"),
         all_succeeded(),
     ];
-    case(install, properties, faults, Duration::from_secs(10))
+    let mut case = case(install, properties, faults, heal);
+    case.phases.chaos = chaos;
+    case.bounds.time_max = chaos + heal + Duration::from_secs(10);
+    // Two workers polling every 200 ms for hours.
+    case.bounds.events_max = 2_000_000;
+    case
+}
+
+/// When the job's successful attempt started.
+fn success_start(outcome: &crate::run::Outcome) -> Duration {
+    let line = outcome
+        .trace
+        .events()
+        .iter()
+        .rev()
+        .find(|event| event.detail.starts_with("job 1 Sync execution 1 starts"))
+        .expect("the job started");
+    line.time.0
 }
 
 #[test]
-fn a_crashed_job_reruns_and_a_lease_that_never_expires_is_caught() {
-    let outcome = crash_case(Mutation::None).run(Seed(1));
+fn a_job_whose_worker_dies_runs_again_at_the_next_poll() {
+    // The job is claimed by about 250 ms and runs 1 s: crash both workers mid-job at 600 ms,
+    // bring one back at 700 ms. The crash closes w1's connection, which frees the lock.
+    let faults = FaultPlan::new()
+        .at(Duration::from_millis(600), Fault::crash("w1"))
+        .at(Duration::from_millis(600), Fault::crash("w2"))
+        .at(Duration::from_millis(700), Fault::restart("w2"));
+    let chaos = Duration::from_secs(1);
+    let outcome = lock_case(Mutation::None, faults, chaos, Duration::from_secs(10)).run(Seed(1));
     assert_eq!(outcome.failure, None);
     assert_eq!(
         outcome.sometimes.get("jobs: a worker crashed mid-job"),
         Some(&true)
     );
-    let stuck = crash_case(Mutation::LeaseNeverExpires).run(Seed(1));
-    let failure = stuck.failure.expect("a stuck lease not caught");
+    let rerun = success_start(&outcome);
+    assert!(rerun < Duration::from_millis(700) + POLL + Duration::from_millis(100));
+}
+
+#[test]
+fn a_paused_job_is_never_run_twice_and_a_lock_released_at_claim_is_caught() {
+    // w1 claims the job (w2 starts polling later) and is paused mid-job for 5 s: its session
+    // keeps the lock, so w2 never runs the job meanwhile.
+    let faults = FaultPlan::new()
+        .at(Duration::from_millis(500), Fault::pause("w1"))
+        .at(Duration::from_millis(5500), Fault::resume("w1"));
+    let chaos = Duration::from_secs(6);
+    let run = |mutation| {
+        let case = lock_case(mutation, faults.clone(), chaos, Duration::from_secs(10));
+        case.run(Seed(1))
+    };
+    let outcome = run(Mutation::None);
+    assert_eq!(outcome.failure, None);
+    let failure = run(Mutation::LockReleasedAtClaim).failure;
+    let failure = failure.expect("a job run twice at once not caught");
     assert_eq!(
         failure.property,
-        "jobs: a crashed job runs again after its lease"
+        "jobs: one running job per concurrency key"
     );
+}
+
+#[test]
+fn a_job_whose_worker_vanished_behind_a_network_loss_waits_for_the_keepalive() {
+    // w1 is isolated mid-job, then crashes: its FIN is lost, and the server keeps its session
+    // and the job's lock until 7200 s + 9 x 75 s after the last packet.
+    let faults = FaultPlan::new()
+        .at(Duration::from_millis(600), Fault::isolate("w1"))
+        .at(Duration::from_millis(700), Fault::crash("w1"));
+    let chaos = Duration::from_secs(3 * 3600);
+    let outcome = lock_case(Mutation::None, faults, chaos, Duration::from_secs(10)).run(Seed(1));
+    assert_eq!(outcome.failure, None);
+    let dead = Duration::from_secs(7200 + 9 * 75);
+    let rerun = success_start(&outcome);
+    assert!(
+        rerun > dead && rerun < dead + Duration::from_secs(2),
+        "{rerun:?}"
+    );
+}
+
+/// No worker; the app enqueues three `org-1` jobs in three transactions and three `org-2`
+/// jobs in one, with `enqueue_limit` 2: two of each exist, the third enqueue is dropped.
+fn enqueue_limit_case(mutation: Mutation) -> Case {
+    let install = move |world: &mut WorldBuilder| {
+        let mut limited = kind("Sync", RetryPolicy::default());
+        limited.enqueue_limit = Some(2);
+        let jobs = queue(world, vec![limited], &[], mutation, 10);
+        world.node("app").process("enqueue", move |ctx| {
+            let jobs = jobs.clone();
+            async move {
+                let mut db = jobs.pg.connect(&ctx).await.expect("db up");
+                let mut ids = Vec::new();
+                for _ in 0..3 {
+                    let job = spec("Sync", Some("org-1"), json!({}));
+                    ids.push(jobs.enqueue_in(&mut db, &job).await.expect("enqueue"));
+                }
+                db.begin().await.expect("begin");
+                for _ in 0..3 {
+                    let job = spec("Sync", Some("org-2"), json!({}));
+                    ids.push(jobs.enqueue_in(&mut db, &job).await.expect("enqueue"));
+                }
+                db.commit().await.expect("commit");
+                let dropped = ids.iter().filter(|id| id.is_none()).count();
+                ctx.note(format!("app: {dropped} enqueue(s) dropped"));
+            }
+        });
+    };
+    let two_per_key = Property::eventually("jobs: two jobs per key", |history| {
+        let rows = JobsLog::jobs(&history.service::<PgServer>("db"));
+        let count = |key: &str| {
+            let of_key = rows
+                .iter()
+                .filter(|row| row.concurrency_key.as_deref() == Some(key));
+            of_key.count()
+        };
+        let counts = (count("org-1"), count("org-2"));
+        Verdict::check(counts == (2, 2), || format!("rows per key {counts:?}"))
+    });
+    case(
+        install,
+        vec![two_per_key],
+        FaultPlan::new(),
+        Duration::from_secs(2),
+    )
+}
+
+#[test]
+fn an_enqueue_over_the_enqueue_limit_is_dropped_and_ignoring_the_limit_is_caught() {
+    let outcome = enqueue_limit_case(Mutation::None).run(Seed(1));
+    assert_eq!(outcome.failure, None);
+    let note = outcome
+        .trace
+        .events()
+        .iter()
+        .any(|event| event.detail == "app: 2 enqueue(s) dropped");
+    assert!(note, "enqueue_in returns None for a dropped enqueue");
+    let unlimited = enqueue_limit_case(Mutation::EnqueueUnlimited).run(Seed(1));
+    let failure = unlimited
+        .failure
+        .expect("an ignored enqueue_limit not caught");
+    assert_eq!(failure.property, "jobs: two jobs per key");
 }
 
 fn cron_case(mutation: Mutation) -> Case {

@@ -119,6 +119,16 @@ impl PgConnection {
         }
     }
 
+    /// Whether a transaction block is open on this connection (as the client last learned).
+    pub fn in_transaction(&self) -> bool {
+        self.in_block
+    }
+
+    /// The context of the process that opened this connection.
+    pub(crate) fn ctx(&self) -> &Ctx {
+        &self.ctx
+    }
+
     /// This connection's name in the trace (`conn#3`).
     pub fn label(&self) -> &str {
         &self.label
