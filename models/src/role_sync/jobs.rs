@@ -1,4 +1,5 @@
-//! The two jobs. `SchoolSyncJob` upserts the school into `salesforce.editor` as `PENDING`;
+//! The two jobs. `SchoolSyncJob` upserts the school into `salesforce.editor` (Heroku
+//! Connect's trigger makes the row `PENDING` and logs the change);
 //! `RoleSyncJob` (staff roles only) inserts the affiliation into
 //! `salesforce.contact_editor_affiliation`: at once (`unguarded`), or only once the school's
 //! editor row and the user's contact row both carry an `sfid` (`guarded`, which otherwise
@@ -44,7 +45,7 @@ async fn sync_school(conn: &mut PgConnection, school_id: i64) -> Result<(), JobE
         .map_err(db_error)?;
     let name: String = school.get("name");
     let upsert = "INSERT INTO salesforce.editor (external_id__c, name) VALUES ($1, $2) \
-         ON CONFLICT (external_id__c) DO UPDATE SET name = EXCLUDED.name, _hc_lastop = 'PENDING'";
+         ON CONFLICT (external_id__c) DO UPDATE SET name = EXCLUDED.name";
     conn.execute(upsert, &[school_id.to_string().into(), name.into()])
         .await
         .map_err(db_error)?;

@@ -6,17 +6,20 @@
 //!  worker-1/2 ── SchoolSyncJob ──▶ salesforce.editor (PENDING)
 //!             └─ RoleSyncJob ───▶ salesforce.contact_editor_affiliation (PENDING)
 //!  upstream ──(lag, or never)──▶ crm Contact ──pull──▶ salesforce.contact (SYNCED)
-//!  connect: each mirror table pushed on its own cadence; an affiliation whose editor or
-//!           contact the CRM lacks is FAILED for good
+//!  connect: Heroku Connect's triggers log each app write; one writer sends the log in id
+//!           order (every 2 min, within 10 s of a change); an affiliation whose editor or
+//!           contact the CRM lacks is FAILED for good; a create whose reply was lost fails
+//!           as a duplicate when it is sent again
 //! ```
 //!
 //! The real system is a school-management app mirroring schools, users and roles into a CRM
 //! through Heroku Connect, with ActiveJob on GoodJob. Variants: `unguarded` writes the
 //! affiliation at once; `guarded` first checks that both parent mirror rows carry a CRM id
 //! and otherwise raises `NotFound`, retried with `polynomially_longer` for 10 attempts, after
-//! which the job is failed, visibly. Modelled: independent job order, per-table push cadence,
-//! upstream contact lag (for some users, never), worker crashes, mirror daemon pauses. Not
-//! modelled: role updates and deletes, the CRM's own validation rules.
+//! which the job is failed, visibly. Modelled: independent job order, Heroku Connect's capture
+//! triggers, trigger log and serial writer (or a per-table cadence, as config), upstream
+//! contact lag (for some users, never), worker crashes and isolations, mirror daemon pauses,
+//! lost CRM replies. Not modelled: role updates and deletes, the CRM's own validation rules.
 
 mod app;
 mod jobs;
@@ -26,6 +29,7 @@ mod schema;
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
+use syncsim_sim::services::crm::{MirrorCadence, MirrorConfig};
 use syncsim_sim::services::jobs::{JobKind, JobsConfig, RetryPolicy, Wait};
 use syncsim_sim::services::pg::PgConfig;
 use syncsim_sim::{Knob, Model, Property, WorldBuilder};
@@ -83,11 +87,15 @@ pub struct RoleSyncConfig {
     pub contact_lag_max_s: u64,
     /// Staff users whose contact never reaches the CRM.
     pub lost_contact_count: u32,
-    /// Push cadence of `salesforce.editor`, in milliseconds.
+    /// How the mirror schedules its writes to the CRM: Heroku Connect's one serial writer
+    /// (the production deployment), or one loop per table on the intervals below.
+    pub mirror_cadence: MirrorCadence,
+    /// Push cadence of `salesforce.editor` with a per-table mirror, in milliseconds.
     pub editor_poll_interval_ms: u64,
-    /// Pull cadence of `salesforce.contact`, in milliseconds.
+    /// Pull cadence of `salesforce.contact` (Connect's read polling), in milliseconds.
     pub contact_poll_interval_ms: u64,
-    /// Push cadence of `salesforce.contact_editor_affiliation`, in milliseconds.
+    /// Push cadence of `salesforce.contact_editor_affiliation` with a per-table mirror, in
+    /// milliseconds.
     pub affiliation_poll_interval_ms: u64,
     /// Job worker nodes.
     pub worker_count: u32,
@@ -114,7 +122,12 @@ impl Model for RoleSync {
         let db = world.postgres(DB, PgConfig::default());
         db.setup(SCHEMA);
         let crm = world.crm(CRM);
-        world.crm_mirror(CONNECT, &db, &crm, mirror_tables(&self.config));
+        let mirror = MirrorConfig {
+            schema: "salesforce".to_string(),
+            cadence: self.config.mirror_cadence.clone(),
+            tables: mirror_tables(&self.config),
+        };
+        world.crm_mirror(CONNECT, &db, &crm, mirror);
         let jobs = world.jobs(JOBS, &db, self.jobs_config());
         for worker_index in 1..=self.config.worker_count {
             let node = world.node(&format!("worker-{worker_index}"));

@@ -1,22 +1,24 @@
-//! The sync daemon of one mirror table: poll pending rows, push each to the CRM, write the
-//! result back; optionally pull objects created in the CRM (an upstream pipeline) into the
-//! table.
+//! The mirror's configuration and its sync processes: how often the trigger log is drained
+//! (Heroku Connect's one serial writer, or one loop per table) and the pull of CRM objects
+//! into tables mapped for reading.
 //!
 //! A mirror table needs the columns `sfid text`, `_hc_lastop text` and `_hc_err text`, its
-//! key column, its external-id column (unique, when `pull` is on) and the pushed field
-//! columns. A CRM rejection (rate limit, 5xx) or a timeout leaves the row `PENDING` for the
-//! next poll; a missing reference marks it `FAILED` for good. Not modelled: retries of
-//! `FAILED` rows by an operator, field mapping with renames.
+//! key column (a bigint), its external-id column (unique, when `pull` is on) and the pushed
+//! field columns. Every sync connection runs with `xmlbinary = hex`, which is how Heroku
+//! Connect's triggers tell its writes from the application's. Not modelled: polling
+//! Salesforce by system modstamp (a pull lists every object of the type), field mapping with
+//! renames, deletes in either direction, bulk API.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use super::store::{CrmRequest, CrmResponse, CrmStore, Reference};
+use super::push::{push_cycle, Cycle};
+use super::store::{CrmRequest, CrmResponse, CrmStore};
 use crate::ctx::Ctx;
 use crate::service::ServiceRef;
-use crate::services::pg::{DbError, PgConnection, PgHandle, PgRow, Value};
+use crate::services::pg::{DbError, PgConnection, PgHandle, Value};
 
 /// A column holding another object's external id, pushed as a CRM reference.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -30,137 +32,178 @@ pub struct MirrorReference {
     pub entity: String,
 }
 
-/// One mapped table and how the daemon syncs it.
+/// One mapped table and how it syncs.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct MirrorTable {
-    /// The mirror table, e.g. `salesforce.contact_editor_affiliation`.
+    /// The mirror table, `schema.name`, e.g. `salesforce.contact_editor_affiliation`.
     pub table: String,
     /// The CRM object type, e.g. `Contact_Editor_Affiliation__c`.
     pub object_type: String,
-    /// The column that addresses a row (its primary key).
+    /// The column that addresses a row (its bigint primary key; the log's `record_id`).
     pub key_column: String,
-    /// The column holding the row's external id.
+    /// The column holding the row's external id (also the CRM field it is unique in).
     pub external_id_column: String,
     /// Columns pushed as CRM fields of the same name.
     pub fields: Vec<String>,
     /// Columns pushed as references to other objects.
     pub references: Vec<MirrorReference>,
-    /// How often the daemon looks for pending rows of this table.
+    /// How often the table is polled: its pull from the CRM (Heroku Connect's per-mapping
+    /// read polling), and with `MirrorCadence::PerTable` its push too.
     #[serde(with = "humantime_serde")]
     pub poll_interval: Duration,
-    /// Pending rows pushed per poll at most.
+    /// Log entries sent per page at most.
     pub batch_size_max: u32,
     /// Whether CRM objects of this type that the table lacks flow into it as `SYNCED` rows.
     pub pull: bool,
 }
 
-/// The daemon: every `poll_interval`, push a batch, then pull if asked.
-pub(crate) async fn sync_table(
+/// How the mirror's writes to the CRM are scheduled.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, tag = "kind", rename_all = "snake_case")]
+pub enum MirrorCadence {
+    /// Heroku Connect: one process sends every mapping's entries serially, in trigger-log id
+    /// order; it runs every `poll_interval` (2 min), and sooner when new entries appeared (its
+    /// `pg_notify` wake-up, at most once per `notify_interval_min`, 10 s).
+    Connect {
+        /// The regular cycle.
+        #[serde(with = "humantime_serde")]
+        poll_interval: Duration,
+        /// The shortest gap between two notification-driven cycles.
+        #[serde(with = "humantime_serde")]
+        notify_interval_min: Duration,
+    },
+    /// One loop per table, each every table's own `poll_interval`, all in parallel: a
+    /// deployment with a sync worker per table (syncsim's earlier mirror).
+    PerTable,
+}
+
+impl MirrorCadence {
+    /// Heroku Connect's documented intervals: every 2 minutes, notified at most every 10 s.
+    pub fn heroku_connect() -> MirrorCadence {
+        MirrorCadence::Connect {
+            poll_interval: Duration::from_secs(120),
+            notify_interval_min: Duration::from_secs(10),
+        }
+    }
+}
+
+/// The whole mirror: the schema of its tables and trigger log, the cadence, the mappings.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MirrorConfig {
+    /// The schema of the mapped tables and of `_trigger_log` (Heroku Connect: `salesforce`).
+    pub schema: String,
+    /// How writes are scheduled.
+    pub cadence: MirrorCadence,
+    /// The mapped tables.
+    pub tables: Vec<MirrorTable>,
+}
+
+/// A sync connection: opened on demand, marked as the sync's own (`xmlbinary = hex`).
+pub(crate) struct SyncConnection {
+    pg: PgHandle,
+    connection: Option<PgConnection>,
+}
+
+impl SyncConnection {
+    pub(crate) fn new(pg: PgHandle) -> SyncConnection {
+        SyncConnection {
+            pg,
+            connection: None,
+        }
+    }
+
+    /// The open connection, opening one if needed; None while the database is unreachable.
+    pub(crate) async fn get(&mut self, ctx: &Ctx) -> Option<&mut PgConnection> {
+        if self.connection.is_none() {
+            let mut db = self.pg.connect(ctx).await.ok()?;
+            db.execute("SET xmlbinary = 'hex'", &[]).await.ok()?;
+            self.connection = Some(db);
+        }
+        self.connection.as_mut()
+    }
+
+    /// Drops a connection that broke, so the next use opens a fresh one.
+    pub(crate) fn forget_if_broken<T>(&mut self, result: &Result<T, DbError>) {
+        if result.is_err() {
+            self.connection = None;
+        }
+    }
+}
+
+/// Heroku Connect's writer: one process for every mapping.
+pub(crate) async fn connect_writer(
+    ctx: Ctx,
+    pg: PgHandle,
+    crm: ServiceRef<CrmStore>,
+    config: MirrorConfig,
+    poll_interval: Duration,
+    notify_interval_min: Duration,
+) {
+    let tables: Vec<&MirrorTable> = config.tables.iter().collect();
+    let mut db = SyncConnection::new(pg);
+    let mut cycle = Cycle::starting(&config.schema);
+    let mut since_cycle = poll_interval;
+    loop {
+        ctx.sleep(notify_interval_min).await;
+        since_cycle += notify_interval_min;
+        let Some(conn) = db.get(&ctx).await else {
+            continue;
+        };
+        let result = match since_cycle >= poll_interval {
+            true => Ok(true),
+            false => cycle.notified(conn, &tables).await,
+        };
+        let result = match result {
+            Ok(true) => {
+                since_cycle = Duration::ZERO;
+                push_cycle(&ctx, conn, &crm, &tables, &mut cycle).await
+            }
+            other => other.map(drop),
+        };
+        db.forget_if_broken(&result);
+    }
+}
+
+/// One table's loop (`MirrorCadence::PerTable`): push its entries, then pull if asked.
+pub(crate) async fn table_loop(
+    ctx: Ctx,
+    pg: PgHandle,
+    crm: ServiceRef<CrmStore>,
+    schema: String,
+    table: MirrorTable,
+) {
+    let mut db = SyncConnection::new(pg);
+    let mut cycle = Cycle::starting(&schema);
+    loop {
+        ctx.sleep(table.poll_interval).await;
+        let Some(conn) = db.get(&ctx).await else {
+            continue;
+        };
+        let mut result = push_cycle(&ctx, conn, &crm, &[&table], &mut cycle).await;
+        if table.pull && result.is_ok() {
+            result = pull(&ctx, conn, &crm, &table).await;
+        }
+        db.forget_if_broken(&result);
+    }
+}
+
+/// One table's pull loop (`MirrorCadence::Connect`: reads run apart from the writer).
+pub(crate) async fn pull_loop(
     ctx: Ctx,
     pg: PgHandle,
     crm: ServiceRef<CrmStore>,
     table: MirrorTable,
 ) {
-    let mut connection: Option<PgConnection> = None;
+    let mut db = SyncConnection::new(pg);
     loop {
         ctx.sleep(table.poll_interval).await;
-        if connection.is_none() {
-            connection = pg.connect(&ctx).await.ok();
-        }
-        let Some(db) = connection.as_mut() else {
+        let Some(conn) = db.get(&ctx).await else {
             continue;
         };
-        let mut result = push_batch(&ctx, db, &crm, &table).await;
-        if table.pull && result.is_ok() {
-            result = pull(&ctx, db, &crm, &table).await;
-        }
-        if matches!(
-            result,
-            Err(DbError::ConnectionLost | DbError::OutcomeUnknown)
-        ) {
-            connection = None;
-        }
-    }
-}
-
-async fn push_batch(
-    ctx: &Ctx,
-    db: &mut PgConnection,
-    crm: &ServiceRef<CrmStore>,
-    table: &MirrorTable,
-) -> Result<(), DbError> {
-    let mut columns = vec![table.key_column.clone(), table.external_id_column.clone()];
-    columns.extend(table.fields.iter().cloned());
-    columns.extend(
-        table
-            .references
-            .iter()
-            .map(|reference| reference.column.clone()),
-    );
-    let sql = format!(
-        "SELECT {} FROM {} WHERE _hc_lastop = 'PENDING' ORDER BY {} LIMIT {}",
-        columns.join(", "),
-        table.table,
-        table.key_column,
-        table.batch_size_max
-    );
-    for row in db.query(&sql, &[]).await? {
-        let key = row.value(&table.key_column).cloned().unwrap_or(Value::Null);
-        let Ok(response) = ctx.call(crm, upsert_of(&row, table)).await else {
-            // Rejected (rate limit, 5xx) or no answer: the row stays pending; next poll.
-            return Ok(());
-        };
-        let (sql, params) = match response {
-            CrmResponse::Upserted { sfid } => (
-                "SET sfid = $1, _hc_lastop = 'SYNCED', _hc_err = NULL",
-                vec![Value::Text(sfid), key],
-            ),
-            CrmResponse::Error(message) => (
-                "SET _hc_lastop = 'FAILED', _hc_err = $1",
-                vec![Value::Text(message), key],
-            ),
-            other => unreachable!("an upsert answers Upserted or Error, got {other:?}"),
-        };
-        let update = format!(
-            "UPDATE {} {sql} WHERE {} = $2",
-            table.table, table.key_column
-        );
-        db.execute(&update, &params).await?;
-    }
-    Ok(())
-}
-
-fn upsert_of(row: &PgRow, table: &MirrorTable) -> CrmRequest {
-    let text = |column: &str| row.value(column).map(Value::to_pg_text).unwrap_or_default();
-    let fields: BTreeMap<String, serde_json::Value> = table
-        .fields
-        .iter()
-        .map(|field| {
-            (
-                field.clone(),
-                row.value(field).map_or(serde_json::Value::Null, json_of),
-            )
-        })
-        .collect();
-    let references = table
-        .references
-        .iter()
-        .filter(|reference| {
-            row.value(&reference.column)
-                .is_some_and(|value| !value.is_null())
-        })
-        .map(|reference| Reference {
-            field: reference.field.clone(),
-            entity: reference.entity.clone(),
-            external_id: text(&reference.column),
-        })
-        .collect();
-    CrmRequest::Upsert {
-        object_type: table.object_type.clone(),
-        external_id: text(&table.external_id_column),
-        fields,
-        references,
+        let result = pull(&ctx, conn, &crm, &table).await;
+        db.forget_if_broken(&result);
     }
 }
 
@@ -202,7 +245,7 @@ async fn pull(
     Ok(())
 }
 
-fn json_of(value: &Value) -> serde_json::Value {
+pub(crate) fn json_of(value: &Value) -> serde_json::Value {
     match value {
         Value::Null => serde_json::Value::Null,
         Value::Bool(flag) => serde_json::Value::Bool(*flag),
@@ -221,4 +264,21 @@ fn value_of(json: &serde_json::Value) -> Value {
         serde_json::Value::String(text) => Value::Text(text.clone()),
         other => Value::Jsonb(other.clone()),
     }
+}
+
+/// The fields of a pushed row, by CRM field name.
+pub(crate) fn fields_of(
+    row: &crate::services::pg::PgRow,
+    table: &MirrorTable,
+) -> BTreeMap<String, serde_json::Value> {
+    table
+        .fields
+        .iter()
+        .map(|field| {
+            (
+                field.clone(),
+                row.value(field).map_or(serde_json::Value::Null, json_of),
+            )
+        })
+        .collect()
 }

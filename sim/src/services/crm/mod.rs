@@ -3,25 +3,32 @@
 //! CRM, and the CRM itself.
 //!
 //! ```text
-//!  app ── INSERT ... _hc_lastop = 'PENDING' ──▶ salesforce.<table> (Postgres)
-//!                                                  │ per table: every poll_interval,
-//!                                                  │ up to batch_size_max pending rows
-//!  sync daemon (its own node) ◀────────────────────┘
-//!     │ upsert by external id ──▶ CrmStore ── reference missing: error text
+//!  app ── INSERT/UPDATE salesforce.<table> ──▶ triggers (same transaction):
+//!          _hc_lastop = 'PENDING', _hc_err = NULL; a NEW entry in salesforce._trigger_log
+//!  sync node (xmlbinary = hex) ◀── entries NEW/REQUEUE, oldest id first
+//!     │ create (no sfid yet) or upsert by external id ──▶ CrmStore
+//!     │   reference missing: "Foreign key external ID ..."; create again: "duplicate value"
 //!     ▼
-//!  SYNCED + sfid | FAILED + _hc_err (never retried by the daemon) | rejected: stays PENDING
+//!  entry SUCCESS | FAILED (never sent again unless the row is updated or the entry requeued)
+//!  row   SYNCED + sfid | FAILED + _hc_err | PENDING while a newer entry waits
+//!  refused or unanswered: entry NEW again, next cycle
 //! ```
 //!
-//! Each mapped table has its own cadence and batch size, so nothing orders pushes between
-//! tables: a child row can reach the CRM before its parent and fail. Not modelled: Heroku
-//! Connect's trigger log (a row updated while its push is in flight is marked by the push's
-//! result), bulk API, polling by system modstamp, deletes.
+//! Cadence is config: Heroku Connect's one serial writer (every 2 min, sooner on a change,
+//! at most every 10 s) or one loop per table. Trigger-log ids are drawn when the application
+//! writes, not when it commits, so even the serial writer cannot order rows of two
+//! transactions by commit: a child row can reach the CRM before its parent and fail. Not
+//! modelled: deletes, bulk API, polling by system modstamp, merged writes.
 
+mod capture;
 mod mirror;
+mod push;
 mod store;
 
-pub use mirror::{MirrorReference, MirrorTable};
-pub use store::{CrmObject, CrmRequest, CrmResponse, CrmStore, Deletion, Push, Reference};
+pub use mirror::{MirrorCadence, MirrorConfig, MirrorReference, MirrorTable};
+pub use store::{
+    CrmObject, CrmRequest, CrmResponse, CrmStore, Deletion, Push, PushKind, Reference,
+};
 
 use crate::service::ServiceRef;
 use crate::services::pg::PgHandle;
@@ -33,23 +40,63 @@ impl WorldBuilder {
         self.service(name, CrmStore::default())
     }
 
-    /// Declares the sync daemon node `name`: one daemon per mapped table, pushing that
-    /// table's pending rows from `pg` to `crm` (and pulling new CRM objects back when the
-    /// table asks for it).
+    /// Declares the mirror's sync node `name`: installs Heroku Connect's capture triggers and
+    /// trigger log on `pg` (the mapped tables must exist), and the processes `config.cadence`
+    /// asks for: Connect's one writer plus a pull loop per pulled table, or one loop per
+    /// table.
     pub fn crm_mirror(
         &mut self,
         name: &str,
         pg: &PgHandle,
         crm: &ServiceRef<CrmStore>,
-        tables: Vec<MirrorTable>,
+        config: MirrorConfig,
     ) -> NodeBuilder<'_> {
+        let keyed: Vec<(String, String)> = config
+            .tables
+            .iter()
+            .map(|table| (table.table.clone(), table.key_column.clone()))
+            .collect();
+        capture::install(pg, &config.schema, &keyed);
         let mut node = self.node(name);
-        for table in tables {
-            let (pg, crm) = (pg.clone(), crm.clone());
-            let process = format!("sync {}", table.table);
-            node = node.daemon(&process, move |ctx| {
-                mirror::sync_table(ctx, pg.clone(), crm.clone(), table.clone())
-            });
+        match config.cadence.clone() {
+            MirrorCadence::Connect {
+                poll_interval,
+                notify_interval_min,
+            } => {
+                let (writer_pg, writer_crm, writer) = (pg.clone(), crm.clone(), config.clone());
+                node = node.daemon("sync writes", move |ctx| {
+                    mirror::connect_writer(
+                        ctx,
+                        writer_pg.clone(),
+                        writer_crm.clone(),
+                        writer.clone(),
+                        poll_interval,
+                        notify_interval_min,
+                    )
+                });
+                for table in config.tables.into_iter().filter(|table| table.pull) {
+                    let (pg, crm) = (pg.clone(), crm.clone());
+                    let process = format!("read {}", table.table);
+                    node = node.daemon(&process, move |ctx| {
+                        mirror::pull_loop(ctx, pg.clone(), crm.clone(), table.clone())
+                    });
+                }
+            }
+            MirrorCadence::PerTable => {
+                for table in config.tables {
+                    let (pg, crm, schema) = (pg.clone(), crm.clone(), config.schema.clone());
+                    let process = format!("sync {}", table.table);
+                    node = node.daemon(&process, move |ctx| {
+                        mirror::table_loop(
+                            ctx,
+                            pg.clone(),
+                            crm.clone(),
+                            schema.clone(),
+                            table.clone(),
+                        )
+                    });
+                }
+            }
         }
         node
     }

@@ -3,7 +3,13 @@
 //!
 //! An upsert whose reference names an external id the CRM does not hold fails with the
 //! CRM's own error text (`Foreign key external ID: <id> not found for field <Field> in entity
-//! <Entity>`), and nothing is written. Durable: every request is applied atomically on
+//! <Entity>`), and nothing is written. A create (an insert, as Heroku Connect sends a row it
+//! has no `sfid` for) of an external id the CRM already holds fails with Salesforce's
+//! `duplicate value found: <Field> duplicates value on record with id: <sfid>`: so a create
+//! whose reply was lost fails when it is sent again
+//! (https://devcenter.heroku.com/articles/heroku-connect-write-errors, May 2024: "If you have
+//! an External ID set, this error is likely due to Connect reprocessing an already committed
+//! record. A successful commit can fail to report the success back to Connect"). Durable: every request is applied atomically on
 //! arrival, so a crash loses nothing. Rate limits and 5xx answers are the request faults of
 //! the plan (`reject`). A delete removes the object for every later read (the recycle bin is
 //! not readable). Not modelled: field types and validation rules, triggers and flows,
@@ -57,6 +63,20 @@ pub enum CrmRequest {
         /// References that must resolve.
         references: Vec<Reference>,
     },
+    /// Creates the object of `object_type` with `external_id`; fails with `duplicate value
+    /// found` when the CRM already holds that external id.
+    Create {
+        /// The object type.
+        object_type: String,
+        /// The external-id field's name, as the duplicate error names it.
+        external_id_field: String,
+        /// The external id.
+        external_id: String,
+        /// Field values to set.
+        fields: BTreeMap<String, serde_json::Value>,
+        /// References that must resolve.
+        references: Vec<Reference>,
+    },
     /// Looks an object up by external id.
     Get {
         /// The object type.
@@ -96,11 +116,22 @@ pub enum CrmResponse {
     Error(String),
 }
 
-/// One applied upsert, as ground truth.
+/// How a push wrote.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+pub enum PushKind {
+    /// An upsert by external id.
+    Upsert,
+    /// A create, which fails on an existing external id.
+    Create,
+}
+
+/// One applied upsert or create, as ground truth.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct Push {
     /// When it arrived.
     pub time: VirtualTime,
+    /// Upsert or create.
+    pub kind: PushKind,
     /// The calling node.
     pub node: String,
     /// The object type.
@@ -147,7 +178,7 @@ impl CrmStore {
         self.objects.values()
     }
 
-    /// Every upsert the CRM received, with its result, in arrival order.
+    /// Every upsert and create the CRM received, with its result, in arrival order.
     pub fn pushes(&self) -> &[Push] {
         &self.pushes
     }
@@ -157,6 +188,18 @@ impl CrmStore {
         &self.deletions
     }
 
+    /// The CRM's error for the first reference that does not resolve.
+    fn missing_reference(&self, references: &[Reference]) -> Option<String> {
+        let missing = references.iter().find(|reference| {
+            self.object(&reference.entity, &reference.external_id)
+                .is_none()
+        })?;
+        Some(format!(
+            "Foreign key external ID: {} not found for field {} in entity {}",
+            missing.external_id, missing.field, missing.entity
+        ))
+    }
+
     fn upsert(
         &mut self,
         object_type: String,
@@ -164,14 +207,8 @@ impl CrmStore {
         fields: BTreeMap<String, serde_json::Value>,
         references: Vec<Reference>,
     ) -> Result<String, String> {
-        if let Some(missing) = references.iter().find(|reference| {
-            self.object(&reference.entity, &reference.external_id)
-                .is_none()
-        }) {
-            return Err(format!(
-                "Foreign key external ID: {} not found for field {} in entity {}",
-                missing.external_id, missing.field, missing.entity
-            ));
+        if let Some(error) = self.missing_reference(&references) {
+            return Err(error);
         }
         let key = (object_type.clone(), external_id.clone());
         if let Some(existing) = self.objects.get_mut(&key) {
@@ -195,6 +232,30 @@ impl CrmStore {
     }
 }
 
+impl CrmStore {
+    fn record_push(
+        &mut self,
+        caller: Caller<'_>,
+        kind: PushKind,
+        object_type: String,
+        external_id: String,
+        result: Result<String, String>,
+    ) -> CrmResponse {
+        self.pushes.push(Push {
+            time: caller.now,
+            kind,
+            node: caller.node.to_string(),
+            object_type,
+            external_id,
+            result: result.clone(),
+        });
+        match result {
+            Ok(sfid) => CrmResponse::Upserted { sfid },
+            Err(message) => CrmResponse::Error(message),
+        }
+    }
+}
+
 impl Service for CrmStore {
     type Request = CrmRequest;
     type Response = CrmResponse;
@@ -209,17 +270,29 @@ impl Service for CrmStore {
             } => {
                 let result =
                     self.upsert(object_type.clone(), external_id.clone(), fields, references);
-                self.pushes.push(Push {
-                    time: caller.now,
-                    node: caller.node.to_string(),
-                    object_type,
-                    external_id,
-                    result: result.clone(),
+                self.record_push(caller, PushKind::Upsert, object_type, external_id, result)
+            }
+            CrmRequest::Create {
+                object_type,
+                external_id_field,
+                external_id,
+                fields,
+                references,
+            } => {
+                let existing = self.object(&object_type, &external_id).map(|object| {
+                    format!(
+                        "duplicate value found: {external_id_field} duplicates value on record \
+                         with id: {}",
+                        object.sfid
+                    )
                 });
-                match result {
-                    Ok(sfid) => CrmResponse::Upserted { sfid },
-                    Err(message) => CrmResponse::Error(message),
-                }
+                let result = match existing {
+                    Some(duplicate) => Err(duplicate),
+                    None => {
+                        self.upsert(object_type.clone(), external_id.clone(), fields, references)
+                    }
+                };
+                self.record_push(caller, PushKind::Create, object_type, external_id, result)
             }
             CrmRequest::Get {
                 object_type,
@@ -272,6 +345,41 @@ mod tests {
             external_id: external_id.to_string(),
         };
         store.apply(caller(3), request)
+    }
+
+    fn create(external_id: &str) -> CrmRequest {
+        CrmRequest::Create {
+            object_type: "Contact".to_string(),
+            external_id_field: "External_ID__c".to_string(),
+            external_id: external_id.to_string(),
+            fields: BTreeMap::new(),
+            references: Vec::new(),
+        }
+    }
+
+    /// Goal: a create applied once answers its sfid; the same create sent again (a retry after
+    /// a lost reply) fails with Salesforce's duplicate error naming the field and the record,
+    /// and changes nothing.
+    #[test]
+    fn a_create_sent_twice_fails_the_second_time_with_duplicate_value_found() {
+        let mut store = CrmStore::default();
+        let CrmResponse::Upserted { sfid } = store.apply(caller(1), create("co-1")) else {
+            panic!("the first create succeeds");
+        };
+        let expected = format!(
+            "duplicate value found: External_ID__c duplicates value on record with id: {sfid}"
+        );
+        assert_eq!(
+            store.apply(caller(2), create("co-1")),
+            CrmResponse::Error(expected)
+        );
+        assert_eq!(store.objects().count(), 1);
+        let kinds: Vec<(PushKind, bool)> = store
+            .pushes()
+            .iter()
+            .map(|push| (push.kind, push.result.is_ok()))
+            .collect();
+        assert_eq!(kinds, [(PushKind::Create, true), (PushKind::Create, false)]);
     }
 
     #[test]
