@@ -50,8 +50,8 @@ impl Model for LockModel {
     }
 }
 
-/// At the start only, takes advisory lock 7 in an open transaction, then keeps the connection for 5 h, then
-/// tries one more statement and notes how it ended.
+/// At the start only, takes advisory lock 7 in an open transaction, then keeps the
+/// connection for 5 h, then tries one more statement and notes how it ended.
 async fn hold(ctx: Ctx, pg: PgHandle) {
     if ctx.now().0 > Duration::from_secs(1) {
         // Restarted after a crash: the holder's part is over.
