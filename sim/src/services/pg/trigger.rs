@@ -92,6 +92,20 @@ fn triggers_of(ctx: &StmtCtx, table_id: TableId) -> Option<Triggers> {
     ctx.db.triggers.get(&table_id).cloned()
 }
 
+fn event_of<'a>(
+    ctx: &'a StmtCtx,
+    table_id: TableId,
+    op: TriggerOp,
+    old: Option<&'a [Value]>,
+) -> TriggerEvent<'a> {
+    TriggerEvent {
+        op,
+        table: ctx.db.catalog.table(table_id),
+        old,
+        xmlbinary: ctx.xmlbinary,
+    }
+}
+
 /// Runs the table's `BEFORE` triggers on `new`.
 pub fn fire_before(
     ctx: &StmtCtx,
@@ -103,13 +117,7 @@ pub fn fire_before(
     let Some(triggers) = triggers_of(ctx, table_id) else {
         return new;
     };
-    let table = ctx.db.catalog.table(table_id);
-    let event = TriggerEvent {
-        op,
-        table,
-        old,
-        xmlbinary: ctx.xmlbinary,
-    };
+    let event = event_of(ctx, table_id, op, old);
     let width = new.len();
     for trigger in &triggers {
         trigger.before(&event, &mut new);
@@ -130,13 +138,7 @@ pub fn fire_after(
         return Ok(());
     };
     let inserts: Vec<TriggerInsert> = {
-        let table = ctx.db.catalog.table(table_id);
-        let event = TriggerEvent {
-            op,
-            table,
-            old,
-            xmlbinary: ctx.xmlbinary,
-        };
+        let event = event_of(ctx, table_id, op, old);
         triggers
             .iter()
             .flat_map(|trigger| trigger.after(&event, new))
