@@ -1,7 +1,7 @@
 //! Properties of role_sync, read from ground truth: the mirror tables and the app's roles in
 //! the database, the CRM's objects and pushes, the job queue's rows and attempts. Plus the
 //! coverage marks a passing run must have hit: role jobs that ran before a parent reached
-//! the CRM, and a worker crash mid-job.
+//! the CRM, a worker crash mid-job, and a worker isolated mid-job.
 //!
 //! Not checked: the editor and contact mirror rows themselves (the mirror's own tests do).
 
@@ -10,7 +10,7 @@ use std::collections::BTreeMap;
 use syncsim_sim::services::crm::CrmStore;
 use syncsim_sim::services::jobs::{checks, JobsLog};
 use syncsim_sim::services::pg::{PgServer, Row, Value};
-use syncsim_sim::{History, Property, Verdict, VirtualTime};
+use syncsim_sim::{Fault, History, Property, Verdict, VirtualTime};
 
 use super::schema::{affiliation_column as aff, role_column, CONTACT, EDITOR};
 use super::{CRM, DB, JOBS, ROLE_SYNC_JOB};
@@ -41,7 +41,33 @@ pub fn all() -> Vec<Property> {
             |history| role_job_ran_before(history, CONTACT, role_column::USER_ID),
         ),
         checks::crash_mid_job(JOBS),
+        Property::sometimes(
+            "role_sync: a worker lost its network mid-job",
+            isolated_mid_job,
+        ),
     ]
+}
+
+/// Some worker was isolated while one of its job attempts ran: its Postgres session (and so
+/// its job's lock) outlived the link until the server noticed the dead connection.
+fn isolated_mid_job(history: &History) -> bool {
+    let isolations: Vec<(VirtualTime, &str)> = history
+        .faults()
+        .iter()
+        .filter_map(|(time, fault)| match fault {
+            Fault::Isolate { node } => Some((*time, node.as_str())),
+            _ => None,
+        })
+        .collect();
+    let log = history.service::<JobsLog>(JOBS);
+    log.attempts().iter().any(|attempt| {
+        let until = attempt.end.as_ref().map(|end| end.at);
+        isolations.iter().any(|(time, node)| {
+            *node == attempt.worker
+                && *time >= attempt.started
+                && until.is_none_or(|end| *time < end)
+        })
+    })
 }
 
 fn text(value: &Value) -> String {
