@@ -111,6 +111,14 @@ fn org_sync_fetch_then_write_holds_with_its_races_hit() {
 }
 
 #[test]
+fn org_sync_fetch_then_write_same_millisecond_is_caught_shrunk_and_replayable() {
+    caught(
+        "org_sync/fetch_then_write/same_millisecond",
+        "org_sync_fetch_then_write_same_millisecond",
+    );
+}
+
+#[test]
 fn role_sync_unguarded_is_caught_shrunk_and_replayable() {
     caught("role_sync/unguarded", "role_sync_unguarded");
 }
@@ -118,6 +126,14 @@ fn role_sync_unguarded_is_caught_shrunk_and_replayable() {
 #[test]
 fn role_sync_guarded_holds_with_its_races_hit() {
     holds("role_sync/guarded");
+}
+
+#[test]
+fn role_sync_guarded_crm_reply_lost_is_caught_shrunk_and_replayable() {
+    caught(
+        "role_sync/guarded/crm_reply_lost",
+        "role_sync_guarded_crm_reply_lost",
+    );
 }
 
 #[test]

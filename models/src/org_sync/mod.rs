@@ -19,10 +19,15 @@
 //! a slug, skips events not newer than the row's last one, and pushes `external_id` only
 //! after its commit.
 //!
-//! Modelled: delivery faults of the webhook, per-org serial execution with lease loss and
-//! re-runs, crashes and request faults on every call (a failed provider write included),
-//! concurrent creates of one base slug. Not modelled: memberships, domains, the provider's
-//! own rate limits, webhook signatures, hard deletes (a delete is a soft `deleted_at`).
+//! Modelled: delivery faults of the webhook (WorkOS's retry window of about 3 days, so a
+//! receiver down for minutes loses nothing), ids that can invert within a millisecond, per-org
+//! serial execution with lease loss and re-runs, crashes and request faults on every call (a
+//! failed provider write included), concurrent creates of one base slug, and optionally two
+//! changes of one org emitted in the same millisecond. The provider's workload ends once its
+//! webhook source owes nothing, so a run's chaos lasts through the retries. Not modelled:
+//! memberships, domains, the provider's own rate limits, webhook signatures, the org's
+//! `updated_at`, the Events API (the app takes pushes only), hard deletes (a delete is a soft
+//! `deleted_at`).
 
 mod app;
 mod apply;
@@ -32,7 +37,7 @@ mod schema;
 
 use serde::{Deserialize, Serialize};
 use syncsim_sim::services::pg::PgConfig;
-use syncsim_sim::services::webhook::WebhookConfig;
+use syncsim_sim::services::webhook::{IdOrder, WebhookConfig};
 use syncsim_sim::services::workflow::WorkerConfig;
 use syncsim_sim::{Knob, Model, Property, Ratio, WorldBuilder};
 
@@ -97,6 +102,11 @@ pub struct OrgSyncConfig {
     /// How far back a replay reaches, in milliseconds. The heal phase must outlast the last
     /// replay, or a run can end with a replayed event still being applied.
     pub reconcile_window_ms: u64,
+    /// How the provider's event ids of one millisecond compare (WorkOS promises no order).
+    pub id_order: IdOrder,
+    /// Chance that a rename comes with a second rename of the same org that the provider
+    /// commits with it, so both events leave in one millisecond (0: never).
+    pub same_millisecond_probability: Ratio,
 }
 
 /// The org_sync model in one variant.
@@ -133,7 +143,7 @@ impl Model for OrgSync {
     }
 
     fn properties(&self) -> Vec<Property> {
-        properties::all(self.config.attempts_bound)
+        properties::all(&self.config)
     }
 }
 
@@ -154,6 +164,7 @@ impl OrgSync {
             .reconcile_interval_ms
             .map(std::time::Duration::from_millis);
         config.reconcile_window = std::time::Duration::from_millis(self.config.reconcile_window_ms);
+        config.id_order = self.config.id_order;
         config
     }
 }

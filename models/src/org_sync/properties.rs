@@ -8,19 +8,21 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use syncsim_sim::services::pg::{PgServer, Row, Value};
-use syncsim_sim::services::webhook::WebhookSource;
+use syncsim_sim::services::webhook::{AttemptOutcome, WebhookSource};
 use syncsim_sim::services::workflow::{WorkflowEvent, WorkflowStore};
 use syncsim_sim::{History, Property, Verdict};
 
 use super::apply::{MARK_CREATES_RACED, MARK_PUSH_FAILED, MARK_RENAME_COLLIDED, MARK_STALE_EVENT};
 use super::provider::{Directory, Org};
 use super::schema::column;
-use super::{DB, IDP, IDP_API, TEMPORAL};
+use super::{OrgSyncConfig, DB, IDP, IDP_API, TEMPORAL};
 
 const TABLE: &str = "public.organization_metadata";
 
-/// Every property of the model; `attempts_bound` is where "retried forever" starts.
-pub fn all(attempts_bound: u32) -> Vec<Property> {
+/// Every property of the model under `config`: its `attempts_bound` is where "retried
+/// forever" starts; same-millisecond changes add the mark that ids inverted.
+pub fn all(config: &OrgSyncConfig) -> Vec<Property> {
+    let attempts_bound = config.attempts_bound;
     let mut properties = vec![
         Property::eventually("org_sync: no event is retried forever", move |history| {
             no_event_retried_forever(history, attempts_bound)
@@ -48,7 +50,66 @@ pub fn all(attempts_bound: u32) -> Vec<Property> {
         ]
         .map(Property::marked),
     );
+    properties.push(Property::sometimes(
+        MARK_DELIVERED_LATE,
+        delivered_over_a_minute_after_failing,
+    ));
+    if config.same_millisecond_probability.numerator > 0 {
+        properties.push(Property::sometimes(
+            MARK_IDS_INVERTED,
+            ids_inverted_within_a_millisecond,
+        ));
+    }
     properties
+}
+
+/// Coverage: an event was acknowledged more than a minute after its first failed attempt:
+/// only a retry window longer than a minute kept it (the schedule before issue 19 gave up
+/// after about 20 s).
+pub const MARK_DELIVERED_LATE: &str =
+    "org_sync: an event was delivered over a minute after its first failed attempt";
+
+const MINUTE_MICROS: u64 = 60_000_000;
+
+fn delivered_over_a_minute_after_failing(history: &History) -> bool {
+    let source = history.service::<WebhookSource>(IDP);
+    let mut first_failure_micros: BTreeMap<&str, u64> = BTreeMap::new();
+    for attempt in source.attempts() {
+        let event = attempt.event_id.as_str();
+        if !matches!(attempt.outcome, AttemptOutcome::Acknowledged(_)) {
+            first_failure_micros
+                .entry(event)
+                .or_insert(attempt.at_micros);
+        } else if first_failure_micros
+            .get(event)
+            .is_some_and(|failed_micros| attempt.at_micros - failed_micros > MINUTE_MICROS)
+        {
+            return true;
+        }
+    }
+    false
+}
+
+/// Coverage: two events of one org left in one millisecond and the later one's id sorts
+/// first, the case an id-ordered guard gets wrong.
+pub const MARK_IDS_INVERTED: &str =
+    "org_sync: a later event of an org got a smaller id in the same millisecond";
+
+fn ids_inverted_within_a_millisecond(history: &History) -> bool {
+    let source = history.service::<WebhookSource>(IDP);
+    let mut last: BTreeMap<String, (u64, &str)> = BTreeMap::new();
+    let mut inverted = false;
+    for event in source.events() {
+        let Some(org) = event.payload["id"].as_str() else {
+            continue;
+        };
+        let millis = event.emitted_at_micros / 1000;
+        if let Some((previous_millis, previous_id)) = last.get(org) {
+            inverted |= *previous_millis == millis && event.id.as_str() < *previous_id;
+        }
+        last.insert(org.to_string(), (millis, event.id.as_str()));
+    }
+    inverted
 }
 
 /// Every signal completed, none after more than `attempts_bound` attempts of an activity.
@@ -81,20 +142,18 @@ fn no_event_retried_forever(history: &History, attempts_bound: u32) -> Verdict {
     }
 }
 
-/// The latest emitted event of every org, by event id (ULIDs sort in emission order).
+/// The latest event of every org: the last one the provider emitted for it. Not the largest
+/// id: ids of one millisecond need not sort in emission order (the ULID spec promises no
+/// order within a millisecond), so an id order would call an older event the latest.
 fn latest_events(history: &History) -> BTreeMap<String, (String, Org)> {
     let source = history.service::<WebhookSource>(IDP);
     let mut latest: BTreeMap<String, (String, Org)> = BTreeMap::new();
+    // `events()` is in emission order, so the last insert per org wins.
     for event in source.events() {
         let Ok(org) = serde_json::from_value::<Org>(event.payload.clone()) else {
             continue;
         };
-        let newer = latest
-            .get(&org.id)
-            .is_none_or(|(seen, _)| event.id.as_str() > seen.as_str());
-        if newer {
-            latest.insert(org.id.clone(), (event.id.clone(), org));
-        }
+        latest.insert(org.id.clone(), (event.id.clone(), org));
     }
     latest
 }

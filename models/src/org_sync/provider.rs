@@ -1,9 +1,13 @@
 //! The identity provider: its org store (`idp-api`, where the app writes `external_id`) and
 //! the admin process that creates, renames and deletes orgs and emits one webhook event per
-//! change, carrying the org as the provider holds it after the change.
+//! change, carrying the org as the provider holds it after the change. Optionally a rename
+//! comes with a second one committed with it, and both events leave in one millisecond.
 //!
 //! Every admin request names its org, so a retry after a lost reply changes nothing twice.
-//! Not modelled: provider-side validation of names, org memberships, API pagination.
+//! The admin's workload ends once the webhook source owes nothing (every event acknowledged
+//! or given up on), so a run's chaos phase, which ends with the workload, covers the
+//! retries. Not modelled: provider-side validation of names, org memberships, API
+//! pagination.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -132,7 +136,8 @@ const NAMES: [&str; 8] = [
     "Vandelay",
 ];
 
-/// The provider's workload: creates, renames (half onto a sibling's name), deletes.
+/// The provider's workload: creates, renames (half onto a sibling's name), deletes; then it
+/// waits until its webhook source owes nothing.
 pub async fn admin(
     ctx: Ctx,
     idp: WebhookHandle,
@@ -155,16 +160,7 @@ pub async fn admin(
         }
     }
     for rename_index in 0..config.rename_count as usize {
-        let target = ctx.random(|prng| prng.index(org_count));
-        let name = if ctx.random(|prng| prng.chance(syncsim_sim::Ratio::new(1, 2))) {
-            names[ctx.random(|prng| prng.index(org_count))].clone()
-        } else {
-            NAMES[(org_count + rename_index) % NAMES.len()].to_string() + " Labs"
-        };
-        names[target] = name.clone();
-        let id = format!("org_{target}");
-        let rename = DirectoryRequest::Rename { id, name };
-        change(&ctx, &idp, &directory, "organization.updated", rename).await;
+        rename(&ctx, &idp, &directory, &config, &mut names, rename_index).await;
         gap(&ctx, &config).await;
     }
     for delete_index in 0..(config.delete_count as usize).min(org_count) {
@@ -179,6 +175,63 @@ pub async fn admin(
         .await;
         gap(&ctx, &config).await;
     }
+    // Retries after a receiver outage come minutes later; the run's chaos phase ends with
+    // this workload, so it waits for them (bounded by the scenario's virtual-time bound),
+    // then gives the app time to apply what it acknowledged last: the end-of-run checks may
+    // follow at once when the chaos phase ran out before.
+    while !idp.owes_nothing() {
+        ctx.sleep(Duration::from_secs(1)).await;
+    }
+    ctx.sleep(SETTLE).await;
+}
+
+/// How long the workload outlasts the last acknowledgement: many times one apply (tens of
+/// milliseconds) and a worker's lease (2 s).
+const SETTLE: Duration = Duration::from_secs(10);
+
+/// One rename of a random org, half the time onto a sibling's current name. With
+/// `same_millisecond_probability` a second rename of the same org is committed with it and
+/// both events are emitted in one millisecond, the second carrying the final name.
+async fn rename(
+    ctx: &Ctx,
+    idp: &WebhookHandle,
+    directory: &ServiceRef<Directory>,
+    config: &OrgSyncConfig,
+    names: &mut [String],
+    rename_index: usize,
+) {
+    let org_count = names.len();
+    let target = ctx.random(|prng| prng.index(org_count));
+    let name = if ctx.random(|prng| prng.chance(syncsim_sim::Ratio::new(1, 2))) {
+        names[ctx.random(|prng| prng.index(org_count))].clone()
+    } else {
+        NAMES[(org_count + rename_index) % NAMES.len()].to_string() + " Labs"
+    };
+    let id = format!("org_{target}");
+    let first = DirectoryRequest::Rename {
+        id: id.clone(),
+        name: name.clone(),
+    };
+    let together = config.same_millisecond_probability.numerator > 0
+        && ctx.random(|prng| prng.chance(config.same_millisecond_probability));
+    if !together {
+        names[target] = name;
+        change(ctx, idp, directory, "organization.updated", first).await;
+        return;
+    }
+    let second_name = name + " Inc";
+    let second = DirectoryRequest::Rename {
+        id,
+        name: second_name.clone(),
+    };
+    let first_org = apply(ctx, directory, first).await;
+    let second_org = apply(ctx, directory, second).await;
+    names[target] = second_name;
+    // No await between the two: one virtual instant, so one millisecond of ULID time.
+    for org in [first_org, second_org] {
+        let payload = serde_json::to_value(&org).expect("an org serializes");
+        idp.emit(ctx, "organization.updated", payload);
+    }
 }
 
 /// Applies `request` at the provider (retrying until it answers) and emits its event.
@@ -189,14 +242,19 @@ async fn change(
     kind: &str,
     request: DirectoryRequest,
 ) {
-    let org = loop {
-        match ctx.call(directory, request.clone()).await {
-            Ok(org) => break org,
-            Err(_) => ctx.sleep(Duration::from_millis(20)).await,
-        }
-    };
+    let org = apply(ctx, directory, request).await;
     let payload = serde_json::to_value(&org).expect("an org serializes");
     idp.emit(ctx, kind, payload);
+}
+
+/// Applies `request` at the provider, retrying until it answers; the org after it.
+async fn apply(ctx: &Ctx, directory: &ServiceRef<Directory>, request: DirectoryRequest) -> Org {
+    loop {
+        match ctx.call(directory, request.clone()).await {
+            Ok(org) => return org,
+            Err(_) => ctx.sleep(Duration::from_millis(20)).await,
+        }
+    }
 }
 
 async fn gap(ctx: &Ctx, config: &OrgSyncConfig) {
