@@ -43,6 +43,15 @@ fn the_id_guard_fails_where_ids_invert_and_monotonic_ids_hid_it() {
         failure.property,
         "org_sync: the final row matches the org's latest event"
     );
+    // The dangerous interleaving happened in that run: a later event of one org got a
+    // smaller id within the same millisecond.
+    let inverted = "org_sync: a later event of an org got a smaller id in the same millisecond";
+    assert_eq!(
+        failed.sometimes.get(inverted),
+        Some(&true),
+        "seed {}",
+        failed.seed
+    );
     // The same seed, workload and faults with the spec's optional monotonic ids: the two
     // events of one millisecond sort in emission order and the guard is right.
     let mut monotonic = scenario.clone();
