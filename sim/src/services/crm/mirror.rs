@@ -14,7 +14,8 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use super::push::{push_cycle, Cycle};
+use super::capture::{log_table, CHANNEL};
+use super::push::push_cycle;
 use super::store::{CrmRequest, CrmResponse, CrmStore};
 use crate::ctx::Ctx;
 use crate::service::ServiceRef;
@@ -100,16 +101,19 @@ pub struct MirrorConfig {
     pub tables: Vec<MirrorTable>,
 }
 
-/// A sync connection: opened on demand, marked as the sync's own (`xmlbinary = hex`).
+/// A sync connection: opened on demand, marked as the sync's own (`xmlbinary = hex`), and
+/// listening on `listen` when given.
 pub(crate) struct SyncConnection {
     pg: PgHandle,
+    listen: Option<&'static str>,
     connection: Option<PgConnection>,
 }
 
 impl SyncConnection {
-    pub(crate) fn new(pg: PgHandle) -> SyncConnection {
+    pub(crate) fn new(pg: PgHandle, listen: Option<&'static str>) -> SyncConnection {
         SyncConnection {
             pg,
+            listen,
             connection: None,
         }
     }
@@ -119,6 +123,9 @@ impl SyncConnection {
         if self.connection.is_none() {
             let mut db = self.pg.connect(ctx).await.ok()?;
             db.execute("SET xmlbinary = 'hex'", &[]).await.ok()?;
+            if let Some(channel) = self.listen {
+                db.execute(&format!("LISTEN {channel}"), &[]).await.ok()?;
+            }
             self.connection = Some(db);
         }
         self.connection.as_mut()
@@ -132,7 +139,10 @@ impl SyncConnection {
     }
 }
 
-/// Heroku Connect's writer: one process for every mapping.
+/// Heroku Connect's writer: one process for every mapping. It runs a cycle every
+/// `poll_interval`, and on a `notify_interval_min` tick when a change notification arrived;
+/// notifications sent while it had no connection are lost, as in PostgreSQL, and wait for
+/// the next regular cycle.
 pub(crate) async fn connect_writer(
     ctx: Ctx,
     pg: PgHandle,
@@ -142,8 +152,8 @@ pub(crate) async fn connect_writer(
     notify_interval_min: Duration,
 ) {
     let tables: Vec<&MirrorTable> = config.tables.iter().collect();
-    let mut db = SyncConnection::new(pg);
-    let mut cycle = Cycle::starting(&config.schema);
+    let mut db = SyncConnection::new(pg, Some(CHANNEL));
+    let log = log_table(&config.schema);
     let mut since_cycle = poll_interval;
     loop {
         ctx.sleep(notify_interval_min).await;
@@ -151,17 +161,12 @@ pub(crate) async fn connect_writer(
         let Some(conn) = db.get(&ctx).await else {
             continue;
         };
-        let result = match since_cycle >= poll_interval {
-            true => Ok(true),
-            false => cycle.notified(conn, &tables).await,
-        };
-        let result = match result {
-            Ok(true) => {
-                since_cycle = Duration::ZERO;
-                push_cycle(&ctx, conn, &crm, &tables, &mut cycle).await
-            }
-            other => other.map(drop),
-        };
+        let notified = !conn.notifications().is_empty();
+        if !notified && since_cycle < poll_interval {
+            continue;
+        }
+        since_cycle = Duration::ZERO;
+        let result = push_cycle(&ctx, conn, &crm, &tables, &log).await;
         db.forget_if_broken(&result);
     }
 }
@@ -174,14 +179,14 @@ pub(crate) async fn table_loop(
     schema: String,
     table: MirrorTable,
 ) {
-    let mut db = SyncConnection::new(pg);
-    let mut cycle = Cycle::starting(&schema);
+    let mut db = SyncConnection::new(pg, None);
+    let log = log_table(&schema);
     loop {
         ctx.sleep(table.poll_interval).await;
         let Some(conn) = db.get(&ctx).await else {
             continue;
         };
-        let mut result = push_cycle(&ctx, conn, &crm, &[&table], &mut cycle).await;
+        let mut result = push_cycle(&ctx, conn, &crm, &[&table], &log).await;
         if table.pull && result.is_ok() {
             result = pull(&ctx, conn, &crm, &table).await;
         }
@@ -196,7 +201,7 @@ pub(crate) async fn pull_loop(
     crm: ServiceRef<CrmStore>,
     table: MirrorTable,
 ) {
-    let mut db = SyncConnection::new(pg);
+    let mut db = SyncConnection::new(pg, None);
     loop {
         ctx.sleep(table.poll_interval).await;
         let Some(conn) = db.get(&ctx).await else {

@@ -15,8 +15,6 @@
 //! `PENDING` are set back to `NEW` at the start of the next cycle. Not modelled: merged
 //! writes, the archive, retries of `FAILED` entries by Connect itself (there are none).
 
-use std::collections::BTreeSet;
-
 use super::mirror::{fields_of, MirrorTable};
 use super::store::{CrmRequest, CrmResponse, CrmStore, Reference};
 use crate::ctx::Ctx;
@@ -26,45 +24,12 @@ use crate::services::pg::{DbError, PgConnection, PgRow, Value};
 /// Log entries read per page when a table does not say.
 const PAGE_SIZE_DEFAULT: u32 = 200;
 
-/// What a writer remembers between cycles.
-pub(crate) struct Cycle {
-    log: String,
-    /// Entries the last cycle left `NEW` (the CRM was unavailable): no reason to wake early.
-    left_new: BTreeSet<i64>,
-}
-
 /// The outcome of sending one entry.
 enum Sent {
     /// The CRM answered; the outcome is recorded.
     Recorded,
     /// The CRM refused or did not answer: the entry is `NEW` again; stop this cycle.
     Unavailable,
-}
-
-impl Cycle {
-    pub(crate) fn starting(schema: &str) -> Cycle {
-        Cycle {
-            log: super::capture::log_table(schema),
-            left_new: BTreeSet::new(),
-        }
-    }
-
-    /// Whether an application change arrived since the last cycle (Connect's `pg_notify`).
-    pub(crate) async fn notified(
-        &mut self,
-        db: &mut PgConnection,
-        tables: &[&MirrorTable],
-    ) -> Result<bool, DbError> {
-        let (filter, params) = table_filter(tables, 1);
-        let sql = format!(
-            "SELECT id FROM {} WHERE state = 'NEW' AND {filter} ORDER BY id",
-            self.log
-        );
-        let rows = db.query(&sql, &params).await?;
-        Ok(rows
-            .iter()
-            .any(|row| !self.left_new.contains(&row.get::<i64>("id"))))
-    }
 }
 
 /// `table_name IN ($first, ...)` and its parameters.
@@ -88,17 +53,14 @@ pub(crate) async fn push_cycle(
     db: &mut PgConnection,
     crm: &ServiceRef<CrmStore>,
     tables: &[&MirrorTable],
-    cycle: &mut Cycle,
+    log: &str,
 ) -> Result<(), DbError> {
     assert!(
         !tables.is_empty(),
         "a write cycle covers at least one table"
     );
     let (filter, mut params) = table_filter(tables, 1);
-    let reset = format!(
-        "UPDATE {} SET state = 'NEW' WHERE state = 'PENDING' AND {filter}",
-        cycle.log
-    );
+    let reset = format!("UPDATE {log} SET state = 'NEW' WHERE state = 'PENDING' AND {filter}");
     db.execute(&reset, &params).await?;
     let page_size = tables
         .iter()
@@ -107,12 +69,10 @@ pub(crate) async fn push_cycle(
         .unwrap_or(PAGE_SIZE_DEFAULT);
     let (filter, _) = table_filter(tables, 2);
     let select = format!(
-        "SELECT id, table_name, record_id FROM {} WHERE state IN ('NEW', 'REQUEUE') \
-         AND id > $1 AND {filter} ORDER BY id LIMIT {page_size}",
-        cycle.log
+        "SELECT id, table_name, record_id FROM {log} WHERE state IN ('NEW', 'REQUEUE') \
+         AND id > $1 AND {filter} ORDER BY id LIMIT {page_size}"
     );
     params.insert(0, Value::Int8(0));
-    cycle.left_new.clear();
     loop {
         let entries = db.query(&select, &params).await?;
         for entry in &entries {
@@ -124,10 +84,7 @@ pub(crate) async fn push_cycle(
                 .find(|table| table.table == name)
                 .expect("the query selects mapped tables only");
             let record: i64 = entry.get("record_id");
-            if let Sent::Unavailable =
-                push_entry(ctx, db, crm, table, &cycle.log, id, record).await?
-            {
-                cycle.left_new.insert(id);
+            if let Sent::Unavailable = push_entry(ctx, db, crm, table, log, id, record).await? {
                 return Ok(());
             }
         }

@@ -6,7 +6,7 @@
 //! `BEFORE` runs on the proposed row before NOT NULL, unique and foreign-key checks (and, for
 //! `INSERT ... ON CONFLICT`, before the arbiter check, so `EXCLUDED` sees its changes) and may
 //! change it; `AFTER` runs once the row is written and may insert rows into other tables in
-//! the same transaction, so they commit or roll back with the write (statement and savepoint
+//! the same transaction and send a `pg_notify`, so they commit or roll back with the write (statement and savepoint
 //! rollbacks included: they carry the statement's command id). A statement that blocks and
 //! re-runs never re-fires a trigger for a row it already wrote (that row is skipped), so the
 //! ids an `AFTER` insert draws from a sequence are drawn once, without the replay log.
@@ -26,6 +26,7 @@ use super::constraints::{check_not_null, check_uniques};
 use super::error::{PgError, SqlState};
 use super::exec::{Exec, StmtCtx};
 use super::expr::eval;
+use super::notify::queue_notify;
 use super::rowops::write_insert;
 use super::settings::XmlBinary;
 use super::value::Value;
@@ -83,6 +84,12 @@ pub trait RowTrigger: fmt::Debug + Send + Sync {
 
     /// `AFTER INSERT OR UPDATE FOR EACH ROW`: rows to insert in the same transaction.
     fn after(&self, event: &TriggerEvent<'_>, new: &[Value]) -> Vec<TriggerInsert>;
+
+    /// `AFTER ... FOR EACH ROW`: a `pg_notify(channel, payload)` to send, delivered at commit
+    /// like any NOTIFY (identical ones of one transaction folded).
+    fn notify(&self, _event: &TriggerEvent<'_>) -> Option<(String, String)> {
+        None
+    }
 }
 
 /// The triggers of one table, in installation order (PostgreSQL fires them in name order).
@@ -137,15 +144,23 @@ pub fn fire_after(
     let Some(triggers) = triggers_of(ctx, table_id) else {
         return Ok(());
     };
-    let inserts: Vec<TriggerInsert> = {
+    let (inserts, notifies): (Vec<TriggerInsert>, Vec<(String, String)>) = {
         let event = event_of(ctx, table_id, op, old);
-        triggers
+        let inserts = triggers
             .iter()
             .flat_map(|trigger| trigger.after(&event, new))
-            .collect()
+            .collect();
+        let notifies = triggers
+            .iter()
+            .filter_map(|trigger| trigger.notify(&event))
+            .collect();
+        (inserts, notifies)
     };
     for insert in inserts {
         insert_row(ctx, &insert)?;
+    }
+    for (channel, payload) in notifies {
+        queue_notify(ctx, channel, payload)?;
     }
     Ok(())
 }

@@ -15,7 +15,7 @@
 
 use std::sync::Arc;
 
-use super::super::{QueryResult, SessionId, Value};
+use super::super::{Notification, QueryResult, SessionId, Value};
 use super::error::DbError;
 use super::keepalive::Watched;
 use super::row::PgRow;
@@ -132,6 +132,34 @@ impl PgConnection {
     /// This connection's name in the trace (`conn#3`).
     pub fn label(&self) -> &str {
         &self.label
+    }
+
+    /// The notifications (`LISTEN`ed channels) that arrived on this connection since the last
+    /// call, oldest first: read from what the socket holds, without a round trip, as
+    /// tokio-postgres hands them over as asynchronous messages. Nothing arrives while the link
+    /// is down, the connection is broken, or the session is inside a transaction (PostgreSQL
+    /// delivers between transactions). Not modelled: the network delay of the notification.
+    pub fn notifications(&mut self) -> Vec<Notification> {
+        let world = self.ctx.world().clone();
+        let link_down = world.is_isolated(self.ctx.node()) || world.is_isolated(self.server.name());
+        if self.broken || link_down {
+            return Vec::new();
+        }
+        let mut server = self.server.lock();
+        if server.epoch() != self.epoch {
+            return Vec::new();
+        }
+        let delivered = server.engine_mut().take_notifications(self.session);
+        drop(server);
+        if !delivered.is_empty() {
+            let channels: Vec<&str> = delivered.iter().map(|note| note.channel.as_str()).collect();
+            self.receive(format!(
+                "{} notification(s): {}",
+                delivered.len(),
+                channels.join(", ")
+            ));
+        }
+        delivered
     }
 
     /// Runs a statement; returns the rows it affected (or returned).

@@ -23,6 +23,11 @@ impl RowTrigger for StatusTrigger {
         }
     }
 
+    fn notify(&self, event: &TriggerEvent<'_>) -> Option<(String, String)> {
+        (event.xmlbinary == XmlBinary::Base64)
+            .then(|| ("changes".to_string(), "mirror".to_string()))
+    }
+
     fn after(&self, event: &TriggerEvent<'_>, new: &[Value]) -> Vec<TriggerInsert> {
         if event.xmlbinary == XmlBinary::Hex {
             return Vec::new();
@@ -156,4 +161,24 @@ fn a_statement_that_blocks_and_reruns_logs_each_row_once() {
             .count()
     };
     assert_eq!((updates_of("1"), updates_of("2")), (1, 2), "{entries:?}");
+}
+
+/// Goal: a trigger's notification is delivered at commit only, once per transaction (folded),
+/// and never for a rolled-back write or a `hex` session's.
+#[test]
+fn a_trigger_notifies_at_commit_once_per_transaction() {
+    let (mut harness, session) = harness();
+    let listener = harness.session();
+    harness.ok(listener, "LISTEN changes");
+    harness.ok(
+        session,
+        "BEGIN; INSERT INTO mirror (id, name) VALUES (1, 'a'), (2, 'b')",
+    );
+    assert!(harness.pg.take_notifications(listener).is_empty());
+    harness.ok(session, "COMMIT");
+    assert_eq!(harness.pg.take_notifications(listener).len(), 1);
+    harness.ok(session, "BEGIN; UPDATE mirror SET name = 'c'; ROLLBACK");
+    harness.ok(session, "SET xmlbinary = hex");
+    harness.ok(session, "UPDATE mirror SET name = 'd'");
+    assert!(harness.pg.take_notifications(listener).is_empty());
 }
