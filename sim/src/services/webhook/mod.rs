@@ -205,7 +205,7 @@ impl WebhookHandle {
     /// receiver nothing more (a reconcile may still replay). The provider's own workload may
     /// wait for this, as a test waits for quiescence.
     pub fn owes_nothing(&self) -> bool {
-        self.lock().pending().is_empty()
+        self.lock().owes_nothing()
     }
 
     pub(crate) fn lock(&self) -> MutexGuard<'_, WebhookSource> {

@@ -11,7 +11,7 @@
 //! (HMAC headers), event schemas, per-endpoint rate limits, clock skew between the
 //! provider's hosts (ids inverting across milliseconds).
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
 use serde::{Deserialize, Serialize};
 
@@ -126,6 +126,10 @@ pub struct WebhookSource {
     pub(crate) config: WebhookConfig,
     events: Vec<EmittedEvent>,
     attempts: Vec<Attempt>,
+    /// Ids of the events some attempt acknowledged, and the attempt count per event: kept
+    /// beside `attempts` so the questions asked per attempt or per poll do not rescan it.
+    acknowledged: BTreeSet<String>,
+    attempt_counts: BTreeMap<String, u32>,
     given_up: BTreeSet<String>,
     /// The millisecond and random part of the last id, for `IdOrder::Monotonic`.
     last_id: Option<(u64, u128)>,
@@ -140,6 +144,8 @@ impl WebhookSource {
             config,
             events: Vec::new(),
             attempts: Vec::new(),
+            acknowledged: BTreeSet::new(),
+            attempt_counts: BTreeMap::new(),
             given_up: BTreeSet::new(),
             last_id: None,
         }
@@ -157,10 +163,7 @@ impl WebhookSource {
 
     /// Whether some attempt for `event_id` got a 2xx.
     pub fn is_acknowledged(&self, event_id: &str) -> bool {
-        self.attempts.iter().any(|attempt| {
-            attempt.event_id == event_id
-                && matches!(attempt.outcome, AttemptOutcome::Acknowledged(_))
-        })
+        self.acknowledged.contains(event_id)
     }
 
     /// Events not acknowledged yet and not given up on: the source still owes them.
@@ -169,6 +172,13 @@ impl WebhookSource {
             .iter()
             .filter(|event| !self.is_acknowledged(&event.id) && !self.given_up.contains(&event.id))
             .collect()
+    }
+
+    /// True once every event is acknowledged or given up on.
+    pub fn owes_nothing(&self) -> bool {
+        self.events
+            .iter()
+            .all(|event| self.is_acknowledged(&event.id) || self.given_up.contains(&event.id))
     }
 
     /// Events the source stopped retrying after `attempts_max` failures.
@@ -221,15 +231,6 @@ impl WebhookSource {
         })
     }
 
-    pub(crate) fn attempt_count(&self, event_id: &str) -> u32 {
-        let count = self
-            .attempts
-            .iter()
-            .filter(|attempt| attempt.event_id == event_id)
-            .count();
-        u32::try_from(count).expect("fewer than 4 billion attempts")
-    }
-
     pub(crate) fn record(
         &mut self,
         event_id: &str,
@@ -237,7 +238,12 @@ impl WebhookSource {
         at_micros: u64,
         outcome: AttemptOutcome,
     ) -> u32 {
-        let number = self.attempt_count(event_id) + 1;
+        let count = self.attempt_counts.entry(event_id.to_string()).or_insert(0);
+        *count += 1;
+        let number = *count;
+        if matches!(outcome, AttemptOutcome::Acknowledged(_)) {
+            self.acknowledged.insert(event_id.to_string());
+        }
         self.attempts.push(Attempt {
             event_id: event_id.to_string(),
             number,
