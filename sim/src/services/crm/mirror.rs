@@ -5,9 +5,10 @@
 //! A mirror table needs the columns `sfid text`, `_hc_lastop text` and `_hc_err text`, its
 //! key column (a bigint), its external-id column (unique, when `pull` is on) and the pushed
 //! field columns. Every sync connection runs with `xmlbinary = hex`, which is how Heroku
-//! Connect's triggers tell its writes from the application's. Not modelled: polling
-//! Salesforce by system modstamp (a pull lists every object of the type), field mapping with
-//! renames, deletes in either direction, bulk API.
+//! Connect's triggers tell its writes from the application's. Pulls poll the CRM by
+//! last-write time (Salesforce's `SystemModstamp`). Not modelled: field mapping with renames,
+//! updates of existing rows from the CRM (a pull only inserts rows the table lacks), deletes
+//! in either direction, bulk API.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -20,6 +21,7 @@ use super::store::{CrmRequest, CrmResponse, CrmStore};
 use crate::ctx::Ctx;
 use crate::service::ServiceRef;
 use crate::services::pg::{DbError, PgConnection, PgHandle, Value};
+use crate::time::VirtualTime;
 
 /// A column holding another object's external id, pushed as a CRM reference.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -181,6 +183,7 @@ pub(crate) async fn table_loop(
 ) {
     let mut db = SyncConnection::new(pg, None);
     let log = log_table(&schema);
+    let mut since = VirtualTime::ZERO;
     loop {
         ctx.sleep(table.poll_interval).await;
         let Some(conn) = db.get(&ctx).await else {
@@ -188,7 +191,7 @@ pub(crate) async fn table_loop(
         };
         let mut result = push_cycle(&ctx, conn, &crm, &[&table], &log).await;
         if table.pull && result.is_ok() {
-            result = pull(&ctx, conn, &crm, &table).await;
+            result = pull(&ctx, conn, &crm, &table, &mut since).await;
         }
         db.forget_if_broken(&result);
     }
@@ -202,25 +205,32 @@ pub(crate) async fn pull_loop(
     table: MirrorTable,
 ) {
     let mut db = SyncConnection::new(pg, None);
+    let mut since = VirtualTime::ZERO;
     loop {
         ctx.sleep(table.poll_interval).await;
         let Some(conn) = db.get(&ctx).await else {
             continue;
         };
-        let result = pull(&ctx, conn, &crm, &table).await;
+        let result = pull(&ctx, conn, &crm, &table, &mut since).await;
         db.forget_if_broken(&result);
     }
 }
 
-/// Objects of the table's type that the table lacks arrive as `SYNCED` rows.
+/// Objects of the table's type written since `since` (Heroku Connect polls Salesforce by
+/// `SystemModstamp`) that the table lacks arrive as `SYNCED` rows; `since` moves to the time
+/// of this poll once it succeeded. The cursor lives in the process: after a restart the first
+/// poll lists everything again (the inserts are idempotent).
 async fn pull(
     ctx: &Ctx,
     db: &mut PgConnection,
     crm: &ServiceRef<CrmStore>,
     table: &MirrorTable,
+    since: &mut VirtualTime,
 ) -> Result<(), DbError> {
+    let polled_at = ctx.now();
     let request = CrmRequest::List {
         object_type: table.object_type.clone(),
+        modified_since: *since,
     };
     let Ok(CrmResponse::Listed(objects)) = ctx.call(crm, request).await else {
         return Ok(());
@@ -247,6 +257,7 @@ async fn pull(
         );
         db.execute(&sql, &params).await?;
     }
+    *since = polled_at;
     Ok(())
 }
 

@@ -18,7 +18,7 @@
 //! at most every 10 s) or one loop per table. Trigger-log ids are drawn when the application
 //! writes, not when it commits, so even the serial writer cannot order rows of two
 //! transactions by commit: a child row can reach the CRM before its parent and fail. Not
-//! modelled: deletes, bulk API, polling by system modstamp, merged writes.
+//! modelled: deletes, bulk API, updates of existing rows from the CRM, merged writes.
 
 mod capture;
 mod mirror;

@@ -47,6 +47,8 @@ pub struct CrmObject {
     pub fields: BTreeMap<String, serde_json::Value>,
     /// Its references, resolved when written.
     pub references: Vec<Reference>,
+    /// When it was last written (Salesforce's `SystemModstamp`).
+    pub modified_at: VirtualTime,
 }
 
 /// A request to the CRM.
@@ -84,10 +86,13 @@ pub enum CrmRequest {
         /// The external id.
         external_id: String,
     },
-    /// Every object of a type, in external-id order.
+    /// Every object of a type written at or after `modified_since`, in external-id order (a
+    /// poll by `SystemModstamp`; `VirtualTime::ZERO` lists them all).
     List {
         /// The object type.
         object_type: String,
+        /// The earliest last-write time listed.
+        modified_since: VirtualTime,
     },
     /// Deletes an object by external id (a no-op when the CRM lacks it).
     Delete {
@@ -202,6 +207,7 @@ impl CrmStore {
 
     fn upsert(
         &mut self,
+        now: VirtualTime,
         object_type: String,
         external_id: String,
         fields: BTreeMap<String, serde_json::Value>,
@@ -214,6 +220,7 @@ impl CrmStore {
         if let Some(existing) = self.objects.get_mut(&key) {
             existing.fields.extend(fields);
             existing.references = references;
+            existing.modified_at = now;
             return Ok(existing.sfid.clone());
         }
         self.sfids_issued += 1;
@@ -226,6 +233,7 @@ impl CrmStore {
                 external_id,
                 fields,
                 references,
+                modified_at: now,
             },
         );
         Ok(sfid)
@@ -268,8 +276,13 @@ impl Service for CrmStore {
                 fields,
                 references,
             } => {
-                let result =
-                    self.upsert(object_type.clone(), external_id.clone(), fields, references);
+                let result = self.upsert(
+                    caller.now,
+                    object_type.clone(),
+                    external_id.clone(),
+                    fields,
+                    references,
+                );
                 self.record_push(caller, PushKind::Upsert, object_type, external_id, result)
             }
             CrmRequest::Create {
@@ -288,9 +301,13 @@ impl Service for CrmStore {
                 });
                 let result = match existing {
                     Some(duplicate) => Err(duplicate),
-                    None => {
-                        self.upsert(object_type.clone(), external_id.clone(), fields, references)
-                    }
+                    None => self.upsert(
+                        caller.now,
+                        object_type.clone(),
+                        external_id.clone(),
+                        fields,
+                        references,
+                    ),
                 };
                 self.record_push(caller, PushKind::Create, object_type, external_id, result)
             }
@@ -298,10 +315,15 @@ impl Service for CrmStore {
                 object_type,
                 external_id,
             } => CrmResponse::Found(self.object(&object_type, &external_id).cloned()),
-            CrmRequest::List { object_type } => CrmResponse::Listed(
+            CrmRequest::List {
+                object_type,
+                modified_since,
+            } => CrmResponse::Listed(
                 self.objects
                     .values()
-                    .filter(|object| object.object_type == object_type)
+                    .filter(|object| {
+                        object.object_type == object_type && object.modified_at >= modified_since
+                    })
                     .cloned()
                     .collect(),
             ),
@@ -380,6 +402,31 @@ mod tests {
             .map(|push| (push.kind, push.result.is_ok()))
             .collect();
         assert_eq!(kinds, [(PushKind::Create, true), (PushKind::Create, false)]);
+    }
+
+    /// Goal: a list by last-write time returns only objects written at or after it (a pull
+    /// that polls by `SystemModstamp` sees an object again only after it changes).
+    #[test]
+    fn a_list_by_modstamp_returns_objects_written_since() {
+        let mut store = CrmStore::default();
+        store.apply(caller(1), create("co-1"));
+        store.apply(caller(5), create("co-2"));
+        let list = |store: &mut CrmStore, since: u64| match store.apply(
+            caller(9),
+            CrmRequest::List {
+                object_type: "Contact".to_string(),
+                modified_since: caller(since).now,
+            },
+        ) {
+            CrmResponse::Listed(objects) => objects
+                .into_iter()
+                .map(|object| object.external_id)
+                .collect::<Vec<_>>(),
+            other => panic!("a list answers Listed, got {other:?}"),
+        };
+        assert_eq!(list(&mut store, 0), ["co-1", "co-2"]);
+        assert_eq!(list(&mut store, 5), ["co-2"]);
+        assert!(list(&mut store, 6).is_empty());
     }
 
     #[test]
