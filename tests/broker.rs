@@ -1,16 +1,19 @@
 //! The broker's async face: an outage refuses publishes until recovery, after which a
 //! retrying producer gets every message stored and a consumer group settles all of them; a
-//! consumer that crashes before acking gets its messages again after restart; a consumer
-//! whose node crashes mid-join leaves no ghost member behind.
+//! consumer that crashes before acking gets its messages again, but only once its session
+//! timed out (30 s, KafkaJS's default); a consumer whose node crashes mid-join leaves no
+//! ghost member behind.
 //!
 //! One world: a `broker`, a `producer` process publishing `MESSAGE_COUNT` messages (retrying
-//! each until the broker answers), and a `worker` daemon consuming and acking.
+//! each until the broker answers), and a `worker` daemon consuming and acking. The group
+//! reads from the earliest offset: it stands for a deployed group whose committed offset
+//! predates the producer.
 
 use std::time::Duration;
 
 use serde_json::json;
 use syncsim::sim::services::broker::{
-    BrokerCallError, BrokerConfig, BrokerError, BrokerEventKind, BrokerServer,
+    BrokerCallError, BrokerConfig, BrokerError, BrokerEventKind, BrokerServer, StartFrom,
 };
 use syncsim::sim::{Fault, FaultPlan, Property, Seed, Verdict};
 
@@ -18,14 +21,35 @@ use crate::support::{case, with_properties};
 
 const MESSAGE_COUNT: u64 = 8;
 
-fn broker_case(faults: FaultPlan) -> syncsim::sim::Case {
-    broker_case_processing(faults, 0)
+/// The default broker, new groups reading from the earliest offset.
+fn earliest() -> BrokerConfig {
+    BrokerConfig {
+        start_from: StartFrom::Earliest,
+        ..BrokerConfig::default()
+    }
 }
 
-/// As `broker_case`, the worker taking `processing_ms` per delivery before it acks.
-fn broker_case_processing(faults: FaultPlan, processing_ms: u64) -> syncsim::sim::Case {
+/// As `earliest`, a dead member noticed at once (no session timeout): the old face.
+fn noticed_at_once() -> BrokerConfig {
+    BrokerConfig {
+        session_timeout: None,
+        ..earliest()
+    }
+}
+
+fn broker_case(faults: FaultPlan) -> syncsim::sim::Case {
+    broker_case_processing(earliest(), faults, 0)
+}
+
+/// As `broker_case` on a broker with `config`, the worker taking `processing_ms` per
+/// delivery before it acks.
+fn broker_case_processing(
+    config: BrokerConfig,
+    faults: FaultPlan,
+    processing_ms: u64,
+) -> syncsim::sim::Case {
     let install = move |world: &mut syncsim::sim::WorldBuilder| {
-        let broker = world.broker("broker", BrokerConfig::default());
+        let broker = world.broker("broker", config.clone());
         let producer = broker.clone();
         world.node("producer").process("publish", move |ctx| {
             let broker = producer.clone();
@@ -148,16 +172,55 @@ fn redelivered() -> Property {
     })
 }
 
+/// Redeliveries happen only once the crashed member's session expired: none before 30 s.
+fn redelivered_after_the_session() -> Property {
+    Property::eventually(
+        "test: redelivered only after the session timeout",
+        |history| {
+            let broker = history.service::<BrokerServer>("broker");
+            let early = broker.log().iter().find(|event| {
+                matches!(event.kind, BrokerEventKind::Delivered { attempt, .. } if attempt >= 2)
+                    && event.at.as_micros() < 30_000_000
+            });
+            Verdict::check(early.is_none(), || format!("redelivered early: {early:?}"))
+        },
+    )
+}
+
+/// A case long enough for a crashed member's 30 s session to expire and its messages to be
+/// redelivered and acked.
+fn past_the_session(config: BrokerConfig, faults: FaultPlan) -> syncsim::sim::Case {
+    let mut case = with_properties(
+        broker_case_processing(config, faults, 60),
+        vec![redelivered(), redelivered_after_the_session()],
+    );
+    case.phases.heal = Duration::from_secs(35);
+    case.bounds.time_max = Duration::from_secs(60);
+    case.bounds.events_max = 200_000;
+    case
+}
+
 #[test]
-fn a_consumer_crash_before_ack_redelivers() {
-    let faults = FaultPlan::new()
-        .at(Duration::from_millis(150), Fault::crash("worker"))
-        .at(Duration::from_millis(300), Fault::restart("worker"));
-    let crashed = with_properties(broker_case_processing(faults, 60), vec![redelivered()]);
-    assert_eq!(crashed.run(Seed(4)).failure, None);
+fn a_consumer_crash_before_ack_redelivers_after_the_session_timeout() {
+    let faults = || {
+        FaultPlan::new()
+            .at(Duration::from_millis(150), Fault::crash("worker"))
+            .at(Duration::from_millis(300), Fault::restart("worker"))
+    };
+    let outcome = past_the_session(earliest(), faults()).run(Seed(4));
+    assert_eq!(outcome.failure, None);
+    // The old face noticed the crash at once: redelivered at 0.3 s, caught.
+    let failure = past_the_session(noticed_at_once(), faults())
+        .run(Seed(4))
+        .failure
+        .expect("an early redelivery");
+    assert_eq!(
+        failure.property,
+        "test: redelivered only after the session timeout"
+    );
     // Without the crash nothing is delivered twice: the check can fail.
     let calm = with_properties(
-        broker_case_processing(FaultPlan::new(), 60),
+        broker_case_processing(earliest(), FaultPlan::new(), 60),
         vec![redelivered()],
     );
     assert!(calm.run(Seed(4)).failure.is_some());
@@ -180,7 +243,12 @@ fn a_consumer_crashed_mid_join_leaves_no_ghost_member() {
         let faults = FaultPlan::new()
             .at(Duration::from_millis(crash_ms), Fault::crash("worker"))
             .at(Duration::from_millis(100), Fault::restart("worker"));
-        let case = with_properties(broker_case(faults), vec![one_member()]);
+        // The refused late join is what this checks; a session timeout would hide a ghost
+        // only after 30 s, so the member's death is noticed at once here.
+        let case = with_properties(
+            broker_case_processing(noticed_at_once(), faults, 0),
+            vec![one_member()],
+        );
         let outcome = case.run(Seed(5));
         assert_eq!(outcome.failure, None, "crash at {crash_ms} ms");
         let lines: Vec<String> = outcome.trace.lines().collect();

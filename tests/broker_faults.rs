@@ -1,12 +1,16 @@
 //! The broker's request faults seen from both ends: a publish whose reply is lost was stored
 //! anyway (the producer cannot know, and its retry stores the message twice); a duplicated
 //! fetch hands the consumer the same delivery twice; a batch spanning partitions arrives
-//! interleaved by the seed while each partition keeps its order.
+//! interleaved by the seed while each partition keeps its order; a consumer stalled longer
+//! than the session timeout (a `pause` of its node) is evicted, its partition moves to the
+//! other member while it is still processing, and its late ack is refused.
 //!
 //! One world: a `broker` with one topic of three partitions, a `producer` publishing
 //! `MESSAGE_COUNT` keyed messages (retrying each until it gets an answer), and a `worker`
 //! that notes every delivery. A `Pace` decides whether one batch holds every message (so it
-//! spans partitions) or the messages trickle in one fetch each.
+//! spans partitions) or the messages trickle in one fetch each. The group reads from the
+//! earliest offset: it stands for a deployed group whose committed offset predates the
+//! producer.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -14,10 +18,12 @@ use std::time::Duration;
 use serde_json::json;
 use syncsim::sim::prng::Ratio;
 use syncsim::sim::services::broker::{
-    BrokerCallError, BrokerConfig, BrokerEventKind, BrokerServer,
+    BrokerCallError, BrokerConfig, BrokerEventKind, BrokerServer, StartFrom,
 };
 use syncsim::sim::trace::EventKind;
-use syncsim::sim::{FaultPlan, Outcome, Property, RandomFault, RequestFaults, Seed, Verdict};
+use syncsim::sim::{
+    Fault, FaultPlan, Outcome, Property, RandomFault, RequestFaults, Seed, Verdict,
+};
 
 use crate::support::case;
 
@@ -43,10 +49,18 @@ const TRICKLE: Pace = Pace {
     poll_start_ms: 0,
 };
 
+/// `config` with new groups reading from the earliest offset.
+fn earliest(config: BrokerConfig) -> BrokerConfig {
+    BrokerConfig {
+        start_from: StartFrom::Earliest,
+        ..config
+    }
+}
+
 /// The world described in the header, at `pace`, checked by `properties`.
 fn observed_case(properties: Vec<Property>, faults: FaultPlan, pace: Pace) -> syncsim::sim::Case {
     let install = move |world: &mut syncsim::sim::WorldBuilder| {
-        let broker = world.broker("broker", BrokerConfig::default());
+        let broker = world.broker("broker", earliest(BrokerConfig::default()));
         let producer = broker.clone();
         world.node("producer").process("publish", move |ctx| {
             let broker = producer.clone();
@@ -214,5 +228,131 @@ fn a_batch_spanning_partitions_is_interleaved_but_each_partition_keeps_its_order
     assert!(
         orders.len() > 1,
         "different seeds interleave partitions differently: {orders:?}"
+    );
+}
+
+/// Coverage mark: an evicted member finished a message whose partition had moved on.
+const MARK_EVICTED_STILL_PROCESSING: &str =
+    "test: an evicted member was still processing a message that moved to another member";
+
+/// Two workers in one group, each taking 200 ms per message before it acks; a producer
+/// publishing one message per key every 100 ms into a two-partition topic.
+fn two_workers_case(config: BrokerConfig, faults: FaultPlan) -> syncsim::sim::Case {
+    let install = move |world: &mut syncsim::sim::WorldBuilder| {
+        let broker = world.broker("broker", earliest(config.clone()));
+        let producer = broker.clone();
+        world.node("producer").process("publish", move |ctx| {
+            let broker = producer.clone();
+            async move {
+                broker
+                    .create_topic(&ctx, "orders", partitions(2))
+                    .await
+                    .ok();
+                for number in 0..MESSAGE_COUNT {
+                    let payload = json!({ "n": number });
+                    let key = format!("k{number}");
+                    while broker
+                        .publish(&ctx, "orders", &key, &payload)
+                        .await
+                        .is_err()
+                    {
+                        ctx.sleep(Duration::from_millis(20)).await;
+                    }
+                    ctx.sleep(Duration::from_millis(100)).await;
+                }
+                // The workload lasts past the stall, so the chaos phase (and the stall in
+                // it) is not cut short when the publishing is done.
+                ctx.sleep(Duration::from_secs(36)).await;
+            }
+        });
+        for node in ["worker-a", "worker-b"] {
+            let broker = broker.clone();
+            world.node(node).daemon("consume", move |ctx| {
+                let broker = broker.clone();
+                async move { slow_worker(ctx, broker).await }
+            });
+        }
+    };
+    let every_message_acked =
+        Property::eventually("test: every message acked by the group", |history| {
+            let broker = history.service::<BrokerServer>("broker");
+            let acked: std::collections::BTreeSet<_> = broker
+                .log()
+                .iter()
+                .filter_map(|event| match &event.kind {
+                    BrokerEventKind::Acked { message_id, .. } => Some(*message_id),
+                    _ => None,
+                })
+                .collect();
+            Verdict::check(acked.len() as u64 == MESSAGE_COUNT, || {
+                format!("acked {} of {MESSAGE_COUNT}", acked.len())
+            })
+        });
+    let evicted = Property::marked(MARK_EVICTED_STILL_PROCESSING);
+    let mut case = case(install, vec![every_message_acked, evicted], faults);
+    case.phases.chaos = Duration::from_secs(40);
+    case.phases.heal = Duration::from_secs(5);
+    case.bounds.time_max = Duration::from_secs(60);
+    case.bounds.events_max = 200_000;
+    case
+}
+
+fn partitions(count: u32) -> syncsim::sim::services::broker::TopicConfig {
+    syncsim::sim::services::broker::TopicConfig {
+        partitions: Some(count),
+        ..Default::default()
+    }
+}
+
+/// Polls one message at a time, works on it for 200 ms, acks it; an ack refused because the
+/// broker evicted this member meanwhile is the dangerous interleaving, marked.
+async fn slow_worker(ctx: syncsim::sim::Ctx, broker: syncsim::sim::services::broker::BrokerHandle) {
+    let Ok(mut consumer) = broker.subscribe(&ctx, "billing", "orders").await else {
+        return;
+    };
+    loop {
+        for delivery in consumer.poll(1).await.unwrap_or_default() {
+            ctx.sleep(Duration::from_millis(200)).await;
+            if consumer.ack(&delivery).await.is_err() {
+                ctx.mark(MARK_EVICTED_STILL_PROCESSING);
+            }
+        }
+        ctx.sleep(Duration::from_millis(10)).await;
+    }
+}
+
+#[test]
+fn a_consumer_stalled_past_the_session_timeout_is_evicted_and_its_late_ack_fails() {
+    // worker-a stalls mid-message for 35 s: longer than KafkaJS's 30 s session.
+    let stall = || {
+        FaultPlan::new()
+            .at(Duration::from_millis(300), Fault::pause("worker-a"))
+            .at(Duration::from_millis(35_300), Fault::resume("worker-a"))
+    };
+    let outcome = two_workers_case(BrokerConfig::default(), stall()).run(Seed(1));
+    assert_eq!(outcome.failure, None);
+    assert_eq!(
+        outcome.sometimes.get(MARK_EVICTED_STILL_PROCESSING),
+        Some(&true),
+        "worker-a finished its message after it moved on"
+    );
+    let lines: Vec<String> = outcome.trace.lines().collect();
+    assert!(
+        lines
+            .iter()
+            .any(|line| line.contains("was evicted from billing")),
+        "worker-a rejoined after its eviction"
+    );
+    // The old face: a paused member keeps its deliveries, its ack succeeds, the mark is
+    // never hit.
+    let old = BrokerConfig {
+        session_timeout: None,
+        ..BrokerConfig::default()
+    };
+    let outcome = two_workers_case(old, stall()).run(Seed(1));
+    assert_eq!(
+        outcome.sometimes.get(MARK_EVICTED_STILL_PROCESSING),
+        Some(&false),
+        "caught: the old face never evicts a stalled member"
     );
 }

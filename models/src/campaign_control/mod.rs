@@ -33,7 +33,7 @@ mod schema;
 mod sender;
 
 use serde::{Deserialize, Serialize};
-use syncsim_sim::services::broker::BrokerConfig;
+use syncsim_sim::services::broker::{BrokerConfig, StartFrom};
 use syncsim_sim::services::pg::PgConfig;
 use syncsim_sim::{Knob, Model, Property, Ratio, WorldBuilder};
 
@@ -140,7 +140,16 @@ impl Model for CampaignControl {
             self.config.campaign_count,
             self.config.messages_per_campaign,
         ));
-        let broker = world.broker(BROKER, BrokerConfig::default());
+        // KafkaJS's consumer defaults (30 s sessions, round robin, offset commits). The
+        // deployed groups committed offsets long before this run; their topics start empty
+        // here, so reading a never-committed partition from its beginning is that state.
+        let broker = world.broker(
+            BROKER,
+            BrokerConfig {
+                start_from: StartFrom::Earliest,
+                ..BrokerConfig::default()
+            },
+        );
         let esp = world.service(ESP, Esp::default());
         api::install(world, &db, &broker, &self.config);
         packer::install(world, &db, &broker, &self.config);

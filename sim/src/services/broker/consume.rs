@@ -31,6 +31,9 @@ impl Broker {
         if !self.mutated(Mutation::PollIgnoresOutage) {
             self.check_up()?;
         }
+        self.expire_sessions(now);
+        self.member_of(group, member)?;
+        self.heartbeat(group, member, now);
         let state = self.member_of(group, member)?;
         let room = self
             .config
@@ -141,6 +144,9 @@ impl Broker {
         now: VirtualTime,
     ) -> Result<(), BrokerError> {
         self.check_up()?;
+        self.expire_sessions(now);
+        self.member_of(group, member)?;
+        self.heartbeat(group, member, now);
         let held = self.held(group, member, message_id)?;
         self.settle(group, &held);
         self.events.push(
@@ -166,20 +172,26 @@ impl Broker {
         now: VirtualTime,
     ) -> Result<NackOutcome, BrokerError> {
         self.check_up()?;
+        self.expire_sessions(now);
+        self.member_of(group, member)?;
+        self.heartbeat(group, member, now);
         let held = self.held(group, member, message_id)?;
         if requeue {
-            if let Some(cursor) = self.cursor_mut(group, &held) {
-                cursor.requeue(held.offset);
+            let given_back = self
+                .cursor_mut(group, &held)
+                .map(|cursor| cursor.requeue(held.offset))
+                .unwrap_or_default();
+            for back in given_back {
+                self.events.push(
+                    now,
+                    BrokerEventKind::Requeued {
+                        group: group.to_string(),
+                        member: back.member,
+                        message_id: back.message_id,
+                        reason: RequeueReason::Nack,
+                    },
+                );
             }
-            self.events.push(
-                now,
-                BrokerEventKind::Requeued {
-                    group: group.to_string(),
-                    member: member.to_string(),
-                    message_id,
-                    reason: RequeueReason::Nack,
-                },
-            );
             return Ok(NackOutcome::Requeued);
         }
         self.settle(group, &held);

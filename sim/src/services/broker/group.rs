@@ -1,13 +1,16 @@
-//! A consumer group: its members, which topics each member joined, the range assignment of
-//! partitions to members, and one cursor per (topic, partition) that tracks what the group has
-//! settled, what is in flight to whom, and what waits for redelivery.
+//! A consumer group: its members, which topics each member joined, when each was last heard
+//! from, the members a rebalance still waits for, the assignment of partitions to members
+//! (round robin or range), and one cursor per (topic, partition) that tracks what the group
+//! has committed, what is in flight to whom, and what waits for redelivery, under either
+//! settlement (Kafka offsets or per-message).
 //!
-//! Not modelled: session timeouts and heartbeats (a dead member is reported by the face with
-//! `member_crashed`), cooperative/incremental rebalancing, static membership, generation ids.
+//! Not modelled: cooperative/incremental rebalancing, static membership, generation ids,
+//! sticky assignment.
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use super::types::MessageId;
+use super::types::{Assignor, MessageId, Settlement};
+use crate::time::VirtualTime;
 
 /// A delivery a member holds and has not settled.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -23,6 +26,7 @@ pub(super) struct InFlight {
 /// nothing was delivered yet.
 #[derive(Clone, Debug, Default)]
 pub(super) struct Cursor {
+    settlement: Settlement,
     pub committed: u64,
     pub next_fetch: u64,
     settled_ahead: BTreeSet<u64>,
@@ -36,9 +40,10 @@ pub(super) struct Cursor {
 
 impl Cursor {
     /// A cursor for a group that starts reading at `start_offset` (the oldest retained
-    /// message: "earliest", as a new Kafka group with `auto.offset.reset=earliest`).
-    pub fn starting_at(start_offset: u64) -> Cursor {
+    /// message for `earliest`, the log end for `latest`).
+    pub fn starting_at(start_offset: u64, settlement: Settlement) -> Cursor {
         Cursor {
+            settlement,
             committed: start_offset,
             next_fetch: start_offset,
             ..Cursor::default()
@@ -62,7 +67,10 @@ impl Cursor {
 
     /// Marks `offset` in flight to `member` and returns its attempt number.
     pub fn take(&mut self, offset: u64, member: &str, message_id: MessageId) -> u32 {
-        if self.redeliver.remove(&offset).is_none() && offset == self.next_fetch {
+        // Per-message, a redelivery lies below `next_fetch`; with offsets, a rewind puts
+        // `next_fetch` back on it, so taking it moves the position on.
+        self.redeliver.remove(&offset);
+        if offset == self.next_fetch {
             self.next_fetch += 1;
         }
         let attempt = self.attempts.entry(offset).or_insert(0);
@@ -77,20 +85,92 @@ impl Cursor {
         *attempt
     }
 
-    /// Puts an in-flight offset back for redelivery; returns who held it.
-    pub fn requeue(&mut self, offset: u64) -> Option<InFlight> {
-        let held = self.in_flight.remove(&offset)?;
+    /// Puts an in-flight offset back for redelivery; returns who held it. With offsets, the
+    /// position seeks back to it: every later delivery of the partition is taken back too
+    /// and comes again (KafkaJS re-fetches from the offset whose `eachMessage` threw).
+    pub fn requeue(&mut self, offset: u64) -> Vec<InFlight> {
+        if self.settlement == Settlement::Offsets {
+            if offset < self.committed {
+                // Committed past by a later ack: nothing comes again.
+                self.in_flight.remove(&offset);
+                return Vec::new();
+            }
+            return self.rewind_to(offset);
+        }
+        let Some(held) = self.in_flight.remove(&offset) else {
+            return Vec::new();
+        };
         self.redeliver.insert(offset, held.message_id);
-        Some(held)
+        vec![held]
     }
 
-    /// Settles `offset` (acked, dropped, dead-lettered or expired) and advances `committed`
-    /// over the contiguous settled prefix.
+    /// The partition changes hands (or its holder is gone): per-message, each in-flight
+    /// delivery goes back alone; with offsets, the next owner resumes at the committed offset
+    /// and everything after it comes again, processed or not.
+    pub fn revoke(&mut self, holder_matches: impl Fn(&str) -> bool) -> Vec<InFlight> {
+        if self.settlement == Settlement::Offsets {
+            if self
+                .in_flight
+                .values()
+                .any(|held| holder_matches(&held.member))
+            {
+                return self.rewind_to(self.committed);
+            }
+            return Vec::new();
+        }
+        let offsets: Vec<u64> = self
+            .in_flight
+            .iter()
+            .filter(|(_, held)| holder_matches(&held.member))
+            .map(|(offset, _)| *offset)
+            .collect();
+        offsets
+            .into_iter()
+            .flat_map(|offset| self.requeue(offset))
+            .collect()
+    }
+
+    /// Offsets mode: the position goes back to `offset`; every delivery in flight from there
+    /// on is taken back (returned) and owed again. Deliveries below the committed offset were
+    /// committed past by a later ack and are simply dropped.
+    fn rewind_to(&mut self, offset: u64) -> Vec<InFlight> {
+        assert!(
+            offset >= self.committed,
+            "a rewind never goes below the commit"
+        );
+        let taken: Vec<u64> = self.in_flight.range(offset..).map(|(o, _)| *o).collect();
+        let mut given_back = Vec::new();
+        for taken_offset in taken {
+            if let Some(held) = self.in_flight.remove(&taken_offset) {
+                self.redeliver.insert(taken_offset, held.message_id);
+                given_back.push(held);
+            }
+        }
+        let committed = self.committed;
+        self.in_flight
+            .retain(|held_offset, _| *held_offset >= committed);
+        self.next_fetch = self.next_fetch.min(offset);
+        given_back
+    }
+
+    /// Settles `offset` (acked, dropped, dead-lettered or expired). Per-message, `committed`
+    /// advances over the contiguous settled prefix; with offsets it moves to `offset + 1`,
+    /// past anything still unsettled before it (a Kafka commit is a position).
     pub fn settle(&mut self, offset: u64) {
         self.in_flight.remove(&offset);
         self.redeliver.remove(&offset);
         if offset == self.next_fetch {
             self.next_fetch += 1;
+        }
+        if self.settlement == Settlement::Offsets {
+            let committed_before = self.committed;
+            self.committed = self.committed.max(offset + 1);
+            assert!(self.committed >= committed_before, "commits are monotonic");
+            self.next_fetch = self.next_fetch.max(self.committed);
+            let committed = self.committed;
+            self.redeliver.retain(|o, _| *o >= committed);
+            self.attempts.retain(|o, _| *o >= committed);
+            return;
         }
         if offset >= self.committed {
             self.settled_ahead.insert(offset);
@@ -123,6 +203,11 @@ pub(super) struct Group {
     pub assignment: BTreeMap<String, Vec<(String, u32)>>,
     /// One cursor per (topic, partition) the group ever owned; kept when nobody owns it.
     pub cursors: BTreeMap<(String, u32), Cursor>,
+    /// Member -> when the coordinator last heard from it (its session's heartbeat).
+    pub heard_at: BTreeMap<String, VirtualTime>,
+    /// Members a rebalance in progress waits for: each must call again (rejoin) or be
+    /// evicted by its session timeout before the new assignment is handed out.
+    pub awaiting: BTreeSet<String>,
 }
 
 impl Group {
@@ -140,11 +225,13 @@ impl Group {
             .sum()
     }
 
-    /// Range assignment: for each topic, its members sorted by id take contiguous ranges of
-    /// partitions, the first `count % members` one extra. `partitions_of` gives the count of
-    /// existing topics; a topic that does not exist yet assigns nothing.
-    pub fn range_assignment(
+    /// The assignment `assignor` computes: per topic, over its members sorted by id, range
+    /// takes contiguous ranges (the first `count % members` one extra), round robin gives
+    /// partition `p` to member `p % members`. `partitions_of` gives the count of existing
+    /// topics; a topic that does not exist yet assigns nothing.
+    pub fn assign(
         &self,
+        assignor: Assignor,
         partitions_of: impl Fn(&str) -> Option<u32>,
     ) -> BTreeMap<String, Vec<(String, u32)>> {
         let mut assignment: BTreeMap<String, Vec<(String, u32)>> = self
@@ -160,8 +247,13 @@ impl Group {
             let (base, extra) = (count / member_count, count % member_count);
             let mut next_partition = 0;
             for (index, member) in (0u32..).zip(subscribers.iter()) {
-                let share = base + u32::from(index < extra);
                 let owned = assignment.entry(member.clone()).or_default();
+                if assignor == Assignor::RoundRobin {
+                    let mine = (0..count).filter(|p| p % member_count == index);
+                    owned.extend(mine.map(|p| (topic.clone(), p)));
+                    continue;
+                }
+                let share = base + u32::from(index < extra);
                 owned.extend((next_partition..next_partition + share).map(|p| (topic.clone(), p)));
                 next_partition += share;
             }

@@ -31,6 +31,8 @@ pub enum RequeueReason {
     Revoked,
     /// The broker crashed while it was in flight.
     BrokerCrash,
+    /// Its holder was silent for the session timeout and was evicted.
+    SessionExpired,
 }
 
 /// What happened.
@@ -168,6 +170,24 @@ pub enum BrokerEventKind {
         group: String,
         /// The member of the group.
         member: String,
+    },
+    /// The member was silent for the session timeout: evicted, its partitions move (it may
+    /// still be processing what it holds; its later ack is refused).
+    SessionExpired {
+        /// The consumer group.
+        group: String,
+        /// The member of the group.
+        member: String,
+        /// When the coordinator last heard from it.
+        last_heard: VirtualTime,
+    },
+    /// A membership change started a rebalance that waits for these members to call again
+    /// (or be evicted); until then a new member owns nothing.
+    RebalanceStarted {
+        /// The consumer group.
+        group: String,
+        /// The members it waits for, sorted.
+        awaiting: Vec<String>,
     },
     /// The group's new assignment after a membership or topic change.
     Rebalanced {

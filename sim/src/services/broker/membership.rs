@@ -1,15 +1,21 @@
-//! Group membership: join, leave, crash of a member, and the rebalance that follows each
-//! change. A rebalance takes back every in-flight delivery of a partition that changes hands
-//! (the old owner's later ack is refused as `UnknownDelivery`, like a Kafka commit after a
-//! lost generation) so the new owner gets it again, attempt + 1.
+//! Group membership: join, leave, crash of a member, session expiry, and the rebalance that
+//! follows each change. With a session timeout, every call of a member is its heartbeat; a
+//! member silent for the timeout is evicted at the next call the broker serves, and a
+//! rebalance completes only once every remaining member called again (rejoined) or was
+//! evicted, so a crashed member's partitions wait out its session. A rebalance takes back
+//! every in-flight delivery of a partition that changes hands (the old owner's later ack is
+//! refused as `UnknownDelivery`, like a Kafka commit after a lost generation) so the new owner
+//! gets it again, attempt + 1.
 //!
-//! Not modelled: rebalance delays, the stop-the-world pause of eager rebalancing, sticky or
-//! cooperative assignors.
+//! Not modelled: eager revocation of partitions that stay with their owner (members keep
+//! consuming what they own while a rebalance waits), the rebalance timeout, sticky or
+//! cooperative assignors, expiry at the exact deadline when no one calls the broker.
 
 use std::collections::BTreeMap;
 
 use super::group::{Cursor, Group};
 use super::{non_empty, Broker, BrokerError, BrokerEventKind, Mutation, Rebalance, RequeueReason};
+use super::{StartFrom, TopicTable};
 use crate::time::VirtualTime;
 
 impl Broker {
@@ -28,12 +34,15 @@ impl Broker {
         non_empty(group, "group")?;
         non_empty(member, "member")?;
         non_empty(topic, "topic")?;
+        self.expire_sessions(now);
         let state = self.groups.entry(group.to_string()).or_default();
         let newly = state
             .members
             .entry(member.to_string())
             .or_default()
             .insert(topic.to_string());
+        self.heartbeat(group, member, now);
+        let state = self.groups.get_mut(group).expect("just inserted");
         if !newly {
             return Ok(Rebalance {
                 assignment: state.assignment.clone(),
@@ -47,7 +56,7 @@ impl Broker {
                 topic: topic.to_string(),
             },
         );
-        Ok(self.rebalance(group, now))
+        Ok(self.start_rebalance(group, Some(member), now))
     }
 
     /// `member` leaves `group` (all its topics); its unsettled deliveries are owed again.
@@ -58,6 +67,7 @@ impl Broker {
         now: VirtualTime,
     ) -> Result<Rebalance, BrokerError> {
         self.check_up()?;
+        self.expire_sessions(now);
         self.member_of(group, member)?;
         self.events.push(
             now,
@@ -66,7 +76,7 @@ impl Broker {
                 member: member.to_string(),
             },
         );
-        Ok(self.remove_member(group, member, now))
+        Ok(self.remove_member(group, member, RequeueReason::MemberGone, now))
     }
 
     /// `member` of `group` died (reported by the face, also during an outage): like `leave`,
@@ -84,7 +94,102 @@ impl Broker {
                 member: member.to_string(),
             },
         );
-        self.remove_member(group, member, now)
+        self.remove_member(group, member, RequeueReason::MemberGone, now)
+    }
+
+    /// Evicts every member silent for the session timeout (none without one, and none during
+    /// an outage: the coordinator is not running its timers then).
+    pub(super) fn expire_sessions(&mut self, now: VirtualTime) {
+        let Some(timeout) = self.config.session_timeout else {
+            return;
+        };
+        if self.down || self.mutated(Mutation::SessionNeverExpires) {
+            return;
+        }
+        let mut silent = Vec::new();
+        for (group, state) in &self.groups {
+            for (member, heard) in &state.heard_at {
+                if heard.after(timeout) <= now {
+                    silent.push((group.clone(), member.clone(), *heard));
+                }
+            }
+        }
+        for (group, member, last_heard) in silent {
+            self.events.push(
+                now,
+                BrokerEventKind::SessionExpired {
+                    group: group.clone(),
+                    member: member.clone(),
+                    last_heard,
+                },
+            );
+            self.remove_member(&group, &member, RequeueReason::SessionExpired, now);
+        }
+    }
+
+    /// `member` called: its session lives on, and a rebalance waiting for it has its rejoin
+    /// (the last one completes the rebalance).
+    pub(super) fn heartbeat(&mut self, group: &str, member: &str, now: VirtualTime) {
+        let Some(state) = self.groups.get_mut(group) else {
+            return;
+        };
+        if !state.members.contains_key(member) {
+            return;
+        }
+        state.heard_at.insert(member.to_string(), now);
+        if state.awaiting.remove(member) && state.awaiting.is_empty() {
+            self.rebalance(group, now);
+        }
+    }
+
+    /// The coordinator came back (broker restart, outage over): like Kafka's coordinator
+    /// loading a group, it restarts every member's session timer now.
+    pub(super) fn restart_sessions(&mut self, now: VirtualTime) {
+        for state in self.groups.values_mut() {
+            for heard in state.heard_at.values_mut() {
+                *heard = now;
+            }
+        }
+    }
+
+    /// A membership change: with session timeouts the rebalance waits for every other member
+    /// to rejoin (`awaiting`), else it completes at once.
+    fn start_rebalance(
+        &mut self,
+        group: &str,
+        joiner: Option<&str>,
+        now: VirtualTime,
+    ) -> Rebalance {
+        let waits = self.config.session_timeout.is_some()
+            && !self.mutated(Mutation::RebalanceWaitsForNobody);
+        let Some(state) = self.groups.get_mut(group) else {
+            return Rebalance::default();
+        };
+        let others: Vec<String> = state
+            .members
+            .keys()
+            .filter(|m| Some(m.as_str()) != joiner)
+            .cloned()
+            .collect();
+        if !waits || others.is_empty() {
+            state.awaiting.clear();
+            return self.rebalance(group, now);
+        }
+        state.awaiting.extend(others);
+        if let Some(joiner) = joiner {
+            state.assignment.entry(joiner.to_string()).or_default();
+        }
+        let awaiting: Vec<String> = state.awaiting.iter().cloned().collect();
+        self.events.push(
+            now,
+            BrokerEventKind::RebalanceStarted {
+                group: group.to_string(),
+                awaiting,
+            },
+        );
+        Rebalance {
+            assignment: self.assignment(group),
+        }
     }
 
     /// The group if `member` belongs to it.
@@ -98,7 +203,13 @@ impl Broker {
             })
     }
 
-    fn remove_member(&mut self, group: &str, member: &str, now: VirtualTime) -> Rebalance {
+    fn remove_member(
+        &mut self,
+        group: &str,
+        member: &str,
+        reason: RequeueReason,
+        now: VirtualTime,
+    ) -> Rebalance {
         if self.mutated(Mutation::ForgetInFlightOnMemberCrash) {
             if let Some(state) = self.groups.get_mut(group) {
                 for cursor in state.cursors.values_mut() {
@@ -106,11 +217,14 @@ impl Broker {
                 }
             }
         }
-        self.requeue_where(group, |held| held == member, RequeueReason::MemberGone, now);
+        self.requeue_where(group, |held| held == member, reason, now);
         if let Some(state) = self.groups.get_mut(group) {
             state.members.remove(member);
+            state.heard_at.remove(member);
+            state.awaiting.remove(member);
+            state.assignment.remove(member);
         }
-        self.rebalance(group, now)
+        self.start_rebalance(group, None, now)
     }
 
     /// Recomputes the group's range assignment, takes back in-flight deliveries of partitions
@@ -120,21 +234,26 @@ impl Broker {
         let Some(state) = self.groups.get(group) else {
             return Rebalance::default();
         };
+        if !state.awaiting.is_empty() {
+            // A rebalance in progress hands out the assignment when its last member rejoins.
+            return Rebalance {
+                assignment: state.assignment.clone(),
+            };
+        }
         let topics = &self.topics;
-        let assignment = state.range_assignment(|t| topics.get(t).map(|t| t.settings.partitions));
+        let (assignor, settlement) = (self.config.assignor, self.config.settlement);
+        let earliest = self.config.start_from == StartFrom::Earliest;
+        let assignment = state.assign(assignor, |t| topics.get(t).map(|t| t.settings.partitions));
         let state = self.groups.get_mut(group).expect("checked above");
         state.assignment = assignment.clone();
         let mut owners: BTreeMap<(String, u32), String> = BTreeMap::new();
         for (member, owned) in &assignment {
             for (topic, partition) in owned {
-                let start = topics
-                    .get(topic)
-                    .and_then(|t| t.partition(*partition))
-                    .map_or(0, super::topic::PartitionLog::start_offset);
+                let start = start_offset(topics, topic, *partition, earliest);
                 state
                     .cursors
                     .entry((topic.clone(), *partition))
-                    .or_insert_with(|| Cursor::starting_at(start));
+                    .or_insert_with(|| Cursor::starting_at(start, settlement));
                 owners.insert((topic.clone(), *partition), member.clone());
             }
         }
@@ -181,16 +300,7 @@ impl Broker {
             return;
         };
         for ((topic, partition), cursor) in &mut state.cursors {
-            let offsets: Vec<u64> = cursor
-                .in_flight
-                .iter()
-                .filter(|(_, held)| matches(topic, *partition, &held.member))
-                .map(|(offset, _)| *offset)
-                .collect();
-            for offset in offsets {
-                let Some(held) = cursor.requeue(offset) else {
-                    continue;
-                };
+            for held in cursor.revoke(|holder| matches(topic, *partition, holder)) {
                 self.events.push(
                     now,
                     BrokerEventKind::Requeued {
@@ -202,5 +312,18 @@ impl Broker {
                 );
             }
         }
+    }
+}
+
+/// Where a group starts in a partition it owns for the first time: its oldest retained
+/// message (`earliest`) or its log end (`latest`); 0 for a topic that does not exist.
+fn start_offset(topics: &TopicTable, topic: &str, partition: u32, earliest: bool) -> u64 {
+    let Some(log) = topics.get(topic).and_then(|t| t.partition(partition)) else {
+        return 0;
+    };
+    if earliest {
+        log.start_offset()
+    } else {
+        log.end_offset()
     }
 }

@@ -13,7 +13,7 @@
 //!
 //! Every decision is recorded in the ground truth (`log()`). Semantics, knobs and what is not
 //! modelled: `docs/broker.md`. Not modelled here: transactions, idempotent producers,
-//! consumer heartbeats and session timeouts, replication, quotas, message size limits.
+//! replication, quotas, message size limits.
 
 mod consume;
 mod group;
@@ -36,8 +36,8 @@ pub use node::{
     BrokerCallError, BrokerHandle, BrokerRequest, BrokerResponse, BrokerServer, Consumer,
 };
 pub use types::{
-    BrokerConfig, BrokerError, Created, Delivery, MessageId, NackOutcome, Published, Rebalance,
-    StoredMessage, TopicConfig,
+    Assignor, BrokerConfig, BrokerError, Created, Delivery, MessageId, NackOutcome, Published,
+    Rebalance, Settlement, StartFrom, StoredMessage, TopicConfig,
 };
 
 use group::Group;
@@ -46,6 +46,9 @@ use mutation::Mutation;
 use topic::{Topic, TopicSettings};
 
 use crate::time::VirtualTime;
+
+/// Topics by name.
+type TopicTable = BTreeMap<String, Topic>;
 
 /// The broker: topics, groups, the outage switch and the ground truth.
 #[derive(Clone, Debug)]
@@ -99,6 +102,7 @@ impl Broker {
     ) -> Result<Created, BrokerError> {
         self.check_up()?;
         non_empty(topic, "topic")?;
+        self.expire_sessions(now);
         if config.partitions == Some(0) {
             return Err(BrokerError::InvalidPartitions {
                 topic: topic.to_string(),
@@ -147,6 +151,7 @@ impl Broker {
     ) -> Result<Published, BrokerError> {
         self.check_up()?;
         non_empty(topic, "topic")?;
+        self.expire_sessions(now);
         let message_id = self.allocate_id();
         self.events.push(
             now,
@@ -163,6 +168,7 @@ impl Broker {
     /// group membership are durable; every in-flight delivery is lost and owed again.
     pub fn crash(&mut self, now: VirtualTime) {
         self.events.push(now, BrokerEventKind::Crashed);
+        self.restart_sessions(now);
         let group_names: Vec<String> = self.groups.keys().cloned().collect();
         for group in group_names {
             self.requeue_where(&group, |_| true, RequeueReason::BrokerCrash, now);
@@ -175,6 +181,9 @@ impl Broker {
             return;
         }
         self.down = down;
+        if !down {
+            self.restart_sessions(now);
+        }
         let kind = if down {
             BrokerEventKind::OutageStarted
         } else {

@@ -33,6 +33,10 @@ pub(super) enum Mutation {
     KeyIgnored,
     /// Poll serves every partition the group has a cursor for, owned by the member or not.
     PollAnyPartition,
+    /// A silent member is never evicted (the old "paused member keeps its deliveries").
+    SessionNeverExpires,
+    /// A rebalance hands out the assignment at once instead of waiting for rejoins.
+    RebalanceWaitsForNobody,
 }
 
 impl Broker {

@@ -6,12 +6,14 @@
 
 use std::collections::BTreeMap;
 use std::fmt;
+use std::time::Duration;
 
 use serde::Serialize;
 
 use crate::time::VirtualTime;
 
-/// Knobs of the whole broker.
+/// Knobs of the whole broker. The defaults are KafkaJS's consumer defaults (`docs/broker.md`
+/// cites each); `BrokerConfig::per_message()` is the RabbitMQ-style mode the engine had first.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct BrokerConfig {
     /// Partition count of a topic created without an override (auto-created on first
@@ -22,6 +24,16 @@ pub struct BrokerConfig {
     /// Unacknowledged deliveries one member may hold, across all its partitions; `poll`
     /// returns fewer messages once a member holds this many.
     pub in_flight_max: usize,
+    /// A member silent (no join, poll, ack or nack) this long is evicted, and a rebalance
+    /// waits for every member to call again or be evicted. `None`: a dead member is whatever
+    /// the face reports, at once, and rebalances complete at once.
+    pub session_timeout: Option<Duration>,
+    /// How settling moves the group's position.
+    pub settlement: Settlement,
+    /// Where a group starts in a partition it has no committed offset for.
+    pub start_from: StartFrom,
+    /// How partitions are spread over a group's members.
+    pub assignor: Assignor,
 }
 
 impl Default for BrokerConfig {
@@ -30,8 +42,62 @@ impl Default for BrokerConfig {
             partitions_default: 3,
             retention_messages_max: None,
             in_flight_max: 100,
+            session_timeout: Some(Duration::from_secs(30)),
+            settlement: Settlement::Offsets,
+            start_from: StartFrom::Latest,
+            assignor: Assignor::RoundRobin,
         }
     }
+}
+
+impl BrokerConfig {
+    /// The engine's first semantics: per-message settlement (RabbitMQ's ack/nack), a dead
+    /// member noticed at once, new groups from the earliest message, range assignment.
+    pub fn per_message() -> BrokerConfig {
+        BrokerConfig {
+            session_timeout: None,
+            settlement: Settlement::PerMessage,
+            start_from: StartFrom::Earliest,
+            assignor: Assignor::Range,
+            ..BrokerConfig::default()
+        }
+    }
+}
+
+/// How an ack moves a group's committed offset, and what comes again after a rebalance.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+pub enum Settlement {
+    /// Kafka: settling offset `o` commits `o + 1` (everything before it too); a partition that
+    /// changes hands, or a nack with requeue, resumes at the committed (or nacked) offset, so
+    /// every later message comes again, processed or not.
+    #[default]
+    Offsets,
+    /// RabbitMQ-style: each message is settled alone; only unsettled ones come again, and
+    /// acks beyond a gap are kept.
+    PerMessage,
+}
+
+/// Where a group starts in a partition it never committed in (Kafka's `auto.offset.reset`,
+/// KafkaJS's `fromBeginning`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+pub enum StartFrom {
+    /// The log end when the group first owns the partition (`fromBeginning: false`).
+    #[default]
+    Latest,
+    /// The oldest retained message (`fromBeginning: true`).
+    Earliest,
+}
+
+/// How a rebalance spreads partitions over members.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+pub enum Assignor {
+    /// KafkaJS's built-in: for each topic, partition `p` goes to the `p % n`-th of its `n`
+    /// members sorted by id.
+    #[default]
+    RoundRobin,
+    /// Kafka's `RangeAssignor`: for each topic, its members sorted by id take contiguous
+    /// ranges, the first `partitions % members` one extra.
+    Range,
 }
 
 /// Per-topic settings, read only when the topic is created.

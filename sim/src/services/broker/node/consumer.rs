@@ -3,22 +3,32 @@
 //! Fetches are numbered; a fetch whose reply was lost is retried with the same number and
 //! gets the same batch, so a lost reply does not strand deliveries in flight. A batch that
 //! spans partitions reaches the model in a seeded interleaving (order is kept within each
-//! partition only, as a broker promises). Not modelled: heartbeats and session timeouts (a
-//! dropped consumer is noticed at once), pause/resume of single partitions, seeking.
+//! partition only, as a broker promises). Every call is a heartbeat; a consumer evicted for
+//! silence (`UnknownMember` on a fetch) rejoins under a new member id, as KafkaJS's runner
+//! does. Not modelled: a heartbeat sent while the model processes without calling the
+//! broker (KafkaJS heartbeats only between messages, so a long `eachMessage` is silence
+//! too), pause/resume of single partitions, seeking.
 
 use std::collections::{BTreeMap, VecDeque};
+use std::sync::atomic::AtomicU64;
+use std::sync::Arc;
 
-use super::{unexpected, BrokerCallError, BrokerRequest, BrokerResponse, BrokerServer};
+use super::BrokerServer;
+use super::{join_as_new_member, unexpected, BrokerCallError, BrokerRequest, BrokerResponse};
 use crate::ctx::Ctx;
 use crate::rt;
 use crate::service::ServiceRef;
+use crate::services::broker::BrokerError;
 use crate::services::broker::{Delivery, NackOutcome, Rebalance};
 
 /// A member of a consumer group, created by `BrokerHandle::subscribe`.
 pub struct Consumer {
     ctx: Ctx,
     service: ServiceRef<BrokerServer>,
+    /// Numbers the member ids of this world's joins, for a rejoin after eviction.
+    members_joined: Arc<AtomicU64>,
     group: String,
+    topic: String,
     member: String,
     /// The number of the next fetch; it advances only once a fetch was answered.
     fetch_seq: u64,
@@ -36,13 +46,16 @@ impl Consumer {
     pub(super) fn new(
         ctx: &Ctx,
         service: ServiceRef<BrokerServer>,
-        group: &str,
+        members_joined: Arc<AtomicU64>,
+        (group, topic): (&str, &str),
         member: &str,
     ) -> Consumer {
         Consumer {
             ctx: ctx.clone(),
             service,
+            members_joined,
             group: group.to_string(),
+            topic: topic.to_string(),
             member: member.to_string(),
             fetch_seq: 0,
             left: false,
@@ -60,6 +73,7 @@ impl Consumer {
     }
 
     /// Fetches up to `batch_size_max` deliveries (none when nothing is owed to this member).
+    /// A member the broker evicted rejoins under a new id and gets none this time.
     pub async fn poll(&mut self, batch_size_max: usize) -> Result<Vec<Delivery>, BrokerCallError> {
         let request = BrokerRequest::Poll {
             group: self.group.clone(),
@@ -68,6 +82,10 @@ impl Consumer {
             fetch_seq: self.fetch_seq,
         };
         let batch = match self.ctx.call(&self.service, request).await? {
+            BrokerResponse::Deliveries(Err(BrokerError::UnknownMember { .. })) => {
+                self.rejoin().await?;
+                return Ok(Vec::new());
+            }
             BrokerResponse::Deliveries(batch) => batch.map_err(BrokerCallError::Broker)?,
             other => unexpected("poll", &other),
         };
@@ -120,6 +138,26 @@ impl Consumer {
         left
     }
 
+    /// The broker evicted this member (its session expired): join again as a new member.
+    async fn rejoin(&mut self) -> Result<(), BrokerCallError> {
+        let old = self.member.clone();
+        let member = join_as_new_member(
+            &self.ctx,
+            &self.service,
+            &self.members_joined,
+            &self.group,
+            &self.topic,
+        )
+        .await?;
+        self.ctx.note(format!(
+            "{old} was evicted from {}: rejoins as {member}",
+            self.group
+        ));
+        self.member = member;
+        self.fetch_seq = 0;
+        Ok(())
+    }
+
     /// The batch in a seeded interleaving of its partitions, each partition's order kept.
     fn interleave(&self, batch: Vec<Delivery>) -> Vec<Delivery> {
         let count = batch.len();
@@ -160,10 +198,17 @@ impl Drop for Consumer {
         if self.left || rt::try_now().is_none() {
             return;
         }
-        self.service.lock().member_gone(&self.group, &self.member);
+        let mut service = self.service.lock();
+        service.member_gone(&self.group, &self.member);
+        let when = if service.config().session_timeout.is_some() {
+            "when its session expires"
+        } else {
+            "at once"
+        };
+        drop(service);
         if !std::thread::panicking() {
             self.ctx.note(format!(
-                "{} left {} without a goodbye: its unacked messages go back",
+                "{} left {} without a goodbye: its unacked messages go back {when}",
                 self.member, self.group
             ));
         }

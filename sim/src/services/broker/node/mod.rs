@@ -15,9 +15,9 @@
 //! consumer again with its next fetch), `delay` (deliveries arrive late). Outages are the
 //! faults `outage`/`recover` on the broker node: it answers every request with
 //! `Unavailable`. A crash of the broker node keeps the log and committed offsets and loses the
-//! deliveries in flight. A consumer stall is a `pause` of the consumer's node. Not modelled:
-//! producer batching and idempotence, fetch sessions, the delay before the broker notices a
-//! consumer died (it notices at once).
+//! deliveries in flight. A consumer stall is a `pause` of the consumer's node: with a session
+//! timeout the member is evicted once silent that long, and rejoins under a new member id
+//! when it runs again. Not modelled: producer batching and idempotence, fetch sessions.
 
 mod consumer;
 
@@ -164,12 +164,16 @@ impl BrokerServer {
         }
     }
 
-    /// The member's session ended without a goodbye (its process or node died): the broker
-    /// takes its partitions back and redelivers what it had not settled.
+    /// The member's client ended without a goodbye (its process or node died). With a session
+    /// timeout the broker is not told: it stops hearing from the member and evicts it when the
+    /// session expires. Without one it takes the partitions back at once.
     pub(crate) fn member_gone(&mut self, group: &str, member: &str) {
         self.forget(group, member);
         self.departed
             .insert((group.to_string(), member.to_string()));
+        if self.engine.config().session_timeout.is_some() {
+            return;
+        }
         let now = rt::try_now().unwrap_or_default();
         self.engine.member_crashed(group, member, now);
     }
@@ -411,38 +415,59 @@ impl BrokerHandle {
     }
 
     /// Joins `group` on `topic` as a new member named after this node. Dropping the consumer
-    /// without `leave` (its process ended or its node crashed) is a session the broker sees
-    /// die: its unacked messages are redelivered.
+    /// without `leave` (its process ended or its node crashed) is a session the broker stops
+    /// hearing from: its unacked messages are redelivered once the session expires (at once
+    /// without a session timeout).
     pub async fn subscribe(
         &self,
         ctx: &Ctx,
         group: &str,
         topic: &str,
     ) -> Result<Consumer, BrokerCallError> {
-        let number = self.members_joined.fetch_add(1, Ordering::Relaxed);
-        let member = format!("{}-{number}", ctx.node());
-        let request = BrokerRequest::Join {
-            group: group.to_string(),
-            member: member.clone(),
-            topic: topic.to_string(),
-        };
-        // A join whose reply was lost, or whose node crashed while it was in flight, may
-        // have joined: unless the join is known to have succeeded, the broker forgets it.
-        let mut guard = JoinGuard {
-            service: self.service.clone(),
-            group: group.to_string(),
-            member: member.clone(),
-            joined: false,
-        };
-        let joined = match ctx.call(&self.service, request).await {
-            Ok(BrokerResponse::Rebalanced(joined)) => joined.map_err(BrokerCallError::Broker),
-            Ok(other) => unexpected("subscribe", &other),
-            Err(error) => Err(error.into()),
-        };
-        joined?;
-        guard.joined = true;
-        Ok(Consumer::new(ctx, self.service.clone(), group, &member))
+        let member =
+            join_as_new_member(ctx, &self.service, &self.members_joined, group, topic).await?;
+        Ok(Consumer::new(
+            ctx,
+            self.service.clone(),
+            self.members_joined.clone(),
+            (group, topic),
+            &member,
+        ))
     }
+}
+
+/// Joins `group` on `topic` under a fresh member id `<node>-<n>` and returns it (KafkaJS gets
+/// a new member id from the coordinator on each join after its old one is gone).
+pub(super) async fn join_as_new_member(
+    ctx: &Ctx,
+    service: &ServiceRef<BrokerServer>,
+    members_joined: &AtomicU64,
+    group: &str,
+    topic: &str,
+) -> Result<String, BrokerCallError> {
+    let number = members_joined.fetch_add(1, Ordering::Relaxed);
+    let member = format!("{}-{number}", ctx.node());
+    let request = BrokerRequest::Join {
+        group: group.to_string(),
+        member: member.clone(),
+        topic: topic.to_string(),
+    };
+    // A join whose reply was lost, or whose node crashed while it was in flight, may have
+    // joined: unless the join is known to have succeeded, the broker forgets it.
+    let mut guard = JoinGuard {
+        service: service.clone(),
+        group: group.to_string(),
+        member: member.clone(),
+        joined: false,
+    };
+    let joined = match ctx.call(service, request).await {
+        Ok(BrokerResponse::Rebalanced(joined)) => joined.map_err(BrokerCallError::Broker),
+        Ok(other) => unexpected("subscribe", &other),
+        Err(error) => Err(error.into()),
+    };
+    joined?;
+    guard.joined = true;
+    Ok(member)
 }
 
 /// Tells the broker a member is gone when dropped before its join was known to succeed

@@ -115,7 +115,7 @@ fn in_flight_max_bounds_unacked_deliveries() {
     let mut b = Broker::new(BrokerConfig {
         partitions_default: 2,
         in_flight_max: 3,
-        ..BrokerConfig::default()
+        ..BrokerConfig::per_message()
     });
     for i in 0..10 {
         b.publish("t", &format!("k{i}"), "{}", at(0)).unwrap();

@@ -95,6 +95,7 @@ impl Harness {
             partitions_default: 2,
             retention_messages_max: None,
             in_flight_max: IN_FLIGHT_MAX,
+            ..BrokerConfig::per_message()
         });
         broker.set_mutation(mutation);
         let orders = TopicConfig {

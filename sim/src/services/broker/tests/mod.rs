@@ -6,6 +6,7 @@ mod auditor;
 mod consuming;
 mod drain;
 mod harness;
+mod kafka;
 mod props;
 mod unit;
 
@@ -23,6 +24,6 @@ fn at(ms: u64) -> VirtualTime {
 fn broker(partitions_default: u32) -> Broker {
     Broker::new(BrokerConfig {
         partitions_default,
-        ..BrokerConfig::default()
+        ..BrokerConfig::per_message()
     })
 }

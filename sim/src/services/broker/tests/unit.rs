@@ -131,7 +131,7 @@ fn retention_expires_what_a_lagging_group_did_not_read() {
     let mut b = Broker::new(BrokerConfig {
         partitions_default: 1,
         retention_messages_max: Some(2),
-        ..BrokerConfig::default()
+        ..BrokerConfig::per_message()
     });
     b.join("g", "a", "t", at(0)).unwrap();
     for i in 0..5 {
