@@ -6,8 +6,8 @@
 //! `BEFORE` runs on the proposed row before NOT NULL, unique and foreign-key checks (and, for
 //! `INSERT ... ON CONFLICT`, before the arbiter check, so `EXCLUDED` sees its changes) and may
 //! change it; `AFTER` runs once the row is written and may insert rows into other tables in
-//! the same transaction and send a `pg_notify`, so they commit or roll back with the write (statement and savepoint
-//! rollbacks included: they carry the statement's command id). A statement that blocks and
+//! the same transaction and send a `pg_notify`, so they commit or roll back with the write
+//! (statement and savepoint rollbacks included: they carry the statement's command id). A statement that blocks and
 //! re-runs never re-fires a trigger for a row it already wrote (that row is skipped), so the
 //! ids an `AFTER` insert draws from a sequence are drawn once, without the replay log.
 //!
