@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use serde_json::json;
 use syncsim::sim::services::workflow::{
-    RetryPolicy, WorkerConfig, WorkflowEvent, WorkflowStore, Workflows,
+    RetryPolicy, WorkerConfig, WorkflowEvent, WorkflowStore, Workflows, START_TO_CLOSE_TIMEOUT,
 };
 use syncsim::sim::{Case, Fault, FaultPlan, History, Property, Seed, Verdict, WorldBuilder};
 
@@ -202,4 +202,152 @@ fn a_worker_crash_mid_signal_reruns_it_on_another_worker_after_the_lease() {
         .at(Duration::from_millis(100), Fault::restart("worker-2"));
     let case = with_properties(case, vec![rerun]);
     assert_eq!(case.run(Seed(4)).failure, None);
+}
+
+/// Two workers; one signal for `org-1` at 10 ms whose handler runs two activities: "fetch"
+/// (50 ms, returns 7) then "push" (300 ms, fails when `fail_push`), the second with `policy`.
+/// Every run of an activity body leaves a note, so the trace counts executions.
+fn two_activity_case(policy: RetryPolicy, fail_push: bool) -> Case {
+    let install = move |world: &mut WorldBuilder| {
+        let workflows: Workflows = world.workflows("temporal");
+        let config = WorkerConfig {
+            lease: LEASE,
+            poll_interval: Duration::from_millis(50),
+        };
+        for node in ["worker-1", "worker-2"] {
+            let policy = policy.clone();
+            workflows.worker(
+                world.node(node),
+                config.clone(),
+                move |wf, _key, _payload| {
+                    let policy = policy.clone();
+                    async move {
+                        let ctx = wf.ctx.clone();
+                        let fetch = || async {
+                            ctx.note("run fetch");
+                            ctx.sleep(Duration::from_millis(50)).await;
+                            Ok::<u32, String>(7)
+                        };
+                        let fetched = wf.activity("fetch", &policy, fetch).await;
+                        let fetched = fetched.map_err(|error| error.to_string())?;
+                        let push = || async {
+                            ctx.note(format!("run push with {fetched}"));
+                            ctx.sleep(Duration::from_millis(300)).await;
+                            if fail_push {
+                                Err("CRM said no".to_string())
+                            } else {
+                                Ok(())
+                            }
+                        };
+                        wf.activity("push", &policy, push)
+                            .await
+                            .map_err(|error| error.to_string())
+                    }
+                },
+            );
+        }
+        world.node("api").process("signal", move |ctx| {
+            let workflows = workflows.clone();
+            async move {
+                ctx.sleep(Duration::from_millis(10)).await;
+                let _ = workflows.signal_with_start(&ctx, "org-1", json!(1)).await;
+                ctx.sleep(Duration::from_secs(2)).await;
+            }
+        });
+    };
+    let mut case = case(install, vec![], FaultPlan::new());
+    case.phases.chaos = Duration::from_secs(3);
+    case.phases.heal = Duration::from_secs(60);
+    case.bounds.time_max = Duration::from_secs(120);
+    case.bounds.events_max = 100_000;
+    case
+}
+
+/// The times (µs) of the trace notes that start with `prefix`.
+fn notes_at(history: &History, prefix: &str) -> Vec<u64> {
+    history
+        .trace()
+        .events()
+        .iter()
+        .filter(|event| event.detail.starts_with(prefix))
+        .map(|event| event.time.as_micros())
+        .collect()
+}
+
+/// The attempts of activity `name` as the store logged them: (attempt, error).
+fn attempts_of(store: &WorkflowStore, name: &str) -> Vec<(u32, Option<String>)> {
+    store
+        .log()
+        .iter()
+        .filter_map(|event| match event {
+            WorkflowEvent::Activity {
+                name: ran,
+                attempt,
+                error,
+                ..
+            } if ran == name => Some((*attempt, error.clone())),
+            _ => None,
+        })
+        .collect()
+}
+
+/// Both workers crash mid-"push" (claimed by ~60 ms, "fetch" done by ~120 ms, "push" runs
+/// until ~420 ms) and one restarts at 300 ms.
+fn crash_mid_push() -> FaultPlan {
+    FaultPlan::new()
+        .at(Duration::from_millis(250), Fault::crash("worker-1"))
+        .at(Duration::from_millis(250), Fault::crash("worker-2"))
+        .at(Duration::from_millis(300), Fault::restart("worker-2"))
+}
+
+#[test]
+fn a_replay_after_a_crash_skips_completed_activities_and_keeps_the_attempt_count() {
+    let replayed = Property::eventually("test: fetch ran once, push resumed at attempt 2", |h| {
+        let fetches = notes_at(h, "run fetch");
+        let pushes = notes_at(h, "run push with 7");
+        let store = h.service::<WorkflowStore>("temporal");
+        let push_attempts = attempts_of(&store, "push");
+        let replays: Vec<u32> = store
+            .log()
+            .iter()
+            .filter_map(|event| match event {
+                WorkflowEvent::Started { replayed, .. } => Some(*replayed),
+                _ => None,
+            })
+            .collect();
+        let timed_out = Some(START_TO_CLOSE_TIMEOUT.to_string());
+        let resumed = push_attempts == vec![(1, timed_out), (2, None)];
+        // The second attempt waits out the first's start-to-close timeout (the lease), then
+        // the policy's backoff after it (1 s).
+        let waited = pushes.len() == 2 && pushes[1] >= pushes[0] + 1_500_000;
+        Verdict::check(
+            fetches.len() == 1 && resumed && waited && replays == vec![0, 1],
+            || format!("fetch at {fetches:?}, push at {pushes:?}, {push_attempts:?}, {replays:?}"),
+        )
+    });
+    let mut case = two_activity_case(RetryPolicy::attempts(3), false);
+    case.faults = crash_mid_push();
+    let case = with_properties(case, vec![replayed]);
+    assert_eq!(case.run(Seed(5)).failure, None);
+}
+
+#[test]
+fn a_timed_out_attempt_counts_against_the_attempts_bound() {
+    // Two attempts allowed: the crash times the first out, the second fails, so the signal
+    // fails after two runs of "push", not three (which a count restarting at 1 would allow).
+    let bounded = Property::eventually("test: push ran twice and the signal failed", |h| {
+        let pushes = notes_at(h, "run push with 7");
+        let store = h.service::<WorkflowStore>("temporal");
+        let failed = store.log().iter().any(|event| {
+            matches!(event, WorkflowEvent::Completed { error: Some(error), .. }
+                if error.contains("attempts exhausted: CRM said no"))
+        });
+        Verdict::check(pushes.len() == 2 && failed, || {
+            format!("push at {pushes:?}: {:?}", store.log())
+        })
+    });
+    let mut case = two_activity_case(RetryPolicy::attempts(2), true);
+    case.faults = crash_mid_push();
+    let case = with_properties(case, vec![bounded]);
+    assert_eq!(case.run(Seed(6)).failure, None);
 }

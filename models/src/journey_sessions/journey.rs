@@ -85,7 +85,9 @@ pub(crate) async fn persist(
     Ok(())
 }
 
-/// How a node ended.
+/// How a node ended; the workflow's history keeps it, so a replay after a worker crash gets
+/// it without running the node again.
+#[derive(Serialize, Deserialize)]
 enum NodeOutcome {
     /// Saved; the journey goes on.
     Done,

@@ -47,6 +47,18 @@ pub fn all(config: &JourneySessionsConfig) -> Vec<Property> {
                 rerun
             },
         ),
+        // The replay mattered: a worker lost a journey after one of its nodes completed, and
+        // the next worker took that node's result from the history instead of running it.
+        Property::sometimes(
+            "journey_sessions: a journey's replay skipped a node that had completed",
+            |history| {
+                let store = history.service::<WorkflowStore>(TEMPORAL);
+                let skipped = store.log().iter().any(
+                    |event| matches!(event, WorkflowEvent::Started { replayed, .. } if *replayed > 0),
+                );
+                skipped
+            },
+        ),
     ];
     properties.extend(
         [

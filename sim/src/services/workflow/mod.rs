@@ -7,13 +7,16 @@
 //!                                                   │ one queue per key
 //!  worker daemon ── Claim (lease) ◀─────────────────┘
 //!     │ runs the model's handler(WorkflowCtx, key, payload)
-//!     │    └─ wf.activity(name, policy, || async { ... }) retries with backoff,
-//!     │       renewing the lease before each attempt
-//!     └─ Complete (refused if the lease was lost: another worker ran it again)
+//!     │    └─ wf.activity(name, policy, || async { ... }) retries with backoff;
+//!     │       StartAttempt (renews the lease) and RecordActivity write the signal's history
+//!     └─ Complete (refused if the lease was lost: another worker replays it)
 //! ```
 //!
-//! Not modelled: deterministic replay of workflow code (a handler runs from the top for each
-//! signal), timers, child workflows, queries, cancellation, task-queue routing.
+//! A worker that claims a signal after a lost lease runs the handler from the top against the
+//! history, as Temporal replays a workflow: completed activities return their recorded
+//! results, an unfinished one resumes its attempt count. Not modelled: timers, child
+//! workflows, queries, cancellation, task-queue routing, workflow code's own side effects
+//! outside activities (they repeat on a replay, as in Temporal).
 
 mod store;
 mod worker;
@@ -23,7 +26,10 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-pub use store::{Claim, Signal, WorkflowEvent, WorkflowRequest, WorkflowResponse, WorkflowStore};
+pub use store::{
+    ActivityOutcome, ActivityRecord, AttemptEnd, Claim, RecordActivity, Signal, StartAttempt,
+    WorkflowEvent, WorkflowRequest, WorkflowResponse, WorkflowStore, START_TO_CLOSE_TIMEOUT,
+};
 pub use worker::{ActivityError, RetryPolicy, WorkflowCtx};
 
 use crate::ctx::{CallError, Ctx};

@@ -2,10 +2,14 @@
 //! queue of signals; a worker leases the key to run its oldest signal, so a key's signals run
 //! one after the other, while different keys run in parallel on different workers.
 //!
-//! A lease that runs out (its worker crashed, or stalled past it) lets another worker run the
-//! same signal again: execution is at least once. A completion under a lease that was lost is
-//! refused. Not modelled: workflow histories and replay, timers and child workflows, queries,
-//! task queues by name, cancellation.
+//! Each signal keeps the history of its handler's activities, as Temporal's event history does:
+//! the attempts started and ended, when, and the result of a completed activity. A lease that
+//! runs out (its worker crashed, or stalled past it) lets another worker claim the signal and
+//! replay that history: completed activities are not run again, and an attempt that was still
+//! running is recorded as timed out (the lease doubles as its start-to-close timeout), so the
+//! next attempt carries on the count. A start, a result or a completion under a lease that was
+//! lost is refused, as Temporal refuses a stale task token. Not modelled: timers and child
+//! workflows, queries, task queues by name, cancellation.
 
 use std::collections::{BTreeMap, VecDeque};
 
@@ -22,6 +26,51 @@ pub struct Signal {
     pub payload: serde_json::Value,
     /// How many times a worker started it.
     pub starts: u32,
+    /// Its handler's activities so far, in the order the handler scheduled them.
+    pub history: Vec<ActivityRecord>,
+}
+
+/// The error an attempt that outlived its start-to-close timeout (the lease) ends with.
+pub const START_TO_CLOSE_TIMEOUT: &str = "activity StartToClose timeout";
+
+/// One activity of a signal's handler, as its history holds it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct ActivityRecord {
+    /// The activity's name (a replay must schedule the same one at the same place).
+    pub name: String,
+    /// Attempts started; one more than `attempts_ended` while an attempt runs.
+    pub attempts_started: u32,
+    /// Attempts that ended (with a result, an error or a timeout).
+    pub attempts_ended: u32,
+    /// When the last attempt ended.
+    pub ended_at_micros: u64,
+    /// The last attempt's error, if it failed.
+    pub last_error: Option<String>,
+    /// Set once the activity is closed: no attempt follows.
+    pub outcome: Option<ActivityOutcome>,
+}
+
+/// How one attempt ended, as the worker reports it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum AttemptEnd {
+    /// It failed and the policy allows another attempt.
+    Retrying(String),
+    /// It succeeded or failed for good: the activity is closed.
+    Closed(ActivityOutcome),
+}
+
+/// How a closed activity ended.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub enum ActivityOutcome {
+    /// Its result, which a replay returns instead of running it again.
+    Completed(serde_json::Value),
+    /// It failed for good: attempts exhausted, or a non-retryable error.
+    Failed {
+        /// The last error.
+        error: String,
+        /// Whether a non-retryable error closed it (else the attempts ran out).
+        non_retryable: bool,
+    },
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -56,6 +105,9 @@ pub enum WorkflowEvent {
         worker: String,
         /// 1 for the first start; more after a lost lease.
         start: u32,
+        /// Activities the history holds as completed: the replay returns their results
+        /// without running them again.
+        replayed: u32,
     },
     /// One attempt of an activity ended.
     Activity {
@@ -107,19 +159,10 @@ pub enum WorkflowRequest {
         /// How long from now.
         lease_micros: u64,
     },
-    /// Records an activity attempt.
-    RecordActivity {
-        /// The workflow key.
-        key: String,
-        /// The signal id.
-        signal: u64,
-        /// The activity's name.
-        name: String,
-        /// The attempt number.
-        attempt: u32,
-        /// Its error, if it failed.
-        error: Option<String>,
-    },
+    /// Records that an activity attempt starts, renewing the lease for it.
+    StartAttempt(StartAttempt),
+    /// Records how an activity attempt ended.
+    RecordActivity(RecordActivity),
     /// Finishes the leased signal and releases the key.
     Complete {
         /// The workflow key.
@@ -129,6 +172,39 @@ pub enum WorkflowRequest {
         /// Its error, if the workflow code gave up.
         error: Option<String>,
     },
+}
+
+/// Records that attempt `attempt` of activity `seq` starts, and renews the lease for it
+/// (its start-to-close timeout). Idempotent, so a worker may resend it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StartAttempt {
+    /// The workflow key.
+    pub key: String,
+    /// The lease token.
+    pub token: u64,
+    /// The activity's place in the handler's order (0-based).
+    pub seq: usize,
+    /// The activity's name.
+    pub name: String,
+    /// The attempt number.
+    pub attempt: u32,
+    /// How long from now the lease lasts.
+    pub lease_micros: u64,
+}
+
+/// Records how attempt `attempt` of activity `seq` ended. Idempotent.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RecordActivity {
+    /// The workflow key.
+    pub key: String,
+    /// The lease token.
+    pub token: u64,
+    /// The activity's place in the handler's order.
+    pub seq: usize,
+    /// The attempt number.
+    pub attempt: u32,
+    /// How it ended.
+    pub end: AttemptEnd,
 }
 
 /// The store's answer.
@@ -202,17 +278,122 @@ impl WorkflowStore {
         });
         let signal = workflow.signals.front_mut().expect("checked non-empty");
         signal.starts += 1;
+        if let Some(timed_out) = time_out_running_attempt(signal, now_micros) {
+            self.log.push(WorkflowEvent::Activity {
+                key: key.clone(),
+                signal: signal.id,
+                name: timed_out.0,
+                attempt: timed_out.1,
+                error: Some(START_TO_CLOSE_TIMEOUT.to_string()),
+            });
+        }
+        let replayed = signal
+            .history
+            .iter()
+            .filter(|record| matches!(record.outcome, Some(ActivityOutcome::Completed(_))))
+            .count();
         self.log.push(WorkflowEvent::Started {
             key: key.clone(),
             signal: signal.id,
             worker: worker.to_string(),
             start: signal.starts,
+            replayed: u32::try_from(replayed).expect("a handler runs few activities"),
         });
         Some(Claim {
             key: key.clone(),
             token: self.tokens_issued,
             signal: signal.clone(),
         })
+    }
+
+    /// Starts attempt `attempt` of activity `seq` under the lease `token`, renewing the lease.
+    fn start_attempt(&mut self, request: StartAttempt, now_micros: u64) -> WorkflowResponse {
+        let Some(workflow) = self.lease_of(&request.key, request.token) else {
+            return WorkflowResponse::LeaseLost;
+        };
+        let lease = workflow.lease.as_mut().expect("matched by token");
+        lease.until_micros = now_micros + request.lease_micros;
+        let signal = workflow
+            .signals
+            .front_mut()
+            .expect("a leased key has a signal");
+        assert!(
+            request.seq <= signal.history.len(),
+            "activity {} scheduled past the history's end",
+            request.seq
+        );
+        if request.seq == signal.history.len() {
+            signal.history.push(ActivityRecord {
+                name: request.name.clone(),
+                attempts_started: 0,
+                attempts_ended: 0,
+                ended_at_micros: now_micros,
+                last_error: None,
+                outcome: None,
+            });
+        }
+        let record = &mut signal.history[request.seq];
+        // Temporal fails a replay that schedules another activity than its history holds.
+        assert_eq!(
+            record.name, request.name,
+            "nondeterministic handler: activity {} was {:?}, now {:?}",
+            request.seq, record.name, request.name
+        );
+        assert!(record.outcome.is_none(), "a closed activity started again");
+        assert!(
+            request.attempt == record.attempts_started
+                || request.attempt == record.attempts_ended + 1,
+            "attempt {} after {} ended",
+            request.attempt,
+            record.attempts_ended
+        );
+        record.attempts_started = request.attempt;
+        WorkflowResponse::Ok
+    }
+
+    /// Records how attempt `attempt` of activity `seq` ended; a resent record is a no-op.
+    fn record_activity(&mut self, request: RecordActivity, now_micros: u64) -> WorkflowResponse {
+        let Some(workflow) = self.lease_of(&request.key, request.token) else {
+            return WorkflowResponse::LeaseLost;
+        };
+        let signal = workflow
+            .signals
+            .front_mut()
+            .expect("a leased key has a signal");
+        let record = signal
+            .history
+            .get_mut(request.seq)
+            .expect("an attempt ends after it started");
+        if record.attempts_ended >= request.attempt {
+            return WorkflowResponse::Ok;
+        }
+        assert_eq!(
+            record.attempts_started, request.attempt,
+            "the attempt that ran"
+        );
+        record.attempts_ended = request.attempt;
+        record.ended_at_micros = now_micros;
+        let error = match request.end {
+            AttemptEnd::Retrying(error) => Some(error),
+            AttemptEnd::Closed(outcome) => {
+                let error = match &outcome {
+                    ActivityOutcome::Completed(_) => None,
+                    ActivityOutcome::Failed { error, .. } => Some(error.clone()),
+                };
+                record.outcome = Some(outcome);
+                error
+            }
+        };
+        record.last_error.clone_from(&error);
+        let event = WorkflowEvent::Activity {
+            key: request.key,
+            signal: signal.id,
+            name: record.name.clone(),
+            attempt: request.attempt,
+            error,
+        };
+        self.log.push(event);
+        WorkflowResponse::Ok
     }
 
     fn lease_of(&mut self, key: &str, token: u64) -> Option<&mut Workflow> {
@@ -257,6 +438,7 @@ impl Service for WorkflowStore {
                     id,
                     payload,
                     starts: 0,
+                    history: Vec::new(),
                 });
                 self.log.push(WorkflowEvent::Signaled { key, signal: id });
                 WorkflowResponse::Signaled(id)
@@ -277,22 +459,8 @@ impl Service for WorkflowStore {
                 }
                 None => WorkflowResponse::LeaseLost,
             },
-            WorkflowRequest::RecordActivity {
-                key,
-                signal,
-                name,
-                attempt,
-                error,
-            } => {
-                self.log.push(WorkflowEvent::Activity {
-                    key,
-                    signal,
-                    name,
-                    attempt,
-                    error,
-                });
-                WorkflowResponse::Ok
-            }
+            WorkflowRequest::StartAttempt(request) => self.start_attempt(request, now_micros),
+            WorkflowRequest::RecordActivity(request) => self.record_activity(request, now_micros),
             WorkflowRequest::Complete { key, token, error } => self.complete(&key, token, error),
         }
     }
@@ -300,4 +468,19 @@ impl Service for WorkflowStore {
     fn crash(&mut self) {
         // Durable: every request was applied atomically on arrival.
     }
+}
+
+/// Ends an attempt of `signal` that was still running when its lease ran out: the lease is
+/// its start-to-close timeout, which Temporal counts as a failed attempt. The activity's
+/// name and the attempt, if there was one.
+fn time_out_running_attempt(signal: &mut Signal, now_micros: u64) -> Option<(String, u32)> {
+    let record = signal.history.last_mut()?;
+    if record.outcome.is_some() || record.attempts_started == record.attempts_ended {
+        return None;
+    }
+    assert_eq!(record.attempts_started, record.attempts_ended + 1);
+    record.attempts_ended = record.attempts_started;
+    record.ended_at_micros = now_micros;
+    record.last_error = Some(START_TO_CLOSE_TIMEOUT.to_string());
+    Some((record.name.clone(), record.attempts_ended))
 }

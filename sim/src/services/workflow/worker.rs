@@ -1,19 +1,30 @@
 //! The worker side: a daemon that claims a key, runs the model's handler for its oldest
 //! signal, and completes it; `WorkflowCtx::activity` runs one activity with its retry policy.
 //!
-//! Backoff follows Temporal's: `backoff_initial * coefficient^(attempt - 1)`, capped at
-//! `backoff_max`, no jitter; `attempts_max: None` retries forever (Temporal's default), which
-//! is exactly the behaviour a property must be able to catch. Not modelled: non-retryable
-//! error types, activity timeouts other than the lease, heartbeat details.
+//! Activities replay from the signal's history as Temporal's do: a completed activity's
+//! result comes from the history, and an unfinished one carries on its attempt count. Backoff
+//! follows Temporal's: `backoff_initial * coefficient^(attempt - 1)`, capped at
+//! `backoff_max`, no jitter, timed from the attempt's end; `attempts_max: None` retries
+//! forever (Temporal's default), which is exactly the behaviour a property must be able to
+//! catch. Not modelled: non-retryable error types, activity timeouts other than the lease
+//! (which is the start-to-close timeout), heartbeat details, activities run on another worker
+//! than the workflow code.
 
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 
+use std::cell::Cell;
+use std::rc::Rc;
+
+use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
-use super::store::{WorkflowRequest, WorkflowResponse, WorkflowStore};
+use super::store::{
+    ActivityOutcome, ActivityRecord, AttemptEnd, RecordActivity, StartAttempt, WorkflowRequest,
+    WorkflowResponse, WorkflowStore,
+};
 use super::WorkerConfig;
 use crate::ctx::Ctx;
 use crate::service::ServiceRef;
@@ -86,7 +97,8 @@ impl std::fmt::Display for ActivityError {
     }
 }
 
-/// What a workflow handler gets: the worker's `Ctx` and the running signal's lease.
+/// What a workflow handler gets: the worker's `Ctx`, the running signal's lease, and the
+/// history its activities replay from.
 #[derive(Clone)]
 pub struct WorkflowCtx {
     /// The worker process's context.
@@ -96,6 +108,18 @@ pub struct WorkflowCtx {
     key: String,
     signal: u64,
     token: u64,
+    /// The signal's activities as the store held them at the claim.
+    history: Rc<Vec<ActivityRecord>>,
+    /// The next activity's place in the handler's order: a replay matches activities to the
+    /// history by it, as Temporal matches commands to events.
+    next_seq: Rc<Cell<usize>>,
+}
+
+/// Where an activity resumes: the attempts its history already ended, and the last error.
+struct Resume {
+    attempts_ended: u32,
+    last_error: Option<String>,
+    ended_at_micros: u64,
 }
 
 impl WorkflowCtx {
@@ -104,8 +128,10 @@ impl WorkflowCtx {
         self.signal
     }
 
-    /// Runs `activity` until it succeeds or `policy` gives up, renewing the lease before each
-    /// attempt and recording each attempt in the store.
+    /// Runs `activity` until it succeeds or `policy` gives up, recording each attempt's start
+    /// (which renews the lease) and end in the signal's history. A replay after a lost lease
+    /// returns a completed activity's recorded result without running it, and carries on an
+    /// unfinished one's attempt count (an attempt the lease outlived counts as timed out).
     pub async fn activity<T, F, Fut>(
         &self,
         name: &str,
@@ -113,30 +139,84 @@ impl WorkflowCtx {
         mut activity: F,
     ) -> Result<T, ActivityError>
     where
+        T: Serialize + DeserializeOwned,
         F: FnMut() -> Fut,
         Fut: Future<Output = Result<T, String>>,
     {
-        let mut attempt: u32 = 0;
+        let seq = self.next_seq.get();
+        self.next_seq.set(seq + 1);
+        let resume = match self.replay(seq, name) {
+            Replayed::Closed(outcome) => return closed_outcome(outcome),
+            Replayed::Open(resume) => resume,
+        };
+        let mut attempt = resume.attempts_ended;
+        if attempt > 0 {
+            let error = resume.last_error.unwrap_or_default();
+            if policy.attempts_max.is_some_and(|max| attempt >= max) {
+                return Err(ActivityError::Exhausted(error));
+            }
+            // The retry timer runs from the attempt's end, as the server's does.
+            let retry_at_micros = resume.ended_at_micros + micros(policy.backoff(attempt));
+            let wait_micros = retry_at_micros.saturating_sub(self.ctx.now().as_micros());
+            self.backoff(Duration::from_micros(wait_micros)).await?;
+        }
         loop {
             attempt += 1;
-            self.renew(self.config.lease).await?;
-            let result = activity().await;
-            let error = result.as_ref().err().cloned();
-            self.record(name, attempt, error.clone()).await;
-            match (result, error) {
-                (Ok(value), _) => return Ok(value),
-                (Err(_), Some(error)) if policy.attempts_max.is_some_and(|max| attempt >= max) => {
-                    return Err(ActivityError::Exhausted(error));
+            self.start_attempt(seq, name, attempt).await?;
+            // The activity's return, once no attempt follows.
+            let (end, returned) = match activity().await {
+                Ok(value) => {
+                    let json = serde_json::to_value(&value).expect("a result serializes");
+                    let end = AttemptEnd::Closed(ActivityOutcome::Completed(json));
+                    (end, Some(Ok(value)))
                 }
-                _ => {
-                    // The worker keeps the key through the backoff, as the server keeps an
-                    // activity's retries to itself: the lease covers the wait.
-                    let backoff = policy.backoff(attempt);
-                    self.renew(backoff + self.config.lease).await?;
-                    self.ctx.sleep(backoff).await;
+                Err(error) if policy.attempts_max.is_some_and(|max| attempt >= max) => {
+                    let end = AttemptEnd::Closed(ActivityOutcome::Failed {
+                        error: error.clone(),
+                        non_retryable: false,
+                    });
+                    (end, Some(Err(ActivityError::Exhausted(error))))
                 }
+                Err(error) => (AttemptEnd::Retrying(error), None),
+            };
+            self.record(seq, attempt, end).await?;
+            if let Some(returned) = returned {
+                return returned;
             }
+            self.backoff(policy.backoff(attempt)).await?;
         }
+    }
+
+    /// What the history holds for activity `seq`; asserts it is the same activity.
+    fn replay(&self, seq: usize, name: &str) -> Replayed {
+        let Some(record) = self.history.get(seq) else {
+            return Replayed::Open(Resume {
+                attempts_ended: 0,
+                last_error: None,
+                ended_at_micros: 0,
+            });
+        };
+        // Temporal fails a replay whose code schedules another activity than the history.
+        assert_eq!(
+            record.name, name,
+            "nondeterministic handler at activity {seq}"
+        );
+        match &record.outcome {
+            Some(outcome) => Replayed::Closed(outcome.clone()),
+            None => Replayed::Open(Resume {
+                attempts_ended: record.attempts_ended,
+                last_error: record.last_error.clone(),
+                ended_at_micros: record.ended_at_micros,
+            }),
+        }
+    }
+
+    /// Waits `backoff` before the next attempt, the lease covering the wait: the server keeps
+    /// an activity's retries to itself.
+    async fn backoff(&self, backoff: Duration) -> Result<(), ActivityError> {
+        self.renew(backoff + self.config.lease).await?;
+        self.ctx.sleep(backoff).await;
+        Ok(())
     }
 
     async fn renew(&self, lease: Duration) -> Result<(), ActivityError> {
@@ -147,22 +227,68 @@ impl WorkflowCtx {
         };
         match self.ctx.call(&self.store, request).await {
             Ok(WorkflowResponse::LeaseLost) => Err(ActivityError::LeaseLost),
-            // A lost call keeps the lease as it was; the attempt goes ahead.
+            // A lost heartbeat keeps the lease as it was.
             _ => Ok(()),
         }
     }
 
-    async fn record(&self, name: &str, attempt: u32, error: Option<String>) {
-        let request = WorkflowRequest::RecordActivity {
+    async fn start_attempt(
+        &self,
+        seq: usize,
+        name: &str,
+        attempt: u32,
+    ) -> Result<(), ActivityError> {
+        let request = WorkflowRequest::StartAttempt(StartAttempt {
             key: self.key.clone(),
-            signal: self.signal,
+            token: self.token,
+            seq,
             name: name.to_string(),
             attempt,
-            error,
-        };
-        // The record is ground truth for properties; a lost one is a lost log line, as a
-        // worker that crashes before reporting would lose it.
-        let _ = self.ctx.call(&self.store, request).await;
+            lease_micros: micros(self.config.lease),
+        });
+        self.until_answered(request).await
+    }
+
+    async fn record(&self, seq: usize, attempt: u32, end: AttemptEnd) -> Result<(), ActivityError> {
+        let request = WorkflowRequest::RecordActivity(RecordActivity {
+            key: self.key.clone(),
+            token: self.token,
+            seq,
+            attempt,
+            end,
+        });
+        self.until_answered(request).await
+    }
+
+    /// Sends an idempotent history request until the store answers: an attempt runs only once
+    /// its start is durable, and its result counts only once recorded, as an activity task
+    /// does. A lease lost meanwhile ends the wait.
+    async fn until_answered(&self, request: WorkflowRequest) -> Result<(), ActivityError> {
+        loop {
+            match self.ctx.call(&self.store, request.clone()).await {
+                Ok(WorkflowResponse::LeaseLost) => return Err(ActivityError::LeaseLost),
+                Ok(_) => return Ok(()),
+                Err(_) => self.ctx.sleep(self.config.poll_interval).await,
+            }
+        }
+    }
+}
+
+/// What a replay found for one activity.
+enum Replayed {
+    /// Closed: its recorded result or failure.
+    Closed(ActivityOutcome),
+    /// Still open: where its attempts resume.
+    Open(Resume),
+}
+
+/// A closed activity's recorded outcome, as the handler gets it.
+fn closed_outcome<T: DeserializeOwned>(outcome: ActivityOutcome) -> Result<T, ActivityError> {
+    match outcome {
+        ActivityOutcome::Completed(json) => {
+            Ok(serde_json::from_value(json).expect("a recorded result deserializes"))
+        }
+        ActivityOutcome::Failed { error, .. } => Err(ActivityError::Exhausted(error)),
     }
 }
 
@@ -193,6 +319,8 @@ pub(crate) async fn serve(
             key: claim.key.clone(),
             signal: claim.signal.id,
             token: claim.token,
+            history: Rc::new(claim.signal.history),
+            next_seq: Rc::new(Cell::new(0)),
         };
         let outcome = handler(workflow, claim.key.clone(), claim.signal.payload).await;
         let request = WorkflowRequest::Complete {
