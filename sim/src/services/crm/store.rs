@@ -241,6 +241,37 @@ impl CrmStore {
 }
 
 impl CrmStore {
+    /// A create: Salesforce's duplicate error when the external id is taken, else an insert.
+    fn create(
+        &mut self,
+        now: VirtualTime,
+        external_id_field: &str,
+        object_type: String,
+        external_id: String,
+        fields: BTreeMap<String, serde_json::Value>,
+        references: Vec<Reference>,
+    ) -> Result<String, String> {
+        if let Some(existing) = self.object(&object_type, &external_id) {
+            return Err(format!(
+                "duplicate value found: {external_id_field} duplicates value on record with id: \
+                 {}",
+                existing.sfid
+            ));
+        }
+        self.upsert(now, object_type, external_id, fields, references)
+    }
+
+    /// Objects of `object_type` written at or after `modified_since`.
+    fn list(&self, object_type: &str, modified_since: VirtualTime) -> Vec<CrmObject> {
+        self.objects
+            .values()
+            .filter(|object| {
+                object.object_type == object_type && object.modified_at >= modified_since
+            })
+            .cloned()
+            .collect()
+    }
+
     fn record_push(
         &mut self,
         caller: Caller<'_>,
@@ -292,23 +323,14 @@ impl Service for CrmStore {
                 fields,
                 references,
             } => {
-                let existing = self.object(&object_type, &external_id).map(|object| {
-                    format!(
-                        "duplicate value found: {external_id_field} duplicates value on record \
-                         with id: {}",
-                        object.sfid
-                    )
-                });
-                let result = match existing {
-                    Some(duplicate) => Err(duplicate),
-                    None => self.upsert(
-                        caller.now,
-                        object_type.clone(),
-                        external_id.clone(),
-                        fields,
-                        references,
-                    ),
-                };
+                let result = self.create(
+                    caller.now,
+                    &external_id_field,
+                    object_type.clone(),
+                    external_id.clone(),
+                    fields,
+                    references,
+                );
                 self.record_push(caller, PushKind::Create, object_type, external_id, result)
             }
             CrmRequest::Get {
@@ -318,15 +340,7 @@ impl Service for CrmStore {
             CrmRequest::List {
                 object_type,
                 modified_since,
-            } => CrmResponse::Listed(
-                self.objects
-                    .values()
-                    .filter(|object| {
-                        object.object_type == object_type && object.modified_at >= modified_since
-                    })
-                    .cloned()
-                    .collect(),
-            ),
+            } => CrmResponse::Listed(self.list(&object_type, modified_since)),
             CrmRequest::Delete {
                 object_type,
                 external_id,
