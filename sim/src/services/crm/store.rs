@@ -9,11 +9,11 @@
 //! whose reply was lost fails when it is sent again
 //! (https://devcenter.heroku.com/articles/heroku-connect-write-errors, May 2024: "If you have
 //! an External ID set, this error is likely due to Connect reprocessing an already committed
-//! record. A successful commit can fail to report the success back to Connect"). Durable:
-//! every request is applied atomically on arrival, so a crash loses nothing. Rate limits and 5xx answers are the request faults of
-//! the plan (`reject`). A delete removes the object for every later read (the recycle bin is
-//! not readable). Not modelled: field types and validation rules, triggers and flows,
-//! duplicate rules, sharing, API versions, bulk jobs, undelete, cascades to referencing
+//! record. A successful commit can fail to report the success back to Connect"). Durable: every
+//! request is applied atomically on arrival, so a crash loses nothing. Rate limits and 5xx answers
+//! are the request faults of the plan (`reject`). A delete removes the object for every later read
+//! (the recycle bin is not readable). Not modelled: field types and validation rules, triggers and
+//! flows, duplicate rules, sharing, API versions, bulk jobs, undelete, cascades to referencing
 //! objects.
 
 use std::collections::BTreeMap;

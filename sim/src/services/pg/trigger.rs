@@ -7,9 +7,10 @@
 //! `INSERT ... ON CONFLICT`, before the arbiter check, so `EXCLUDED` sees its changes) and may
 //! change it; `AFTER` runs once the row is written and may insert rows into other tables in
 //! the same transaction and send a `pg_notify`, so they commit or roll back with the write
-//! (statement and savepoint rollbacks included: they carry the statement's command id). A statement that blocks and
-//! re-runs never re-fires a trigger for a row it already wrote (that row is skipped), so the
-//! ids an `AFTER` insert draws from a sequence are drawn once, without the replay log.
+//! (statement and savepoint rollbacks included: they carry the statement's command id). A statement
+//! that blocks and re-runs never re-fires a trigger for a row it already wrote (that row is
+//! skipped), so the ids an `AFTER` insert draws from a sequence are drawn once, without the replay
+//! log.
 //!
 //! Not modelled: `CREATE TRIGGER` in SQL and PL/pgSQL (0A000 as before), statement-level,
 //! `DELETE` and `TRUNCATE` triggers, `WHEN` clauses, a `BEFORE` trigger skipping the row
