@@ -6,7 +6,8 @@ use std::time::Duration;
 
 use serde_json::json;
 use syncsim::sim::services::workflow::{
-    RetryPolicy, WorkerConfig, WorkflowEvent, WorkflowStore, Workflows, START_TO_CLOSE_TIMEOUT,
+    ActivityFailure, RetryPolicy, WorkerConfig, WorkflowEvent, WorkflowStore, Workflows,
+    START_TO_CLOSE_TIMEOUT,
 };
 use syncsim::sim::{Case, Fault, FaultPlan, History, Property, Seed, Verdict, WorldBuilder};
 
@@ -350,4 +351,75 @@ fn a_timed_out_attempt_counts_against_the_attempts_bound() {
     case.faults = crash_mid_push();
     let case = with_properties(case, vec![bounded]);
     assert_eq!(case.run(Seed(6)).failure, None);
+}
+
+#[test]
+fn a_non_retryable_error_fails_the_activity_at_once_despite_a_forever_policy() {
+    let install = |world: &mut WorldBuilder| {
+        let workflows: Workflows = world.workflows("temporal");
+        let config = WorkerConfig {
+            lease: LEASE,
+            poll_interval: Duration::from_millis(50),
+        };
+        // Retry forever, except an `InvalidAccount` (listed) or a failure flagged so.
+        let policy = RetryPolicy {
+            non_retryable_error_types: vec!["InvalidAccount".to_string()],
+            ..RetryPolicy::forever()
+        };
+        workflows.worker(world.node("worker-1"), config, move |wf, _key, payload| {
+            let policy = policy.clone();
+            async move {
+                let fail = || async {
+                    let failure = if payload == json!("listed") {
+                        ActivityFailure::new("InvalidAccount", "no such account")
+                    } else {
+                        ActivityFailure::non_retryable("Revoked", "API key revoked")
+                    };
+                    Err::<(), _>(failure)
+                };
+                wf.activity("push", &policy, fail)
+                    .await
+                    .map_err(|error| error.to_string())
+            }
+        });
+        world.node("api").process("signal", move |ctx| {
+            let workflows = workflows.clone();
+            async move {
+                ctx.sleep(Duration::from_millis(10)).await;
+                let _ = workflows
+                    .signal_with_start(&ctx, "org-1", json!("listed"))
+                    .await;
+                let _ = workflows
+                    .signal_with_start(&ctx, "org-2", json!("flagged"))
+                    .await;
+            }
+        });
+    };
+    let failed_once = Property::eventually("test: each signal failed after one attempt", |h| {
+        let store = h.service::<WorkflowStore>("temporal");
+        let errors: Vec<&str> = store
+            .log()
+            .iter()
+            .filter_map(|event| match event {
+                WorkflowEvent::Completed {
+                    error: Some(error), ..
+                } => Some(error.as_str()),
+                _ => None,
+            })
+            .collect();
+        let expected = [
+            "non-retryable: InvalidAccount: no such account",
+            "non-retryable: Revoked: API key revoked",
+        ];
+        let once = attempts_of(&store, "push")
+            .iter()
+            .all(|(attempt, _)| *attempt == 1);
+        Verdict::check(once && errors == expected, || format!("{:?}", store.log()))
+    });
+    let mut case = case(install, vec![failed_once], FaultPlan::new());
+    case.phases.chaos = Duration::from_secs(1);
+    case.phases.heal = Duration::from_secs(30);
+    case.bounds.time_max = Duration::from_secs(60);
+    case.bounds.events_max = 100_000;
+    assert_eq!(case.run(Seed(7)).failure, None);
 }

@@ -30,7 +30,7 @@ pub use store::{
     ActivityOutcome, ActivityRecord, AttemptEnd, Claim, RecordActivity, Signal, StartAttempt,
     WorkflowEvent, WorkflowRequest, WorkflowResponse, WorkflowStore, START_TO_CLOSE_TIMEOUT,
 };
-pub use worker::{ActivityError, RetryPolicy, WorkflowCtx};
+pub use worker::{ActivityError, ActivityFailure, RetryPolicy, WorkflowCtx, GENERIC_ERROR_TYPE};
 
 use crate::ctx::{CallError, Ctx};
 use crate::service::ServiceRef;

@@ -6,7 +6,8 @@
 //! follows Temporal's: `backoff_initial * coefficient^(attempt - 1)`, capped at
 //! `backoff_max`, no jitter, timed from the attempt's end; `attempts_max: None` retries
 //! forever (Temporal's default), which is exactly the behaviour a property must be able to
-//! catch. Not modelled: non-retryable error types, activity timeouts other than the lease
+//! catch. A failure whose type the policy lists as non-retryable, or that is flagged so, ends
+//! the activity at once. Not modelled: activity timeouts other than the lease
 //! (which is the start-to-close timeout), heartbeat details, activities run on another worker
 //! than the workflow code.
 
@@ -47,6 +48,65 @@ pub struct RetryPolicy {
     /// The wait never grows past this.
     #[serde(with = "humantime_serde")]
     pub backoff_max: Duration,
+    /// Error types that fail the activity at once, whatever the attempts left (Temporal's
+    /// `NonRetryableErrorTypes`, matched against `ActivityFailure::error_type`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub non_retryable_error_types: Vec<String>,
+}
+
+/// How an activity attempt failed: Temporal's `ApplicationError`, a type, a message and a
+/// non-retryable flag. A plain `String` error converts with type `GENERIC_ERROR_TYPE`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ActivityFailure {
+    /// The error's type, which a policy's `non_retryable_error_types` lists.
+    pub error_type: String,
+    /// What went wrong.
+    pub message: String,
+    /// Fails the activity at once, whatever the policy says.
+    pub non_retryable: bool,
+}
+
+/// The type of an activity error given as a plain `String` (the SDKs use the language's type
+/// name of an error that is not an `ApplicationError`).
+pub const GENERIC_ERROR_TYPE: &str = "String";
+
+impl ActivityFailure {
+    /// A retryable failure of type `error_type`.
+    pub fn new(error_type: &str, message: impl Into<String>) -> Self {
+        ActivityFailure {
+            error_type: error_type.to_string(),
+            message: message.into(),
+            non_retryable: false,
+        }
+    }
+
+    /// A failure no retry can fix, whatever the policy.
+    pub fn non_retryable(error_type: &str, message: impl Into<String>) -> Self {
+        ActivityFailure {
+            non_retryable: true,
+            ..ActivityFailure::new(error_type, message)
+        }
+    }
+
+    /// Whether `policy` allows no retry after it.
+    fn ends_retries(&self, policy: &RetryPolicy) -> bool {
+        self.non_retryable || policy.non_retryable_error_types.contains(&self.error_type)
+    }
+
+    /// As recorded: the plain message for a plain error, else prefixed by the type.
+    fn recorded(&self) -> String {
+        if self.error_type == GENERIC_ERROR_TYPE {
+            self.message.clone()
+        } else {
+            format!("{}: {}", self.error_type, self.message)
+        }
+    }
+}
+
+impl From<String> for ActivityFailure {
+    fn from(message: String) -> Self {
+        ActivityFailure::new(GENERIC_ERROR_TYPE, message)
+    }
 }
 
 impl RetryPolicy {
@@ -57,6 +117,7 @@ impl RetryPolicy {
             backoff_initial: Duration::from_secs(1),
             backoff_coefficient: 2,
             backoff_max: Duration::from_secs(100),
+            non_retryable_error_types: Vec::new(),
         }
     }
 
@@ -84,6 +145,8 @@ impl RetryPolicy {
 pub enum ActivityError {
     /// Every allowed attempt failed; the last error.
     Exhausted(String),
+    /// An attempt failed with a non-retryable error; `type: message`.
+    NonRetryable(String),
     /// The worker lost the key's lease: another worker runs this signal now.
     LeaseLost,
 }
@@ -92,6 +155,7 @@ impl std::fmt::Display for ActivityError {
     fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             ActivityError::Exhausted(error) => write!(formatter, "attempts exhausted: {error}"),
+            ActivityError::NonRetryable(error) => write!(formatter, "non-retryable: {error}"),
             ActivityError::LeaseLost => formatter.write_str("the workflow's lease was lost"),
         }
     }
@@ -132,7 +196,7 @@ impl WorkflowCtx {
     /// (which renews the lease) and end in the signal's history. A replay after a lost lease
     /// returns a completed activity's recorded result without running it, and carries on an
     /// unfinished one's attempt count (an attempt the lease outlived counts as timed out).
-    pub async fn activity<T, F, Fut>(
+    pub async fn activity<T, E, F, Fut>(
         &self,
         name: &str,
         policy: &RetryPolicy,
@@ -141,7 +205,8 @@ impl WorkflowCtx {
     where
         T: Serialize + DeserializeOwned,
         F: FnMut() -> Fut,
-        Fut: Future<Output = Result<T, String>>,
+        Fut: Future<Output = Result<T, E>>,
+        E: Into<ActivityFailure>,
     {
         let seq = self.next_seq.get();
         self.next_seq.set(seq + 1);
@@ -164,20 +229,13 @@ impl WorkflowCtx {
             attempt += 1;
             self.start_attempt(seq, name, attempt).await?;
             // The activity's return, once no attempt follows.
-            let (end, returned) = match activity().await {
+            let (end, returned) = match activity().await.map_err(Into::into) {
                 Ok(value) => {
                     let json = serde_json::to_value(&value).expect("a result serializes");
                     let end = AttemptEnd::Closed(ActivityOutcome::Completed(json));
                     (end, Some(Ok(value)))
                 }
-                Err(error) if policy.attempts_max.is_some_and(|max| attempt >= max) => {
-                    let end = AttemptEnd::Closed(ActivityOutcome::Failed {
-                        error: error.clone(),
-                        non_retryable: false,
-                    });
-                    (end, Some(Err(ActivityError::Exhausted(error))))
-                }
-                Err(error) => (AttemptEnd::Retrying(error), None),
+                Err(failure) => failed_attempt(&failure, policy, attempt),
             };
             self.record(seq, attempt, end).await?;
             if let Some(returned) = returned {
@@ -282,12 +340,41 @@ enum Replayed {
     Open(Resume),
 }
 
+/// How a failed attempt ends the activity under `policy`: retried, non-retryable, or
+/// exhausted (then the handler's error).
+fn failed_attempt<T>(
+    failure: &ActivityFailure,
+    policy: &RetryPolicy,
+    attempt: u32,
+) -> (AttemptEnd, Option<Result<T, ActivityError>>) {
+    let error = failure.recorded();
+    let non_retryable = failure.ends_retries(policy);
+    let exhausted = policy.attempts_max.is_some_and(|max| attempt >= max);
+    if !(non_retryable || exhausted) {
+        return (AttemptEnd::Retrying(error), None);
+    }
+    let returned = if non_retryable {
+        ActivityError::NonRetryable(error.clone())
+    } else {
+        ActivityError::Exhausted(error.clone())
+    };
+    let outcome = ActivityOutcome::Failed {
+        error,
+        non_retryable,
+    };
+    (AttemptEnd::Closed(outcome), Some(Err(returned)))
+}
+
 /// A closed activity's recorded outcome, as the handler gets it.
 fn closed_outcome<T: DeserializeOwned>(outcome: ActivityOutcome) -> Result<T, ActivityError> {
     match outcome {
         ActivityOutcome::Completed(json) => {
             Ok(serde_json::from_value(json).expect("a recorded result deserializes"))
         }
+        ActivityOutcome::Failed {
+            error,
+            non_retryable: true,
+        } => Err(ActivityError::NonRetryable(error)),
         ActivityOutcome::Failed { error, .. } => Err(ActivityError::Exhausted(error)),
     }
 }
