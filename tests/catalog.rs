@@ -163,6 +163,14 @@ fn campaign_control_fixed_holds_with_its_races_hit() {
 }
 
 #[test]
+fn campaign_control_fixed_restart_between_joins_is_caught_shrunk_and_replayable() {
+    caught(
+        "campaign_control/fixed/restart_between_joins",
+        "campaign_control_fixed_restart_between_joins",
+    );
+}
+
+#[test]
 fn contract_outbox_no_outbox_is_caught_shrunk_and_replayable() {
     caught("contract_outbox/no_outbox", "outbox_no_outbox");
 }

@@ -17,10 +17,12 @@
 //! forwards the request's correlation id (any shape) and awaits the publish, so a broker
 //! error fails a transition already committed and the API compensates by resuming the legacy
 //! workflow; `fixed` mints a UUID v4 per event and publishes best effort. Modelled: broker
-//! outages and crashes, sender and packer crashes, cache staleness, at-least-once batches.
-//! `fixed` is claimed with one sender: with two, a batch re-paged after a pause can reach
-//! both, both see the message `PENDING`, and it goes out twice (`tests/campaign_control.rs`
-//! shows "resume never re-sends a SENT message" failing). Not modelled: campaign
+//! outages and crashes, sender and packer crashes and stalls, cache staleness, KafkaJS's
+//! consumer groups (30 s sessions: a restarted sender's groups wait for its dead member;
+//! redelivery from the committed offset). `fixed` is claimed with one sender: with two, a
+//! sender stalled past its session mid-batch is evicted, the other gets the batch again from
+//! the committed offset, both see a message `PENDING`, and it goes out twice
+//! (`tests/campaign_control.rs` shows "resume never re-sends a SENT message" failing). Not modelled: campaign
 //! scheduling, per-contact throttling, the legacy workflow's own activities (its state is a
 //! row).
 
