@@ -2,13 +2,14 @@
 //! catalog's buggy variants break the 1 s bound and the committed-transition property; a
 //! status cache that outlives the 30 s bound breaks that one; the mutation that lets a
 //! resume leave `STOPPED` breaks "stop is terminal"; the one that re-pages `SENT` messages
-//! breaks "resume never re-sends", and so do two senders (why `fixed` claims one). And a
+//! breaks "resume never re-sends", and so do two senders when one stalls past its 30 s
+//! session mid-batch (why `fixed` claims one). And a
 //! run of `fixed` repeats under its seed.
+
+use std::time::Duration;
 
 use syncsim::models::campaign_control::{CampaignControlConfig, Mutation, Variant};
 use syncsim::scenarios::{self, ModelSpec, ScenarioSpec};
-use std::time::Duration;
-
 use syncsim::sim::{Case, Episodes, FaultPlan, RandomFault, Ratio, Seed};
 
 use crate::support::{each_property_catches, only_property};

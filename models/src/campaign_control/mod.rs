@@ -22,9 +22,9 @@
 //! redelivery from the committed offset). `fixed` is claimed with one sender: with two, a
 //! sender stalled past its session mid-batch is evicted, the other gets the batch again from
 //! the committed offset, both see a message `PENDING`, and it goes out twice
-//! (`tests/campaign_control.rs` shows "resume never re-sends a SENT message" failing). Not modelled: campaign
-//! scheduling, per-contact throttling, the legacy workflow's own activities (its state is a
-//! row).
+//! (`tests/campaign_control.rs` shows "resume never re-sends a SENT message" failing). Not
+//! modelled: campaign scheduling, per-contact throttling, the legacy workflow's own
+//! activities (its state is a row).
 
 mod api;
 mod esp;
