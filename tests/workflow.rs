@@ -423,3 +423,85 @@ fn a_non_retryable_error_fails_the_activity_at_once_despite_a_forever_policy() {
     case.bounds.events_max = 100_000;
     assert_eq!(case.run(Seed(7)).failure, None);
 }
+
+#[test]
+fn a_failed_run_closes_with_its_unhandled_signals_and_the_next_signal_starts_a_new_run() {
+    let install = |world: &mut WorldBuilder| {
+        let workflows: Workflows = world.workflows("temporal");
+        let config = WorkerConfig {
+            lease: LEASE,
+            poll_interval: Duration::from_millis(50),
+        };
+        workflows.worker(
+            world.node("worker-1"),
+            config,
+            move |wf, _key, payload| async move {
+                wf.ctx.note(format!("handle {payload}"));
+                let policy = RetryPolicy::attempts(1);
+                let push = || async {
+                    wf.ctx.sleep(Duration::from_millis(100)).await;
+                    if payload == json!("bad") {
+                        Err("CRM said no".to_string())
+                    } else {
+                        Ok(())
+                    }
+                };
+                wf.activity("push", &policy, push)
+                    .await
+                    .map_err(|error| error.to_string())
+            },
+        );
+        world.node("api").process("signal", move |ctx| {
+            let workflows = workflows.clone();
+            async move {
+                // "queued" arrives while "bad" runs; "later" after the run failed.
+                ctx.sleep(Duration::from_millis(10)).await;
+                let _ = workflows
+                    .signal_with_start(&ctx, "org-1", json!("bad"))
+                    .await;
+                let _ = workflows
+                    .signal_with_start(&ctx, "org-1", json!("queued"))
+                    .await;
+                ctx.sleep(Duration::from_secs(1)).await;
+                let _ = workflows
+                    .signal_with_start(&ctx, "org-1", json!("later"))
+                    .await;
+            }
+        });
+    };
+    let lifecycle = Property::eventually(
+        "test: run 1 failed with one unhandled signal",
+        run_one_failed_with_one_unhandled_signal,
+    );
+    let mut case = case(install, vec![lifecycle], FaultPlan::new());
+    case.phases.chaos = Duration::from_secs(2);
+    case.phases.heal = Duration::from_secs(30);
+    case.bounds.time_max = Duration::from_secs(60);
+    case.bounds.events_max = 100_000;
+    assert_eq!(case.run(Seed(8)).failure, None);
+}
+
+fn run_one_failed_with_one_unhandled_signal(h: &History) -> Verdict {
+    let handled = notes_at(h, "handle \"queued\"").len();
+    let store = h.service::<WorkflowStore>("temporal");
+    let mut runs: Vec<(u32, Option<String>, Vec<u64>)> = Vec::new();
+    let mut signaled: Vec<(u64, u32)> = Vec::new();
+    for event in store.log() {
+        match event {
+            WorkflowEvent::RunClosed {
+                run,
+                error,
+                unhandled,
+                ..
+            } => runs.push((*run, error.clone(), unhandled.clone())),
+            WorkflowEvent::Signaled { signal, run, .. } => signaled.push((*signal, *run)),
+            _ => {}
+        }
+    }
+    let failed = Some("attempts exhausted: CRM said no".to_string());
+    let expected_runs = vec![(1, failed, vec![2]), (2, None, vec![])];
+    Verdict::check(
+        handled == 0 && runs == expected_runs && signaled == vec![(1, 1), (2, 1), (3, 2)],
+        || format!("queued handled {handled} times; {runs:?}; {signaled:?}"),
+    )
+}

@@ -258,7 +258,9 @@ fn retry_loop(log: &[WorkflowEvent], key: &str, attempts_bound: u32) -> Option<S
         .iter()
         .filter(|event| matches!(event, WorkflowEvent::Completed { key: done, .. } if done == key))
         .count();
-    (signal_count(log, key) > completed).then(|| "is still running".to_string())
+    // Signals a failed run closed with never run; they are not waiting either.
+    (signal_count(log, key) > completed + unhandled_count(log, key))
+        .then(|| "is still running".to_string())
 }
 
 /// How many signals journey `key` received (one per start request that reached the app).
@@ -269,4 +271,18 @@ fn signal_count(log: &[WorkflowEvent], key: &str) -> usize {
             _ => false,
         })
         .count()
+}
+
+/// How many of journey `key`'s signals a failed run closed with, unhandled.
+fn unhandled_count(log: &[WorkflowEvent], key: &str) -> usize {
+    log.iter()
+        .map(|event| match event {
+            WorkflowEvent::RunClosed {
+                key: closed,
+                unhandled,
+                ..
+            } if closed == key => unhandled.len(),
+            _ => 0,
+        })
+        .sum()
 }

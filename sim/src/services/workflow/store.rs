@@ -8,7 +8,11 @@
 //! replay that history: completed activities are not run again, and an attempt that was still
 //! running is recorded as timed out (the lease doubles as its start-to-close timeout), so the
 //! next attempt carries on the count. A start, a result or a completion under a lease that was
-//! lost is refused, as Temporal refuses a stale task token. Not modelled: timers and child
+//! lost is refused, as Temporal refuses a stale task token.
+//!
+//! One run is open per key at most: a handler's error fails the run, closing it with the
+//! signals it had not handled, and a run that handled every signal completes; the next
+//! signal-with-start starts a new run. Not modelled: timers and child
 //! workflows, queries, task queues by name, cancellation.
 
 use std::collections::{BTreeMap, VecDeque};
@@ -83,6 +87,10 @@ struct Lease {
 struct Workflow {
     signals: VecDeque<Signal>,
     lease: Option<Lease>,
+    /// The open run's number, 0 when no run is open (one open execution per key).
+    run: u32,
+    /// Runs started for this key so far.
+    runs_started: u32,
 }
 
 /// What happened in the store, as ground truth.
@@ -94,6 +102,20 @@ pub enum WorkflowEvent {
         key: String,
         /// The signal id.
         signal: u64,
+        /// The run it went to (a new one when none was open).
+        run: u32,
+    },
+    /// A run closed: its handler failed, or it had handled every signal.
+    RunClosed {
+        /// The workflow key.
+        key: String,
+        /// The run.
+        run: u32,
+        /// The handler's error, if the run failed.
+        error: Option<String>,
+        /// Signals the run had received and not handled: they close with it, and the next
+        /// signal-with-start starts a new run without them.
+        unhandled: Vec<u64>,
     },
     /// A worker started running a signal (the `start`-th time).
     Started {
@@ -414,11 +436,25 @@ impl WorkflowStore {
             .signals
             .pop_front()
             .expect("a leased key has a signal");
-        self.log.push(WorkflowEvent::Completed {
+        let mut events = vec![WorkflowEvent::Completed {
             key: key.to_string(),
             signal: signal.id,
-            error,
-        });
+            error: error.clone(),
+        }];
+        // A failed run closes with whatever it had not handled; a run that handled every
+        // signal completes (a workflow that drains its signals before returning).
+        if error.is_some() || workflow.signals.is_empty() {
+            assert!(workflow.run > 0, "a signal ran outside a run");
+            let unhandled = workflow.signals.drain(..).map(|signal| signal.id).collect();
+            events.push(WorkflowEvent::RunClosed {
+                key: key.to_string(),
+                run: workflow.run,
+                error,
+                unhandled,
+            });
+            workflow.run = 0;
+        }
+        self.log.extend(events);
         WorkflowResponse::Ok
     }
 }
@@ -434,13 +470,22 @@ impl Service for WorkflowStore {
                 self.signals_issued += 1;
                 let id = self.signals_issued;
                 let workflow = self.workflows.entry(key.clone()).or_default();
+                if workflow.run == 0 {
+                    workflow.runs_started += 1;
+                    workflow.run = workflow.runs_started;
+                }
+                let run = workflow.run;
                 workflow.signals.push_back(Signal {
                     id,
                     payload,
                     starts: 0,
                     history: Vec::new(),
                 });
-                self.log.push(WorkflowEvent::Signaled { key, signal: id });
+                self.log.push(WorkflowEvent::Signaled {
+                    key,
+                    signal: id,
+                    run,
+                });
                 WorkflowResponse::Signaled(id)
             }
             WorkflowRequest::Claim {
