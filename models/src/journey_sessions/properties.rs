@@ -53,9 +53,9 @@ pub fn all(config: &JourneySessionsConfig) -> Vec<Property> {
             "journey_sessions: a journey's replay skipped a node that had completed",
             |history| {
                 let store = history.service::<WorkflowStore>(TEMPORAL);
-                let skipped = store.log().iter().any(
-                    |event| matches!(event, WorkflowEvent::Started { replayed, .. } if *replayed > 0),
-                );
+                let skipped = store.log().iter().any(|event| {
+                    matches!(event, WorkflowEvent::Started { replayed, .. } if *replayed > 0)
+                });
                 skipped
             },
         ),
