@@ -5,11 +5,11 @@
 //! Not checked: the journeys' actions (not modelled), sessions of contacts never deleted
 //! beyond reaching their last node.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
 use syncsim_sim::services::crm::CrmStore;
 use syncsim_sim::services::pg::{ChangeKind, PgServer, Value};
-use syncsim_sim::services::workflow::{WorkflowEvent, WorkflowStore};
+use syncsim_sim::services::workflow::{WorkflowEvent, WorkflowStore, START_TO_CLOSE_TIMEOUT};
 use syncsim_sim::{History, Property, Verdict};
 
 use super::journey::{
@@ -228,21 +228,30 @@ fn deleted_contacts_end_cleanly(history: &History, config: &JourneySessionsConfi
     Verdict::Pass
 }
 
-/// Why journey `key` did not stop cleanly, if it did not: a failed end, a node beyond
-/// `attempts_bound` attempts, or still running.
+/// Why journey `key` did not stop cleanly, if it did not: a failed end, a node that failed
+/// `attempts_bound` times (a retry loop), or still running. Only attempts that ended in an
+/// error count: an attempt its worker's crash cut short ends as Temporal's StartToClose
+/// timeout and keeps the attempt count going, but it is a crash, not a retry the deletion
+/// caused (before the executor replayed its history, a crash restarted the count at 1).
 fn retry_loop(log: &[WorkflowEvent], key: &str, attempts_bound: u32) -> Option<String> {
+    let mut failures: BTreeMap<(u64, &str), u32> = BTreeMap::new();
     for event in log {
         match event {
             WorkflowEvent::Activity {
                 key: ran,
+                signal,
                 name,
                 attempt,
-                error,
-                ..
-            } if ran == key && *attempt > attempts_bound => {
-                return Some(format!(
-                    "retried {name} {attempt} times (bound {attempts_bound}), last error {error:?}"
-                ));
+                error: Some(error),
+            } if ran == key && error != START_TO_CLOSE_TIMEOUT => {
+                let failed = failures.entry((*signal, name.as_str())).or_default();
+                *failed += 1;
+                if *failed >= attempts_bound {
+                    return Some(format!(
+                        "failed {name} {failed} times by attempt {attempt} (bound \
+                         {attempts_bound} attempts), last error {error}"
+                    ));
+                }
             }
             WorkflowEvent::Completed {
                 key: done,
