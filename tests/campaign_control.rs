@@ -3,8 +3,10 @@
 //! status cache that outlives the 30 s bound breaks that one; the mutation that lets a
 //! resume leave `STOPPED` breaks "stop is terminal"; the one that re-pages `SENT` messages
 //! breaks "resume never re-sends", and so do two senders when one stalls past its 30 s
-//! session mid-batch (why `fixed` claims one). And a
-//! run of `fixed` repeats under its seed.
+//! session mid-batch (why `gated` claims one). `fixed` breaks the 1 s bound on the fault
+//! plans its catalog sweep found (a sender restarted between its two subscribes) and
+//! `gated` holds on the same plans, its gate in use. And a run of `gated` repeats under its
+//! seed.
 
 use std::time::Duration;
 
@@ -14,9 +16,9 @@ use syncsim::sim::{Case, Episodes, FaultPlan, RandomFault, Ratio, Seed};
 
 use crate::support::{each_property_catches, only_property};
 
-/// `fixed` with its config changed by `change`.
-fn fixed_with(change: impl Fn(&mut CampaignControlConfig)) -> ScenarioSpec {
-    let mut scenario = scenarios::find("campaign_control/fixed").expect("in the catalog");
+/// `gated` with its config changed by `change`.
+fn gated_with(change: impl Fn(&mut CampaignControlConfig)) -> ScenarioSpec {
+    let mut scenario = scenarios::find("campaign_control/gated").expect("in the catalog");
     let ModelSpec::CampaignControl(config) = &mut scenario.model else {
         unreachable!("a campaign_control scenario")
     };
@@ -54,7 +56,7 @@ fn the_buggy_variants_break_the_pause_bound_and_the_committed_transition() {
 #[test]
 fn a_cache_longer_than_the_bound_breaks_the_30_s_pause() {
     let name = "campaign_control: pause is honoured within 30 s";
-    let scenario = fixed_with(|config| {
+    let scenario = gated_with(|config| {
         config.variant = Variant::TtlOnly;
         config.campaign_count = 1;
         // Big pages queue a long backlog before the pause; a stale cache sends all of it.
@@ -85,11 +87,11 @@ fn mutations_break_stop_is_terminal_and_no_resend() {
         ),
     ];
     for (mutation, name) in cases {
-        let scenario = fixed_with(|config| config.mutation = Some(mutation));
+        let scenario = gated_with(|config| config.mutation = Some(mutation));
         let failure = first_failure(&only_property(scenario.case(), name), 10);
         assert_eq!(failure.property, name, "{mutation:?}");
         // Without the mutation the same seeds hold.
-        let clean = only_property(fixed_with(|_| {}).case(), name);
+        let clean = only_property(gated_with(|_| {}).case(), name);
         assert!(
             (0..5).all(|seed| clean.run(Seed(seed)).failure.is_none()),
             "{name}"
@@ -98,19 +100,37 @@ fn mutations_break_stop_is_terminal_and_no_resend() {
 }
 
 #[test]
-fn fixed_repeats_under_its_seed() {
-    let scenario = scenarios::find("campaign_control/fixed").expect("in the catalog");
+fn gated_repeats_under_its_seed() {
+    let scenario = scenarios::find("campaign_control/gated").expect("in the catalog");
     assert!(scenario.case().check_determinism(Seed(2)).is_ok());
 }
 
 #[test]
-fn two_senders_can_send_a_message_twice_so_fixed_claims_one() {
+fn fixed_breaks_the_bound_where_gated_holds_with_its_gate_in_use() {
+    let name = "campaign_control: pause is honoured within 1 s";
+    let mark = "campaign_control: a sender checked a status while its control group waited \
+                for a dead member";
+    let seeds = scenarios::regressions::seeds("campaign_control/gated");
+    assert!(!seeds.is_empty(), "the committed plans fixed failed on");
+    for seed in seeds {
+        // Same scenario, same seed, so the same drawn fault plan: only the sender differs.
+        let fixed = gated_with(|config| config.variant = Variant::Fixed).case();
+        let failure = fixed.run(seed).failure.expect("fixed breaks the bound");
+        assert_eq!(failure.property, name, "{seed}");
+        let gated = gated_with(|_| {}).case().run(seed);
+        assert!(gated.failure.is_none(), "{seed}: {:?}", gated.failure);
+        assert_eq!(gated.sometimes.get(mark), Some(&true), "{seed}");
+    }
+}
+
+#[test]
+fn two_senders_can_send_a_message_twice_so_gated_claims_one() {
     let name = "campaign_control: resume never re-sends a SENT message";
     // A KafkaJS group moves a partition only between batches or when a member's 30 s
     // session expires: a sender stalled longer than that mid-batch is evicted, the other
     // sender gets the batch again from the committed offset while the first one, resumed,
     // finishes it. The operator resumes late so the run lasts past the stall.
-    let scenario = fixed_with(|config| {
+    let scenario = gated_with(|config| {
         config.sender_count = 2;
         config.pause_length_max_ms = 40_000;
     });

@@ -158,8 +158,8 @@ fn campaign_control_request_correlation_outage_is_caught_shrunk_and_replayable()
 }
 
 #[test]
-fn campaign_control_fixed_holds_with_its_races_hit() {
-    holds("campaign_control/fixed");
+fn campaign_control_gated_holds_with_its_races_hit() {
+    holds("campaign_control/gated");
 }
 
 #[test]

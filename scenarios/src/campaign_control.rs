@@ -1,12 +1,16 @@
 //! Scenarios of `campaign_control`: `ttl_only` caught by the 1 s pause bound;
 //! `request_correlation` caught by each of its two defects in its own scenario (foreign
 //! correlation ids dropped by validation; an awaited publish failing a committed transition
-//! during a broker outage); `fixed` holding with one sender under broker outages and crashes
-//! of the sender and the packer, on KafkaJS's consumer defaults; `fixed/restart_between_joins`
-//! caught when short stalls join them (a defect of the fix the faithful broker found).
+//! during a broker outage); `fixed/restart_between_joins` caught under broker outages,
+//! crashes and short stalls of the sender and the packer, on KafkaJS's consumer defaults (a
+//! defect of the fix the faithful broker found); `gated` holding with one sender under the
+//! outages and crashes.
 //!
-//! Not here: more than one sender for `fixed` (the model's header says why it is not
-//! claimed).
+//! Not here: `fixed` under outages and crashes alone (it breaks the 1 s bound about once in
+//! 3,000 seeds by the same defect: too rare for a catalog budget; its plans are `gated`'s
+//! regression seeds); stalls for `gated` (a sender stalled between its status check and the
+//! dispatch breaks a 1 s bound whatever it checked, as a real process paused by GC would);
+//! more than one sender for `gated` (the model's header says why it is not claimed).
 
 use std::time::Duration;
 
@@ -36,9 +40,10 @@ pub(crate) fn scenarios() -> Vec<ScenarioSpec> {
     // 1 s: a stalled node's request already on the wire is applied only when the node
     // resumes (the kernel applies a call in the caller's task), so a longer stall delays a
     // dispatch the real provider would have received at once. With them `fixed` is caught
-    // (`fixed/restart_between_joins`): a sender that crashed after joining its control group
-    // and before joining the send group restarts with its send consumer live and its control
-    // consumer waiting for the dead member's 30 s session, so a pause waits for the 5 s cache.
+    // within 200 seeds (`fixed/restart_between_joins`): a sender that crashed after joining
+    // its control group and before joining the send group restarts with its send consumer
+    // live and its control consumer waiting for the dead member's 30 s session, so a pause
+    // waits for the 5 s cache.
     let stalls = |plan: FaultPlan| {
         plan.random(RandomFault::PauseResume(episodes(
             &["sender-1", "packer"],
@@ -68,13 +73,6 @@ pub(crate) fn scenarios() -> Vec<ScenarioSpec> {
             outages(),
             Expectation::Caught,
         ),
-        scenario(
-            Variant::Fixed,
-            "",
-            Ratio::new(1, 2),
-            crashes(outages()),
-            Expectation::Holds,
-        ),
         ScenarioSpec {
             seed_count: 200,
             ..scenario(
@@ -85,6 +83,13 @@ pub(crate) fn scenarios() -> Vec<ScenarioSpec> {
                 Expectation::Caught,
             )
         },
+        scenario(
+            Variant::Gated,
+            "",
+            Ratio::new(1, 2),
+            crashes(outages()),
+            Expectation::Holds,
+        ),
     ]
 }
 

@@ -22,8 +22,8 @@ const FILES: &[(&str, &str)] = &[
         include_str!("../regressions/org_sync_fetch_then_write.seeds"),
     ),
     (
-        "campaign_control/fixed",
-        include_str!("../regressions/campaign_control_fixed.seeds"),
+        "campaign_control/gated",
+        include_str!("../regressions/campaign_control_gated.seeds"),
     ),
 ];
 

@@ -165,7 +165,7 @@ async fn publish_control(
     let correlation_id = match variant {
         Variant::TtlOnly => return HttpResponse::status(200),
         Variant::RequestCorrelation => request_correlation_id.to_string(),
-        Variant::Fixed => ctx.random(uuid_v4),
+        Variant::Fixed | Variant::Gated => ctx.random(uuid_v4),
     };
     let event =
         json!({ "campaignId": campaign, "action": action, "correlationId": correlation_id });
@@ -176,7 +176,7 @@ async fn publish_control(
     if action == "pause" {
         ctx.mark(MARK_BROKER_DOWN_DURING_PAUSE);
     }
-    if variant == Variant::Fixed {
+    if matches!(variant, Variant::Fixed | Variant::Gated) {
         ctx.note(format!(
             "api: control publish failed, best effort: {error:?}"
         ));

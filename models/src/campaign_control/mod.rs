@@ -16,10 +16,13 @@
 //! path for control. Variants: `ttl_only` publishes no control messages; `request_correlation`
 //! forwards the request's correlation id (any shape) and awaits the publish, so a broker
 //! error fails a transition already committed and the API compensates by resuming the legacy
-//! workflow; `fixed` mints a UUID v4 per event and publishes best effort. Modelled: broker
-//! outages and crashes, sender and packer crashes and stalls, cache staleness, KafkaJS's
-//! consumer groups (30 s sessions: a restarted sender's groups wait for its dead member;
-//! redelivery from the committed offset). `fixed` is claimed with one sender: with two, a
+//! workflow; `fixed` mints a UUID v4 per event and publishes best effort, and its senders
+//! trust their cache while a restarted control consumer waits 30 s for its dead member, so a
+//! pause in that window waits for the cache; `gated` is `fixed` whose senders trust the
+//! cache only while the control consumer holds its assignment. Modelled: broker outages and
+//! crashes, sender and packer crashes and stalls, cache staleness, KafkaJS's consumer groups
+//! (30 s sessions: a restarted sender's groups wait for its dead member; redelivery from the
+//! committed offset). `gated` is claimed with one sender: with two, a
 //! sender stalled past its session mid-batch is evicted, the other gets the batch again from
 //! the committed offset, both see a message `PENDING`, and it goes out twice
 //! (`tests/campaign_control.rs` shows "resume never re-sends a SENT message" failing). Not
@@ -66,6 +69,9 @@ pub enum Variant {
     RequestCorrelation,
     /// A fresh UUID v4 per event; the publish is best effort.
     Fixed,
+    /// `Fixed`, and a sender trusts its status cache only while its control consumer holds
+    /// its assignment (KafkaJS's `GROUP_JOIN`): until then every dispatch reads Postgres.
+    Gated,
 }
 
 impl Variant {
@@ -75,6 +81,7 @@ impl Variant {
             Variant::TtlOnly => "ttl_only",
             Variant::RequestCorrelation => "request_correlation",
             Variant::Fixed => "fixed",
+            Variant::Gated => "gated",
         }
     }
 }

@@ -15,7 +15,7 @@ use super::api::MARK_BROKER_DOWN_DURING_PAUSE;
 use super::esp::{Dispatch, Esp};
 use super::packer::MARK_CONTROL_DROPPED;
 use super::schema::{campaign_column, message_column, workflow_column, workflow_state};
-use super::sender::MARK_CACHE_DROPPED;
+use super::sender::{MARK_CACHE_DROPPED, MARK_SENT_UNASSIGNED};
 use super::{Variant, BROKER, DB, ESP};
 
 /// Every property of the model; the coverage marks depend on what the variant can meet.
@@ -43,6 +43,11 @@ pub fn all(variant: Variant) -> Vec<Property> {
         Variant::TtlOnly => &[],
         Variant::RequestCorrelation => &[MARK_CONTROL_DROPPED, MARK_BROKER_DOWN_DURING_PAUSE],
         Variant::Fixed => &[MARK_BROKER_DOWN_DURING_PAUSE, MARK_CACHE_DROPPED],
+        Variant::Gated => &[
+            MARK_BROKER_DOWN_DURING_PAUSE,
+            MARK_CACHE_DROPPED,
+            MARK_SENT_UNASSIGNED,
+        ],
     };
     properties.extend(marks.iter().map(|&mark| Property::marked(mark)));
     properties

@@ -4,12 +4,18 @@
 //!
 //! Per message: skip unless the campaign is `SENDING` and the message still `PENDING`, hand
 //! it to the provider, mark it `SENT`. A crash between the dispatch and the mark sends the
-//! message again after the batch is redelivered. Not modelled: per-contact rate limits.
+//! message again after the batch is redelivered.
+//!
+//! `gated` asks its control consumer for its assignment before each round (KafkaJS tells the
+//! app through the `GROUP_JOIN` event, https://kafka.js.org/docs/instrumentation-events,
+//! kafkajs 2.2.4): while it has none (a restarted sender's control group waits for its dead
+//! member's 30 s session, or the broker is unreachable) the cache is emptied and every
+//! dispatch reads the status from Postgres. Not modelled: per-contact rate limits.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use syncsim_sim::services::broker::{BrokerHandle, Delivery};
+use syncsim_sim::services::broker::{BrokerHandle, Consumer, Delivery};
 use syncsim_sim::services::pg::{DbError, PgConnection, PgHandle, Value};
 use syncsim_sim::{Ctx, ServiceRef, VirtualTime, WorldBuilder};
 
@@ -20,6 +26,12 @@ use super::{CampaignControlConfig, Mutation, Variant, CONTROL_TOPIC, SEND_TOPIC}
 /// Coverage mark: a control event dropped a cache entry that still said `SENDING`.
 pub const MARK_CACHE_DROPPED: &str =
     "campaign_control: a pause dropped a sender's cached SENDING status";
+
+/// Coverage mark: a `gated` sender checked a status while its control group's rebalance
+/// waited for a dead member (the window `fixed/restart_between_joins` shows the cache must
+/// not be trusted in).
+pub const MARK_SENT_UNASSIGNED: &str =
+    "campaign_control: a sender checked a status while its control group waited for a dead member";
 
 /// The `sender-<index>` node.
 pub fn install(
@@ -40,6 +52,8 @@ pub fn install(
             esp: esp.clone(),
             config: config.clone(),
             cache: BTreeMap::new(),
+            control_assigned: false,
+            control_rebalancing: false,
         };
         sender.run(broker.clone(), group.clone())
     });
@@ -52,6 +66,11 @@ struct Sender {
     config: CampaignControlConfig,
     /// Campaign status as last read, and when.
     cache: BTreeMap<i64, (String, VirtualTime)>,
+    /// The control consumer holds its assignment, so a pause reaches this sender at once and
+    /// the cache may be trusted (always true but for `gated`, which asks each round).
+    control_assigned: bool,
+    /// `gated`: the broker answered that the control group's rebalance still waits.
+    control_rebalancing: bool,
 }
 
 impl Sender {
@@ -62,7 +81,11 @@ impl Sender {
             _ => Some(subscribe(&ctx, &broker, &group, CONTROL_TOPIC).await),
         };
         let mut batches = subscribe(&ctx, &broker, "senders", SEND_TOPIC).await;
+        self.control_assigned = self.config.variant != Variant::Gated;
         loop {
+            if let (Some(consumer), Variant::Gated) = (control.as_ref(), self.config.variant) {
+                self.gate(consumer).await;
+            }
             if let Some(consumer) = control.as_mut() {
                 for (campaign, action) in control_events(&ctx, consumer).await {
                     self.forget(campaign, &action);
@@ -79,6 +102,17 @@ impl Sender {
                     let _ = batches.nack(&delivery, true).await;
                 }
             }
+        }
+    }
+
+    /// `gated`: trusts the cache only while the control consumer holds its assignment; an
+    /// unanswered question counts as none.
+    async fn gate(&mut self, control: &Consumer) {
+        let answer = control.assignment().await;
+        self.control_assigned = matches!(answer, Ok(Some(_)));
+        self.control_rebalancing = matches!(answer, Ok(None));
+        if !self.control_assigned {
+            self.cache.clear();
         }
     }
 
@@ -112,6 +146,9 @@ impl Sender {
     async fn status(&mut self, conn: &mut PgConnection, campaign: i64) -> Result<String, DbError> {
         let now = self.ctx.now();
         let ttl = Duration::from_millis(self.config.cache_ttl_ms);
+        if self.control_rebalancing {
+            self.ctx.mark(MARK_SENT_UNASSIGNED);
+        }
         if let Some((status, read_at)) = self.cache.get(&campaign) {
             if now.as_micros() < read_at.as_micros() + ttl.as_micros() as u64 {
                 return Ok(status.clone());
@@ -122,7 +159,9 @@ impl Sender {
             .query_one(select, &[campaign.into()])
             .await?
             .get("status");
-        self.cache.insert(campaign, (status.clone(), now));
+        if self.control_assigned {
+            self.cache.insert(campaign, (status.clone(), now));
+        }
         Ok(status)
     }
 

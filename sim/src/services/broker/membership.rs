@@ -142,6 +142,30 @@ impl Broker {
         }
     }
 
+    /// `member`'s partitions once its group is stable, `None` while a rebalance still waits
+    /// for members to rejoin: a KafkaJS consumer learns its assignment only when its join and
+    /// sync complete (the `GROUP_JOIN` instrumentation event carries `memberAssignment`), so
+    /// a member that joined behind a dead one has none until that one's session expires. A
+    /// call is a heartbeat, as every call.
+    pub fn assignment_of(
+        &mut self,
+        group: &str,
+        member: &str,
+        now: VirtualTime,
+    ) -> Result<Option<Vec<(String, u32)>>, BrokerError> {
+        self.check_up()?;
+        self.expire_sessions(now);
+        self.member_of(group, member)?;
+        self.heartbeat(group, member, now);
+        let state = self.member_of(group, member)?;
+        if !state.awaiting.is_empty() {
+            return Ok(None);
+        }
+        Ok(Some(
+            state.assignment.get(member).cloned().unwrap_or_default(),
+        ))
+    }
+
     /// The coordinator came back (broker restart, outage over): like Kafka's coordinator
     /// loading a group, it restarts every member's session timer now.
     pub(super) fn restart_sessions(&mut self, now: VirtualTime) {

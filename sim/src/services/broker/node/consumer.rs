@@ -93,6 +93,19 @@ impl Consumer {
         Ok(self.interleave(batch))
     }
 
+    /// This member's partitions once its group's rebalance completed, `None` while it still
+    /// waits for other members to rejoin (KafkaJS's `GROUP_JOIN` event has not fired yet).
+    pub async fn assignment(&self) -> Result<Option<Vec<(String, u32)>>, BrokerCallError> {
+        let request = BrokerRequest::Assignment {
+            group: self.group.clone(),
+            member: self.member.clone(),
+        };
+        match self.ctx.call(&self.service, request).await? {
+            BrokerResponse::Assigned(assigned) => assigned.map_err(BrokerCallError::Broker),
+            other => unexpected("assignment", &other),
+        }
+    }
+
     /// Settles `delivery`: the group's offset may move past it.
     pub async fn ack(&self, delivery: &Delivery) -> Result<(), BrokerCallError> {
         let request = BrokerRequest::Ack {

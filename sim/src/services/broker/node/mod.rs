@@ -86,6 +86,13 @@ pub enum BrokerRequest {
         /// batch back instead of leaving it in flight unseen.
         fetch_seq: u64,
     },
+    /// Asks for a member's assignment (what KafkaJS's `GROUP_JOIN` event tells the app).
+    Assignment {
+        /// The group.
+        group: String,
+        /// The member.
+        member: String,
+    },
     /// Settles a delivery.
     Ack {
         /// The group.
@@ -119,6 +126,8 @@ pub enum BrokerResponse {
     Rebalanced(Result<Rebalance, BrokerError>),
     /// To `Poll`.
     Deliveries(Result<Vec<Delivery>, BrokerError>),
+    /// To `Assignment`: `None` while a rebalance waits for members to rejoin.
+    Assigned(Result<Option<Vec<(String, u32)>>, BrokerError>),
     /// To `Ack`.
     Acked(Result<(), BrokerError>),
     /// To `Nack`.
@@ -287,6 +296,9 @@ impl Service for BrokerServer {
                 },
                 now,
             )),
+            BrokerRequest::Assignment { group, member } => {
+                BrokerResponse::Assigned(engine.assignment_of(&group, &member, now))
+            }
             BrokerRequest::Ack {
                 group,
                 member,

@@ -98,6 +98,36 @@ fn a_rebalance_waits_for_a_crashed_member_until_its_session_expires() {
 }
 
 #[test]
+fn a_member_behind_a_dead_one_learns_its_assignment_only_when_the_rebalance_completes() {
+    let mut b = kafka(1);
+    b.create_topic("t", TopicConfig::default(), at(0)).unwrap();
+    b.join("g", "z", "t", at(0)).unwrap();
+    assert_eq!(
+        b.assignment_of("g", "z", at(1)),
+        Ok(Some(vec![("t".to_string(), 0)]))
+    );
+    // `z` crashed; its restart joins as `b` and waits for z's session.
+    b.join("g", "b", "t", at(500)).unwrap();
+    assert_eq!(b.assignment_of("g", "b", at(1_000)), Ok(None));
+    // z was last heard at 1 ms (every call is a heartbeat).
+    assert_eq!(b.assignment_of("g", "b", at(30_000)), Ok(None));
+    assert_eq!(
+        b.assignment_of("g", "b", at(30_001)),
+        Ok(Some(vec![("t".to_string(), 0)]))
+    );
+    assert!(matches!(
+        b.assignment_of("g", "z", at(30_002)),
+        Err(BrokerError::UnknownMember { .. })
+    ));
+    // The old path: without the wait the restarted member is told its partition at once.
+    let mut b = kafka(1);
+    b.set_mutation(Mutation::RebalanceWaitsForNobody);
+    b.join("g", "z", "t", at(0)).unwrap();
+    b.join("g", "b", "t", at(500)).unwrap();
+    assert!(matches!(b.assignment_of("g", "b", at(1_000)), Ok(Some(_))));
+}
+
+#[test]
 fn a_live_member_rejoins_with_its_next_call() {
     let mut b = kafka(2);
     b.create_topic("t", TopicConfig::default(), at(0)).unwrap();
