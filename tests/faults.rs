@@ -173,3 +173,53 @@ fn a_crash_keeps_only_what_the_service_keeps_durably() {
         "the crash at 150ms reset the count"
     );
 }
+
+/// A service that says when the run's world let it go.
+struct DropFlag(std::sync::Arc<std::sync::atomic::AtomicBool>);
+
+impl Service for DropFlag {
+    type Request = ();
+    type Response = ();
+
+    fn apply(&mut self, _caller: Caller<'_>, _request: ()) {}
+
+    fn crash(&mut self) {}
+}
+
+impl Drop for DropFlag {
+    fn drop(&mut self) {
+        self.0.store(true, std::sync::atomic::Ordering::SeqCst);
+    }
+}
+
+#[test]
+fn nothing_of_a_run_outlives_it_not_even_a_servers_kernel_timer() {
+    // A Postgres connection starts the server kernel's keepalive task, parked for two hours
+    // of virtual time when the run ends: unless the run kills its node, the task keeps the
+    // whole world (this service with it) alive after the run, a leak of every seed's state.
+    let dropped = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let flag = dropped.clone();
+    let outcome = case(
+        move |world| {
+            world.service("flag", DropFlag(flag.clone()));
+            let db = world.postgres("db", syncsim::sim::services::pg::PgConfig::default());
+            world.node("client").process("query", move |ctx| {
+                let db = db.clone();
+                async move {
+                    let mut conn = db.connect(&ctx).await.expect("the server is up");
+                    conn.query("SELECT 1", &[]).await.expect("a query");
+                    ctx.note("queried");
+                }
+            });
+        },
+        vec![],
+        FaultPlan::new(),
+    )
+    .run(Seed(12));
+    assert_eq!(outcome.failure, None);
+    assert_eq!(notes(&outcome).len(), 1, "the client queried");
+    assert!(
+        dropped.load(std::sync::atomic::Ordering::SeqCst),
+        "the run's world outlived it"
+    );
+}

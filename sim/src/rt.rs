@@ -47,7 +47,8 @@ where
                 let runtime =
                     Runtime::with_seed_and_config(runtime_seed, madsim::Config::default());
                 let output = runtime.block_on(body());
-                // Dropping the runtime drops every task still queued or parked on a timer.
+                // Tasks still queued are dropped with the runtime; one parked on a timer only if
+                // its node was killed (World::kill_all), else its sleep keeps the timer alive.
                 drop(runtime);
                 output
             }));

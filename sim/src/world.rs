@@ -278,6 +278,9 @@ pub(crate) struct World {
     wake: Mutex<Option<UnboundedSender<()>>>,
     /// The request channels of the nodes that serve HTTP.
     pub(crate) http: crate::services::http::Endpoints,
+    /// madsim nodes a service made for its own timers (a server's kernel): no fault reaches
+    /// them, but the run's end kills them like the others.
+    service_nodes: Mutex<Vec<NodeRef>>,
 }
 
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -316,6 +319,7 @@ impl World {
             wall_timeout: AtomicBool::new(false),
             wake: Mutex::new(None),
             http: crate::services::http::Endpoints::default(),
+            service_nodes: Mutex::new(Vec::new()),
         }
     }
 
@@ -632,12 +636,22 @@ impl World {
         self.set_status(node, NodeStatus::Up);
     }
 
-    /// Kills every node: nothing of this run may outlive it.
+    /// Makes a madsim node for a service's own timers; `kill_all` kills it with the rest.
+    pub(crate) fn create_service_node(&self, name: &str) -> NodeRef {
+        let node = rt::create_service_node(name);
+        lock(&self.service_nodes).push(node);
+        node
+    }
+
+    /// Kills every node: nothing of this run may outlive it. A task left parked on a madsim
+    /// timer is not freed by dropping the runtime (its sleep holds the timer that holds its
+    /// waker), so one left alive would leak the run's whole world.
     pub(crate) fn kill_all(&self) {
-        let madsim_nodes: Vec<NodeRef> = lock(&self.nodes)
+        let mut madsim_nodes: Vec<NodeRef> = lock(&self.nodes)
             .values()
             .filter_map(|node| node.madsim)
             .collect();
+        madsim_nodes.extend(lock(&self.service_nodes).iter().copied());
         for node in madsim_nodes {
             rt::kill(node);
         }

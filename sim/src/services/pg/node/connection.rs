@@ -76,7 +76,7 @@ impl PgConnection {
         let (session, kernel_node, epoch) = {
             let mut state = server.lock();
             let now_micros = rt::now().as_micros();
-            let (session, kernel_node) = state.open(world.seed, &target, ctx.node(), now_micros);
+            let (session, kernel_node) = state.open(&world, &target, ctx.node(), now_micros);
             (session, kernel_node, state.epoch())
         };
         let label = format!("conn#{}", session.0);

@@ -15,8 +15,9 @@ use super::super::{
     StepOutcome, Value,
 };
 use crate::prng::Prng;
-use crate::rt::{self, NodeRef};
+use crate::rt::NodeRef;
 use crate::seed::Seed;
+use crate::world::World;
 
 /// The answer a waiting statement eventually gets.
 pub(crate) type Reply = Result<QueryResult, PgError>;
@@ -158,16 +159,16 @@ impl PgServer {
     /// timers run on.
     pub(crate) fn open(
         &mut self,
-        seed: Seed,
+        world: &World,
         server_name: &str,
         client_node: &str,
         now_micros: u64,
     ) -> (SessionId, NodeRef) {
         self.entropy
-            .get_or_insert_with(|| Prng::new(seed.stream(&format!("pg/{server_name}"))));
+            .get_or_insert_with(|| Prng::new(world.seed.stream(&format!("pg/{server_name}"))));
         let kernel_node = *self
             .kernel_node
-            .get_or_insert_with(|| rt::create_service_node(&format!("{server_name} kernel")));
+            .get_or_insert_with(|| world.create_service_node(&format!("{server_name} kernel")));
         let session = self.engine.open_session();
         let link = Link {
             client_node: client_node.to_string(),
