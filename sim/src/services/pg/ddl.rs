@@ -2,11 +2,15 @@
 //! PostgreSQL's generated constraint names (`<table>_pkey`, `<table>_<col>_key`,
 //! `<table>_<col>_fkey`, `<table>_<col>_seq`).
 //!
-//! Not modelled: CHECK, DEFERRABLE, ON UPDATE actions other than NO ACTION, partial and
-//! expression indexes, name truncation at 63 bytes, name de-duplication suffixes (`_key1`).
-//! Each is refused with 0A000 rather than approximated.
+//! Not modelled: CHECK, DEFERRABLE and INITIALLY DEFERRED, ON UPDATE actions other than NO
+//! ACTION, partial and expression indexes, partitioning and inheritance, storage parameters,
+//! TEMPORARY and UNLOGGED tables, name truncation at 63 bytes, name de-duplication suffixes
+//! (`_key1`). Each is refused with 0A000 rather than approximated. Accepted because they do
+//! not change what a unique key accepts: an index's access method, column order (ASC/DESC,
+//! NULLS FIRST/LAST) and operator class, CONCURRENTLY.
 //! Invariant: a CREATE TABLE either adds the whole table or changes nothing.
 
+use sqlparser::ast::helpers::stmt_create_table::CreateTableBuilder;
 use sqlparser::ast::{self, ColumnOption, TableConstraint};
 
 use super::catalog::{
@@ -48,14 +52,110 @@ fn index_column_names(columns: &[ast::IndexColumn]) -> Result<Vec<String>, PgErr
         .collect()
 }
 
+/// Constraints are checked at once. `INITIALLY DEFERRED` alone makes a constraint deferrable
+/// in PostgreSQL (checked at commit), so it is refused like `DEFERRABLE`, never enforced as
+/// immediate; `[NOT] ENFORCED` is PostgreSQL 18 syntax.
 fn check_characteristics(
     characteristics: &Option<ast::ConstraintCharacteristics>,
 ) -> Result<(), PgError> {
-    match characteristics {
-        Some(found) if found.deferrable == Some(true) => {
-            Err(PgError::unsupported("DEFERRABLE constraint"))
-        }
-        _ => Ok(()),
+    let Some(found) = characteristics else {
+        return Ok(());
+    };
+    if found.deferrable == Some(true) {
+        return Err(PgError::unsupported("DEFERRABLE constraint"));
+    }
+    if found.initially == Some(ast::DeferrableInitial::Deferred) {
+        return Err(PgError::unsupported(
+            "INITIALLY DEFERRED constraint (deferrable, checked at commit)",
+        ));
+    }
+    if found.enforced.is_some() {
+        return Err(PgError::unsupported("[NOT] ENFORCED constraint"));
+    }
+    Ok(())
+}
+
+/// PostgreSQL's system columns: a table cannot define them, and the engine does not model
+/// reading them.
+pub const SYSTEM_COLUMNS: [&str; 6] = ["tableoid", "xmin", "cmin", "xmax", "cmax", "ctid"];
+
+/// The clauses of CREATE TABLE the engine implements are its name, IF NOT EXISTS, columns and
+/// constraints; any other is refused with 0A000 naming it. The last check compares the
+/// statement with the same one rebuilt from those clauses alone, so a clause a later
+/// sqlparser starts to parse is refused too, never ignored.
+fn check_create_table_clauses(create: &ast::CreateTable) -> Result<(), PgError> {
+    let named = [
+        (create.partition_by.is_some(), "PARTITION BY"),
+        (create.partition_of.is_some(), "PARTITION OF"),
+        (
+            create.for_values.is_some(),
+            "FOR VALUES (a partition bound)",
+        ),
+        (create.inherits.is_some(), "INHERITS"),
+        (
+            create.table_options != ast::CreateTableOptions::None,
+            "WITH (storage parameters), TABLESPACE or other table options",
+        ),
+        (create.temporary || create.global.is_some(), "TEMPORARY"),
+        (create.unlogged, "UNLOGGED"),
+        (create.on_commit.is_some(), "ON COMMIT"),
+        (create.query.is_some(), "CREATE TABLE AS"),
+        (create.like.is_some(), "LIKE"),
+        (create.or_replace, "OR REPLACE"),
+    ];
+    if let Some((_, construct)) = named.iter().find(|(present, _)| *present) {
+        return Err(PgError::unsupported(format!(
+            "CREATE TABLE ... {construct}"
+        )));
+    }
+    let modelled = CreateTableBuilder::new(create.name.clone())
+        .if_not_exists(create.if_not_exists)
+        .columns(create.columns.clone())
+        .constraints(create.constraints.clone())
+        .build();
+    if modelled != *create {
+        return Err(PgError::unsupported(format!(
+            "a CREATE TABLE clause beyond columns and constraints in: {create}"
+        )));
+    }
+    Ok(())
+}
+
+/// CREATE INDEX: unique indexes are enforced, others only named. Every field is named here
+/// (no `..`), so a field a later sqlparser adds fails to compile until it is judged.
+fn check_create_index_clauses(create: &ast::CreateIndex) -> Result<(), PgError> {
+    let ast::CreateIndex {
+        name: _,
+        table_name: _,
+        // The access method does not change what a unique index accepts.
+        using: _,
+        columns: _,
+        unique: _,
+        // Builds without blocking writers; the finished index is the same.
+        concurrently: _,
+        r#async,
+        if_not_exists: _,
+        include,
+        nulls_distinct,
+        with,
+        predicate,
+        index_options,
+        alter_options,
+    } = create;
+    let named = [
+        (predicate.is_some(), "a partial index (WHERE)"),
+        (!include.is_empty(), "INCLUDE"),
+        (*nulls_distinct == Some(false), "NULLS NOT DISTINCT"),
+        (!with.is_empty(), "WITH (storage parameters)"),
+        (!index_options.is_empty(), "index options"),
+        (!alter_options.is_empty(), "index options"),
+        (*r#async, "ASYNC"),
+    ];
+    match named.iter().find(|(present, _)| *present) {
+        Some((_, construct)) => Err(PgError::unsupported(format!(
+            "CREATE INDEX ... {construct}"
+        ))),
+        None => Ok(()),
     }
 }
 
@@ -68,6 +168,12 @@ impl TableBuilder {
         catalog: &mut Catalog,
     ) -> Result<(), PgError> {
         let name = fold_ident(&def.name);
+        if SYSTEM_COLUMNS.contains(&name.as_str()) {
+            return Err(PgError::new(
+                SqlState::DuplicateColumn,
+                format!("column name \"{name}\" conflicts with a system column name"),
+            ));
+        }
         let (column_type, serial) = map_type(&def.data_type)?;
         let mut column = Column {
             name: name.clone(),
@@ -273,9 +379,7 @@ fn resolve_foreign_key(
 
 /// Executes CREATE TABLE.
 pub fn create_table(catalog: &mut Catalog, create: &ast::CreateTable) -> Result<(), PgError> {
-    if create.query.is_some() || create.like.is_some() || create.temporary {
-        return Err(PgError::unsupported("CREATE TABLE AS / LIKE / TEMPORARY"));
-    }
+    check_create_table_clauses(create)?;
     let (schema, name) = split_name(&create.name)?;
     if !catalog.has_schema(&schema) {
         return Err(PgError::new(
@@ -344,14 +448,7 @@ pub fn create_table(catalog: &mut Catalog, create: &ast::CreateTable) -> Result<
 
 /// Executes CREATE [UNIQUE] INDEX (unique indexes are enforced; others only named).
 pub fn create_index(catalog: &mut Catalog, create: &ast::CreateIndex) -> Result<(), PgError> {
-    if create.predicate.is_some()
-        || !create.include.is_empty()
-        || create.nulls_distinct == Some(false)
-    {
-        return Err(PgError::unsupported(
-            "partial index / INCLUDE / NULLS NOT DISTINCT",
-        ));
-    }
+    check_create_index_clauses(create)?;
     let table_id = catalog.resolve(&create.table_name)?;
     let table = catalog.table(table_id).clone();
     let names = index_column_names(&create.columns)?;

@@ -46,6 +46,19 @@ fn unix_micros(now_micros: u64) -> i64 {
     SIM_EPOCH_UNIX_MICROS + i64::try_from(now_micros).expect("virtual time fits in i64")
 }
 
+/// PostgreSQL's DDL is transactional (rolled back with its block, invisible to others until
+/// commit); the simulated catalog is not, so DDL inside a block is refused rather than kept
+/// after a rollback.
+fn ddl_in_block(statement: &Statement) -> PgError {
+    let text = statement.to_string();
+    let kind: Vec<&str> = text.split_whitespace().take(2).collect();
+    PgError::unsupported(format!(
+        "{} inside a transaction block (the simulated catalog is not transactional; \
+         run DDL outside BEGIN ... COMMIT)",
+        kind.join(" ")
+    ))
+}
+
 fn in_failed_transaction() -> PgError {
     PgError::new(
         SqlState::InFailedSqlTransaction,
@@ -168,12 +181,21 @@ impl Postgres {
             Statement::Savepoint { name } => self.savepoint(session, name),
             Statement::ReleaseSavepoint { name } => self.release_savepoint(session, name),
             Statement::Set(set) => self.set(session, set),
+            _ if super::route::is_ddl(statement) && self.in_block(session) => {
+                Err(ddl_in_block(statement))
+            }
             _ => return self.execute(session, statement, params, resume, now_micros, entropy),
         };
         match result {
             Ok(done) => StatementOutcome::Done(done),
             Err(error) => StatementOutcome::Failed(error),
         }
+    }
+
+    /// The session is inside BEGIN ... COMMIT (and not already failed: that error comes first).
+    fn in_block(&mut self, session: SessionId) -> bool {
+        self.txn_mut(session)
+            .is_some_and(|txn| txn.explicit && !txn.aborted)
     }
 
     fn txn_mut(&mut self, session: SessionId) -> Option<&mut Txn> {

@@ -31,7 +31,9 @@ use super::{CancelReason, CommittedTxn, Entropy, PgConfig, Row, SessionId, StepO
 type ParsedBatch = Result<Arc<Vec<Statement>>, PgError>;
 
 /// PostgreSQL syntax sqlparser 0.63 cannot parse is reported as unsupported (0A000), not as
-/// a syntax error, because the real server accepts it.
+/// a syntax error, because the real server accepts it: the constructs below anywhere in the
+/// text, a statement led by a PostgreSQL command sqlparser does not know, and `SELECT` with
+/// no target list. Any other parse failure is 42601.
 fn parse_error(sql: &str, message: &str) -> PgError {
     let upper = sql.to_uppercase();
     let known = [
@@ -39,11 +41,40 @@ fn parse_error(sql: &str, message: &str) -> PgError {
         "FOR KEY SHARE",
         "SET CONSTRAINTS",
         "DEFERRABLE",
+        "ATTACH PARTITION",
+        "DETACH PARTITION",
     ];
-    match known.iter().find(|construct| upper.contains(*construct)) {
-        Some(construct) => PgError::unsupported(construct),
-        None => PgError::syntax(format!("syntax error: {message}")),
+    if let Some(construct) = known.iter().find(|construct| upper.contains(*construct)) {
+        return PgError::unsupported(construct);
     }
+    // Commands of PostgreSQL 15 (https://www.postgresql.org/docs/15/sql-commands.html)
+    // sqlparser 0.63 has no statement for.
+    let commands = [
+        "REINDEX",
+        "CLUSTER",
+        "CHECKPOINT",
+        "REFRESH",
+        "REASSIGN",
+        "SECURITY",
+        "IMPORT",
+        "LOAD",
+        "MOVE",
+        "ABORT",
+    ];
+    let statements = upper
+        .split(';')
+        .map(str::trim)
+        .filter(|text| !text.is_empty());
+    for statement in statements {
+        let first = statement.split_whitespace().next().unwrap_or_default();
+        if commands.contains(&first) {
+            return PgError::unsupported(format!("{first} statement"));
+        }
+        if first == "SELECT" && statement.split_whitespace().count() == 1 {
+            return PgError::unsupported("SELECT with an empty target list");
+        }
+    }
+    PgError::syntax(format!("syntax error: {message}"))
 }
 
 /// A simulated PostgreSQL 15 server holding one database.

@@ -45,6 +45,8 @@ pub enum SqlState {
     DuplicateTable,
     /// 42P06 duplicate_schema.
     DuplicateSchema,
+    /// 42701 duplicate_column.
+    DuplicateColumn,
     /// 3F000 invalid_schema_name.
     InvalidSchemaName,
     /// 42P10 invalid_column_reference (no unique index matches ON CONFLICT).
@@ -98,6 +100,7 @@ impl SqlState {
             SqlState::UndefinedFunction => "42883",
             SqlState::SyntaxError => "42601",
             SqlState::DuplicateTable => "42P07",
+            SqlState::DuplicateColumn => "42701",
             SqlState::DuplicateSchema => "42P06",
             SqlState::InvalidSchemaName => "3F000",
             SqlState::InvalidColumnReference => "42P10",

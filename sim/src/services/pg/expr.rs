@@ -46,7 +46,16 @@ fn resolve_column(scope: &[Binding], column: &str) -> Result<Value, PgError> {
             found = Some(binding.values[column_index].clone());
         }
     }
-    found.ok_or_else(|| PgError::undefined_column(column))
+    found.ok_or_else(|| missing_column(column, PgError::undefined_column(column)))
+}
+
+/// A column no binding has: a system column PostgreSQL would read is refused as unsupported,
+/// anything else is `error`.
+fn missing_column(column: &str, error: PgError) -> PgError {
+    if super::ddl::SYSTEM_COLUMNS.contains(&column) {
+        return PgError::unsupported(format!("system column {column}"));
+    }
+    error
 }
 
 fn resolve_qualified(scope: &[Binding], parts: &[ast::Ident]) -> Result<Value, PgError> {
@@ -71,10 +80,11 @@ fn resolve_qualified(scope: &[Binding], parts: &[ast::Ident]) -> Result<Value, P
         .iter()
         .position(|name| *name == column)
         .ok_or_else(|| {
-            PgError::new(
+            let error = PgError::new(
                 SqlState::UndefinedColumn,
                 format!("column {qualifier}.{column} does not exist"),
-            )
+            );
+            missing_column(&column, error)
         })?;
     Ok(binding.values[column_index].clone())
 }

@@ -29,7 +29,11 @@ pub fn route(ctx: &mut StmtCtx, statement: &Statement) -> Exec<QueryResult> {
         Statement::CreateSchema {
             schema_name: ast::SchemaName::Simple(name),
             if_not_exists,
-            ..
+            or_replace: false,
+            with: None,
+            options: None,
+            default_collate_spec: None,
+            clone: None,
         } => {
             ctx.db
                 .catalog
@@ -49,8 +53,21 @@ pub fn route(ctx: &mut StmtCtx, statement: &Statement) -> Exec<QueryResult> {
             notify::queue_notify(ctx, super::catalog::fold_ident(channel), payload)?;
             Ok(QueryResult::tag("NOTIFY"))
         }
+        Statement::CreateSchema { .. } => Err(PgError::unsupported(format!(
+            "CREATE SCHEMA beyond a plain name and IF NOT EXISTS: {statement}"
+        ))
+        .into()),
         other => Err(PgError::unsupported(statement_kind(other)).into()),
     }
+}
+
+/// Statements that change the catalog. The catalog is not versioned by transaction, so these
+/// run only outside a transaction block (see `dispatch`).
+pub fn is_ddl(statement: &Statement) -> bool {
+    matches!(
+        statement,
+        Statement::CreateTable(_) | Statement::CreateIndex(_) | Statement::CreateSchema { .. }
+    )
 }
 
 /// A short name for an unsupported statement: its leading keywords.
