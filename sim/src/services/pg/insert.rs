@@ -73,20 +73,68 @@ fn target(ctx: &StmtCtx, insert: &ast::Insert) -> Result<Target, PgError> {
     })
 }
 
+/// Every field of sqlparser's `Insert` is named (no `..`): a field a new sqlparser adds fails
+/// to compile until it is judged. The engine runs `INSERT INTO t [AS a] [(cols)] VALUES …
+/// [ON CONFLICT …] [RETURNING …]`; other dialects' forms are refused.
 fn check_shape(insert: &ast::Insert) -> Result<&Vec<ast::Parens<Vec<Expr>>>, PgError> {
-    if insert.or.is_some()
-        || insert.ignore
-        || insert.overwrite
-        || insert.replace_into
-        || !insert.assignments.is_empty()
-        || insert.partitioned.is_some()
-    {
+    let ast::Insert {
+        insert_token: _,
+        optimizer_hints,
+        or,
+        ignore,
+        into: _,
+        table: _,
+        table_alias: _,
+        columns: _,
+        overwrite,
+        source,
+        assignments,
+        partitioned,
+        after_columns,
+        has_table_keyword,
+        on: _,
+        returning: _,
+        output,
+        replace_into,
+        priority,
+        insert_alias,
+        settings,
+        format_clause,
+        multi_table_insert_type,
+        multi_table_into_clauses,
+        multi_table_when_clauses,
+        multi_table_else_clause,
+    } = insert;
+    let foreign = or.is_some()
+        || *ignore
+        || *overwrite
+        || *replace_into
+        || !assignments.is_empty()
+        || partitioned.is_some()
+        || !after_columns.is_empty()
+        || *has_table_keyword
+        || !optimizer_hints.is_empty()
+        || output.is_some()
+        || priority.is_some()
+        || insert_alias.is_some()
+        || settings.is_some()
+        || format_clause.is_some()
+        || multi_table_insert_type.is_some()
+        || !multi_table_into_clauses.is_empty()
+        || !multi_table_when_clauses.is_empty()
+        || multi_table_else_clause.is_some();
+    if foreign {
         return Err(PgError::unsupported("non-PostgreSQL INSERT form"));
     }
-    let Some(source) = &insert.source else {
+    let Some(source) = source else {
         return Err(PgError::unsupported("INSERT … DEFAULT VALUES"));
     };
-    if source.with.is_some() || source.order_by.is_some() || source.limit_clause.is_some() {
+    if source.with.is_some()
+        || source.order_by.is_some()
+        || source.limit_clause.is_some()
+        || source.fetch.is_some()
+        || !source.locks.is_empty()
+    {
         return Err(PgError::unsupported("INSERT … SELECT"));
     }
     match source.body.as_ref() {

@@ -170,16 +170,7 @@ fn finish(
 
 /// Executes an UPDATE.
 pub fn execute_update(ctx: &mut StmtCtx, update: &ast::Update) -> Exec<QueryResult> {
-    if update.from.is_some() || !update.table.joins.is_empty() {
-        return Err(PgError::unsupported("UPDATE … FROM").into());
-    }
-    if update.or.is_some()
-        || update.limit.is_some()
-        || !update.order_by.is_empty()
-        || update.output.is_some()
-    {
-        return Err(PgError::unsupported("non-PostgreSQL UPDATE form").into());
-    }
+    check_update(update)?;
     let plan = plan(
         ctx,
         &update.table.relation,
@@ -208,18 +199,67 @@ pub fn execute_update(ctx: &mut StmtCtx, update: &ast::Update) -> Exec<QueryResu
     finish(ctx, &plan, "UPDATE", written)
 }
 
+/// UPDATE t [AS a] SET … [WHERE …] [RETURNING …]; every field of sqlparser's `Update` is
+/// named (no `..`), so a new one fails to compile until it is judged.
+fn check_update(update: &ast::Update) -> Result<(), PgError> {
+    let ast::Update {
+        update_token: _,
+        optimizer_hints,
+        table,
+        assignments: _,
+        from,
+        selection: _,
+        returning: _,
+        output,
+        or,
+        order_by,
+        limit,
+    } = update;
+    if from.is_some() || !table.joins.is_empty() {
+        return Err(PgError::unsupported("UPDATE … FROM"));
+    }
+    if or.is_some()
+        || limit.is_some()
+        || !order_by.is_empty()
+        || output.is_some()
+        || !optimizer_hints.is_empty()
+    {
+        return Err(PgError::unsupported("non-PostgreSQL UPDATE form"));
+    }
+    Ok(())
+}
+
+/// DELETE FROM t [AS a] [WHERE …] [RETURNING …]; every field of sqlparser's `Delete` is named
+/// (no `..`), so a new one fails to compile until it is judged.
+fn check_delete(delete: &ast::Delete) -> Result<&ast::TableWithJoins, PgError> {
+    let ast::Delete {
+        delete_token: _,
+        optimizer_hints,
+        tables,
+        from,
+        using,
+        selection: _,
+        returning: _,
+        output,
+        order_by,
+        limit,
+    } = delete;
+    let (FromTable::WithFromKeyword(from) | FromTable::WithoutKeyword(from)) = from;
+    let [from] = &from[..] else {
+        return Err(PgError::unsupported("DELETE from several tables"));
+    };
+    if !tables.is_empty() || using.is_some() || !from.joins.is_empty() {
+        return Err(PgError::unsupported("DELETE … USING"));
+    }
+    if limit.is_some() || !order_by.is_empty() || output.is_some() || !optimizer_hints.is_empty() {
+        return Err(PgError::unsupported("non-PostgreSQL DELETE form"));
+    }
+    Ok(from)
+}
+
 /// Executes a DELETE.
 pub fn execute_delete(ctx: &mut StmtCtx, delete: &ast::Delete) -> Exec<QueryResult> {
-    let (FromTable::WithFromKeyword(from) | FromTable::WithoutKeyword(from)) = &delete.from;
-    let [from] = &from[..] else {
-        return Err(PgError::unsupported("DELETE from several tables").into());
-    };
-    if !delete.tables.is_empty() || delete.using.is_some() || !from.joins.is_empty() {
-        return Err(PgError::unsupported("DELETE … USING").into());
-    }
-    if delete.limit.is_some() || !delete.order_by.is_empty() || delete.output.is_some() {
-        return Err(PgError::unsupported("non-PostgreSQL DELETE form").into());
-    }
+    let from = check_delete(delete)?;
     let plan = plan(
         ctx,
         &from.relation,

@@ -107,14 +107,33 @@ pub fn scan(ctx: &mut StmtCtx, source: &Source, filter: Option<&Expr>) -> Vec<(R
         .collect()
 }
 
+/// The query shapes the engine runs: one SELECT, with ORDER BY, LIMIT/OFFSET and row locks
+/// handled by the executor; every other clause is 0A000 naming it. `Query` and `Select` are
+/// destructured field by field (no `..`), so a clause a new sqlparser adds fails to compile
+/// until it is judged, and is never ignored.
 fn check_query(query: &Query) -> Result<&Select, PgError> {
-    if query.with.is_some() {
-        return Err(PgError::unsupported("WITH (common table expression)"));
-    }
-    if query.fetch.is_some() || query.for_clause.is_some() || !query.pipe_operators.is_empty() {
-        return Err(PgError::unsupported("FETCH / FOR clause"));
-    }
-    let select = match query.body.as_ref() {
+    let Query {
+        with,
+        body,
+        order_by: _,
+        limit_clause: _,
+        fetch,
+        locks: _,
+        for_clause,
+        settings,
+        format_clause,
+        pipe_operators,
+    } = query;
+    let refused = [
+        (with.is_some(), "WITH (common table expression)"),
+        (fetch.is_some(), "FETCH FIRST"),
+        (for_clause.is_some(), "FOR XML/JSON clause"),
+        (settings.is_some(), "SETTINGS"),
+        (format_clause.is_some(), "FORMAT"),
+        (!pipe_operators.is_empty(), "pipe operators"),
+    ];
+    refuse_first(&refused)?;
+    let select = match body.as_ref() {
         SetExpr::Select(select) => select,
         SetExpr::SetOperation { op, .. } => {
             return Err(PgError::unsupported(format!("{op} (set operation)")))
@@ -122,27 +141,73 @@ fn check_query(query: &Query) -> Result<&Select, PgError> {
         SetExpr::Values(_) => return Err(PgError::unsupported("VALUES as a query")),
         other => return Err(PgError::unsupported(format!("query body {other}"))),
     };
-    if select.distinct.is_some() {
-        return Err(PgError::unsupported("DISTINCT"));
-    }
+    check_select(select)?;
+    Ok(select)
+}
+
+fn check_select(select: &Select) -> Result<(), PgError> {
+    let Select {
+        select_token: _,
+        optimizer_hints,
+        distinct,
+        select_modifiers,
+        top,
+        top_before_distinct: _,
+        projection: _,
+        exclude,
+        into,
+        from: _,
+        lateral_views,
+        prewhere,
+        selection: _,
+        connect_by,
+        group_by,
+        cluster_by,
+        distribute_by,
+        sort_by,
+        having,
+        named_window,
+        qualify,
+        window_before_qualify: _,
+        value_table_mode,
+        flavor,
+    } = select;
     let no_group_by = matches!(
-        &select.group_by,
+        group_by,
         ast::GroupByExpr::Expressions(exprs, modifiers)
             if exprs.is_empty() && modifiers.is_empty()
     );
-    if !no_group_by {
-        return Err(PgError::unsupported("GROUP BY"));
+    let refused = [
+        (distinct.is_some(), "DISTINCT"),
+        (!no_group_by, "GROUP BY"),
+        (having.is_some(), "HAVING"),
+        (
+            !named_window.is_empty() || qualify.is_some(),
+            "WINDOW clause",
+        ),
+        (into.is_some(), "SELECT INTO"),
+        (top.is_some(), "TOP"),
+        (!lateral_views.is_empty(), "LATERAL VIEW"),
+        (!optimizer_hints.is_empty(), "optimizer hints"),
+        (select_modifiers.is_some(), "SELECT modifiers"),
+        (exclude.is_some(), "SELECT * EXCLUDE"),
+        (prewhere.is_some(), "PREWHERE"),
+        (!connect_by.is_empty(), "CONNECT BY"),
+        (!cluster_by.is_empty(), "CLUSTER BY"),
+        (!distribute_by.is_empty(), "DISTRIBUTE BY"),
+        (!sort_by.is_empty(), "SORT BY"),
+        (value_table_mode.is_some(), "SELECT AS VALUE/STRUCT"),
+        (*flavor != ast::SelectFlavor::Standard, "FROM-first SELECT"),
+    ];
+    refuse_first(&refused)
+}
+
+/// 0A000 naming the first construct present.
+fn refuse_first(constructs: &[(bool, &str)]) -> Result<(), PgError> {
+    match constructs.iter().find(|(present, _)| *present) {
+        Some((_, construct)) => Err(PgError::unsupported(*construct)),
+        None => Ok(()),
     }
-    if select.having.is_some() {
-        return Err(PgError::unsupported("HAVING"));
-    }
-    if !select.named_window.is_empty() || select.qualify.is_some() {
-        return Err(PgError::unsupported("WINDOW clause"));
-    }
-    if select.into.is_some() || select.top.is_some() || !select.lateral_views.is_empty() {
-        return Err(PgError::unsupported("SELECT INTO / TOP / LATERAL VIEW"));
-    }
-    Ok(select)
 }
 
 fn sources(ctx: &StmtCtx, select: &Select) -> Result<(Vec<Source>, Option<Expr>), PgError> {

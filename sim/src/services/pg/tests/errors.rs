@@ -83,7 +83,7 @@ fn driver_misuse_errors() {
     );
 }
 
-const UNSUPPORTED: [(&str, &str); 53] = [
+const UNSUPPORTED: [(&str, &str); 54] = [
     (
         "CREATE TABLE m (a int, b int, FOREIGN KEY (a, b) REFERENCES m2 (x, y) MATCH FULL)",
         "MATCH FULL",
@@ -191,6 +191,7 @@ const UNSUPPORTED: [(&str, &str); 53] = [
         "ATTACH PARTITION",
     ),
     ("SELECT;", "empty target list"),
+    ("SELECT id FROM p FETCH FIRST 1 ROWS ONLY", "FETCH FIRST"),
     ("SELECT ctid FROM p", "system column ctid"),
     ("SELECT p.xmin FROM p", "system column xmin"),
 ];
