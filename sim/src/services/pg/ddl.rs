@@ -103,11 +103,7 @@ fn check_create_table_clauses(create: &ast::CreateTable) -> Result<(), PgError> 
         (create.like.is_some(), "LIKE"),
         (create.or_replace, "OR REPLACE"),
     ];
-    if let Some((_, construct)) = named.iter().find(|(present, _)| *present) {
-        return Err(PgError::unsupported(format!(
-            "CREATE TABLE ... {construct}"
-        )));
-    }
+    PgError::refuse_first("CREATE TABLE ... ", &named)?;
     let modelled = CreateTableBuilder::new(create.name.clone())
         .if_not_exists(create.if_not_exists)
         .columns(create.columns.clone())
@@ -151,12 +147,7 @@ fn check_create_index_clauses(create: &ast::CreateIndex) -> Result<(), PgError> 
         (!alter_options.is_empty(), "index options"),
         (*r#async, "ASYNC"),
     ];
-    match named.iter().find(|(present, _)| *present) {
-        Some((_, construct)) => Err(PgError::unsupported(format!(
-            "CREATE INDEX ... {construct}"
-        ))),
-        None => Ok(()),
-    }
+    PgError::refuse_first("CREATE INDEX ... ", &named)
 }
 
 impl TableBuilder {

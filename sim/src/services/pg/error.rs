@@ -196,6 +196,14 @@ impl PgError {
         )
     }
 
+    /// 0A000 naming the first construct present (after `prefix`); Ok when none is.
+    pub fn refuse_first(prefix: &str, constructs: &[(bool, &str)]) -> Result<(), PgError> {
+        match constructs.iter().find(|(present, _)| *present) {
+            Some((_, construct)) => Err(PgError::unsupported(format!("{prefix}{construct}"))),
+            None => Ok(()),
+        }
+    }
+
     /// 42703 for a column reference that resolves to nothing.
     pub fn undefined_column(name: &str) -> Self {
         PgError::new(

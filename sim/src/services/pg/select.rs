@@ -132,7 +132,7 @@ fn check_query(query: &Query) -> Result<&Select, PgError> {
         (format_clause.is_some(), "FORMAT"),
         (!pipe_operators.is_empty(), "pipe operators"),
     ];
-    refuse_first(&refused)?;
+    PgError::refuse_first("", &refused)?;
     let select = match body.as_ref() {
         SetExpr::Select(select) => select,
         SetExpr::SetOperation { op, .. } => {
@@ -199,15 +199,7 @@ fn check_select(select: &Select) -> Result<(), PgError> {
         (value_table_mode.is_some(), "SELECT AS VALUE/STRUCT"),
         (*flavor != ast::SelectFlavor::Standard, "FROM-first SELECT"),
     ];
-    refuse_first(&refused)
-}
-
-/// 0A000 naming the first construct present.
-fn refuse_first(constructs: &[(bool, &str)]) -> Result<(), PgError> {
-    match constructs.iter().find(|(present, _)| *present) {
-        Some((_, construct)) => Err(PgError::unsupported(*construct)),
-        None => Ok(()),
-    }
+    PgError::refuse_first("", &refused)
 }
 
 fn sources(ctx: &StmtCtx, select: &Select) -> Result<(Vec<Source>, Option<Expr>), PgError> {
