@@ -223,7 +223,11 @@ fn a_consumer_crash_before_ack_redelivers_after_the_session_timeout() {
         broker_case_processing(earliest(), FaultPlan::new(), 60),
         vec![redelivered()],
     );
-    assert!(calm.run(Seed(4)).failure.is_some());
+    let calm_failure = calm
+        .run(Seed(4))
+        .failure
+        .expect("no redelivery without the crash");
+    assert_eq!(calm_failure.property, "test: a message was delivered twice");
 }
 
 /// The worker's consumer is the group's only member once the run settles.

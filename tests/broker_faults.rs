@@ -195,6 +195,11 @@ fn a_duplicated_fetch_hands_the_consumer_a_delivery_twice() {
     );
     let calm = observed_case(Vec::new(), FaultPlan::new(), TRICKLE).run(Seed(2));
     let calm_ids: Vec<_> = received(&calm).into_iter().map(|(id, ..)| id).collect();
+    assert_eq!(
+        calm_ids.len() as u64,
+        MESSAGE_COUNT,
+        "the calm run received every message once: {calm_ids:?}"
+    );
     let mut unique = calm_ids.clone();
     unique.sort();
     unique.dedup();

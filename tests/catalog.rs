@@ -19,16 +19,96 @@ fn scenario_budget(id: &str) -> Option<(ScenarioSpec, Vec<syncsim::sim::Seed>)> 
     budget.selected.then_some((scenario, budget.seeds))
 }
 
+/// The property each `caught` scenario must violate (the one its README row names): a
+/// scenario caught by some other property is a changed verdict to investigate, not a pass.
+const CAUGHT_BY: &[(&str, &str)] = &[
+    ("counter/unguarded", "counter: no lost update"),
+    ("counter/unguarded/swarm", "counter: no lost update"),
+    (
+        "org_sync/blind_upsert",
+        "org_sync: the provider's external_id never points at a missing row",
+    ),
+    (
+        "org_sync/fetch_then_write/same_millisecond",
+        "org_sync: the final row matches the org's latest event",
+    ),
+    (
+        "role_sync/unguarded",
+        "role_sync: no permanently failed affiliation",
+    ),
+    (
+        "role_sync/guarded/crm_reply_lost",
+        "role_sync: every staff role reaches the CRM",
+    ),
+    (
+        "campaign_control/ttl_only",
+        "campaign_control: pause is honoured within 1 s",
+    ),
+    (
+        "campaign_control/request_correlation/foreign_ids",
+        "campaign_control: pause is honoured within 1 s",
+    ),
+    (
+        "campaign_control/request_correlation/outage",
+        "campaign_control: a broker outage never fails a committed transition",
+    ),
+    (
+        "campaign_control/fixed/restart_between_joins",
+        "campaign_control: pause is honoured within 1 s",
+    ),
+    (
+        "contract_outbox/no_outbox",
+        "contract_outbox: a contract is never signed without its event",
+    ),
+    (
+        "contract_outbox/no_txn/crash",
+        "contract_outbox: a contract is never signed without its event",
+    ),
+    (
+        "contract_outbox/no_txn/null_parent",
+        "contract_outbox: no event fails because of a missing parent",
+    ),
+    (
+        "journey_sessions/original",
+        "journey_sessions: no journey aborted by a missing local contact",
+    ),
+    (
+        "journey_sessions/start_best_effort",
+        "journey_sessions: no journey aborted by a missing local contact",
+    ),
+    (
+        "journey_sessions/lazy_upsert_on_crm_schema",
+        "journey_sessions: no journey aborted by a missing local contact",
+    ),
+];
+
 fn caught(id: &str, snapshot_name: &str) {
     let Some((scenario, seeds)) = scenario_budget(id) else {
         return;
     };
     assert_eq!(scenario.expectation, Expectation::Caught);
+    let expected = CAUGHT_BY
+        .iter()
+        .find(|(scenario_id, _)| *scenario_id == id)
+        .map(|(_, property)| *property)
+        .unwrap_or_else(|| panic!("{id}: no expected property in CAUGHT_BY"));
     let sweep = scenario.case().run_seeds(seeds, true);
     let failed = sweep
         .failure
         .unwrap_or_else(|| panic!("{id}: not caught in {} seeds", sweep.seeds.len()));
+    let violated = &failed.failure.as_ref().expect("a failed run").property;
+    assert_eq!(violated, expected, "{id}: caught by another property");
     let shrunk = shrink::shrink(&scenario, &failed, 400);
+    let shrunk_property = &shrunk
+        .outcome
+        .failure
+        .as_ref()
+        .expect("still fails")
+        .property;
+    assert_eq!(
+        shrunk_property, expected,
+        "{id}: shrinking kept the property"
+    );
     let file = ReplayFile::from_shrunk(&shrunk);
     let replayed = ReplayFile::from_json(&file.to_json(), id)
         .expect("parses")

@@ -194,6 +194,16 @@ fn jobs_match_commits() -> Property {
     )
 }
 
+#[test]
+fn property_tests_draw_from_a_fixed_seed() {
+    // `.cargo/config.toml` sets PROPTEST_RNG_SEED, so a property failure in CI reproduces.
+    let seed = ProptestConfig::default().rng_seed;
+    assert!(
+        matches!(seed, proptest::test_runner::RngSeed::Fixed(_)),
+        "{seed:?}"
+    );
+}
+
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(12))]
 
