@@ -270,6 +270,16 @@ impl Catalog {
         table_id
     }
 
+    /// Takes `later`'s position for every sequence this catalog has (a rolled-back catalog
+    /// keeps the values its sequences handed out meanwhile).
+    pub fn keep_sequence_positions(&mut self, later: &Catalog) {
+        for (name, value) in self.sequences.iter_mut() {
+            if let Some(later_value) = later.sequences.get(name) {
+                *value = *later_value;
+            }
+        }
+    }
+
     /// Adds a unique index to an existing table.
     pub fn add_unique(&mut self, table_id: TableId, unique: UniqueIndex) {
         self.tables[table_id.0].uniques.push(unique);

@@ -95,6 +95,19 @@ pub struct Db {
     pub partial_rollbacks: BTreeMap<Xid, u64>,
     /// Row triggers services installed, by table.
     pub triggers: BTreeMap<TableId, super::trigger::Triggers>,
+    /// The catalog before the first DDL of each open transaction, to put back if it aborts.
+    pub ddl_undo: BTreeMap<Xid, DdlUndo>,
+    /// Counts DDL statements run, to tell whether another transaction's DDL came later.
+    pub ddl_count: u64,
+}
+
+/// What a transaction's abort restores of the catalog it changed.
+#[derive(Clone, Debug)]
+pub struct DdlUndo {
+    /// The catalog before the transaction's first DDL.
+    pub catalog: Catalog,
+    /// `Db::ddl_count` after the transaction's latest DDL.
+    pub ddl_count_after: u64,
 }
 
 impl Db {
@@ -104,6 +117,44 @@ impl Db {
             self.heaps.push(Heap::default());
         }
         &mut self.heaps[table_id.0]
+    }
+
+    /// Runs one DDL statement of transaction `xid` on the catalog, first keeping the catalog
+    /// as it was before the transaction's first DDL (PostgreSQL's DDL rolls back with its
+    /// transaction; DDL runs only in implicit transactions here, see `dispatch`).
+    pub fn ddl<T>(
+        &mut self,
+        xid: Xid,
+        change: impl FnOnce(&mut Catalog) -> Result<T, PgError>,
+    ) -> Result<T, PgError> {
+        let before = self.catalog.clone();
+        self.ddl_count += 1;
+        let undo = self.ddl_undo.entry(xid).or_insert(DdlUndo {
+            catalog: before,
+            ddl_count_after: 0,
+        });
+        undo.ddl_count_after = self.ddl_count;
+        change(&mut self.catalog)
+    }
+
+    /// An aborted transaction's DDL is undone: the catalog goes back to before its first DDL,
+    /// keeping the positions of sequences that existed then (nextval is never rolled back),
+    /// and the heaps of tables it created go. Not when another transaction ran DDL after it
+    /// (possible only while this one's statement string was blocked on a lock): putting the
+    /// old catalog back would drop that one's work, so this one's DDL stays (a documented
+    /// difference).
+    pub fn undo_ddl(&mut self, xid: Xid) {
+        let Some(undo) = self.ddl_undo.remove(&xid) else {
+            return;
+        };
+        if undo.ddl_count_after != self.ddl_count {
+            return;
+        }
+        let current = std::mem::replace(&mut self.catalog, undo.catalog);
+        self.catalog.keep_sequence_positions(&current);
+        let table_count = self.catalog.tables().count();
+        self.heaps.truncate(table_count);
+        self.triggers.retain(|table_id, _| table_id.0 < table_count);
     }
 
     /// The heap of a table (empty if never written).

@@ -21,8 +21,9 @@
 //! virtual time calls [`Postgres::check_deadlock`] for a waiter; the waiter that finds a cycle
 //! aborts itself with 40P01, as in PostgreSQL.
 //!
-//! Not modelled: SERIALIZABLE (SSI), deferrable constraints, DDL transactions, table locks,
-//! VACUUM, the wire protocol. Timeouts are stored (SET) but enforced by the driver on virtual
+//! Not modelled: SERIALIZABLE (SSI), deferrable constraints, DDL inside a transaction block
+//! (refused; DDL in a statement string rolls back with it), table locks, VACUUM, the wire
+//! protocol. Timeouts are stored (SET) but enforced by the driver on virtual
 //! time. `docs/postgres.md` lists the supported subset.
 //!
 //! Invariant: the engine is deterministic — the same calls with the same entropy give the same

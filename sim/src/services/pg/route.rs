@@ -19,11 +19,15 @@ pub fn route(ctx: &mut StmtCtx, statement: &Statement) -> Exec<QueryResult> {
         Statement::Update(update) => modify::execute_update(ctx, update),
         Statement::Delete(delete) => modify::execute_delete(ctx, delete),
         Statement::CreateTable(create) => {
-            ddl::create_table(&mut ctx.db.catalog, create)?;
+            let xid = ctx.view.xid;
+            ctx.db
+                .ddl(xid, |catalog| ddl::create_table(catalog, create))?;
             Ok(QueryResult::tag("CREATE TABLE"))
         }
         Statement::CreateIndex(create) => {
-            ddl::create_index(&mut ctx.db.catalog, create)?;
+            let xid = ctx.view.xid;
+            ctx.db
+                .ddl(xid, |catalog| ddl::create_index(catalog, create))?;
             Ok(QueryResult::tag("CREATE INDEX"))
         }
         Statement::CreateSchema {
@@ -35,9 +39,9 @@ pub fn route(ctx: &mut StmtCtx, statement: &Statement) -> Exec<QueryResult> {
             default_collate_spec: None,
             clone: None,
         } => {
+            let (xid, schema) = (ctx.view.xid, super::catalog::split_name(name)?.1);
             ctx.db
-                .catalog
-                .create_schema(super::catalog::split_name(name)?.1, *if_not_exists)?;
+                .ddl(xid, |catalog| catalog.create_schema(schema, *if_not_exists))?;
             Ok(QueryResult::tag("CREATE SCHEMA"))
         }
         Statement::LISTEN { channel } => {

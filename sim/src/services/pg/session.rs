@@ -116,6 +116,7 @@ impl Db {
     }
 
     fn release_xid(&mut self, xid: Xid) {
+        self.ddl_undo.remove(&xid);
         self.row_locks.release_xid(xid);
         self.advisory.release_xid(xid, 0);
         self.xid_owner.remove(&xid);
@@ -175,6 +176,7 @@ impl Db {
             undo(&mut self.heaps, record);
         }
         self.txns.abort(xid);
+        self.undo_ddl(xid);
         self.release_xid(xid);
     }
 

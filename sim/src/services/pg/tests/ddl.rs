@@ -230,3 +230,37 @@ fn a_create_table_clause_nobody_named_is_refused() {
         assert_eq!(catalog.tables().count(), 0, "nothing created");
     }
 }
+
+/// Goal: DDL rolls back with the statement string that ran it, as PostgreSQL's transactional
+/// DDL does: a later failing statement of the string takes the new table away, and a
+/// sequence keeps the values it handed out (nextval is never rolled back).
+#[test]
+fn ddl_in_a_failed_statement_string_is_rolled_back() {
+    let (mut harness, session) = Harness::with_setup(
+        "CREATE TABLE p (id int PRIMARY KEY); INSERT INTO p VALUES (1); \
+         CREATE TABLE s (id serial PRIMARY KEY, v int); INSERT INTO s (v) VALUES (1)",
+    );
+    let failed = harness
+        .run(
+            session,
+            "CREATE TABLE t (id int PRIMARY KEY); INSERT INTO s (v) VALUES (2); \
+             CREATE SCHEMA extra; CREATE UNIQUE INDEX s_v ON s (v); \
+             INSERT INTO t VALUES (1); INSERT INTO p VALUES (1)",
+        )
+        .unwrap_err();
+    assert_eq!(failed.code(), "23505", "{failed}");
+    assert_eq!(harness.code(session, "SELECT id FROM t"), "42P01");
+    // The schema and the index went too: both names are free again.
+    harness.ok(session, "CREATE SCHEMA extra");
+    harness.ok(session, "INSERT INTO s (v) VALUES (1)");
+    harness.ok(session, "CREATE TABLE t (id int PRIMARY KEY)");
+    assert_eq!(
+        harness.rows(session, "SELECT id FROM t"),
+        Vec::<Vec<Value>>::new()
+    );
+    // id 2 went to the rolled-back insert; the next is 3, as in PostgreSQL.
+    assert_eq!(
+        harness.rows(session, "SELECT id FROM s ORDER BY id"),
+        vec![vec![int(1)], vec![int(3)]]
+    );
+}
