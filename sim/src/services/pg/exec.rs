@@ -99,6 +99,8 @@ pub struct Db {
     pub ddl_undo: BTreeMap<Xid, DdlUndo>,
     /// Counts DDL statements run, to tell whether another transaction's DDL came later.
     pub ddl_count: u64,
+    /// SELECTs the top-N path answered (tests check it is taken where it should be).
+    pub top_n_served: u64,
 }
 
 /// What a transaction's abort restores of the catalog it changed.

@@ -336,6 +336,7 @@ pub fn execute_select(ctx: &mut StmtCtx, query: &Query) -> Exec<QueryResult> {
     let (sources, on) = sources(ctx, select)?;
     let locking = lock_clause(query, &sources)?;
     if let Some(rows) = top_n::select_top_n(ctx, query, select, &sources, locking) {
+        ctx.db.top_n_served += 1;
         let rows = rows?;
         let names = output_names(&select.projection, &templates(ctx, &sources))?;
         return Ok(select_result(names, rows));

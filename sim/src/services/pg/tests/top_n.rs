@@ -4,6 +4,7 @@
 //! query runs as written (top-N) and with its sort keys written as expressions (`id + 0`),
 //! which the top-N path refuses, so the full path answers; the two results must match, on
 //! data with NULLs, ties, updated keys, deleted rows and rows another session has locked.
+//! A counter of SELECTs the top-N path served shows each query took the path meant for it.
 
 use super::{Harness, SessionId, Value};
 
@@ -52,10 +53,23 @@ const PAIRS: &[(&str, &str)] = &[
 
 type Rows = Vec<Vec<Value>>;
 
+/// Each pair's answers; asserts the first query of each pair took the top-N path and the
+/// second did not (else the comparison would compare the full path with itself).
 fn answers(harness: &mut Harness, session: SessionId) -> Vec<(Rows, Rows)> {
     PAIRS
         .iter()
-        .map(|(top_n, full)| (harness.rows(session, top_n), harness.rows(session, full)))
+        .map(|(top_n, full)| {
+            let served = harness.pg.db.top_n_served;
+            let fast = harness.rows(session, top_n);
+            assert_eq!(
+                harness.pg.db.top_n_served,
+                served + 1,
+                "top-N path: {top_n}"
+            );
+            let slow = harness.rows(session, full);
+            assert_eq!(harness.pg.db.top_n_served, served + 1, "full path: {full}");
+            (fast, slow)
+        })
         .collect()
 }
 
@@ -83,7 +97,13 @@ fn skip_locked_batches_equal_the_full_sort() {
     let full = "SELECT id FROM q WHERE status = 'pending' ORDER BY id + 0 LIMIT 2 \
                 FOR UPDATE SKIP LOCKED";
     harness.ok(claimer, "BEGIN");
+    let served = harness.pg.db.top_n_served;
     let claimed = harness.rows(claimer, claim);
+    assert_eq!(
+        harness.pg.db.top_n_served,
+        served + 1,
+        "the claim took the top-N path"
+    );
     harness.ok(claimer, "ROLLBACK; BEGIN");
     assert_eq!(claimed, harness.rows(claimer, full));
     assert_eq!(claimed, vec![vec![Value::Int4(5)], vec![Value::Int4(9)]]);
