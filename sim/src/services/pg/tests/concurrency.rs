@@ -313,3 +313,30 @@ fn r_more_no_action_parent_delete_waits_then_fails() {
          on table \"c\""
     );
 }
+
+/// A cascading delete locks the child row FOR UPDATE (it removes the row's key), so it waits
+/// for a KEY SHARE lock an uncommitted grandchild insert holds on that child, then fails on
+/// the committed grandchild (PostgreSQL 15: the delete blocks, then 23503 on `grandchild`).
+/// A cascade taking FOR NO KEY UPDATE would not wait and would delete a referenced row.
+#[test]
+fn r_fk_cascade_waits_for_a_key_share_on_the_child_then_fails() {
+    const CHAIN: &str = "CREATE TABLE parent (id int PRIMARY KEY); \
+        CREATE TABLE child (id int PRIMARY KEY, \
+            parent_id int REFERENCES parent(id) ON DELETE CASCADE); \
+        CREATE TABLE grandchild (id int PRIMARY KEY, child_id int REFERENCES child(id)); \
+        INSERT INTO parent VALUES (1); INSERT INTO child VALUES (1, 1)";
+    let (mut harness, s1, s2) = two(CHAIN);
+    harness.ok(s1, "BEGIN; INSERT INTO grandchild VALUES (1, 1)");
+    harness.ok(s2, "BEGIN");
+    assert_eq!(
+        harness.blocks(s2, "DELETE FROM parent WHERE id = 1"),
+        vec![s1],
+        "the cascade waits for the grandchild's KEY SHARE on the child"
+    );
+    harness.ok(s1, "COMMIT");
+    let error = harness.wake_one(s2).unwrap_err();
+    assert_eq!(error.code(), "23503", "{error}");
+    assert_eq!(error.table.as_deref(), Some("grandchild"), "{error}");
+    harness.ok(s2, "ROLLBACK");
+    assert_eq!(harness.pg.table_snapshot("child").len(), 1);
+}
