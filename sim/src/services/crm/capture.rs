@@ -88,10 +88,7 @@ impl RowTrigger for ConnectTrigger {
         if event.xmlbinary == XmlBinary::Hex {
             return Vec::new();
         }
-        let action = match event.op {
-            TriggerOp::Insert => "INSERT",
-            TriggerOp::Update => "UPDATE",
-        };
+        let action = event.op.keyword();
         let record = new[event.column(&self.key_column)].clone();
         vec![TriggerInsert {
             table: self.log_table.clone(),

@@ -41,6 +41,16 @@ pub enum TriggerOp {
     Update,
 }
 
+impl TriggerOp {
+    /// The SQL keyword, as PostgreSQL's `TG_OP` gives it to a trigger function.
+    pub fn keyword(self) -> &'static str {
+        match self {
+            TriggerOp::Insert => "INSERT",
+            TriggerOp::Update => "UPDATE",
+        }
+    }
+}
+
 /// What a trigger sees about the write.
 #[derive(Debug)]
 pub struct TriggerEvent<'a> {

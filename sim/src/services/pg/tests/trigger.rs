@@ -6,7 +6,7 @@
 use std::sync::Arc;
 
 use super::{text, Harness, SessionId, SqlState, Value};
-use crate::services::pg::{RowTrigger, TriggerEvent, TriggerInsert, TriggerOp, XmlBinary};
+use crate::services::pg::{RowTrigger, TriggerEvent, TriggerInsert, XmlBinary};
 
 const SETUP: &str = "CREATE TABLE mirror (id bigint PRIMARY KEY, name text NOT NULL, \
                      status text NOT NULL); \
@@ -32,10 +32,7 @@ impl RowTrigger for StatusTrigger {
         if event.xmlbinary == XmlBinary::Hex {
             return Vec::new();
         }
-        let action = match event.op {
-            TriggerOp::Insert => "INSERT",
-            TriggerOp::Update => "UPDATE",
-        };
+        let action = event.op.keyword();
         vec![TriggerInsert {
             table: "change_log".to_string(),
             values: vec![
