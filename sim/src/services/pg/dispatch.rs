@@ -50,12 +50,10 @@ fn unix_micros(now_micros: u64) -> i64 {
 /// commit); the simulated catalog is not, so DDL inside a block is refused rather than kept
 /// after a rollback.
 fn ddl_in_block(statement: &Statement) -> PgError {
-    let text = statement.to_string();
-    let kind: Vec<&str> = text.split_whitespace().take(2).collect();
     PgError::unsupported(format!(
         "{} inside a transaction block (the simulated catalog is not transactional; \
          run DDL outside BEGIN ... COMMIT)",
-        kind.join(" ")
+        super::route::leading_keywords(statement)
     ))
 }
 

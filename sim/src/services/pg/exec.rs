@@ -129,10 +129,10 @@ impl Db {
         xid: Xid,
         change: impl FnOnce(&mut Catalog) -> Result<T, PgError>,
     ) -> Result<T, PgError> {
-        let before = self.catalog.clone();
         self.ddl_count += 1;
-        let undo = self.ddl_undo.entry(xid).or_insert(DdlUndo {
-            catalog: before,
+        let catalog = &self.catalog;
+        let undo = self.ddl_undo.entry(xid).or_insert_with(|| DdlUndo {
+            catalog: catalog.clone(),
             ddl_count_after: 0,
         });
         undo.ddl_count_after = self.ddl_count;

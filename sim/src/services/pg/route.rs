@@ -76,7 +76,12 @@ pub fn is_ddl(statement: &Statement) -> bool {
 
 /// A short name for an unsupported statement: its leading keywords.
 fn statement_kind(statement: &Statement) -> String {
+    format!("{} statement", leading_keywords(statement))
+}
+
+/// A statement's first two words (`CREATE TABLE`, `DROP INDEX`).
+pub fn leading_keywords(statement: &Statement) -> String {
     let text = statement.to_string();
     let words: Vec<&str> = text.split_whitespace().take(2).collect();
-    format!("{} statement", words.join(" "))
+    words.join(" ")
 }
