@@ -176,14 +176,26 @@ pub fn split_name(name: &ast::ObjectName) -> Result<(String, String), PgError> {
 
 impl Catalog {
     /// Looks a table up by its AST name; 42P01 when absent (named as written).
+    /// PostgreSQL's system catalogs and views (`pg_class`, `information_schema.tables`, ...)
+    /// are not modelled: a name that could be one is unsupported (0A000), not 42P01, which
+    /// would claim the real server lacks it. Unqualified names search `pg_catalog` first.
     pub fn resolve(&self, name: &ast::ObjectName) -> Result<TableId, PgError> {
         let key = split_name(name)?;
-        self.tables_by_name.get(&key).copied().ok_or_else(|| {
-            PgError::new(
-                SqlState::UndefinedTable,
-                format!("relation \"{name}\" does not exist"),
-            )
-        })
+        if let Some(table) = self.tables_by_name.get(&key) {
+            return Ok(*table);
+        }
+        let (schema, table) = (&key.0, &key.1);
+        let system = matches!(schema.as_str(), "pg_catalog" | "information_schema")
+            || (table.starts_with("pg_") && name.0.len() == 1);
+        if system {
+            return Err(PgError::unsupported(format!(
+                "system catalog or view {name} (PostgreSQL's catalogs are not modelled)"
+            )));
+        }
+        Err(PgError::new(
+            SqlState::UndefinedTable,
+            format!("relation \"{name}\" does not exist"),
+        ))
     }
 
     /// Looks a table up by its qualified `schema.name` or plain `name` (public schema).

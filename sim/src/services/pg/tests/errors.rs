@@ -21,6 +21,8 @@ fn every_sqlstate_has_a_trigger() {
         ("SELECT p.nope FROM p", "42703"),
         ("INSERT INTO p (nope) VALUES (1)", "42703"),
         ("SELEC 1", "42601"),
+        ("SELECT 1; SELEC 1", "42601"),
+        ("SELECT 'unterminated", "42601"),
         (
             "INSERT INTO p VALUES (1, 'x') ON CONFLICT DO UPDATE SET name = 'y'",
             "42601",
@@ -83,7 +85,7 @@ fn driver_misuse_errors() {
     );
 }
 
-const UNSUPPORTED: [(&str, &str); 54] = [
+const UNSUPPORTED: [(&str, &str); 62] = [
     (
         "CREATE TABLE m (a int, b int, FOREIGN KEY (a, b) REFERENCES m2 (x, y) MATCH FULL)",
         "MATCH FULL",
@@ -191,6 +193,26 @@ const UNSUPPORTED: [(&str, &str); 54] = [
         "ATTACH PARTITION",
     ),
     ("SELECT;", "empty target list"),
+    (
+        "SELECT relname FROM pg_class",
+        "system catalog or view pg_class",
+    ),
+    (
+        "SELECT 1 FROM information_schema.tables",
+        "system catalog or view information_schema.tables",
+    ),
+    ("PREPARE TRANSACTION 's1'", "PREPARE TRANSACTION"),
+    ("COMMIT PREPARED 's1'", "COMMIT PREPARED"),
+    (
+        "TABLE p",
+        "a form of TABLE that sqlparser 0.63 cannot parse",
+    ),
+    ("DO $$BEGIN NULL; END$$", "a form of DO"),
+    ("SELECT 1; DO $$BEGIN NULL; END$$", "a form of SELECT, DO"),
+    (
+        "ALTER TABLE p ALTER COLUMN name SET STORAGE EXTERNAL",
+        "a form of ALTER",
+    ),
     ("SELECT id FROM p FETCH FIRST 1 ROWS ONLY", "FETCH FIRST"),
     ("SELECT ctid FROM p", "system column ctid"),
     ("SELECT p.xmin FROM p", "system column xmin"),
