@@ -1,8 +1,15 @@
 //! Comparing the simulated log of a case with the real server's (live, or as recorded in
-//! `expected/<case>.out`), for the tests and the `syncsim conformance` table.
+//! `expected/<case>.out`), permutation by permutation, for the tests and the `syncsim
+//! conformance` table.
+//!
+//! A permutation agrees when both logs are the same line for line (SQLSTATEs compared, error
+//! messages not). One that differs is "unsupported" when the simulation answered `0A000`
+//! (SQL outside its subset) at or before the first difference: the difference is explained by
+//! a construct the simulation refuses, not by a wrong answer. Any other difference is a bug of
+//! the simulation (or of the runner) until shown otherwise.
 
 use crate::corpus::Case;
-use crate::outcome::{render, summary};
+use crate::outcome::{join, render_detailed, split, summary, PermutationLog};
 use crate::real_backend::RealDriver;
 use crate::runner::{run_spec, Driver};
 use crate::sim_backend::SimDriver;
@@ -18,13 +25,42 @@ pub enum RealSource {
     Missing,
 }
 
-/// One side's outcome: the rendered log and its summary, or why the backend failed.
+/// How one permutation compares.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Verdict {
+    /// Both logs are the same.
+    Agrees,
+    /// They differ, after the simulation refused SQL as unsupported (0A000).
+    Unsupported,
+    /// They differ otherwise.
+    Differs,
+}
+
+/// One side's outcome: each permutation's log text (codes only), the same with error
+/// messages for people, and a summary; or why the backend failed.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Side {
-    /// The rendered log (as in `expected/*.out`), or the backend error.
-    pub log: Result<String, String>,
+    /// Per permutation, the rendered log (as in `expected/*.out`), or the backend error.
+    pub logs: Result<Vec<String>, String>,
+    /// The logs with error messages after their SQLSTATEs (empty for a recording).
+    pub detailed: String,
     /// A one-line summary for the table.
     pub summary: String,
+}
+
+impl Side {
+    /// The whole log as in `expected/<case>.out`, or the backend error.
+    pub fn text(&self) -> Result<String, String> {
+        self.logs.clone().map(|logs| join(logs.into_iter()))
+    }
+
+    fn from_logs(logs: &[PermutationLog]) -> Side {
+        Side {
+            logs: Ok(logs.iter().map(|log| log.text(false)).collect()),
+            detailed: render_detailed(logs),
+            summary: summary(logs),
+        }
+    }
 }
 
 /// The comparison of one case.
@@ -38,26 +74,47 @@ pub struct CaseReport {
     pub real: Option<Side>,
     /// Where the real side came from.
     pub source: RealSource,
+    /// Per permutation, how it compares (empty when a side failed as a whole).
+    pub verdicts: Vec<Verdict>,
+    /// The permutations the case has.
+    pub permutations: usize,
 }
 
 impl CaseReport {
     /// Whether both sides produced the same log (false when a side failed or is missing).
     pub fn agrees(&self) -> bool {
-        matches!((&self.sim.log, self.real.as_ref().map(|r| &r.log)),
-            (Ok(sim), Some(Ok(real))) if sim == real)
+        self.verdicts.len() == self.permutations
+            && self
+                .verdicts
+                .iter()
+                .all(|verdict| *verdict == Verdict::Agrees)
+    }
+
+    /// How many permutations got `verdict`; a side that failed as a whole counts all its
+    /// permutations as unsupported when the failure names unsupported input, else differing.
+    pub fn count(&self, verdict: Verdict) -> usize {
+        if self.verdicts.len() == self.permutations {
+            return self.verdicts.iter().filter(|v| **v == verdict).count();
+        }
+        let whole = match &self.sim.logs {
+            Err(error) if error.starts_with("unsupported") => Verdict::Unsupported,
+            _ => Verdict::Differs,
+        };
+        if whole == verdict {
+            self.permutations
+        } else {
+            0
+        }
     }
 
     /// The first differing line of the two logs, for messages.
     pub fn first_difference(&self) -> Option<String> {
-        let sim = self
-            .sim
-            .log
-            .as_ref()
-            .map_or_else(Clone::clone, Clone::clone);
-        let real = self.real.as_ref().map_or_else(String::new, |r| {
-            r.log.as_ref().map_or_else(Clone::clone, Clone::clone)
-        });
-        first_difference(&sim, &real)
+        let text = |side: Option<&Side>| match side.map(Side::text) {
+            Some(Ok(text)) => text,
+            Some(Err(error)) => format!("backend error: {error}"),
+            None => String::new(),
+        };
+        first_difference(&text(Some(&self.sim)), &text(self.real.as_ref()))
     }
 }
 
@@ -81,14 +138,33 @@ pub fn first_difference(sim: &str, real: &str) -> Option<String> {
     None
 }
 
+/// How the simulated text of one permutation compares with the real one.
+pub fn verdict(sim: &str, real: &str) -> Verdict {
+    if sim == real {
+        return Verdict::Agrees;
+    }
+    let same_prefix = sim
+        .lines()
+        .zip(real.lines())
+        .take_while(|(left, right)| left == right)
+        .count();
+    let refused = sim
+        .lines()
+        .take(same_prefix + 1)
+        .any(|line| line.contains("ERROR 0A000"));
+    if refused {
+        Verdict::Unsupported
+    } else {
+        Verdict::Differs
+    }
+}
+
 fn side(driver: &mut dyn Driver, case: &Case) -> Side {
     match run_spec(driver, &case.spec) {
-        Ok(logs) => Side {
-            log: Ok(render(&logs)),
-            summary: summary(&logs),
-        },
+        Ok(logs) => Side::from_logs(&logs),
         Err(error) => Side {
-            log: Err(error.to_string()),
+            logs: Err(error.to_string()),
+            detailed: String::new(),
             summary: format!("backend error: {error}"),
         },
     }
@@ -102,17 +178,46 @@ pub fn compare_case(case: &Case, real: Option<&mut RealDriver>) -> CaseReport {
         (Some(driver), _) => (Some(side(driver, case)), RealSource::Live),
         (None, Some(expected)) => (
             Some(Side {
-                log: Ok(expected.clone()),
+                logs: Ok(split(expected)),
+                detailed: String::new(),
                 summary: "recorded".to_string(),
             }),
             RealSource::Recorded,
         ),
         (None, None) => (None, RealSource::Missing),
     };
+    let verdicts = match (&sim.logs, real.as_ref().map(|side| &side.logs)) {
+        (Ok(sim), Some(Ok(real))) if sim.len() == real.len() => sim
+            .iter()
+            .zip(real)
+            .map(|(sim, real)| verdict(sim, real))
+            .collect(),
+        _ => Vec::new(),
+    };
     CaseReport {
         case: case.spec.name.clone(),
         sim,
         real,
         source,
+        verdicts,
+        permutations: case.spec.permutations().len(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_difference_after_an_unsupported_answer_is_unsupported() {
+        let real = "permutation a\na: ok 1\nb: rows [x] (1)\n";
+        assert_eq!(verdict(real, real), Verdict::Agrees);
+        let refused = "permutation a\na: ERROR 0A000\nb: ERROR 42P01\n";
+        assert_eq!(verdict(refused, real), Verdict::Unsupported);
+        let wrong = "permutation a\na: ok 1\nb: rows [x] (2)\n";
+        assert_eq!(verdict(wrong, real), Verdict::Differs);
+        // A refusal after the first difference does not explain it.
+        let late = "permutation a\na: ok 2\nb: ERROR 0A000\n";
+        assert_eq!(verdict(late, real), Verdict::Differs);
     }
 }

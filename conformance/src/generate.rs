@@ -12,7 +12,7 @@
 
 use proptest::prelude::*;
 
-use crate::spec::{Session, Spec, Step};
+use crate::spec::{permutation_text, Permutation, PermutationStep, Session, Spec, Step};
 
 /// Keys statements use: small, so sessions collide.
 const KEY_MAX: i32 = 3;
@@ -157,6 +157,7 @@ impl Script {
             .map(|(index, statements)| Session {
                 name: format!("s{}", index + 1),
                 setup: None,
+                teardown: None,
                 steps: statements
                     .iter()
                     .enumerate()
@@ -174,6 +175,7 @@ impl Script {
         sessions.push(Session {
             name: "observer".to_string(),
             setup: None,
+            teardown: None,
             steps: vec![Step {
                 name: "observe".to_string(),
                 sql: observe.join("; "),
@@ -182,14 +184,15 @@ impl Script {
         Spec {
             name: name.to_string(),
             setup,
-            permutations: vec![self.permutation()],
+            teardown: Vec::new(),
+            listed: vec![self.permutation()],
             sessions,
         }
     }
 
     /// The interleaving as step names: `order` first, then the steps left, session by
     /// session, then the observer.
-    fn permutation(&self) -> Vec<String> {
+    fn permutation(&self) -> Permutation {
         let mut next = vec![0; self.sessions.len()];
         let mut steps = Vec::new();
         let mut take = |session: usize, steps: &mut Vec<String>| {
@@ -208,6 +211,12 @@ impl Script {
         }
         steps.push("observe".to_string());
         steps
+            .into_iter()
+            .map(|step| PermutationStep {
+                step,
+                blockers: Vec::new(),
+            })
+            .collect()
     }
 }
 
@@ -223,8 +232,11 @@ pub fn spec_text(spec: &Spec) -> String {
             text.push_str(&format!("step {} {{ {}; }}\n", step.name, step.sql));
         }
     }
-    for permutation in &spec.permutations {
-        text.push_str(&format!("\npermutation {}\n", permutation.join(" ")));
+    for permutation in &spec.listed {
+        text.push_str(&format!(
+            "\npermutation {}\n",
+            permutation_text(permutation)
+        ));
     }
     text
 }
@@ -244,14 +256,10 @@ mod tests {
             let spec = script.to_spec("generated");
             let text = spec_text(&spec);
             let parsed = crate::spec::parse("generated", &text).expect("round trip");
-            assert_eq!(parsed.permutations, spec.permutations);
+            assert_eq!(parsed.listed, spec.listed);
             assert_eq!(parsed.sessions.len(), spec.sessions.len());
             let steps: usize = script.sessions.iter().map(Vec::len).sum();
-            assert_eq!(
-                spec.permutations[0].len(),
-                steps + 1,
-                "every step runs once"
-            );
+            assert_eq!(spec.listed[0].len(), steps + 1, "every step runs once");
         }
     }
 }

@@ -1,11 +1,17 @@
 //! The real backend: a PostgreSQL server reached with tokio-postgres on a real tokio runtime,
 //! one connection per session, outside any simulation.
 //!
-//! Each permutation starts from an empty `public` schema of a dedicated database
-//! ([`DATABASE`], created with the `C` collation so text orders bytewise as in the simulation).
+//! Each driver works in a scratch database of its own (`syncsim_conformance_<pid>_<n>`,
+//! created with the `C` collation so text orders bytewise as in the simulation, dropped when
+//! the driver is): two runs against one server, or another client's objects, cannot change its
+//! answers. Each permutation starts from an empty `public` schema. Roles and other cluster-wide
+//! objects a spec creates are not isolated (its teardown must drop them, as upstream's do).
 //! Steps run through the simple query protocol, which returns values in text format. A step
-//! "waits" when `pg_blocking_pids` of its backend is non-empty on two polls in a row; while
-//! the waiting steps form a cycle, settling goes on until the deadlock detector breaks it.
+//! "waits" when `pg_blocking_pids` (or `pg_safe_snapshot_blocking_pids`, for a SERIALIZABLE
+//! READ ONLY DEFERRABLE transaction) of its backend names a session of the script on two polls
+//! in a row; settling goes on while the waiting steps form a cycle (until the deadlock
+//! detector breaks it) or one of them has a `lock_timeout` or `statement_timeout` (read with
+//! `SHOW` before each step) to run out.
 //!
 //! Wall-clock timers are allowed here only: the settle loop has to give the real server time.
 
@@ -17,12 +23,13 @@ use tokio::runtime::Runtime;
 use tokio::task::JoinHandle;
 use tokio_postgres::{Client, Config, NoTls, SimpleQueryMessage};
 
-use crate::outcome::{Event, StepResult};
+use crate::outcome::{Event, Failure, StepResult};
 use crate::runner::{has_cycle, BackendError, Driver, Settled};
+use crate::sim_backend::Phase;
 use crate::spec::Spec;
 
-/// The database the runner owns on the server (dropped schemas and all).
-pub const DATABASE: &str = "syncsim_conformance";
+/// The prefix of the scratch databases the runner creates (and drops) on the server.
+pub const DATABASE_PREFIX: &str = "syncsim_conformance";
 /// Between two polls of a settle.
 const POLL_INTERVAL: Duration = Duration::from_millis(5);
 /// A settle that takes longer fails the run (deadlock_timeout is 1 s by default).
@@ -34,13 +41,18 @@ struct RealSession {
     client: Arc<Client>,
     pid: i32,
     in_flight: Option<StepTask>,
+    /// Whether the step in flight has a lock or statement timeout that will end its wait.
+    timeout_armed: bool,
 }
 
 /// A real server as a [`Driver`].
 pub struct RealDriver {
     runtime: Runtime,
     config: Config,
-    admin: Client,
+    /// Connected to the server's own database, to drop the scratch one at the end.
+    bootstrap: Config,
+    database: String,
+    admin: Option<Client>,
     sessions: Vec<RealSession>,
 }
 
@@ -56,8 +68,11 @@ fn convert(
     let messages = match result {
         Ok(messages) => messages,
         Err(error) => {
-            return match error.code() {
-                Some(code) => Ok(StepResult::Error(code.code().to_string())),
+            return match error.as_db_error() {
+                Some(db) => Ok(StepResult::Error(Failure::new(
+                    db.code().code(),
+                    db.message(),
+                ))),
                 None => Err(backend_error("step", &error)),
             }
         }
@@ -91,27 +106,41 @@ fn convert(
 }
 
 impl RealDriver {
-    /// Connects to the server at `url` (a libpq-style URL or key=value string) and makes sure
-    /// [`DATABASE`] exists.
+    /// Connects to the server at `url` (a libpq-style URL or key=value string) and creates
+    /// the driver's scratch database.
+    #[allow(clippy::disallowed_methods, clippy::disallowed_types)] // A unique name: wall clock.
     pub fn connect(url: &str) -> Result<RealDriver, BackendError> {
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
             .map_err(|error| BackendError(format!("tokio runtime: {error}")))?;
-        let mut config = Config::from_str(url)
+        let mut bootstrap = Config::from_str(url)
             .map_err(|error| BackendError(format!("bad server URL {url:?}: {error}")))?;
-        config.options("-c TimeZone=UTC -c client_min_messages=error");
-        let bootstrap = connect_client(&runtime, &config)?;
-        runtime.block_on(ensure_database(&bootstrap))?;
-        drop(bootstrap);
-        config.dbname(DATABASE);
+        bootstrap.options("-c TimeZone=UTC -c client_min_messages=error");
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |elapsed| elapsed.subsec_nanos());
+        let database = format!("{DATABASE_PREFIX}_{}_{nanos}", std::process::id());
+        let client = connect_client(&runtime, &bootstrap)?;
+        runtime.block_on(create_database(&client, &database))?;
+        drop(client);
+        let mut config = bootstrap.clone();
+        config.dbname(&database);
         let admin = connect_client(&runtime, &config)?;
         Ok(RealDriver {
             runtime,
             config,
-            admin,
+            bootstrap,
+            database,
+            admin: Some(admin),
             sessions: Vec::new(),
         })
+    }
+
+    fn admin(&self) -> &Client {
+        self.admin
+            .as_ref()
+            .expect("the admin connection lives as long as the driver")
     }
 
     fn open_session(&self) -> Result<RealSession, BackendError> {
@@ -130,22 +159,33 @@ impl RealDriver {
             client: Arc::new(client),
             pid,
             in_flight: None,
+            timeout_armed: false,
         })
     }
 
-    fn run_setup(
+    fn run_block(
         &self,
         client: &Client,
         block: &str,
         label: &str,
+        phase: Phase,
     ) -> Result<Option<Event>, BackendError> {
         match convert(self.runtime.block_on(client.simple_query(block)))? {
-            StepResult::Error(code) => Ok(Some(Event::SetupFailed {
-                block: label.to_string(),
-                code,
-            })),
+            StepResult::Error(failure) => Ok(Some(phase.failed(label, failure))),
             _ => Ok(None),
         }
+    }
+
+    /// Whether `client`'s next statement would have a lock or statement timeout ending a
+    /// wait (an aborted transaction refuses SHOW: its next statement fails at once anyway).
+    fn timeout_armed(&self, client: &Client) -> bool {
+        let show = "SHOW lock_timeout; SHOW statement_timeout";
+        let Ok(messages) = self.runtime.block_on(client.simple_query(show)) else {
+            return false;
+        };
+        messages.iter().any(|message| {
+            matches!(message, SimpleQueryMessage::Row(row) if row.get(0).is_some_and(|v| v != "0"))
+        })
     }
 
     /// Drops every schema the previous permutation made and recreates `public`.
@@ -154,7 +194,7 @@ impl RealDriver {
                        AND nspname <> 'information_schema'";
         let messages = self
             .runtime
-            .block_on(self.admin.simple_query(schemas))
+            .block_on(self.admin().simple_query(schemas))
             .map_err(|error| backend_error("list schemas", &error))?;
         let mut sql = String::new();
         for message in &messages {
@@ -165,7 +205,7 @@ impl RealDriver {
         }
         sql.push_str("CREATE SCHEMA public;");
         self.runtime
-            .block_on(self.admin.simple_query(&sql))
+            .block_on(self.admin().simple_query(&sql))
             .map_err(|error| backend_error("reset schemas", &error))?;
         Ok(())
     }
@@ -177,12 +217,13 @@ impl RealDriver {
             .map(|index| self.sessions[*index].pid.to_string())
             .collect();
         let sql = format!(
-            "SELECT p, pg_blocking_pids(p)::text FROM unnest('{{{}}}'::int[]) AS p",
+            "SELECT p, (pg_blocking_pids(p) || pg_safe_snapshot_blocking_pids(p))::text \
+             FROM unnest('{{{}}}'::int[]) AS p",
             pids.join(",")
         );
         let messages = self
             .runtime
-            .block_on(self.admin.simple_query(&sql))
+            .block_on(self.admin().simple_query(&sql))
             .map_err(|error| backend_error("pg_blocking_pids", &error))?;
         let mut edges = vec![Vec::new(); self.sessions.len()];
         for message in &messages {
@@ -242,36 +283,38 @@ fn connect_client(runtime: &Runtime, config: &Config) -> Result<Client, BackendE
     Ok(client)
 }
 
-async fn ensure_database(client: &Client) -> Result<(), BackendError> {
-    let exists = client
-        .simple_query(&format!(
-            "SELECT 1 FROM pg_database WHERE datname = '{DATABASE}'"
-        ))
+async fn create_database(client: &Client, database: &str) -> Result<(), BackendError> {
+    let create = format!(
+        "CREATE DATABASE {database} TEMPLATE template0 ENCODING 'UTF8' LC_COLLATE 'C' \
+         LC_CTYPE 'C'"
+    );
+    client
+        .simple_query(&create)
         .await
-        .map_err(|error| backend_error("look up database", &error))?
-        .iter()
-        .any(|message| matches!(message, SimpleQueryMessage::Row(_)));
-    if !exists {
-        let create = format!(
-            "CREATE DATABASE {DATABASE} TEMPLATE template0 ENCODING 'UTF8' \
-             LC_COLLATE 'C' LC_CTYPE 'C'"
-        );
-        client
-            .simple_query(&create)
-            .await
-            .map_err(|error| backend_error("create database", &error))?;
-    }
+        .map_err(|error| backend_error("create the scratch database", &error))?;
     Ok(())
+}
+
+impl Drop for RealDriver {
+    fn drop(&mut self) {
+        // Best effort: a server gone away leaves the database behind, named by its prefix.
+        let _ = self.end_sessions();
+        self.admin = None;
+        let drop_database = format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.database);
+        if let Ok(client) = connect_client(&self.runtime, &self.bootstrap) {
+            let _ = self.runtime.block_on(client.simple_query(&drop_database));
+        }
+    }
 }
 
 impl Driver for RealDriver {
     fn start(&mut self, spec: &Spec) -> Result<Vec<Event>, BackendError> {
-        self.finish()?;
+        self.end_sessions()?;
         self.reset()?;
         let mut failures = Vec::new();
         let setup = self.open_session()?;
         for block in &spec.setup {
-            failures.extend(self.run_setup(&setup.client, block, "setup")?);
+            failures.extend(self.run_block(&setup.client, block, "setup", Phase::Setup)?);
         }
         let setup_pid = setup.pid;
         drop(setup);
@@ -279,7 +322,8 @@ impl Driver for RealDriver {
         for session in &spec.sessions {
             let opened = self.open_session()?;
             if let Some(block) = &session.setup {
-                failures.extend(self.run_setup(&opened.client, block, &session.name)?);
+                let label = &session.name;
+                failures.extend(self.run_block(&opened.client, block, label, Phase::Setup)?);
             }
             self.sessions.push(opened);
         }
@@ -289,14 +333,17 @@ impl Driver for RealDriver {
     fn issue(&mut self, session: usize, sql: &str) -> Result<(), BackendError> {
         let state = self
             .sessions
-            .get_mut(session)
+            .get(session)
             .ok_or_else(|| BackendError(format!("no session {session}")))?;
+        let timeout_armed = self.timeout_armed(&state.client);
         let client = Arc::clone(&state.client);
         let sql = sql.to_string();
         let task = self
             .runtime
             .spawn(async move { convert(client.simple_query(&sql).await) });
+        let state = &mut self.sessions[session];
         state.in_flight = Some(task);
+        state.timeout_armed = timeout_armed;
         Ok(())
     }
 
@@ -319,7 +366,10 @@ impl Driver for RealDriver {
                 .iter()
                 .all(|index| !edges[*index].is_empty() && !edges[*index].contains(&usize::MAX));
             stable_polls = if all_waiting { stable_polls + 1 } else { 0 };
-            if stable_polls >= 2 && !has_cycle(&edges) {
+            let timers = pending
+                .iter()
+                .any(|index| self.sessions[*index].timeout_armed);
+            if stable_polls >= 2 && !has_cycle(&edges) && !timers {
                 return Ok(Settled { finished });
             }
             if tokio::time::Instant::now() > deadline {
@@ -330,21 +380,51 @@ impl Driver for RealDriver {
         }
     }
 
-    fn finish(&mut self) -> Result<(), BackendError> {
-        let sessions = std::mem::take(&mut self.sessions);
-        let pids: Vec<String> = sessions.iter().map(|s| s.pid.to_string()).collect();
-        for session in sessions {
-            if let Some(task) = session.in_flight {
+    fn finish(&mut self, spec: &Spec) -> Result<Vec<Event>, BackendError> {
+        let mut failures = Vec::new();
+        self.cancel_in_flight();
+        for (state, session) in self.sessions.iter().zip(&spec.sessions) {
+            if let Some(block) = &session.teardown {
+                let label = &session.name;
+                failures.extend(self.run_block(&state.client, block, label, Phase::Teardown)?);
+            }
+        }
+        self.end_sessions()?;
+        if !spec.teardown.is_empty() {
+            let control = self.open_session()?;
+            for block in &spec.teardown {
+                let label = "teardown";
+                failures.extend(self.run_block(&control.client, block, label, Phase::Teardown)?);
+            }
+            let pid = control.pid;
+            drop(control);
+            self.wait_for_exit(&[pid.to_string()])?;
+        }
+        Ok(failures)
+    }
+}
+
+impl RealDriver {
+    /// Cancels every step still running and waits for its answer (57014 or its result).
+    fn cancel_in_flight(&mut self) {
+        for session in &mut self.sessions {
+            if let Some(task) = session.in_flight.take() {
                 let cancel = session.client.cancel_token();
                 let _ = self.runtime.block_on(cancel.cancel_query(NoTls));
                 let _ = self.runtime.block_on(task);
             }
         }
+    }
+
+    /// Closes every session and waits for their backends to exit.
+    fn end_sessions(&mut self) -> Result<(), BackendError> {
+        self.cancel_in_flight();
+        let sessions = std::mem::take(&mut self.sessions);
+        let pids: Vec<String> = sessions.iter().map(|s| s.pid.to_string()).collect();
+        drop(sessions);
         self.wait_for_exit(&pids)
     }
-}
 
-impl RealDriver {
     fn wait_for_exit(&self, pids: &[String]) -> Result<(), BackendError> {
         if pids.is_empty() {
             return Ok(());
@@ -358,7 +438,7 @@ impl RealDriver {
         for _ in 0..2000 {
             let messages = self
                 .runtime
-                .block_on(self.admin.simple_query(&sql))
+                .block_on(self.admin().simple_query(&sql))
                 .map_err(|error| backend_error("pg_stat_activity", &error))?;
             let alive = messages.iter().any(|message| {
                 matches!(message, SimpleQueryMessage::Row(row) if row.get(0) != Some("0"))

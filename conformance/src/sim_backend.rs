@@ -1,18 +1,27 @@
 //! The simulated backend: drives `syncsim_sim::services::pg::Postgres` directly (it is
 //! sans-IO and synchronous, so no simulation runtime is needed), one engine per permutation.
 //!
-//! Time: each step advances virtual time by [`STEP_MICROS`]; when the waiting steps form a
-//! wait-for cycle, time jumps by the engine's `deadlock_timeout` and the waiters run their
-//! deadlock check oldest wait first, as PostgreSQL's timers would fire.
-//! Not modelled: timeouts (see the runner), NOTIFY delivery.
+//! Time: each step advances virtual time by [`STEP_MICROS`]. Every waiting statement has the
+//! timers PostgreSQL arms for a lock wait, read from its session's settings (`SET
+//! deadlock_timeout`, `lock_timeout`, `statement_timeout`): one deadlock check after
+//! `deadlock_timeout` (the waiter that finds a cycle fails with 40P01), 55P03 after
+//! `lock_timeout`, 57014 after `statement_timeout`. They fire in virtual-time order (a tie:
+//! the deadlock check first, then the lower session) whenever time passes; a settle lets time
+//! jump to the next timer while the waiters form a cycle or one of them has a lock or
+//! statement timeout to run out (the runner's rule for when the real server is settled).
+//! Not modelled: `statement_timeout` of a statement that runs without waiting (the engine
+//! answers at once), timers counted from the statement's start rather than its wait's start
+//! (the same for a statement that waits at its first lock), NOTIFY delivery.
+
+use std::collections::BTreeMap;
 
 use syncsim_sim::services::pg::{
-    PgConfig, PgError, Postgres, QueryResult, SessionId, StepOutcome, Value,
+    CancelReason, PgConfig, PgError, Postgres, QueryResult, SessionId, StepOutcome, Value,
 };
 
 use syncsim_sim::{Prng, Seed};
 
-use crate::outcome::{Event, StepResult};
+use crate::outcome::{Event, Failure, StepResult};
 use crate::runner::{has_cycle, BackendError, Driver, Settled};
 use crate::spec::Spec;
 
@@ -26,6 +35,37 @@ pub struct SimDriver {
     finished: Vec<(usize, StepResult)>,
     now_micros: u64,
     entropy: Prng,
+    /// Waiting sessions whose one deadlock check ran, with the start of the wait it was for.
+    deadlock_checked: BTreeMap<SessionId, u64>,
+}
+
+/// Which kind of block a failure belongs to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Phase {
+    /// A setup block.
+    Setup,
+    /// A teardown block.
+    Teardown,
+}
+
+impl Phase {
+    /// The log line of a failed block.
+    pub fn failed(self, block: &str, failure: Failure) -> Event {
+        let block = block.to_string();
+        match self {
+            Phase::Setup => Event::SetupFailed { block, failure },
+            Phase::Teardown => Event::TeardownFailed { block, failure },
+        }
+    }
+}
+
+/// A timer of a waiting statement.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+enum Timer {
+    /// Listed first: at a tie the deadlock check runs before a timeout cancels the wait.
+    Deadlock,
+    Lock,
+    Statement,
 }
 
 impl Default for SimDriver {
@@ -36,6 +76,7 @@ impl Default for SimDriver {
             finished: Vec::new(),
             now_micros: 0,
             entropy: Prng::new(Seed(0)),
+            deadlock_checked: BTreeMap::new(),
         }
     }
 }
@@ -43,7 +84,7 @@ impl Default for SimDriver {
 /// A finished statement in the shared shape.
 pub fn convert(result: Result<QueryResult, PgError>) -> StepResult {
     match result {
-        Err(error) => StepResult::Error(error.code().to_string()),
+        Err(error) => StepResult::Error(failure(&error)),
         Ok(result) if result.columns.is_empty() => StepResult::Affected(result.rows_affected),
         Ok(result) => StepResult::Rows {
             columns: result.columns,
@@ -56,26 +97,35 @@ pub fn convert(result: Result<QueryResult, PgError>) -> StepResult {
     }
 }
 
+fn failure(error: &PgError) -> Failure {
+    Failure::new(error.code(), error.message.clone())
+}
+
 fn text_of(value: &Value) -> Option<String> {
     (!value.is_null()).then(|| value.to_pg_text())
 }
 
 impl SimDriver {
-    fn run_setup(&mut self, session: SessionId, block: &str, label: &str) -> Option<Event> {
+    fn run_block(
+        &mut self,
+        session: SessionId,
+        block: &str,
+        label: &str,
+        phase: Phase,
+    ) -> Option<Event> {
         let outcome = self
             .pg
             .submit(session, block, &[], self.now_micros, &mut self.entropy);
         self.now_micros += STEP_MICROS;
         match outcome {
             StepOutcome::Done(Ok(_)) => None,
-            StepOutcome::Done(Err(error)) => Some(Event::SetupFailed {
-                block: label.to_string(),
-                code: error.code().to_string(),
-            }),
-            StepOutcome::Blocked { .. } => Some(Event::SetupFailed {
-                block: label.to_string(),
-                code: "<setup blocked>".to_string(),
-            }),
+            StepOutcome::Done(Err(error)) => Some(phase.failed(label, failure(&error))),
+            StepOutcome::Blocked { .. } => {
+                // A block runs to completion or fails: it may not wait for a session's lock.
+                self.pg.cancel_wait(session, CancelReason::UserRequest);
+                let blocked = Failure::new("<blocked>", "the block waits for a lock");
+                Some(phase.failed(label, blocked))
+            }
         }
     }
 
@@ -120,29 +170,73 @@ impl SimDriver {
         has_cycle(&edges)
     }
 
-    /// Lets `deadlock_timeout` pass: waiters check for a cycle, oldest wait first; the first
-    /// that finds one fails with 40P01. Returns whether one did. A waiter whose single check
-    /// already ran before the cycle closed (it has waited longer than the timeout) does not
-    /// check again, as in PostgreSQL.
-    fn run_deadlock_checks(&mut self) -> bool {
-        let timeout_micros = self.pg.config().deadlock_timeout_micros;
-        let closed_micros = self.now_micros;
-        self.now_micros += timeout_micros;
-        let mut waiting: Vec<(SessionId, u64)> = self
-            .pg
-            .waiting_sessions()
-            .into_iter()
-            .filter(|(_, started)| started + timeout_micros > closed_micros)
-            .collect();
-        waiting.sort_by_key(|(session, started)| (*started, *session));
-        for (session, _) in waiting {
-            if let Some(error) = self.pg.check_deadlock(session) {
-                let index = self.index_of(session);
-                self.finished.push((index, convert(Err(error))));
-                return true;
+    /// The timers of every waiting statement, earliest first, as (virtual micros, which,
+    /// session); a deadlock check that already ran for this wait is not listed.
+    fn timers(&self) -> Vec<(u64, Timer, SessionId)> {
+        let mut timers = Vec::new();
+        for (session, started_micros) in self.pg.waiting_sessions() {
+            let timeouts = self.pg.timeouts(session);
+            if self.deadlock_checked.get(&session) != Some(&started_micros) {
+                let at = started_micros.saturating_add(timeouts.deadlock_timeout_micros);
+                timers.push((at, Timer::Deadlock, session));
             }
+            let mut cancel = |micros: Option<u64>, timer| {
+                if let Some(micros) = micros.filter(|micros| *micros > 0) {
+                    timers.push((started_micros.saturating_add(micros), timer, session));
+                }
+            };
+            cancel(timeouts.lock_timeout_micros, Timer::Lock);
+            cancel(timeouts.statement_timeout_micros, Timer::Statement);
         }
-        false
+        timers.sort();
+        timers
+    }
+
+    /// Fires one timer: a deadlock check (40P01 if `session` waits in a cycle) or a cancel.
+    fn fire(&mut self, timer: Timer, session: SessionId) {
+        let error = match timer {
+            Timer::Deadlock => {
+                let started = self
+                    .pg
+                    .waiting_sessions()
+                    .into_iter()
+                    .find(|(s, _)| *s == session);
+                if let Some((_, started_micros)) = started {
+                    self.deadlock_checked.insert(session, started_micros);
+                }
+                self.pg.check_deadlock(session)
+            }
+            Timer::Lock => self.pg.cancel_wait(session, CancelReason::LockTimeout),
+            Timer::Statement => self.pg.cancel_wait(session, CancelReason::StatementTimeout),
+        };
+        if let Some(error) = error {
+            let index = self.index_of(session);
+            self.finished.push((index, convert(Err(error))));
+        }
+    }
+
+    /// Lets virtual time reach `until_micros`, firing the timers due by then in order (each
+    /// may end a wait and wake others, whose new waits arm new timers).
+    fn advance_to(&mut self, until_micros: u64) {
+        while let Some((at_micros, timer, session)) = self.timers().into_iter().next() {
+            if at_micros > until_micros {
+                break;
+            }
+            self.now_micros = self.now_micros.max(at_micros);
+            self.fire(timer, session);
+            self.resume_runnable();
+        }
+        self.now_micros = self.now_micros.max(until_micros);
+    }
+
+    /// Whether a real server would still be moving: the waiters form a cycle (a deadlock
+    /// check will break it) or one has a lock or statement timeout to run out.
+    fn timers_pending(&self) -> bool {
+        let timeout = self
+            .timers()
+            .iter()
+            .any(|(_, timer, _)| *timer != Timer::Deadlock);
+        timeout || self.waits_in_cycle()
     }
 }
 
@@ -152,14 +246,14 @@ impl Driver for SimDriver {
         let mut failures = Vec::new();
         let admin = self.pg.open_session();
         for block in &spec.setup {
-            failures.extend(self.run_setup(admin, block, "setup"));
+            failures.extend(self.run_block(admin, block, "setup", Phase::Setup));
         }
         self.pg.close_session(admin);
         for session in &spec.sessions {
             let id = self.pg.open_session();
             self.sessions.push(id);
             if let Some(block) = &session.setup {
-                failures.extend(self.run_setup(id, block, &session.name));
+                failures.extend(self.run_block(id, block, &session.name, Phase::Setup));
             }
         }
         Ok(failures)
@@ -170,7 +264,7 @@ impl Driver for SimDriver {
             .sessions
             .get(session)
             .ok_or_else(|| BackendError(format!("no session {session}")))?;
-        self.now_micros += STEP_MICROS;
+        self.advance_to(self.now_micros + STEP_MICROS);
         if let StepOutcome::Done(result) =
             self.pg
                 .submit(id, sql, &[], self.now_micros, &mut self.entropy)
@@ -181,21 +275,45 @@ impl Driver for SimDriver {
     }
 
     fn settle(&mut self) -> Result<Settled, BackendError> {
-        loop {
-            self.resume_runnable();
-            if !self.waits_in_cycle() || !self.run_deadlock_checks() {
+        self.resume_runnable();
+        while self.timers_pending() {
+            let Some((at_micros, _, _)) = self.timers().into_iter().next() else {
                 break;
-            }
+            };
+            self.advance_to(at_micros);
         }
         Ok(Settled {
             finished: std::mem::take(&mut self.finished),
         })
     }
 
-    fn finish(&mut self) -> Result<(), BackendError> {
-        for session in std::mem::take(&mut self.sessions) {
-            self.pg.close_session(session);
+    fn finish(&mut self, spec: &Spec) -> Result<Vec<Event>, BackendError> {
+        let mut failures = Vec::new();
+        let sessions = std::mem::take(&mut self.sessions);
+        for id in &sessions {
+            // A step still waiting is canceled, as the real driver's cancel request does.
+            if self
+                .pg
+                .cancel_wait(*id, CancelReason::UserRequest)
+                .is_some()
+            {
+                self.resume_runnable();
+            }
         }
-        Ok(())
+        self.finished.clear();
+        for (id, session) in sessions.iter().zip(&spec.sessions) {
+            if let Some(block) = &session.teardown {
+                failures.extend(self.run_block(*id, block, &session.name, Phase::Teardown));
+            }
+        }
+        for id in sessions {
+            self.pg.close_session(id);
+        }
+        let admin = self.pg.open_session();
+        for block in &spec.teardown {
+            failures.extend(self.run_block(admin, block, "teardown", Phase::Teardown));
+        }
+        self.pg.close_session(admin);
+        Ok(failures)
     }
 }

@@ -111,8 +111,11 @@ impl Driver for MiscountingSim {
         }
         Ok(settled)
     }
-    fn finish(&mut self) -> Result<(), BackendError> {
-        self.0.finish()
+    fn finish(
+        &mut self,
+        spec: &Spec,
+    ) -> Result<Vec<syncsim_conformance::outcome::Event>, BackendError> {
+        self.0.finish(spec)
     }
 }
 

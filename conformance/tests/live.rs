@@ -16,7 +16,7 @@ fn every_case_agrees_with_a_live_server() {
         for case in &cases {
             let report = compare_case(case, Some(driver));
             let real = report.real.as_ref().expect("a live run has a real side");
-            match (&real.log, record) {
+            match (&real.text(), record) {
                 (Ok(log), true) => corpus::record(&dir, &report.case, log).expect("records"),
                 (Err(error), _) => problems.push(format!("{}: real backend: {error}", report.case)),
                 _ => {}

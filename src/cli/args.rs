@@ -114,6 +114,10 @@ pub struct ConformanceArgs {
     /// Compare with the recorded logs even when SYNCSIM_PG_URL is set.
     #[arg(long)]
     pub offline: bool,
+    /// Exit 0 when every difference follows SQL the simulation refuses (0A000): for corpora
+    /// beyond the simulated subset, such as PostgreSQL's own isolation specs.
+    #[arg(long)]
+    pub allow_unsupported: bool,
 }
 
 /// Arguments of `run`.

@@ -39,8 +39,8 @@ impl Driver for Counting<'_> {
         self.inner.settle()
     }
 
-    fn finish(&mut self) -> Result<(), BackendError> {
-        self.inner.finish()
+    fn finish(&mut self, spec: &Spec) -> Result<Vec<Event>, BackendError> {
+        self.inner.finish(spec)
     }
 }
 
