@@ -1,12 +1,15 @@
 //! The system catalog: schemas, tables, columns, unique indexes, foreign keys and sequences.
 //!
-//! Not modelled: DDL is not transactional here (a CREATE inside a rolled-back transaction
-//! stays), no ALTER/DROP, no CHECK constraints, no deferrable constraints, no non-unique index
-//! semantics (a plain CREATE INDEX is recorded for name clashes only). Sequences live here
+//! Not modelled: versions per transaction (the engine's `Db::ddl` keeps a copy to put back on
+//! rollback instead), no ALTER, no CHECK constraints, no deferrable constraints, no non-unique
+//! index semantics (a plain CREATE INDEX is recorded for its name only). Sequences live here
 //! because they are non-transactional in PostgreSQL too: rollbacks and crashes never give a
-//! value back.
+//! value back (TRUNCATE ... RESTART IDENTITY is the exception, undone by `Db::undo_ddl`).
 //! Invariant: a table's unique indexes are listed in creation order, primary key first when
-//! declared in CREATE TABLE, which is the order PostgreSQL checks them in.
+//! declared in CREATE TABLE, which is the order PostgreSQL checks them in. A dropped table
+//! keeps its slot (a `TableId` is never reused), so ids held by a rolled-back catalog copy,
+//! by heaps and by the write log stay valid; it is gone from every name lookup and from
+//! `tables()`.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -91,6 +94,8 @@ pub struct Table {
     pub uniques: Vec<UniqueIndex>,
     /// Foreign keys declared on this table.
     pub foreign_keys: Vec<ForeignKey>,
+    /// Names of its non-unique indexes, which only reserve their name (DROP TABLE frees it).
+    pub plain_indexes: Vec<String>,
 }
 
 impl Table {
@@ -112,6 +117,18 @@ impl Table {
         format!("{}.{}", self.schema, self.name)
     }
 
+    /// The sequences its serial and identity columns own: DROP TABLE drops them and
+    /// TRUNCATE ... RESTART IDENTITY restarts them.
+    pub fn owned_sequences(&self) -> Vec<String> {
+        self.columns
+            .iter()
+            .filter_map(|column| match &column.default {
+                Some(ColumnDefault::Sequence(sequence)) => Some(sequence.clone()),
+                _ => None,
+            })
+            .collect()
+    }
+
     /// Columns that a unique index covers: changing one makes an UPDATE a key update.
     pub fn is_key_column(&self, column_index: usize) -> bool {
         self.uniques
@@ -130,6 +147,8 @@ pub struct Catalog {
     relation_names: BTreeSet<(String, String)>,
     /// Last value handed out per sequence; 0 means none yet (sequences start at 1).
     sequences: BTreeMap<String, i64>,
+    /// Tables removed by DROP TABLE; their slots in `tables` stay.
+    dropped: BTreeSet<TableId>,
 }
 
 impl Default for Catalog {
@@ -140,6 +159,7 @@ impl Default for Catalog {
             tables_by_name: BTreeMap::new(),
             relation_names: BTreeSet::new(),
             sequences: BTreeMap::new(),
+            dropped: BTreeSet::new(),
         }
     }
 }
@@ -211,12 +231,23 @@ impl Catalog {
         &self.tables[table_id.0]
     }
 
-    /// Every table, in creation order.
+    /// Every table not dropped, in creation order.
     pub fn tables(&self) -> impl Iterator<Item = (TableId, &Table)> {
         self.tables
             .iter()
             .enumerate()
             .map(|(table_index, table)| (TableId(table_index), table))
+            .filter(|(table_id, _)| !self.dropped.contains(table_id))
+    }
+
+    /// Table slots ever used, dropped ones included: the id the next table gets.
+    pub fn table_slot_count(&self) -> usize {
+        self.tables.len()
+    }
+
+    /// Tables dropped so far (their heaps and triggers can go once the drop commits).
+    pub fn dropped(&self) -> &BTreeSet<TableId> {
+        &self.dropped
     }
 
     /// Foreign keys that reference `parent`: (child table, foreign key index).
@@ -289,6 +320,53 @@ impl Catalog {
             if let Some(later_value) = later.sequences.get(name) {
                 *value = *later_value;
             }
+        }
+    }
+
+    /// Removes a table: its name, its index names and the sequences it owns. Foreign keys
+    /// that reference it must be gone already (DROP TABLE checks or drops them first).
+    pub fn drop_table(&mut self, table_id: TableId) {
+        if !self.dropped.insert(table_id) {
+            return;
+        }
+        let table = &self.tables[table_id.0];
+        let schema = table.schema.clone();
+        self.tables_by_name
+            .remove(&(schema.clone(), table.name.clone()));
+        let mut names = vec![table.name.clone()];
+        names.extend(table.uniques.iter().map(|unique| unique.name.clone()));
+        names.extend(table.plain_indexes.iter().cloned());
+        for sequence in table.owned_sequences() {
+            self.sequences.remove(&sequence);
+            names.push(sequence);
+        }
+        for name in names {
+            self.relation_names.remove(&(schema.clone(), name));
+        }
+    }
+
+    /// Removes the foreign keys of `child` that reference a table in `parents` (DROP TABLE
+    /// ... CASCADE); the referencing table and its rows stay.
+    pub fn drop_foreign_keys_to(&mut self, child: TableId, parents: &BTreeSet<TableId>) {
+        self.tables[child.0]
+            .foreign_keys
+            .retain(|fk| !parents.contains(&fk.parent));
+    }
+
+    /// Records the name of a non-unique index of a table.
+    pub fn add_plain_index(&mut self, table_id: TableId, name: String) {
+        self.tables[table_id.0].plain_indexes.push(name);
+    }
+
+    /// Last value a sequence handed out (0: none yet), if it exists.
+    pub fn sequence_position(&self, sequence: &str) -> Option<i64> {
+        self.sequences.get(sequence).copied()
+    }
+
+    /// Sets a sequence's last value, if it exists (`0` restarts it: the next value is 1).
+    pub fn set_sequence_position(&mut self, sequence: &str, last: i64) {
+        if let Some(position) = self.sequences.get_mut(sequence) {
+            *position = last;
         }
     }
 

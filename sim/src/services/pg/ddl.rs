@@ -8,6 +8,10 @@
 //! (`_key1`). Each is refused with 0A000 rather than approximated. Accepted because they do
 //! not change what a unique key accepts: an index's access method, column order (ASC/DESC,
 //! NULLS FIRST/LAST) and operator class, CONCURRENTLY.
+//! DROP TABLE and TRUNCATE live in `drop.rs` (see its header for what is modelled of them:
+//! CASCADE drops the referencing foreign keys; table locks are not modelled, so both are
+//! refused while another session has a transaction open). Other DROP kinds (DROP INDEX,
+//! DROP SEQUENCE, DROP SCHEMA, …) and ALTER are 0A000 (`route`).
 //! Invariant: a CREATE TABLE either adds the whole table or changes nothing.
 
 use sqlparser::ast::helpers::stmt_create_table::CreateTableBuilder;
@@ -402,6 +406,7 @@ pub fn create_table(catalog: &mut Catalog, create: &ast::CreateTable) -> Result<
         columns: builder.columns,
         uniques: Vec::new(),
         foreign_keys: Vec::new(),
+        plain_indexes: Vec::new(),
     };
     // PostgreSQL creates the primary key index before the other unique indexes.
     builder.uniques.sort_by_key(|pending| !pending.primary);
@@ -427,7 +432,7 @@ pub fn create_table(catalog: &mut Catalog, create: &ast::CreateTable) -> Result<
             columns,
         });
     }
-    let self_id = TableId(scratch.tables().count());
+    let self_id = TableId(scratch.table_slot_count());
     for pending in &builder.foreign_keys {
         let fk = resolve_foreign_key(&scratch, &table, self_id, pending)?;
         table.foreign_keys.push(fk);
@@ -466,6 +471,8 @@ pub fn create_index(catalog: &mut Catalog, create: &ast::CreateIndex) -> Result<
                 columns,
             },
         );
+    } else {
+        catalog.add_plain_index(table_id, index_name);
     }
     Ok(())
 }

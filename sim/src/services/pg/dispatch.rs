@@ -48,11 +48,12 @@ fn unix_micros(now_micros: u64) -> i64 {
 
 /// PostgreSQL's DDL is transactional (rolled back with its block, invisible to others until
 /// commit); the simulated catalog is not, so DDL inside a block is refused rather than kept
-/// after a rollback.
+/// after a rollback. TRUNCATE too: PostgreSQL's holds an ACCESS EXCLUSIVE lock to the end of
+/// the block, and the engine has no table locks.
 fn ddl_in_block(statement: &Statement) -> PgError {
     PgError::unsupported(format!(
-        "{} inside a transaction block (the simulated catalog is not transactional; \
-         run DDL outside BEGIN ... COMMIT)",
+        "{} inside a transaction block (the simulated catalog is not transactional and table \
+         locks are not modelled; run DDL and TRUNCATE outside BEGIN ... COMMIT)",
         super::route::leading_keywords(statement)
     ))
 }

@@ -1,7 +1,8 @@
 //! PostgreSQL errors as the simulated engine reports them: a SQLSTATE, a message shaped like
-//! the real server's, and an optional DETAIL line.
+//! the real server's, and optional DETAIL and HINT lines (HINT only where an error of the
+//! subset tells the user what to do instead, as DROP TABLE's 2BP01 and TRUNCATE's 0A000 do).
 //!
-//! Not modelled: HINT, CONTEXT, the schema and column error fields, severities other than
+//! Not modelled: CONTEXT, the schema and column error fields, severities other than
 //! ERROR (warnings such as `COMMIT` outside a transaction are silent successes). The table
 //! and constraint fields are set for constraint violations, which applications match on.
 //! Invariant: every error the engine returns carries one of the [`SqlState`] codes below, and
@@ -73,6 +74,8 @@ pub enum SqlState {
     GeneratedAlways,
     /// 57014 query_canceled (statement_timeout, cancel request).
     QueryCanceled,
+    /// 2BP01 dependent_objects_still_exist (DROP TABLE of a table a foreign key references).
+    DependentObjectsStillExist,
     /// 0A000 feature_not_supported (also: outside the simulated subset).
     FeatureNotSupported,
     /// 08P01 protocol_violation (wrong parameter count, submit while blocked).
@@ -115,6 +118,7 @@ impl SqlState {
             SqlState::CardinalityViolation => "21000",
             SqlState::GeneratedAlways => "428C9",
             SqlState::QueryCanceled => "57014",
+            SqlState::DependentObjectsStillExist => "2BP01",
             SqlState::FeatureNotSupported => "0A000",
             SqlState::ProtocolViolation => "08P01",
             SqlState::ConnectionDoesNotExist => "08003",
@@ -131,6 +135,9 @@ pub struct PgError {
     pub message: String,
     /// The DETAIL line, when PostgreSQL sends one.
     pub detail: Option<String>,
+    /// The HINT line, for the errors of the subset PostgreSQL sends one with (boxed to keep
+    /// `PgError` small: every `Result` of the engine carries it).
+    pub hint: Option<Box<str>>,
     /// The TABLE NAME error field (constraint violations; for FK errors the referencing table).
     pub table: Option<String>,
     /// The CONSTRAINT NAME error field, which applications match on (e.g. `users_email_key`).
@@ -144,6 +151,7 @@ impl PgError {
             sqlstate,
             message: message.into(),
             detail: None,
+            hint: None,
             table: None,
             constraint: None,
         }
@@ -152,6 +160,12 @@ impl PgError {
     /// The same error with a DETAIL line.
     pub fn with_detail(mut self, detail: impl Into<String>) -> Self {
         self.detail = Some(detail.into());
+        self
+    }
+
+    /// The same error with a HINT line.
+    pub fn with_hint(mut self, hint: impl Into<String>) -> Self {
+        self.hint = Some(hint.into().into_boxed_str());
         self
     }
 
@@ -218,6 +232,9 @@ impl fmt::Display for PgError {
         write!(f, "{}: {}", self.code(), self.message)?;
         if let Some(detail) = &self.detail {
             write!(f, " (DETAIL: {detail})")?;
+        }
+        if let Some(hint) = &self.hint {
+            write!(f, " (HINT: {hint})")?;
         }
         Ok(())
     }

@@ -110,6 +110,10 @@ pub struct DdlUndo {
     pub catalog: Catalog,
     /// `Db::ddl_count` after the transaction's latest DDL.
     pub ddl_count_after: u64,
+    /// Positions of the sequences TRUNCATE ... RESTART IDENTITY restarted, from before the
+    /// transaction's first restart of each: PostgreSQL rolls a restart back, together with
+    /// every nextval drawn after it.
+    pub sequence_positions: BTreeMap<String, i64>,
 }
 
 impl Db {
@@ -134,14 +138,34 @@ impl Db {
         let undo = self.ddl_undo.entry(xid).or_insert_with(|| DdlUndo {
             catalog: catalog.clone(),
             ddl_count_after: 0,
+            sequence_positions: BTreeMap::new(),
         });
         undo.ddl_count_after = self.ddl_count;
         change(&mut self.catalog)
     }
 
+    /// TRUNCATE ... RESTART IDENTITY of transaction `xid`: the sequence starts again at 1, and
+    /// its position from before goes into the transaction's DDL undo.
+    pub fn restart_sequence(&mut self, xid: Xid, sequence: &str) {
+        let before = self.ddl(xid, |catalog| {
+            let before = catalog.sequence_position(sequence);
+            catalog.set_sequence_position(sequence, 0);
+            Ok(before)
+        });
+        let Ok(Some(before)) = before else {
+            return;
+        };
+        let undo = self.ddl_undo.get_mut(&xid).expect("ddl keeps an undo");
+        undo.sequence_positions
+            .entry(sequence.to_string())
+            .or_insert(before);
+    }
+
     /// An aborted transaction's DDL is undone: the catalog goes back to before its first DDL,
-    /// keeping the positions of sequences that existed then (nextval is never rolled back),
-    /// and the heaps of tables it created go. Not when another transaction ran DDL after it
+    /// keeping the positions of sequences that existed then (nextval is never rolled back)
+    /// except those it restarted (they go back to before the restart), and the heaps of
+    /// tables it created go; tables it dropped come back with their rows, which were never
+    /// touched. Not when another transaction ran DDL after it
     /// (possible only while this one's statement string was blocked on a lock): putting the
     /// old catalog back would drop that one's work, so this one's DDL stays (a documented
     /// difference).
@@ -154,9 +178,23 @@ impl Db {
         }
         let current = std::mem::replace(&mut self.catalog, undo.catalog);
         self.catalog.keep_sequence_positions(&current);
-        let table_count = self.catalog.tables().count();
+        for (sequence, position) in &undo.sequence_positions {
+            self.catalog.set_sequence_position(sequence, *position);
+        }
+        let table_count = self.catalog.table_slot_count();
         self.heaps.truncate(table_count);
         self.triggers.retain(|table_id, _| table_id.0 < table_count);
+    }
+
+    /// A committed DROP TABLE frees the dropped tables' rows and triggers; until then a
+    /// rollback could bring them back.
+    pub fn release_dropped(&mut self) {
+        for table_id in self.catalog.dropped() {
+            if let Some(heap) = self.heaps.get_mut(table_id.0) {
+                *heap = Heap::default();
+            }
+            self.triggers.remove(table_id);
+        }
     }
 
     /// The heap of a table (empty if never written).

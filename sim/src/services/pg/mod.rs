@@ -21,8 +21,9 @@
 //! virtual time calls [`Postgres::check_deadlock`] for a waiter; the waiter that finds a cycle
 //! aborts itself with 40P01, as in PostgreSQL.
 //!
-//! Not modelled: SERIALIZABLE (SSI), deferrable constraints, DDL inside a transaction block
-//! (refused; DDL in a statement string rolls back with it), table locks, VACUUM, the wire
+//! Not modelled: SERIALIZABLE (SSI), deferrable constraints, DDL and TRUNCATE inside a
+//! transaction block (refused; in a statement string they roll back with it), table locks
+//! (DROP TABLE and TRUNCATE are refused while another transaction is open), VACUUM, the wire
 //! protocol. Timeouts are stored (SET) but enforced by the driver on virtual
 //! time. `docs/postgres.md` lists the supported subset.
 //!
@@ -55,6 +56,7 @@ mod catalog;
 mod constraints;
 mod ddl;
 mod dispatch;
+mod drop;
 mod engine;
 mod error;
 mod exec;

@@ -1,15 +1,19 @@
 //! Routes one non-transaction-control statement to its executor; anything else is the
 //! dedicated 0A000 error naming the statement.
 //!
-//! Not modelled: every statement kind not listed in `route` (DROP, ALTER, TRUNCATE, COPY,
-//! MERGE, PREPARE, …).
+//! Modelled: `DROP TABLE` (<https://www.postgresql.org/docs/15/sql-droptable.html>) and
+//! `TRUNCATE` (<https://www.postgresql.org/docs/15/sql-truncate.html>), in `drop.rs`, run
+//! outside a transaction block only and while no other session has a transaction open,
+//! because there are no table locks (PostgreSQL's ACCESS EXCLUSIVE lock would make them wait).
+//! Not modelled: every statement kind not listed in `route` (other DROP kinds such as DROP
+//! INDEX, DROP SEQUENCE and DROP SCHEMA, ALTER, COPY, MERGE, PREPARE, …).
 //! Invariant: routing is purely syntactic; it never touches the database itself.
 
 use sqlparser::ast::{self, Statement};
 
 use super::error::PgError;
 use super::exec::{Exec, StmtCtx};
-use super::{ddl, insert, modify, notify, select, QueryResult};
+use super::{ddl, drop, insert, modify, notify, select, QueryResult};
 
 /// Executes one statement inside the current transaction.
 pub fn route(ctx: &mut StmtCtx, statement: &Statement) -> Exec<QueryResult> {
@@ -57,6 +61,12 @@ pub fn route(ctx: &mut StmtCtx, statement: &Statement) -> Exec<QueryResult> {
             notify::queue_notify(ctx, super::catalog::fold_ident(channel), payload)?;
             Ok(QueryResult::tag("NOTIFY"))
         }
+        // `drop` names every field of the statement.
+        Statement::Drop {
+            object_type: ast::ObjectType::Table,
+            ..
+        } => drop::execute_drop_table(ctx, statement),
+        Statement::Truncate(truncate) => drop::execute_truncate(ctx, truncate),
         Statement::CreateSchema { .. } => Err(PgError::unsupported(format!(
             "CREATE SCHEMA beyond a plain name and IF NOT EXISTS: {statement}"
         ))
@@ -65,12 +75,21 @@ pub fn route(ctx: &mut StmtCtx, statement: &Statement) -> Exec<QueryResult> {
     }
 }
 
-/// Statements that change the catalog. The catalog is not versioned by transaction, so these
-/// run only outside a transaction block (see `dispatch`).
+/// Statements that change the catalog, and TRUNCATE. The catalog is not versioned by
+/// transaction and there are no table locks, so these run only outside a transaction block
+/// (see `dispatch`). Only the statement kind matters here (hence `..`): the executors judge
+/// the fields.
 pub fn is_ddl(statement: &Statement) -> bool {
     matches!(
         statement,
-        Statement::CreateTable(_) | Statement::CreateIndex(_) | Statement::CreateSchema { .. }
+        Statement::CreateTable(_)
+            | Statement::CreateIndex(_)
+            | Statement::CreateSchema { .. }
+            | Statement::Drop {
+                object_type: ast::ObjectType::Table,
+                ..
+            }
+            | Statement::Truncate(_)
     )
 }
 

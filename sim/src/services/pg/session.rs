@@ -163,6 +163,9 @@ impl Db {
             statements: txn.statements,
             changes,
         });
+        if self.ddl_undo.contains_key(&txn.xid) {
+            self.release_dropped();
+        }
         self.release_xid(txn.xid);
     }
 

@@ -11,6 +11,7 @@ mod conformance_fixes;
 mod ddl;
 mod determinism;
 mod dml;
+mod drop_truncate;
 mod errors;
 mod example;
 mod hash;
