@@ -9,7 +9,7 @@
 //! the simulation (or of the runner) until shown otherwise.
 
 use crate::corpus::Case;
-use crate::outcome::{join, render_detailed, split, summary, PermutationLog};
+use crate::outcome::{join, split, summary, PermutationLog};
 use crate::real_backend::RealDriver;
 use crate::runner::{run_spec, Driver};
 use crate::sim_backend::SimDriver;
@@ -42,13 +42,32 @@ pub enum Verdict {
 pub struct Side {
     /// Per permutation, the rendered log (as in `expected/*.out`), or the backend error.
     pub logs: Result<Vec<String>, String>,
-    /// The logs with error messages after their SQLSTATEs (empty for a recording).
-    pub detailed: String,
+    /// Per permutation, the log with error messages after the SQLSTATEs (empty for a
+    /// recording, which has codes only).
+    pub detailed: Vec<String>,
     /// A one-line summary for the table.
     pub summary: String,
 }
 
 impl Side {
+    /// Permutation `index` for people: with error messages when this side has them.
+    pub fn shown(&self, index: usize) -> String {
+        match (&self.logs, self.detailed.get(index)) {
+            (_, Some(detailed)) => detailed.clone(),
+            (Ok(logs), None) => logs.get(index).cloned().unwrap_or_default(),
+            (Err(error), None) => format!("backend error: {error}\n"),
+        }
+    }
+
+    /// The first SQL the simulation refused (its `ERROR 0A000` line, with the message).
+    pub fn first_refusal(&self) -> Option<String> {
+        self.detailed
+            .iter()
+            .flat_map(|text| text.lines())
+            .find(|line| line.contains("ERROR 0A000"))
+            .map(str::to_string)
+    }
+
     /// The whole log as in `expected/<case>.out`, or the backend error.
     pub fn text(&self) -> Result<String, String> {
         self.logs.clone().map(|logs| join(logs.into_iter()))
@@ -57,7 +76,7 @@ impl Side {
     fn from_logs(logs: &[PermutationLog]) -> Side {
         Side {
             logs: Ok(logs.iter().map(|log| log.text(false)).collect()),
-            detailed: render_detailed(logs),
+            detailed: logs.iter().map(|log| log.text(true)).collect(),
             summary: summary(logs),
         }
     }
@@ -164,7 +183,7 @@ fn side(driver: &mut dyn Driver, case: &Case) -> Side {
         Ok(logs) => Side::from_logs(&logs),
         Err(error) => Side {
             logs: Err(error.to_string()),
-            detailed: String::new(),
+            detailed: Vec::new(),
             summary: format!("backend error: {error}"),
         },
     }
@@ -179,7 +198,7 @@ pub fn compare_case(case: &Case, real: Option<&mut RealDriver>) -> CaseReport {
         (None, Some(expected)) => (
             Some(Side {
                 logs: Ok(split(expected)),
-                detailed: String::new(),
+                detailed: Vec::new(),
                 summary: "recorded".to_string(),
             }),
             RealSource::Recorded,

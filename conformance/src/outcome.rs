@@ -3,8 +3,8 @@
 //!
 //! A step's result is its rows (column names and text values, as PostgreSQL's text output
 //! format prints them), or the number of rows it affected, or the SQLSTATE of its error.
-//! Error messages are shown ([`render_detailed`]) but not compared ([`render`]): the simulated
-//! parser's texts differ (docs/postgres.md).
+//! Error messages are shown ([`PermutationLog::text`] with `detailed`) but not compared
+//! ([`render`]): the simulated parser's texts differ (docs/postgres.md).
 
 use std::fmt::{self, Write as _};
 
@@ -200,11 +200,6 @@ impl PermutationLog {
 /// Renders the logs of a case as the text stored in `expected/<case>.out` (SQLSTATEs only).
 pub fn render(logs: &[PermutationLog]) -> String {
     join(logs.iter().map(|log| log.text(false)))
-}
-
-/// As [`render`], with each error's message after its SQLSTATE (for people, not comparing).
-pub fn render_detailed(logs: &[PermutationLog]) -> String {
-    join(logs.iter().map(|log| log.text(true)))
 }
 
 /// Permutation texts separated by blank lines, as [`split`] reads them back.

@@ -6,7 +6,7 @@
 //! Ends with a totals line and `conformance: N passed, M failed`; exit code 1 on any
 //! disagreement (with `--allow-unsupported`, only on a difference not explained by 0A000).
 
-use syncsim_conformance::compare::{compare_case, CaseReport, RealSource, Side, Verdict};
+use syncsim_conformance::compare::{compare_case, CaseReport, RealSource, Verdict};
 use syncsim_conformance::corpus;
 use syncsim_conformance::real_backend::RealDriver;
 use syncsim_conformance::server::URL_VAR;
@@ -41,7 +41,7 @@ pub fn conformance(arguments: &ConformanceArgs) -> Result<u8, Usage> {
         );
     }
     say!(
-        "{:<32} {:>5} {:>6} {:>11} {:>7}  {}",
+        "{:<32} {:>5} {:>6} {:>12} {:>7}  {}",
         "case",
         "perms",
         "agree",
@@ -84,7 +84,7 @@ fn print_row(report: &CaseReport) {
         _ => "missing: no server and no recording".to_string(),
     };
     say!(
-        "{:<32} {:>5} {:>6} {:>11} {:>7}  {real}",
+        "{:<32} {:>5} {:>6} {:>12} {:>7}  {real}",
         report.case,
         report.permutations,
         report.count(Verdict::Agrees),
@@ -93,29 +93,46 @@ fn print_row(report: &CaseReport) {
     );
 }
 
+/// After the table: every case's logs with `--show`; otherwise the differing permutations
+/// (up to [`SHOWN_MAX`] per case, both sides, messages next to SQLSTATEs) and, for cases
+/// stopped by unsupported SQL, the first construct the simulation refused.
 fn show(arguments: &ConformanceArgs, reports: &[CaseReport]) {
     for report in reports {
-        if !arguments.show && report.agrees() {
+        let differing: Vec<usize> = (0..report.permutations)
+            .filter(|index| report.verdicts.get(*index) != Some(&Verdict::Agrees))
+            .filter(|index| {
+                arguments.show || report.verdicts.get(*index) != Some(&Verdict::Unsupported)
+            })
+            .collect();
+        let shown = if arguments.show {
+            report.permutations
+        } else {
+            SHOWN_MAX
+        };
+        if differing.is_empty() && !arguments.show {
+            if let Some(refusal) = report.sim.first_refusal() {
+                say!("unsupported in {}: {refusal}", report.case);
+            }
             continue;
         }
-        say!(
-            "\n== {} ({})",
-            report.case,
-            if report.agrees() { "agrees" } else { "differs" }
-        );
+        let verdict = if report.agrees() { "agrees" } else { "differs" };
+        say!("\n== {} ({verdict})", report.case);
         if let Some(difference) = report.first_difference() {
             say!("first difference: {difference}");
         }
-        // Error messages next to the SQLSTATEs: which construct was refused, which row
-        // collided. A recording has codes only.
-        let text = |side: &Side| match side.text() {
-            Ok(_) if !side.detailed.is_empty() => side.detailed.clone(),
-            Ok(text) => text,
-            Err(error) => format!("error: {error}"),
+        let indices = if arguments.show {
+            (0..report.permutations).collect()
+        } else {
+            differing
         };
-        say!("-- sim\n{}", text(&report.sim));
-        if let Some(real) = &report.real {
-            say!("-- real\n{}", text(real));
+        for index in indices.into_iter().take(shown) {
+            say!("-- sim\n{}", report.sim.shown(index));
+            if let Some(real) = &report.real {
+                say!("-- real\n{}", real.shown(index));
+            }
         }
     }
 }
+
+/// Differing permutations printed per case without `--show`.
+const SHOWN_MAX: usize = 3;
