@@ -109,21 +109,23 @@ impl CaseReport {
                 .all(|verdict| *verdict == Verdict::Agrees)
     }
 
-    /// How many permutations got `verdict`; a side that failed as a whole counts all its
-    /// permutations as unsupported when the failure names unsupported input, else differing.
-    pub fn count(&self, verdict: Verdict) -> usize {
-        if self.verdicts.len() == self.permutations {
-            return self.verdicts.iter().filter(|v| **v == verdict).count();
+    /// How permutation `index` compares; when a side failed as a whole, every permutation is
+    /// unsupported if the failure names unsupported input, else differing.
+    pub fn verdict_at(&self, index: usize) -> Verdict {
+        if let Some(verdict) = self.verdicts.get(index) {
+            return *verdict;
         }
-        let whole = match &self.sim.logs {
+        match &self.sim.logs {
             Err(error) if error.starts_with("unsupported") => Verdict::Unsupported,
             _ => Verdict::Differs,
-        };
-        if whole == verdict {
-            self.permutations
-        } else {
-            0
         }
+    }
+
+    /// How many permutations got `verdict`.
+    pub fn count(&self, verdict: Verdict) -> usize {
+        (0..self.permutations)
+            .filter(|index| self.verdict_at(*index) == verdict)
+            .count()
     }
 
     /// The first differing line of the two logs, for messages.

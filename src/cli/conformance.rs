@@ -99,10 +99,7 @@ fn print_row(report: &CaseReport) {
 fn show(arguments: &ConformanceArgs, reports: &[CaseReport]) {
     for report in reports {
         let differing: Vec<usize> = (0..report.permutations)
-            .filter(|index| report.verdicts.get(*index) != Some(&Verdict::Agrees))
-            .filter(|index| {
-                arguments.show || report.verdicts.get(*index) != Some(&Verdict::Unsupported)
-            })
+            .filter(|index| report.verdict_at(*index) == Verdict::Differs)
             .collect();
         let shown = if arguments.show {
             report.permutations
@@ -110,7 +107,11 @@ fn show(arguments: &ConformanceArgs, reports: &[CaseReport]) {
             SHOWN_MAX
         };
         if differing.is_empty() && !arguments.show {
-            if let Some(refusal) = report.sim.first_refusal() {
+            let refusal = match &report.sim.logs {
+                Err(error) => Some(error.clone()),
+                Ok(_) => report.sim.first_refusal(),
+            };
+            if let Some(refusal) = refusal {
                 say!("unsupported in {}: {refusal}", report.case);
             }
             continue;

@@ -23,6 +23,7 @@ use sqlparser::parser::Parser;
 use super::dispatch::BatchRun;
 use super::error::{PgError, SqlState};
 use super::exec::{Db, Wait};
+use super::lock_syntax;
 use super::session::{Pending, Session};
 use super::storage::ReadView;
 use super::value::Value;
@@ -96,8 +97,6 @@ const COMMANDS: [&str; 52] = [
 fn parse_error(sql: &str, message: &str) -> PgError {
     let upper = sql.to_uppercase();
     let known = [
-        "FOR NO KEY UPDATE",
-        "FOR KEY SHARE",
         "SET CONSTRAINTS",
         "DEFERRABLE",
         "ATTACH PARTITION",
@@ -218,7 +217,7 @@ impl Postgres {
         if let Some(parsed) = self.parse_cache.get(sql) {
             return parsed.clone();
         }
-        let parsed = Parser::parse_sql(&PostgreSqlDialect {}, sql)
+        let parsed = Parser::parse_sql(&PostgreSqlDialect {}, &lock_syntax::encode(sql))
             .map(Arc::new)
             .map_err(|error| parse_error(sql, &error.to_string()));
         if self.parse_cache.len() >= self.config.parse_cache_entries_max {

@@ -65,6 +65,7 @@ mod functions;
 mod hash;
 mod index;
 mod insert;
+mod lock_syntax;
 mod locks;
 mod modify;
 mod node;

@@ -88,10 +88,12 @@ pub fn lock_row(
         .map(|(index, _)| index);
     let deleted = newest.xmax.is_some_and(|(xmax, _)| xmax != xid);
     let mut changed_since_snapshot = visible_index != Some(newest_index) || deleted;
+    let mut locked_values = newest.values.clone();
     if changed_since_snapshot && mode == RowLockMode::KeyShare && !deleted {
-        // FOR KEY SHARE ignores a committed update that left the key columns alone, in every
-        // isolation level (PostgreSQL's heap_lock_tuple checks HEAP_KEYS_UPDATED): an RR
-        // foreign-key check against a parent with a non-key update succeeds.
+        // FOR KEY SHARE ignores an update that left the key columns alone, committed or not,
+        // in every isolation level (PostgreSQL's heap_lock_tuple checks HEAP_KEYS_UPDATED): it
+        // locks the version the snapshot sees and returns that one, never the newer values
+        // (an RR foreign-key check against a parent with a non-key update succeeds).
         let table = ctx.db.catalog.table(table_id);
         let visible = visible_index.map(|index| &chain.versions[index].values);
         changed_since_snapshot = visible.is_none_or(|visible| {
@@ -99,6 +101,9 @@ pub fn lock_row(
                 table.is_key_column(column) && visible[column] != newest.values[column]
             })
         });
+        if let (false, Some(visible)) = (changed_since_snapshot, visible) {
+            locked_values = visible.clone();
+        }
     }
     if changed_since_snapshot {
         if ctx.isolation == super::IsolationLevel::RepeatableRead {
@@ -115,7 +120,7 @@ pub fn lock_row(
     }
     let cid = ctx.cid();
     ctx.db.row_locks.grant((table_id, row_id), xid, mode, cid);
-    Ok(Locked::Row(newest.values))
+    Ok(Locked::Row(locked_values))
 }
 
 /// Inserts a new row version; returns its chain id.

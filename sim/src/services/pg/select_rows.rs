@@ -5,12 +5,13 @@
 //! READ COMMITTED either), `FOR UPDATE OF` naming a table other than the one in FROM.
 //! Invariant: without a lock clause this pipeline never blocks and never writes.
 
-use sqlparser::ast::{self, Expr, LimitClause, LockType, NonBlock, OrderByKind, Query, Select};
+use sqlparser::ast::{self, Expr, LimitClause, NonBlock, OrderByKind, Query, Select};
 
 use super::catalog::fold_ident;
 use super::error::PgError;
 use super::exec::{Exec, StmtCtx};
 use super::expr::{eval, eval_condition, Binding};
+use super::lock_syntax;
 use super::locks::RowLockMode;
 use super::project::project;
 use super::rowops::{lock_row, LockPurpose, Locked, WaitPolicy};
@@ -145,15 +146,12 @@ pub fn lock_clause(
             "FOR UPDATE/SHARE with a JOIN or without FROM",
         ));
     }
-    if let Some(of) = &lock.of {
+    let (mode, of) = lock_syntax::strength(lock);
+    if let Some(of) = of {
         if of.to_string().to_lowercase() != sources[0].binding_name {
-            return Err(PgError::unsupported(format!("FOR UPDATE OF {of}")));
+            return Err(PgError::unsupported(format!("a locking clause OF {of}")));
         }
     }
-    let mode = match lock.lock_type {
-        LockType::Update => RowLockMode::Update,
-        LockType::Share => RowLockMode::Share,
-    };
     let policy = match lock.nonblock {
         None => WaitPolicy::Wait,
         Some(NonBlock::Nowait) => WaitPolicy::NoWait,

@@ -369,3 +369,61 @@ fn set_transaction_isolation_level_before_first_query() {
         "25001"
     );
 }
+
+/// The four row-lock strengths in SQL text and PostgreSQL's conflict table
+/// (https://www.postgresql.org/docs/15/explicit-locking.html#ROW-LOCK-COMPATIBILITY):
+/// KEY SHARE conflicts only with UPDATE; SHARE with NO KEY UPDATE and UPDATE; NO KEY UPDATE
+/// with all but KEY SHARE; UPDATE with all. NOWAIT shows a conflict at once (55P03).
+#[test]
+fn row_lock_strengths_in_sql_follow_the_conflict_table() {
+    let strengths = ["KEY SHARE", "SHARE", "NO KEY UPDATE", "UPDATE"];
+    // conflicts[held][requested]
+    let conflicts = [
+        [false, false, false, true],
+        [false, false, true, true],
+        [false, true, true, true],
+        [true, true, true, true],
+    ];
+    for (held, row) in conflicts.iter().enumerate() {
+        for (requested, conflict) in row.iter().enumerate() {
+            let (mut harness, s1, s2) = two();
+            let hold = format!(
+                "BEGIN; SELECT id FROM a WHERE id = 1 FOR {}",
+                strengths[held]
+            );
+            harness.ok(s1, &hold);
+            let request = format!(
+                "SELECT id FROM a WHERE id = 1 FOR {} NOWAIT",
+                strengths[requested]
+            );
+            let code = harness.run(s2, &request).err().map(|error| error.code());
+            let expected = conflict.then_some("55P03");
+            assert_eq!(
+                code, expected,
+                "{} held, {} requested",
+                strengths[held], strengths[requested]
+            );
+        }
+    }
+}
+
+/// `FOR KEY SHARE OF a` names the locked table; the rewrite for sqlparser stays invisible.
+#[test]
+fn a_locking_clause_of_its_table_runs_and_others_are_refused() {
+    let (mut harness, s1, _) = two();
+    let rows = harness
+        .run(
+            s1,
+            "SELECT id FROM a WHERE id = 2 FOR KEY SHARE OF a SKIP LOCKED",
+        )
+        .expect("locks")
+        .rows;
+    assert_eq!(rows, vec![vec![int(2)]]);
+    let error = harness
+        .run(s1, "SELECT id FROM a FOR NO KEY UPDATE OF b")
+        .unwrap_err();
+    assert_eq!(
+        error.message,
+        "syncsim: unsupported SQL construct: a locking clause OF b"
+    );
+}

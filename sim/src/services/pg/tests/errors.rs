@@ -143,8 +143,14 @@ const UNSUPPORTED: [(&str, &str); 64] = [
     ("COPY p TO STDOUT", "COPY"),
     ("PREPARE q AS SELECT 1", "PREPARE"),
     ("SET search_path = 'x'", "SET search_path"),
-    ("SELECT * FROM p FOR NO KEY UPDATE", "FOR NO KEY UPDATE"),
-    ("SELECT * FROM p FOR KEY SHARE", "FOR KEY SHARE"),
+    (
+        "SELECT * FROM p FOR KEY SHARE OF nope",
+        "a locking clause OF nope",
+    ),
+    (
+        "SELECT * FROM p FOR NO KEY UPDATE OF p, q",
+        "a form of SELECT",
+    ),
     (
         "SELECT * FROM p JOIN c ON c.p_id = p.id FOR UPDATE",
         "FOR UPDATE/SHARE with a JOIN",
