@@ -51,13 +51,17 @@ fn parent_write() -> impl Strategy<Value = String> {
         // Several rows without RETURNING: the real server's scan order is physical order.
         key().prop_map(|k| format!("UPDATE p SET v = v * 2 WHERE id = {k} OR v > 1")),
         key().prop_map(|k| format!("DELETE FROM p WHERE v >= {k}")),
+        (key(), key()).prop_map(|(k, n)| format!(
+            "INSERT INTO p (id, v) SELECT id + {n}, v FROM p WHERE id = {k} \
+             ON CONFLICT (id) DO NOTHING RETURNING id, v"
+        )),
     ]
 }
 
 fn parent_read() -> impl Strategy<Value = String> {
     prop_oneof![
         Just("SELECT id, v, u FROM p ORDER BY id".to_string()),
-        (key(), 0..6_usize).prop_map(|(k, mode)| {
+        (key(), 0..10_usize).prop_map(|(k, mode)| {
             let lock = [
                 "FOR UPDATE",
                 "FOR SHARE",
@@ -65,6 +69,10 @@ fn parent_read() -> impl Strategy<Value = String> {
                 "FOR UPDATE SKIP LOCKED",
                 "FOR SHARE NOWAIT",
                 "FOR SHARE SKIP LOCKED",
+                "FOR NO KEY UPDATE",
+                "FOR KEY SHARE",
+                "FOR NO KEY UPDATE NOWAIT",
+                "FOR KEY SHARE SKIP LOCKED",
             ][mode];
             format!("SELECT id, v FROM p WHERE id = {k} {lock}")
         }),

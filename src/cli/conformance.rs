@@ -107,6 +107,9 @@ fn show(arguments: &ConformanceArgs, reports: &[CaseReport]) {
             SHOWN_MAX
         };
         if differing.is_empty() && !arguments.show {
+            if report.count(Verdict::Unsupported) == 0 {
+                continue;
+            }
             let refusal = match &report.sim.logs {
                 Err(error) => Some(error.clone()),
                 Ok(_) => report.sim.first_refusal(),

@@ -209,15 +209,16 @@ impl Postgres {
         modes: &[TransactionMode],
         now_micros: u64,
     ) -> Result<QueryResult, PgError> {
-        let mut isolation = IsolationLevel::ReadCommitted;
+        // The level written, if any (READ UNCOMMITTED runs as READ COMMITTED in PostgreSQL).
+        let mut requested = None;
         for mode in modes {
             match mode {
                 TransactionMode::IsolationLevel(
                     ast::TransactionIsolationLevel::ReadCommitted
                     | ast::TransactionIsolationLevel::ReadUncommitted,
-                ) => {}
+                ) => requested = Some(IsolationLevel::ReadCommitted),
                 TransactionMode::IsolationLevel(ast::TransactionIsolationLevel::RepeatableRead) => {
-                    isolation = IsolationLevel::RepeatableRead
+                    requested = Some(IsolationLevel::RepeatableRead)
                 }
                 TransactionMode::AccessMode(ast::TransactionAccessMode::ReadWrite) => {}
                 other => return Err(PgError::unsupported(format!("transaction mode {other}"))),
@@ -227,11 +228,23 @@ impl Postgres {
             if txn.aborted {
                 return Err(in_failed_transaction());
             }
-            // PostgreSQL warns "there is already a transaction in progress" and carries on; an
-            // implicit transaction of a multi-statement string becomes a block.
+            // PostgreSQL warns "there is already a transaction in progress" and applies the
+            // modes as SET TRANSACTION does: another isolation level after the first query is
+            // 25001 (and aborts the block). An implicit transaction of a multi-statement string
+            // becomes a block.
+            if let Some(level) = requested.filter(|level| *level != txn.isolation) {
+                if txn.next_cid > 0 {
+                    return Err(PgError::new(
+                        SqlState::ActiveSqlTransaction,
+                        "SET TRANSACTION ISOLATION LEVEL must be called before any query",
+                    ));
+                }
+                txn.isolation = level;
+            }
             txn.explicit = true;
             return Ok(QueryResult::tag("BEGIN"));
         }
+        let isolation = requested.unwrap_or(IsolationLevel::ReadCommitted);
         let txn = self
             .db
             .begin_txn(session, isolation, true, unix_micros(now_micros));

@@ -1,12 +1,20 @@
-//! INSERT … VALUES with column lists, DEFAULT, serial/identity, ON CONFLICT DO NOTHING /
-//! DO UPDATE (with EXCLUDED and WHERE), and RETURNING.
+//! INSERT … VALUES and INSERT … SELECT with column lists, DEFAULT, serial/identity, ON
+//! CONFLICT DO NOTHING / DO UPDATE (with EXCLUDED and WHERE), and RETURNING.
+//!
+//! INSERT … SELECT runs its query (any SELECT the engine runs) to completion with the
+//! statement's snapshot before the first row is inserted, as PostgreSQL does: rows the
+//! statement inserts are never read back by its own query. Untyped literals in the query's
+//! target list take the column's type (`INSERT INTO t (id) SELECT '5'`); a text value from
+//! anything else into a non-text column is 42804.
 //!
 //! ON CONFLICT follows PostgreSQL's speculative insertion: the arbiter indexes are checked
 //! first through the dirty view (waiting for in-progress inserters); a conflict takes the
 //! conflict action, in REPEATABLE READ a conflicting row invisible to the snapshot is 40001;
 //! other unique indexes still raise 23505.
-//! Not modelled: INSERT … SELECT, OVERRIDING SYSTEM VALUE, ON CONFLICT ON CONSTRAINT for
-//! non-unique constraints, expression or partial-index conflict targets.
+//! Not modelled: OVERRIDING SYSTEM VALUE, ON CONFLICT ON CONSTRAINT for non-unique
+//! constraints, expression or partial-index conflict targets, INSERT … SELECT with a locking
+//! clause (0A000), and the 42804 of INSERT … SELECT when the query returns no row (PostgreSQL
+//! raises it while planning, from the types; the engine sees types only on values).
 //! Invariant: a row skipped by DO NOTHING has still consumed its sequence values.
 
 use sqlparser::ast::{self, ConflictTarget, Expr, OnConflict, OnConflictAction, OnInsert, SetExpr};
@@ -22,6 +30,7 @@ use super::locks::RowLockMode;
 use super::modify::assign;
 use super::project::{output_names, project, SYSTEM_BINDING};
 use super::rowops::{lock_row, write_insert, LockPurpose, Locked, WaitPolicy};
+use super::select::execute_select;
 use super::storage::RowId;
 use super::trigger::{fire_after, fire_before, TriggerOp};
 use super::value::{ColumnType, Value};
@@ -73,10 +82,18 @@ fn target(ctx: &StmtCtx, insert: &ast::Insert) -> Result<Target, PgError> {
     })
 }
 
+/// Where an INSERT's rows come from.
+enum RowSource<'a> {
+    /// `VALUES (…), (…)`.
+    Values(&'a [ast::Parens<Vec<Expr>>]),
+    /// `SELECT …`, run by the engine's query executor.
+    Query(&'a ast::Query),
+}
+
 /// Every field of sqlparser's `Insert` is named (no `..`): a field a new sqlparser adds fails
-/// to compile until it is judged. The engine runs `INSERT INTO t [AS a] [(cols)] VALUES …
-/// [ON CONFLICT …] [RETURNING …]`; other dialects' forms are refused.
-fn check_shape(insert: &ast::Insert) -> Result<&Vec<ast::Parens<Vec<Expr>>>, PgError> {
+/// to compile until it is judged. The engine runs `INSERT INTO t [AS a] [(cols)] {VALUES … |
+/// SELECT …} [ON CONFLICT …] [RETURNING …]`; other dialects' forms are refused.
+fn check_shape(insert: &ast::Insert) -> Result<RowSource<'_>, PgError> {
     let ast::Insert {
         insert_token: _,
         optimizer_hints,
@@ -129,17 +146,29 @@ fn check_shape(insert: &ast::Insert) -> Result<&Vec<ast::Parens<Vec<Expr>>>, PgE
     let Some(source) = source else {
         return Err(PgError::unsupported("INSERT … DEFAULT VALUES"));
     };
-    if source.with.is_some()
-        || source.order_by.is_some()
-        || source.limit_clause.is_some()
-        || source.fetch.is_some()
-        || !source.locks.is_empty()
-    {
-        return Err(PgError::unsupported("INSERT … SELECT"));
-    }
+    row_source(source)
+}
+
+/// VALUES rows (plain only) or a query; a query with a locking clause is refused.
+fn row_source(source: &ast::Query) -> Result<RowSource<'_>, PgError> {
     match source.body.as_ref() {
-        SetExpr::Values(values) => Ok(&values.rows),
-        _ => Err(PgError::unsupported("INSERT … SELECT")),
+        SetExpr::Values(values) => {
+            let plain = source.with.is_none()
+                && source.order_by.is_none()
+                && source.limit_clause.is_none()
+                && source.fetch.is_none()
+                && source.locks.is_empty();
+            if !plain {
+                return Err(PgError::unsupported(
+                    "INSERT … VALUES with ORDER BY, LIMIT or WITH",
+                ));
+            }
+            Ok(RowSource::Values(&values.rows))
+        }
+        _ if !source.locks.is_empty() => Err(PgError::unsupported(
+            "INSERT … SELECT with a locking clause (FOR UPDATE/SHARE)",
+        )),
+        _ => Ok(RowSource::Query(source)),
     }
 }
 
@@ -202,11 +231,19 @@ fn check_assignable(
     value: &Value,
     column: &super::catalog::Column,
 ) -> Result<(), PgError> {
+    if is_constant(expr) || is_param(expr) {
+        return Ok(());
+    }
+    check_text_assignable(value, column)
+}
+
+/// 42804 for a text value into a non-string column (no assignment cast from text).
+fn check_text_assignable(value: &Value, column: &super::catalog::Column) -> Result<(), PgError> {
     let text_column = matches!(
         column.column_type,
         ColumnType::Text | ColumnType::Varchar(_)
     );
-    if matches!(value, Value::Text(_)) && !text_column && !is_constant(expr) && !is_param(expr) {
+    if matches!(value, Value::Text(_)) && !text_column {
         return Err(PgError::new(
             SqlState::DatatypeMismatch,
             format!(
@@ -223,36 +260,46 @@ fn is_param(expr: &Expr) -> bool {
     matches!(expr, Expr::Value(value) if matches!(value.value, ast::Value::Placeholder(_)))
 }
 
+/// What one row to insert supplies for its target columns.
+enum Supplied<'a> {
+    /// The expressions of a VALUES row.
+    Exprs(&'a [Expr]),
+    /// A row of an INSERT … SELECT's query, with whether each output column is an untyped
+    /// literal (which takes the target column's type).
+    Values(Vec<Value>, &'a [bool]),
+}
+
 /// Builds the full row: explicit values cast to column types, defaults for the rest.
-fn build_row(ctx: &mut StmtCtx, target: &Target, exprs: &[Expr]) -> Exec<Vec<Value>> {
-    if exprs.len() > target.positions.len() {
+fn build_row(ctx: &mut StmtCtx, target: &Target, supplied: Supplied) -> Exec<Vec<Value>> {
+    let count = match &supplied {
+        Supplied::Exprs(exprs) => exprs.len(),
+        Supplied::Values(values, _) => values.len(),
+    };
+    if count > target.positions.len() {
         return Err(PgError::syntax("INSERT has more expressions than target columns").into());
     }
     let table = &target.table;
-    let mut explicit: Vec<Option<&Expr>> = vec![None; table.columns.len()];
-    for (expr, position) in exprs.iter().zip(&target.positions) {
-        explicit[*position] = Some(expr);
+    let mut explicit: Vec<Option<usize>> = vec![None; table.columns.len()];
+    for (index, position) in (0..count).zip(&target.positions) {
+        explicit[*position] = Some(index);
     }
     let mut values = Vec::with_capacity(table.columns.len());
     for (column_index, column) in table.columns.iter().enumerate() {
-        let value = match explicit[column_index] {
-            Some(expr) if !is_default_keyword(expr) => {
-                if column.identity_always {
-                    return Err(PgError::new(
-                        SqlState::GeneratedAlways,
-                        format!(
-                            "cannot insert a non-DEFAULT value into column \"{}\"",
-                            column.name
-                        ),
-                    )
-                    .with_detail(format!(
-                        "Column \"{}\" is an identity column defined as GENERATED ALWAYS.",
-                        column.name
-                    ))
-                    .into());
+        let given = explicit[column_index];
+        let value = match (&supplied, given) {
+            (Supplied::Exprs(exprs), Some(index)) if !is_default_keyword(&exprs[index]) => {
+                check_identity(column)?;
+                let value = eval(ctx, &[], &exprs[index])?;
+                check_assignable(&exprs[index], &value, column)?;
+                value.cast_to(column.column_type)?
+            }
+            (Supplied::Values(row, literal), Some(index)) => {
+                check_identity(column)?;
+                let value = row[index].clone();
+                // `SELECT *` has fewer items than output columns: those are never literals.
+                if !literal.get(index).copied().unwrap_or(false) {
+                    check_text_assignable(&value, column)?;
                 }
-                let value = eval(ctx, &[], expr)?;
-                check_assignable(expr, &value, column)?;
                 value.cast_to(column.column_type)?
             }
             _ => default_value(ctx, table, column_index)?,
@@ -260,6 +307,48 @@ fn build_row(ctx: &mut StmtCtx, target: &Target, exprs: &[Expr]) -> Exec<Vec<Val
         values.push(value);
     }
     Ok(values)
+}
+
+/// 428C9 for an explicit value into a GENERATED ALWAYS identity column.
+fn check_identity(column: &super::catalog::Column) -> Result<(), PgError> {
+    if !column.identity_always {
+        return Ok(());
+    }
+    Err(PgError::new(
+        SqlState::GeneratedAlways,
+        format!(
+            "cannot insert a non-DEFAULT value into column \"{}\"",
+            column.name
+        ),
+    )
+    .with_detail(format!(
+        "Column \"{}\" is an identity column defined as GENERATED ALWAYS.",
+        column.name
+    )))
+}
+
+/// Whether each output column of an INSERT's query is an untyped literal (a quoted string or
+/// NULL), which PostgreSQL types from the target column.
+fn literal_columns(query: &ast::Query) -> Vec<bool> {
+    let SetExpr::Select(select) = query.body.as_ref() else {
+        return Vec::new();
+    };
+    select
+        .projection
+        .iter()
+        .map(|item| match item {
+            ast::SelectItem::UnnamedExpr(expr) | ast::SelectItem::ExprWithAlias { expr, .. } => {
+                matches!(
+                    expr,
+                    Expr::Value(value) if matches!(
+                        value.value,
+                        ast::Value::SingleQuotedString(_) | ast::Value::Null
+                    )
+                )
+            }
+            _ => false,
+        })
+        .collect()
 }
 
 fn arbiters(table: &Table, on_conflict: &OnConflict) -> Result<Vec<usize>, PgError> {
@@ -448,9 +537,54 @@ fn process_row(
     Ok(RowResult::Written(values, false))
 }
 
+/// The rows an INSERT supplies, in order: its VALUES rows, or its query's rows (the whole
+/// query first, with the statement's snapshot: the rows inserted after are never read back
+/// by it). `literal` receives the query's untyped-literal columns.
+fn supplied_rows<'a>(
+    ctx: &mut StmtCtx,
+    insert: &ast::Insert,
+    target: &Target,
+    source: RowSource<'a>,
+    literal: &'a mut Vec<bool>,
+) -> Exec<Vec<Supplied<'a>>> {
+    match source {
+        RowSource::Values(rows) => {
+            check_constants(ctx, target, rows)?;
+            for row in rows {
+                check_arity(insert, target, row.content.len())?;
+            }
+            Ok(rows
+                .iter()
+                .map(|row| Supplied::Exprs(&row.content))
+                .collect())
+        }
+        RowSource::Query(query) => {
+            let result = execute_select(ctx, query)?;
+            check_arity(insert, target, result.columns.len())?;
+            *literal = literal_columns(query);
+            let literal: &'a [bool] = literal;
+            Ok(result
+                .rows
+                .into_iter()
+                .map(|row| Supplied::Values(row, literal))
+                .collect())
+        }
+    }
+}
+
+/// With a column list, a row that supplies fewer values is 42601, as PostgreSQL.
+fn check_arity(insert: &ast::Insert, target: &Target, supplied: usize) -> Result<(), PgError> {
+    if !insert.columns.is_empty() && supplied < target.positions.len() {
+        return Err(PgError::syntax(
+            "INSERT has more target columns than expressions",
+        ));
+    }
+    Ok(())
+}
+
 /// Executes an INSERT.
 pub fn execute_insert(ctx: &mut StmtCtx, insert: &ast::Insert) -> Exec<QueryResult> {
-    let rows = check_shape(insert)?;
+    let source = check_shape(insert)?;
     let target = target(ctx, insert)?;
     let on_conflict = match &insert.on {
         None => None,
@@ -471,13 +605,11 @@ pub fn execute_insert(ctx: &mut StmtCtx, insert: &ast::Insert) -> Exec<QueryResu
         Some(items) => output_names(items, &template)?,
         None => Vec::new(),
     };
-    check_constants(ctx, &target, rows)?;
-    for (row_index, row) in rows.iter().enumerate() {
-        if !insert.columns.is_empty() && row.content.len() < target.positions.len() {
-            return Err(PgError::syntax("INSERT has more target columns than expressions").into());
-        }
+    let mut literal = Vec::new();
+    let inputs = supplied_rows(ctx, insert, &target, source, &mut literal)?;
+    for (row_index, supplied) in inputs.into_iter().enumerate() {
         // Rows done before a block are rebuilt (their volatile values replay) but not redone.
-        let values = build_row(ctx, &target, &row.content)?;
+        let values = build_row(ctx, &target, supplied)?;
         if row_index < ctx.progress.rows_done {
             continue;
         }

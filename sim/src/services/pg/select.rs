@@ -238,10 +238,16 @@ fn candidates(
 ) -> Exec<Vec<Candidate>> {
     let mut found = Vec::new();
     let Some(first) = sources.first() else {
-        return Ok(vec![Candidate {
+        // No FROM: one row, kept only if the WHERE clause holds (`SELECT 1 WHERE false`).
+        let keep = match filter {
+            Some(filter) => eval_condition(ctx, &[], filter, "WHERE")?,
+            None => true,
+        };
+        let row = Candidate {
             row_ids: Vec::new(),
             scope: Vec::new(),
-        }]);
+        };
+        return Ok(if keep { vec![row] } else { Vec::new() });
     };
     // Point lookups only for a single table: with a join an unqualified column could be
     // ambiguous, and that error must not be skipped.

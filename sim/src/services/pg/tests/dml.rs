@@ -406,3 +406,42 @@ fn implicit_casts_of_parameters_and_literals() {
     );
     assert_eq!(harness.code(session, "SELECT 1 / 0"), "22012");
 }
+
+/// Goal: a SELECT without FROM yields its one row only when its WHERE holds (it was ignored),
+/// and INSERT ... SELECT inserts what the query returns, defaults for the rest, reading its
+/// own table with the statement's snapshot (the new rows are not read back).
+#[test]
+fn insert_select_inserts_the_rows_its_query_returns() {
+    let (mut harness, session) = users();
+    assert!(harness.ok(session, "SELECT 1 WHERE false").rows.is_empty());
+    assert_eq!(
+        harness.ok(session, "SELECT 1 WHERE 1 = 1").rows,
+        vec![vec![int(1)]]
+    );
+    let result = harness.ok(session, "INSERT INTO users (email) SELECT 'a' WHERE false");
+    assert_eq!(result.command_tag, "INSERT 0 0");
+    harness.ok(session, "INSERT INTO users (email) VALUES ('a'), ('b')");
+    let copied = harness.ok(
+        session,
+        "INSERT INTO users (email, name) SELECT email || '2', 'copy' FROM users ORDER BY id \
+         RETURNING id, email, name",
+    );
+    assert_eq!(
+        copied.rows,
+        vec![
+            vec![Value::Int8(3), text("a2"), text("copy")],
+            vec![Value::Int8(4), text("b2"), text("copy")],
+        ]
+    );
+    let error = harness
+        .run(session, "INSERT INTO users (id) SELECT email FROM users")
+        .unwrap_err();
+    assert_eq!(error.code(), "42804", "{error}");
+    let locking = harness
+        .run(
+            session,
+            "INSERT INTO users (email) SELECT email FROM users FOR UPDATE",
+        )
+        .unwrap_err();
+    assert_eq!(locking.code(), "0A000", "{locking}");
+}

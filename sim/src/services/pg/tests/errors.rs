@@ -134,7 +134,10 @@ const UNSUPPORTED: [(&str, &str); 64] = [
         "DELETE FROM p USING c WHERE c.p_id = p.id",
         "DELETE … USING",
     ),
-    ("INSERT INTO p SELECT * FROM p", "INSERT … SELECT"),
+    (
+        "INSERT INTO p SELECT * FROM p FOR UPDATE",
+        "INSERT … SELECT with a locking clause",
+    ),
     ("DROP INDEX p_pkey", "DROP INDEX statement"),
     ("DROP SEQUENCE s", "DROP SEQUENCE statement"),
     ("DROP SCHEMA public", "DROP SCHEMA statement"),

@@ -243,3 +243,30 @@ fn self_referencing_cascade_deletes_the_subtree() {
         vec![vec![int(4), Value::Null]]
     );
 }
+
+/// BEGIN inside a transaction applies its isolation level as SET TRANSACTION does (checked on
+/// PostgreSQL 15.18): before the first query it takes effect; after it, another level is 25001
+/// and the block is aborted; the same level is accepted.
+#[test]
+fn begin_inside_a_transaction_applies_its_isolation_level() {
+    let (mut harness, session) = Harness::with_setup("CREATE TABLE t (id int PRIMARY KEY)");
+    harness.ok(session, "BEGIN; SELECT 1");
+    let error = harness
+        .run(session, "BEGIN ISOLATION LEVEL REPEATABLE READ")
+        .unwrap_err();
+    assert_eq!(error.code(), "25001", "{error}");
+    assert_eq!(harness.code(session, "SELECT 1"), "25P02");
+    harness.ok(session, "ROLLBACK");
+    harness.ok(
+        session,
+        "BEGIN; SELECT 1; BEGIN ISOLATION LEVEL READ COMMITTED; ROLLBACK",
+    );
+    harness.ok(
+        session,
+        "BEGIN; BEGIN ISOLATION LEVEL REPEATABLE READ; SELECT 1",
+    );
+    let other = harness.session();
+    harness.ok(other, "INSERT INTO t VALUES (1)");
+    // Repeatable read: the snapshot of the first query does not see the later insert.
+    assert!(harness.ok(session, "SELECT id FROM t").rows.is_empty());
+}
