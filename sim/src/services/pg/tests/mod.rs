@@ -15,6 +15,7 @@ mod drop_truncate;
 mod errors;
 mod example;
 mod hash;
+mod mutants_constraints_locks;
 mod notify;
 mod prop;
 mod resume;
