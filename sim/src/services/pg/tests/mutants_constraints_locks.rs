@@ -45,7 +45,8 @@ fn a_writer_waits_for_every_sharer_of_a_row() {
 /// A transaction that upgrades its own row lock (FOR KEY SHARE, then FOR UPDATE on the same
 /// row) holds the stronger mode: another transaction's FOR KEY SHARE, which only conflicts
 /// with FOR UPDATE, now waits until the holder commits (§13.3.2, "Conflicting Row-Level
-/// Locks" table, <https://www.postgresql.org/docs/15/explicit-locking.html#ROW-LOCK-COMPATIBILITY>).
+/// Locks" table,
+/// <https://www.postgresql.org/docs/15/explicit-locking.html#ROW-LOCK-COMPATIBILITY>).
 /// Kills `locks.rs` `RowLocks::grant`: `>=` → `<` (and `&&` → `||`), which kept only the
 /// weaker lock of the first statement.
 #[test]
