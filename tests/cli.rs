@@ -171,3 +171,41 @@ fn bench_writes_a_section_between_its_markers() {
         "{written}"
     );
 }
+
+/// `conformance --dir` takes a folder of `.spec` files as dropped from PostgreSQL's repository
+/// (no `specs/` inside), runs them offline (no recording: the real side is missing and the
+/// case fails, exit 1), and refuses a spec that does not parse, naming file and line (exit 2).
+#[test]
+#[allow(clippy::disallowed_methods)] // Test fixtures on disk, outside any simulation.
+fn conformance_runs_a_folder_of_spec_files_and_refuses_bad_ones() {
+    let folder = scratch_dir("conformance-folder");
+    std::fs::create_dir_all(&folder).expect("scratch folder");
+    let spec = "setup { CREATE TABLE t (id int PRIMARY KEY); }\n\
+                session s1\nstep ins { INSERT INTO t VALUES (1); }\n\
+                session s2\nstep sel { SELECT id FROM t; }\n";
+    std::fs::write(folder.join("dropped.spec"), spec).expect("spec written");
+    let dir = folder.to_string_lossy().into_owned();
+    let output = syncsim(&["conformance", "--dir", &dir, "--offline"]);
+    let stdout = text(&output.stdout);
+    assert_eq!(output.status.code(), Some(1), "{stdout}");
+    assert!(stdout.contains("dropped"), "{stdout}");
+    assert!(stdout.contains("permutations: 2 run"), "{stdout}");
+    assert!(stdout.contains("no recording"), "{stdout}");
+    std::fs::write(folder.join("broken.spec"), "session s\nstep a { x").expect("spec written");
+    let output = syncsim(&["conformance", "--dir", &dir, "--offline"]);
+    let stderr = text(&output.stderr);
+    assert_eq!(output.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("broken.spec: line 2: unterminated"),
+        "{stderr}"
+    );
+    let missing = syncsim(&[
+        "conformance",
+        "--dir",
+        "/nonexistent/specs-dir",
+        "--offline",
+    ]);
+    assert_eq!(missing.status.code(), Some(2));
+    assert!(text(&missing.stderr).contains("cannot read /nonexistent/specs-dir"));
+    let _ = std::fs::remove_dir_all(&folder);
+}

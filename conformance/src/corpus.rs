@@ -21,12 +21,18 @@ pub struct Case {
     pub expected: Option<String>,
 }
 
-/// Loads every `specs/*.spec` under `dir` whose name contains `filter`, sorted by name.
-/// Errors name the file: a missing directory, an unreadable file or a script that does not
-/// parse.
+/// Loads every `specs/*.spec` under `dir` (or `dir/*.spec` when `dir` has no `specs/`: a
+/// folder of spec files dropped from PostgreSQL's repository) whose name contains `filter`,
+/// sorted by name. Errors name the file: a missing directory, an unreadable file or a script
+/// that does not parse.
 #[allow(clippy::disallowed_methods)] // The corpus is read outside any simulation.
 pub fn load(dir: &Path, filter: Option<&str>) -> Result<Vec<Case>, String> {
-    let specs_dir = dir.join("specs");
+    let nested = dir.join("specs");
+    let specs_dir = if nested.is_dir() {
+        nested
+    } else {
+        dir.to_path_buf()
+    };
     let entries = std::fs::read_dir(&specs_dir)
         .map_err(|error| format!("cannot read {}: {error}", specs_dir.display()))?;
     let mut paths: Vec<PathBuf> = entries

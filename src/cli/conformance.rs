@@ -22,7 +22,7 @@ pub fn conformance(arguments: &ConformanceArgs) -> Result<u8, Usage> {
         let filter = arguments.filter.as_deref().unwrap_or("");
         return Err(Usage(format!(
             "no case in {} matches filter {filter:?}",
-            dir.join("specs").display()
+            dir.display()
         )));
     }
     let url = match (&arguments.url, arguments.offline) {
