@@ -177,6 +177,26 @@ impl fmt::Display for Event {
     }
 }
 
+/// Which kind of block a failure belongs to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Phase {
+    /// A setup block.
+    Setup,
+    /// A teardown block.
+    Teardown,
+}
+
+impl Phase {
+    /// The log line of a failed block.
+    pub fn failed(self, block: &str, failure: Failure) -> Event {
+        let block = block.to_string();
+        match self {
+            Phase::Setup => Event::SetupFailed { block, failure },
+            Phase::Teardown => Event::TeardownFailed { block, failure },
+        }
+    }
+}
+
 /// The log of one permutation.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct PermutationLog {

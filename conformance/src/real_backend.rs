@@ -23,9 +23,8 @@ use tokio::runtime::Runtime;
 use tokio::task::JoinHandle;
 use tokio_postgres::{Client, Config, NoTls, SimpleQueryMessage};
 
-use crate::outcome::{Event, Failure, StepResult};
+use crate::outcome::{Event, Failure, Phase, StepResult};
 use crate::runner::{has_cycle, BackendError, Driver, Settled};
-use crate::sim_backend::Phase;
 use crate::spec::Spec;
 
 /// The prefix of the scratch databases the runner creates (and drops) on the server.

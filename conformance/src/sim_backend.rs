@@ -21,7 +21,7 @@ use syncsim_sim::services::pg::{
 
 use syncsim_sim::{Prng, Seed};
 
-use crate::outcome::{Event, Failure, StepResult};
+use crate::outcome::{Event, Failure, Phase, StepResult};
 use crate::runner::{has_cycle, BackendError, Driver, Settled};
 use crate::spec::Spec;
 
@@ -37,26 +37,6 @@ pub struct SimDriver {
     entropy: Prng,
     /// Waiting sessions whose one deadlock check ran, with the start of the wait it was for.
     deadlock_checked: BTreeMap<SessionId, u64>,
-}
-
-/// Which kind of block a failure belongs to.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Phase {
-    /// A setup block.
-    Setup,
-    /// A teardown block.
-    Teardown,
-}
-
-impl Phase {
-    /// The log line of a failed block.
-    pub fn failed(self, block: &str, failure: Failure) -> Event {
-        let block = block.to_string();
-        match self {
-            Phase::Setup => Event::SetupFailed { block, failure },
-            Phase::Teardown => Event::TeardownFailed { block, failure },
-        }
-    }
 }
 
 /// A timer of a waiting statement.
@@ -170,40 +150,39 @@ impl SimDriver {
         has_cycle(&edges)
     }
 
-    /// The timers of every waiting statement, earliest first, as (virtual micros, which,
-    /// session); a deadlock check that already ran for this wait is not listed.
-    fn timers(&self) -> Vec<(u64, Timer, SessionId)> {
-        let mut timers = Vec::new();
+    /// The earliest timer of any waiting statement, if one is armed: (virtual micros, which,
+    /// session, start of its wait). A deadlock check that already ran for this wait is not
+    /// armed. Ties: the earlier listed timer, then the lower session.
+    fn next_timer(&self) -> Option<(u64, Timer, SessionId, u64)> {
+        let mut earliest = None;
         for (session, started_micros) in self.pg.waiting_sessions() {
             let timeouts = self.pg.timeouts(session);
-            if self.deadlock_checked.get(&session) != Some(&started_micros) {
-                let at = started_micros.saturating_add(timeouts.deadlock_timeout_micros);
-                timers.push((at, Timer::Deadlock, session));
+            let deadlock = (self.deadlock_checked.get(&session) != Some(&started_micros))
+                .then_some((timeouts.deadlock_timeout_micros, Timer::Deadlock));
+            let cancels = [
+                (timeouts.lock_timeout_micros, Timer::Lock),
+                (timeouts.statement_timeout_micros, Timer::Statement),
+            ]
+            .into_iter()
+            .filter_map(|(micros, timer)| micros.filter(|micros| *micros > 0).zip(Some(timer)));
+            for (micros, timer) in deadlock.into_iter().chain(cancels) {
+                let candidate = (
+                    started_micros.saturating_add(micros),
+                    timer,
+                    session,
+                    started_micros,
+                );
+                earliest = Some(earliest.map_or(candidate, |known| candidate.min(known)));
             }
-            let mut cancel = |micros: Option<u64>, timer| {
-                if let Some(micros) = micros.filter(|micros| *micros > 0) {
-                    timers.push((started_micros.saturating_add(micros), timer, session));
-                }
-            };
-            cancel(timeouts.lock_timeout_micros, Timer::Lock);
-            cancel(timeouts.statement_timeout_micros, Timer::Statement);
         }
-        timers.sort();
-        timers
+        earliest
     }
 
     /// Fires one timer: a deadlock check (40P01 if `session` waits in a cycle) or a cancel.
-    fn fire(&mut self, timer: Timer, session: SessionId) {
+    fn fire(&mut self, timer: Timer, session: SessionId, started_micros: u64) {
         let error = match timer {
             Timer::Deadlock => {
-                let started = self
-                    .pg
-                    .waiting_sessions()
-                    .into_iter()
-                    .find(|(s, _)| *s == session);
-                if let Some((_, started_micros)) = started {
-                    self.deadlock_checked.insert(session, started_micros);
-                }
+                self.deadlock_checked.insert(session, started_micros);
                 self.pg.check_deadlock(session)
             }
             Timer::Lock => self.pg.cancel_wait(session, CancelReason::LockTimeout),
@@ -218,12 +197,12 @@ impl SimDriver {
     /// Lets virtual time reach `until_micros`, firing the timers due by then in order (each
     /// may end a wait and wake others, whose new waits arm new timers).
     fn advance_to(&mut self, until_micros: u64) {
-        while let Some((at_micros, timer, session)) = self.timers().into_iter().next() {
+        while let Some((at_micros, timer, session, started)) = self.next_timer() {
             if at_micros > until_micros {
                 break;
             }
             self.now_micros = self.now_micros.max(at_micros);
-            self.fire(timer, session);
+            self.fire(timer, session, started);
             self.resume_runnable();
         }
         self.now_micros = self.now_micros.max(until_micros);
@@ -231,12 +210,12 @@ impl SimDriver {
 
     /// Whether a real server would still be moving: the waiters form a cycle (a deadlock
     /// check will break it) or one has a lock or statement timeout to run out.
-    fn timers_pending(&self) -> bool {
-        let timeout = self
-            .timers()
-            .iter()
-            .any(|(_, timer, _)| *timer != Timer::Deadlock);
-        timeout || self.waits_in_cycle()
+    fn timeouts_armed(&self) -> bool {
+        self.pg.waiting_sessions().into_iter().any(|(session, _)| {
+            let timeouts = self.pg.timeouts(session);
+            let armed = |micros: Option<u64>| micros.is_some_and(|micros| micros > 0);
+            armed(timeouts.lock_timeout_micros) || armed(timeouts.statement_timeout_micros)
+        }) || self.waits_in_cycle()
     }
 }
 
@@ -276,8 +255,8 @@ impl Driver for SimDriver {
 
     fn settle(&mut self) -> Result<Settled, BackendError> {
         self.resume_runnable();
-        while self.timers_pending() {
-            let Some((at_micros, _, _)) = self.timers().into_iter().next() else {
+        while self.timeouts_armed() {
+            let Some((at_micros, ..)) = self.next_timer() else {
                 break;
             };
             self.advance_to(at_micros);
