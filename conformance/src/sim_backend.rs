@@ -268,7 +268,9 @@ impl Driver for SimDriver {
 
     fn finish(&mut self, spec: &Spec) -> Result<Vec<Event>, BackendError> {
         let mut failures = Vec::new();
-        let sessions = std::mem::take(&mut self.sessions);
+        // The sessions stay known while waits are canceled: a cancel that aborts a
+        // transaction wakes the waiters behind it, whose outcomes are then dropped.
+        let sessions = self.sessions.clone();
         for id in &sessions {
             // A step still waiting is canceled, as the real driver's cancel request does.
             if self
@@ -280,6 +282,7 @@ impl Driver for SimDriver {
             }
         }
         self.finished.clear();
+        self.sessions.clear();
         for (id, session) in sessions.iter().zip(&spec.sessions) {
             if let Some(block) = &session.teardown {
                 failures.extend(self.run_block(*id, block, &session.name, Phase::Teardown));

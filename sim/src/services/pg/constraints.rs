@@ -17,6 +17,7 @@ use super::rowops::{
     lock_row, update_lock_mode, write_delete, write_update, LockPurpose, Locked, WaitPolicy,
 };
 use super::storage::RowId;
+use super::table_locks::TableLockMode;
 use super::trigger::{fire_after, fire_before, TriggerOp};
 use super::value::Value;
 
@@ -183,6 +184,8 @@ pub fn check_parents(
                 continue;
             }
         }
+        // PostgreSQL's check is `SELECT ... FROM ONLY parent FOR KEY SHARE`: ROW SHARE.
+        ctx.lock_table(fk.parent, TableLockMode::RowShare)?;
         let view = ctx.fk_view();
         let mut found = None;
         let key: Vec<Value> = fk
@@ -255,6 +258,15 @@ pub fn on_parent_removed(
                 continue;
             }
         }
+        // PostgreSQL's action writes the child (`DELETE` / `UPDATE ... SET NULL`: ROW
+        // EXCLUSIVE); its NO ACTION / RESTRICT check reads it FOR KEY SHARE (ROW SHARE).
+        let writes_child = new.is_none() && fk.on_delete != ForeignKeyAction::Restrict;
+        let mode = if writes_child {
+            TableLockMode::RowExclusive
+        } else {
+            TableLockMode::RowShare
+        };
+        ctx.lock_table(child_id, mode)?;
         let view = ctx.latest_view();
         let mut referencing = Vec::new();
         let key: Vec<Value> = fk

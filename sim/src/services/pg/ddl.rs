@@ -9,8 +9,8 @@
 //! not change what a unique key accepts: an index's access method, column order (ASC/DESC,
 //! NULLS FIRST/LAST) and operator class, CONCURRENTLY.
 //! DROP TABLE and TRUNCATE live in `drop.rs` (see its header for what is modelled of them:
-//! CASCADE drops the referencing foreign keys; table locks are not modelled, so both are
-//! refused while another session has a transaction open). Other DROP kinds (DROP INDEX,
+//! CASCADE drops the referencing foreign keys; both wait for ACCESS EXCLUSIVE, see
+//! `statement_locks`). Other DROP kinds (DROP INDEX,
 //! DROP SEQUENCE, DROP SCHEMA, …) and ALTER are 0A000 (`route`).
 //! Invariant: a CREATE TABLE either adds the whole table or changes nothing.
 

@@ -13,7 +13,7 @@ use sqlparser::ast::{self, Statement, TransactionMode};
 
 use super::engine::Postgres;
 use super::error::{PgError, SqlState};
-use super::exec::{Interrupt, Progress, StmtCtx};
+use super::exec::{Exec, Interrupt, Progress, StmtCtx};
 use super::route::route;
 use super::session::{Pending, Txn};
 use super::storage::ReadView;
@@ -33,13 +33,21 @@ pub struct BatchRun {
     pub resume: Resume,
 }
 
-/// State carried into a re-run: progress, view, and the wait's queue position.
-pub type Resume = Option<(Progress, ReadView, u64)>;
+/// How a statement starts: fresh or re-run, alone in its string or not, and when.
+struct Start {
+    resume: Resume,
+    multi_statement: bool,
+    now_micros: u64,
+}
+
+/// State carried into a re-run: progress, view (`None` when the statement waited for its
+/// table locks before it started), and the wait's queue position.
+pub type Resume = Option<(Progress, Option<ReadView>, u64)>;
 
 enum StatementOutcome {
     Done(QueryResult),
     Failed(PgError),
-    Blocked(Progress, ReadView, super::exec::Wait),
+    Blocked(Progress, Option<ReadView>, super::exec::Wait),
 }
 
 fn unix_micros(now_micros: u64) -> i64 {
@@ -48,12 +56,12 @@ fn unix_micros(now_micros: u64) -> i64 {
 
 /// PostgreSQL's DDL is transactional (rolled back with its block, invisible to others until
 /// commit); the simulated catalog is not, so DDL inside a block is refused rather than kept
-/// after a rollback. TRUNCATE too: PostgreSQL's holds an ACCESS EXCLUSIVE lock to the end of
-/// the block, and the engine has no table locks.
+/// after a rollback. TRUNCATE too: its RESTART IDENTITY is undone through the catalog's undo,
+/// which ROLLBACK TO SAVEPOINT does not reach.
 fn ddl_in_block(statement: &Statement) -> PgError {
     PgError::unsupported(format!(
-        "{} inside a transaction block (the simulated catalog is not transactional and table \
-         locks are not modelled; run DDL and TRUNCATE outside BEGIN ... COMMIT)",
+        "{} inside a transaction block (the simulated catalog is not transactional; run DDL \
+         and TRUNCATE outside BEGIN ... COMMIT)",
         super::route::leading_keywords(statement)
     ))
 }
@@ -88,7 +96,7 @@ impl Postgres {
                 session,
                 &batch[statement_index],
                 &params,
-                resume.take(),
+                (resume.take(), batch.len() > 1),
                 now_micros,
                 entropy,
             );
@@ -135,6 +143,7 @@ impl Postgres {
     /// A statement failed: an implicit transaction rolls back; an explicit one rolls back its
     /// innermost savepoint's work (or everything) and becomes aborted.
     pub(super) fn fail_statement(&mut self, session: SessionId) {
+        self.db.table_locks.forget_waiter(session);
         let Some(state) = self.sessions.get_mut(&session) else {
             return;
         };
@@ -162,7 +171,7 @@ impl Postgres {
         session: SessionId,
         statement: &Statement,
         params: &[Value],
-        resume: Resume,
+        (resume, multi_statement): (Resume, bool),
         now_micros: u64,
         entropy: &mut dyn Entropy,
     ) -> StatementOutcome {
@@ -183,7 +192,14 @@ impl Postgres {
             _ if super::route::is_ddl(statement) && self.in_block(session) => {
                 Err(ddl_in_block(statement))
             }
-            _ => return self.execute(session, statement, params, resume, now_micros, entropy),
+            _ => {
+                let start = Start {
+                    resume,
+                    multi_statement,
+                    now_micros,
+                };
+                return self.execute(session, statement, params, start, entropy);
+            }
         };
         match result {
             Ok(done) => StatementOutcome::Done(done),
@@ -331,15 +347,16 @@ impl Postgres {
         Ok(QueryResult::tag("ROLLBACK"))
     }
 
-    fn execute(
+    /// Before a statement runs: the implicit transaction, the aborted-transaction rule, the
+    /// REPEATABLE READ snapshot, and (unless it is a re-run that already started) the table
+    /// locks it takes first.
+    fn prepare_statement(
         &mut self,
         session: SessionId,
         statement: &Statement,
-        params: &[Value],
-        resume: Resume,
+        (first_run, multi_statement): (bool, bool),
         now_micros: u64,
-        entropy: &mut dyn Entropy,
-    ) -> StatementOutcome {
+    ) -> Exec<()> {
         if self.sessions[&session].txn.is_none() {
             let txn = self.db.begin_txn(
                 session,
@@ -352,10 +369,55 @@ impl Postgres {
         let latest_csn = self.db.txns.latest_csn();
         let txn = self.txn_mut(session).expect("transaction just ensured");
         if txn.aborted {
-            return StatementOutcome::Failed(in_failed_transaction());
+            return Err(in_failed_transaction().into());
         }
-        let (mut progress, view) = match resume {
-            Some((progress, view, _)) => (progress, view),
+        // PostgreSQL takes a REPEATABLE READ transaction's snapshot before the first
+        // statement's table locks (a utility statement such as LOCK TABLE takes none).
+        if txn.isolation == IsolationLevel::RepeatableRead
+            && !matches!(statement, Statement::Lock(_))
+        {
+            txn.snapshot_csn.get_or_insert(latest_csn);
+        }
+        let locker = (
+            session,
+            txn.xid,
+            txn.next_cid,
+            txn.explicit || multi_statement,
+        );
+        if first_run {
+            self.take_statement_locks(locker, statement)?;
+        }
+        Ok(())
+    }
+
+    fn execute(
+        &mut self,
+        session: SessionId,
+        statement: &Statement,
+        params: &[Value],
+        start: Start,
+        entropy: &mut dyn Entropy,
+    ) -> StatementOutcome {
+        let Start {
+            resume,
+            multi_statement,
+            now_micros,
+        } = start;
+        let resumed_view = resume.as_ref().and_then(|resumed| resumed.1);
+        let first_run = resumed_view.is_none();
+        let run = (first_run, multi_statement);
+        match self.prepare_statement(session, statement, run, now_micros) {
+            Ok(()) => {}
+            Err(Interrupt::Error(error)) => return StatementOutcome::Failed(error),
+            // Not started: the re-run takes its command id and snapshot after the wait.
+            Err(Interrupt::Block(wait)) => {
+                return StatementOutcome::Blocked(Progress::default(), None, wait)
+            }
+        }
+        let latest_csn = self.db.txns.latest_csn();
+        let txn = self.txn_mut(session).expect("transaction open");
+        let (mut progress, view) = match resume.zip(resumed_view) {
+            Some(((progress, _, _), view)) => (progress, view),
             None => {
                 let cid = txn.next_cid;
                 txn.next_cid += 1;
@@ -401,7 +463,7 @@ impl Postgres {
                 StatementOutcome::Done(result)
             }
             Err(Interrupt::Error(error)) => StatementOutcome::Failed(error),
-            Err(Interrupt::Block(wait)) => StatementOutcome::Blocked(progress, view, wait),
+            Err(Interrupt::Block(wait)) => StatementOutcome::Blocked(progress, Some(view), wait),
         }
     }
 }

@@ -17,10 +17,12 @@
 //! TRUNCATE by marking every row deleted by its command, so the ordinary write undo puts
 //! them back, and RESTART IDENTITY through the DDL undo's sequence positions.
 //!
-//! Not modelled: table locks. PostgreSQL takes ACCESS EXCLUSIVE on every table either
-//! statement touches, waiting for each transaction that used the table and blocking every
-//! later one until commit. Here both are refused with 0A000 while another session has a
-//! transaction open, and inside a transaction block (see `dispatch`). The NOTICEs of
+//! Both take ACCESS EXCLUSIVE on every table they touch before they run (`statement_locks`),
+//! waiting for each transaction that used the table and blocking every later one until
+//! commit, as PostgreSQL does. A committed TRUNCATE empties its tables for older snapshots
+//! too (PostgreSQL's TRUNCATE is not MVCC-safe). Both are refused with 0A000 inside a
+//! transaction block (see `dispatch`).
+//! Not modelled: the NOTICEs of
 //! `IF EXISTS` and CASCADE (the engine sends no notices), DELETE/TRUNCATE triggers (there
 //! are none), a TRUNCATE's own entry in the ground-truth log (its rows appear as deletes).
 //! Syntax PostgreSQL rejects but sqlparser accepts (`DROP TEMPORARY`, `PURGE`, `ON t`,
@@ -81,19 +83,6 @@ fn drop_table_of(statement: &ast::Statement) -> DropTable<'_> {
 /// 42601 with PostgreSQL's message for syntax it does not have.
 fn syntax_error_at(token: &str) -> PgError {
     PgError::syntax(format!("syntax error at or near \"{token}\""))
-}
-
-/// PostgreSQL would wait for an ACCESS EXCLUSIVE lock here; the engine has no table locks,
-/// so rather than run concurrently with a transaction that used the table it refuses.
-fn refuse_if_others_open(ctx: &StmtCtx, command: &str) -> Result<(), PgError> {
-    let others_open = ctx.db.xid_owner.values().any(|owner| *owner != ctx.session);
-    if others_open {
-        return Err(PgError::unsupported(format!(
-            "{command} while another transaction is open (table locks are not modelled: \
-             PostgreSQL would wait for its ACCESS EXCLUSIVE lock)"
-        )));
-    }
-    Ok(())
 }
 
 /// 3F000 for a schema that does not exist, as both statements report it.
@@ -229,7 +218,6 @@ pub fn execute_drop_table(ctx: &mut StmtCtx, statement: &ast::Statement) -> Exec
     if targets.is_empty() {
         return Ok(QueryResult::tag("DROP TABLE"));
     }
-    refuse_if_others_open(ctx, "DROP TABLE")?;
     let xid = ctx.xid();
     ctx.db.ddl(xid, |catalog| {
         drop_from_catalog(catalog, &targets, drop.cascade)
@@ -326,9 +314,10 @@ fn check_truncate_references(catalog: &Catalog, targets: &[TableId]) -> Result<(
     Ok(())
 }
 
-/// Marks every row the statement sees deleted by its command. With no other transaction
-/// open, the version it sees is the newest of its chain; the write log undoes the deletes if
-/// the transaction rolls back.
+/// Marks every row the statement sees deleted by its command. Under its ACCESS EXCLUSIVE
+/// lock no other transaction has an uncommitted write on the table, so the version it sees
+/// is the newest of its chain; the write log undoes the deletes if the transaction rolls
+/// back, and its commit removes the rows for every snapshot (`Db::purge_truncated`).
 fn delete_all_rows(ctx: &mut StmtCtx, table_id: TableId) {
     let view = ctx.latest_view();
     let stamp = (ctx.xid(), ctx.cid());
@@ -350,7 +339,7 @@ fn delete_all_rows(ctx: &mut StmtCtx, table_id: TableId) {
         assert!(
             newest.xmax.is_none(),
             "TRUNCATE: a visible row has a newer version or a deleter, so another \
-             transaction is open"
+             transaction wrote the table without its lock"
         );
         newest.xmax = Some(stamp);
     }
@@ -363,7 +352,6 @@ fn delete_all_rows(ctx: &mut StmtCtx, table_id: TableId) {
 pub fn execute_truncate(ctx: &mut StmtCtx, truncate: &ast::Truncate) -> Exec<QueryResult> {
     let options = check_truncate_clauses(truncate)?;
     let mut targets = truncate_targets(&ctx.db.catalog, truncate)?;
-    refuse_if_others_open(ctx, "TRUNCATE")?;
     if options.cascade {
         add_referencing(&ctx.db.catalog, &mut targets);
     }
@@ -371,6 +359,9 @@ pub fn execute_truncate(ctx: &mut StmtCtx, truncate: &ast::Truncate) -> Exec<Que
     for table_id in &targets {
         delete_all_rows(ctx, *table_id);
     }
+    let (xid, cid) = (ctx.xid(), ctx.cid());
+    let truncated = ctx.db.truncated.entry(xid).or_default();
+    truncated.extend(targets.iter().map(|table_id| (*table_id, cid)));
     if options.restart_identity {
         let xid = ctx.xid();
         for table_id in &targets {
@@ -380,4 +371,50 @@ pub fn execute_truncate(ctx: &mut StmtCtx, truncate: &ast::Truncate) -> Exec<Que
         }
     }
     Ok(QueryResult::tag("TRUNCATE TABLE"))
+}
+
+/// The tables DROP TABLE or TRUNCATE takes ACCESS EXCLUSIVE on (see `statement_locks`), as
+/// far as the names resolve: the executor reports a missing one.
+pub fn lock_targets(catalog: &Catalog, statement: &ast::Statement) -> Vec<TableId> {
+    let mut targets = Vec::new();
+    match statement {
+        ast::Statement::Truncate(truncate) => {
+            for target in &truncate.table_names {
+                let Ok(table_id) = catalog.resolve(&target.name) else {
+                    break;
+                };
+                if !targets.contains(&table_id) {
+                    targets.push(table_id);
+                }
+            }
+            if truncate.cascade == Some(ast::CascadeOption::Cascade) {
+                add_referencing(catalog, &mut targets);
+            }
+        }
+        ast::Statement::Drop {
+            object_type: ast::ObjectType::Table,
+            ..
+        } => {
+            let drop = drop_table_of(statement);
+            for name in drop.names {
+                let Ok(table_id) = catalog.resolve(name) else {
+                    break;
+                };
+                let parents = catalog.table(table_id).foreign_keys.iter();
+                let mut tables: Vec<TableId> = std::iter::once(table_id)
+                    .chain(parents.map(|fk| fk.parent))
+                    .collect();
+                if drop.cascade {
+                    tables.extend(catalog.referencing(table_id).into_iter().map(|(c, _)| c));
+                }
+                for table in tables {
+                    if !targets.contains(&table) {
+                        targets.push(table);
+                    }
+                }
+            }
+        }
+        _ => {}
+    }
+    targets
 }

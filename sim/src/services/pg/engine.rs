@@ -13,7 +13,7 @@
 //! Invariant: a session has at most one statement in flight; `submit` on a blocked session is
 //! a protocol violation.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use sqlparser::ast::Statement;
@@ -205,6 +205,7 @@ impl Postgres {
     /// Closes a connection: its transaction rolls back and all its locks, session-level
     /// advisory locks included, are released. Unknown sessions are ignored.
     pub fn close_session(&mut self, session: SessionId) {
+        self.db.table_locks.forget_waiter(session);
         if let Some(state) = self.sessions.remove(&session) {
             if let Some(txn) = state.txn {
                 self.db.abort_xid(txn.xid);
@@ -312,6 +313,7 @@ impl Postgres {
                         .is_some_and(|epoch| *epoch > pending.wait_epoch)
             }),
             Wait::Advisory(key) => self.db.advisory.blockers(*key, session.0).is_empty(),
+            Wait::Table(table, _) => self.db.table_locks.waiter_grantable(*table, *session),
         };
         let mut runnable: Vec<(u64, SessionId)> = self
             .sessions
@@ -363,39 +365,10 @@ impl Postgres {
                 .into_iter()
                 .map(SessionId)
                 .collect(),
+            Wait::Table(table, _) => self
+                .db
+                .owners(&self.db.table_locks.blockers(*table, session)),
         }
-    }
-
-    /// The deadlock check a waiter runs once after `deadlock_timeout`: if `session` waits in a
-    /// cycle, its statement fails with 40P01 (and its transaction is aborted) and the error is
-    /// returned for the driver to deliver; otherwise `None` and the session keeps waiting.
-    pub fn check_deadlock(&mut self, session: SessionId) -> Option<PgError> {
-        let first_hop = self.blockers(session);
-        let mut seen = BTreeSet::new();
-        let mut frontier = first_hop.clone();
-        let mut in_cycle = false;
-        while let Some(next) = frontier.pop() {
-            if next == session {
-                in_cycle = true;
-                break;
-            }
-            if seen.insert(next) {
-                frontier.extend(self.blockers(next));
-            }
-        }
-        if !in_cycle {
-            return None;
-        }
-        self.sessions.get_mut(&session)?.pending = None;
-        self.fail_statement(session);
-        let blocker = first_hop.first().map_or(0, |blocker| blocker.0);
-        Some(
-            PgError::new(SqlState::DeadlockDetected, "deadlock detected").with_detail(format!(
-                "Process {} waits for a lock held by process {blocker}; process {blocker} waits \
-             (directly or not) for process {}.",
-                session.0, session.0
-            )),
-        )
     }
 
     /// Cancels a blocked statement the way PostgreSQL's timeouts and cancel requests do: the

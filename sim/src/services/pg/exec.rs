@@ -20,6 +20,7 @@ use super::locks::{AdvisoryKey, AdvisoryLocks, RowLocks};
 use super::storage::{
     CommandId, Heap, ReadView, RowId, TxnTable, WriteKind, WriteRecord, Xid, EMPTY_HEAP,
 };
+use super::table_locks::{Acquired, Request, TableLockMode, TableLocks};
 use super::value::Value;
 use super::{CommittedTxn, Entropy, IsolationLevel, SessionId};
 
@@ -45,6 +46,8 @@ pub enum Wait {
     Xids(Vec<Xid>),
     /// An advisory lock to become free for this session.
     Advisory(AdvisoryKey),
+    /// A table lock (the session is in the table's queue, see `table_locks`).
+    Table(TableId, TableLockMode),
 }
 
 /// Result of an executor step.
@@ -82,6 +85,8 @@ pub struct Db {
     pub row_locks: RowLocks,
     /// Advisory locks.
     pub advisory: AdvisoryLocks,
+    /// Table locks and their wait queues.
+    pub table_locks: TableLocks,
     /// Writes of each in-progress transaction, oldest first.
     pub writes: BTreeMap<Xid, Vec<WriteRecord>>,
     /// Session running each in-progress transaction.
@@ -99,6 +104,8 @@ pub struct Db {
     pub ddl_undo: BTreeMap<Xid, DdlUndo>,
     /// Counts DDL statements run, to tell whether another transaction's DDL came later.
     pub ddl_count: u64,
+    /// Tables each in-progress transaction truncated, with the truncating command.
+    pub truncated: BTreeMap<Xid, Vec<(TableId, CommandId)>>,
     /// SELECTs the top-N path answered (tests check it is taken where it should be).
     pub top_n_served: u64,
 }
@@ -194,6 +201,24 @@ impl Db {
                 *heap = Heap::default();
             }
             self.triggers.remove(table_id);
+        }
+    }
+
+    /// A committed TRUNCATE empties its tables for every snapshot, older ones included
+    /// (PostgreSQL's TRUNCATE is not MVCC-safe: it gives the table a new, empty file, and a
+    /// transaction whose snapshot predates it sees the table empty). Rows the transaction
+    /// inserted after its TRUNCATE stay.
+    pub fn purge_truncated(&mut self, xid: Xid) {
+        for (table_id, cid) in self.truncated.remove(&xid).unwrap_or_default() {
+            let heap = self.heap_mut(table_id);
+            heap.chains.retain(|_, chain| {
+                chain
+                    .versions
+                    .first()
+                    .is_some_and(|first| first.xmin == xid && first.cmin > cid)
+            });
+            // The indexes are rebuilt over what is left on their next use.
+            heap.indexes = super::index::HeapIndexes::default();
         }
     }
 
@@ -293,6 +318,25 @@ impl StmtCtx<'_> {
                 cid,
                 kind,
             });
+    }
+
+    /// Takes a table lock the statement needs while it runs (foreign-key checks and actions),
+    /// or stops to wait for it.
+    pub fn lock_table(&mut self, table: TableId, mode: TableLockMode) -> Exec<()> {
+        let request = Request {
+            table,
+            session: self.session,
+            xid: self.xid(),
+            mode,
+            cid: self.cid(),
+            nowait: false,
+        };
+        match self.db.table_locks.acquire(request) {
+            Acquired::Granted => Ok(()),
+            Acquired::Queued => Err(Interrupt::Block(Wait::Table(table, mode))),
+            Acquired::Deadlock(_) => Err(super::statement_locks::early_deadlock().into()),
+            Acquired::NotAvailable => unreachable!("lock_table never asks NOWAIT"),
+        }
     }
 
     /// Whether this statement already wrote the chain (so a re-run must not write it again).

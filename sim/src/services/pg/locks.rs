@@ -2,7 +2,8 @@
 //! tables. The lock manager only answers "granted" or "blocked by these holders"; waiting,
 //! wake-up and deadlock detection live in the engine.
 //!
-//! Not modelled: table-level locks, a per-lock wait queue (the engine offers waiters the lock
+//! Table-level locks live in `table_locks`.
+//! Not modelled: a per-row wait queue (the engine offers waiters the lock
 //! oldest wait first, but a new statement submitted before they resume may overtake them),
 //! lock_timeout (the driver cancels waits), shared advisory locks, and the
 //! "older lock kept" rule when a savepoint that upgraded a row lock is rolled back beyond what

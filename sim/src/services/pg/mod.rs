@@ -11,7 +11,7 @@
 //!    ▼
 //!  select / insert / modify ── expr, functions, project
 //!    │            └─ constraints (unique: dirty view + wait; FK: visible parent + KEY SHARE)
-//!    ▼
+//!    ▼            statement_locks → table_locks (eight modes, wait queue), taken first
 //!  rowops (row locks, EvalPlanQual) ── locks (row + advisory) ── storage (MVCC heaps)
 //! ```
 //!
@@ -22,8 +22,7 @@
 //! aborts itself with 40P01, as in PostgreSQL.
 //!
 //! Not modelled: SERIALIZABLE (SSI), deferrable constraints, DDL and TRUNCATE inside a
-//! transaction block (refused; in a statement string they roll back with it), table locks
-//! (DROP TABLE and TRUNCATE are refused while another transaction is open), VACUUM, the wire
+//! transaction block (refused; in a statement string they roll back with it), VACUUM, the wire
 //! protocol. Timeouts are stored (SET) but enforced by the driver on virtual
 //! time. `docs/postgres.md` lists the supported subset.
 //!
@@ -55,6 +54,7 @@
 mod catalog;
 mod constraints;
 mod ddl;
+mod deadlock;
 mod dispatch;
 mod drop;
 mod engine;
@@ -79,8 +79,10 @@ mod select;
 mod select_rows;
 mod session;
 mod settings;
+mod statement_locks;
 mod storage;
 mod subquery;
+mod table_locks;
 mod timestamp;
 mod top_n;
 mod trigger;

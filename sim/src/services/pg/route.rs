@@ -3,8 +3,9 @@
 //!
 //! Modelled: `DROP TABLE` (<https://www.postgresql.org/docs/15/sql-droptable.html>) and
 //! `TRUNCATE` (<https://www.postgresql.org/docs/15/sql-truncate.html>), in `drop.rs`, run
-//! outside a transaction block only and while no other session has a transaction open,
-//! because there are no table locks (PostgreSQL's ACCESS EXCLUSIVE lock would make them wait).
+//! outside a transaction block only (the catalog is not transactional); both wait for their
+//! ACCESS EXCLUSIVE locks like every statement (`statement_locks`). `LOCK TABLE` is all
+//! locks: `statement_locks` does its work before it is routed here.
 //! Not modelled: every statement kind not listed in `route` (other DROP kinds such as DROP
 //! INDEX, DROP SEQUENCE and DROP SCHEMA, ALTER, COPY, MERGE, PREPARE, …).
 //! Invariant: routing is purely syntactic; it never touches the database itself.
@@ -67,6 +68,8 @@ pub fn route(ctx: &mut StmtCtx, statement: &Statement) -> Exec<QueryResult> {
             ..
         } => drop::execute_drop_table(ctx, statement),
         Statement::Truncate(truncate) => drop::execute_truncate(ctx, truncate),
+        // Its whole work, taking the locks, happened before it ran (`statement_locks`).
+        Statement::Lock(_) => Ok(QueryResult::tag("LOCK TABLE")),
         Statement::CreateSchema { .. } => Err(PgError::unsupported(format!(
             "CREATE SCHEMA beyond a plain name and IF NOT EXISTS: {statement}"
         ))
@@ -76,7 +79,7 @@ pub fn route(ctx: &mut StmtCtx, statement: &Statement) -> Exec<QueryResult> {
 }
 
 /// Statements that change the catalog, and TRUNCATE. The catalog is not versioned by
-/// transaction and there are no table locks, so these run only outside a transaction block
+/// transaction, so these run only outside a transaction block
 /// (see `dispatch`). Only the statement kind matters here (hence `..`): the executors judge
 /// the fields.
 pub fn is_ddl(statement: &Statement) -> bool {

@@ -58,8 +58,9 @@ pub struct Pending {
     pub params: Vec<Value>,
     /// Work that survives re-runs.
     pub progress: Progress,
-    /// The statement's snapshot and command id.
-    pub view: ReadView,
+    /// The statement's snapshot and command id (`None`: it waits for a table lock before
+    /// it started, and takes both when it runs).
+    pub view: Option<ReadView>,
     /// What it waits for.
     pub wait: Wait,
     /// Virtual time the wait started, in microseconds.
@@ -118,10 +119,12 @@ impl Db {
     fn release_xid(&mut self, xid: Xid) {
         self.ddl_undo.remove(&xid);
         self.row_locks.release_xid(xid);
+        self.table_locks.release_xid(xid);
         self.advisory.release_xid(xid, 0);
         self.xid_owner.remove(&xid);
         self.writes.remove(&xid);
         self.partial_rollbacks.remove(&xid);
+        self.truncated.remove(&xid);
     }
 
     /// Commits: makes the writes visible, logs them, releases locks.
@@ -166,6 +169,7 @@ impl Db {
         if self.ddl_undo.contains_key(&txn.xid) {
             self.release_dropped();
         }
+        self.purge_truncated(txn.xid);
         self.release_xid(txn.xid);
     }
 
@@ -194,6 +198,10 @@ impl Db {
         }
         self.writes.insert(xid, keep);
         self.row_locks.release_since(xid, cid);
+        self.table_locks.release_since(xid, cid);
+        if let Some(truncated) = self.truncated.get_mut(&xid) {
+            truncated.retain(|(_, truncating)| *truncating < cid);
+        }
         self.advisory.release_xid(xid, cid);
         self.rollback_epoch += 1;
         self.partial_rollbacks.insert(xid, self.rollback_epoch);
