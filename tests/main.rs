@@ -18,6 +18,7 @@ mod http;
 mod jobs;
 mod journey_sessions;
 mod leaks;
+mod mutants_shrink;
 mod org_sync;
 mod postgres;
 mod role_sync;

@@ -19,6 +19,8 @@ use crate::seed::Seed;
 use crate::services::pg::{PgConfig, PgServer};
 use crate::world::NetConfig;
 
+mod mutants_policy;
+
 const POLL: Duration = Duration::from_millis(200);
 
 type Install = Arc<dyn Fn(&mut WorldBuilder) + Send + Sync>;

@@ -7,6 +7,7 @@ mod consuming;
 mod drain;
 mod harness;
 mod kafka;
+mod mutants_settlement;
 mod props;
 mod unit;
 
