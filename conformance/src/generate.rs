@@ -8,7 +8,8 @@
 //! Everything shrinks with proptest: fewer sessions, fewer statements, simpler statements
 //! (earlier alternatives), a plainer interleaving, so a disagreement ends as a minimal script,
 //! printed in the `.spec` format to be added to the corpus.
-//! Not generated: timeouts, NOTIFY (the runner does not compare them), DDL races.
+//! Not generated: timeouts, NOTIFY (the runner does not compare them), DDL races (LOCK TABLE
+//! in every mode is: it makes the statements of the other sessions wait as DDL would).
 
 use proptest::prelude::*;
 
@@ -55,6 +56,10 @@ fn parent_write() -> impl Strategy<Value = String> {
             "INSERT INTO p (id, v) SELECT id + {n}, v FROM p WHERE id = {k} \
              ON CONFLICT (id) DO NOTHING RETURNING id, v"
         )),
+        (key(), key()).prop_map(|(k, n)| format!(
+            "INSERT INTO p (id, v) SELECT g, {n} FROM generate_series({k}, {k} + 1) g \
+             ON CONFLICT (id) DO UPDATE SET v = excluded.v RETURNING id, v"
+        )),
     ]
 }
 
@@ -93,6 +98,20 @@ fn control() -> impl Strategy<Value = String> {
         key().prop_map(|k| format!("SELECT pg_advisory_lock({k})")),
         key().prop_map(|k| format!("SELECT pg_advisory_unlock({k})")),
         key().prop_map(|k| format!("SELECT pg_try_advisory_lock({k})")),
+        (0..8_usize, any::<bool>()).prop_map(|(mode, nowait)| {
+            let mode = [
+                "ACCESS SHARE",
+                "ROW SHARE",
+                "ROW EXCLUSIVE",
+                "SHARE UPDATE EXCLUSIVE",
+                "SHARE",
+                "SHARE ROW EXCLUSIVE",
+                "EXCLUSIVE",
+                "ACCESS EXCLUSIVE",
+            ][mode];
+            let nowait = if nowait { " NOWAIT" } else { "" };
+            format!("LOCK TABLE p IN {mode} MODE{nowait}")
+        }),
     ]
 }
 

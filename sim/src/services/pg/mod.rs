@@ -77,6 +77,7 @@ mod route;
 mod rowops;
 mod select;
 mod select_rows;
+mod series;
 mod session;
 mod settings;
 mod statement_locks;

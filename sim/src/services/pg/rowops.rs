@@ -131,6 +131,7 @@ pub fn write_insert(ctx: &mut StmtCtx, table_id: TableId, values: Vec<Value>) ->
         cmin: ctx.view.cid,
         xmax: None,
         values,
+        slot: 0,
     };
     let row_id = heap.insert(version);
     let values = &heap.chains[&row_id].newest().values;
@@ -157,6 +158,7 @@ pub fn write_update(ctx: &mut StmtCtx, table_id: TableId, row_id: RowId, values:
     let stamp = (ctx.xid(), ctx.cid());
     let heap = ctx.db.heap_mut(table_id);
     heap.indexes.record(row_id, &values);
+    let slot = heap.take_slot();
     let chain = heap.chains.get_mut(&row_id).expect("locked row exists");
     chain.versions.last_mut().expect("chain has a version").xmax = Some(stamp);
     chain.versions.push(Version {
@@ -164,6 +166,7 @@ pub fn write_update(ctx: &mut StmtCtx, table_id: TableId, row_id: RowId, values:
         cmin: stamp.1,
         xmax: None,
         values,
+        slot,
     });
     ctx.record_write(table_id, row_id, WriteKind::Update);
 }

@@ -18,6 +18,7 @@ use super::functions::{function_args, function_name};
 use super::point::point_candidates;
 use super::project::{output_names, project};
 use super::select_rows::{limit_values, lock_and_collect, lock_clause, sort_key_values, sort_rows};
+use super::series::{series_source, Series};
 use super::storage::RowId;
 use super::top_n;
 use super::value::Value;
@@ -26,10 +27,12 @@ use super::QueryResult;
 /// A table in FROM with the name its columns are qualified by.
 #[derive(Clone, Debug)]
 pub struct Source {
-    /// The table.
+    /// The table (meaningless when `series` is set).
     pub table_id: TableId,
     /// Alias or table name.
     pub binding_name: String,
+    /// A `generate_series` FROM item instead of a table: its rows.
+    pub series: Option<std::sync::Arc<Series>>,
 }
 
 /// A candidate output row: the chain of each source and the bindings.
@@ -72,12 +75,46 @@ pub fn table_source(ctx: &StmtCtx, factor: &TableFactor) -> Result<Source, PgErr
     Ok(Source {
         table_id,
         binding_name,
+        series: None,
     })
 }
 
+/// A FROM item of a SELECT: a table, or `generate_series(...)`.
+fn from_item(ctx: &mut StmtCtx, factor: &TableFactor) -> Exec<Source> {
+    let Some((binding_name, series)) = series_source(ctx, factor)? else {
+        return Ok(table_source(ctx, factor)?);
+    };
+    Ok(Source {
+        table_id: TableId(usize::MAX),
+        binding_name,
+        series: Some(std::sync::Arc::new(series)),
+    })
+}
+
+/// The rows of a series source, as a scan gives them (row ids are positions).
+fn series_rows(source: &Source, series: &Series) -> Vec<(RowId, Binding)> {
+    let columns: std::sync::Arc<[String]> = vec![series.column.clone()].into();
+    (0_u64..)
+        .zip(&series.values)
+        .map(|(position, value)| {
+            let binding = Binding {
+                name: source.binding_name.clone(),
+                columns: columns.clone(),
+                values: vec![value.clone()],
+            };
+            (RowId(position), binding)
+        })
+        .collect()
+}
+
 /// Every chain of `source` visible to the statement that may satisfy `filter` (all of them
-/// unless a key point lookup applies), as (row id, binding), in row order.
+/// unless a key point lookup applies), as (row id, binding): a full scan in physical order
+/// (the visible version's slot, as PostgreSQL's sequential scan), a point lookup in row
+/// order.
 pub fn scan(ctx: &mut StmtCtx, source: &Source, filter: Option<&Expr>) -> Vec<(RowId, Binding)> {
+    if let Some(series) = &source.series {
+        return series_rows(source, series);
+    }
     let view = ctx.view;
     // Shared by every row's binding: one allocation per scan, not one per row and column.
     let columns: std::sync::Arc<[String]> =
@@ -91,19 +128,23 @@ pub fn scan(ctx: &mut StmtCtx, source: &Source, filter: Option<&Expr>) -> Vec<(R
             .collect(),
         None => heap.chains.iter().collect(),
     };
-    chains
+    let mut rows: Vec<(u64, RowId, Binding)> = chains
         .into_iter()
         .filter_map(|(row_id, chain)| {
             let (_, version) = ctx.db.txns.visible_version(chain, &view)?;
-            Some((
-                *row_id,
-                Binding {
-                    name: source.binding_name.clone(),
-                    columns: columns.clone(),
-                    values: version.values.clone(),
-                },
-            ))
+            let binding = Binding {
+                name: source.binding_name.clone(),
+                columns: columns.clone(),
+                values: version.values.clone(),
+            };
+            Some((version.slot, *row_id, binding))
         })
+        .collect();
+    if candidates.is_none() {
+        rows.sort_by_key(|(slot, _, _)| *slot);
+    }
+    rows.into_iter()
+        .map(|(_, row_id, binding)| (row_id, binding))
         .collect()
 }
 
@@ -202,11 +243,11 @@ fn check_select(select: &Select) -> Result<(), PgError> {
     PgError::refuse_first("", &refused)
 }
 
-fn sources(ctx: &StmtCtx, select: &Select) -> Result<(Vec<Source>, Option<Expr>), PgError> {
+fn sources(ctx: &mut StmtCtx, select: &Select) -> Exec<(Vec<Source>, Option<Expr>)> {
     match &select.from[..] {
         [] => Ok((Vec::new(), None)),
         [from] => {
-            let mut sources = vec![table_source(ctx, &from.relation)?];
+            let mut sources = vec![from_item(ctx, &from.relation)?];
             let mut on = None;
             match &from.joins[..] {
                 [] => {}
@@ -214,19 +255,19 @@ fn sources(ctx: &StmtCtx, select: &Select) -> Result<(Vec<Source>, Option<Expr>)
                     let (ast::JoinOperator::Join(constraint)
                     | ast::JoinOperator::Inner(constraint)) = &join.join_operator
                     else {
-                        return Err(PgError::unsupported("outer or cross JOIN"));
+                        return Err(PgError::unsupported("outer or cross JOIN").into());
                     };
                     let ast::JoinConstraint::On(condition) = constraint else {
-                        return Err(PgError::unsupported("JOIN without ON"));
+                        return Err(PgError::unsupported("JOIN without ON").into());
                     };
-                    sources.push(table_source(ctx, &join.relation)?);
+                    sources.push(from_item(ctx, &join.relation)?);
                     on = Some(condition.clone());
                 }
-                _ => return Err(PgError::unsupported("JOIN of more than two tables")),
+                _ => return Err(PgError::unsupported("JOIN of more than two tables").into()),
             }
             Ok((sources, on))
         }
-        _ => Err(PgError::unsupported("comma-separated FROM list")),
+        _ => Err(PgError::unsupported("comma-separated FROM list").into()),
     }
 }
 
@@ -382,7 +423,10 @@ fn templates(ctx: &StmtCtx, sources: &[Source]) -> Vec<Binding> {
         .iter()
         .map(|source| Binding {
             name: source.binding_name.clone(),
-            columns: ctx.db.catalog.table(source.table_id).column_names().into(),
+            columns: match &source.series {
+                Some(series) => vec![series.column.clone()].into(),
+                None => ctx.db.catalog.table(source.table_id).column_names().into(),
+            },
             values: Vec::new(),
         })
         .collect()

@@ -146,6 +146,17 @@ pub fn lock_clause(
             "FOR UPDATE/SHARE with a JOIN or without FROM",
         ));
     }
+    if sources[0].series.is_some() {
+        // PostgreSQL locks no function rows: without OF the clause has nothing to lock;
+        // naming the function in OF is an error.
+        if lock_syntax::strength(lock).1.is_none() {
+            return Ok(None);
+        }
+        return Err(PgError::new(
+            super::error::SqlState::FeatureNotSupported,
+            format!("{} cannot be applied to a function", clause_name(lock)),
+        ));
+    }
     let (mode, of) = lock_syntax::strength(lock);
     if let Some(of) = of {
         if of.to_string().to_lowercase() != sources[0].binding_name {
@@ -158,6 +169,16 @@ pub fn lock_clause(
         Some(NonBlock::SkipLocked) => WaitPolicy::SkipLocked,
     };
     Ok(Some((mode, policy)))
+}
+
+/// A locking clause as PostgreSQL's messages name it.
+fn clause_name(lock: &sqlparser::ast::LockClause) -> &'static str {
+    match lock_syntax::strength(lock).0 {
+        RowLockMode::KeyShare => "FOR KEY SHARE",
+        RowLockMode::Share => "FOR SHARE",
+        RowLockMode::NoKeyUpdate => "FOR NO KEY UPDATE",
+        RowLockMode::Update => "FOR UPDATE",
+    }
 }
 
 pub type Keyed = (Vec<Value>, Candidate, Vec<Value>);

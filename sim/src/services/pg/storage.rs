@@ -35,6 +35,11 @@ pub struct Version {
     pub xmax: Option<(Xid, CommandId)>,
     /// Column values in table order.
     pub values: Vec<Value>,
+    /// Position in the heap's physical order (set by the heap when the version is stored):
+    /// PostgreSQL stores a new version after the existing tuples (a small table is one page,
+    /// whose line pointers a sequential scan follows in order), so an updated row moves to
+    /// the end of a scan.
+    pub slot: u64,
 }
 
 /// A row's versions, oldest first. A version with `xmax` set and a successor was updated; the
@@ -60,6 +65,7 @@ pub struct Heap {
     /// Key indexes over the chains (superset; see `index.rs`).
     pub indexes: HeapIndexes,
     next_row_id: u64,
+    next_slot: u64,
 }
 
 /// A heap with no rows, for tables that were never written.
@@ -67,13 +73,15 @@ pub static EMPTY_HEAP: Heap = Heap {
     chains: BTreeMap::new(),
     indexes: HeapIndexes::new(),
     next_row_id: 0,
+    next_slot: 0,
 };
 
 impl Heap {
     /// Appends a new chain holding one version; returns its row id.
-    pub fn insert(&mut self, version: Version) -> RowId {
+    pub fn insert(&mut self, mut version: Version) -> RowId {
         let row_id = RowId(self.next_row_id);
         self.next_row_id += 1;
+        version.slot = self.take_slot();
         self.chains.insert(
             row_id,
             Chain {
@@ -81,6 +89,12 @@ impl Heap {
             },
         );
         row_id
+    }
+
+    /// The physical position of the next version stored.
+    pub fn take_slot(&mut self) -> u64 {
+        self.next_slot += 1;
+        self.next_slot
     }
 }
 

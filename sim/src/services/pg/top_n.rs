@@ -56,6 +56,9 @@ pub fn select_top_n(
         return None;
     };
     let [source] = sources else { return None };
+    if source.series.is_some() {
+        return None;
+    }
     if !plain_projection(select) || calls_a_function(select) {
         return None;
     }
@@ -138,7 +141,8 @@ fn ordered_chains(
         Some(lookup) => (lookup.row_ids, Some((lookup.column_index, lookup.key))),
         None => (heap.chains.keys().copied().collect(), None),
     };
-    let mut keyed: Vec<(Vec<IndexKey>, RowId)> = row_ids
+    let full_scan = point.is_none();
+    let mut keyed: Vec<(Vec<IndexKey>, (u64, RowId))> = row_ids
         .into_iter()
         .filter_map(|row_id| {
             let chain = heap.chains.get(&row_id)?;
@@ -161,17 +165,19 @@ fn ordered_chains(
                 .iter()
                 .map(|key| IndexKey::of(&version.values[key.column_index]))
                 .collect();
-            Some((values, row_id))
+            // The scan order the full path sorts: physical for a full scan, else row order.
+            let scan_position = if full_scan { version.slot } else { 0 };
+            Some((values, (scan_position, row_id)))
         })
         .collect();
     keyed.sort_by(|left, right| compare(keys, left, right));
-    keyed.into_iter().map(|(_, row_id)| row_id).collect()
+    keyed.into_iter().map(|(_, (_, row_id))| row_id).collect()
 }
 
 fn compare(
     keys: &[SortKey],
-    left: &(Vec<IndexKey>, RowId),
-    right: &(Vec<IndexKey>, RowId),
+    left: &(Vec<IndexKey>, (u64, RowId)),
+    right: &(Vec<IndexKey>, (u64, RowId)),
 ) -> Ordering {
     let null = |index_key: &IndexKey| matches!(index_key, IndexKey::Null);
     let by_keys = keys
@@ -190,7 +196,7 @@ fn compare(
                 }
             })
         });
-    // Ties keep row order, as the full path's stable sort of row-ordered candidates does.
+    // Ties keep scan order, as the full path's stable sort of scanned candidates does.
     by_keys.then(left.1.cmp(&right.1))
 }
 
