@@ -52,6 +52,10 @@ fn parent_write() -> impl Strategy<Value = String> {
         // Several rows without RETURNING: the real server's scan order is physical order.
         key().prop_map(|k| format!("UPDATE p SET v = v * 2 WHERE id = {k} OR v > 1")),
         key().prop_map(|k| format!("DELETE FROM p WHERE v >= {k}")),
+        key().prop_map(|k| format!(
+            "UPDATE p SET v = p.v + g FROM generate_series(1, {k}) g WHERE p.id = g"
+        )),
+        key().prop_map(|k| format!("DELETE FROM p USING generate_series({k}, 3) g WHERE p.v = g")),
         (key(), key()).prop_map(|(k, n)| format!(
             "INSERT INTO p (id, v) SELECT id + {n}, v FROM p WHERE id = {k} \
              ON CONFLICT (id) DO NOTHING RETURNING id, v"

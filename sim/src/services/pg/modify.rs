@@ -2,8 +2,17 @@
 //! (FOR NO KEY UPDATE, or FOR UPDATE for deletes and key changes), waited for, re-checked
 //! (EvalPlanQual) in READ COMMITTED or refused with 40001 in REPEATABLE READ, then written.
 //!
-//! Not modelled: UPDATE … FROM, DELETE … USING, WHERE CURRENT OF, SET (a, b) = (…),
-//! SET col = DEFAULT. Each is a 0A000 naming the construct.
+//! `UPDATE … FROM item` and `DELETE … USING item` with one item (a table or
+//! `generate_series`), as PostgreSQL 15 runs them
+//! (<https://www.postgresql.org/docs/15/sql-update.html>, sql-delete.html): the target joined
+//! with the item under WHERE; a target row that several item rows match is written once,
+//! with the first match in scan order (PostgreSQL: "only one of the join rows will be used
+//! to update the target row, but which one will be used is not readily predictable"); the
+//! item's columns are visible to SET, WHERE and RETURNING; EvalPlanQual re-checks a newer
+//! target version against the same item row, as PostgreSQL does for an unlocked relation.
+//!
+//! Not modelled: several FROM/USING items or joins among them, WHERE CURRENT OF,
+//! SET (a, b) = (…), SET col = DEFAULT. Each is a 0A000 naming the construct.
 //! Invariant: a statement re-run after a block recognises rows it already wrote (they carry
 //! its command id) and reports them again without writing them twice.
 
@@ -17,7 +26,7 @@ use super::expr::{eval, eval_condition, Binding};
 use super::locks::RowLockMode;
 use super::project::{output_names, project};
 use super::rowops::{lock_row, update_lock_mode, LockPurpose, Locked, WaitPolicy};
-use super::select::{scan, table_source, Source};
+use super::select::{from_item, item_template, scan, table_source, Source};
 use super::storage::RowId;
 use super::value::Value;
 use super::QueryResult;
@@ -97,21 +106,43 @@ struct Plan<'q> {
     filter: Option<&'q Expr>,
     returning: Option<&'q [SelectItem]>,
     columns: Vec<String>,
+    /// The rows of the FROM / USING item, scanned once with the statement's snapshot.
+    joined: Option<Vec<Binding>>,
 }
 
+/// A target row with the scope its SET, WHERE and RETURNING see (the target's binding, then
+/// the matched FROM / USING row's).
+type Matched = (RowId, Vec<Binding>);
+
 fn plan<'q>(
-    ctx: &StmtCtx,
+    ctx: &mut StmtCtx,
     relation: &ast::TableFactor,
+    joined: Option<&ast::TableFactor>,
     filter: Option<&'q Expr>,
     returning: Option<&'q [SelectItem]>,
-) -> Result<Plan<'q>, PgError> {
+) -> Exec<Plan<'q>> {
     let source = table_source(ctx, relation)?;
     let table = ctx.db.catalog.table(source.table_id).clone();
-    let template = [Binding {
+    let mut template = vec![Binding {
         name: source.binding_name.clone(),
         columns: table.column_names().into(),
         values: Vec::new(),
     }];
+    let joined = match joined {
+        Some(factor) => {
+            let item = from_item(ctx, factor)?;
+            let rows: Vec<Binding> = scan(ctx, &item, None)
+                .into_iter()
+                .map(|(_, binding)| binding)
+                .collect();
+            template.push(Binding {
+                values: Vec::new(),
+                ..item_template(ctx, &item)
+            });
+            Some(rows)
+        }
+        None => None,
+    };
     let columns = match returning {
         Some(items) => output_names(items, &template)?,
         None => Vec::new(),
@@ -122,19 +153,45 @@ fn plan<'q>(
         filter,
         returning,
         columns,
+        joined,
     })
 }
 
-/// The WHERE re-check EvalPlanQual runs against a newer version.
+/// The target rows the statement visits, each with its scope: alone, or with the first row
+/// of the FROM / USING item that satisfies WHERE (a row no item row matches is skipped).
+fn matched_rows(ctx: &mut StmtCtx, plan: &Plan) -> Exec<Vec<Matched>> {
+    let Some(joined) = &plan.joined else {
+        return Ok(scan(ctx, &plan.source, plan.filter)
+            .into_iter()
+            .map(|(row_id, binding)| (row_id, vec![binding]))
+            .collect());
+    };
+    // No point lookup: WHERE may compare the target with the item.
+    let mut matched = Vec::new();
+    for (row_id, binding) in scan(ctx, &plan.source, None) {
+        for other in joined {
+            let scope = vec![binding.clone(), other.clone()];
+            let keep = match plan.filter {
+                Some(filter) => eval_condition(ctx, &scope, filter, "WHERE")?,
+                None => true,
+            };
+            if keep {
+                matched.push((row_id, scope));
+                break;
+            }
+        }
+    }
+    Ok(matched)
+}
+
+/// The WHERE re-check EvalPlanQual runs against a newer version of the target row (the
+/// FROM / USING row stays the one matched).
 fn recheck_for<'p>(
     plan: &'p Plan,
-    binding: &'p Binding,
+    scope: &'p [Binding],
 ) -> impl FnMut(&mut StmtCtx, &[Value]) -> Exec<bool> + 'p {
     move |ctx: &mut StmtCtx, values: &[Value]| {
-        let scope = [Binding {
-            values: values.to_vec(),
-            ..binding.clone()
-        }];
+        let scope = with_target_values(scope, values);
         match plan.filter {
             Some(filter) => eval_condition(ctx, &scope, filter, "WHERE"),
             None => Ok(true),
@@ -142,21 +199,24 @@ fn recheck_for<'p>(
     }
 }
 
+/// `scope` with the target's binding holding `values`.
+fn with_target_values(scope: &[Binding], values: &[Value]) -> Vec<Binding> {
+    let mut scope = scope.to_vec();
+    scope[0].values = values.to_vec();
+    scope
+}
+
 fn finish(
     ctx: &mut StmtCtx,
     plan: &Plan,
     verb: &str,
-    written: Vec<Vec<Value>>,
+    written: Vec<(Vec<Value>, Vec<Binding>)>,
 ) -> Exec<QueryResult> {
     let count = written.len() as u64;
     let mut rows = Vec::new();
     if let Some(items) = plan.returning {
-        for values in written {
-            let scope = [Binding {
-                name: plan.source.binding_name.clone(),
-                columns: plan.table.column_names().into(),
-                values,
-            }];
+        for (values, scope) in written {
+            let scope = with_target_values(&scope, &values);
             rows.push(project(ctx, &scope, items)?);
         }
     }
@@ -170,38 +230,41 @@ fn finish(
 
 /// Executes an UPDATE.
 pub fn execute_update(ctx: &mut StmtCtx, update: &ast::Update) -> Exec<QueryResult> {
-    check_update(update)?;
+    let from = check_update(update)?;
     let plan = plan(
         ctx,
         &update.table.relation,
+        from,
         update.selection.as_ref(),
         update.returning.as_deref(),
     )?;
     let table_id = plan.source.table_id;
     let mut written = Vec::new();
-    for (row_id, binding) in scan(ctx, &plan.source, plan.filter) {
+    for (row_id, scope) in matched_rows(ctx, &plan)? {
         if ctx.touched_by_this_command(table_id, row_id) {
             // Rows this scan wrote before a block are reported again; rows a cascade wrote
             // (self-referencing FK) are not the statement's own and are not counted.
             if ctx.progress.own_rows.contains(&row_id) {
-                written.push(values_written_by_this_command(ctx, table_id, row_id));
+                let values = values_written_by_this_command(ctx, table_id, row_id);
+                written.push((values, scope));
             }
             continue;
         }
-        if !recheck_for(&plan, &binding)(ctx, &binding.values)? {
+        if plan.joined.is_none() && !recheck_for(&plan, &scope)(ctx, &scope[0].values)? {
             continue;
         }
-        if let Some(new_values) = update_one(ctx, &plan, row_id, &binding, &update.assignments)? {
+        if let Some(new_values) = update_one(ctx, &plan, row_id, &scope, &update.assignments)? {
             ctx.progress.own_rows.insert(row_id);
-            written.push(new_values);
+            written.push((new_values, scope));
         }
     }
     finish(ctx, &plan, "UPDATE", written)
 }
 
-/// UPDATE t [AS a] SET … [WHERE …] [RETURNING …]; every field of sqlparser's `Update` is
-/// named (no `..`), so a new one fails to compile until it is judged.
-fn check_update(update: &ast::Update) -> Result<(), PgError> {
+/// UPDATE t [AS a] SET … [FROM item] [WHERE …] [RETURNING …]; every field of sqlparser's
+/// `Update` is named (no `..`), so a new one fails to compile until it is judged. Returns
+/// the FROM item.
+fn check_update(update: &ast::Update) -> Result<Option<&ast::TableFactor>, PgError> {
     let ast::Update {
         update_token: _,
         optimizer_hints,
@@ -215,9 +278,23 @@ fn check_update(update: &ast::Update) -> Result<(), PgError> {
         order_by,
         limit,
     } = update;
-    if from.is_some() || !table.joins.is_empty() {
-        return Err(PgError::unsupported("UPDATE … FROM"));
+    if !table.joins.is_empty() {
+        return Err(PgError::unsupported("a JOIN in UPDATE's target"));
     }
+    let from = match from {
+        None => None,
+        Some(ast::UpdateTableFromKind::AfterSet(items)) => match &items[..] {
+            [item] if item.joins.is_empty() => Some(&item.relation),
+            _ => {
+                return Err(PgError::unsupported(
+                    "UPDATE … FROM with several items or a JOIN",
+                ))
+            }
+        },
+        Some(ast::UpdateTableFromKind::BeforeSet(_)) => {
+            return Err(PgError::unsupported("non-PostgreSQL UPDATE form"))
+        }
+    };
     if or.is_some()
         || limit.is_some()
         || !order_by.is_empty()
@@ -226,12 +303,15 @@ fn check_update(update: &ast::Update) -> Result<(), PgError> {
     {
         return Err(PgError::unsupported("non-PostgreSQL UPDATE form"));
     }
-    Ok(())
+    Ok(from)
 }
 
-/// DELETE FROM t [AS a] [WHERE …] [RETURNING …]; every field of sqlparser's `Delete` is named
-/// (no `..`), so a new one fails to compile until it is judged.
-fn check_delete(delete: &ast::Delete) -> Result<&ast::TableWithJoins, PgError> {
+/// DELETE FROM t [AS a] [USING item] [WHERE …] [RETURNING …]; every field of sqlparser's
+/// `Delete` is named (no `..`), so a new one fails to compile until it is judged. Returns the
+/// target and the USING item.
+fn check_delete(
+    delete: &ast::Delete,
+) -> Result<(&ast::TableWithJoins, Option<&ast::TableFactor>), PgError> {
     let ast::Delete {
         delete_token: _,
         optimizer_hints,
@@ -248,39 +328,50 @@ fn check_delete(delete: &ast::Delete) -> Result<&ast::TableWithJoins, PgError> {
     let [from] = &from[..] else {
         return Err(PgError::unsupported("DELETE from several tables"));
     };
-    if !tables.is_empty() || using.is_some() || !from.joins.is_empty() {
-        return Err(PgError::unsupported("DELETE … USING"));
+    if !tables.is_empty() || !from.joins.is_empty() {
+        return Err(PgError::unsupported("DELETE from a JOIN"));
     }
+    let using = match using.as_deref() {
+        None => None,
+        Some([item]) if item.joins.is_empty() => Some(&item.relation),
+        Some(_) => {
+            return Err(PgError::unsupported(
+                "DELETE … USING with several items or a JOIN",
+            ))
+        }
+    };
     if limit.is_some() || !order_by.is_empty() || output.is_some() || !optimizer_hints.is_empty() {
         return Err(PgError::unsupported("non-PostgreSQL DELETE form"));
     }
-    Ok(from)
+    Ok((from, using))
 }
 
 /// Executes a DELETE.
 pub fn execute_delete(ctx: &mut StmtCtx, delete: &ast::Delete) -> Exec<QueryResult> {
-    let from = check_delete(delete)?;
+    let (from, using) = check_delete(delete)?;
     let plan = plan(
         ctx,
         &from.relation,
+        using,
         delete.selection.as_ref(),
         delete.returning.as_deref(),
     )?;
     let table_id = plan.source.table_id;
     let mut written = Vec::new();
-    for (row_id, binding) in scan(ctx, &plan.source, plan.filter) {
+    for (row_id, scope) in matched_rows(ctx, &plan)? {
         if ctx.touched_by_this_command(table_id, row_id) {
             // Rows this scan wrote before a block are reported again; rows a cascade wrote
             // (self-referencing FK) are not the statement's own and are not counted.
             if ctx.progress.own_rows.contains(&row_id) {
-                written.push(values_written_by_this_command(ctx, table_id, row_id));
+                let values = values_written_by_this_command(ctx, table_id, row_id);
+                written.push((values, scope));
             }
             continue;
         }
-        if !recheck_for(&plan, &binding)(ctx, &binding.values)? {
+        if plan.joined.is_none() && !recheck_for(&plan, &scope)(ctx, &scope[0].values)? {
             continue;
         }
-        let mut recheck = recheck_for(&plan, &binding);
+        let mut recheck = recheck_for(&plan, &scope);
         let Locked::Row(current) = lock_row(
             ctx,
             table_id,
@@ -293,9 +384,10 @@ pub fn execute_delete(ctx: &mut StmtCtx, delete: &ast::Delete) -> Exec<QueryResu
         else {
             continue;
         };
+        drop(recheck);
         delete_locked_row(ctx, table_id, row_id, &current)?;
         ctx.progress.own_rows.insert(row_id);
-        written.push(current);
+        written.push((current, scope));
     }
     finish(ctx, &plan, "DELETE", written)
 }
@@ -305,19 +397,14 @@ fn update_one(
     ctx: &mut StmtCtx,
     plan: &Plan,
     row_id: RowId,
-    binding: &Binding,
+    scope: &[Binding],
     assignments: &[ast::Assignment],
 ) -> Exec<Option<Vec<Value>>> {
     let table_id = plan.source.table_id;
-    let planned = assign(
-        ctx,
-        &plan.table,
-        std::slice::from_ref(binding),
-        &binding.values,
-        assignments,
-    )?;
-    let mode = update_lock_mode(ctx, table_id, &binding.values, &planned);
-    let mut recheck = recheck_for(plan, binding);
+    let target = &scope[0].values;
+    let planned = assign(ctx, &plan.table, scope, target, assignments)?;
+    let mode = update_lock_mode(ctx, table_id, target, &planned);
+    let mut recheck = recheck_for(plan, scope);
     let Locked::Row(current) = lock_row(
         ctx,
         table_id,
@@ -330,10 +417,7 @@ fn update_one(
     else {
         return Ok(None);
     };
-    let scope = [Binding {
-        values: current.clone(),
-        ..binding.clone()
-    }];
+    let scope = with_target_values(scope, &current);
     let new_values = assign(ctx, &plan.table, &scope, &current, assignments)?;
     if update_lock_mode(ctx, table_id, &current, &new_values) == RowLockMode::Update
         && mode != RowLockMode::Update

@@ -80,7 +80,7 @@ pub fn table_source(ctx: &StmtCtx, factor: &TableFactor) -> Result<Source, PgErr
 }
 
 /// A FROM item of a SELECT: a table, or `generate_series(...)`.
-fn from_item(ctx: &mut StmtCtx, factor: &TableFactor) -> Exec<Source> {
+pub fn from_item(ctx: &mut StmtCtx, factor: &TableFactor) -> Exec<Source> {
     let Some((binding_name, series)) = series_source(ctx, factor)? else {
         return Ok(table_source(ctx, factor)?);
     };
@@ -421,15 +421,20 @@ pub fn execute_select(ctx: &mut StmtCtx, query: &Query) -> Exec<QueryResult> {
 fn templates(ctx: &StmtCtx, sources: &[Source]) -> Vec<Binding> {
     sources
         .iter()
-        .map(|source| Binding {
-            name: source.binding_name.clone(),
-            columns: match &source.series {
-                Some(series) => vec![series.column.clone()].into(),
-                None => ctx.db.catalog.table(source.table_id).column_names().into(),
-            },
-            values: Vec::new(),
-        })
+        .map(|source| item_template(ctx, source))
         .collect()
+}
+
+/// An empty binding of one source.
+pub fn item_template(ctx: &StmtCtx, source: &Source) -> Binding {
+    Binding {
+        name: source.binding_name.clone(),
+        columns: match &source.series {
+            Some(series) => vec![series.column.clone()].into(),
+            None => ctx.db.catalog.table(source.table_id).column_names().into(),
+        },
+        values: Vec::new(),
+    }
 }
 
 fn select_result(names: Vec<String>, rows: Vec<Vec<Value>>) -> QueryResult {

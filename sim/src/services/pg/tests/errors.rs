@@ -127,12 +127,12 @@ const UNSUPPORTED: [(&str, &str); 64] = [
     ),
     ("BEGIN ISOLATION LEVEL SERIALIZABLE", "transaction mode"),
     (
-        "UPDATE p SET name = c.id FROM c WHERE c.p_id = p.id",
-        "UPDATE … FROM",
+        "UPDATE p SET name = c.id FROM c, p AS q WHERE c.p_id = p.id",
+        "UPDATE … FROM with several items or a JOIN",
     ),
     (
-        "DELETE FROM p USING c WHERE c.p_id = p.id",
-        "DELETE … USING",
+        "DELETE FROM p USING c JOIN p AS q ON q.id = c.p_id WHERE c.p_id = p.id",
+        "DELETE … USING with several items or a JOIN",
     ),
     (
         "INSERT INTO p SELECT * FROM p FOR UPDATE",
