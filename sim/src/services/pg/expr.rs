@@ -126,6 +126,33 @@ fn literal(value: &ast::Value, ctx: &StmtCtx) -> Result<Value, PgError> {
 }
 
 /// Evaluates an expression against the bindings in scope.
+/// `type 'text'` (`DATE '2025-07-16'`); the ODBC form `{d '...'}` is PostgreSQL's syntax
+/// error.
+fn typed_string(typed: &ast::TypedString) -> Result<Value, PgError> {
+    if typed.uses_odbc_syntax {
+        return Err(PgError::syntax("syntax error at or near \"{\""));
+    }
+    let text = match &typed.value.value {
+        ast::Value::SingleQuotedString(text) => text.clone(),
+        other => return Err(PgError::unsupported(format!("typed literal {other}"))),
+    };
+    Value::Text(text).cast_to(cast_type(&typed.data_type)?)
+}
+
+/// `CAST(x AS t)` and `x::t` only: TRY_CAST, SAFE_CAST and CAST ... FORMAT are other
+/// dialects', and PostgreSQL 15.18's syntax errors.
+fn check_cast_form(kind: &ast::CastKind, format: Option<&ast::CastFormat>) -> Result<(), PgError> {
+    match (kind, format) {
+        (ast::CastKind::Cast | ast::CastKind::DoubleColon, None) => Ok(()),
+        (ast::CastKind::Cast | ast::CastKind::DoubleColon, Some(_)) => {
+            Err(PgError::syntax("syntax error at or near \"FORMAT\""))
+        }
+        (ast::CastKind::TryCast | ast::CastKind::SafeCast, _) => {
+            Err(PgError::syntax("syntax error at or near \"AS\""))
+        }
+    }
+}
+
 pub fn eval(ctx: &mut StmtCtx, scope: &[Binding], expr: &Expr) -> Exec<Value> {
     Ok(match expr {
         Expr::Identifier(ident) => resolve_column(scope, &fold_ident(ident))?,
@@ -165,16 +192,17 @@ pub fn eval(ctx: &mut StmtCtx, scope: &[Binding], expr: &Expr) -> Exec<Value> {
                 inside
             }
         }
+        // Every field named: a cast form PostgreSQL lacks is its syntax error, never a plain cast.
         Expr::Cast {
-            expr, data_type, ..
-        } => eval(ctx, scope, expr)?.cast_to(cast_type(data_type)?)?,
-        Expr::TypedString(typed) => {
-            let text = match &typed.value.value {
-                ast::Value::SingleQuotedString(text) => text.clone(),
-                other => return Err(PgError::unsupported(format!("typed literal {other}")).into()),
-            };
-            Value::Text(text).cast_to(cast_type(&typed.data_type)?)?
+            kind,
+            expr,
+            data_type,
+            format,
+        } => {
+            check_cast_form(kind, format.as_ref())?;
+            eval(ctx, scope, expr)?.cast_to(cast_type(data_type)?)?
         }
+        Expr::TypedString(typed) => typed_string(typed)?,
         Expr::Function(function) => eval_function(ctx, scope, function)?,
         Expr::Subquery(query) => scalar_subquery(ctx, query)?,
         Expr::InSubquery {

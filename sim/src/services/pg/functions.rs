@@ -28,14 +28,36 @@ pub fn function_name(function: &Function) -> String {
 }
 
 /// The plain argument expressions of a call; `*` is returned as `None`.
+/// Every field of sqlparser's `Function` is named (no `..`): a call form of another dialect
+/// is PostgreSQL's syntax error, a PostgreSQL form the engine lacks is 0A000.
 pub fn function_args(function: &Function) -> Result<Vec<Option<&ast::Expr>>, PgError> {
-    if function.over.is_some() {
+    let Function {
+        name: _,
+        uses_odbc_syntax,
+        parameters,
+        args,
+        within_group,
+        filter,
+        null_treatment,
+        over,
+    } = function;
+    // The tokens PostgreSQL 15.18 reports these forms at.
+    if *uses_odbc_syntax {
+        return Err(PgError::syntax("syntax error at or near \"{\""));
+    }
+    if null_treatment.is_some() {
+        return Err(PgError::syntax("syntax error at or near \"NULLS\""));
+    }
+    if !matches!(parameters, FunctionArguments::None) {
+        return Err(PgError::syntax("syntax error at or near \"(\""));
+    }
+    if over.is_some() {
         return Err(PgError::unsupported("WINDOW function"));
     }
-    if function.filter.is_some() || !function.within_group.is_empty() {
+    if filter.is_some() || !within_group.is_empty() {
         return Err(PgError::unsupported("aggregate FILTER / WITHIN GROUP"));
     }
-    match &function.args {
+    match args {
         FunctionArguments::None => Ok(Vec::new()),
         FunctionArguments::Subquery(_) => {
             Err(PgError::unsupported("subquery as function argument"))

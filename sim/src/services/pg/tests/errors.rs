@@ -28,6 +28,13 @@ fn every_sqlstate_has_a_trigger() {
             "42601",
         ),
         ("INSERT INTO p (id) VALUES (1, 'x')", "42601"),
+        // Cast forms of other dialects that sqlparser reads: PostgreSQL 15.18 says 42601.
+        ("SELECT TRY_CAST('1' AS int)", "42601"),
+        ("SELECT SAFE_CAST('1' AS int)", "42601"),
+        ("SELECT CAST('1' AS int FORMAT 'x')", "42601"),
+        ("SELECT {d '2025-07-16'}", "42601"),
+        ("SELECT {fn lower('A')}", "42601"),
+        ("SELECT lower('A') IGNORE NULLS", "42601"),
         ("CREATE TABLE p (id int)", "42P07"),
         ("SELECT 'zz'::uuid", "22P02"),
         ("SELECT 'x'::int", "22P02"),
