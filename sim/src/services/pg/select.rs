@@ -380,6 +380,9 @@ fn aggregate_row(ctx: &mut StmtCtx, items: &[SelectItem], rows: &[Candidate]) ->
 /// Executes a SELECT.
 pub fn execute_select(ctx: &mut StmtCtx, query: &Query) -> Exec<QueryResult> {
     let select = check_query(query)?;
+    if let Some((names, rows)) = super::series::select_list_series(ctx, query, select)? {
+        return Ok(select_result(names, rows));
+    }
     let (sources, on) = sources(ctx, select)?;
     let locking = lock_clause(query, &sources)?;
     if let Some(rows) = top_n::select_top_n(ctx, query, select, &sources, locking) {

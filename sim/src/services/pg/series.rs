@@ -7,12 +7,19 @@
 //! generate_series(1, 3)` names table and column `generate_series`, `FROM generate_series(1,
 //! 3) g` names both `g`, `FROM generate_series(1, 3) AS g(x)` names the column `x`.
 //!
+//! In the select list of a SELECT without FROM (`SELECT generate_series(1, 3) % 2`, the
+//! seeding form `INSERT INTO t SELECT generate_series(1, 100)`), one call yields one output
+//! row per value, the call's value substituted in its expression.
+//!
 //! Not modelled: the numeric and timestamp forms, `WITH ORDINALITY`, other set-returning
-//! functions, and set-returning functions in the select list (each 0A000 naming it); a series
-//! of more than `SERIES_ROWS_MAX` rows is refused (0A000) rather than materialized.
+//! functions, and in a select list: several calls, a call next to FROM, GROUP BY, ORDER BY,
+//! LIMIT or an aggregate (each 0A000 naming it); a series of more than `SERIES_ROWS_MAX` rows
+//! is refused (0A000) rather than materialized.
 //! Invariant: the values are computed once per statement run, from constant arguments.
 
-use sqlparser::ast::{self, FunctionArg, FunctionArgExpr, TableFactor};
+use std::ops::ControlFlow;
+
+use sqlparser::ast::{self, Expr, FunctionArg, FunctionArgExpr, Query, Select, TableFactor};
 
 use super::catalog::fold_ident;
 use super::error::{PgError, SqlState};
@@ -52,16 +59,85 @@ pub fn series_source(ctx: &mut StmtCtx, factor: &TableFactor) -> Exec<Option<(St
     if *with_ordinality || !args.settings.as_ref().is_none_or(Vec::is_empty) {
         return Err(PgError::unsupported(format!("FROM item {factor}")).into());
     }
+    let values = series_values(ctx, &args.args)?;
+    let (table, column) = names(alias.as_ref())?;
+    Ok(Some((table, Series { column, values })))
+}
+
+/// The values of a call's constant arguments.
+fn series_values(ctx: &mut StmtCtx, args: &[FunctionArg]) -> Exec<Vec<Value>> {
     let mut values = Vec::new();
-    for arg in &args.args {
+    for arg in args {
         let FunctionArg::Unnamed(FunctionArgExpr::Expr(expr)) = arg else {
             return Err(PgError::unsupported(format!("generate_series argument {arg}")).into());
         };
         values.push(eval(ctx, &[], expr)?);
     }
-    let (table, column) = names(alias.as_ref())?;
-    let values = generate(&values)?;
-    Ok(Some((table, Series { column, values })))
+    Ok(generate(&values)?)
+}
+
+/// Output column names and rows.
+type NamedRows = (Vec<String>, Vec<Vec<Value>>);
+
+/// The name the substituted call is read back by (not a name SQL text can reach unquoted).
+const CALL_COLUMN: &str = "syncsim generate_series";
+
+/// A SELECT without FROM whose select list calls `generate_series`: its rows, one per value
+/// (after WHERE, evaluated once), or `None` when the list has no such call.
+pub fn select_list_series(
+    ctx: &mut StmtCtx,
+    query: &Query,
+    select: &Select,
+) -> Exec<Option<NamedRows>> {
+    let mut calls = Vec::new();
+    let _ = ast::visit_expressions(&select.projection, |expr| {
+        if let Expr::Function(function) = expr {
+            if super::functions::function_name(function) == "generate_series" {
+                calls.push(function.clone());
+            }
+        }
+        ControlFlow::<()>::Continue(())
+    });
+    let [call] = &calls[..] else {
+        return match calls.len() {
+            0 => Ok(None),
+            _ => Err(PgError::unsupported("several set-returning calls in a select list").into()),
+        };
+    };
+    let plain = query.order_by.is_none() && query.limit_clause.is_none() && query.locks.is_empty();
+    if !select.from.is_empty() || !plain {
+        return Err(PgError::unsupported(
+            "generate_series in a select list with FROM, ORDER BY, LIMIT or a locking clause",
+        )
+        .into());
+    }
+    let ast::FunctionArguments::List(list) = &call.args else {
+        return Err(PgError::unsupported(format!("generate_series call {call}")).into());
+    };
+    let values = series_values(ctx, &list.args)?;
+    let names = super::project::output_names(&select.projection, &[])?;
+    let keep = match &select.selection {
+        Some(filter) => super::expr::eval_condition(ctx, &[], filter, "WHERE")?,
+        None => true,
+    };
+    let mut projection = select.projection.clone();
+    let _ = ast::visit_expressions_mut(&mut projection, |expr| {
+        if matches!(expr, Expr::Function(function) if function == call) {
+            *expr = Expr::Identifier(ast::Ident::with_quote('"', CALL_COLUMN));
+        }
+        ControlFlow::<()>::Continue(())
+    });
+    let columns: std::sync::Arc<[String]> = vec![CALL_COLUMN.to_string()].into();
+    let mut rows = Vec::new();
+    for value in values.into_iter().filter(|_| keep) {
+        let scope = [super::expr::Binding {
+            name: String::new(),
+            columns: columns.clone(),
+            values: vec![value],
+        }];
+        rows.push(super::project::project(ctx, &scope, &projection)?);
+    }
+    Ok(Some((names, rows)))
 }
 
 fn names(alias: Option<&ast::TableAlias>) -> Result<(String, String), PgError> {
