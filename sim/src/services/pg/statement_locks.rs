@@ -54,16 +54,17 @@ impl Postgres {
         (session, xid, cid, in_block): Locker,
         statement: &Statement,
     ) -> Exec<()> {
+        let request = |table, mode, nowait| Request {
+            table,
+            session,
+            xid,
+            mode,
+            cid,
+            nowait,
+        };
         let Statement::Lock(lock) = statement else {
             for (table, mode) in statement_locks(&self.db.catalog, statement) {
-                self.take_lock(Request {
-                    table,
-                    session,
-                    xid,
-                    mode,
-                    cid,
-                    nowait: false,
-                })?;
+                self.take_lock(request(table, mode, false))?;
             }
             return Ok(());
         };
@@ -74,14 +75,7 @@ impl Postgres {
         // LOCK TABLE looks each name up after locking the ones before it.
         for target in &lock.tables {
             let table = self.db.catalog.resolve(&target.name)?;
-            self.take_lock(Request {
-                table,
-                session,
-                xid,
-                mode,
-                cid,
-                nowait: lock.nowait,
-            })?;
+            self.take_lock(request(table, mode, lock.nowait))?;
         }
         Ok(())
     }
