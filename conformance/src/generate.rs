@@ -87,6 +87,15 @@ fn parent_read() -> impl Strategy<Value = String> {
         }),
         Just("SELECT id FROM p ORDER BY id LIMIT 1 FOR UPDATE SKIP LOCKED".to_string()),
         Just("SELECT count(*) FROM p".to_string()),
+        Just(
+            "SELECT v, count(*), sum(id), min(u), max(id) FROM p GROUP BY v ORDER BY v".to_string()
+        ),
+        key().prop_map(|k| format!(
+            "SELECT u, count(*) FROM p GROUP BY u HAVING count(*) >= {k} - 1 ORDER BY u NULLS FIRST"
+        )),
+        key().prop_map(|k| format!(
+            "SELECT count(DISTINCT v), max(v) FILTER (WHERE id > {k}), sum(v) FROM p"
+        )),
     ]
 }
 
@@ -124,6 +133,12 @@ fn child_statement() -> impl Strategy<Value = String> {
         (key(), key()).prop_map(|(id, k)| format!("INSERT INTO c VALUES ({id}, {k})")),
         key().prop_map(|id| format!("DELETE FROM c WHERE id = {id}")),
         Just("SELECT id, p_id FROM c ORDER BY id".to_string()),
+        // Grouped by the parent's primary key: its other columns are functionally dependent.
+        Just(
+            "SELECT p.id, p.v, count(c.id) FROM p JOIN c ON c.p_id = p.id GROUP BY p.id \
+             ORDER BY p.id"
+                .to_string()
+        ),
     ]
 }
 

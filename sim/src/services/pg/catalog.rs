@@ -96,6 +96,9 @@ pub struct Table {
     pub foreign_keys: Vec<ForeignKey>,
     /// Names of its non-unique indexes, which only reserve their name (DROP TABLE frees it).
     pub plain_indexes: Vec<String>,
+    /// Column positions of its PRIMARY KEY, if it has one (GROUP BY of them makes the other
+    /// columns functionally dependent).
+    pub primary_key: Option<Vec<usize>>,
 }
 
 impl Table {

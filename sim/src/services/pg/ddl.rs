@@ -407,6 +407,7 @@ pub fn create_table(catalog: &mut Catalog, create: &ast::CreateTable) -> Result<
         uniques: Vec::new(),
         foreign_keys: Vec::new(),
         plain_indexes: Vec::new(),
+        primary_key: None,
     };
     // PostgreSQL creates the primary key index before the other unique indexes.
     builder.uniques.sort_by_key(|pending| !pending.primary);
@@ -416,6 +417,7 @@ pub fn create_table(catalog: &mut Catalog, create: &ast::CreateTable) -> Result<
             for column_index in &columns {
                 table.columns[*column_index].not_null = true;
             }
+            table.primary_key = Some(columns.clone());
         }
         let suffix = if pending.primary {
             "pkey".to_string()

@@ -52,6 +52,8 @@ pub enum SqlState {
     InvalidSchemaName,
     /// 42P10 invalid_column_reference (no unique index matches ON CONFLICT).
     InvalidColumnReference,
+    /// 42803 grouping_error (ungrouped column, aggregate where none is allowed).
+    GroupingError,
     /// 42804 datatype_mismatch.
     DatatypeMismatch,
     /// 42702 ambiguous_column.
@@ -107,6 +109,7 @@ impl SqlState {
             SqlState::DuplicateSchema => "42P06",
             SqlState::InvalidSchemaName => "3F000",
             SqlState::InvalidColumnReference => "42P10",
+            SqlState::GroupingError => "42803",
             SqlState::DatatypeMismatch => "42804",
             SqlState::AmbiguousColumn => "42702",
             SqlState::InvalidTextRepresentation => "22P02",

@@ -51,7 +51,7 @@ fn resolve_column(scope: &[Binding], column: &str) -> Result<Value, PgError> {
 
 /// A column no binding has: a system column PostgreSQL would read is refused as unsupported,
 /// anything else is `error`.
-fn missing_column(column: &str, error: PgError) -> PgError {
+pub(super) fn missing_column(column: &str, error: PgError) -> PgError {
     if super::ddl::SYSTEM_COLUMNS.contains(&column) {
         return PgError::unsupported(format!("system column {column}"));
     }

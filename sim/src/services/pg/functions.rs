@@ -3,8 +3,8 @@
 //! lower()/upper(), and the advisory lock family.
 //!
 //! Not modelled: statement_timestamp()/clock_timestamp() as distinct clocks (both return the
-//! transaction start), shared advisory locks, aggregates outside a SELECT list (count(*) is
-//! handled by `select.rs`), window functions.
+//! transaction start), shared advisory locks, window functions. Aggregates are computed by
+//! `group.rs`; one that reaches evaluation is misplaced (42803).
 //! Invariant: every function that changes state or draws randomness runs inside
 //! `StmtCtx::volatile`, so a statement re-run after a block does not repeat it.
 
@@ -115,6 +115,9 @@ fn random_uuid(ctx: &mut StmtCtx) -> Value {
 /// Evaluates a function call.
 pub fn eval_function(ctx: &mut StmtCtx, scope: &[Binding], function: &Function) -> Exec<Value> {
     let name = function_name(function);
+    if function.over.is_some() {
+        return Err(PgError::unsupported("WINDOW function").into());
+    }
     if name.starts_with("pg_advisory") || name.starts_with("pg_try_advisory") {
         let values = arg_values(ctx, scope, function)?;
         return advisory(ctx, &name, &values);
@@ -126,12 +129,12 @@ pub fn eval_function(ctx: &mut StmtCtx, scope: &[Binding], function: &Function) 
         | "statement_timestamp"
         | "clock_timestamp" => Ok(Value::Timestamptz(ctx.txn_start_unix_micros)),
         "gen_random_uuid" | "uuid_generate_v4" => ctx.volatile(|ctx| Ok(random_uuid(ctx))),
+        // A grouped SELECT replaces its aggregate calls before evaluation (`group.rs`), so a
+        // call reaching here sits where PostgreSQL forbids one: RETURNING, UPDATE SET, VALUES.
+        // PostgreSQL names the clause; the SQLSTATE is the same.
         "count" | "sum" | "min" | "max" | "avg" => Err(PgError::new(
-            SqlState::FeatureNotSupported,
-            format!(
-                "syncsim: unsupported SQL construct: aggregate {name}() outside a plain SELECT \
-                 list"
-            ),
+            SqlState::GroupingError,
+            format!("aggregate functions are not allowed here ({name}())"),
         )
         .into()),
         _ => {

@@ -51,6 +51,7 @@
 //! ```
 #![warn(missing_docs)]
 
+mod aggregate;
 mod catalog;
 mod constraints;
 mod ddl;
@@ -62,6 +63,7 @@ mod error;
 mod exec;
 mod expr;
 mod functions;
+mod group;
 mod hash;
 mod index;
 mod insert;

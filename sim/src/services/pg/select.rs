@@ -1,20 +1,20 @@
-//! SELECT: one table or a two-table inner join, WHERE, count(*), ORDER BY, LIMIT/OFFSET, and
-//! FOR UPDATE / FOR SHARE with NOWAIT or SKIP LOCKED; also FROM-less SELECTs such as
-//! `SELECT pg_advisory_xact_lock(hashtext($1))`.
+//! SELECT: one table, a `generate_series` call or a two-table inner join, WHERE, ORDER BY,
+//! LIMIT/OFFSET, and FOR UPDATE / NO KEY UPDATE / SHARE / KEY SHARE with NOWAIT or SKIP
+//! LOCKED; grouped SELECTs (GROUP BY, HAVING, aggregates) are planned by `group.rs`; also
+//! FROM-less SELECTs such as `SELECT pg_advisory_xact_lock(hashtext($1))`.
 //!
-//! Not modelled: GROUP BY, HAVING, DISTINCT, correlated subqueries, CTEs, UNION, outer joins,
-//! window functions, FOR NO KEY UPDATE / FOR KEY SHARE (sqlparser cannot parse them), locking
-//! with a join. Each is a 0A000 naming the construct.
+//! Not modelled: DISTINCT, correlated subqueries, CTEs, UNION, outer joins, several FROM
+//! items, window functions, locking with a join. Each is a 0A000 naming the construct.
 //! Invariant: rows are locked in output order and locked rows are skipped before LIMIT is
 //! applied, as PostgreSQL's LockRows node sits below Limit.
 
-use sqlparser::ast::{self, Expr, Query, Select, SelectItem, SetExpr, TableFactor};
+use sqlparser::ast::{self, Expr, Query, Select, SetExpr, TableFactor};
 
 use super::catalog::{fold_ident, TableId};
 use super::error::PgError;
 use super::exec::{Exec, StmtCtx};
-use super::expr::{eval, eval_condition, Binding};
-use super::functions::{function_args, function_name};
+use super::expr::{eval_condition, Binding};
+use super::group;
 use super::point::point_candidates;
 use super::project::{output_names, project};
 use super::select_rows::{limit_values, lock_and_collect, lock_clause, sort_key_values, sort_rows};
@@ -202,26 +202,20 @@ fn check_select(select: &Select) -> Result<(), PgError> {
         prewhere,
         selection: _,
         connect_by,
-        group_by,
+        // Checked by `group::plan`, which refuses what it does not compute.
+        group_by: _,
         cluster_by,
         distribute_by,
         sort_by,
-        having,
+        having: _,
         named_window,
         qualify,
         window_before_qualify: _,
         value_table_mode,
         flavor,
     } = select;
-    let no_group_by = matches!(
-        group_by,
-        ast::GroupByExpr::Expressions(exprs, modifiers)
-            if exprs.is_empty() && modifiers.is_empty()
-    );
     let refused = [
         (distinct.is_some(), "DISTINCT"),
-        (!no_group_by, "GROUP BY"),
-        (having.is_some(), "HAVING"),
         (
             !named_window.is_empty() || qualify.is_some(),
             "WINDOW clause",
@@ -326,57 +320,6 @@ fn candidates(
     Ok(found)
 }
 
-fn is_aggregate(items: &[SelectItem]) -> bool {
-    items.iter().any(|item| match item {
-        SelectItem::UnnamedExpr(Expr::Function(function))
-        | SelectItem::ExprWithAlias {
-            expr: Expr::Function(function),
-            ..
-        } => {
-            matches!(
-                function_name(function).as_str(),
-                "count" | "sum" | "min" | "max" | "avg"
-            )
-        }
-        _ => false,
-    })
-}
-
-fn aggregate_row(ctx: &mut StmtCtx, items: &[SelectItem], rows: &[Candidate]) -> Exec<Vec<Value>> {
-    let mut values = Vec::new();
-    for item in items {
-        let (SelectItem::UnnamedExpr(Expr::Function(function))
-        | SelectItem::ExprWithAlias {
-            expr: Expr::Function(function),
-            ..
-        }) = item
-        else {
-            return Err(PgError::unsupported(
-                "non-aggregate column next to an aggregate without GROUP BY",
-            )
-            .into());
-        };
-        if function_name(function) != "count" {
-            return Err(
-                PgError::unsupported(format!("aggregate {}()", function_name(function))).into(),
-            );
-        }
-        let count = match &function_args(function)?[..] {
-            [None] => rows.len(),
-            [Some(expr)] => {
-                let mut counted = 0;
-                for row in rows {
-                    counted += usize::from(!eval(ctx, &row.scope, expr)?.is_null());
-                }
-                counted
-            }
-            _ => return Err(PgError::unsupported("count() with several arguments").into()),
-        };
-        values.push(Value::Int8(i64::try_from(count).expect("row count fits")));
-    }
-    Ok(values)
-}
-
 /// Executes a SELECT.
 pub fn execute_select(ctx: &mut StmtCtx, query: &Query) -> Exec<QueryResult> {
     let select = check_query(query)?;
@@ -384,7 +327,18 @@ pub fn execute_select(ctx: &mut StmtCtx, query: &Query) -> Exec<QueryResult> {
         return Ok(select_result(names, rows));
     }
     let (sources, on) = sources(ctx, select)?;
+    group::check_no_aggregates(select)?;
+    let grouping = group::plan(
+        query,
+        select,
+        &templates(ctx, &sources),
+        &group::source_tables(ctx, &sources),
+    )?;
     let locking = lock_clause(query, &sources)?;
+    if let Some(grouping) = grouping {
+        group::check_no_locking(select, locking.map(|(mode, _)| mode))?;
+        return select_grouped(ctx, query, &sources, on.as_ref(), &grouping);
+    }
     if let Some(rows) = top_n::select_top_n(ctx, query, select, &sources, locking) {
         ctx.db.top_n_served += 1;
         let rows = rows?;
@@ -393,15 +347,6 @@ pub fn execute_select(ctx: &mut StmtCtx, query: &Query) -> Exec<QueryResult> {
     }
     let rows = candidates(ctx, &sources, on.as_ref(), select.selection.as_ref())?;
     let names = output_names(&select.projection, &templates(ctx, &sources))?;
-    if is_aggregate(&select.projection) {
-        let values = aggregate_row(ctx, &select.projection, &rows)?;
-        return Ok(QueryResult {
-            command_tag: "SELECT 1".into(),
-            columns: names,
-            rows: vec![values],
-            rows_affected: 1,
-        });
-    }
     let mut keyed = Vec::new();
     for candidate in rows {
         let output = project(ctx, &candidate.scope, &select.projection)?;
@@ -416,6 +361,29 @@ pub fn execute_select(ctx: &mut StmtCtx, query: &Query) -> Exec<QueryResult> {
         .into_iter()
         .skip(offset)
         .take(limit.unwrap_or(usize::MAX))
+        .collect();
+    Ok(select_result(names, rows))
+}
+
+/// A grouped SELECT: rows, groups, HAVING, ORDER BY, then LIMIT/OFFSET.
+fn select_grouped(
+    ctx: &mut StmtCtx,
+    query: &Query,
+    sources: &[Source],
+    on: Option<&Expr>,
+    grouping: &group::GroupPlan,
+) -> Exec<QueryResult> {
+    let select = check_query(query)?;
+    let rows = candidates(ctx, sources, on, select.selection.as_ref())?;
+    let names = output_names(&select.projection, &templates(ctx, sources))?;
+    let mut keyed = grouping.run(ctx, rows)?;
+    sort_rows(query, &mut keyed)?;
+    let (offset, limit) = limit_values(ctx, query)?;
+    let rows = keyed
+        .into_iter()
+        .skip(offset)
+        .take(limit.unwrap_or(usize::MAX))
+        .map(|(_, _, output)| output)
         .collect();
     Ok(select_result(names, rows))
 }

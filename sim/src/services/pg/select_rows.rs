@@ -18,6 +18,9 @@ use super::rowops::{lock_row, LockPurpose, Locked, WaitPolicy};
 use super::select::{Candidate, Source};
 use super::value::{order_for_sort, Value};
 
+/// A row on its way to ORDER BY: its sort keys, its bindings and its output values.
+pub type SortedRow = (Vec<Value>, Candidate, Vec<Value>);
+
 pub fn limit_values(ctx: &mut StmtCtx, query: &Query) -> Exec<(usize, Option<usize>)> {
     let to_count = |value: Value| -> Result<Option<usize>, PgError> {
         Ok(value
@@ -80,10 +83,7 @@ pub fn sort_key_values(
     Ok(keys)
 }
 
-pub fn sort_rows(
-    query: &Query,
-    rows: &mut [(Vec<Value>, Candidate, Vec<Value>)],
-) -> Result<(), PgError> {
+pub fn sort_rows(query: &Query, rows: &mut [SortedRow]) -> Result<(), PgError> {
     let Some(OrderByKind::Expressions(exprs)) =
         query.order_by.as_ref().map(|order_by| &order_by.kind)
     else {
