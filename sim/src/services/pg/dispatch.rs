@@ -199,6 +199,22 @@ impl Postgres {
         }
     }
 
+    /// A parked statement is cancelled (deadlock victim, timeout, cancel request). A waiting
+    /// COMMIT (its deferred checks waited) ends the transaction, as any error inside
+    /// PostgreSQL's commit aborts it: the session is idle after, not in a failed block.
+    pub(super) fn fail_parked(&mut self, session: SessionId, pending: &Pending) {
+        let commit = pending
+            .batch
+            .get(pending.statement_index)
+            .is_none_or(|statement| matches!(statement, Statement::Commit { .. }));
+        let state = self.sessions.get_mut(&session).expect("session exists");
+        match state.txn.take() {
+            Some(txn) if commit => self.db.abort_xid(txn.xid),
+            other => state.txn = other,
+        }
+        self.fail_statement(session);
+    }
+
     /// A statement failed: an implicit transaction rolls back; an explicit one rolls back its
     /// innermost savepoint's work (or everything) and becomes aborted.
     pub(super) fn fail_statement(&mut self, session: SessionId) {

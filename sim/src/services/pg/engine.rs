@@ -375,8 +375,8 @@ impl Postgres {
     /// statement fails with `reason`'s error (and an explicit transaction becomes aborted).
     /// Returns the error to deliver, or `None` if the session was not waiting.
     pub fn cancel_wait(&mut self, session: SessionId, reason: CancelReason) -> Option<PgError> {
-        self.sessions.get_mut(&session)?.pending.take()?;
-        self.fail_statement(session);
+        let pending = self.sessions.get_mut(&session)?.pending.take()?;
+        self.fail_parked(session, &pending);
         Some(match reason {
             CancelReason::LockTimeout => PgError::new(
                 SqlState::LockNotAvailable,

@@ -196,3 +196,22 @@ fn crash_during_commit_skips_pending_deferred_checks() {
         assert!(h.rows(s, "SELECT p_id FROM c").is_empty());
     }
 }
+
+/// Goal: a COMMIT cancelled while its deferred check waits ends the transaction (PostgreSQL
+/// aborts on any error inside commit), so the session is idle, not in a failed block.
+#[test]
+fn cancelled_commit_wait_ends_the_transaction() {
+    let (mut h, s1) = Harness::with_setup(SETUP);
+    let s2 = h.session();
+    h.ok(s1, "BEGIN; INSERT INTO u VALUES (8, 'g')");
+    h.ok(s2, "BEGIN; SAVEPOINT a; INSERT INTO u VALUES (9, 'g')");
+    assert_eq!(h.blocks(s2, "COMMIT"), vec![s1]);
+    let error =
+        h.pg.cancel_wait(s2, super::super::CancelReason::LockTimeout);
+    assert_eq!(error.map(|error| error.code()), Some("55P03"));
+    assert!(!h.pg.in_transaction(s2));
+    assert_eq!(
+        h.rows(s2, "SELECT count(*) FROM u"),
+        vec![vec![super::Value::Int8(2)]]
+    );
+}
