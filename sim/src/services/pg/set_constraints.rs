@@ -24,7 +24,7 @@ use sqlparser::dialect::PostgreSqlDialect;
 use sqlparser::tokenizer::{Token, TokenWithSpan, Tokenizer};
 
 use super::catalog::{fold_ident, TableId};
-use super::deferred::{self, Modes};
+use super::deferred::{Deferred, Modes};
 use super::error::{PgError, SqlState};
 use super::exec::{Exec, StmtCtx};
 use super::lock_syntax::{keyword, LineOffsets};
@@ -203,13 +203,14 @@ fn resolve(ctx: &StmtCtx, schema: &str, name: &str) -> Result<Vec<(TableId, Stri
 }
 
 /// Executes a decoded SET CONSTRAINTS: records the new state (under the statement's command
-/// id, so a savepoint rollback undoes it) and, for IMMEDIATE, runs the checks now due.
+/// id, so a savepoint rollback undoes it). The checks it makes due run at the statement's
+/// end, where a failure is its error.
 pub fn execute(ctx: &mut StmtCtx, set: &SetConstraints) -> Exec<QueryResult> {
     let mut modes = ctx
         .db
         .deferred
         .get(&ctx.xid())
-        .map(deferred::Deferred::modes)
+        .map(Deferred::modes)
         .unwrap_or_default();
     match &set.target {
         Target::All => {
@@ -232,9 +233,8 @@ pub fn execute(ctx: &mut StmtCtx, set: &SetConstraints) -> Exec<QueryResult> {
     if state.modes.last().is_none_or(|(set_by, _)| *set_by != cid) {
         state.modes.push((cid, modes));
     }
-    if !set.deferred {
-        deferred::fire(ctx, false)?;
-    }
+    // IMMEDIATE's checks run at the end of this statement, like every statement's
+    // (`dispatch::end_of_statement` runs whatever is due under the new state).
     Ok(QueryResult::tag("SET CONSTRAINTS"))
 }
 

@@ -215,3 +215,21 @@ fn cancelled_commit_wait_ends_the_transaction() {
         vec![vec![super::Value::Int8(2)]]
     );
 }
+
+/// Goal: a check run inside a savepoint that is rolled back is pending again, and fires
+/// before checks queued later (PostgreSQL 15.18 names the child side here, not the parent's
+/// delete, which was queued after it).
+#[test]
+fn check_fired_in_rolled_back_savepoint_is_pending_again() {
+    let (mut h, s) = Harness::with_setup(SETUP);
+    h.ok(
+        s,
+        "BEGIN; INSERT INTO c VALUES (1); SAVEPOINT a; SET CONSTRAINTS ALL IMMEDIATE",
+    );
+    h.ok(s, "ROLLBACK TO SAVEPOINT a; DELETE FROM p WHERE id = 1");
+    let error = h.run(s, "COMMIT").unwrap_err();
+    assert_eq!(
+        error.message,
+        "insert or update on table \"c\" violates foreign key constraint \"c_p_id_fkey\""
+    );
+}
