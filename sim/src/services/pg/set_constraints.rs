@@ -2,7 +2,7 @@
 //! (<https://www.postgresql.org/docs/15/sql-set-constraints.html>): names resolve to DEFERRABLE
 //! unique and foreign-key constraints of the schema (`public` when unqualified, the only
 //! schema of the search path that holds user constraints); a constraint that is not deferrable
-//! is 42809, an unknown name 42704; IMMEDIATE runs the pending checks of the constraints that
+//! is 42809 for DEFERRED (and skipped for IMMEDIATE), an unknown name 42704; IMMEDIATE runs the pending checks of the constraints that
 //! are now immediate at once. The state lasts until the transaction (or the savepoint it was
 //! set after) ends; `deferred.rs` keeps it.
 //!
@@ -165,9 +165,16 @@ fn constraint_name(expr: &Expr) -> Option<(String, String)> {
     }
 }
 
-/// The constraints a name denotes in its schema (several tables may use one name), each as
-/// (table, name); 42704 when there is none, 42809 when one is not deferrable.
-fn resolve(ctx: &StmtCtx, schema: &str, name: &str) -> Result<Vec<(TableId, String)>, PgError> {
+/// The deferrable constraints a name denotes in its schema (several tables may use one
+/// name), each as (table, name); 42704 when there is none. One that is not deferrable is
+/// 42809 when `deferred` is asked, else skipped (PostgreSQL's `AfterTriggerSetState`: making
+/// a non-deferrable constraint immediate is no error).
+fn resolve(
+    ctx: &StmtCtx,
+    (schema, name): (&str, &str),
+    deferred: bool,
+) -> Result<Vec<(TableId, String)>, PgError> {
+    let mut exists = false;
     let mut found = Vec::new();
     for (table_id, table) in ctx.db.catalog.tables() {
         if table.schema != schema {
@@ -184,16 +191,18 @@ fn resolve(ctx: &StmtCtx, schema: &str, name: &str) -> Result<Vec<(TableId, Stri
             .filter(|fk| fk.name == name)
             .map(|fk| fk.deferral);
         for deferral in uniques.chain(foreign_keys) {
-            if !deferral.is_deferrable() {
+            exists = true;
+            if deferral.is_deferrable() {
+                found.push((table_id, name.to_string()));
+            } else if deferred {
                 return Err(PgError::new(
                     SqlState::WrongObjectType,
                     format!("constraint \"{name}\" is not deferrable"),
                 ));
             }
-            found.push((table_id, name.to_string()));
         }
     }
-    if found.is_empty() {
+    if !exists {
         return Err(PgError::new(
             SqlState::UndefinedObject,
             format!("constraint \"{name}\" does not exist"),
@@ -221,7 +230,7 @@ pub fn execute(ctx: &mut StmtCtx, set: &SetConstraints) -> Exec<QueryResult> {
         }
         Target::Named(names) => {
             for (schema, name) in names {
-                for key in resolve(ctx, schema, name)? {
+                for key in resolve(ctx, (schema, name), set.deferred)? {
                     modes.named.insert(key, set.deferred);
                 }
             }
