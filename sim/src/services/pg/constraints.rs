@@ -276,19 +276,22 @@ pub fn check_parents(
     let table = ctx.db.catalog.table(table_id).clone();
     let mut deferred = Vec::new();
     for (fk_index, fk) in table.foreign_keys.iter().enumerate() {
-        if fk.columns.iter().any(|index| values[*index].is_null()) {
-            continue;
-        }
-        if let Some(old) = old {
-            if keys_equal(&fk.columns, old, &fk.columns, values)? {
-                continue;
-            }
-        }
+        let null = fk.columns.iter().any(|index| values[*index].is_null());
+        let unchanged = match old {
+            Some(old) => keys_equal(&fk.columns, old, &fk.columns, values)?,
+            None => false,
+        };
         if ctx.constraint_deferred(table_id, &fk.name, fk.deferral) {
-            deferred.push(fk_index);
+            // PostgreSQL queues the check of every inserted row, NULL key or not (it skips
+            // NULLs when it fires): only DROP TABLE and TRUNCATE can tell (55006).
+            if old.is_none() || !(null || unchanged) {
+                deferred.push(fk_index);
+            }
             continue;
         }
-        check_parent_exists(ctx, &table, fk, values)?;
+        if !(null || unchanged) {
+            check_parent_exists(ctx, &table, fk, values)?;
+        }
     }
     Ok(deferred)
 }
@@ -464,7 +467,8 @@ pub fn on_parent_removed(
             && ctx.constraint_deferred(child_id, &fk.name, fk.deferral)
         {
             let old = old.to_vec();
-            ctx.queue_check(child_id, &fk.name, Check::Parent { old });
+            let check = Check::Parent { parent_id, old };
+            ctx.queue_check(child_id, &fk.name, check);
             continue;
         }
         // PostgreSQL's action writes the child (`DELETE` / `UPDATE ... SET NULL`: ROW

@@ -24,6 +24,7 @@ use std::collections::BTreeMap;
 
 use super::catalog::{Deferral, TableId};
 use super::constraints;
+use super::error::{PgError, SqlState};
 use super::exec::{Exec, StmtCtx};
 use super::storage::{CommandId, RowId};
 use super::value::Value;
@@ -47,6 +48,8 @@ pub enum Check {
     },
     /// A deleted (or re-keyed) parent row's key is back or no longer referenced.
     Parent {
+        /// The parent table (the event's table in PostgreSQL).
+        parent_id: TableId,
         /// The parent row's values before the delete or update.
         old: Vec<Value>,
     },
@@ -191,6 +194,28 @@ pub fn queue_row_checks(
     }
 }
 
+/// DROP TABLE and TRUNCATE refuse a table with checks still pending on it (PostgreSQL's
+/// `CheckTableNotInUse`): 55006. A check is on the table whose row it reads first: the
+/// written row's table, or the parent table for a parent-side check.
+pub fn check_not_pending(ctx: &StmtCtx, table_id: TableId, command: &str) -> Result<(), PgError> {
+    let Some(state) = ctx.db.deferred.get(&ctx.xid()) else {
+        return Ok(());
+    };
+    let pending = state.queue.iter().filter(|queued| queued.fired.is_none());
+    let on_table = |queued: &Queued| match &queued.check {
+        Check::Parent { parent_id, .. } => *parent_id,
+        Check::Unique { .. } | Check::Child { .. } => queued.table_id,
+    };
+    if !pending.map(on_table).any(|on| on == table_id) {
+        return Ok(());
+    }
+    let name = &ctx.db.catalog.table(table_id).name;
+    Err(PgError::new(
+        SqlState::ObjectInUse,
+        format!("cannot {command} \"{name}\" because it has pending trigger events"),
+    ))
+}
+
 /// The oldest pending check to run now: any when `all` (COMMIT), else only those of
 /// constraints that are immediate now (end of statement, SET CONSTRAINTS ... IMMEDIATE).
 fn next_due(ctx: &StmtCtx, all: bool) -> Option<usize> {
@@ -261,7 +286,7 @@ fn run_check(ctx: &mut StmtCtx, queued: &Queued) -> Exec<()> {
                 .expect("checked to exist");
             constraints::recheck_child(ctx, queued.table_id, index, *row_id, values)
         }
-        Check::Parent { old } => {
+        Check::Parent { old, .. } => {
             let fk = table
                 .foreign_keys
                 .iter()

@@ -85,6 +85,8 @@ pub enum SqlState {
     WrongObjectType,
     /// 42704 undefined_object (SET CONSTRAINTS naming an unknown constraint).
     UndefinedObject,
+    /// 55006 object_in_use (DROP TABLE / TRUNCATE of a table with deferred checks pending).
+    ObjectInUse,
     /// 08P01 protocol_violation (wrong parameter count, submit while blocked).
     ProtocolViolation,
     /// 08003 connection_does_not_exist (unknown or closed session).
@@ -130,6 +132,7 @@ impl SqlState {
             SqlState::ObjectNotInPrerequisiteState => "55000",
             SqlState::WrongObjectType => "42809",
             SqlState::UndefinedObject => "42704",
+            SqlState::ObjectInUse => "55006",
             SqlState::ProtocolViolation => "08P01",
             SqlState::ConnectionDoesNotExist => "08003",
         }

@@ -235,3 +235,24 @@ fn check_fired_in_rolled_back_savepoint_is_pending_again() {
         "insert or update on table \"c\" violates foreign key constraint \"c_p_id_fkey\""
     );
 }
+
+/// Goal: DROP TABLE and TRUNCATE refuse a table with deferred checks pending (55006), a NULL
+/// key included, as PostgreSQL 15.18 does.
+#[test]
+fn drop_and_truncate_refuse_pending_checks() {
+    let (mut h, s) = Harness::with_setup(SETUP);
+    let error = h
+        .run(s, "INSERT INTO c VALUES (NULL); DROP TABLE c")
+        .unwrap_err();
+    assert_eq!(
+        (error.code(), error.message.as_str()),
+        (
+            "55006",
+            "cannot DROP TABLE \"c\" because it has pending trigger events"
+        )
+    );
+    let code = h.code(s, "DELETE FROM p WHERE id = 2; TRUNCATE p CASCADE");
+    assert_eq!(code, "55006");
+    h.ok(s, "INSERT INTO c VALUES (NULL)");
+    h.ok(s, "DROP TABLE c");
+}
