@@ -4,8 +4,9 @@
 //! DEFERRED); `deferred.rs` decides when their checks run.
 //! Not modelled: versions per transaction (the engine's `Db::ddl` keeps a copy to put back on
 //! rollback instead), no ALTER, no CHECK constraints, no non-unique index semantics (a plain
-//! CREATE INDEX is recorded for its name only). Sequences live here because they are non-transactional in PostgreSQL too: rollbacks and crashes never give a
-//! value back (TRUNCATE ... RESTART IDENTITY is the exception, undone by `Db::undo_ddl`).
+//! CREATE INDEX is recorded for its name only). Sequences live here because they are
+//! non-transactional in PostgreSQL too: rollbacks and crashes never give a value back
+//! (TRUNCATE ... RESTART IDENTITY is the exception, undone by `Db::undo_ddl`).
 //! Invariant: a table's unique indexes are listed in creation order, primary key first when
 //! declared in CREATE TABLE, which is the order PostgreSQL checks them in. A dropped table
 //! keeps its slot (a `TableId` is never reused), so ids held by a rolled-back catalog copy,

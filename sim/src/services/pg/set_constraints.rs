@@ -2,9 +2,10 @@
 //! (<https://www.postgresql.org/docs/15/sql-set-constraints.html>): names resolve to DEFERRABLE
 //! unique and foreign-key constraints of the schema (`public` when unqualified, the only
 //! schema of the search path that holds user constraints); a constraint that is not deferrable
-//! is 42809 for DEFERRED (and skipped for IMMEDIATE), an unknown name 42704; IMMEDIATE runs the pending checks of the constraints that
-//! are now immediate at once. The state lasts until the transaction (or the savepoint it was
-//! set after) ends; `deferred.rs` keeps it.
+//! is 42809 for DEFERRED (and skipped for IMMEDIATE), an unknown name 42704; IMMEDIATE
+//! runs the pending checks of the constraints that are now immediate at the end of the
+//! statement. The state lasts until the transaction (or the savepoint it was set after)
+//! ends; `deferred.rs` keeps it.
 //!
 //! sqlparser 0.63 does not parse the statement. As `lock_syntax` does for row-lock strengths,
 //! the text is rewritten on sqlparser's own tokens before parsing (strings, quoted names and
