@@ -1,6 +1,8 @@
 //! Random scripts for differential testing: a small schema (a parent table with a primary key,
 //! a NOT NULL column with a default and a nullable unique column; optionally a child table
-//! with a foreign key and a random ON DELETE action), a few seed rows, and two or three
+//! with a foreign key and a random ON DELETE action; the unique column and the foreign key
+//! NOT DEFERRABLE, DEFERRABLE or INITIALLY DEFERRED, and SET CONSTRAINTS among the
+//! transaction-control statements), a few seed rows, and two or three
 //! sessions whose statements are drawn from the supported subset over a tiny key range (so
 //! they collide), interleaved in a random order. An observer session reads the committed
 //! state at the end.
@@ -23,6 +25,9 @@ const KEY_MAX: i32 = 3;
 pub struct Script {
     /// `None`: no child table; else the child's ON DELETE action.
     pub child_action: Option<&'static str>,
+    /// The clause after the unique column and the foreign key: empty (NOT DEFERRABLE),
+    /// ` DEFERRABLE` or ` DEFERRABLE INITIALLY DEFERRED`.
+    pub deferral: &'static str,
     /// Parent rows 1..=n inserted by the setup.
     pub seed_row_count: i32,
     /// Each session's statements.
@@ -107,6 +112,13 @@ fn control() -> impl Strategy<Value = String> {
         Just("BEGIN ISOLATION LEVEL REPEATABLE READ".to_string()),
         Just("SAVEPOINT a".to_string()),
         Just("ROLLBACK TO SAVEPOINT a".to_string()),
+        prop_oneof![
+            Just("SET CONSTRAINTS ALL IMMEDIATE"),
+            Just("SET CONSTRAINTS ALL DEFERRED"),
+            Just("SET CONSTRAINTS p_u_key DEFERRED"),
+            Just("SET CONSTRAINTS c_p_id_fkey IMMEDIATE"),
+        ]
+        .prop_map(str::to_string),
         key().prop_map(|k| format!("SELECT pg_advisory_xact_lock({k})")),
         key().prop_map(|k| format!("SELECT pg_advisory_lock({k})")),
         key().prop_map(|k| format!("SELECT pg_advisory_unlock({k})")),
@@ -164,12 +176,19 @@ pub fn script(session_count_max: usize) -> impl Strategy<Value = Script> {
         Just(Some("SET NULL")),
         Just(Some("RESTRICT")),
     ];
-    (child, 0..=KEY_MAX).prop_flat_map(move |(child_action, seed_row_count)| {
+    let deferral = prop_oneof![
+        Just(""),
+        Just(" DEFERRABLE"),
+        Just(" DEFERRABLE INITIALLY DEFERRED"),
+    ];
+    let schema = (child, deferral, 0..=KEY_MAX);
+    schema.prop_flat_map(move |(child_action, deferral, seed_row_count)| {
         let session = prop::collection::vec(statement(child_action.is_some()), 1..5);
         let sessions = prop::collection::vec(session, 2..=session_count_max.max(2));
         let order = prop::collection::vec(0..3_usize, 0..12);
         (sessions, order).prop_map(move |(sessions, order)| Script {
             child_action,
+            deferral,
             seed_row_count,
             sessions,
             order,
@@ -180,14 +199,14 @@ pub fn script(session_count_max: usize) -> impl Strategy<Value = Script> {
 impl Script {
     /// The script as a [`Spec`] named `name`.
     pub fn to_spec(&self, name: &str) -> Spec {
-        let mut setup = vec![
-            "CREATE TABLE p (id int PRIMARY KEY, v int NOT NULL DEFAULT 0, \
-                              u int UNIQUE)"
-                .to_string(),
-        ];
+        let deferral = self.deferral;
+        let mut setup = vec![format!(
+            "CREATE TABLE p (id int PRIMARY KEY, v int NOT NULL DEFAULT 0, u int UNIQUE{deferral})"
+        )];
         if let Some(action) = self.child_action {
             setup.push(format!(
-                "CREATE TABLE c (id int PRIMARY KEY, p_id int REFERENCES p ON DELETE {action})"
+                "CREATE TABLE c (id int PRIMARY KEY, \
+                 p_id int REFERENCES p ON DELETE {action}{deferral})"
             ));
         }
         if self.seed_row_count > 0 {

@@ -1,10 +1,12 @@
 //! The system catalog: schemas, tables, columns, unique indexes, foreign keys and sequences.
 //!
+//! Unique and foreign-key constraints carry their [`Deferral`] (DEFERRABLE, INITIALLY
+//! DEFERRED); `deferred.rs` decides when their checks run.
 //! Not modelled: versions per transaction (the engine's `Db::ddl` keeps a copy to put back on
-//! rollback instead), no ALTER, no CHECK constraints, no deferrable constraints, no non-unique
-//! index semantics (a plain CREATE INDEX is recorded for its name only). Sequences live here
-//! because they are non-transactional in PostgreSQL too: rollbacks and crashes never give a
-//! value back (TRUNCATE ... RESTART IDENTITY is the exception, undone by `Db::undo_ddl`).
+//! rollback instead), no ALTER, no CHECK constraints, no non-unique index semantics (a plain
+//! CREATE INDEX is recorded for its name only). Sequences live here because they are
+//! non-transactional in PostgreSQL too: rollbacks and crashes never give a value back
+//! (TRUNCATE ... RESTART IDENTITY is the exception, undone by `Db::undo_ddl`).
 //! Invariant: a table's unique indexes are listed in creation order, primary key first when
 //! declared in CREATE TABLE, which is the order PostgreSQL checks them in. A dropped table
 //! keeps its slot (a `TableId` is never reused), so ids held by a rolled-back catalog copy,
@@ -46,6 +48,26 @@ pub struct Column {
     pub identity_always: bool,
 }
 
+/// When a constraint is checked
+/// (<https://www.postgresql.org/docs/15/sql-createtable.html>, DEFERRABLE and INITIALLY).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Deferral {
+    /// NOT DEFERRABLE (the default): a unique key per row, a foreign key at once.
+    NotDeferrable,
+    /// DEFERRABLE INITIALLY IMMEDIATE: at the end of each statement, unless SET CONSTRAINTS
+    /// defers it.
+    Immediate,
+    /// DEFERRABLE INITIALLY DEFERRED: at COMMIT, unless SET CONSTRAINTS makes it immediate.
+    Deferred,
+}
+
+impl Deferral {
+    /// Whether SET CONSTRAINTS may name it and its checks can be queued.
+    pub fn is_deferrable(self) -> bool {
+        self != Deferral::NotDeferrable
+    }
+}
+
 /// A unique index or constraint (PRIMARY KEY included).
 #[derive(Clone, Debug)]
 pub struct UniqueIndex {
@@ -53,13 +75,21 @@ pub struct UniqueIndex {
     pub name: String,
     /// Column positions in the table.
     pub columns: Vec<usize>,
+    /// When it is checked (always `NotDeferrable` for a CREATE UNIQUE INDEX).
+    pub deferral: Deferral,
+    /// A constraint (PRIMARY KEY, UNIQUE), not a CREATE UNIQUE INDEX: only constraints have
+    /// a name SET CONSTRAINTS can find.
+    pub constraint: bool,
 }
 
 /// What a parent-side delete does to referencing rows.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ForeignKeyAction {
-    /// NO ACTION (the default) and RESTRICT: the delete fails with 23503.
+    /// RESTRICT: the delete fails with 23503, at once even when the constraint is deferred.
     Restrict,
+    /// NO ACTION (the default): the delete fails with 23503 when the check runs, at COMMIT
+    /// for a deferred constraint (unless the key is back by then).
+    NoAction,
     /// CASCADE: referencing rows are deleted too.
     Cascade,
     /// SET NULL: the referencing columns become NULL.
@@ -79,6 +109,8 @@ pub struct ForeignKey {
     pub parent_columns: Vec<usize>,
     /// ON DELETE action.
     pub on_delete: ForeignKeyAction,
+    /// When the child-side check and the NO ACTION parent-side check run.
+    pub deferral: Deferral,
 }
 
 /// A table definition.

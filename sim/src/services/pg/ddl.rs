@@ -2,12 +2,14 @@
 //! PostgreSQL's generated constraint names (`<table>_pkey`, `<table>_<col>_key`,
 //! `<table>_<col>_fkey`, `<table>_<col>_seq`).
 //!
-//! Not modelled: CHECK, DEFERRABLE and INITIALLY DEFERRED, ON UPDATE actions other than NO
-//! ACTION, partial and expression indexes, partitioning and inheritance, storage parameters,
-//! TEMPORARY and UNLOGGED tables, name truncation at 63 bytes, name de-duplication suffixes
-//! (`_key1`). Each is refused with 0A000 rather than approximated. Accepted because they do
-//! not change what a unique key accepts: an index's access method, column order (ASC/DESC,
-//! NULLS FIRST/LAST) and operator class, CONCURRENTLY.
+//! `DEFERRABLE` / `INITIALLY DEFERRED` / `INITIALLY IMMEDIATE` on PRIMARY KEY, UNIQUE and
+//! REFERENCES are recorded as the constraint's [`Deferral`] (`deferred.rs` runs the checks).
+//! Not modelled: CHECK, ON UPDATE actions other than NO ACTION, partial and expression
+//! indexes, partitioning and inheritance, storage parameters, TEMPORARY and UNLOGGED tables,
+//! name truncation at 63 bytes, name de-duplication suffixes (`_key1`). Each is refused
+//! with 0A000 rather than approximated. Accepted because they do not change what a unique key
+//! accepts: an index's access method, column order (ASC/DESC, NULLS FIRST/LAST) and operator
+//! class, CONCURRENTLY.
 //! DROP TABLE and TRUNCATE live in `drop.rs` (see its header for what is modelled of them:
 //! CASCADE drops the referencing foreign keys; both wait for ACCESS EXCLUSIVE, see
 //! `statement_locks`). Other DROP kinds (DROP INDEX,
@@ -18,7 +20,8 @@ use sqlparser::ast::helpers::stmt_create_table::CreateTableBuilder;
 use sqlparser::ast::{self, ColumnOption, TableConstraint};
 
 use super::catalog::{
-    fold_ident, split_name, Catalog, Column, ColumnDefault, ForeignKey, Table, TableId, UniqueIndex,
+    fold_ident, split_name, Catalog, Column, ColumnDefault, Deferral, ForeignKey, Table, TableId,
+    UniqueIndex,
 };
 use super::error::{PgError, SqlState};
 use super::types::{map_action, map_type};
@@ -28,6 +31,7 @@ struct PendingForeignKey {
     name: Option<String>,
     columns: Vec<String>,
     spec: ast::ForeignKeyConstraint,
+    deferral: Deferral,
 }
 
 /// A unique constraint under construction.
@@ -35,6 +39,7 @@ struct PendingUnique {
     name: Option<String>,
     columns: Vec<String>,
     primary: bool,
+    deferral: Deferral,
 }
 
 #[derive(Default)]
@@ -56,27 +61,25 @@ fn index_column_names(columns: &[ast::IndexColumn]) -> Result<Vec<String>, PgErr
         .collect()
 }
 
-/// Constraints are checked at once. `INITIALLY DEFERRED` alone makes a constraint deferrable
-/// in PostgreSQL (checked at commit), so it is refused like `DEFERRABLE`, never enforced as
-/// immediate; `[NOT] ENFORCED` is PostgreSQL 18 syntax.
-fn check_characteristics(
-    characteristics: &Option<ast::ConstraintCharacteristics>,
-) -> Result<(), PgError> {
+/// A constraint's DEFERRABLE / INITIALLY clauses. `INITIALLY DEFERRED` alone makes it
+/// deferrable, as in PostgreSQL; `NOT DEFERRABLE INITIALLY DEFERRED` is PostgreSQL's 42601;
+/// `[NOT] ENFORCED` is PostgreSQL 18 syntax.
+fn deferral(characteristics: &Option<ast::ConstraintCharacteristics>) -> Result<Deferral, PgError> {
     let Some(found) = characteristics else {
-        return Ok(());
+        return Ok(Deferral::NotDeferrable);
     };
-    if found.deferrable == Some(true) {
-        return Err(PgError::unsupported("DEFERRABLE constraint"));
-    }
-    if found.initially == Some(ast::DeferrableInitial::Deferred) {
-        return Err(PgError::unsupported(
-            "INITIALLY DEFERRED constraint (deferrable, checked at commit)",
-        ));
-    }
     if found.enforced.is_some() {
         return Err(PgError::unsupported("[NOT] ENFORCED constraint"));
     }
-    Ok(())
+    let initially_deferred = found.initially == Some(ast::DeferrableInitial::Deferred);
+    match (found.deferrable, initially_deferred) {
+        (Some(false), true) => Err(PgError::syntax(
+            "constraint declared INITIALLY DEFERRED must be DEFERRABLE",
+        )),
+        (_, true) => Ok(Deferral::Deferred),
+        (Some(true), false) => Ok(Deferral::Immediate),
+        (_, false) => Ok(Deferral::NotDeferrable),
+    }
 }
 
 /// PostgreSQL's system columns: a table cannot define them, and the engine does not model
@@ -205,16 +208,17 @@ impl TableBuilder {
                 column.default = Some(ColumnDefault::Expr(Box::new(expr.clone())))
             }
             ColumnOption::PrimaryKey(spec) => {
-                check_characteristics(&spec.characteristics)?;
+                let deferral = deferral(&spec.characteristics)?;
                 column.not_null = true;
                 self.uniques.push(PendingUnique {
                     name: constraint_name,
                     columns: single,
                     primary: true,
+                    deferral,
                 });
             }
             ColumnOption::Unique(spec) => {
-                check_characteristics(&spec.characteristics)?;
+                let deferral = deferral(&spec.characteristics)?;
                 if spec.nulls_distinct == ast::NullsDistinctOption::NotDistinct {
                     return Err(PgError::unsupported("UNIQUE NULLS NOT DISTINCT"));
                 }
@@ -222,15 +226,17 @@ impl TableBuilder {
                     name: constraint_name,
                     columns: single,
                     primary: false,
+                    deferral,
                 });
             }
             ColumnOption::ForeignKey(spec) => {
-                check_characteristics(&spec.characteristics)?;
+                let deferral = deferral(&spec.characteristics)?;
                 check_match_kind(spec.match_kind)?;
                 self.foreign_keys.push(PendingForeignKey {
                     name: constraint_name,
                     columns: single,
                     spec: spec.clone(),
+                    deferral,
                 });
             }
             ColumnOption::Generated {
@@ -253,16 +259,17 @@ impl TableBuilder {
     fn add_constraint(&mut self, constraint: &TableConstraint) -> Result<(), PgError> {
         match constraint {
             TableConstraint::PrimaryKey(spec) => {
-                check_characteristics(&spec.characteristics)?;
+                let deferral = deferral(&spec.characteristics)?;
                 let columns = index_column_names(&spec.columns)?;
                 self.uniques.push(PendingUnique {
                     name: spec.name.as_ref().map(fold_ident),
                     columns,
                     primary: true,
+                    deferral,
                 });
             }
             TableConstraint::Unique(spec) => {
-                check_characteristics(&spec.characteristics)?;
+                let deferral = deferral(&spec.characteristics)?;
                 if spec.nulls_distinct == ast::NullsDistinctOption::NotDistinct {
                     return Err(PgError::unsupported("UNIQUE NULLS NOT DISTINCT"));
                 }
@@ -271,16 +278,18 @@ impl TableBuilder {
                     name: spec.name.as_ref().map(fold_ident),
                     columns,
                     primary: false,
+                    deferral,
                 });
             }
             TableConstraint::ForeignKey(spec) => {
-                check_characteristics(&spec.characteristics)?;
+                let deferral = deferral(&spec.characteristics)?;
                 check_match_kind(spec.match_kind)?;
                 let columns = spec.columns.iter().map(fold_ident).collect();
                 self.foreign_keys.push(PendingForeignKey {
                     name: spec.name.as_ref().map(fold_ident),
                     columns,
                     spec: spec.clone(),
+                    deferral,
                 });
             }
             TableConstraint::Check(_) => return Err(PgError::unsupported("CHECK constraint")),
@@ -369,6 +378,7 @@ fn resolve_foreign_key(
         parent: parent_id,
         parent_columns,
         on_delete,
+        deferral: pending.deferral,
     })
 }
 
@@ -432,6 +442,8 @@ pub fn create_table(catalog: &mut Catalog, create: &ast::CreateTable) -> Result<
         table.uniques.push(UniqueIndex {
             name: index_name,
             columns,
+            deferral: pending.deferral,
+            constraint: true,
         });
     }
     let self_id = TableId(scratch.table_slot_count());
@@ -471,6 +483,8 @@ pub fn create_index(catalog: &mut Catalog, create: &ast::CreateIndex) -> Result<
             UniqueIndex {
                 name: index_name,
                 columns,
+                deferral: Deferral::NotDeferrable,
+                constraint: false,
             },
         );
     } else {

@@ -73,8 +73,8 @@ impl Postgres {
             }
             return None;
         }
-        self.sessions.get_mut(&session)?.pending = None;
-        self.fail_statement(session);
+        let pending = self.sessions.get_mut(&session)?.pending.take()?;
+        self.fail_parked(session, &pending);
         let blocker = first_hop.first().map_or(0, |blocker| blocker.0);
         Some(
             PgError::new(SqlState::DeadlockDetected, "deadlock detected").with_detail(format!(

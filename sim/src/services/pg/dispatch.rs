@@ -11,11 +11,13 @@ use std::sync::Arc;
 
 use sqlparser::ast::{self, Statement, TransactionMode};
 
+use super::deferred::{self, Deferred};
 use super::engine::Postgres;
 use super::error::{PgError, SqlState};
 use super::exec::{Exec, Interrupt, Progress, StmtCtx};
 use super::route::route;
 use super::session::{Pending, Txn};
+use super::set_constraints;
 use super::storage::ReadView;
 use super::timestamp::SIM_EPOCH_UNIX_MICROS;
 use super::value::Value;
@@ -43,6 +45,16 @@ struct Start {
 /// State carried into a re-run: progress, view (`None` when the statement waited for its
 /// table locks before it started), and the wait's queue position.
 pub type Resume = Option<(Progress, Option<ReadView>, u64)>;
+
+/// A blocked statement to park: where it is in its batch and what it carries.
+struct Parked {
+    batch: Arc<Vec<Statement>>,
+    statement_index: usize,
+    params: Vec<Value>,
+    progress: Progress,
+    view: Option<ReadView>,
+    wait: super::exec::Wait,
+}
 
 enum StatementOutcome {
     Done(QueryResult),
@@ -88,6 +100,10 @@ impl Postgres {
             mut resume,
         } = run;
         let mut last = QueryResult::tag("EMPTY");
+        // A re-run of an implicit transaction's COMMIT answers with its string's last result.
+        if let Some((progress, _, _)) = resume.as_mut().filter(|_| start_index == batch.len()) {
+            last = progress.finished.take().unwrap_or(last);
+        }
         // A re-run that blocks again keeps its place in the wait queue, like a PostgreSQL
         // backend that keeps its tuple lock while it waits for the next transaction.
         let resumed_sequence = resume.as_ref().map(|resumed| resumed.2);
@@ -107,37 +123,96 @@ impl Postgres {
                     return StepOutcome::Done(Err(error));
                 }
                 StatementOutcome::Blocked(progress, view, wait) => {
-                    let pending = Pending {
+                    let keep = resumed_sequence.filter(|_| statement_index == start_index);
+                    let parked = Parked {
                         batch: batch.clone(),
                         statement_index,
                         params,
                         progress,
                         view,
                         wait,
-                        wait_started_micros: now_micros,
-                        wait_epoch: self.db.rollback_epoch,
-                        wait_sequence: match resumed_sequence {
-                            Some(sequence) if statement_index == start_index => sequence,
-                            _ => {
-                                self.next_wait_sequence += 1;
-                                self.next_wait_sequence
-                            }
-                        },
                     };
-                    let state = self.sessions.get_mut(&session).expect("session exists");
-                    state.pending = Some(pending);
-                    return StepOutcome::Blocked {
-                        waiting_for: self.blockers(session),
-                    };
+                    return self.park(session, parked, now_micros, keep);
                 }
             }
         }
-        let state = self.sessions.get_mut(&session).expect("session exists");
-        if state.txn.as_ref().is_some_and(|txn| !txn.explicit) {
-            let txn = state.txn.take().expect("checked");
-            self.commit_session_txn(session, txn);
+        let implicit = self.sessions[&session]
+            .txn
+            .as_ref()
+            .is_some_and(|txn| !txn.explicit);
+        if !implicit {
+            return StepOutcome::Done(Ok(last));
         }
-        StepOutcome::Done(Ok(last))
+        // The end of an implicit transaction is a COMMIT, deferred checks included; one that
+        // waits parks the session past the last statement.
+        match self.commit_checked(session, resume, entropy) {
+            StatementOutcome::Done(_) => StepOutcome::Done(Ok(last)),
+            StatementOutcome::Failed(error) => {
+                self.fail_statement(session);
+                StepOutcome::Done(Err(error))
+            }
+            StatementOutcome::Blocked(mut progress, view, wait) => {
+                progress.finished = Some(last);
+                let statement_index = batch.len();
+                let keep = resumed_sequence.filter(|_| statement_index == start_index);
+                let parked = Parked {
+                    batch,
+                    statement_index,
+                    params,
+                    progress,
+                    view,
+                    wait,
+                };
+                self.park(session, parked, now_micros, keep)
+            }
+        }
+    }
+
+    /// Parks a blocked statement (or an implicit transaction's COMMIT, at index `batch.len()`)
+    /// until its wait is over. `keep` is the queue position of a re-run that blocks again.
+    fn park(
+        &mut self,
+        session: SessionId,
+        parked: Parked,
+        now_micros: u64,
+        keep: Option<u64>,
+    ) -> StepOutcome {
+        let wait_sequence = keep.unwrap_or_else(|| {
+            self.next_wait_sequence += 1;
+            self.next_wait_sequence
+        });
+        let pending = Pending {
+            batch: parked.batch,
+            statement_index: parked.statement_index,
+            params: parked.params,
+            progress: parked.progress,
+            view: parked.view,
+            wait: parked.wait,
+            wait_started_micros: now_micros,
+            wait_epoch: self.db.rollback_epoch,
+            wait_sequence,
+        };
+        let state = self.sessions.get_mut(&session).expect("session exists");
+        state.pending = Some(pending);
+        StepOutcome::Blocked {
+            waiting_for: self.blockers(session),
+        }
+    }
+
+    /// A parked statement is cancelled (deadlock victim, timeout, cancel request). A waiting
+    /// COMMIT (its deferred checks waited) ends the transaction, as any error inside
+    /// PostgreSQL's commit aborts it: the session is idle after, not in a failed block.
+    pub(super) fn fail_parked(&mut self, session: SessionId, pending: &Pending) {
+        let commit = pending
+            .batch
+            .get(pending.statement_index)
+            .is_none_or(|statement| matches!(statement, Statement::Commit { .. }));
+        let state = self.sessions.get_mut(&session).expect("session exists");
+        match state.txn.take() {
+            Some(txn) if commit => self.db.abort_xid(txn.xid),
+            other => state.txn = other,
+        }
+        self.fail_statement(session);
     }
 
     /// A statement failed: an implicit transaction rolls back; an explicit one rolls back its
@@ -177,7 +252,9 @@ impl Postgres {
     ) -> StatementOutcome {
         let result = match statement {
             Statement::StartTransaction { modes, .. } => self.begin(session, modes, now_micros),
-            Statement::Commit { chain: false, .. } => Ok(self.end_transaction(session, true)),
+            Statement::Commit { chain: false, .. } => {
+                return self.commit_checked(session, resume, entropy)
+            }
             Statement::Rollback {
                 chain: false,
                 savepoint: None,
@@ -188,7 +265,7 @@ impl Postgres {
             } => self.rollback_to_savepoint(session, name),
             Statement::Savepoint { name } => self.savepoint(session, name),
             Statement::ReleaseSavepoint { name } => self.release_savepoint(session, name),
-            Statement::Set(set) => self.set(session, set),
+            Statement::Set(set) if set_constraints::decode(set).is_none() => self.set(session, set),
             _ if super::route::is_ddl(statement) && self.in_block(session) => {
                 Err(ddl_in_block(statement))
             }
@@ -414,43 +491,15 @@ impl Postgres {
                 return StatementOutcome::Blocked(Progress::default(), None, wait)
             }
         }
-        let latest_csn = self.db.txns.latest_csn();
-        let txn = self.txn_mut(session).expect("transaction open");
-        let (mut progress, view) = match resume.zip(resumed_view) {
-            Some(((progress, _, _), view)) => (progress, view),
-            None => {
-                let cid = txn.next_cid;
-                txn.next_cid += 1;
-                let snapshot_csn = match txn.isolation {
-                    IsolationLevel::ReadCommitted => latest_csn,
-                    IsolationLevel::RepeatableRead => *txn.snapshot_csn.get_or_insert(latest_csn),
-                };
-                (
-                    Progress::default(),
-                    ReadView {
-                        snapshot_csn,
-                        xid: txn.xid,
-                        cid,
-                    },
-                )
-            }
-        };
-        let (isolation, txn_start_unix_micros) = (txn.isolation, txn.start_unix_micros);
-        let xmlbinary = self.xmlbinary(session);
-        let mut ctx = StmtCtx {
-            db: &mut self.db,
-            session,
-            view,
-            isolation,
-            txn_start_unix_micros,
-            params,
-            entropy,
-            progress: &mut progress,
-            replay_index: 0,
-            subqueries: std::collections::BTreeMap::new(),
-            xmlbinary,
-        };
-        match route(&mut ctx, statement) {
+        let (mut progress, view) = self.statement_view(session, resume);
+        let finished = progress.finished.take();
+        let mut ctx = self.stmt_ctx(session, view, params, entropy, &mut progress);
+        let routed = match finished {
+            Some(result) => Ok(result),
+            None => route(&mut ctx, statement),
+        }
+        .and_then(|result| end_of_statement(&mut ctx, result));
+        match routed {
             Ok(result) => {
                 let txn = self.txn_mut(session).expect("transaction open");
                 txn.statements.push(statement.to_string());
@@ -465,5 +514,106 @@ impl Postgres {
             Err(Interrupt::Error(error)) => StatementOutcome::Failed(error),
             Err(Interrupt::Block(wait)) => StatementOutcome::Blocked(progress, Some(view), wait),
         }
+    }
+
+    /// The progress and read view of a statement: a re-run's own, else a new command id
+    /// with the snapshot its isolation level gives.
+    fn statement_view(&mut self, session: SessionId, resume: Resume) -> (Progress, ReadView) {
+        if let Some((progress, Some(view), _)) = resume {
+            return (progress, view);
+        }
+        let latest_csn = self.db.txns.latest_csn();
+        let txn = self.txn_mut(session).expect("transaction open");
+        let cid = txn.next_cid;
+        txn.next_cid += 1;
+        let snapshot_csn = match txn.isolation {
+            IsolationLevel::ReadCommitted => latest_csn,
+            IsolationLevel::RepeatableRead => *txn.snapshot_csn.get_or_insert(latest_csn),
+        };
+        let view = ReadView {
+            snapshot_csn,
+            xid: txn.xid,
+            cid,
+        };
+        (Progress::default(), view)
+    }
+
+    /// The execution context of a statement of the session's open transaction.
+    fn stmt_ctx<'a>(
+        &'a mut self,
+        session: SessionId,
+        view: ReadView,
+        params: &'a [Value],
+        entropy: &'a mut dyn Entropy,
+        progress: &'a mut Progress,
+    ) -> StmtCtx<'a> {
+        let xmlbinary = self.xmlbinary(session);
+        let txn = self.sessions[&session]
+            .txn
+            .as_ref()
+            .expect("transaction open");
+        let (isolation, txn_start_unix_micros) = (txn.isolation, txn.start_unix_micros);
+        StmtCtx {
+            db: &mut self.db,
+            session,
+            view,
+            isolation,
+            txn_start_unix_micros,
+            params,
+            entropy,
+            progress,
+            replay_index: 0,
+            subqueries: std::collections::BTreeMap::new(),
+            xmlbinary,
+        }
+    }
+
+    /// COMMIT of the session's transaction (explicit, or the end of an implicit one). The
+    /// deferred checks still pending run first, as at PostgreSQL's commit: one may wait (the
+    /// COMMIT blocks), and a failure rolls the whole transaction back and is COMMIT's error.
+    fn commit_checked(
+        &mut self,
+        session: SessionId,
+        resume: Resume,
+        entropy: &mut dyn Entropy,
+    ) -> StatementOutcome {
+        let pending = self.sessions[&session]
+            .txn
+            .as_ref()
+            .filter(|txn| !txn.aborted)
+            .and_then(|txn| self.db.deferred.get(&txn.xid))
+            .is_some_and(Deferred::has_pending);
+        if !pending {
+            return StatementOutcome::Done(self.end_transaction(session, true));
+        }
+        let (mut progress, view) = self.statement_view(session, resume);
+        let mut ctx = self.stmt_ctx(session, view, &[], entropy, &mut progress);
+        match deferred::fire(&mut ctx, true) {
+            Ok(()) => StatementOutcome::Done(self.end_transaction(session, true)),
+            Err(Interrupt::Block(wait)) => StatementOutcome::Blocked(progress, Some(view), wait),
+            Err(Interrupt::Error(error)) => {
+                let txn = self
+                    .sessions
+                    .get_mut(&session)
+                    .and_then(|state| state.txn.take());
+                let txn = txn.expect("checked open");
+                self.db.abort_xid(txn.xid);
+                StatementOutcome::Failed(error)
+            }
+        }
+    }
+}
+
+/// The end of a statement: checks it queued for constraints that are immediate now run
+/// (PostgreSQL's `AfterTriggerEndQuery`). If one waits, the result is kept, so the re-run
+/// only repeats the checks.
+fn end_of_statement(ctx: &mut StmtCtx, result: QueryResult) -> Exec<QueryResult> {
+    match deferred::fire(ctx, false) {
+        Ok(()) => Ok(result),
+        Err(Interrupt::Block(wait)) => {
+            ctx.progress.finished = Some(result);
+            Err(Interrupt::Block(wait))
+        }
+        Err(error) => Err(error),
     }
 }

@@ -21,7 +21,8 @@
 //! waiting for each transaction that used the table and blocking every later one until
 //! commit, as PostgreSQL does. A committed TRUNCATE empties its tables for older snapshots
 //! too (PostgreSQL's TRUNCATE is not MVCC-safe). Both are refused with 0A000 inside a
-//! transaction block (see `dispatch`).
+//! transaction block (see `dispatch`). A table with deferred constraint checks pending in
+//! the string's transaction is 55006 (`deferred::check_not_pending`).
 //! Not modelled: the NOTICEs of
 //! `IF EXISTS` and CASCADE (the engine sends no notices), DELETE/TRUNCATE triggers (there
 //! are none), a TRUNCATE's own entry in the ground-truth log (its rows appear as deletes).
@@ -34,6 +35,7 @@ use std::collections::BTreeSet;
 use sqlparser::ast;
 
 use super::catalog::{split_name, Catalog, TableId};
+use super::deferred::check_not_pending;
 use super::error::{PgError, SqlState};
 use super::exec::{Exec, StmtCtx};
 use super::storage::{RowId, WriteKind};
@@ -184,13 +186,14 @@ fn dependents_error(
 fn drop_from_catalog(
     catalog: &mut Catalog,
     targets: &[TableId],
-    cascade: bool,
+    (cascade, in_use): (bool, Result<(), PgError>),
 ) -> Result<(), PgError> {
     let dropped: BTreeSet<TableId> = targets.iter().copied().collect();
     let dependents = outside_dependents(catalog, targets, &dropped);
     if !dependents.is_empty() && !cascade {
         return Err(dependents_error(catalog, targets, &dependents));
     }
+    in_use?;
     let children: BTreeSet<TableId> = dependents.iter().map(|(child, _, _)| *child).collect();
     for child in children {
         catalog.drop_foreign_keys_to(child, &dropped);
@@ -218,9 +221,14 @@ pub fn execute_drop_table(ctx: &mut StmtCtx, statement: &ast::Statement) -> Exec
     if targets.is_empty() {
         return Ok(QueryResult::tag("DROP TABLE"));
     }
+    // Pending deferred checks (55006) are reported after the dependency error, as in
+    // PostgreSQL, where the drop itself finds them.
+    let in_use = targets
+        .iter()
+        .try_for_each(|table_id| check_not_pending(ctx, *table_id, "DROP TABLE"));
     let xid = ctx.xid();
     ctx.db.ddl(xid, |catalog| {
-        drop_from_catalog(catalog, &targets, drop.cascade)
+        drop_from_catalog(catalog, &targets, (drop.cascade, in_use))
     })?;
     Ok(QueryResult::tag("DROP TABLE"))
 }
@@ -354,6 +362,9 @@ pub fn execute_truncate(ctx: &mut StmtCtx, truncate: &ast::Truncate) -> Exec<Que
     let mut targets = truncate_targets(&ctx.db.catalog, truncate)?;
     if options.cascade {
         add_referencing(&ctx.db.catalog, &mut targets);
+    }
+    for table_id in &targets {
+        check_not_pending(ctx, *table_id, "TRUNCATE")?;
     }
     check_truncate_references(&ctx.db.catalog, &targets)?;
     for table_id in &targets {

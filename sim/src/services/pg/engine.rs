@@ -25,6 +25,7 @@ use super::error::{PgError, SqlState};
 use super::exec::{Db, Wait};
 use super::lock_syntax;
 use super::session::{Pending, Session};
+use super::set_constraints;
 use super::storage::ReadView;
 use super::value::Value;
 use super::{CancelReason, CommittedTxn, Entropy, PgConfig, Row, SessionId, StepOutcome};
@@ -97,8 +98,6 @@ const COMMANDS: [&str; 52] = [
 fn parse_error(sql: &str, message: &str) -> PgError {
     let upper = sql.to_uppercase();
     let known = [
-        "SET CONSTRAINTS",
-        "DEFERRABLE",
         "ATTACH PARTITION",
         "DETACH PARTITION",
         "PREPARE TRANSACTION",
@@ -218,7 +217,8 @@ impl Postgres {
         if let Some(parsed) = self.parse_cache.get(sql) {
             return parsed.clone();
         }
-        let parsed = Parser::parse_sql(&PostgreSqlDialect {}, &lock_syntax::encode(sql))
+        let locking = lock_syntax::encode(sql);
+        let parsed = Parser::parse_sql(&PostgreSqlDialect {}, &set_constraints::encode(&locking))
             .map(Arc::new)
             .map_err(|error| parse_error(sql, &error.to_string()));
         if self.parse_cache.len() >= self.config.parse_cache_entries_max {
@@ -375,8 +375,8 @@ impl Postgres {
     /// statement fails with `reason`'s error (and an explicit transaction becomes aborted).
     /// Returns the error to deliver, or `None` if the session was not waiting.
     pub fn cancel_wait(&mut self, session: SessionId, reason: CancelReason) -> Option<PgError> {
-        self.sessions.get_mut(&session)?.pending.take()?;
-        self.fail_statement(session);
+        let pending = self.sessions.get_mut(&session)?.pending.take()?;
+        self.fail_parked(session, &pending);
         Some(match reason {
             CancelReason::LockTimeout => PgError::new(
                 SqlState::LockNotAvailable,
@@ -405,11 +405,18 @@ impl Postgres {
 
     /// A crash while `session`'s COMMIT is in flight: one entropy draw decides whether the
     /// commit record reached the disk (committed) or not (rolled back), then the server
-    /// crashes. Returns whether it committed; the client must not be told either way.
+    /// crashes. Returns whether it committed; the client must not be told either way. A
+    /// transaction with deferred constraint checks still pending never commits here: its
+    /// checks (which may wait or fail) are not run in a crash, and losing it is a real
+    /// outcome too.
     pub fn crash_during_commit(&mut self, session: SessionId, entropy: &mut dyn Entropy) -> bool {
         let committed = entropy.next_u64() & 1 == 1;
         let open = self.sessions.get(&session).is_some_and(|state| {
-            state.pending.is_none() && state.txn.as_ref().is_some_and(|txn| !txn.aborted)
+            state.pending.is_none()
+                && state.txn.as_ref().is_some_and(|txn| {
+                    let pending = self.db.deferred.get(&txn.xid);
+                    !txn.aborted && !pending.is_some_and(super::deferred::Deferred::has_pending)
+                })
         });
         if committed && open {
             let txn = self

@@ -80,6 +80,15 @@ pub enum SqlState {
     DependentObjectsStillExist,
     /// 0A000 feature_not_supported (also: outside the simulated subset).
     FeatureNotSupported,
+    /// 55000 object_not_in_prerequisite_state (a deferrable unique constraint as an ON
+    /// CONFLICT arbiter).
+    ObjectNotInPrerequisiteState,
+    /// 42809 wrong_object_type (SET CONSTRAINTS naming a constraint that is not deferrable).
+    WrongObjectType,
+    /// 42704 undefined_object (SET CONSTRAINTS naming an unknown constraint).
+    UndefinedObject,
+    /// 55006 object_in_use (DROP TABLE / TRUNCATE of a table with deferred checks pending).
+    ObjectInUse,
     /// 08P01 protocol_violation (wrong parameter count, submit while blocked).
     ProtocolViolation,
     /// 08003 connection_does_not_exist (unknown or closed session).
@@ -123,6 +132,10 @@ impl SqlState {
             SqlState::QueryCanceled => "57014",
             SqlState::DependentObjectsStillExist => "2BP01",
             SqlState::FeatureNotSupported => "0A000",
+            SqlState::ObjectNotInPrerequisiteState => "55000",
+            SqlState::WrongObjectType => "42809",
+            SqlState::UndefinedObject => "42704",
+            SqlState::ObjectInUse => "55006",
             SqlState::ProtocolViolation => "08P01",
             SqlState::ConnectionDoesNotExist => "08003",
         }

@@ -70,6 +70,9 @@ pub struct Progress {
     pub listens: Vec<(String, bool)>,
     /// UPDATE/DELETE: chains of the target table the statement's own scan wrote.
     pub own_rows: std::collections::BTreeSet<RowId>,
+    /// The statement's result, once its work is done and only its end-of-statement
+    /// constraint checks (which waited) remain to re-run.
+    pub finished: Option<super::QueryResult>,
 }
 
 /// All shared state of one simulated database server.
@@ -108,6 +111,8 @@ pub struct Db {
     pub truncated: BTreeMap<Xid, Vec<(TableId, CommandId)>>,
     /// SELECTs the top-N path answered (tests check it is taken where it should be).
     pub top_n_served: u64,
+    /// Deferred constraint checks and SET CONSTRAINTS state of each in-progress transaction.
+    pub deferred: BTreeMap<Xid, super::deferred::Deferred>,
 }
 
 /// What a transaction's abort restores of the catalog it changed.

@@ -23,6 +23,7 @@ use super::catalog::{fold_ident, split_name, ColumnDefault, Table, TableId};
 use super::constraints::{
     check_not_null, check_parents, check_uniques, find_unique_conflict, update_locked_row,
 };
+use super::deferred::queue_row_checks;
 use super::error::{PgError, SqlState};
 use super::exec::{Exec, StmtCtx};
 use super::expr::{eval, eval_condition, Binding};
@@ -503,6 +504,21 @@ fn handle_conflict(
     Ok(Some(RowResult::Written(written, true)))
 }
 
+/// PostgreSQL checks, row by row in index order, that an arbiter is not deferrable (its
+/// `ExecCheckIndexConstraints`): a deferrable unique index cannot decide a conflict at once.
+fn check_arbiter(table: &Table, arbiter: usize) -> Result<(), PgError> {
+    let unique = &table.uniques[arbiter];
+    if !unique.deferral.is_deferrable() {
+        return Ok(());
+    }
+    Err(PgError::new(
+        SqlState::ObjectNotInPrerequisiteState,
+        "ON CONFLICT does not support deferrable unique constraints/exclusion constraints as \
+         arbiters",
+    )
+    .with_constraint(&table.name, &unique.name))
+}
+
 fn process_row(
     ctx: &mut StmtCtx,
     target: &Target,
@@ -517,6 +533,7 @@ fn process_row(
         loop {
             let mut conflict = None;
             for arbiter in arbiters {
+                check_arbiter(&target.table, *arbiter)?;
                 if let Some(row_id) = find_unique_conflict(ctx, table_id, *arbiter, &values)? {
                     conflict = Some(row_id);
                     break;
@@ -530,9 +547,10 @@ fn process_row(
             }
         }
     }
-    check_uniques(ctx, table_id, None, &values, arbiters)?;
-    check_parents(ctx, table_id, None, &values)?;
-    write_insert(ctx, table_id, values.clone());
+    let rechecks = check_uniques(ctx, table_id, None, &values, arbiters)?;
+    let deferred = check_parents(ctx, table_id, None, &values)?;
+    let row_id = write_insert(ctx, table_id, values.clone());
+    queue_row_checks(ctx, table_id, row_id, &values, (&rechecks, &deferred));
     fire_after(ctx, table_id, TriggerOp::Insert, None, &values)?;
     Ok(RowResult::Written(values, false))
 }

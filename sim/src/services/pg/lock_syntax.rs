@@ -86,7 +86,7 @@ pub fn encode(sql: &str) -> Cow<'_, str> {
 }
 
 /// A word token in upper case, anything else as an empty string (never a keyword).
-fn keyword(token: &Token) -> String {
+pub(super) fn keyword(token: &Token) -> String {
     match token {
         Token::Word(word) if word.quote_style.is_none() => word.value.to_uppercase(),
         _ => String::new(),
@@ -94,20 +94,20 @@ fn keyword(token: &Token) -> String {
 }
 
 /// Byte offsets of line starts, to turn the tokenizer's (line, column) into byte offsets.
-struct LineOffsets<'a> {
+pub(super) struct LineOffsets<'a> {
     text: &'a str,
     starts: Vec<usize>,
 }
 
 impl<'a> LineOffsets<'a> {
-    fn new(text: &'a str) -> Self {
+    pub(super) fn new(text: &'a str) -> Self {
         let mut starts = vec![0];
         starts.extend(text.match_indices('\n').map(|(offset, _)| offset + 1));
         LineOffsets { text, starts }
     }
 
     /// The byte offset of a 1-based (line, column in characters) location.
-    fn byte(&self, location: Location) -> usize {
+    pub(super) fn byte(&self, location: Location) -> usize {
         let line_index = usize::try_from(location.line.saturating_sub(1)).unwrap_or(usize::MAX);
         let Some(start) = self.starts.get(line_index).copied() else {
             return self.text.len();

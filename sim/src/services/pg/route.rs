@@ -5,7 +5,8 @@
 //! `TRUNCATE` (<https://www.postgresql.org/docs/15/sql-truncate.html>), in `drop.rs`, run
 //! outside a transaction block only (the catalog is not transactional); both wait for their
 //! ACCESS EXCLUSIVE locks like every statement (`statement_locks`). `LOCK TABLE` is all
-//! locks: `statement_locks` does its work before it is routed here.
+//! locks: `statement_locks` does its work before it is routed here. `SET CONSTRAINTS`
+//! (`set_constraints.rs`) runs here too, since its IMMEDIATE form runs checks that may wait.
 //! Not modelled: every statement kind not listed in `route` (other DROP kinds such as DROP
 //! INDEX, DROP SEQUENCE and DROP SCHEMA, ALTER, COPY, MERGE, PREPARE, …).
 //! Invariant: routing is purely syntactic; it never touches the database itself.
@@ -14,7 +15,7 @@ use sqlparser::ast::{self, Statement};
 
 use super::error::PgError;
 use super::exec::{Exec, StmtCtx};
-use super::{ddl, drop, insert, modify, notify, select, QueryResult};
+use super::{ddl, drop, insert, modify, notify, select, set_constraints, QueryResult};
 
 /// Executes one statement inside the current transaction.
 pub fn route(ctx: &mut StmtCtx, statement: &Statement) -> Exec<QueryResult> {
@@ -70,6 +71,10 @@ pub fn route(ctx: &mut StmtCtx, statement: &Statement) -> Exec<QueryResult> {
         Statement::Truncate(truncate) => drop::execute_truncate(ctx, truncate),
         // Its whole work, taking the locks, happened before it ran (`statement_locks`).
         Statement::Lock(_) => Ok(QueryResult::tag("LOCK TABLE")),
+        Statement::Set(set) => match set_constraints::decode(set) {
+            Some(set_constraints) => set_constraints::execute(ctx, &set_constraints),
+            None => Err(PgError::unsupported(statement_kind(statement)).into()),
+        },
         Statement::CreateSchema { .. } => Err(PgError::unsupported(format!(
             "CREATE SCHEMA beyond a plain name and IF NOT EXISTS: {statement}"
         ))

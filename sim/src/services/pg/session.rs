@@ -125,6 +125,7 @@ impl Db {
         self.writes.remove(&xid);
         self.partial_rollbacks.remove(&xid);
         self.truncated.remove(&xid);
+        self.deferred.remove(&xid);
     }
 
     /// Commits: makes the writes visible, logs them, releases locks.
@@ -203,6 +204,9 @@ impl Db {
             truncated.retain(|(_, truncating)| *truncating < cid);
         }
         self.advisory.release_xid(xid, cid);
+        if let Some(deferred) = self.deferred.get_mut(&xid) {
+            deferred.rollback_to(cid);
+        }
         self.rollback_epoch += 1;
         self.partial_rollbacks.insert(xid, self.rollback_epoch);
     }

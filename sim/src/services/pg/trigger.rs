@@ -24,6 +24,7 @@ use std::sync::Arc;
 
 use super::catalog::{ColumnDefault, Table, TableId};
 use super::constraints::{check_not_null, check_uniques};
+use super::deferred::queue_row_checks;
 use super::error::{PgError, SqlState};
 use super::exec::{Exec, StmtCtx};
 use super::expr::eval;
@@ -203,8 +204,9 @@ fn insert_row(ctx: &mut StmtCtx, insert: &TriggerInsert) -> Exec<()> {
         insert.table
     );
     check_not_null(&table, &values)?;
-    check_uniques(ctx, table_id, None, &values, &[])?;
-    write_insert(ctx, table_id, values);
+    let rechecks = check_uniques(ctx, table_id, None, &values, &[])?;
+    let row_id = write_insert(ctx, table_id, values.clone());
+    queue_row_checks(ctx, table_id, row_id, &values, (&rechecks, &[]));
     Ok(())
 }
 

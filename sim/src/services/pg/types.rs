@@ -56,9 +56,8 @@ pub fn cast_type(data_type: &DataType) -> Result<ColumnType, PgError> {
 
 pub fn map_action(action: Option<ast::ReferentialAction>) -> Result<ForeignKeyAction, PgError> {
     match action {
-        None | Some(ast::ReferentialAction::NoAction | ast::ReferentialAction::Restrict) => {
-            Ok(ForeignKeyAction::Restrict)
-        }
+        None | Some(ast::ReferentialAction::NoAction) => Ok(ForeignKeyAction::NoAction),
+        Some(ast::ReferentialAction::Restrict) => Ok(ForeignKeyAction::Restrict),
         Some(ast::ReferentialAction::Cascade) => Ok(ForeignKeyAction::Cascade),
         Some(ast::ReferentialAction::SetNull) => Ok(ForeignKeyAction::SetNull),
         Some(other) => Err(PgError::unsupported(format!("ON DELETE {other}"))),

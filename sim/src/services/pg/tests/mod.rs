@@ -9,6 +9,7 @@ mod concurrency;
 mod concurrency_locks;
 mod conformance_fixes;
 mod ddl;
+mod deferred;
 mod determinism;
 mod dml;
 mod drop_truncate;
