@@ -326,7 +326,7 @@ impl Postgres {
             // 25001 (and aborts the block). An implicit transaction of a multi-statement string
             // becomes a block.
             if let Some(level) = requested.filter(|level| *level != txn.isolation) {
-                if txn.next_cid > 0 {
+                if txn.snapshot_taken {
                     return Err(PgError::new(
                         SqlState::ActiveSqlTransaction,
                         "SET TRANSACTION ISOLATION LEVEL must be called before any query",
@@ -450,9 +450,7 @@ impl Postgres {
         }
         // PostgreSQL takes a REPEATABLE READ transaction's snapshot before the first
         // statement's table locks (a utility statement such as LOCK TABLE takes none).
-        if txn.isolation == IsolationLevel::RepeatableRead
-            && !matches!(statement, Statement::Lock(_))
-        {
+        if txn.isolation == IsolationLevel::RepeatableRead && takes_snapshot(statement) {
             txn.snapshot_csn.get_or_insert(latest_csn);
         }
         let locker = (
@@ -491,7 +489,7 @@ impl Postgres {
                 return StatementOutcome::Blocked(Progress::default(), None, wait)
             }
         }
-        let (mut progress, view) = self.statement_view(session, resume);
+        let (mut progress, view) = self.statement_view(session, resume, takes_snapshot(statement));
         let finished = progress.finished.take();
         let mut ctx = self.stmt_ctx(session, view, params, entropy, &mut progress);
         let routed = match finished {
@@ -518,7 +516,15 @@ impl Postgres {
 
     /// The progress and read view of a statement: a re-run's own, else a new command id
     /// with the snapshot its isolation level gives.
-    fn statement_view(&mut self, session: SessionId, resume: Resume) -> (Progress, ReadView) {
+    /// The command id and snapshot of a statement. One that takes no snapshot in PostgreSQL
+    /// (`takes_snapshot`) reads the latest state and leaves a REPEATABLE READ transaction's
+    /// snapshot to the next statement.
+    fn statement_view(
+        &mut self,
+        session: SessionId,
+        resume: Resume,
+        takes_snapshot: bool,
+    ) -> (Progress, ReadView) {
         if let Some((progress, Some(view), _)) = resume {
             return (progress, view);
         }
@@ -526,9 +532,14 @@ impl Postgres {
         let txn = self.txn_mut(session).expect("transaction open");
         let cid = txn.next_cid;
         txn.next_cid += 1;
+        txn.snapshot_taken |= takes_snapshot;
         let snapshot_csn = match txn.isolation {
-            IsolationLevel::ReadCommitted => latest_csn,
-            IsolationLevel::RepeatableRead => *txn.snapshot_csn.get_or_insert(latest_csn),
+            IsolationLevel::RepeatableRead if takes_snapshot => {
+                *txn.snapshot_csn.get_or_insert(latest_csn)
+            }
+            IsolationLevel::ReadCommitted | IsolationLevel::RepeatableRead => {
+                txn.snapshot_csn.unwrap_or(latest_csn)
+            }
         };
         let view = ReadView {
             snapshot_csn,
@@ -586,7 +597,7 @@ impl Postgres {
         if !pending {
             return StatementOutcome::Done(self.end_transaction(session, true));
         }
-        let (mut progress, view) = self.statement_view(session, resume);
+        let (mut progress, view) = self.statement_view(session, resume, true);
         let mut ctx = self.stmt_ctx(session, view, &[], entropy, &mut progress);
         match deferred::fire(&mut ctx, true) {
             Ok(()) => StatementOutcome::Done(self.end_transaction(session, true)),
@@ -616,4 +627,19 @@ fn end_of_statement(ctx: &mut StmtCtx, result: QueryResult) -> Exec<QueryResult>
         }
         Err(error) => Err(error),
     }
+}
+
+/// Whether PostgreSQL takes a snapshot for `statement` (`PlannedStmtRequiresSnapshot` in
+/// pquery.c, PostgreSQL 15): LOCK TABLE, SET CONSTRAINTS, LISTEN, UNLISTEN and NOTIFY do not,
+/// so after them a transaction may still choose its isolation level (no 25001) and a
+/// REPEATABLE READ transaction's snapshot is taken by the next statement, after the lock.
+fn takes_snapshot(statement: &Statement) -> bool {
+    !matches!(
+        statement,
+        Statement::Lock(_)
+            | Statement::Set(_)
+            | Statement::LISTEN { .. }
+            | Statement::UNLISTEN { .. }
+            | Statement::NOTIFY { .. }
+    )
 }

@@ -29,6 +29,9 @@ pub struct Txn {
     pub start_unix_micros: i64,
     /// REPEATABLE READ snapshot, taken at the first statement that is not transaction control.
     pub snapshot_csn: Option<u64>,
+    /// A statement took a snapshot (any but LOCK TABLE, SET, LISTEN/UNLISTEN/NOTIFY): the
+    /// isolation level can no longer change (25001).
+    pub snapshot_taken: bool,
     /// Command id for the next statement.
     pub next_cid: CommandId,
     /// Open savepoints: name and the first command id after it.
@@ -105,6 +108,7 @@ impl Db {
             explicit,
             start_unix_micros,
             snapshot_csn: None,
+            snapshot_taken: false,
             next_cid: 0,
             savepoints: Vec::new(),
             aborted: false,

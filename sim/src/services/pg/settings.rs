@@ -243,7 +243,7 @@ impl Postgres {
                 }
                 other => return Err(PgError::unsupported(format!("transaction mode {other}"))),
             };
-            if txn.next_cid > 0 {
+            if txn.snapshot_taken {
                 return Err(PgError::new(
                     SqlState::ActiveSqlTransaction,
                     "SET TRANSACTION ISOLATION LEVEL must be called before any query",
