@@ -101,6 +101,7 @@ fn parent_read() -> impl Strategy<Value = String> {
         key().prop_map(|k| format!(
             "SELECT count(DISTINCT v), max(v) FILTER (WHERE id > {k}), sum(v) FROM p"
         )),
+        Just("SELECT DISTINCT v FROM p ORDER BY v".to_string()),
     ]
 }
 

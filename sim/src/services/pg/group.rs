@@ -9,11 +9,14 @@
 //! synthetic binding (`#group.k0`, `#group.a0`); what still names a table column afterwards
 //! is ungrouped. Each group is evaluated over that binding followed by its first row.
 //!
+//! `SELECT DISTINCT` is here too: duplicates of the output are dropped before ORDER BY.
+//!
 //! Not modelled: `avg` and `sum(bigint)` (their result type, numeric, is not simulated), the
 //! other aggregates (`string_agg`, `array_agg`, `bool_and`, ...), ORDER BY inside an
-//! aggregate's arguments, grouping sets (ROLLUP, CUBE, `GROUP BY ()`), DISTINCT ON. Each is
-//! 0A000 naming it. Without ORDER BY, groups come out in order of first appearance; PostgreSQL's
-//! order depends on its plan (hash or sort), so no application may rely on either.
+//! aggregate's arguments, grouping sets (ROLLUP, CUBE, `GROUP BY ()`), DISTINCT ON (refused
+//! in `select.rs`). Each is 0A000 naming it. Without ORDER BY, groups come out in order of
+//! first appearance; PostgreSQL's order depends on its plan (hash or sort), so no
+//! application may rely on either.
 //! Invariant: every output, HAVING and ORDER BY expression of a plan reads only `#group` and
 //! the columns of tables whose primary key is grouped (checked in `check_grouped`).
 
@@ -89,7 +92,9 @@ pub fn check_no_locking(select: &Select, mode: Option<RowLockMode>) -> Result<()
         RowLockMode::Share => "FOR SHARE",
         RowLockMode::KeyShare => "FOR KEY SHARE",
     };
-    let reason = if !group_by_exprs(select)?.is_empty() {
+    let reason = if is_distinct(select) {
+        "DISTINCT clause"
+    } else if !group_by_exprs(select)?.is_empty() {
         "GROUP BY clause"
     } else if select.having.is_some() {
         "HAVING clause"
@@ -635,7 +640,7 @@ impl GroupPlan {
             for expr in &self.keys {
                 key.push(eval(ctx, &row.scope, expr)?);
             }
-            let index = match search(&groups, &by_key, &key)? {
+            let index = match search(&by_key, |index| &groups[index].key, &key)? {
                 Ok(found) => by_key[found],
                 Err(insert_at) => {
                     groups.push(self.new_group(key, None));
@@ -703,16 +708,17 @@ impl GroupPlan {
     }
 }
 
-/// Binary search of `key` among the groups in `by_key` order.
-fn search(
-    groups: &[Group],
-    by_key: &[usize],
+/// Binary search of `key` among `items` (positions in key order, `key_of` reading each
+/// one's key): `Ok(position)` when found, `Err(insertion point)` otherwise.
+fn search<'i>(
+    sorted: &[usize],
+    key_of: impl Fn(usize) -> &'i [Value],
     key: &[Value],
 ) -> Result<Result<usize, usize>, PgError> {
-    let (mut low, mut high) = (0, by_key.len());
+    let (mut low, mut high) = (0, sorted.len());
     while low < high {
         let middle = (low + high) / 2;
-        match compare_keys(&groups[by_key[middle]].key, key)? {
+        match compare_keys(key_of(sorted[middle]), key)? {
             std::cmp::Ordering::Less => low = middle + 1,
             std::cmp::Ordering::Greater => high = middle,
             std::cmp::Ordering::Equal => return Ok(Ok(middle)),
@@ -730,4 +736,46 @@ pub fn source_tables<'c>(ctx: &'c StmtCtx, sources: &[Source]) -> Vec<Option<&'c
             None => Some(ctx.db.catalog.table(source.table_id)),
         })
         .collect()
+}
+
+/// `SELECT DISTINCT` (not `SELECT ALL`, not `DISTINCT ON`, which `select.rs` refuses).
+pub fn is_distinct(select: &Select) -> bool {
+    matches!(select.distinct, Some(ast::Distinct::Distinct))
+}
+
+/// Whether the SELECT is `SELECT DISTINCT`, checking PostgreSQL's rule that each ORDER BY
+/// expression is an output column (42P10), since the sort runs over distinct output rows.
+pub fn distinct(select: &Select, query: &Query, templates: &[Binding]) -> Result<bool, PgError> {
+    if !is_distinct(select) {
+        return Ok(false);
+    }
+    let resolver = Resolver { templates };
+    let (items, names) = output_items(select, &resolver)?;
+    for order in order_exprs(query)? {
+        if output_reference(&order.expr, &names, items.len())?.is_some() {
+            continue;
+        }
+        if !items.contains(&resolver.qualify(order.expr.clone())?) {
+            return Err(PgError::new(
+                SqlState::InvalidColumnReference,
+                "for SELECT DISTINCT, ORDER BY expressions must appear in select list",
+            ));
+        }
+    }
+    Ok(true)
+}
+
+/// The rows with a distinct output, each kept at its first occurrence (NULLs equal, as
+/// DISTINCT compares them).
+pub fn without_duplicates(rows: Vec<SortedRow>) -> Result<Vec<SortedRow>, PgError> {
+    let mut kept: Vec<SortedRow> = Vec::new();
+    // Positions in `kept`, sorted by output, for a binary search per row.
+    let mut by_output: Vec<usize> = Vec::new();
+    for row in rows {
+        if let Err(insert_at) = search(&by_output, |index| &kept[index].2, &row.2)? {
+            by_output.insert(insert_at, kept.len());
+            kept.push(row);
+        }
+    }
+    Ok(kept)
 }

@@ -3,7 +3,9 @@
 //! LOCKED; grouped SELECTs (GROUP BY, HAVING, aggregates) are planned by `group.rs`; also
 //! FROM-less SELECTs such as `SELECT pg_advisory_xact_lock(hashtext($1))`.
 //!
-//! Not modelled: DISTINCT, correlated subqueries, CTEs, UNION, outer joins, several FROM
+//! `SELECT DISTINCT` removes duplicate output rows before ORDER BY (`group.rs`).
+//!
+//! Not modelled: DISTINCT ON, correlated subqueries, CTEs, UNION, outer joins, several FROM
 //! items, window functions, locking with a join. Each is a 0A000 naming the construct.
 //! Invariant: rows are locked in output order and locked rows are skipped before LIMIT is
 //! applied, as PostgreSQL's LockRows node sits below Limit.
@@ -215,7 +217,10 @@ fn check_select(select: &Select) -> Result<(), PgError> {
         flavor,
     } = select;
     let refused = [
-        (distinct.is_some(), "DISTINCT"),
+        (
+            matches!(distinct, Some(ast::Distinct::On(_))),
+            "DISTINCT ON",
+        ),
         (
             !named_window.is_empty() || qualify.is_some(),
             "WINDOW clause",
@@ -334,12 +339,19 @@ pub fn execute_select(ctx: &mut StmtCtx, query: &Query) -> Exec<QueryResult> {
         &templates(ctx, &sources),
         &group::source_tables(ctx, &sources),
     )?;
+    let distinct = group::distinct(select, query, &templates(ctx, &sources))?;
     let locking = lock_clause(query, &sources)?;
-    if let Some(grouping) = grouping {
+    if distinct || grouping.is_some() {
         group::check_no_locking(select, locking.map(|(mode, _)| mode))?;
+    }
+    if let Some(grouping) = grouping {
         return select_grouped(ctx, query, &sources, on.as_ref(), &grouping);
     }
-    if let Some(rows) = top_n::select_top_n(ctx, query, select, &sources, locking) {
+    let top_n = match distinct {
+        true => None,
+        false => top_n::select_top_n(ctx, query, select, &sources, locking),
+    };
+    if let Some(rows) = top_n {
         ctx.db.top_n_served += 1;
         let rows = rows?;
         let names = output_names(&select.projection, &templates(ctx, &sources))?;
@@ -352,6 +364,9 @@ pub fn execute_select(ctx: &mut StmtCtx, query: &Query) -> Exec<QueryResult> {
         let output = project(ctx, &candidate.scope, &select.projection)?;
         let keys = sort_key_values(ctx, query, &names, &candidate, &output)?;
         keyed.push((keys, candidate, output));
+    }
+    if distinct {
+        keyed = group::without_duplicates(keyed)?;
     }
     sort_rows(query, &mut keyed)?;
     let (offset, limit) = limit_values(ctx, query)?;
@@ -377,6 +392,9 @@ fn select_grouped(
     let rows = candidates(ctx, sources, on, select.selection.as_ref())?;
     let names = output_names(&select.projection, &templates(ctx, sources))?;
     let mut keyed = grouping.run(ctx, rows)?;
+    if group::is_distinct(select) {
+        keyed = group::without_duplicates(keyed)?;
+    }
     sort_rows(query, &mut keyed)?;
     let (offset, limit) = limit_values(ctx, query)?;
     let rows = keyed

@@ -118,7 +118,7 @@ const UNSUPPORTED: &[(&str, &str)] = &[
         "aggregate string_agg()",
     ),
     ("SELECT count(p.*) FROM p", "whole-row argument p.*"),
-    ("SELECT DISTINCT name FROM p", "DISTINCT"),
+    ("SELECT DISTINCT ON (name) name FROM p", "DISTINCT ON"),
     (
         "SELECT * FROM p LEFT JOIN c ON c.p_id = p.id",
         "outer or cross JOIN",
