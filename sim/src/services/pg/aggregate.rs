@@ -238,6 +238,10 @@ fn argument(
         [FunctionArg::Unnamed(FunctionArgExpr::QualifiedWildcard(name))] => {
             Err(PgError::unsupported(format!("whole-row argument {name}.*")))
         }
+        [] if kind == AggregateKind::Count => Err(PgError::new(
+            SqlState::WrongObjectType,
+            format!("{name}(*) must be used to call a parameterless aggregate function"),
+        )),
         other => Err(PgError::new(
             SqlState::UndefinedFunction,
             format!(

@@ -322,6 +322,64 @@ fn positions(table: &Table, names: &[String]) -> Result<Vec<usize>, PgError> {
         .collect()
 }
 
+/// The parent columns a foreign key references, as PostgreSQL 15's
+/// `transformFkeyGetPrimaryKey` / `transformFkeyCheckAttrs` (tablecmds.c) find them: the
+/// primary key when none are listed (42704 without one), else a unique constraint or index
+/// on exactly those columns, in any order (42830 without one); a deferrable key cannot be
+/// referenced (55000).
+fn referenced_key(parent: &Table, referred: &[ast::Ident]) -> Result<Vec<usize>, PgError> {
+    let deferrable = |kind: &str| {
+        PgError::new(
+            SqlState::ObjectNotInPrerequisiteState,
+            format!(
+                "cannot use a deferrable {kind} for referenced table \"{}\"",
+                parent.name
+            ),
+        )
+    };
+    if referred.is_empty() {
+        let primary = parent.primary_key.as_ref().ok_or_else(|| {
+            PgError::new(
+                SqlState::UndefinedObject,
+                format!(
+                    "there is no primary key for referenced table \"{}\"",
+                    parent.name
+                ),
+            )
+        })?;
+        let index = parent
+            .uniques
+            .iter()
+            .find(|unique| unique.columns == *primary);
+        if index.is_some_and(|unique| unique.deferral != Deferral::NotDeferrable) {
+            return Err(deferrable("primary key"));
+        }
+        return Ok(primary.clone());
+    }
+    let names: Vec<String> = referred.iter().map(fold_ident).collect();
+    let columns = positions(parent, &names)?;
+    let mut wanted = columns.clone();
+    wanted.sort_unstable();
+    let matching = parent.uniques.iter().find(|unique| {
+        let mut have = unique.columns.clone();
+        have.sort_unstable();
+        have == wanted
+    });
+    match matching {
+        None => Err(PgError::new(
+            SqlState::InvalidForeignKey,
+            format!(
+                "there is no unique constraint matching given keys for referenced table \"{}\"",
+                parent.name
+            ),
+        )),
+        Some(unique) if unique.deferral != Deferral::NotDeferrable => {
+            Err(deferrable("unique constraint"))
+        }
+        Some(_) => Ok(columns),
+    }
+}
+
 fn resolve_foreign_key(
     catalog: &Catalog,
     table: &Table,
@@ -340,26 +398,7 @@ fn resolve_foreign_key(
     } else {
         catalog.table(parent_id)
     };
-    let parent_columns = if pending.spec.referred_columns.is_empty() {
-        let primary = parent.uniques.first().ok_or_else(|| {
-            PgError::new(
-                SqlState::InvalidColumnReference,
-                format!(
-                    "there is no primary key for referenced table \"{}\"",
-                    parent.name
-                ),
-            )
-        })?;
-        primary.columns.clone()
-    } else {
-        let names: Vec<String> = pending
-            .spec
-            .referred_columns
-            .iter()
-            .map(fold_ident)
-            .collect();
-        positions(parent, &names)?
-    };
+    let parent_columns = referenced_key(parent, &pending.spec.referred_columns)?;
     if !matches!(
         pending.spec.on_update,
         None | Some(ast::ReferentialAction::NoAction)

@@ -452,6 +452,7 @@ impl Postgres {
         // statement's table locks (a utility statement such as LOCK TABLE takes none).
         if txn.isolation == IsolationLevel::RepeatableRead && takes_snapshot(statement) {
             txn.snapshot_csn.get_or_insert(latest_csn);
+            txn.snapshot_taken = true;
         }
         let locker = (
             session,
@@ -515,8 +516,7 @@ impl Postgres {
     }
 
     /// The progress and read view of a statement: a re-run's own, else a new command id
-    /// with the snapshot its isolation level gives.
-    /// The command id and snapshot of a statement. One that takes no snapshot in PostgreSQL
+    /// with the snapshot its isolation level gives. One that takes no snapshot in PostgreSQL
     /// (`takes_snapshot`) reads the latest state and leaves a REPEATABLE READ transaction's
     /// snapshot to the next statement.
     fn statement_view(
@@ -537,9 +537,8 @@ impl Postgres {
             IsolationLevel::RepeatableRead if takes_snapshot => {
                 *txn.snapshot_csn.get_or_insert(latest_csn)
             }
-            IsolationLevel::ReadCommitted | IsolationLevel::RepeatableRead => {
-                txn.snapshot_csn.unwrap_or(latest_csn)
-            }
+            IsolationLevel::RepeatableRead => txn.snapshot_csn.unwrap_or(latest_csn),
+            IsolationLevel::ReadCommitted => latest_csn,
         };
         let view = ReadView {
             snapshot_csn,

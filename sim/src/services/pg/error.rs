@@ -54,6 +54,8 @@ pub enum SqlState {
     InvalidColumnReference,
     /// 42803 grouping_error (ungrouped column, aggregate where none is allowed).
     GroupingError,
+    /// 42830 invalid_foreign_key (no unique constraint matches the referenced columns).
+    InvalidForeignKey,
     /// 42804 datatype_mismatch.
     DatatypeMismatch,
     /// 42702 ambiguous_column.
@@ -119,6 +121,7 @@ impl SqlState {
             SqlState::InvalidSchemaName => "3F000",
             SqlState::InvalidColumnReference => "42P10",
             SqlState::GroupingError => "42803",
+            SqlState::InvalidForeignKey => "42830",
             SqlState::DatatypeMismatch => "42804",
             SqlState::AmbiguousColumn => "42702",
             SqlState::InvalidTextRepresentation => "22P02",

@@ -384,6 +384,17 @@ impl Resolver<'_> {
                 *expr = (**inner).clone();
             }
             match expr {
+                // `LOWER(x)` and `lower(x)`, `CAST(x AS t)` and `x::t` are the same call.
+                Expr::Function(function) => {
+                    for part in &mut function.name.0 {
+                        if let ast::ObjectNamePart::Identifier(ident) = part {
+                            *ident = Ident::new(fold_ident(ident));
+                        }
+                    }
+                }
+                Expr::Cast { kind, .. } if *kind == ast::CastKind::DoubleColon => {
+                    *kind = ast::CastKind::Cast;
+                }
                 Expr::Identifier(ident) => *expr = self.resolve(&fold_ident(ident))?,
                 Expr::CompoundIdentifier(parts) => {
                     if let [qualifier, column] = &parts[..] {
@@ -492,7 +503,8 @@ fn substitute_keys(mut expr: Expr, keys: &[Expr]) -> Expr {
 }
 
 /// Bindings whose every column may be read ungrouped: a table whose primary key columns are
-/// all GROUP BY keys (PostgreSQL's functional dependency rule, check_functional_grouping).
+/// all GROUP BY keys and is not deferrable (PostgreSQL's functional dependency rule,
+/// check_functional_grouping).
 fn dependent_bindings(
     keys: &[Expr],
     templates: &[Binding],
@@ -504,6 +516,15 @@ fn dependent_bindings(
         .filter_map(|(binding, table)| {
             let table = (*table)?;
             let primary = table.primary_key.as_ref()?;
+            // `get_primary_key_attnos(.., deferrableOk = false)`: a deferrable key may hold
+            // duplicates until commit, so it groups nothing.
+            let index = table
+                .uniques
+                .iter()
+                .find(|unique| unique.columns == *primary)?;
+            if index.deferral != super::catalog::Deferral::NotDeferrable {
+                return None;
+            }
             primary
                 .iter()
                 .all(|&column| {

@@ -107,11 +107,12 @@ pub fn select_list_series(
     let plain = query.order_by.is_none() && query.limit_clause.is_none() && query.locks.is_empty();
     let ungrouped = select.distinct.is_none()
         && select.having.is_none()
+        && !super::aggregate::has_aggregate(&select.projection)
         && matches!(&select.group_by, ast::GroupByExpr::Expressions(exprs, _) if exprs.is_empty());
     if !select.from.is_empty() || !plain || !ungrouped {
         return Err(PgError::unsupported(
-            "generate_series in a select list with FROM, DISTINCT, GROUP BY, HAVING, ORDER BY, \
-             LIMIT or a locking clause",
+            "generate_series in a select list with FROM, DISTINCT, GROUP BY, HAVING, an \
+             aggregate, ORDER BY, LIMIT or a locking clause",
         )
         .into());
     }

@@ -27,7 +27,8 @@ pub struct Txn {
     pub explicit: bool,
     /// Start time in Unix microseconds: what now() returns.
     pub start_unix_micros: i64,
-    /// REPEATABLE READ snapshot, taken at the first statement that is not transaction control.
+    /// REPEATABLE READ snapshot, taken at the first statement that takes one (not
+    /// transaction control, LOCK TABLE, SET, SET CONSTRAINTS, LISTEN/UNLISTEN/NOTIFY).
     pub snapshot_csn: Option<u64>,
     /// A statement took a snapshot (any but LOCK TABLE, SET, LISTEN/UNLISTEN/NOTIFY): the
     /// isolation level can no longer change (25001).

@@ -243,10 +243,20 @@ impl Postgres {
                 }
                 other => return Err(PgError::unsupported(format!("transaction mode {other}"))),
             };
+            // PostgreSQL's check_XactIsoLevel: only a change is checked.
+            if isolation == txn.isolation {
+                continue;
+            }
             if txn.snapshot_taken {
                 return Err(PgError::new(
                     SqlState::ActiveSqlTransaction,
                     "SET TRANSACTION ISOLATION LEVEL must be called before any query",
+                ));
+            }
+            if !txn.savepoints.is_empty() {
+                return Err(PgError::new(
+                    SqlState::ActiveSqlTransaction,
+                    "SET TRANSACTION ISOLATION LEVEL must not be called in a subtransaction",
                 ));
             }
             txn.isolation = isolation;
