@@ -71,12 +71,22 @@ pub fn encode(sql: &str) -> Cow<'_, str> {
             _ => edits.push((start, end, format!("{plain} OF {quoted}"))),
         }
     }
+    apply_edits(sql, edits)
+}
+
+/// `sql` with each (byte range, replacement) applied; the edits are in text order and do
+/// not overlap. Borrowed when there is none.
+pub(super) fn apply_edits(sql: &str, edits: Vec<(usize, usize, String)>) -> Cow<'_, str> {
     if edits.is_empty() {
         return Cow::Borrowed(sql);
     }
     let mut text = String::with_capacity(sql.len() + 32 * edits.len());
     let mut copied = 0;
     for (start, end, replacement) in edits {
+        debug_assert!(
+            copied <= start && start <= end,
+            "edits in order, not overlapping"
+        );
         text.push_str(&sql[copied..start]);
         text.push_str(&replacement);
         copied = end;

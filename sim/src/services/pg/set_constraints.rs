@@ -59,18 +59,7 @@ pub fn encode(sql: &str) -> Cow<'_, str> {
         edits.extend(statement_edits(&statement, &offsets));
         statement.clear();
     }
-    if edits.is_empty() {
-        return Cow::Borrowed(sql);
-    }
-    let mut text = String::with_capacity(sql.len() + 64);
-    let mut copied = 0;
-    for (start, end, replacement) in edits {
-        text.push_str(&sql[copied..start]);
-        text.push_str(&replacement);
-        copied = end;
-    }
-    text.push_str(&sql[copied..]);
-    Cow::Owned(text)
+    super::lock_syntax::apply_edits(sql, edits)
 }
 
 /// The edits (byte range, replacement; in text order) that rewrite one statement's tokens,
