@@ -3,13 +3,13 @@
 //! parent must be visible; it gets a FOR KEY SHARE lock) and on the parent side (RESTRICT /
 //! NO ACTION, CASCADE, SET NULL).
 //!
-//! A DEFERRABLE unique key is only checked for a possible duplicate here (PostgreSQL's
-//! UNIQUE_CHECK_PARTIAL, which waits for nobody); `recheck_unique` decides, at the end of the
-//! statement or at COMMIT (`deferred.rs`). A deferred foreign key's checks are queued the same
-//! way and run by `recheck_child` / `recheck_parent`.
-//! Not modelled: immediate FK checks run per row instead of at end of statement (non-deferrable
-//! unique checks are per row in PostgreSQL too), MATCH FULL, the REPEATABLE READ cross-check
-//! of parent-side FK queries.
+//! A non-deferrable unique key is checked per row, as PostgreSQL's btree does. A DEFERRABLE
+//! one is only checked for a possible duplicate here (PostgreSQL's UNIQUE_CHECK_PARTIAL,
+//! which waits for nobody); `recheck_unique` decides, at the end of the statement or at
+//! COMMIT (`deferred.rs`). Every foreign-key check and action is queued the same way (as
+//! PostgreSQL's RI triggers are AFTER ROW triggers) and run by `recheck_child` /
+//! `recheck_parent` through `after_statement_view`, which sees the statement's own writes.
+//! Not modelled: MATCH FULL, the REPEATABLE READ cross-check of parent-side FK queries.
 //! Invariant: a unique check never reports a conflict with a version its own transaction
 //! deleted, and never ignores one that is still in progress elsewhere — it waits instead.
 
@@ -263,37 +263,29 @@ pub fn recheck_unique(
     Ok(())
 }
 
-/// Child side: each foreign key whose columns are non-NULL (and changed, for an update) must
-/// find its parent row, which is then locked FOR KEY SHARE until the transaction ends.
-/// Returns the foreign keys deferred now: the caller queues their check once the row is
-/// written.
-pub fn check_parents(
-    ctx: &mut StmtCtx,
-    table_id: TableId,
+/// Child side: the foreign keys whose check the written row owes, queued by the caller once
+/// the row is written and run at the end of the statement (or at COMMIT while deferred), as
+/// PostgreSQL's `RI_FKey_check_ins` / `RI_FKey_check_upd` AFTER ROW triggers: every foreign
+/// key of an inserted row (a NULL key is skipped when the check runs; only DROP TABLE and
+/// TRUNCATE can tell, 55006), and of an updated row those whose key changed to a non-NULL
+/// value.
+pub fn parents_to_check(
+    table: &Table,
     old: Option<&[Value]>,
     values: &[Value],
-) -> Exec<Vec<usize>> {
-    let table = ctx.db.catalog.table(table_id).clone();
-    let mut deferred = Vec::new();
+) -> Result<Vec<usize>, PgError> {
+    let mut owed = Vec::new();
     for (fk_index, fk) in table.foreign_keys.iter().enumerate() {
         let null = fk.columns.iter().any(|index| values[*index].is_null());
         let unchanged = match old {
             Some(old) => keys_equal(&fk.columns, old, &fk.columns, values)?,
             None => false,
         };
-        if ctx.constraint_deferred(table_id, &fk.name, fk.deferral) {
-            // PostgreSQL queues the check of every inserted row, NULL key or not (it skips
-            // NULLs when it fires): only DROP TABLE and TRUNCATE can tell (55006).
-            if old.is_none() || !(null || unchanged) {
-                deferred.push(fk_index);
-            }
-            continue;
-        }
-        if !(null || unchanged) {
-            check_parent_exists(ctx, &table, fk, values)?;
+        if old.is_none() || !(null || unchanged) {
+            owed.push(fk_index);
         }
     }
-    Ok(deferred)
+    Ok(owed)
 }
 
 /// The deferred check of a child row's foreign key (PostgreSQL's `RI_FKey_check`).
@@ -405,50 +397,87 @@ fn still_referenced(parent: &Table, child: &Table, fk: &ForeignKey, old: &[Value
     .with_constraint(&child.name, &fk.name)
 }
 
-/// The deferred NO ACTION check of a deleted or re-keyed parent row (PostgreSQL's
-/// `ri_restrict` with `ri_Check_Pk_Match`): fine when a row with the key exists again (it is
-/// locked FOR KEY SHARE), else 23503 when a child still references the key.
+/// The check or action a deleted or re-keyed parent row owes through `fk`, run at the end of
+/// the statement (a deferred NO ACTION check at COMMIT), as PostgreSQL's RI triggers run it
+/// (`ri_restrict`, `RI_FKey_cascade_del`, `ri_set`): NO ACTION is satisfied when a row holds
+/// the key again (`ri_Check_Pk_Match`, which locks it FOR KEY SHARE); NO ACTION and RESTRICT
+/// then read the referencing rows FOR KEY SHARE (`SELECT 1 FROM child WHERE fk = $1 FOR KEY
+/// SHARE`), so a referencing row another transaction is deleting or re-keying is waited
+/// for, and the first that still references the key is 23503; CASCADE deletes and SET NULL
+/// clears every referencing row, each locked (and waited for) first.
 pub fn recheck_parent(
     ctx: &mut StmtCtx,
     child_id: TableId,
     fk: &ForeignKey,
     old: &[Value],
+    action: ForeignKeyAction,
 ) -> Exec<()> {
     let key: Vec<Value> = fk
         .parent_columns
         .iter()
         .map(|index| old[*index].clone())
         .collect();
-    if lock_key_holder(ctx, fk.parent, &fk.parent_columns, &key)? {
+    if action == ForeignKeyAction::NoAction
+        && lock_key_holder(ctx, fk.parent, &fk.parent_columns, &key)?
+    {
         return Ok(());
     }
-    ctx.lock_table(child_id, TableLockMode::RowShare)?;
-    let view = ctx.latest_view();
+    // The action's `DELETE` / `UPDATE ... SET NULL` takes ROW EXCLUSIVE on the child; the
+    // check's `SELECT ... FOR KEY SHARE` takes ROW SHARE.
+    let (mode, table_mode) = match action {
+        ForeignKeyAction::Cascade => (RowLockMode::Update, TableLockMode::RowExclusive),
+        ForeignKeyAction::SetNull => (RowLockMode::NoKeyUpdate, TableLockMode::RowExclusive),
+        ForeignKeyAction::Restrict | ForeignKeyAction::NoAction => {
+            (RowLockMode::KeyShare, TableLockMode::RowShare)
+        }
+    };
+    ctx.lock_table(child_id, table_mode)?;
+    let view = ctx.after_statement_view();
+    let mut referencing = Vec::new();
     for row_id in indexed_candidates(ctx, child_id, &fk.columns, &key) {
         let chain = &ctx.db.heap(child_id).chains[&row_id];
         let Some((_, version)) = ctx.db.txns.visible_version(chain, &view) else {
             continue;
         };
         if keys_equal(&fk.columns, &version.values, &fk.parent_columns, old)? {
-            let parent = ctx.db.catalog.table(fk.parent);
-            let child = ctx.db.catalog.table(child_id);
-            return Err(still_referenced(parent, child, fk, old).into());
+            referencing.push(row_id);
+        }
+    }
+    for row_id in referencing {
+        let Some(values) = lock_referencing(ctx, child_id, row_id, fk, old, mode)? else {
+            continue;
+        };
+        match action {
+            ForeignKeyAction::Restrict | ForeignKeyAction::NoAction => {
+                let parent = ctx.db.catalog.table(fk.parent);
+                let child = ctx.db.catalog.table(child_id);
+                return Err(still_referenced(parent, child, fk, old).into());
+            }
+            ForeignKeyAction::Cascade => delete_locked_row(ctx, child_id, row_id, &values)?,
+            ForeignKeyAction::SetNull => {
+                let mut new_values = values.clone();
+                for column_index in &fk.columns {
+                    new_values[*column_index] = Value::Null;
+                }
+                update_locked_row(ctx, child_id, row_id, &values, new_values)?;
+            }
         }
     }
     Ok(())
 }
 
-/// Parent side: a row of `parent_id` with `old` values is being deleted (or its key changed,
-/// when `deleting` is false). Applies each referencing foreign key's action.
+/// Parent side: a row of `parent_id` with `old` values is being deleted (`new` is `None`) or
+/// updated to `new`. Queues the check or action of each foreign key that references the
+/// non-NULL key the write removes, for `recheck_parent` at the end of the statement; an
+/// update's is NO ACTION (other ON UPDATE actions are refused at CREATE TABLE).
 pub fn on_parent_removed(
     ctx: &mut StmtCtx,
     parent_id: TableId,
     old: &[Value],
     new: Option<&[Value]>,
-) -> Exec<()> {
+) -> Result<(), PgError> {
     for (child_id, fk_index) in ctx.db.catalog.referencing(parent_id) {
-        let child = ctx.db.catalog.table(child_id).clone();
-        let fk = child.foreign_keys[fk_index].clone();
+        let fk = &ctx.db.catalog.table(child_id).foreign_keys[fk_index];
         if fk.parent_columns.iter().any(|index| old[*index].is_null()) {
             continue;
         }
@@ -457,111 +486,57 @@ pub fn on_parent_removed(
                 continue;
             }
         }
-        // ON UPDATE is always NO ACTION (other actions are refused at CREATE TABLE).
-        let action = if new.is_some() {
-            ForeignKeyAction::NoAction
-        } else {
-            fk.on_delete
+        let action = match new {
+            Some(_) => ForeignKeyAction::NoAction,
+            None => fk.on_delete,
         };
-        if action == ForeignKeyAction::NoAction
-            && ctx.constraint_deferred(child_id, &fk.name, fk.deferral)
-        {
-            let old = old.to_vec();
-            let check = Check::Parent { parent_id, old };
-            ctx.queue_check(child_id, &fk.name, check);
-            continue;
-        }
-        // PostgreSQL's action writes the child (`DELETE` / `UPDATE ... SET NULL`: ROW
-        // EXCLUSIVE); its NO ACTION / RESTRICT check reads it FOR KEY SHARE (ROW SHARE).
-        let writes_child = matches!(
+        let (name, old) = (fk.name.clone(), old.to_vec());
+        let check = Check::Parent {
+            parent_id,
+            old,
             action,
-            ForeignKeyAction::Cascade | ForeignKeyAction::SetNull
-        );
-        let mode = if writes_child {
-            TableLockMode::RowExclusive
-        } else {
-            TableLockMode::RowShare
         };
-        ctx.lock_table(child_id, mode)?;
-        let view = ctx.latest_view();
-        let mut referencing = Vec::new();
-        let key: Vec<Value> = fk
-            .parent_columns
-            .iter()
-            .map(|index| old[*index].clone())
-            .collect();
-        for row_id in indexed_candidates(ctx, child_id, &fk.columns, &key) {
-            if ctx.touched_by_this_command(child_id, row_id) {
-                continue;
-            }
-            let chain = &ctx.db.heap(child_id).chains[&row_id];
-            let Some((_, version)) = ctx.db.txns.visible_version(chain, &view) else {
-                continue;
-            };
-            if keys_equal(&fk.columns, &version.values, &fk.parent_columns, old)? {
-                referencing.push(row_id);
-            }
-        }
-        for row_id in referencing {
-            if ctx.touched_by_this_command(child_id, row_id) {
-                // Already cascaded to from another path in this command.
-                continue;
-            }
-            if matches!(
-                action,
-                ForeignKeyAction::Restrict | ForeignKeyAction::NoAction
-            ) {
-                let parent = ctx.db.catalog.table(parent_id);
-                return Err(still_referenced(parent, &child, &fk, old).into());
-            }
-            apply_child_action(ctx, child_id, row_id, &fk, old, action)?;
-        }
+        ctx.queue_check(child_id, &name, check);
     }
     Ok(())
 }
 
-fn apply_child_action(
+/// Locks a row of the child table that referenced the parent key `old` in `mode`, with the
+/// statement's writes visible; `None` when it no longer references the key once locked (it
+/// was deleted or re-keyed meanwhile).
+fn lock_referencing(
     ctx: &mut StmtCtx,
     child_id: TableId,
     row_id: RowId,
     fk: &ForeignKey,
-    parent_key: &[Value],
-    action: ForeignKeyAction,
-) -> Exec<()> {
+    old: &[Value],
+    mode: RowLockMode,
+) -> Exec<Option<Vec<Value>>> {
     let (columns, parent_columns) = (fk.columns.clone(), fk.parent_columns.clone());
-    let key = parent_key.to_vec();
+    let key = old.to_vec();
     let mut still_references = move |_: &mut StmtCtx, values: &[Value]| -> Exec<bool> {
         Ok(keys_equal(&columns, values, &parent_columns, &key)?)
     };
-    let mode = if action == ForeignKeyAction::Cascade {
-        RowLockMode::Update
-    } else {
-        RowLockMode::NoKeyUpdate
+    let purpose = match mode {
+        RowLockMode::KeyShare => LockPurpose::Select,
+        _ => LockPurpose::Write,
     };
     let saved_view = ctx.view;
-    ctx.view = ctx.latest_view();
+    ctx.view = ctx.after_statement_view();
     let locked = lock_row(
         ctx,
         child_id,
         row_id,
         mode,
         WaitPolicy::Wait,
-        LockPurpose::Write,
+        purpose,
         &mut still_references,
     );
     ctx.view = saved_view;
-    let Locked::Row(values) = locked? else {
-        return Ok(());
-    };
-    if action == ForeignKeyAction::Cascade {
-        delete_locked_row(ctx, child_id, row_id, &values)
-    } else {
-        let mut new_values = values.clone();
-        for column_index in &fk.columns {
-            new_values[*column_index] = Value::Null;
-        }
-        update_locked_row(ctx, child_id, row_id, &values, new_values).map(drop)
-    }
+    Ok(match locked? {
+        Locked::Row(values) => Some(values),
+        Locked::Skip => None,
+    })
 }
 
 /// Deletes a row this transaction has locked, running parent-side FK actions first.
@@ -592,7 +567,7 @@ pub fn update_locked_row(
         rechecks = check_uniques(ctx, table_id, Some(old), &new, &[])?;
         on_parent_removed(ctx, table_id, old, Some(&new))?;
     }
-    let deferred = check_parents(ctx, table_id, Some(old), &new)?;
+    let deferred = parents_to_check(ctx.db.catalog.table(table_id), Some(old), &new)?;
     write_update(ctx, table_id, row_id, new.clone());
     queue_row_checks(ctx, table_id, row_id, &new, (&rechecks, &deferred));
     fire_after(ctx, table_id, TriggerOp::Update, Some(old), &new)?;

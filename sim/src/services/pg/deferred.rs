@@ -1,28 +1,30 @@
-//! Deferred constraint checks: the queue of checks a transaction owes for its DEFERRABLE
-//! unique and foreign-key constraints, and the SET CONSTRAINTS state that decides when each
-//! runs (<https://www.postgresql.org/docs/15/sql-set-constraints.html>).
+//! The after-statement queue: the checks a transaction owes for its foreign keys and
+//! DEFERRABLE unique constraints, and the SET CONSTRAINTS state that decides when each runs
+//! (<https://www.postgresql.org/docs/15/sql-set-constraints.html>).
 //!
 //! PostgreSQL queues an AFTER ROW trigger event per written row and fires it at the end of
-//! the statement (immediate constraint) or at COMMIT (deferred one). Here a check is queued
-//! only where the outcome can depend on the timing:
+//! the statement (immediate constraint) or at COMMIT (deferred one). Here:
 //! - unique, any DEFERRABLE: the row is written when the key may already be taken (its
 //!   UNIQUE_CHECK_PARTIAL, which waits for nobody); the recheck waits for an inserter or
-//!   deleter in progress and raises 23505;
-//! - foreign key, child side, while deferred: the parent must exist when the check runs;
-//! - foreign key, parent side, NO ACTION, while deferred: the key must be back or no longer
-//!   referenced when the check runs (RESTRICT, CASCADE and SET NULL are never deferred).
+//!   deleter in progress and raises 23505 (non-deferrable keys are checked per row);
+//! - foreign key, child side: the parent must exist when the check runs;
+//! - foreign key, parent side: NO ACTION (the key must be back or no longer referenced),
+//!   RESTRICT (no longer referenced), CASCADE and SET NULL (the action); only NO ACTION is
+//!   ever deferred.
+//!
+//! A check queued while another runs (a cascaded delete's own actions) goes right after it,
+//! so cascades run depth first.
 //!
 //! A check skips a row that is gone or whose key changed since (the newer version queued its
 //! own check if it needed one), like `RI_FKey_check` and `unique_key_recheck`.
-//! Not modelled: the end-of-statement timing of an immediate foreign key (checked per row,
-//! as everywhere in the engine), constraint triggers, exclusion constraints.
+//! Not modelled: constraint triggers, exclusion constraints.
 //! Invariant: a check queued by command `c` and fired by command `f` is undone by a rollback
 //! to a savepoint taken before `c` (dropped) or before `f` (pending again), as PostgreSQL's
 //! `afterTriggerEndSubXact` does; SET CONSTRAINTS issued after the savepoint is undone too.
 
 use std::collections::BTreeMap;
 
-use super::catalog::{Deferral, TableId};
+use super::catalog::{Deferral, ForeignKeyAction, TableId};
 use super::constraints;
 use super::error::{PgError, SqlState};
 use super::exec::{Exec, StmtCtx};
@@ -46,12 +48,16 @@ pub enum Check {
         /// Its values when queued.
         values: Vec<Value>,
     },
-    /// A deleted (or re-keyed) parent row's key is back or no longer referenced.
+    /// A deleted (or re-keyed) parent row's key is back or no longer referenced (NO ACTION),
+    /// is no longer referenced (RESTRICT), or its referencing rows are deleted (CASCADE) or
+    /// cleared (SET NULL).
     Parent {
         /// The parent table (the event's table in PostgreSQL).
         parent_id: TableId,
         /// The parent row's values before the delete or update.
         old: Vec<Value>,
+        /// What the foreign key does: NO ACTION for an update of the key.
+        action: ForeignKeyAction,
     },
 }
 
@@ -86,6 +92,10 @@ pub struct Deferred {
     pub queue: Vec<Queued>,
     /// SET CONSTRAINTS history: the command that set each state, oldest first.
     pub modes: Vec<(CommandId, Modes)>,
+    /// While a check runs: where the checks it queues go (right after it, so a cascade's own
+    /// checks and actions run before the next row's, as PostgreSQL fires the triggers of a
+    /// cascaded `DELETE` at the end of that query).
+    pub insert_at: Option<usize>,
 }
 
 impl Deferred {
@@ -130,34 +140,23 @@ impl Deferred {
 }
 
 impl StmtCtx<'_> {
-    /// Whether the constraint's checks are deferred in this transaction now.
-    pub fn constraint_deferred(
-        &self,
-        table_id: TableId,
-        constraint: &str,
-        deferral: Deferral,
-    ) -> bool {
-        match self.db.deferred.get(&self.xid()) {
-            Some(state) => state.is_deferred(table_id, constraint, deferral),
-            None => deferral == Deferral::Deferred,
-        }
-    }
-
     /// Queues a check for the end of the statement or COMMIT.
     pub fn queue_check(&mut self, table_id: TableId, constraint: &str, check: Check) {
-        let queued = self.cid();
-        self.db
-            .deferred
-            .entry(self.xid())
-            .or_default()
-            .queue
-            .push(Queued {
-                table_id,
-                constraint: constraint.to_string(),
-                check,
-                queued,
-                fired: None,
-            });
+        let queued = Queued {
+            table_id,
+            constraint: constraint.to_string(),
+            check,
+            queued: self.cid(),
+            fired: None,
+        };
+        let state = self.db.deferred.entry(self.xid()).or_default();
+        match state.insert_at.as_mut() {
+            Some(position) => {
+                state.queue.insert(*position, queued);
+                *position += 1;
+            }
+            None => state.queue.push(queued),
+        }
     }
 }
 
@@ -221,8 +220,13 @@ pub fn check_not_pending(ctx: &StmtCtx, table_id: TableId, command: &str) -> Res
 fn next_due(ctx: &StmtCtx, all: bool) -> Option<usize> {
     let state = ctx.db.deferred.get(&ctx.xid())?;
     state.queue.iter().position(|queued| {
+        // RESTRICT and the actions are never deferred, whatever SET CONSTRAINTS says.
+        let deferrable = !matches!(
+            queued.check,
+            Check::Parent { action, .. } if action != ForeignKeyAction::NoAction
+        );
         queued.fired.is_none()
-            && (all || {
+            && (all || !deferrable || {
                 let deferral = constraint_deferral(ctx, queued).unwrap_or(Deferral::NotDeferrable);
                 !state.is_deferred(queued.table_id, &queued.constraint, deferral)
             })
@@ -257,7 +261,10 @@ pub fn fire(ctx: &mut StmtCtx, all: bool) -> Exec<()> {
     while let Some(position) = next_due(ctx, all) {
         let queued = ctx.db.deferred[&ctx.xid()].queue[position].clone();
         if constraint_deferral(ctx, &queued).is_some() {
-            run_check(ctx, &queued)?;
+            set_insert_at(ctx, Some(position + 1));
+            let ran = run_check(ctx, &queued);
+            set_insert_at(ctx, None);
+            ran?;
         }
         let cid = ctx.cid();
         let state = ctx.db.deferred.get_mut(&ctx.xid()).expect("queue exists");
@@ -265,6 +272,11 @@ pub fn fire(ctx: &mut StmtCtx, all: bool) -> Exec<()> {
         state.queue[position].fired = Some(cid);
     }
     Ok(())
+}
+
+fn set_insert_at(ctx: &mut StmtCtx, position: Option<usize>) {
+    let state = ctx.db.deferred.get_mut(&ctx.xid()).expect("queue exists");
+    state.insert_at = position;
 }
 
 fn run_check(ctx: &mut StmtCtx, queued: &Queued) -> Exec<()> {
@@ -286,14 +298,14 @@ fn run_check(ctx: &mut StmtCtx, queued: &Queued) -> Exec<()> {
                 .expect("checked to exist");
             constraints::recheck_child(ctx, queued.table_id, index, *row_id, values)
         }
-        Check::Parent { old, .. } => {
+        Check::Parent { old, action, .. } => {
             let fk = table
                 .foreign_keys
                 .iter()
                 .find(|fk| fk.name == queued.constraint)
                 .expect("checked to exist")
                 .clone();
-            constraints::recheck_parent(ctx, queued.table_id, &fk, old)
+            constraints::recheck_parent(ctx, queued.table_id, &fk, old, *action)
         }
     }
 }

@@ -567,6 +567,7 @@ impl Postgres {
             db: &mut self.db,
             session,
             view,
+            command: view.cid,
             isolation,
             txn_start_unix_micros,
             params,

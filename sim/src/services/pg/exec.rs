@@ -250,8 +250,12 @@ pub struct StmtCtx<'a> {
     pub db: &'a mut Db,
     /// The session running the statement.
     pub session: SessionId,
-    /// Snapshot, transaction and command id of the statement.
+    /// Snapshot, transaction and command id of the statement (a check may read through
+    /// another view for a while: see `after_statement_view`).
     pub view: ReadView,
+    /// The statement's command id, which its writes and row locks carry whatever view it
+    /// reads through.
+    pub command: CommandId,
     /// Isolation level of the transaction.
     pub isolation: IsolationLevel,
     /// Transaction start, Unix microseconds (what now() returns).
@@ -278,7 +282,7 @@ impl StmtCtx<'_> {
 
     /// The command id.
     pub fn cid(&self) -> CommandId {
-        self.view.cid
+        self.command
     }
 
     /// Runs a volatile computation once per statement position, replaying it on re-runs.
@@ -302,11 +306,26 @@ impl StmtCtx<'_> {
         }
     }
 
-    /// The view FK checks use: the latest in READ COMMITTED, the transaction's in REPEATABLE READ.
+    /// What the foreign-key checks and actions queued by this statement read when they run
+    /// after it: everything committed now and all of our own commands, this one included
+    /// (PostgreSQL's RI triggers run their queries after a `CommandCounterIncrement`).
+    pub fn after_statement_view(&self) -> ReadView {
+        ReadView {
+            cid: self.command + 1,
+            ..self.latest_view()
+        }
+    }
+
+    /// The view the child-side FK check reads the parent through: `after_statement_view` in
+    /// READ COMMITTED; in REPEATABLE READ the transaction's snapshot, with this statement's
+    /// own writes visible.
     pub fn fk_view(&self) -> ReadView {
         match self.isolation {
-            IsolationLevel::ReadCommitted => self.latest_view(),
-            IsolationLevel::RepeatableRead => self.view,
+            IsolationLevel::ReadCommitted => self.after_statement_view(),
+            IsolationLevel::RepeatableRead => ReadView {
+                cid: self.command + 1,
+                ..self.view
+            },
         }
     }
 

@@ -21,7 +21,7 @@ use sqlparser::ast::{self, ConflictTarget, Expr, OnConflict, OnConflictAction, O
 
 use super::catalog::{fold_ident, split_name, ColumnDefault, Table, TableId};
 use super::constraints::{
-    check_not_null, check_parents, check_uniques, find_unique_conflict, update_locked_row,
+    check_not_null, check_uniques, find_unique_conflict, parents_to_check, update_locked_row,
 };
 use super::deferred::queue_row_checks;
 use super::error::{PgError, SqlState};
@@ -548,7 +548,7 @@ fn process_row(
         }
     }
     let rechecks = check_uniques(ctx, table_id, None, &values, arbiters)?;
-    let deferred = check_parents(ctx, table_id, None, &values)?;
+    let deferred = parents_to_check(&target.table, None, &values)?;
     let row_id = write_insert(ctx, table_id, values.clone());
     queue_row_checks(ctx, table_id, row_id, &values, (&rechecks, &deferred));
     fire_after(ctx, table_id, TriggerOp::Insert, None, &values)?;

@@ -128,7 +128,7 @@ pub fn write_insert(ctx: &mut StmtCtx, table_id: TableId, values: Vec<Value>) ->
     let heap = ctx.db.heap_mut(table_id);
     let version = Version {
         xmin: ctx.view.xid,
-        cmin: ctx.view.cid,
+        cmin: ctx.command,
         xmax: None,
         values,
         slot: 0,
