@@ -10,6 +10,7 @@
 //! Everything shrinks with proptest: fewer sessions, fewer statements, simpler statements
 //! (earlier alternatives), a plainer interleaving, so a disagreement ends as a minimal script,
 //! printed in the `.spec` format to be added to the corpus.
+//! Writes include data-modifying WITH queries (read by the main statement, and not).
 //! Not generated: timeouts, NOTIFY (the runner does not compare them), DDL races (LOCK TABLE
 //! in every mode is: it makes the statements of the other sessions wait as DDL would).
 
@@ -68,6 +69,15 @@ fn parent_write() -> impl Strategy<Value = String> {
         (key(), key()).prop_map(|(k, n)| format!(
             "INSERT INTO p (id, v) SELECT g, {n} FROM generate_series({k}, {k} + 1) g \
              ON CONFLICT (id) DO UPDATE SET v = excluded.v RETURNING id, v"
+        )),
+        // The job-queue claim: a locking WITH query read by an UPDATE ... FROM.
+        key().prop_map(|k| format!(
+            "WITH next AS (SELECT id FROM p WHERE v < {k} ORDER BY id LIMIT 1 \
+             FOR UPDATE SKIP LOCKED) UPDATE p SET v = p.v + 1 FROM next WHERE p.id = next.id \
+             RETURNING p.id, p.v"
+        )),
+        key().prop_map(|k| format!(
+            "WITH d AS (DELETE FROM p WHERE id = {k} RETURNING id, v) SELECT id, v FROM d"
         )),
     ]
 }
@@ -146,6 +156,15 @@ fn child_statement() -> impl Strategy<Value = String> {
         (key(), key()).prop_map(|(id, k)| format!("INSERT INTO c VALUES ({id}, {k})")),
         key().prop_map(|id| format!("DELETE FROM c WHERE id = {id}")),
         Just("SELECT id, p_id FROM c ORDER BY id".to_string()),
+        // A WITH query nothing reads (it runs after the main statement), and a parent
+        // inserted by a WITH query for the child the main statement inserts.
+        key().prop_map(|k| format!(
+            "WITH gone AS (DELETE FROM c WHERE p_id = {k}) DELETE FROM p WHERE id = {k}"
+        )),
+        key().prop_map(|k| format!(
+            "WITH made AS (INSERT INTO p (id) VALUES ({k} + 5) ON CONFLICT (id) DO NOTHING \
+             RETURNING id) INSERT INTO c SELECT id, id FROM made"
+        )),
         // Grouped by the parent's primary key: its other columns are functionally dependent.
         Just(
             "SELECT p.id, p.v, count(c.id) FROM p JOIN c ON c.p_id = p.id GROUP BY p.id \

@@ -576,6 +576,7 @@ impl Postgres {
             replay_index: 0,
             subqueries: std::collections::BTreeMap::new(),
             xmlbinary,
+            with: super::cte::WithQueries::default(),
         }
     }
 

@@ -58,21 +58,46 @@ pub type Exec<T> = Result<T, Interrupt>;
 pub struct Progress {
     /// Results of volatile calls, in call order.
     pub replay: Vec<Value>,
+    /// The writing part running now (the statement, or one part of a statement with
+    /// data-modifying WITH queries): what it has done.
+    pub part: PartProgress,
+    /// Which part `part` belongs to (0 for a statement without WITH; see `cte.rs`).
+    pub current_part: usize,
+    /// The other parts' progress, by part.
+    pub other_parts: BTreeMap<usize, PartProgress>,
+    /// NOTIFY / pg_notify calls of the statement: (channel, payload).
+    pub notifies: Vec<(String, String)>,
+    /// LISTEN (true) / UNLISTEN (false) of the statement.
+    pub listens: Vec<(String, bool)>,
+    /// The statement's result, once its work is done and only its end-of-statement
+    /// constraint checks (which waited) remain to re-run.
+    pub finished: Option<super::QueryResult>,
+}
+
+/// What one INSERT, UPDATE or DELETE has done so far.
+#[derive(Clone, Debug, Default)]
+pub struct PartProgress {
     /// INSERT: VALUES rows fully processed.
     pub rows_done: usize,
     /// INSERT: RETURNING rows of the processed rows.
     pub returned: Vec<Vec<Value>>,
     /// INSERT: rows inserted or updated so far.
     pub affected: u64,
-    /// NOTIFY / pg_notify calls of the statement: (channel, payload).
-    pub notifies: Vec<(String, String)>,
-    /// LISTEN (true) / UNLISTEN (false) of the statement.
-    pub listens: Vec<(String, bool)>,
-    /// UPDATE/DELETE: chains of the target table the statement's own scan wrote.
+    /// UPDATE/DELETE: chains of the target table the part's own scan wrote.
     pub own_rows: std::collections::BTreeSet<RowId>,
-    /// The statement's result, once its work is done and only its end-of-statement
-    /// constraint checks (which waited) remain to re-run.
-    pub finished: Option<super::QueryResult>,
+}
+
+impl Progress {
+    /// Makes `part` the running part, keeping the one that ran before under its number.
+    pub fn enter_part(&mut self, part: usize) {
+        if part == self.current_part {
+            return;
+        }
+        let entered = self.other_parts.remove(&part).unwrap_or_default();
+        let left = std::mem::replace(&mut self.part, entered);
+        self.other_parts.insert(self.current_part, left);
+        self.current_part = part;
+    }
 }
 
 /// All shared state of one simulated database server.
@@ -272,6 +297,8 @@ pub struct StmtCtx<'a> {
     pub subqueries: BTreeMap<usize, Vec<Vec<Value>>>,
     /// The session's `xmlbinary` setting, which row triggers read.
     pub xmlbinary: super::settings::XmlBinary,
+    /// The statement's WITH queries, while it runs.
+    pub with: super::cte::WithQueries,
 }
 
 impl StmtCtx<'_> {

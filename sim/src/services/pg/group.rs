@@ -752,7 +752,7 @@ fn search<'i>(
 pub fn source_tables<'c>(ctx: &'c StmtCtx, sources: &[Source]) -> Vec<Option<&'c Table>> {
     sources
         .iter()
-        .map(|source| match source.series {
+        .map(|source| match source.derived {
             Some(_) => None,
             None => Some(ctx.db.catalog.table(source.table_id)),
         })

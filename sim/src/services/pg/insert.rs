@@ -628,13 +628,13 @@ pub fn execute_insert(ctx: &mut StmtCtx, insert: &ast::Insert) -> Exec<QueryResu
     for (row_index, supplied) in inputs.into_iter().enumerate() {
         // Rows done before a block are rebuilt (their volatile values replay) but not redone.
         let values = build_row(ctx, &target, supplied)?;
-        if row_index < ctx.progress.rows_done {
+        if row_index < ctx.progress.part.rows_done {
             continue;
         }
         if let RowResult::Written(written, updated) =
             process_row(ctx, &target, values, on_conflict, &arbiters)?
         {
-            ctx.progress.affected += 1;
+            ctx.progress.part.affected += 1;
             if let Some(items) = returning {
                 // `xmax` is 0 for a fresh insert and the locker's xid for an ON CONFLICT update,
                 // which applications use as `RETURNING (xmax = 0) AS inserted`.
@@ -655,16 +655,16 @@ pub fn execute_insert(ctx: &mut StmtCtx, insert: &ast::Insert) -> Exec<QueryResu
                     },
                 ];
                 let output = project(ctx, &scope, items)?;
-                ctx.progress.returned.push(output);
+                ctx.progress.part.returned.push(output);
             }
         }
-        ctx.progress.rows_done = row_index + 1;
+        ctx.progress.part.rows_done = row_index + 1;
     }
-    let affected = ctx.progress.affected;
+    let affected = ctx.progress.part.affected;
     Ok(QueryResult {
         command_tag: format!("INSERT 0 {affected}"),
         columns,
-        rows: ctx.progress.returned.clone(),
+        rows: ctx.progress.part.returned.clone(),
         rows_affected: affected,
     })
 }

@@ -54,6 +54,7 @@
 mod aggregate;
 mod catalog;
 mod constraints;
+mod cte;
 mod ddl;
 mod deadlock;
 mod deferred;

@@ -244,7 +244,7 @@ pub fn execute_update(ctx: &mut StmtCtx, update: &ast::Update) -> Exec<QueryResu
         if ctx.touched_by_this_command(table_id, row_id) {
             // Rows this scan wrote before a block are reported again; rows a cascade wrote
             // (self-referencing FK) are not the statement's own and are not counted.
-            if ctx.progress.own_rows.contains(&row_id) {
+            if ctx.progress.part.own_rows.contains(&row_id) {
                 let values = values_written_by_this_command(ctx, table_id, row_id);
                 written.push((values, scope));
             }
@@ -254,7 +254,7 @@ pub fn execute_update(ctx: &mut StmtCtx, update: &ast::Update) -> Exec<QueryResu
             continue;
         }
         if let Some(new_values) = update_one(ctx, &plan, row_id, &scope, &update.assignments)? {
-            ctx.progress.own_rows.insert(row_id);
+            ctx.progress.part.own_rows.insert(row_id);
             written.push((new_values, scope));
         }
     }
@@ -362,7 +362,7 @@ pub fn execute_delete(ctx: &mut StmtCtx, delete: &ast::Delete) -> Exec<QueryResu
         if ctx.touched_by_this_command(table_id, row_id) {
             // Rows this scan wrote before a block are reported again; rows a cascade wrote
             // (self-referencing FK) are not the statement's own and are not counted.
-            if ctx.progress.own_rows.contains(&row_id) {
+            if ctx.progress.part.own_rows.contains(&row_id) {
                 let values = values_written_by_this_command(ctx, table_id, row_id);
                 written.push((values, scope));
             }
@@ -386,7 +386,7 @@ pub fn execute_delete(ctx: &mut StmtCtx, delete: &ast::Delete) -> Exec<QueryResu
         };
         drop(recheck);
         delete_locked_row(ctx, table_id, row_id, &current)?;
-        ctx.progress.own_rows.insert(row_id);
+        ctx.progress.part.own_rows.insert(row_id);
         written.push((current, scope));
     }
     finish(ctx, &plan, "DELETE", written)

@@ -15,11 +15,12 @@ use sqlparser::ast::{self, Statement};
 
 use super::error::PgError;
 use super::exec::{Exec, StmtCtx};
-use super::{ddl, drop, insert, modify, notify, select, set_constraints, QueryResult};
+use super::{cte, ddl, drop, insert, modify, notify, select, set_constraints, QueryResult};
 
 /// Executes one statement inside the current transaction.
 pub fn route(ctx: &mut StmtCtx, statement: &Statement) -> Exec<QueryResult> {
     match statement {
+        Statement::Query(query) if query.with.is_some() => cte::execute(ctx, query),
         Statement::Query(query) => select::execute_select(ctx, query),
         Statement::Insert(insert) => insert::execute_insert(ctx, insert),
         Statement::Update(update) => modify::execute_update(ctx, update),

@@ -1,11 +1,12 @@
-//! SELECT: one table, a `generate_series` call or a two-table inner join, WHERE, ORDER BY,
+//! SELECT: one table, a `generate_series` call, a WITH query (`cte.rs` runs it) or a
+//! two-table inner join of them, WHERE, ORDER BY,
 //! LIMIT/OFFSET, and FOR UPDATE / NO KEY UPDATE / SHARE / KEY SHARE with NOWAIT or SKIP
 //! LOCKED; grouped SELECTs (GROUP BY, HAVING, aggregates) are planned by `group.rs`; also
 //! FROM-less SELECTs such as `SELECT pg_advisory_xact_lock(hashtext($1))`.
 //!
 //! `SELECT DISTINCT` removes duplicate output rows before ORDER BY (`group.rs`).
 //!
-//! Not modelled: DISTINCT ON, correlated subqueries, CTEs, UNION, outer joins, several FROM
+//! Not modelled: DISTINCT ON, correlated subqueries, WITH in a subquery, UNION, outer joins, several FROM
 //! items, window functions, locking with a join. Each is a 0A000 naming the construct.
 //! Invariant: rows are locked in output order and locked rows are skipped before LIMIT is
 //! applied, as PostgreSQL's LockRows node sits below Limit.
@@ -20,7 +21,7 @@ use super::group;
 use super::point::point_candidates;
 use super::project::{output_names, project};
 use super::select_rows::{limit_values, lock_and_collect, lock_clause, sort_key_values, sort_rows};
-use super::series::{series_source, Series};
+use super::series::series_source;
 use super::storage::RowId;
 use super::top_n;
 use super::value::Value;
@@ -29,12 +30,42 @@ use super::QueryResult;
 /// A table in FROM with the name its columns are qualified by.
 #[derive(Clone, Debug)]
 pub struct Source {
-    /// The table (meaningless when `series` is set).
+    /// The table (meaningless when `derived` is set).
     pub table_id: TableId,
     /// Alias or table name.
     pub binding_name: String,
-    /// A `generate_series` FROM item instead of a table: its rows.
-    pub series: Option<std::sync::Arc<Series>>,
+    /// A FROM item that is not a table (`generate_series`, a WITH query): its rows.
+    pub derived: Option<std::sync::Arc<Derived>>,
+}
+
+/// The rows of a FROM item that is not a table, computed once per statement run.
+#[derive(Clone, Debug)]
+pub struct Derived {
+    /// Where the rows come from.
+    pub kind: DerivedKind,
+    /// Column names, in order.
+    pub columns: Vec<String>,
+    /// The rows, in order.
+    pub rows: Vec<Vec<Value>>,
+}
+
+/// Where a `Derived` item's rows come from, as PostgreSQL's messages name it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DerivedKind {
+    /// A set-returning function (`generate_series`).
+    Function,
+    /// A WITH query.
+    WithQuery,
+}
+
+impl DerivedKind {
+    /// "a function" / "a WITH query".
+    pub fn article_name(self) -> &'static str {
+        match self {
+            DerivedKind::Function => "a function",
+            DerivedKind::WithQuery => "a WITH query",
+        }
+    }
 }
 
 /// A candidate output row: the chain of each source and the bindings.
@@ -46,23 +77,32 @@ pub struct Candidate {
     pub scope: Vec<Binding>,
 }
 
+/// A table-name FROM item without what PostgreSQL lacks (table hints, partition lists,
+/// time travel): 0A000 naming the item otherwise.
+pub fn check_table_factor(factor: &TableFactor) -> Result<(), PgError> {
+    match factor {
+        TableFactor::Table {
+            with_hints,
+            version: None,
+            partitions,
+            ..
+        } if with_hints.is_empty() && partitions.is_empty() => Ok(()),
+        _ => Err(PgError::unsupported(format!("FROM item {factor}"))),
+    }
+}
+
 /// Resolves a FROM item that must be a plain table.
 pub fn table_source(ctx: &StmtCtx, factor: &TableFactor) -> Result<Source, PgError> {
     let TableFactor::Table {
         name,
         alias,
         args: None,
-        with_hints,
-        version: None,
-        partitions,
         ..
     } = factor
     else {
         return Err(PgError::unsupported(format!("FROM item {factor}")));
     };
-    if !with_hints.is_empty() || !partitions.is_empty() {
-        return Err(PgError::unsupported(format!("FROM item {factor}")));
-    }
+    check_table_factor(factor)?;
     if alias
         .as_ref()
         .is_some_and(|alias| !alias.columns.is_empty())
@@ -77,32 +117,40 @@ pub fn table_source(ctx: &StmtCtx, factor: &TableFactor) -> Result<Source, PgErr
     Ok(Source {
         table_id,
         binding_name,
-        series: None,
+        derived: None,
     })
 }
 
-/// A FROM item of a SELECT: a table, or `generate_series(...)`.
+/// A FROM item of a SELECT: a WITH query in scope, a table, or `generate_series(...)`.
 pub fn from_item(ctx: &mut StmtCtx, factor: &TableFactor) -> Exec<Source> {
+    if let Some(source) = super::cte::cte_source(ctx, factor)? {
+        return Ok(source);
+    }
     let Some((binding_name, series)) = series_source(ctx, factor)? else {
         return Ok(table_source(ctx, factor)?);
+    };
+    let derived = Derived {
+        kind: DerivedKind::Function,
+        columns: vec![series.column],
+        rows: series.values.into_iter().map(|value| vec![value]).collect(),
     };
     Ok(Source {
         table_id: TableId(usize::MAX),
         binding_name,
-        series: Some(std::sync::Arc::new(series)),
+        derived: Some(std::sync::Arc::new(derived)),
     })
 }
 
-/// The rows of a series source, as a scan gives them (row ids are positions).
-fn series_rows(source: &Source, series: &Series) -> Vec<(RowId, Binding)> {
-    let columns: std::sync::Arc<[String]> = vec![series.column.clone()].into();
+/// The rows of a derived source, as a scan gives them (row ids are positions).
+fn derived_rows(source: &Source, derived: &Derived) -> Vec<(RowId, Binding)> {
+    let columns: std::sync::Arc<[String]> = derived.columns.clone().into();
     (0_u64..)
-        .zip(&series.values)
-        .map(|(position, value)| {
+        .zip(&derived.rows)
+        .map(|(position, values)| {
             let binding = Binding {
                 name: source.binding_name.clone(),
                 columns: columns.clone(),
-                values: vec![value.clone()],
+                values: values.clone(),
             };
             (RowId(position), binding)
         })
@@ -114,8 +162,8 @@ fn series_rows(source: &Source, series: &Series) -> Vec<(RowId, Binding)> {
 /// (the visible version's slot, as PostgreSQL's sequential scan), a point lookup in row
 /// order.
 pub fn scan(ctx: &mut StmtCtx, source: &Source, filter: Option<&Expr>) -> Vec<(RowId, Binding)> {
-    if let Some(series) = &source.series {
-        return series_rows(source, series);
+    if let Some(derived) = &source.derived {
+        return derived_rows(source, derived);
     }
     let view = ctx.view;
     // Shared by every row's binding: one allocation per scan, not one per row and column.
@@ -151,10 +199,11 @@ pub fn scan(ctx: &mut StmtCtx, source: &Source, filter: Option<&Expr>) -> Vec<(R
 }
 
 /// The query shapes the engine runs: one SELECT, with ORDER BY, LIMIT/OFFSET and row locks
-/// handled by the executor; every other clause is 0A000 naming it. `Query` and `Select` are
-/// destructured field by field (no `..`), so a clause a new sqlparser adds fails to compile
-/// until it is judged, and is never ignored.
-fn check_query(query: &Query) -> Result<&Select, PgError> {
+/// handled by the executor, and a WITH clause where `with_run` says `cte.rs` runs it; every
+/// other clause is 0A000 naming it. `Query` and `Select` are destructured field by field
+/// (no `..`), so a clause a new sqlparser adds fails to compile until it is judged, and is
+/// never ignored.
+fn check_query(query: &Query, with_run: bool) -> Result<&Select, PgError> {
     let Query {
         with,
         body,
@@ -168,7 +217,10 @@ fn check_query(query: &Query) -> Result<&Select, PgError> {
         pipe_operators,
     } = query;
     let refused = [
-        (with.is_some(), "WITH (common table expression)"),
+        (
+            with.is_some() && !with_run,
+            "WITH in a subquery or INSERT ... SELECT",
+        ),
         (fetch.is_some(), "FETCH FIRST"),
         (for_clause.is_some(), "FOR XML/JSON clause"),
         (settings.is_some(), "SETTINGS"),
@@ -325,9 +377,15 @@ fn candidates(
     Ok(found)
 }
 
-/// Executes a SELECT.
+/// Executes a SELECT (one with a WITH clause is refused: see `execute_select_with`).
 pub fn execute_select(ctx: &mut StmtCtx, query: &Query) -> Exec<QueryResult> {
-    let select = check_query(query)?;
+    check_query(query, false)?;
+    execute_select_with(ctx, query)
+}
+
+/// Executes the main SELECT of a statement whose WITH queries `cte.rs` runs.
+pub fn execute_select_with(ctx: &mut StmtCtx, query: &Query) -> Exec<QueryResult> {
+    let select = check_query(query, true)?;
     if let Some((names, rows)) = super::series::select_list_series(ctx, query, select)? {
         return Ok(select_result(names, rows));
     }
@@ -388,7 +446,7 @@ fn select_grouped(
     on: Option<&Expr>,
     grouping: &group::GroupPlan,
 ) -> Exec<QueryResult> {
-    let select = check_query(query)?;
+    let select = check_query(query, true)?;
     let rows = candidates(ctx, sources, on, select.selection.as_ref())?;
     let names = output_names(&select.projection, &templates(ctx, sources))?;
     let mut keyed = grouping.run(ctx, rows)?;
@@ -418,8 +476,8 @@ fn templates(ctx: &StmtCtx, sources: &[Source]) -> Vec<Binding> {
 pub fn item_template(ctx: &StmtCtx, source: &Source) -> Binding {
     Binding {
         name: source.binding_name.clone(),
-        columns: match &source.series {
-            Some(series) => vec![series.column.clone()].into(),
+        columns: match &source.derived {
+            Some(derived) => derived.columns.clone().into(),
             None => ctx.db.catalog.table(source.table_id).column_names().into(),
         },
         values: Vec::new(),

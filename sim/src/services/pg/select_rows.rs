@@ -146,15 +146,19 @@ pub fn lock_clause(
             "FOR UPDATE/SHARE with a JOIN or without FROM",
         ));
     }
-    if sources[0].series.is_some() {
-        // PostgreSQL locks no function rows: without OF the clause has nothing to lock;
-        // naming the function in OF is an error.
+    if let Some(derived) = &sources[0].derived {
+        // PostgreSQL locks no function or WITH query rows: without OF the clause has
+        // nothing to lock; naming the item in OF is an error.
         if lock_syntax::strength(lock).1.is_none() {
             return Ok(None);
         }
         return Err(PgError::new(
             super::error::SqlState::FeatureNotSupported,
-            format!("{} cannot be applied to a function", clause_name(lock)),
+            format!(
+                "{} cannot be applied to {}",
+                clause_name(lock),
+                derived.kind.article_name()
+            ),
         ));
     }
     let (mode, of) = lock_syntax::strength(lock);

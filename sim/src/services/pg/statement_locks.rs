@@ -5,7 +5,9 @@
 //! - SELECT: ACCESS SHARE on every table it reads; ROW SHARE on the tables of a query with
 //!   `FOR UPDATE` / `FOR NO KEY UPDATE` / `FOR SHARE` / `FOR KEY SHARE` (those named in `OF`).
 //! - INSERT, UPDATE, DELETE: ROW EXCLUSIVE on the target, taken first (PostgreSQL locks the
-//!   target before it reads the rest); ACCESS SHARE on the tables they read.
+//!   target before it reads the rest); ACCESS SHARE on the tables they read. With WITH
+//!   queries, each WITH query's in written order, then the main statement's (PostgreSQL
+//!   analyses the WITH clause first).
 //! - CREATE INDEX: SHARE on the table. CREATE TABLE ... REFERENCES: SHARE ROW EXCLUSIVE on
 //!   each referenced table (adding a foreign key).
 //! - DROP TABLE: ACCESS EXCLUSIVE on each table, on the tables its foreign keys reference
@@ -101,23 +103,11 @@ pub fn statement_locks(catalog: &Catalog, statement: &Statement) -> Vec<(TableId
         stopped: false,
     };
     match statement {
-        Statement::Query(_) => {}
-        Statement::Insert(insert) => {
-            if let TableObject::TableName(name) = &insert.table {
-                relations.target(name);
-            }
-        }
-        Statement::Update(update) => {
-            if let TableFactor::Table { name, .. } = &update.table.relation {
-                relations.target(name);
-            }
-        }
-        Statement::Delete(delete) => {
-            let (FromTable::WithFromKeyword(from) | FromTable::WithoutKeyword(from)) = &delete.from;
-            if let Some(TableFactor::Table { name, .. }) = from.first().map(|t| &t.relation) {
-                relations.target(name);
-            }
-        }
+        // Their targets: `Relations::pre_visit_statement`.
+        Statement::Query(_)
+        | Statement::Insert(_)
+        | Statement::Update(_)
+        | Statement::Delete(_) => {}
         Statement::CreateIndex(create) => {
             relations.named(&create.table_name, Share);
             return relations.locks;
@@ -221,8 +211,39 @@ impl Relations<'_> {
     }
 }
 
+/// The table an INSERT, UPDATE or DELETE writes.
+pub fn dml_target(statement: &Statement) -> Option<&ast::ObjectName> {
+    match statement {
+        Statement::Insert(insert) => match &insert.table {
+            TableObject::TableName(name) => Some(name),
+            _ => None,
+        },
+        Statement::Update(update) => match &update.table.relation {
+            TableFactor::Table { name, .. } => Some(name),
+            _ => None,
+        },
+        Statement::Delete(delete) => {
+            let (FromTable::WithFromKeyword(from) | FromTable::WithoutKeyword(from)) = &delete.from;
+            match from.first().map(|item| &item.relation) {
+                Some(TableFactor::Table { name, .. }) => Some(name),
+                _ => None,
+            }
+        }
+        _ => None,
+    }
+}
+
 impl Visitor for Relations<'_> {
     type Break = ();
+
+    /// The target of an INSERT, UPDATE or DELETE (the statement's own, or one in WITH) is
+    /// locked before the tables it reads.
+    fn pre_visit_statement(&mut self, statement: &Statement) -> ControlFlow<()> {
+        if let Some(name) = dml_target(statement) {
+            self.target(name);
+        }
+        ControlFlow::Continue(())
+    }
 
     fn pre_visit_query(&mut self, query: &Query) -> ControlFlow<()> {
         if let Some(with) = &query.with {

@@ -56,7 +56,7 @@ pub fn select_top_n(
         return None;
     };
     let [source] = sources else { return None };
-    if source.series.is_some() {
+    if source.derived.is_some() {
         return None;
     }
     if !plain_projection(select) || calls_a_function(select) {

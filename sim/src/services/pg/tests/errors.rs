@@ -106,7 +106,10 @@ const UNSUPPORTED: &[(&str, &str)] = &[
         "SELECT * FROM p WHERE EXISTS (SELECT 1 FROM p AS q WHERE q.id = p.id)",
         "correlated subquery",
     ),
-    ("WITH x AS (SELECT 1) SELECT * FROM x", "WITH"),
+    (
+        "WITH RECURSIVE x AS (SELECT 1) SELECT * FROM x",
+        "WITH RECURSIVE",
+    ),
     ("SELECT id FROM p UNION SELECT id FROM c", "UNION"),
     (
         "SELECT name, count(*) FROM p GROUP BY ROLLUP (name)",

@@ -8,6 +8,7 @@
 mod concurrency;
 mod concurrency_locks;
 mod conformance_fixes;
+mod cte;
 mod ddl;
 mod deferred;
 mod determinism;
