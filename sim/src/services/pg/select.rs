@@ -1,13 +1,14 @@
 //! SELECT: one table, a `generate_series` call, a WITH query (`cte.rs` runs it) or a
-//! two-table inner join of them, WHERE, ORDER BY,
-//! LIMIT/OFFSET, and FOR UPDATE / NO KEY UPDATE / SHARE / KEY SHARE with NOWAIT or SKIP
-//! LOCKED; grouped SELECTs (GROUP BY, HAVING, aggregates) are planned by `group.rs`; also
-//! FROM-less SELECTs such as `SELECT pg_advisory_xact_lock(hashtext($1))`.
+//! two-table inner join of them, WHERE, ORDER BY, LIMIT/OFFSET, and FOR UPDATE / NO KEY
+//! UPDATE / SHARE / KEY SHARE with NOWAIT or SKIP LOCKED; grouped SELECTs (GROUP BY,
+//! HAVING, aggregates) are planned by `group.rs`; also FROM-less SELECTs such as
+//! `SELECT pg_advisory_xact_lock(hashtext($1))`.
 //!
 //! `SELECT DISTINCT` removes duplicate output rows before ORDER BY (`group.rs`).
 //!
-//! Not modelled: DISTINCT ON, correlated subqueries, WITH in a subquery, UNION, outer joins, several FROM
-//! items, window functions, locking with a join. Each is a 0A000 naming the construct.
+//! Not modelled: DISTINCT ON, correlated subqueries, WITH in a subquery, UNION, outer joins,
+//! several FROM items, window functions, locking with a join. Each is a 0A000 naming the
+//! construct.
 //! Invariant: rows are locked in output order and locked rows are skipped before LIMIT is
 //! applied, as PostgreSQL's LockRows node sits below Limit.
 
