@@ -1,5 +1,6 @@
 //! Random scripts for differential testing: a small schema (a parent table with a primary key,
-//! a NOT NULL column with a default and a nullable unique column; optionally a child table
+//! a NOT NULL column with a default and a nullable unique column, optionally an expression
+//! and partial unique index over them; optionally a child table
 //! with a foreign key and a random ON DELETE action; the unique column and the foreign key
 //! NOT DEFERRABLE, DEFERRABLE or INITIALLY DEFERRED, and SET CONSTRAINTS among the
 //! transaction-control statements), a few seed rows, and two or three
@@ -31,6 +32,8 @@ pub struct Script {
     pub deferral: &'static str,
     /// Parent rows 1..=n inserted by the setup.
     pub seed_row_count: i32,
+    /// Whether the parent also has an expression and partial unique index.
+    pub computed_unique: bool,
     /// Each session's statements.
     pub sessions: Vec<Vec<String>>,
     /// The interleaving: each entry picks the next step of session `entry % sessions`.
@@ -201,19 +204,22 @@ pub fn script(session_count_max: usize) -> impl Strategy<Value = Script> {
         Just(" DEFERRABLE"),
         Just(" DEFERRABLE INITIALLY DEFERRED"),
     ];
-    let schema = (child, deferral, 0..=KEY_MAX);
-    schema.prop_flat_map(move |(child_action, deferral, seed_row_count)| {
-        let session = prop::collection::vec(statement(child_action.is_some()), 1..5);
-        let sessions = prop::collection::vec(session, 2..=session_count_max.max(2));
-        let order = prop::collection::vec(0..3_usize, 0..12);
-        (sessions, order).prop_map(move |(sessions, order)| Script {
-            child_action,
-            deferral,
-            seed_row_count,
-            sessions,
-            order,
-        })
-    })
+    let schema = (child, deferral, 0..=KEY_MAX, any::<bool>());
+    schema.prop_flat_map(
+        move |(child_action, deferral, seed_row_count, computed_unique)| {
+            let session = prop::collection::vec(statement(child_action.is_some()), 1..5);
+            let sessions = prop::collection::vec(session, 2..=session_count_max.max(2));
+            let order = prop::collection::vec(0..3_usize, 0..12);
+            (sessions, order).prop_map(move |(sessions, order)| Script {
+                child_action,
+                deferral,
+                seed_row_count,
+                computed_unique,
+                sessions,
+                order,
+            })
+        },
+    )
 }
 
 impl Script {
@@ -223,6 +229,9 @@ impl Script {
         let mut setup = vec![format!(
             "CREATE TABLE p (id int PRIMARY KEY, v int NOT NULL DEFAULT 0, u int UNIQUE{deferral})"
         )];
+        if self.computed_unique {
+            setup.push("CREATE UNIQUE INDEX p_v_mod ON p ((v % 3)) WHERE u IS NOT NULL".into());
+        }
         if let Some(action) = self.child_action {
             setup.push(format!(
                 "CREATE TABLE c (id int PRIMARY KEY, \

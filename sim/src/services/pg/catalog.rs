@@ -80,6 +80,22 @@ pub struct UniqueIndex {
     /// A constraint (PRIMARY KEY, UNIQUE), not a CREATE UNIQUE INDEX: only constraints have
     /// a name SET CONSTRAINTS can find.
     pub constraint: bool,
+    /// An expression or partial index (CREATE UNIQUE INDEX only): its key, computed from the
+    /// row. `columns` is then empty, as such an index makes no column a key column (for row
+    /// lock strength), cannot be referenced by a foreign key, and is inferred as an ON
+    /// CONFLICT arbiter only by its expressions and predicate, as in PostgreSQL.
+    pub computed: Option<std::sync::Arc<ComputedKey>>,
+}
+
+/// The key of an expression or partial unique index.
+#[derive(Debug)]
+pub struct ComputedKey {
+    /// Each key part: a column reference or an immutable expression over the row's columns.
+    pub parts: Vec<ast::Expr>,
+    /// How PostgreSQL's messages show each part (`lower(slug)`, `email`).
+    pub shown: Vec<String>,
+    /// A partial index's WHERE: a row for which it is not true is not in the index.
+    pub predicate: Option<ast::Expr>,
 }
 
 /// What a parent-side delete does to referencing rows.

@@ -17,11 +17,12 @@ use super::catalog::{ForeignKey, ForeignKeyAction, Table, TableId, UniqueIndex};
 use super::deferred::{queue_row_checks, Check};
 use super::error::{PgError, SqlState};
 use super::exec::{Exec, Interrupt, StmtCtx, Wait};
+use super::expr::{eval, eval_condition, Binding};
 use super::locks::RowLockMode;
 use super::rowops::{
     lock_row, update_lock_mode, write_delete, write_update, LockPurpose, Locked, WaitPolicy,
 };
-use super::storage::RowId;
+use super::storage::{RowId, Version};
 use super::table_locks::TableLockMode;
 use super::trigger::{fire_after, fire_before, TriggerOp};
 use super::value::Value;
@@ -72,9 +73,17 @@ pub fn check_not_null(table: &Table, values: &[Value]) -> Result<(), PgError> {
     Ok(())
 }
 
-/// 23505 for `unique` and the proposed `values`.
-pub fn unique_violation(table: &Table, unique: &UniqueIndex, values: &[Value]) -> PgError {
-    let (names, shown) = key_text(table, &unique.columns, values);
+/// 23505 for `unique` and the proposed row's `key` in it (`unique_key`).
+pub fn unique_violation(table: &Table, unique: &UniqueIndex, key: &[Value]) -> PgError {
+    let names: Vec<&str> = match &unique.computed {
+        Some(computed) => computed.shown.iter().map(String::as_str).collect(),
+        None => unique
+            .columns
+            .iter()
+            .map(|index| table.columns[*index].name.as_str())
+            .collect(),
+    };
+    let shown: Vec<String> = key.iter().map(Value::to_pg_text).collect();
     PgError::new(
         SqlState::UniqueViolation,
         format!(
@@ -82,8 +91,68 @@ pub fn unique_violation(table: &Table, unique: &UniqueIndex, values: &[Value]) -
             unique.name
         ),
     )
-    .with_detail(format!("Key ({names})=({shown}) already exists."))
+    .with_detail(format!(
+        "Key ({})=({}) already exists.",
+        names.join(", "),
+        shown.join(", ")
+    ))
     .with_constraint(&table.name, &unique.name)
+}
+
+/// The key the row `values` has in `unique`: its columns' values, or for an expression or
+/// partial index its parts computed from the row; `None` when the row is not in the index
+/// (a partial index's predicate is not true) or a part is NULL (NULLs are distinct).
+pub fn unique_key(
+    ctx: &mut StmtCtx,
+    table: &Table,
+    unique: &UniqueIndex,
+    values: &[Value],
+) -> Exec<Option<Vec<Value>>> {
+    let Some(computed) = &unique.computed else {
+        let key: Vec<Value> = unique
+            .columns
+            .iter()
+            .map(|index| values[*index].clone())
+            .collect();
+        return Ok((!key.iter().any(Value::is_null)).then_some(key));
+    };
+    let scope = [Binding {
+        name: table.name.clone(),
+        columns: table.column_names().into(),
+        values: values.to_vec(),
+    }];
+    if let Some(predicate) = &computed.predicate {
+        if !eval_condition(ctx, &scope, predicate, "index predicate")? {
+            return Ok(None);
+        }
+    }
+    let mut key = Vec::with_capacity(computed.parts.len());
+    for part in &computed.parts {
+        let value = eval(ctx, &scope, part)?;
+        if value.is_null() {
+            return Ok(None);
+        }
+        key.push(value);
+    }
+    Ok(Some(key))
+}
+
+/// Whether a version holding the key conflicts: live (committed, or written by us) is a
+/// conflict; deleted by us or by a committed transaction is not; one another transaction is
+/// inserting or deleting is waited for (`Block`).
+fn version_conflicts(ctx: &StmtCtx, version: &Version) -> Exec<bool> {
+    let xid = ctx.xid();
+    if version.xmin != xid && ctx.db.txns.in_progress(version.xmin) {
+        return Err(Interrupt::Block(Wait::Xids(vec![version.xmin])));
+    }
+    match version.xmax {
+        None => Ok(true),
+        Some((xmax, _)) if xmax == xid => Ok(false),
+        Some((xmax, _)) if ctx.db.txns.in_progress(xmax) => {
+            Err(Interrupt::Block(Wait::Xids(vec![xmax])))
+        }
+        Some(_) => Ok(false),
+    }
 }
 
 fn keys_equal(
@@ -121,10 +190,12 @@ fn find_unique_conflict_except(
     except: Option<RowId>,
 ) -> Exec<Option<RowId>> {
     let unique = ctx.db.catalog.table(table_id).uniques[unique_index].clone();
+    if unique.computed.is_some() {
+        return find_computed_conflict(ctx, table_id, &unique, values, except);
+    }
     if unique.columns.iter().any(|index| values[*index].is_null()) {
         return Ok(None);
     }
-    let xid = ctx.xid();
     let heap = ctx.db.heap_mut(table_id);
     heap.indexes.ensure(&unique.columns, &heap.chains);
     let key: Vec<Value> = unique
@@ -141,20 +212,53 @@ fn find_unique_conflict_except(
             if !keys_equal(&unique.columns, &version.values, &unique.columns, values)? {
                 continue;
             }
-            if version.xmin != xid && ctx.db.txns.in_progress(version.xmin) {
-                return Err(Interrupt::Block(Wait::Xids(vec![version.xmin])));
-            }
-            match version.xmax {
-                None => return Ok(Some(row_id)),
-                Some((xmax, _)) if xmax == xid => {}
-                Some((xmax, _)) if ctx.db.txns.in_progress(xmax) => {
-                    return Err(Interrupt::Block(Wait::Xids(vec![xmax])));
-                }
-                Some(_) => {}
+            if version_conflicts(ctx, version)? {
+                return Ok(Some(row_id));
             }
         }
     }
     Ok(None)
+}
+
+/// The conflict check of an expression or partial index: every version of every chain is
+/// keyed through `unique_key` (no key index; simulated tables are small).
+fn find_computed_conflict(
+    ctx: &mut StmtCtx,
+    table_id: TableId,
+    unique: &UniqueIndex,
+    values: &[Value],
+    except: Option<RowId>,
+) -> Exec<Option<RowId>> {
+    let table = ctx.db.catalog.table(table_id).clone();
+    let Some(key) = unique_key(ctx, &table, unique, values)? else {
+        return Ok(None);
+    };
+    let row_ids: Vec<RowId> = ctx.db.heap(table_id).chains.keys().copied().collect();
+    for row_id in row_ids.into_iter().filter(|row_id| except != Some(*row_id)) {
+        let versions = ctx.db.heap(table_id).chains[&row_id].versions.clone();
+        for version in &versions {
+            let Some(other) = unique_key(ctx, &table, unique, &version.values)? else {
+                continue;
+            };
+            if !values_equal(&key, &other)? {
+                continue;
+            }
+            if version_conflicts(ctx, version)? {
+                return Ok(Some(row_id));
+            }
+        }
+    }
+    Ok(None)
+}
+
+/// Two keys equal part by part (as a unique index compares them).
+fn values_equal(left: &[Value], right: &[Value]) -> Result<bool, PgError> {
+    for (left, right) in left.iter().zip(right) {
+        if !left.key_equal(right)? {
+            return Ok(false);
+        }
+    }
+    Ok(true)
 }
 
 /// Whether a version the dirty view sees (committed, or in progress anywhere, not deleted by
@@ -207,9 +311,15 @@ pub fn check_uniques(
         if skip.contains(&unique_index) {
             continue;
         }
+        let Some(key) = unique_key(ctx, &table, unique, values)? else {
+            continue;
+        };
         if let Some(old) = old {
-            if keys_equal(&unique.columns, old, &unique.columns, values)? {
-                continue;
+            // An unchanged key would find the row's own current version.
+            if let Some(old_key) = unique_key(ctx, &table, unique, old)? {
+                if values_equal(&old_key, &key)? {
+                    continue;
+                }
             }
         }
         if unique.deferral.is_deferrable() {
@@ -217,7 +327,7 @@ pub fn check_uniques(
                 recheck.push(unique_index);
             }
         } else if find_unique_conflict(ctx, table_id, unique_index, values)?.is_some() {
-            return Err(unique_violation(&table, unique, values).into());
+            return Err(unique_violation(&table, unique, &key).into());
         }
     }
     Ok(recheck)
@@ -258,7 +368,8 @@ pub fn recheck_unique(
         return Ok(());
     };
     if find_unique_conflict_except(ctx, table_id, unique_index, &values, Some(row_id))?.is_some() {
-        return Err(unique_violation(&table, unique, &values).into());
+        let key: Vec<Value> = unique.columns.iter().map(|i| values[*i].clone()).collect();
+        return Err(unique_violation(&table, unique, &key).into());
     }
     Ok(())
 }
@@ -563,8 +674,19 @@ pub fn update_locked_row(
     let new = fire_before(ctx, table_id, TriggerOp::Update, Some(old), new);
     check_not_null(ctx.db.catalog.table(table_id), &new)?;
     let mut rechecks = Vec::new();
-    if update_lock_mode(ctx, table_id, old, &new) == RowLockMode::Update {
+    let key_changed = update_lock_mode(ctx, table_id, old, &new) == RowLockMode::Update;
+    // An expression or partial index's key may change with no key column changing.
+    let computed = ctx
+        .db
+        .catalog
+        .table(table_id)
+        .uniques
+        .iter()
+        .any(|unique| unique.computed.is_some());
+    if key_changed || computed {
         rechecks = check_uniques(ctx, table_id, Some(old), &new, &[])?;
+    }
+    if key_changed {
         on_parent_removed(ctx, table_id, old, Some(&new))?;
     }
     let deferred = parents_to_check(ctx.db.catalog.table(table_id), Some(old), &new)?;

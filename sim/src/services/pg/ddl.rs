@@ -16,12 +16,14 @@
 //! DROP SEQUENCE, DROP SCHEMA, …) and ALTER are 0A000 (`route`).
 //! Invariant: a CREATE TABLE either adds the whole table or changes nothing.
 
+use std::ops::ControlFlow;
+
 use sqlparser::ast::helpers::stmt_create_table::CreateTableBuilder;
 use sqlparser::ast::{self, ColumnOption, TableConstraint};
 
 use super::catalog::{
-    fold_ident, split_name, Catalog, Column, ColumnDefault, Deferral, ForeignKey, Table, TableId,
-    UniqueIndex,
+    fold_ident, split_name, Catalog, Column, ColumnDefault, ComputedKey, Deferral, ForeignKey,
+    Table, TableId, UniqueIndex,
 };
 use super::error::{PgError, SqlState};
 use super::types::{map_action, map_type};
@@ -141,12 +143,12 @@ fn check_create_index_clauses(create: &ast::CreateIndex) -> Result<(), PgError> 
         include,
         nulls_distinct,
         with,
-        predicate,
+        // The key and predicate are judged by `index_key`.
+        predicate: _,
         index_options,
         alter_options,
     } = create;
     let named = [
-        (predicate.is_some(), "a partial index (WHERE)"),
         (!include.is_empty(), "INCLUDE"),
         (*nulls_distinct == Some(false), "NULLS NOT DISTINCT"),
         (!with.is_empty(), "WITH (storage parameters)"),
@@ -483,6 +485,7 @@ pub fn create_table(catalog: &mut Catalog, create: &ast::CreateTable) -> Result<
             columns,
             deferral: pending.deferral,
             constraint: true,
+            computed: None,
         });
     }
     let self_id = TableId(scratch.table_slot_count());
@@ -500,11 +503,10 @@ pub fn create_index(catalog: &mut Catalog, create: &ast::CreateIndex) -> Result<
     check_create_index_clauses(create)?;
     let table_id = catalog.resolve(&create.table_name)?;
     let table = catalog.table(table_id).clone();
-    let names = index_column_names(&create.columns)?;
-    let columns = positions(&table, &names)?;
+    let key = index_key(&table, create)?;
     let index_name = match &create.name {
         Some(name) => split_name(name)?.1,
-        None => format!("{}_{}_idx", table.name, names.join("_")),
+        None => free_index_name(catalog, &table, &key.name_parts),
     };
     if catalog.relation_exists(&table.schema, &index_name) {
         if create.if_not_exists {
@@ -516,18 +518,167 @@ pub fn create_index(catalog: &mut Catalog, create: &ast::CreateIndex) -> Result<
         ));
     }
     catalog.claim_relation_name(&table.schema, &index_name)?;
-    if create.unique {
-        catalog.add_unique(
-            table_id,
-            UniqueIndex {
-                name: index_name,
-                columns,
-                deferral: Deferral::NotDeferrable,
-                constraint: false,
-            },
-        );
-    } else {
+    if !create.unique {
+        // A plain index changes no result (the engine chooses no plans by it).
         catalog.add_plain_index(table_id, index_name);
+        return Ok(());
     }
+    let unique = match key.computed {
+        Some(computed) => UniqueIndex {
+            name: index_name,
+            columns: Vec::new(),
+            deferral: Deferral::NotDeferrable,
+            constraint: false,
+            computed: Some(std::sync::Arc::new(computed)),
+        },
+        None => UniqueIndex {
+            name: index_name,
+            columns: positions(&table, &key.name_parts)?,
+            deferral: Deferral::NotDeferrable,
+            constraint: false,
+            computed: None,
+        },
+    };
+    catalog.add_unique(table_id, unique);
     Ok(())
+}
+
+/// An index's key as CREATE INDEX writes it.
+struct IndexKeyDef {
+    /// Each part's name for the index name (PostgreSQL's `ChooseIndexColumnNames`): the
+    /// column, or for an expression the name `FigureIndexColname` picks, else `expr`. For a
+    /// column-only key without WHERE, these are the columns.
+    name_parts: Vec<String>,
+    /// Set for an expression or partial key.
+    computed: Option<ComputedKey>,
+}
+
+fn index_key(table: &Table, create: &ast::CreateIndex) -> Result<IndexKeyDef, PgError> {
+    let mut parts = Vec::new();
+    let mut name_parts = Vec::new();
+    let mut plain = create.predicate.is_none();
+    for column in &create.columns {
+        let expr = &column.column.expr;
+        match expr {
+            ast::Expr::Identifier(ident) => name_parts.push(fold_ident(ident)),
+            other => {
+                plain = false;
+                check_index_expression(table, other, "expression")?;
+                name_parts.push(figure_index_colname(other).unwrap_or_else(|| "expr".into()));
+            }
+        }
+        parts.push(expr.clone());
+    }
+    if plain {
+        return Ok(IndexKeyDef {
+            name_parts,
+            computed: None,
+        });
+    }
+    if let Some(predicate) = &create.predicate {
+        check_index_expression(table, predicate, "predicate")?;
+    }
+    let shown = parts
+        .iter()
+        .map(|part| match part {
+            ast::Expr::Identifier(ident) => fold_ident(ident),
+            ast::Expr::Function(_) | ast::Expr::Nested(_) => part.to_string(),
+            other => format!("({other})"),
+        })
+        .collect();
+    Ok(IndexKeyDef {
+        name_parts,
+        computed: Some(ComputedKey {
+            parts,
+            shown,
+            predicate: create.predicate.clone(),
+        }),
+    })
+}
+
+/// PostgreSQL's checks of an index expression or predicate, as far as the engine can make
+/// them: each column exists (42703), no aggregate (42803), no subquery (0A000), every
+/// function IMMUTABLE (42P17); a function the engine does not know is 0A000.
+fn check_index_expression(table: &Table, expr: &ast::Expr, what: &str) -> Result<(), PgError> {
+    let mut found = Ok(());
+    let _ = ast::visit_expressions(expr, |inner| {
+        found = check_index_node(table, inner, what);
+        if found.is_err() {
+            ControlFlow::Break(())
+        } else {
+            ControlFlow::Continue(())
+        }
+    });
+    found
+}
+
+fn check_index_node(table: &Table, expr: &ast::Expr, what: &str) -> Result<(), PgError> {
+    match expr {
+        ast::Expr::Identifier(ident) => {
+            let name = fold_ident(ident);
+            match table.column_index(&name) {
+                Some(_) => Ok(()),
+                None => Err(PgError::undefined_column(&name)),
+            }
+        }
+        ast::Expr::CompoundIdentifier(_) => Err(PgError::unsupported(format!(
+            "qualified column {expr} in an index {what}"
+        ))),
+        ast::Expr::Subquery(_) | ast::Expr::Exists { .. } | ast::Expr::InSubquery { .. } => Err(
+            PgError::unsupported(format!("a subquery in an index {what}")),
+        ),
+        ast::Expr::Function(function) => {
+            let name = super::functions::function_name(function);
+            if super::aggregate::is_aggregate_call(function) {
+                return Err(PgError::new(
+                    SqlState::GroupingError,
+                    format!("aggregate functions are not allowed in index {what}s"),
+                ));
+            }
+            if super::functions::is_immutable(&name) {
+                return Ok(());
+            }
+            if super::functions::is_stable_or_volatile(&name) {
+                return Err(PgError::new(
+                    SqlState::InvalidObjectDefinition,
+                    format!("functions in index {what} must be marked IMMUTABLE"),
+                ));
+            }
+            Err(PgError::unsupported(format!(
+                "function {name} in an index {what}"
+            )))
+        }
+        _ => Ok(()),
+    }
+}
+
+/// PostgreSQL's `FigureIndexColname`: a column's name, a function's name, through a cast the
+/// inner name (else the type's); `None` for other expressions (the index name says `expr`).
+fn figure_index_colname(expr: &ast::Expr) -> Option<String> {
+    match expr {
+        ast::Expr::Identifier(ident) => Some(fold_ident(ident)),
+        ast::Expr::CompoundIdentifier(idents) => idents.last().map(fold_ident),
+        ast::Expr::Nested(inner) => figure_index_colname(inner),
+        ast::Expr::Function(function) => Some(super::functions::function_name(function)),
+        ast::Expr::Cast {
+            expr, data_type, ..
+        } => figure_index_colname(expr).or_else(|| {
+            let written = data_type.to_string().to_lowercase();
+            written.split(['(', ' ']).next().map(str::to_string)
+        }),
+        _ => None,
+    }
+}
+
+/// `<table>_<parts>_idx`, with the first free number appended when taken (PostgreSQL's
+/// `ChooseRelationName`).
+fn free_index_name(catalog: &Catalog, table: &Table, name_parts: &[String]) -> String {
+    let base = format!("{}_{}_idx", table.name, name_parts.join("_"));
+    let mut candidate = base.clone();
+    let mut number = 0;
+    while catalog.relation_exists(&table.schema, &candidate) {
+        number += 1;
+        candidate = format!("{base}{number}");
+    }
+    candidate
 }

@@ -44,6 +44,8 @@ pub enum SqlState {
     SyntaxError,
     /// 42P07 duplicate_table (also used for duplicate indexes).
     DuplicateTable,
+    /// 42P17 invalid_object_definition.
+    InvalidObjectDefinition,
     /// 42712 duplicate_alias.
     DuplicateAlias,
     /// 42P06 duplicate_schema.
@@ -119,6 +121,7 @@ impl SqlState {
             SqlState::SyntaxError => "42601",
             SqlState::DuplicateTable => "42P07",
             SqlState::DuplicateAlias => "42712",
+            SqlState::InvalidObjectDefinition => "42P17",
             SqlState::DuplicateColumn => "42701",
             SqlState::DuplicateSchema => "42P06",
             SqlState::InvalidSchemaName => "3F000",

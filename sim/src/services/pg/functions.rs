@@ -112,6 +112,29 @@ fn random_uuid(ctx: &mut StmtCtx) -> Value {
     Value::Uuid((versioned & !(0x3 << 62)) | (0x2 << 62))
 }
 
+/// Whether PostgreSQL marks the function IMMUTABLE, among those `eval_function` runs (an
+/// index expression or predicate may use only these).
+pub fn is_immutable(name: &str) -> bool {
+    matches!(name, "lower" | "upper" | "coalesce" | "hashtext")
+}
+
+/// Whether `eval_function` runs the function and PostgreSQL marks it STABLE or VOLATILE.
+pub fn is_stable_or_volatile(name: &str) -> bool {
+    matches!(
+        name,
+        "now"
+            | "current_timestamp"
+            | "transaction_timestamp"
+            | "statement_timestamp"
+            | "clock_timestamp"
+            | "gen_random_uuid"
+            | "uuid_generate_v4"
+            | "nextval"
+            | "pg_notify"
+    ) || name.starts_with("pg_advisory")
+        || name.starts_with("pg_try_advisory")
+}
+
 /// Evaluates a function call.
 pub fn eval_function(ctx: &mut StmtCtx, scope: &[Binding], function: &Function) -> Exec<Value> {
     let name = function_name(function);

@@ -388,13 +388,14 @@ fn arbiters(table: &Table, on_conflict: &OnConflict) -> Result<Vec<usize>, PgErr
         }
         Some(ConflictTarget::OnConstraint(name)) => {
             let name = split_name(name)?.1;
+            // A CREATE UNIQUE INDEX is no constraint: PostgreSQL looks up constraints only.
             let position = table
                 .uniques
                 .iter()
-                .position(|unique| unique.name == name)
+                .position(|unique| unique.constraint && unique.name == name)
                 .ok_or_else(|| {
                     PgError::new(
-                        SqlState::UndefinedColumn,
+                        SqlState::UndefinedObject,
                         format!(
                             "constraint \"{name}\" for table \"{}\" does not exist",
                             table.name

@@ -24,6 +24,7 @@ mod resume;
 mod top_n;
 mod trigger;
 mod txn;
+mod unique_index;
 mod values;
 
 pub use super::{
