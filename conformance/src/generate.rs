@@ -82,6 +82,11 @@ fn parent_write() -> impl Strategy<Value = String> {
         key().prop_map(|k| format!(
             "WITH d AS (DELETE FROM p WHERE id = {k} RETURNING id, v) SELECT id, v FROM d"
         )),
+        // Infers the partial expression index when the schema has it (42P10 otherwise).
+        (key(), 0..3_i32).prop_map(|(k, v)| format!(
+            "INSERT INTO p (id, v, u) VALUES ({k} + 3, {v}, {k}) ON CONFLICT ((v % 3)) \
+             WHERE u IS NOT NULL DO UPDATE SET v = p.v + 1 RETURNING id, v"
+        )),
     ]
 }
 

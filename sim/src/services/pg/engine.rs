@@ -23,11 +23,11 @@ use sqlparser::parser::Parser;
 use super::dispatch::BatchRun;
 use super::error::{PgError, SqlState};
 use super::exec::{Db, Wait};
-use super::lock_syntax;
 use super::session::{Pending, Session};
 use super::set_constraints;
 use super::storage::ReadView;
 use super::value::Value;
+use super::{arbiter, lock_syntax};
 use super::{CancelReason, CommittedTxn, Entropy, PgConfig, Row, SessionId, StepOutcome};
 
 type ParsedBatch = Result<Arc<Vec<Statement>>, PgError>;
@@ -218,7 +218,8 @@ impl Postgres {
             return parsed.clone();
         }
         let locking = lock_syntax::encode(sql);
-        let parsed = Parser::parse_sql(&PostgreSqlDialect {}, &set_constraints::encode(&locking))
+        let inferring = arbiter::encode(&locking);
+        let parsed = Parser::parse_sql(&PostgreSqlDialect {}, &set_constraints::encode(&inferring))
             .map(Arc::new)
             .map_err(|error| parse_error(sql, &error.to_string()));
         if self.parse_cache.len() >= self.config.parse_cache_entries_max {

@@ -17,7 +17,7 @@
 //! raises it while planning, from the types; the engine sees types only on values).
 //! Invariant: a row skipped by DO NOTHING has still consumed its sequence values.
 
-use sqlparser::ast::{self, ConflictTarget, Expr, OnConflict, OnConflictAction, OnInsert, SetExpr};
+use sqlparser::ast::{self, Expr, OnConflict, OnConflictAction, OnInsert, SetExpr};
 
 use super::catalog::{fold_ident, split_name, ColumnDefault, Table, TableId};
 use super::constraints::{
@@ -352,61 +352,6 @@ fn literal_columns(query: &ast::Query) -> Vec<bool> {
         .collect()
 }
 
-fn arbiters(table: &Table, on_conflict: &OnConflict) -> Result<Vec<usize>, PgError> {
-    match &on_conflict.conflict_target {
-        None if matches!(on_conflict.action, OnConflictAction::DoUpdate(_)) => {
-            Err(PgError::syntax(
-                "ON CONFLICT DO UPDATE requires inference specification or constraint name",
-            ))
-        }
-        None => Ok((0..table.uniques.len()).collect()),
-        Some(ConflictTarget::Columns(columns)) => {
-            let mut wanted: Vec<usize> = columns
-                .iter()
-                .map(|column| {
-                    table
-                        .column_index(&fold_ident(column))
-                        .ok_or_else(|| PgError::undefined_column(&fold_ident(column)))
-                })
-                .collect::<Result<_, _>>()?;
-            wanted.sort_unstable();
-            let matching: Vec<usize> = (0..table.uniques.len())
-                .filter(|unique_index| {
-                    let mut columns = table.uniques[*unique_index].columns.clone();
-                    columns.sort_unstable();
-                    columns == wanted
-                })
-                .collect();
-            if matching.is_empty() {
-                return Err(PgError::new(
-                    SqlState::InvalidColumnReference,
-                    "there is no unique or exclusion constraint matching the ON CONFLICT \
-                     specification",
-                ));
-            }
-            Ok(matching)
-        }
-        Some(ConflictTarget::OnConstraint(name)) => {
-            let name = split_name(name)?.1;
-            // A CREATE UNIQUE INDEX is no constraint: PostgreSQL looks up constraints only.
-            let position = table
-                .uniques
-                .iter()
-                .position(|unique| unique.constraint && unique.name == name)
-                .ok_or_else(|| {
-                    PgError::new(
-                        SqlState::UndefinedObject,
-                        format!(
-                            "constraint \"{name}\" for table \"{}\" does not exist",
-                            table.name
-                        ),
-                    )
-                })?;
-            Ok(vec![position])
-        }
-    }
-}
-
 enum RowResult {
     /// The row's values and whether ON CONFLICT updated it (rather than inserting).
     Written(Vec<Value>, bool),
@@ -611,7 +556,7 @@ pub fn execute_insert(ctx: &mut StmtCtx, insert: &ast::Insert) -> Exec<QueryResu
         Some(other) => return Err(PgError::unsupported(format!("INSERT {other}")).into()),
     };
     let arbiters = match on_conflict {
-        Some(on_conflict) => arbiters(&target.table, on_conflict)?,
+        Some(on_conflict) => super::arbiter::arbiters(&target.table, on_conflict)?,
         None => Vec::new(),
     };
     let template = [Binding {

@@ -52,6 +52,7 @@
 #![warn(missing_docs)]
 
 mod aggregate;
+mod arbiter;
 mod catalog;
 mod constraints;
 mod cte;

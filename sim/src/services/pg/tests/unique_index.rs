@@ -81,3 +81,32 @@ fn computed_indexes_make_no_key_columns() {
     let blocked = h.blocks(s, "UPDATE u SET id = 9 WHERE id = 1");
     assert_eq!(blocked, vec![other]);
 }
+
+/// Goal: a partial index whose predicate the target's WHERE may imply in ways the engine
+/// does not prove is refused by name (never a 42P10 PostgreSQL might not raise); text in
+/// strings that looks like a conflict target is left alone by the rewrite.
+#[test]
+fn undecided_implication_is_refused_and_strings_are_untouched() {
+    let (mut h, s) = Harness::with_setup(SETUP);
+    let error = h
+        .run(
+            s,
+            "INSERT INTO u VALUES (40, 'x', 'a@x', NULL, 40) \
+             ON CONFLICT (email) WHERE deleted_at < 0 DO NOTHING",
+        )
+        .unwrap_err();
+    assert_eq!(error.code(), "0A000");
+    assert!(
+        error.message.contains("partial index \"u_email_idx\""),
+        "{error:?}"
+    );
+    let rows = h.rows(
+        s,
+        "INSERT INTO u VALUES (41, 'ON CONFLICT (lower(slug)) DO', 'e41', NULL, 41) \
+         ON CONFLICT (id) DO NOTHING RETURNING slug",
+    );
+    assert_eq!(
+        rows,
+        vec![vec![super::text("ON CONFLICT (lower(slug)) DO")]]
+    );
+}
