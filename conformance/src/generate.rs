@@ -164,6 +164,7 @@ fn child_statement() -> impl Strategy<Value = String> {
         (key(), key()).prop_map(|(id, k)| format!("INSERT INTO c VALUES ({id}, {k})")),
         key().prop_map(|id| format!("DELETE FROM c WHERE id = {id}")),
         Just("SELECT id, p_id FROM c ORDER BY id".to_string()),
+        Just("SELECT p.id, c.id FROM p, c WHERE c.p_id = p.id ORDER BY 1, 2".to_string()),
         // A WITH query nothing reads (it runs after the main statement), and a parent
         // inserted by a WITH query for the child the main statement inserts.
         key().prop_map(|k| format!(

@@ -295,6 +295,8 @@ fn check_select(select: &Select) -> Result<(), PgError> {
     PgError::refuse_first("", &refused)
 }
 
+/// The FROM items and the join condition: one item, `a [INNER] JOIN b ON …`, or two items
+/// without one (`FROM a, b` and `a CROSS JOIN b`, every pair, as PostgreSQL's cross join).
 fn sources(ctx: &mut StmtCtx, select: &Select) -> Exec<(Vec<Source>, Option<Expr>)> {
     match &select.from[..] {
         [] => Ok((Vec::new(), None)),
@@ -304,23 +306,51 @@ fn sources(ctx: &mut StmtCtx, select: &Select) -> Exec<(Vec<Source>, Option<Expr
             match &from.joins[..] {
                 [] => {}
                 [join] => {
-                    let (ast::JoinOperator::Join(constraint)
-                    | ast::JoinOperator::Inner(constraint)) = &join.join_operator
-                    else {
-                        return Err(PgError::unsupported("outer or cross JOIN").into());
-                    };
-                    let ast::JoinConstraint::On(condition) = constraint else {
-                        return Err(PgError::unsupported("JOIN without ON").into());
+                    on = match &join.join_operator {
+                        ast::JoinOperator::Join(ast::JoinConstraint::On(condition))
+                        | ast::JoinOperator::Inner(ast::JoinConstraint::On(condition)) => {
+                            Some(condition.clone())
+                        }
+                        ast::JoinOperator::CrossJoin(ast::JoinConstraint::None) => None,
+                        ast::JoinOperator::Join(_) | ast::JoinOperator::Inner(_) => {
+                            return Err(PgError::unsupported("JOIN without ON").into())
+                        }
+                        _ => return Err(PgError::unsupported("outer or cross JOIN").into()),
                     };
                     sources.push(from_item(ctx, &join.relation)?);
-                    on = Some(condition.clone());
                 }
                 _ => return Err(PgError::unsupported("JOIN of more than two tables").into()),
             }
+            check_distinct_names(&sources)?;
             Ok((sources, on))
         }
-        _ => Err(PgError::unsupported("comma-separated FROM list").into()),
+        [first, second] if first.joins.is_empty() && second.joins.is_empty() => {
+            let sources = vec![
+                from_item(ctx, &first.relation)?,
+                from_item(ctx, &second.relation)?,
+            ];
+            check_distinct_names(&sources)?;
+            Ok((sources, None))
+        }
+        _ => Err(PgError::unsupported("more than two FROM items, or a list with a JOIN").into()),
     }
+}
+
+/// 42712 when two FROM items are known by one name (PostgreSQL: `table name "t" specified
+/// more than once`).
+fn check_distinct_names(sources: &[Source]) -> Result<(), PgError> {
+    if let [first, second] = sources {
+        if first.binding_name == second.binding_name {
+            return Err(PgError::new(
+                super::error::SqlState::DuplicateAlias,
+                format!(
+                    "table name \"{}\" specified more than once",
+                    first.binding_name
+                ),
+            ));
+        }
+    }
+    Ok(())
 }
 
 fn candidates(
