@@ -37,7 +37,7 @@ use super::exec::{Exec, StmtCtx};
 use super::expr::{eval, eval_condition, Binding};
 use super::locks::RowLockMode;
 use super::select::{Candidate, Source};
-use super::select_rows::SortedRow;
+use super::select_rows::{written_position, SortedRow};
 use super::value::{order_for_sort, ColumnType, Value};
 
 /// Name of the synthetic binding that carries group keys and aggregate results.
@@ -309,26 +309,59 @@ fn output_reference(
     names: &[String],
     output_count: usize,
 ) -> Result<Option<usize>, PgError> {
-    match expr {
-        Expr::Identifier(ident) => Ok(names.iter().position(|name| *name == fold_ident(ident))),
-        Expr::Value(value) => match &value.value {
-            ast::Value::Number(text, _) => {
-                let position = text
-                    .parse::<usize>()
-                    .ok()
-                    .filter(|position| (1..=output_count).contains(position));
-                match position {
-                    Some(position) => Ok(Some(position - 1)),
-                    None => Err(PgError::new(
-                        SqlState::InvalidColumnReference,
-                        format!("ORDER BY position {text} is not in select list"),
-                    )),
-                }
-            }
-            _ => Ok(None),
-        },
-        _ => Ok(None),
+    if let Expr::Identifier(ident) = expr {
+        return Ok(names.iter().position(|name| *name == fold_ident(ident)));
     }
+    let Some(written) = written_position(expr, "ORDER BY")? else {
+        return Ok(None);
+    };
+    match usize::try_from(written)
+        .ok()
+        .filter(|position| (1..=output_count).contains(position))
+    {
+        Some(position) => Ok(Some(position - 1)),
+        None => Err(PgError::new(
+            SqlState::InvalidColumnReference,
+            format!("ORDER BY position {written} is not in select list"),
+        )),
+    }
+}
+
+/// PostgreSQL's checks of ORDER BY items against the output list, made before any row is
+/// read: a position outside it is 42P10, a constant that is no position 42601, and a name
+/// that several different output expressions carry 42702 (`SELECT k, v AS k … ORDER BY k`).
+pub fn check_order_by(
+    select: &Select,
+    query: &Query,
+    templates: &[Binding],
+) -> Result<(), PgError> {
+    let exprs = order_exprs(query)?;
+    if exprs.is_empty() {
+        return Ok(());
+    }
+    let resolver = Resolver { templates };
+    let (items, names) = output_items(select, &resolver)?;
+    for order in exprs {
+        output_reference(&order.expr, &names, items.len())?;
+        let Expr::Identifier(ident) = &order.expr else {
+            continue;
+        };
+        let name = fold_ident(ident);
+        let mut named = items
+            .iter()
+            .zip(&names)
+            .filter(|(_, output)| **output == name)
+            .map(|(item, _)| item);
+        if let Some(first) = named.next() {
+            if named.any(|other| other != first) {
+                return Err(PgError::new(
+                    SqlState::AmbiguousColumn,
+                    format!("ORDER BY \"{name}\" is ambiguous"),
+                ));
+            }
+        }
+    }
+    Ok(())
 }
 
 /// One GROUP BY expression: `n` is the n-th output expression; a bare name that is no input
@@ -340,20 +373,17 @@ fn group_key(
     names: &[String],
     resolver: &Resolver,
 ) -> Result<Expr, PgError> {
-    if let Expr::Value(value) = expr {
-        if let ast::Value::Number(text, _) = &value.value {
-            let position = text
-                .parse::<usize>()
-                .ok()
-                .filter(|position| (1..=items.len()).contains(position));
-            return match position {
-                Some(position) => Ok(items[position - 1].clone()),
-                None => Err(PgError::new(
-                    SqlState::InvalidColumnReference,
-                    format!("GROUP BY position {text} is not in select list"),
-                )),
-            };
-        }
+    if let Some(written) = written_position(expr, "GROUP BY")? {
+        return match usize::try_from(written)
+            .ok()
+            .filter(|position| (1..=items.len()).contains(position))
+        {
+            Some(position) => Ok(items[position - 1].clone()),
+            None => Err(PgError::new(
+                SqlState::InvalidColumnReference,
+                format!("GROUP BY position {written} is not in select list"),
+            )),
+        };
     }
     if let Expr::Identifier(ident) = expr {
         let name = fold_ident(ident);

@@ -421,6 +421,7 @@ pub fn execute_select_with(ctx: &mut StmtCtx, query: &Query) -> Exec<QueryResult
         return Ok(select_result(names, rows));
     }
     let (sources, on) = sources(ctx, select)?;
+    group::check_order_by(select, query, &templates(ctx, &sources))?;
     group::check_no_aggregates(select)?;
     let grouping = group::plan(
         query,

@@ -48,6 +48,45 @@ pub fn limit_values(ctx: &mut StmtCtx, query: &Query) -> Exec<(usize, Option<usi
     }
 }
 
+/// How PostgreSQL reads a constant written as an ORDER BY or GROUP BY item
+/// (`findTargetlistEntrySQL92`, PostgreSQL 15): an int4 constant, a minus sign folded in
+/// (`-1`, `-(1)`), is an output position; any other constant (`1.5`, `99999999999`, `'a'`,
+/// `NULL`, `true`) is 42601 "non-integer constant in ORDER BY"; `None` for an expression.
+pub fn written_position(expr: &Expr, clause: &str) -> Result<Option<i64>, PgError> {
+    let (negative, constant) = match without_parentheses(expr) {
+        Expr::UnaryOp {
+            op: ast::UnaryOperator::Minus,
+            expr,
+        } => (true, without_parentheses(expr)),
+        other => (false, other),
+    };
+    let Expr::Value(value) = constant else {
+        return Ok(None);
+    };
+    let non_integer = || PgError::syntax(format!("non-integer constant in {clause}"));
+    match &value.value {
+        ast::Value::Number(text, _) => {
+            let position = text.parse::<i32>().map_err(|_| non_integer())?;
+            Ok(Some(if negative {
+                -i64::from(position)
+            } else {
+                i64::from(position)
+            }))
+        }
+        // `$1` is a parameter, not a constant; `-'a'` is an operator call.
+        ast::Value::Placeholder(_) => Ok(None),
+        _ if negative => Ok(None),
+        _ => Err(non_integer()),
+    }
+}
+
+fn without_parentheses(mut expr: &Expr) -> &Expr {
+    while let Expr::Nested(inner) = expr {
+        expr = inner;
+    }
+    expr
+}
+
 pub fn sort_key_values(
     ctx: &mut StmtCtx,
     query: &Query,
@@ -63,16 +102,12 @@ pub fn sort_key_values(
         return Err(PgError::unsupported("ORDER BY ALL").into());
     };
     for order in exprs {
+        // `group::check_order_by` has checked positions and names.
         let by_output = match &order.expr {
             Expr::Identifier(ident) => names.iter().position(|name| *name == fold_ident(ident)),
-            Expr::Value(value) => match &value.value {
-                ast::Value::Number(text, _) => text
-                    .parse::<usize>()
-                    .ok()
-                    .and_then(|position| position.checked_sub(1)),
-                _ => None,
-            },
-            _ => None,
+            other => written_position(other, "ORDER BY")?
+                .and_then(|position| usize::try_from(position).ok())
+                .and_then(|position| position.checked_sub(1)),
         };
         let key = match by_output.and_then(|index| output.get(index)) {
             Some(value) => value.clone(),

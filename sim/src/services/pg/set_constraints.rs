@@ -218,6 +218,10 @@ pub fn execute(ctx: &mut StmtCtx, set: &SetConstraints) -> Exec<QueryResult> {
                 named: Default::default(),
             };
         }
+        // PostgreSQL's grammar has `ALL` alone: `ALL, name` is its syntax error.
+        Target::Named(names) if names.iter().any(|(_, name)| name == ALL) => {
+            return Err(PgError::syntax("syntax error at or near \",\"").into());
+        }
         Target::Named(names) => {
             for (schema, name) in names {
                 for key in resolve(ctx, (schema, name), set.deferred)? {
