@@ -340,6 +340,10 @@ fn eval_binary(
         BinaryOperator::Gt => compare_op(&left, &right, |order| order == Ordering::Greater)?,
         BinaryOperator::GtEq => compare_op(&left, &right, |order| order != Ordering::Less)?,
         BinaryOperator::StringConcat => match (&left, &right) {
+            // jsonb || jsonb merges documents; never a text concatenation.
+            (Value::Jsonb(_), _) | (_, Value::Jsonb(_)) => {
+                return Err(PgError::unsupported("jsonb || (concatenation)").into())
+            }
             (Value::Null, _) | (_, Value::Null) => Value::Null,
             _ => Value::Text(format!("{}{}", text_of(&left), text_of(&right))),
         },

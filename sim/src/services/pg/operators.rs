@@ -53,7 +53,40 @@ pub fn json_field(left: &Value, right: &Value, as_text: bool) -> Result<Value, P
     })
 }
 
+/// `+ - * / %` over integers (and untyped text read as one). A timestamptz operand is 0A000
+/// (its arithmetic yields or takes an `interval`, which is not simulated), so is jsonb's `-`;
+/// any other type is PostgreSQL's 42883 "operator does not exist".
 pub fn arithmetic(op: &BinaryOperator, left: &Value, right: &Value) -> Result<Value, PgError> {
+    let numeric = |value: &Value| {
+        matches!(
+            value,
+            Value::Null | Value::Int4(_) | Value::Int8(_) | Value::Text(_)
+        )
+    };
+    if matches!(left, Value::Timestamptz(_)) || matches!(right, Value::Timestamptz(_)) {
+        return Err(PgError::unsupported(format!(
+            "timestamp with time zone arithmetic ({} {op} {}; the interval type is not \
+             simulated)",
+            left.type_name(),
+            right.type_name()
+        )));
+    }
+    let json = matches!(left, Value::Jsonb(_)) || matches!(right, Value::Jsonb(_));
+    if json && *op == BinaryOperator::Minus {
+        return Err(PgError::unsupported(
+            "jsonb - (deleting a key or an element)",
+        ));
+    }
+    if !numeric(left) || !numeric(right) {
+        return Err(PgError::new(
+            SqlState::UndefinedFunction,
+            format!(
+                "operator does not exist: {} {op} {}",
+                left.type_name(),
+                right.type_name()
+            ),
+        ));
+    }
     if left.is_null() || right.is_null() {
         return Ok(Value::Null);
     }
