@@ -269,7 +269,14 @@ pub fn fire(ctx: &mut StmtCtx, all: bool) -> Exec<()> {
         let cid = ctx.cid();
         let state = ctx.db.deferred.get_mut(&ctx.xid()).expect("queue exists");
         assert!(state.queue[position].fired.is_none(), "a check fires once");
-        state.queue[position].fired = Some(cid);
+        if state.queue[position].queued == cid {
+            // Fired by the command that queued it: a rollback to a savepoint drops it or
+            // leaves it fired, so it is inert, and the queue stays short (every foreign-key
+            // check passes through it).
+            state.queue.remove(position);
+        } else {
+            state.queue[position].fired = Some(cid);
+        }
     }
     Ok(())
 }

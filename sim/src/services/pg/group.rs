@@ -339,14 +339,19 @@ pub fn check_order_by(
     if exprs.is_empty() {
         return Ok(());
     }
-    let resolver = Resolver { templates };
-    let (items, names) = output_items(select, &resolver)?;
+    // Output names are cheap; the qualified output expressions are computed only for a name
+    // that several outputs carry.
+    let names = super::project::output_names(&select.projection, templates)?;
     for order in exprs {
-        output_reference(&order.expr, &names, items.len())?;
+        output_reference(&order.expr, &names, names.len())?;
         let Expr::Identifier(ident) = &order.expr else {
             continue;
         };
         let name = fold_ident(ident);
+        if names.iter().filter(|output| **output == name).count() < 2 {
+            continue;
+        }
+        let (items, names) = output_items(select, &Resolver { templates })?;
         let mut named = items
             .iter()
             .zip(&names)
