@@ -54,15 +54,21 @@ pub fn encode(sql: &str) -> Cow<'_, str> {
             continue;
         }
         // The target runs to the DO that follows its parentheses at depth 0.
+        // The statement's `;` ends the search (a target without DO stays a parse error).
         let mut depth = 0_i32;
-        let end = (index + 1..words.len()).find(|position| {
-            match &words[*position].token {
+        let mut end = None;
+        for (position, word) in words.iter().enumerate().skip(index + 1) {
+            match &word.token {
                 Token::LParen => depth += 1,
                 Token::RParen => depth -= 1,
+                Token::SemiColon if depth == 0 => break,
                 _ => {}
             }
-            depth == 0 && keyword(&words[*position].token) == "DO"
-        });
+            if depth == 0 && keyword(&word.token) == "DO" {
+                end = Some(position);
+                break;
+            }
+        }
         let Some(end) = end else {
             continue;
         };
@@ -263,14 +269,16 @@ fn conjuncts(predicate: &Expr) -> Vec<&Expr> {
     }
 }
 
-/// An expression's text with names case-folded and parentheses dropped, for comparing a
-/// target with an index (`LOWER(Slug)` and `(lower(slug))` read the same).
-fn normalized(expr: &Expr) -> String {
+/// An expression's text with names case-folded and outer parentheses dropped, for comparing
+/// a target with an index (`LOWER(Slug)` and `(lower(slug))` read the same).
+fn normalized(mut expr: &Expr) -> String {
+    // Only the outer parentheses go: inner ones group (sqlparser prints `a * (b + 1)` and
+    // `(a * b) + 1` from their Nested nodes).
+    while let Expr::Nested(inner) = expr {
+        expr = inner;
+    }
     let mut expr = expr.clone();
     let _ = ast::visit_expressions_mut(&mut expr, |inner| {
-        while let Expr::Nested(nested) = inner {
-            *inner = (**nested).clone();
-        }
         match inner {
             Expr::Identifier(ident) => *ident = ast::Ident::new(fold_ident(ident)),
             Expr::Function(function) => {

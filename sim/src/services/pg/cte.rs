@@ -25,8 +25,9 @@
 //! scans it, skips some of its work); here it runs whole at its first reference. So a
 //! statement in which two parts that run while the main statement runs (the main statement
 //! and the WITH queries it reads) write the same table is 0A000 (which of two updates of a
-//! row wins is "unpredictable", in PostgreSQL's words), and so is a main query with LIMIT
-//! reading a data-modifying or locking WITH query. The WITH queries nothing reads run after
+//! row wins is "unpredictable", in PostgreSQL's words), and so is a locking WITH query read
+//! under a LIMIT of the main query or inside a subquery (PostgreSQL locks only the rows
+//! pulled). The WITH queries nothing reads run after
 //! the main statement in PostgreSQL's fixed order, so they may write any table.
 //! Not modelled (0A000 naming each): `WITH RECURSIVE`, `NOT MATERIALIZED`, WITH inside a
 //! subquery or a WITH query, `MERGE` in WITH, typed column lists.
@@ -36,7 +37,7 @@
 use std::ops::ControlFlow;
 use std::sync::Arc;
 
-use sqlparser::ast::{self, Query, SetExpr, Statement, TableFactor};
+use sqlparser::ast::{self, Query, SetExpr, Statement, TableFactor, Visit};
 
 use super::catalog::{fold_ident, TableId};
 use super::error::{PgError, SqlState};
@@ -152,6 +153,12 @@ fn materialize(ctx: &mut StmtCtx, index: usize) -> Exec<Arc<Derived>> {
     if let Some(rows) = &ctx.with.entries[index].rows {
         return Ok(rows.clone());
     }
+    // A re-run after a block reads the rows the first run got: a SKIP LOCKED WITH query
+    // could pick other rows now, and the parts reading it count rows done by position.
+    if let Some(rows) = ctx.progress.with_rows.get(&index).cloned() {
+        ctx.with.entries[index].rows = Some(rows.clone());
+        return Ok(rows);
+    }
     let query = ctx.with.entries[index].query.clone();
     // The part that reads it (the main statement's INSERT reading its source, say) goes on
     // with its own progress afterwards.
@@ -172,6 +179,7 @@ fn materialize(ctx: &mut StmtCtx, index: usize) -> Exec<Arc<Derived>> {
         rows: result.rows,
     });
     ctx.with.entries[index].rows = Some(rows.clone());
+    ctx.progress.with_rows.insert(index, rows.clone());
     Ok(rows)
 }
 
@@ -274,8 +282,10 @@ fn entries(with: &ast::With) -> Result<Vec<Entry>, PgError> {
 }
 
 /// PostgreSQL's parse-time checks, made before any part runs: each table name resolves
-/// (42P01) and no data-modifying WITH query without RETURNING is read (0A000). Returns
-/// which entries some other part names.
+/// (42P01) and no data-modifying WITH query without RETURNING is read (0A000); also 0A000 for
+/// a locking WITH query read inside a subquery (PostgreSQL pulls it only as far as the
+/// subquery asks, `LIMIT 1` locking one row; here it would run whole). Returns which
+/// entries some other part names.
 fn check_references(ctx: &StmtCtx, entries: &[Entry], query: &Query) -> Result<Vec<bool>, PgError> {
     let mut read = vec![false; entries.len()];
     // The main statement's body only: its WITH clause is the entries, each checked with the
@@ -287,47 +297,102 @@ fn check_references(ctx: &StmtCtx, entries: &[Entry], query: &Query) -> Result<V
         .collect();
     parts.push((entries.len(), query.body.as_ref()));
     for (in_scope, part) in parts {
-        let mut error = None;
-        let _ = ast::visit_relations(part, |name| {
-            let found = entries[..in_scope]
-                .iter()
-                .rposition(|entry| Some(&entry.name) == one_part(name).as_ref());
-            let outcome = match found {
-                Some(index) if entries[index].writes() && !returns(&entries[index].query) => {
-                    Err(PgError::new(
-                        SqlState::FeatureNotSupported,
-                        format!(
-                            "WITH query \"{}\" does not have a RETURNING clause",
-                            entries[index].name
-                        ),
-                    ))
-                }
-                Some(index) => {
-                    read[index] = true;
-                    Ok(())
-                }
-                None => ctx.db.catalog.resolve(name).map(drop),
-            };
-            match outcome {
-                Ok(()) => ControlFlow::Continue(()),
-                Err(found) => {
-                    error = Some(found);
-                    ControlFlow::Break(())
-                }
-            }
-        });
-        if let Some(error) = error {
+        // An INSERT's source query reads its rows whole: it is no subquery here.
+        let depth_allowed = usize::from(matches!(part, SetExpr::Insert(_)));
+        let mut references = References {
+            ctx,
+            entries: &entries[..in_scope],
+            read: &mut read,
+            depth: 0,
+            depth_allowed,
+            error: None,
+        };
+        let _ = part.visit(&mut references);
+        if let Some(error) = references.error {
             return Err(error);
         }
     }
     Ok(read)
 }
 
+/// Walks one part's table references (function FROM items are not relations).
+struct References<'a, 'c> {
+    ctx: &'a StmtCtx<'c>,
+    entries: &'a [Entry],
+    read: &'a mut [bool],
+    /// How many queries deep the walk is.
+    depth: usize,
+    /// The depth at which a reference reads a WITH query whole.
+    depth_allowed: usize,
+    error: Option<PgError>,
+}
+
+impl References<'_, '_> {
+    fn check(&mut self, name: &ast::ObjectName) -> Result<(), PgError> {
+        let found = self
+            .entries
+            .iter()
+            .rposition(|entry| Some(&entry.name) == one_part(name).as_ref());
+        let Some(index) = found else {
+            return self.ctx.db.catalog.resolve(name).map(drop);
+        };
+        let entry = &self.entries[index];
+        if entry.writes() && !returns(&entry.query) {
+            return Err(PgError::new(
+                SqlState::FeatureNotSupported,
+                format!(
+                    "WITH query \"{}\" does not have a RETURNING clause",
+                    entry.name
+                ),
+            ));
+        }
+        if !entry.query.locks.is_empty() && self.depth > self.depth_allowed {
+            return Err(PgError::unsupported(format!(
+                "a locking WITH query (\"{}\") read inside a subquery (PostgreSQL locks only \
+                 the rows the subquery pulls)",
+                entry.name
+            )));
+        }
+        self.read[index] = true;
+        Ok(())
+    }
+}
+
+impl ast::Visitor for References<'_, '_> {
+    type Break = ();
+
+    fn pre_visit_query(&mut self, _query: &Query) -> ControlFlow<()> {
+        self.depth += 1;
+        ControlFlow::Continue(())
+    }
+
+    fn post_visit_query(&mut self, _query: &Query) -> ControlFlow<()> {
+        self.depth -= 1;
+        ControlFlow::Continue(())
+    }
+
+    fn pre_visit_table_factor(&mut self, factor: &TableFactor) -> ControlFlow<()> {
+        let TableFactor::Table {
+            name, args: None, ..
+        } = factor
+        else {
+            return ControlFlow::Continue(());
+        };
+        match self.check(name) {
+            Ok(()) => ControlFlow::Continue(()),
+            Err(error) => {
+                self.error = Some(error);
+                ControlFlow::Break(())
+            }
+        }
+    }
+}
+
 /// 0A000 where PostgreSQL's outcome would depend on its plan (module doc): a table written by
 /// two parts that run while the main statement runs (the main statement and the WITH
-/// queries it reads), or a main query with LIMIT reading a data-modifying or locking WITH
-/// query. The WITH queries nothing reads run after the main statement in a fixed order, so
-/// they may share a table with anything.
+/// queries it reads), or a main query with LIMIT reading a locking WITH query. The WITH
+/// queries nothing reads run after the main statement in a fixed order, so they may share a
+/// table with anything.
 fn check_writers(
     ctx: &StmtCtx,
     entries: &[Entry],
@@ -355,14 +420,16 @@ fn check_writers(
         }
         written.push(table_id);
     }
-    let eager = entries
+    // A data-modifying WITH query runs to completion in PostgreSQL whatever the main query
+    // pulls; a locking one locks only the rows pulled.
+    let locking = entries
         .iter()
         .zip(read)
-        .any(|(entry, read)| *read && (entry.writes() || !entry.query.locks.is_empty()));
-    if eager && query.limit_clause.is_some() {
+        .any(|(entry, read)| *read && !entry.query.locks.is_empty());
+    if locking && query.limit_clause.is_some() {
         return Err(PgError::unsupported(
-            "LIMIT on a statement reading a data-modifying or locking WITH query (PostgreSQL \
-             runs such a WITH query only as far as the main query pulls it)",
+            "LIMIT on a statement reading a locking WITH query (PostgreSQL locks only the rows \
+             the main query pulls)",
         ));
     }
     Ok(())

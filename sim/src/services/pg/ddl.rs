@@ -558,7 +558,11 @@ fn index_key(table: &Table, create: &ast::CreateIndex) -> Result<IndexKeyDef, Pg
     let mut name_parts = Vec::new();
     let mut plain = create.predicate.is_none();
     for column in &create.columns {
-        let expr = &column.column.expr;
+        // `((id))` is the column `id`, as in PostgreSQL.
+        let mut expr = &column.column.expr;
+        while let ast::Expr::Nested(inner) = expr {
+            expr = inner;
+        }
         match expr {
             ast::Expr::Identifier(ident) => name_parts.push(fold_ident(ident)),
             other => {

@@ -161,8 +161,8 @@ impl StmtCtx<'_> {
 }
 
 /// After a row is written: queues the rechecks its unique keys need (`uniques`, from
-/// `check_uniques`) and the checks of its deferred foreign keys (`foreign_keys`, from
-/// `check_parents`).
+/// `check_uniques`) and the checks of its foreign keys (`foreign_keys`, from
+/// `parents_to_check`; every one is queued, deferred or not).
 pub fn queue_row_checks(
     ctx: &mut StmtCtx,
     table_id: TableId,

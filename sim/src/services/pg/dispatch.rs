@@ -59,7 +59,7 @@ struct Parked {
 enum StatementOutcome {
     Done(QueryResult),
     Failed(PgError),
-    Blocked(Progress, Option<ReadView>, super::exec::Wait),
+    Blocked(Box<Progress>, Option<ReadView>, super::exec::Wait),
 }
 
 fn unix_micros(now_micros: u64) -> i64 {
@@ -128,7 +128,7 @@ impl Postgres {
                         batch: batch.clone(),
                         statement_index,
                         params,
-                        progress,
+                        progress: *progress,
                         view,
                         wait,
                     };
@@ -159,7 +159,7 @@ impl Postgres {
                     batch,
                     statement_index,
                     params,
-                    progress,
+                    progress: *progress,
                     view,
                     wait,
                 };
@@ -487,7 +487,7 @@ impl Postgres {
             Err(Interrupt::Error(error)) => return StatementOutcome::Failed(error),
             // Not started: the re-run takes its command id and snapshot after the wait.
             Err(Interrupt::Block(wait)) => {
-                return StatementOutcome::Blocked(Progress::default(), None, wait)
+                return StatementOutcome::Blocked(Box::default(), None, wait)
             }
         }
         let (mut progress, view) = self.statement_view(session, resume, takes_snapshot(statement));
@@ -511,7 +511,9 @@ impl Postgres {
                 StatementOutcome::Done(result)
             }
             Err(Interrupt::Error(error)) => StatementOutcome::Failed(error),
-            Err(Interrupt::Block(wait)) => StatementOutcome::Blocked(progress, Some(view), wait),
+            Err(Interrupt::Block(wait)) => {
+                StatementOutcome::Blocked(Box::new(progress), Some(view), wait)
+            }
         }
     }
 
@@ -602,7 +604,9 @@ impl Postgres {
         let mut ctx = self.stmt_ctx(session, view, &[], entropy, &mut progress);
         match deferred::fire(&mut ctx, true) {
             Ok(()) => StatementOutcome::Done(self.end_transaction(session, true)),
-            Err(Interrupt::Block(wait)) => StatementOutcome::Blocked(progress, Some(view), wait),
+            Err(Interrupt::Block(wait)) => {
+                StatementOutcome::Blocked(Box::new(progress), Some(view), wait)
+            }
             Err(Interrupt::Error(error)) => {
                 let txn = self
                     .sessions

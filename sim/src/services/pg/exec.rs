@@ -65,6 +65,8 @@ pub struct Progress {
     pub current_part: usize,
     /// The other parts' progress, by part.
     pub other_parts: BTreeMap<usize, PartProgress>,
+    /// The rows of each WITH query that ran to the end, by position (`cte.rs`).
+    pub with_rows: BTreeMap<usize, std::sync::Arc<super::select::Derived>>,
     /// NOTIFY / pg_notify calls of the statement: (channel, payload).
     pub notifies: Vec<(String, String)>,
     /// LISTEN (true) / UNLISTEN (false) of the statement.
@@ -324,8 +326,8 @@ impl StmtCtx<'_> {
         Ok(value)
     }
 
-    /// A view of everything committed now plus our own earlier commands (READ COMMITTED
-    /// foreign-key checks use it; so do parent-side FK actions).
+    /// A view of everything committed now plus our own earlier commands (TRUNCATE reads
+    /// through it; the after-statement checks through `after_statement_view`).
     pub fn latest_view(&self) -> ReadView {
         ReadView {
             snapshot_csn: self.db.txns.latest_csn(),

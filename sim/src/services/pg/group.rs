@@ -37,7 +37,7 @@ use super::exec::{Exec, StmtCtx};
 use super::expr::{eval, eval_condition, Binding};
 use super::locks::RowLockMode;
 use super::select::{Candidate, Source};
-use super::select_rows::{written_position, SortedRow};
+use super::select_rows::{without_parentheses, written_position, SortedRow};
 use super::value::{order_for_sort, ColumnType, Value};
 
 /// Name of the synthetic binding that carries group keys and aggregate results.
@@ -309,7 +309,7 @@ fn output_reference(
     names: &[String],
     output_count: usize,
 ) -> Result<Option<usize>, PgError> {
-    if let Expr::Identifier(ident) = expr {
+    if let Expr::Identifier(ident) = without_parentheses(expr) {
         return Ok(names.iter().position(|name| *name == fold_ident(ident)));
     }
     let Some(written) = written_position(expr, "ORDER BY")? else {
@@ -344,7 +344,7 @@ pub fn check_order_by(
     let names = super::project::output_names(&select.projection, templates)?;
     for order in exprs {
         output_reference(&order.expr, &names, names.len())?;
-        let Expr::Identifier(ident) = &order.expr else {
+        let Expr::Identifier(ident) = without_parentheses(&order.expr) else {
             continue;
         };
         let name = fold_ident(ident);

@@ -11,8 +11,9 @@
 //! first through the dirty view (waiting for in-progress inserters); a conflict takes the
 //! conflict action, in REPEATABLE READ a conflicting row invisible to the snapshot is 40001;
 //! other unique indexes still raise 23505.
+//! The arbiters of a conflict target are inferred in `arbiter.rs`.
 //! Not modelled: OVERRIDING SYSTEM VALUE, ON CONFLICT ON CONSTRAINT for non-unique
-//! constraints, expression or partial-index conflict targets, INSERT … SELECT with a locking
+//! constraints, INSERT … SELECT with a locking
 //! clause (0A000), and the 42804 of INSERT … SELECT when the query returns no row (PostgreSQL
 //! raises it while planning, from the types; the engine sees types only on values).
 //! Invariant: a row skipped by DO NOTHING has still consumed its sequence values.

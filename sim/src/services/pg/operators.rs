@@ -63,7 +63,18 @@ pub fn arithmetic(op: &BinaryOperator, left: &Value, right: &Value) -> Result<Va
             Value::Null | Value::Int4(_) | Value::Int8(_) | Value::Text(_)
         )
     };
-    if matches!(left, Value::Timestamptz(_)) || matches!(right, Value::Timestamptz(_)) {
+    // timestamptz ± interval (an untyped literal may be one) and timestamptz - timestamptz
+    // need the interval type; any other timestamptz arithmetic does not exist.
+    let interval_like = |value: &Value| matches!(value, Value::Text(_) | Value::Null);
+    let timestamp_interval = match (left, right) {
+        (Value::Timestamptz(_), Value::Timestamptz(_)) => *op == BinaryOperator::Minus,
+        (Value::Timestamptz(_), other) => {
+            matches!(op, BinaryOperator::Plus | BinaryOperator::Minus) && interval_like(other)
+        }
+        (other, Value::Timestamptz(_)) => *op == BinaryOperator::Plus && interval_like(other),
+        _ => false,
+    };
+    if timestamp_interval {
         return Err(PgError::unsupported(format!(
             "timestamp with time zone arithmetic ({} {op} {}; the interval type is not \
              simulated)",
@@ -71,8 +82,8 @@ pub fn arithmetic(op: &BinaryOperator, left: &Value, right: &Value) -> Result<Va
             right.type_name()
         )));
     }
-    let json = matches!(left, Value::Jsonb(_)) || matches!(right, Value::Jsonb(_));
-    if json && *op == BinaryOperator::Minus {
+    // jsonb - text / jsonb - integer delete a key or element; `1 - jsonb` does not exist.
+    if matches!(left, Value::Jsonb(_)) && *op == BinaryOperator::Minus {
         return Err(PgError::unsupported(
             "jsonb - (deleting a key or an element)",
         ));

@@ -80,7 +80,8 @@ pub fn written_position(expr: &Expr, clause: &str) -> Result<Option<i64>, PgErro
     }
 }
 
-fn without_parentheses(mut expr: &Expr) -> &Expr {
+/// `expr` without enclosing parentheses (PostgreSQL's grammar keeps no node for them).
+pub fn without_parentheses(mut expr: &Expr) -> &Expr {
     while let Expr::Nested(inner) = expr {
         expr = inner;
     }
@@ -103,7 +104,7 @@ pub fn sort_key_values(
     };
     for order in exprs {
         // `group::check_order_by` has checked positions and names.
-        let by_output = match &order.expr {
+        let by_output = match without_parentheses(&order.expr) {
             Expr::Identifier(ident) => names.iter().position(|name| *name == fold_ident(ident)),
             other => written_position(other, "ORDER BY")?
                 .and_then(|position| usize::try_from(position).ok())

@@ -51,8 +51,9 @@ fn unmodelled_forms_are_refused_by_name() {
             "writing table \"t\"",
         ),
         (
-            "WITH c AS (UPDATE t SET v = 0 RETURNING k) SELECT * FROM c LIMIT 1",
-            "LIMIT",
+            "WITH c AS (SELECT k FROM t FOR UPDATE) UPDATE a SET v = 1 \
+             WHERE k = (SELECT k FROM c LIMIT 1)",
+            "read inside a subquery",
         ),
         (
             "WITH c AS (SELECT k FROM t FOR UPDATE) SELECT * FROM c LIMIT 1",
