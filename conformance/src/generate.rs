@@ -11,7 +11,8 @@
 //! Everything shrinks with proptest: fewer sessions, fewer statements, simpler statements
 //! (earlier alternatives), a plainer interleaving, so a disagreement ends as a minimal script,
 //! printed in the `.spec` format to be added to the corpus.
-//! Writes include data-modifying WITH queries (read by the main statement, and not).
+//! Writes include data-modifying WITH queries (read by the main statement, and not); the
+//! parent's `interval` column is scaled, justified, compared and summed.
 //! Not generated: timeouts, NOTIFY (the runner does not compare them), DDL races (LOCK TABLE
 //! in every mode is: it makes the statements of the other sessions wait as DDL would).
 
@@ -87,6 +88,14 @@ fn parent_write() -> impl Strategy<Value = String> {
             "INSERT INTO p (id, v, u) VALUES ({k} + 3, {v}, {k}) ON CONFLICT ((v % 3)) \
              WHERE u IS NOT NULL DO UPDATE SET v = p.v + 1 RETURNING id, v"
         )),
+        // The interval column: scaling with float math, mixed-sign fields, justify_*.
+        (key(), 1..4_i32).prop_map(|(k, n)| format!(
+            "UPDATE p SET w = w * {n} - interval '{n} hours' / 3 WHERE id = {k} RETURNING id, w"
+        )),
+        // Several rows, so no RETURNING (the server's row order is its plan's).
+        key().prop_map(|k| format!(
+            "UPDATE p SET w = justify_interval(w + '1 mon -29 days') WHERE id <= {k}"
+        )),
     ]
 }
 
@@ -120,6 +129,12 @@ fn parent_read() -> impl Strategy<Value = String> {
             "SELECT count(DISTINCT v), max(v) FILTER (WHERE id > {k}), sum(v) FROM p"
         )),
         Just("SELECT DISTINCT v FROM p ORDER BY v".to_string()),
+        // Intervals compared by span ('1 mon' = '30 days'), added to a month end.
+        key().prop_map(|k| format!(
+            "SELECT id, w, timestamptz '2026-01-31 00:00:00+00' + w * {k} AS at FROM p \
+             WHERE w >= interval '{k} days' - interval '1 hour' ORDER BY w, id"
+        )),
+        Just("SELECT sum(w), avg(w), min(w), max(w) FROM p".to_string()),
     ]
 }
 
@@ -233,7 +248,8 @@ impl Script {
     pub fn to_spec(&self, name: &str) -> Spec {
         let deferral = self.deferral;
         let mut setup = vec![format!(
-            "CREATE TABLE p (id int PRIMARY KEY, v int NOT NULL DEFAULT 0, u int UNIQUE{deferral})"
+            "CREATE TABLE p (id int PRIMARY KEY, v int NOT NULL DEFAULT 0, u int UNIQUE{deferral}, \
+             w interval NOT NULL DEFAULT '1 day')"
         )];
         if self.computed_unique {
             setup.push("CREATE UNIQUE INDEX p_v_mod ON p ((v % 3)) WHERE u IS NOT NULL".into());
@@ -268,7 +284,7 @@ impl Script {
                     .collect(),
             })
             .collect();
-        let mut observe = vec!["SELECT id, v, u FROM p ORDER BY id".to_string()];
+        let mut observe = vec!["SELECT id, v, u, w FROM p ORDER BY id".to_string()];
         if self.child_action.is_some() {
             observe.push("SELECT id, p_id FROM c ORDER BY id".to_string());
         }

@@ -3,7 +3,10 @@
 //! (functions-aggregate.html: `sum(integer)` is bigint, `min`/`max` keep the argument's type
 //! and do not exist for boolean, uuid or jsonb) and their running state per group.
 //!
-//! Not modelled: `avg` and `sum(bigint)` (their result type, numeric, is not simulated), the
+//! `sum(interval)` and `avg(interval)` (the sum divided by the count as a float8, as
+//! `interval_avg` does) are computed too.
+//! Not modelled: `avg` over integers and `sum(bigint)` (their result type, numeric, is not
+//! simulated), the
 //! other aggregates (`string_agg`, `array_agg`, `bool_and`, ...), whole-row arguments
 //! (`count(t.*)`), ORDER BY inside an aggregate's arguments, WITHIN GROUP. Each is 0A000
 //! naming it.
@@ -19,11 +22,11 @@ use sqlparser::ast::{
 
 use super::error::{PgError, SqlState};
 use super::functions::function_name;
+use super::operators::arithmetic;
 use super::value::{order_for_sort, Value};
 
 /// Aggregates PostgreSQL has that the engine does not compute: refused by name.
 const UNSUPPORTED_AGGREGATES: &[&str] = &[
-    "avg",
     "string_agg",
     "array_agg",
     "bool_and",
@@ -43,6 +46,8 @@ const UNSUPPORTED_AGGREGATES: &[&str] = &[
 pub(super) enum AggregateKind {
     Count,
     Sum,
+    /// `avg(interval)` only: avg over integers yields numeric, which is not simulated.
+    Avg,
     Min,
     Max,
 }
@@ -65,7 +70,7 @@ pub(super) fn is_aggregate_call(function: &Function) -> bool {
         return false;
     }
     let name = function_name(function);
-    matches!(name.as_str(), "count" | "sum" | "min" | "max")
+    matches!(name.as_str(), "count" | "sum" | "avg" | "min" | "max")
         || UNSUPPORTED_AGGREGATES.contains(&name.as_str())
 }
 
@@ -167,11 +172,7 @@ pub(super) fn aggregate_of(function: &Function) -> Result<Aggregate, PgError> {
         "sum" => AggregateKind::Sum,
         "min" => AggregateKind::Min,
         "max" => AggregateKind::Max,
-        "avg" => {
-            return Err(PgError::unsupported(
-                "aggregate avg() (its result type, numeric, is not simulated)",
-            ))
-        }
+        "avg" => AggregateKind::Avg,
         other => return Err(PgError::unsupported(format!("aggregate {other}()"))),
     };
     let Function {
@@ -256,8 +257,17 @@ fn argument(
 pub(super) fn signature_error(aggregate: &Aggregate, type_name: String) -> Result<(), PgError> {
     let supported = match aggregate.kind {
         AggregateKind::Count => true,
+        AggregateKind::Avg => match type_name.as_str() {
+            "interval" => true,
+            "integer" | "bigint" => {
+                return Err(PgError::unsupported(format!(
+                    "avg({type_name}) (its result type, numeric, is not simulated)"
+                )))
+            }
+            _ => false,
+        },
         AggregateKind::Sum => match type_name.as_str() {
-            "integer" => true,
+            "integer" | "interval" => true,
             "bigint" => {
                 return Err(PgError::unsupported(
                     "sum(bigint) (its result type, numeric, is not simulated)",
@@ -282,7 +292,8 @@ pub(super) fn signature_error(aggregate: &Aggregate, type_name: String) -> Resul
 #[derive(Clone, Debug)]
 pub(super) struct Accumulator {
     count: i64,
-    sum: Option<i64>,
+    /// bigint for sum(integer), interval for sum(interval) and avg(interval).
+    sum: Option<Value>,
     extreme: Option<Value>,
     /// DISTINCT: the values already counted, sorted.
     seen: Vec<Value>,
@@ -321,12 +332,14 @@ impl Accumulator {
         };
         match aggregate.kind {
             AggregateKind::Count => {}
-            AggregateKind::Sum => {
-                let addend = value.as_i64()?.unwrap_or(0);
-                let total = self.sum.unwrap_or(0).checked_add(addend).ok_or_else(|| {
-                    PgError::new(SqlState::NumericValueOutOfRange, "bigint out of range")
-                })?;
-                self.sum = Some(total);
+            AggregateKind::Sum | AggregateKind::Avg => {
+                self.sum = Some(match self.sum.take() {
+                    None if matches!(value, Value::Interval(_)) => value,
+                    None => Value::Int8(value.as_i64()?.unwrap_or(0)),
+                    // bigint + integer is bigint, interval + interval interval: each
+                    // overflows with PostgreSQL's message for its state type.
+                    Some(total) => arithmetic(&ast::BinaryOperator::Plus, &total, &value)?,
+                });
             }
             AggregateKind::Min | AggregateKind::Max => {
                 let replace = match &self.extreme {
@@ -348,12 +361,17 @@ impl Accumulator {
         Ok(())
     }
 
-    pub(super) fn result(&self, kind: AggregateKind) -> Value {
-        match kind {
+    pub(super) fn result(&self, kind: AggregateKind) -> Result<Value, PgError> {
+        Ok(match kind {
             AggregateKind::Count => Value::Int8(self.count),
-            AggregateKind::Sum => self.sum.map_or(Value::Null, Value::Int8),
+            AggregateKind::Sum => self.sum.clone().unwrap_or(Value::Null),
+            // interval_avg: the sum divided by the count as a float8.
+            AggregateKind::Avg => match &self.sum {
+                Some(Value::Interval(total)) => Value::Interval(total.div(self.count as f64)?),
+                _ => Value::Null,
+            },
             AggregateKind::Min | AggregateKind::Max => self.extreme.clone().unwrap_or(Value::Null),
-        }
+        })
     }
 }
 
@@ -366,6 +384,7 @@ fn type_name_of(value: &Value) -> String {
         Value::Uuid(_) => "uuid".into(),
         Value::Jsonb(_) => "jsonb".into(),
         Value::Timestamptz(_) => "timestamp with time zone".into(),
+        Value::Interval(_) => "interval".into(),
         Value::Text(_) | Value::Null | Value::Void => "text".into(),
     }
 }

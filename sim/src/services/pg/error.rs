@@ -76,6 +76,11 @@ pub enum SqlState {
     InvalidParameterValue,
     /// 22012 division_by_zero.
     DivisionByZero,
+    /// 22008 datetime_field_overflow (PostgreSQL's "interval out of range",
+    /// "timestamp out of range").
+    DatetimeFieldOverflow,
+    /// 22015 interval_field_overflow.
+    IntervalFieldOverflow,
     /// 21000 cardinality_violation.
     CardinalityViolation,
     /// 428C9 generated_always.
@@ -136,6 +141,8 @@ impl SqlState {
             SqlState::StringDataRightTruncation => "22001",
             SqlState::InvalidParameterValue => "22023",
             SqlState::DivisionByZero => "22012",
+            SqlState::DatetimeFieldOverflow => "22008",
+            SqlState::IntervalFieldOverflow => "22015",
             SqlState::CardinalityViolation => "21000",
             SqlState::GeneratedAlways => "428C9",
             SqlState::QueryCanceled => "57014",

@@ -139,6 +139,31 @@ fn typed_string(typed: &ast::TypedString) -> Result<Value, PgError> {
     Value::Text(text).cast_to(cast_type(&typed.data_type)?)
 }
 
+/// `INTERVAL '1 day'`; a field qualifier (`INTERVAL '1' DAY`) is refused, it changes how
+/// PostgreSQL reads the text.
+fn interval_literal(interval: &ast::Interval) -> Exec<Value> {
+    let qualified = interval.leading_field.is_some()
+        || interval.last_field.is_some()
+        || interval.leading_precision.is_some()
+        || interval.fractional_seconds_precision.is_some();
+    if qualified {
+        return Err(PgError::unsupported(format!("interval field qualifier ({interval})")).into());
+    }
+    // PostgreSQL's grammar has `INTERVAL Sconst` only: `INTERVAL 1` is its syntax error.
+    let text = match interval.value.as_ref() {
+        Expr::Value(value) => match &value.value {
+            ast::Value::SingleQuotedString(text) | ast::Value::EscapedStringLiteral(text) => text,
+            other => {
+                return Err(PgError::syntax(format!("syntax error at or near \"{other}\"")).into())
+            }
+        },
+        other => {
+            return Err(PgError::syntax(format!("syntax error at or near \"{other}\"")).into())
+        }
+    };
+    Ok(Value::Text(text.clone()).cast_to(super::value::ColumnType::Interval)?)
+}
+
 /// `CAST(x AS t)` and `x::t` only: TRY_CAST, SAFE_CAST and CAST ... FORMAT are other
 /// dialects', and PostgreSQL 15.18's syntax errors.
 fn check_cast_form(kind: &ast::CastKind, format: Option<&ast::CastFormat>) -> Result<(), PgError> {
@@ -203,6 +228,7 @@ pub fn eval(ctx: &mut StmtCtx, scope: &[Binding], expr: &Expr) -> Exec<Value> {
             eval(ctx, scope, expr)?.cast_to(cast_type(data_type)?)?
         }
         Expr::TypedString(typed) => typed_string(typed)?,
+        Expr::Interval(interval) => interval_literal(interval)?,
         Expr::Function(function) => eval_function(ctx, scope, function)?,
         Expr::Subquery(query) => scalar_subquery(ctx, query)?,
         Expr::InSubquery {
@@ -313,6 +339,9 @@ fn eval_unary(op: &UnaryOperator, value: Value) -> Result<Value, PgError> {
         (UnaryOperator::Minus, Value::Int8(number)) => Ok(Value::Int8(
             number.checked_neg().ok_or_else(bigint_out_of_range)?,
         )),
+        (UnaryOperator::Minus, Value::Interval(interval)) => {
+            Ok(Value::Interval(interval.checked_neg()?))
+        }
         (UnaryOperator::Plus, value @ (Value::Int4(_) | Value::Int8(_))) => Ok(value),
         (op, value) => Err(PgError::new(
             SqlState::UndefinedFunction,

@@ -1,6 +1,7 @@
 //! Built-in functions of the subset: now()/CURRENT_TIMESTAMP (transaction start),
 //! gen_random_uuid() (from the caller's entropy), hashtext(), nextval(), coalesce(),
-//! lower()/upper(), and the advisory lock family.
+//! lower()/upper(), justify_hours()/justify_days()/justify_interval(), and the advisory lock
+//! family.
 //!
 //! Not modelled: statement_timestamp()/clock_timestamp() as distinct clocks (both return the
 //! transaction start), shared advisory locks, window functions. Aggregates are computed by
@@ -15,7 +16,7 @@ use super::exec::{Exec, Interrupt, StmtCtx, Wait};
 use super::expr::{eval, Binding};
 use super::hash::hashtext;
 use super::locks::AdvisoryKey;
-use super::value::Value;
+use super::value::{ColumnType, Value};
 
 /// The lowercase unqualified name of a function call (`pg_catalog.now` → `now`).
 pub fn function_name(function: &Function) -> String {
@@ -115,7 +116,16 @@ fn random_uuid(ctx: &mut StmtCtx) -> Value {
 /// Whether PostgreSQL marks the function IMMUTABLE, among those `eval_function` runs (an
 /// index expression or predicate may use only these).
 pub fn is_immutable(name: &str) -> bool {
-    matches!(name, "lower" | "upper" | "coalesce" | "hashtext")
+    matches!(
+        name,
+        "lower"
+            | "upper"
+            | "coalesce"
+            | "hashtext"
+            | "justify_hours"
+            | "justify_days"
+            | "justify_interval"
+    )
 }
 
 /// Whether `eval_function` runs the function and PostgreSQL marks it STABLE or VOLATILE.
@@ -209,8 +219,35 @@ fn scalar(ctx: &mut StmtCtx, name: &str, values: Vec<Value>) -> Exec<Value> {
                 }
             })
         }
+        "justify_hours" | "justify_days" | "justify_interval" => {
+            arity(name, &values, 1)?;
+            justify(name, &values[0])
+        }
         other => Err(PgError::unsupported(format!("function {other}()")).into()),
     }
+}
+
+/// `justify_hours`/`justify_days`/`justify_interval(interval)`; untyped text is read as one.
+fn justify(name: &str, value: &Value) -> Exec<Value> {
+    let interval = match value {
+        Value::Null => return Ok(Value::Null),
+        Value::Interval(_) | Value::Text(_) => match value.cast_to(ColumnType::Interval)? {
+            Value::Interval(interval) => interval,
+            other => unreachable!("a cast to interval gave {other:?}"),
+        },
+        other => {
+            return Err(PgError::new(
+                SqlState::UndefinedFunction,
+                format!("function {name}({}) does not exist", other.type_name()),
+            )
+            .into())
+        }
+    };
+    Ok(Value::Interval(match name {
+        "justify_hours" => interval.justify_hours()?,
+        "justify_days" => interval.justify_days()?,
+        _ => interval.justify_interval()?,
+    }))
 }
 
 fn advisory_key(name: &str, values: &[Value]) -> Result<AdvisoryKey, PgError> {

@@ -657,7 +657,7 @@ impl GroupPlan {
         let groups = self.groups(ctx, rows)?;
         let mut output_rows = Vec::new();
         for group in groups {
-            let scope = self.scope(&group);
+            let scope = self.scope(&group)?;
             if let Some(having) = &self.having {
                 if !eval_condition(ctx, &scope, having, "HAVING")? {
                     continue;
@@ -740,18 +740,15 @@ impl GroupPlan {
     }
 
     /// `#group` (keys, then aggregates) followed by the group's first row.
-    fn scope(&self, group: &Group) -> Vec<Binding> {
+    fn scope(&self, group: &Group) -> Result<Vec<Binding>, PgError> {
         let mut columns: Vec<String> = (0..self.keys.len())
             .map(|index| format!("k{index}"))
             .collect();
         columns.extend((0..self.aggregates.len()).map(|index| format!("a{index}")));
         let mut values = group.key.clone();
-        values.extend(
-            self.aggregates
-                .iter()
-                .zip(&group.accumulators)
-                .map(|(aggregate, accumulator)| accumulator.result(aggregate.kind)),
-        );
+        for (aggregate, accumulator) in self.aggregates.iter().zip(&group.accumulators) {
+            values.push(accumulator.result(aggregate.kind)?);
+        }
         let mut scope = vec![Binding {
             name: GROUP_BINDING.to_string(),
             columns: columns.into(),
@@ -760,7 +757,7 @@ impl GroupPlan {
         if let Some(first) = &group.first {
             scope.extend(first.scope.iter().cloned());
         }
-        scope
+        Ok(scope)
     }
 }
 

@@ -31,6 +31,8 @@ pub enum IndexKey {
     Json(String),
     /// timestamptz.
     Timestamp(i64),
+    /// interval, by its span: '1 mon' and '30 days' are one key, as in a PostgreSQL btree.
+    Interval(i128),
 }
 
 impl IndexKey {
@@ -46,6 +48,7 @@ impl IndexKey {
             Value::Uuid(uuid) => IndexKey::Uuid(*uuid),
             Value::Jsonb(json) => IndexKey::Json(render_jsonb(json)),
             Value::Timestamptz(micros) => IndexKey::Timestamp(*micros),
+            Value::Interval(interval) => IndexKey::Interval(interval.span_micros()),
         }
     }
 }

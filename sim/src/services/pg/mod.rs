@@ -70,6 +70,7 @@ mod group;
 mod hash;
 mod index;
 mod insert;
+mod interval;
 mod lock_syntax;
 mod locks;
 mod modify;

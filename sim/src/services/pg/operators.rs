@@ -1,14 +1,20 @@
 //! Operators on values: integer arithmetic with PostgreSQL's overflow and division errors,
-//! and jsonb field access (`->`, `->>`).
+//! timestamptz and interval arithmetic, and jsonb field access (`->`, `->>`).
 //!
-//! Not modelled: numeric/float arithmetic, jsonb path operators (`#>`, `@>`, `?`).
+//! An untyped literal meets a typed operand the way PostgreSQL resolves `unknown`: it takes
+//! the type of the only operator that fits (`now() + '1 hour'` reads an interval,
+//! `now() - '1 hour'` a timestamptz, which fails as on the server).
+//! Not modelled: numeric/float arithmetic (an interval factor is a float8 only when given as
+//! text), jsonb path operators (`#>`, `@>`, `?`).
 //! Invariant: integer results keep PostgreSQL's type (int4 op int4 is int4 and overflows as
 //! `integer out of range`; anything with an int8 is int8).
 
 use sqlparser::ast::BinaryOperator;
 
 use super::error::{PgError, SqlState};
-use super::value::{render_jsonb, Value};
+use super::interval::Interval;
+use super::timestamp;
+use super::value::{render_jsonb, ColumnType, Value};
 
 pub fn json_field(left: &Value, right: &Value, as_text: bool) -> Result<Value, PgError> {
     let json = match left {
@@ -53,9 +59,9 @@ pub fn json_field(left: &Value, right: &Value, as_text: bool) -> Result<Value, P
     })
 }
 
-/// `+ - * / %` over integers (and untyped text read as one). A timestamptz operand is 0A000
-/// (its arithmetic yields or takes an `interval`, which is not simulated), so is jsonb's `-`;
-/// any other type is PostgreSQL's 42883 "operator does not exist".
+/// `+ - * / %` over integers (and untyped text read as one), and the date/time arithmetic
+/// of [`datetime_arithmetic`]; jsonb's `-` is 0A000; any other pairing is PostgreSQL's 42883
+/// "operator does not exist".
 pub fn arithmetic(op: &BinaryOperator, left: &Value, right: &Value) -> Result<Value, PgError> {
     let numeric = |value: &Value| {
         matches!(
@@ -63,24 +69,8 @@ pub fn arithmetic(op: &BinaryOperator, left: &Value, right: &Value) -> Result<Va
             Value::Null | Value::Int4(_) | Value::Int8(_) | Value::Text(_)
         )
     };
-    // timestamptz ± interval (an untyped literal may be one) and timestamptz - timestamptz
-    // need the interval type; any other timestamptz arithmetic does not exist.
-    let interval_like = |value: &Value| matches!(value, Value::Text(_) | Value::Null);
-    let timestamp_interval = match (left, right) {
-        (Value::Timestamptz(_), Value::Timestamptz(_)) => *op == BinaryOperator::Minus,
-        (Value::Timestamptz(_), other) => {
-            matches!(op, BinaryOperator::Plus | BinaryOperator::Minus) && interval_like(other)
-        }
-        (other, Value::Timestamptz(_)) => *op == BinaryOperator::Plus && interval_like(other),
-        _ => false,
-    };
-    if timestamp_interval {
-        return Err(PgError::unsupported(format!(
-            "timestamp with time zone arithmetic ({} {op} {}; the interval type is not \
-             simulated)",
-            left.type_name(),
-            right.type_name()
-        )));
+    if let Some(result) = datetime_arithmetic(op, left, right)? {
+        return Ok(result);
     }
     // jsonb - text / jsonb - integer delete a key or element; `1 - jsonb` does not exist.
     if matches!(left, Value::Jsonb(_)) && *op == BinaryOperator::Minus {
@@ -131,4 +121,93 @@ pub fn integer_out_of_range() -> PgError {
 
 pub fn bigint_out_of_range() -> PgError {
     PgError::new(SqlState::NumericValueOutOfRange, "bigint out of range")
+}
+
+fn as_interval(value: &Value) -> Result<Interval, PgError> {
+    match value.cast_to(ColumnType::Interval)? {
+        Value::Interval(interval) => Ok(interval),
+        other => unreachable!("a cast to interval gave {other:?}"),
+    }
+}
+
+fn as_timestamp(value: &Value) -> Result<i64, PgError> {
+    match value.cast_to(ColumnType::Timestamptz)? {
+        Value::Timestamptz(micros) => Ok(micros),
+        other => unreachable!("a cast to timestamptz gave {other:?}"),
+    }
+}
+
+/// An interval factor: `interval * float8`, so an integer or a text number (float8 input).
+fn as_factor(value: &Value) -> Result<f64, PgError> {
+    match value {
+        Value::Int4(number) => Ok(f64::from(*number)),
+        Value::Int8(number) => Ok(*number as f64),
+        Value::Text(text) => text.trim().parse().map_err(|_| {
+            PgError::new(
+                SqlState::InvalidTextRepresentation,
+                format!("invalid input syntax for type double precision: \"{text}\""),
+            )
+        }),
+        other => unreachable!("not a factor: {other:?}"),
+    }
+}
+
+/// timestamptz ± interval, timestamptz - timestamptz, interval ± interval, interval × or ÷ a
+/// number; `None` when neither operand is a date/time value (or the pairing has no operator).
+fn datetime_arithmetic(
+    op: &BinaryOperator,
+    left: &Value,
+    right: &Value,
+) -> Result<Option<Value>, PgError> {
+    use BinaryOperator::{Divide, Minus, Multiply, Plus};
+    use Value::{Int4, Int8, Null, Text, Timestamptz};
+    let additive = matches!(op, Plus | Minus);
+    let number = |value: &Value| matches!(value, Int4(_) | Int8(_) | Text(_));
+    let interval = |value: &Value| matches!(value, Value::Interval(_) | Text(_));
+    let result = match (left, right) {
+        (Timestamptz(_), Null) | (Null, Timestamptz(_)) if additive => Null,
+        (Value::Interval(_), Null) | (Null, Value::Interval(_))
+            if additive || matches!(op, Multiply | Divide) =>
+        {
+            Null
+        }
+        // `-` with a timestamptz on either side reads an untyped operand as a timestamptz.
+        (Timestamptz(_), Timestamptz(_) | Text(_)) | (Text(_), Timestamptz(_)) if *op == Minus => {
+            Value::Interval(timestamp::difference(
+                as_timestamp(left)?,
+                as_timestamp(right)?,
+            )?)
+        }
+        (Timestamptz(micros), other) if additive && interval(other) => {
+            let mut span = as_interval(other)?;
+            if *op == Minus {
+                span = span.checked_neg()?;
+            }
+            Timestamptz(timestamp::plus_interval(*micros, span)?)
+        }
+        (other, Timestamptz(micros)) if *op == Plus && interval(other) => {
+            Timestamptz(timestamp::plus_interval(*micros, as_interval(other)?)?)
+        }
+        (Value::Interval(_), other) | (other, Value::Interval(_))
+            if additive && interval(other) =>
+        {
+            let (left, right) = (as_interval(left)?, as_interval(right)?);
+            Value::Interval(if *op == Plus {
+                left.checked_add(right)?
+            } else {
+                left.checked_sub(right)?
+            })
+        }
+        (Value::Interval(span), factor) if *op == Multiply && number(factor) => {
+            Value::Interval(span.mul(as_factor(factor)?)?)
+        }
+        (factor, Value::Interval(span)) if *op == Multiply && number(factor) => {
+            Value::Interval(span.mul(as_factor(factor)?)?)
+        }
+        (Value::Interval(span), divisor) if *op == Divide && number(divisor) => {
+            Value::Interval(span.div(as_factor(divisor)?)?)
+        }
+        _ => return Ok(None),
+    };
+    Ok(Some(result))
 }

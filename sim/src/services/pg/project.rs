@@ -11,21 +11,31 @@ use super::error::{PgError, SqlState};
 use super::exec::{Exec, StmtCtx};
 use super::expr::{eval, Binding};
 use super::functions::function_name;
+use super::types::internal_type_name;
 
 /// The name PostgreSQL gives an unaliased output expression.
 pub fn expr_name(expr: &Expr) -> String {
+    figure_name(expr).0
+}
+
+/// PostgreSQL's `FigureColnameInternal`: a name and its strength. A column or function name
+/// (2) survives casts around it; a cast or typed literal names the column after its type in
+/// PostgreSQL's spelling (`int4`, `timestamptz`), an outer cast winning over an inner one.
+fn figure_name(expr: &Expr) -> (String, u8) {
     match expr {
-        Expr::Identifier(ident) => fold_ident(ident),
-        Expr::CompoundIdentifier(parts) => parts.last().map(fold_ident).unwrap_or_default(),
-        Expr::Function(function) => function_name(function),
-        Expr::Nested(inner) => expr_name(inner),
+        Expr::Identifier(ident) => (fold_ident(ident), 2),
+        Expr::CompoundIdentifier(parts) => (parts.last().map(fold_ident).unwrap_or_default(), 2),
+        Expr::Function(function) => (function_name(function), 2),
+        Expr::Nested(inner) => figure_name(inner),
         Expr::Cast {
             expr, data_type, ..
-        } => match expr_name(expr).as_str() {
-            "?column?" => data_type.to_string().to_lowercase(),
-            name => name.to_string(),
+        } => match figure_name(expr) {
+            (name, 2) => (name, 2),
+            _ => (internal_type_name(data_type), 1),
         },
-        _ => "?column?".to_string(),
+        Expr::TypedString(typed) => (internal_type_name(&typed.data_type), 1),
+        Expr::Interval(_) => ("interval".into(), 1),
+        _ => ("?column?".into(), 0),
     }
 }
 

@@ -2,17 +2,85 @@
 //!
 //! Values are microseconds since the Unix epoch; the simulation's virtual time zero is
 //! [`SIM_EPOCH_UNIX_MICROS`] (2026-01-01T00:00:00Z). Not modelled: time zones other than UTC
-//! (the session `TimeZone` is always UTC, so output always ends in `+00`), infinity, BC dates,
-//! intervals.
+//! (the session `TimeZone` is always UTC, so output always ends in `+00`, and a day is always
+//! 24 hours), infinity, BC dates, timestamps past Unix microsecond `i64::MAX` (year 294,247;
+//! PostgreSQL's range ends in 294,276, its epoch being 2000 rather than 1970).
 //! Invariant: `parse(render(t)) == t` for every representable `t`.
 
 use super::error::{PgError, SqlState};
+use super::interval::Interval;
 
 /// Unix time of the simulation epoch (2026-01-01T00:00:00Z), in microseconds.
 pub const SIM_EPOCH_UNIX_MICROS: i64 = 1_767_225_600_000_000;
 
 const MICROS_PER_SEC: i64 = 1_000_000;
 const SECS_PER_DAY: i64 = 86_400;
+const MICROS_PER_DAY: i64 = SECS_PER_DAY * MICROS_PER_SEC;
+
+/// The lowest valid timestamp, 4714-11-24 00:00:00 BC, in Unix microseconds (PostgreSQL's
+/// `MIN_TIMESTAMP`, -211813488000000000 from its 2000-01-01 epoch).
+const MIN_UNIX_MICROS: i64 = -210_866_803_200_000_000;
+
+/// 22008 `timestamp out of range`.
+pub fn out_of_range() -> PgError {
+    PgError::new(SqlState::DatetimeFieldOverflow, "timestamp out of range")
+}
+
+fn checked_valid(unix_micros: Option<i64>) -> Result<i64, PgError> {
+    unix_micros
+        .filter(|micros| *micros >= MIN_UNIX_MICROS)
+        .ok_or_else(out_of_range)
+}
+
+fn is_leap(year: i64) -> bool {
+    (year % 4 == 0 && year % 100 != 0) || year % 400 == 0
+}
+
+fn days_in_month(year: i64, month: i64) -> i64 {
+    match month {
+        2 if is_leap(year) => 29,
+        2 => 28,
+        4 | 6 | 9 | 11 => 30,
+        _ => 31,
+    }
+}
+
+/// `timestamptz + interval` (`timestamptz_pl_interval`): months by the calendar, the day
+/// clamped to the new month's length (Jan 31 + 1 mon is Feb 28), then days, then time.
+pub fn plus_interval(unix_micros: i64, interval: Interval) -> Result<i64, PgError> {
+    let mut micros = unix_micros;
+    if interval.months != 0 {
+        let days = micros.div_euclid(MICROS_PER_DAY);
+        let time_of_day = micros.rem_euclid(MICROS_PER_DAY);
+        let (year, month, day) = civil_from_days(days);
+        let month_index = year * 12 + (month - 1) + i64::from(interval.months);
+        let (year, month) = (month_index.div_euclid(12), month_index.rem_euclid(12) + 1);
+        let day = day.min(days_in_month(year, month));
+        micros = checked_valid(
+            days_from_civil(year, month, day)
+                .checked_mul(MICROS_PER_DAY)
+                .and_then(|micros| micros.checked_add(time_of_day)),
+        )?;
+    }
+    if interval.days != 0 {
+        micros = checked_valid(micros.checked_add(i64::from(interval.days) * MICROS_PER_DAY))?;
+    }
+    checked_valid(micros.checked_add(interval.micros))
+}
+
+/// `timestamptz - timestamptz` (`timestamp_mi`): the difference in microseconds with whole
+/// days split off by `justify_hours`, never months.
+pub fn difference(left_unix_micros: i64, right_unix_micros: i64) -> Result<Interval, PgError> {
+    let micros = left_unix_micros
+        .checked_sub(right_unix_micros)
+        .ok_or_else(super::interval::out_of_range)?;
+    Interval {
+        months: 0,
+        days: 0,
+        micros,
+    }
+    .justify_hours()
+}
 
 /// Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's algorithm).
 fn days_from_civil(year: i64, month: i64, day: i64) -> i64 {
@@ -105,12 +173,25 @@ fn split_zone<'a>(time: &'a str, text: &str) -> Result<(&'a str, i64), PgError> 
     ))
 }
 
-/// Parses `YYYY-MM-DD[( |T)HH:MM[:SS[.ffffff]]][zone]`; a missing zone means UTC.
+/// A date with a zone and no time (`2026-01-01+00`, `2026-01-01-05`): the zone is the rest
+/// after the day, read as a time of day that has only a zone.
+fn split_date_zone(text: &str) -> (&str, &str) {
+    let zone_start = text
+        .find('+')
+        .or_else(|| text.match_indices('-').nth(2).map(|(at, _)| at));
+    match zone_start {
+        Some(at) if at > 0 => (&text[..at], &text[at..]),
+        _ => (text, ""),
+    }
+}
+
+/// Parses `YYYY-MM-DD[( |T)HH:MM[:SS[.ffffff]]][zone]` or `YYYY-MM-DD[zone]`; a missing zone
+/// means UTC.
 pub fn parse(text: &str) -> Result<i64, PgError> {
     let trimmed = text.trim();
     let (date, time) = match trimmed.find([' ', 'T']) {
         Some(split_index) => (&trimmed[..split_index], trimmed[split_index + 1..].trim()),
-        None => (trimmed, ""),
+        None => split_date_zone(trimmed),
     };
     let date_parts: Vec<&str> = date.split('-').collect();
     let [year, month, day] = date_parts[..] else {

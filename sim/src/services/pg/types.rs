@@ -1,6 +1,6 @@
 //! SQL type names to the engine's column types, and ON DELETE actions to FK actions.
 //!
-//! Not modelled: numeric, float, date, time, interval, arrays, enums, domains; each is a
+//! Not modelled: numeric, float, date, time, arrays, enums, domains; each is a
 //! 0A000 naming the type.
 //! Invariant: `serial`/`bigserial` are only valid as column types, never as cast targets.
 
@@ -32,6 +32,13 @@ pub fn map_type(data_type: &DataType) -> Result<(ColumnType, bool), PgError> {
         DataType::Timestamp(_, ast::TimezoneInfo::Tz | ast::TimezoneInfo::WithTimeZone) => {
             plain(ColumnType::Timestamptz)
         }
+        DataType::Interval {
+            fields: None,
+            precision: None,
+        } => plain(ColumnType::Interval),
+        DataType::Interval { .. } => Err(PgError::unsupported(format!(
+            "column type {data_type} (an interval field restriction or precision)"
+        ))),
         DataType::Custom(name, modifiers) if modifiers.is_empty() => {
             match name.to_string().to_lowercase().as_str() {
                 "serial" | "serial4" => Ok((ColumnType::Int4, true)),
@@ -43,6 +50,26 @@ pub fn map_type(data_type: &DataType) -> Result<(ColumnType, bool), PgError> {
             }
         }
         other => Err(PgError::unsupported(format!("column type {other}"))),
+    }
+}
+
+/// PostgreSQL's internal name of a type (`int4` for `integer`), as a cast names its output
+/// column; a type outside the subset keeps its spelling (evaluating the cast refuses it).
+pub fn internal_type_name(data_type: &DataType) -> String {
+    match map_type(data_type) {
+        Ok((column_type, _)) => match column_type {
+            ColumnType::Int4 => "int4",
+            ColumnType::Int8 => "int8",
+            ColumnType::Text => "text",
+            ColumnType::Varchar(_) => "varchar",
+            ColumnType::Bool => "bool",
+            ColumnType::Uuid => "uuid",
+            ColumnType::Jsonb => "jsonb",
+            ColumnType::Timestamptz => "timestamptz",
+            ColumnType::Interval => "interval",
+        }
+        .to_string(),
+        Err(_) => data_type.to_string().to_lowercase(),
     }
 }
 

@@ -1,7 +1,7 @@
 //! SQL values, column types, the casts PostgreSQL applies implicitly, comparison, and the
 //! text output format used in DETAIL lines.
 //!
-//! Not modelled: numeric/float types, arrays, intervals, collations other than `C` (text
+//! Not modelled: numeric/float types, arrays, collations other than `C` (text
 //! compares bytewise, as on the `C.UTF-8` server the semantics note was verified on).
 //! Parameters and quoted literals are treated like PostgreSQL's `unknown` type: a `Text` value
 //! is parsed into the target type wherever a typed value is expected (a uuid column, a
@@ -13,6 +13,7 @@ use std::cmp::Ordering;
 use serde::{Deserialize, Serialize};
 
 use super::error::{PgError, SqlState};
+use super::interval::{self, Interval};
 use super::timestamp;
 
 /// A SQL value.
@@ -34,6 +35,8 @@ pub enum Value {
     Jsonb(serde_json::Value),
     /// `timestamptz`, microseconds since the Unix epoch (see `timestamp::SIM_EPOCH_UNIX_MICROS`).
     Timestamptz(i64),
+    /// `interval`: months, days and microseconds, kept apart (see `interval.rs`).
+    Interval(Interval),
     /// The result of a `void` function (`pg_advisory_lock` and kin): not NULL, prints as an
     /// empty string, compares with nothing.
     Void,
@@ -58,6 +61,8 @@ pub enum ColumnType {
     Jsonb,
     /// `timestamptz`, `timestamp with time zone`.
     Timestamptz,
+    /// `interval` with no field restriction or precision.
+    Interval,
 }
 
 impl ColumnType {
@@ -73,6 +78,7 @@ impl ColumnType {
             ColumnType::Uuid => "uuid".into(),
             ColumnType::Jsonb => "jsonb".into(),
             ColumnType::Timestamptz => "timestamp with time zone".into(),
+            ColumnType::Interval => "interval".into(),
         }
     }
 }
@@ -196,6 +202,7 @@ impl Value {
             Value::Uuid(_) => "uuid",
             Value::Jsonb(_) => "jsonb",
             Value::Timestamptz(_) => "timestamp with time zone",
+            Value::Interval(_) => "interval",
             Value::Void => "void",
         }
     }
@@ -211,6 +218,7 @@ impl Value {
             Value::Uuid(uuid) => render_uuid(*uuid),
             Value::Jsonb(json) => render_jsonb(json),
             Value::Timestamptz(micros) => timestamp::render(*micros),
+            Value::Interval(interval) => interval.render(),
             Value::Void => String::new(),
         }
     }
@@ -294,6 +302,7 @@ impl Value {
                 Value::Jsonb(serde_json::from_str(text).map_err(|_| invalid_input("json", text))?)
             }
             ColumnType::Timestamptz => Value::Timestamptz(timestamp::parse(text)?),
+            ColumnType::Interval => Value::Interval(interval::parse(text)?),
         })
     }
 
@@ -307,6 +316,7 @@ impl Value {
             Value::Uuid(_) => Some(ColumnType::Uuid),
             Value::Jsonb(_) => Some(ColumnType::Jsonb),
             Value::Timestamptz(_) => Some(ColumnType::Timestamptz),
+            Value::Interval(_) => Some(ColumnType::Interval),
         }
     }
 
@@ -340,6 +350,10 @@ impl Value {
             (Value::Bool(left), Value::Bool(right)) => left.cmp(right),
             (Value::Uuid(left), Value::Uuid(right)) => left.cmp(right),
             (Value::Timestamptz(left), Value::Timestamptz(right)) => left.cmp(right),
+            // By span: '1 mon' = '30 days' (interval_cmp_value).
+            (Value::Interval(left), Value::Interval(right)) => {
+                left.span_micros().cmp(&right.span_micros())
+            }
             (Value::Jsonb(left), Value::Jsonb(right)) => {
                 if left == right {
                     Ordering::Equal
