@@ -385,6 +385,8 @@ fn type_name_of(value: &Value) -> String {
         Value::Jsonb(_) => "jsonb".into(),
         Value::Timestamptz(_) => "timestamp with time zone".into(),
         Value::Interval(_) => "interval".into(),
+        Value::Timestamp(_) => "timestamp without time zone".into(),
+        Value::Date(_) => "date".into(),
         Value::Text(_) | Value::Null | Value::Void => "text".into(),
     }
 }

@@ -76,6 +76,8 @@ pub enum SqlState {
     InvalidParameterValue,
     /// 22012 division_by_zero.
     DivisionByZero,
+    /// 42725 ambiguous_function (also an operator no single candidate fits).
+    AmbiguousFunction,
     /// 22008 datetime_field_overflow (PostgreSQL's "interval out of range",
     /// "timestamp out of range").
     DatetimeFieldOverflow,
@@ -142,6 +144,7 @@ impl SqlState {
             SqlState::InvalidParameterValue => "22023",
             SqlState::DivisionByZero => "22012",
             SqlState::DatetimeFieldOverflow => "22008",
+            SqlState::AmbiguousFunction => "42725",
             SqlState::IntervalFieldOverflow => "22015",
             SqlState::CardinalityViolation => "21000",
             SqlState::GeneratedAlways => "428C9",

@@ -1,4 +1,5 @@
 //! Built-in functions of the subset: now()/CURRENT_TIMESTAMP (transaction start),
+//! LOCALTIMESTAMP and CURRENT_DATE (the same instant, the session's zone being UTC),
 //! gen_random_uuid() (from the caller's entropy), hashtext(), nextval(), coalesce(),
 //! lower()/upper(), justify_hours()/justify_days()/justify_interval(), and the advisory lock
 //! family.
@@ -137,6 +138,8 @@ pub fn is_stable_or_volatile(name: &str) -> bool {
             | "transaction_timestamp"
             | "statement_timestamp"
             | "clock_timestamp"
+            | "localtimestamp"
+            | "current_date"
             | "gen_random_uuid"
             | "uuid_generate_v4"
             | "nextval"
@@ -161,6 +164,11 @@ pub fn eval_function(ctx: &mut StmtCtx, scope: &[Binding], function: &Function) 
         | "transaction_timestamp"
         | "statement_timestamp"
         | "clock_timestamp" => Ok(Value::Timestamptz(ctx.txn_start_unix_micros)),
+        // The session's zone is UTC, so local time is the same instant.
+        "localtimestamp" => Ok(Value::Timestamp(ctx.txn_start_unix_micros)),
+        "current_date" => Ok(Value::Date(super::timestamp::micros_to_date(
+            ctx.txn_start_unix_micros,
+        )?)),
         "gen_random_uuid" | "uuid_generate_v4" => ctx.volatile(|ctx| Ok(random_uuid(ctx))),
         // A grouped SELECT replaces its aggregate calls before evaluation (`group.rs`), so a
         // call reaching here sits where PostgreSQL forbids one: RETURNING, UPDATE SET, VALUES.

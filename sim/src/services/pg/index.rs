@@ -31,6 +31,8 @@ pub enum IndexKey {
     Json(String),
     /// timestamptz.
     Timestamp(i64),
+    /// date.
+    Date(i32),
     /// interval, by its span: '1 mon' and '30 days' are one key, as in a PostgreSQL btree.
     Interval(i128),
 }
@@ -49,6 +51,9 @@ impl IndexKey {
             Value::Jsonb(json) => IndexKey::Json(render_jsonb(json)),
             Value::Timestamptz(micros) => IndexKey::Timestamp(*micros),
             Value::Interval(interval) => IndexKey::Interval(interval.span_micros()),
+            // A timestamp without time zone is the same instant in the session's zone, UTC.
+            Value::Timestamp(micros) => IndexKey::Timestamp(*micros),
+            Value::Date(days) => IndexKey::Date(*days),
         }
     }
 }

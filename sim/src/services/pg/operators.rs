@@ -130,11 +130,32 @@ fn as_interval(value: &Value) -> Result<Interval, PgError> {
     }
 }
 
-fn as_timestamp(value: &Value) -> Result<i64, PgError> {
-    match value.cast_to(ColumnType::Timestamptz)? {
-        Value::Timestamptz(micros) => Ok(micros),
-        other => unreachable!("a cast to timestamptz gave {other:?}"),
+/// The instant of a date/time operand in Unix microseconds; an untyped literal is read as
+/// the type of the other operand (`ts - '2026-01-01'`).
+fn as_instant(value: &Value, other: &Value) -> Result<i64, PgError> {
+    let value = match (value, other.typed()) {
+        (Value::Text(_), Some(column_type)) => value.cast_to(column_type)?,
+        _ => value.clone(),
+    };
+    match value {
+        Value::Timestamptz(micros) | Value::Timestamp(micros) => Ok(micros),
+        Value::Date(days) => timestamp::date_to_micros(days),
+        other => unreachable!("not a date/time value: {other:?}"),
     }
+}
+
+/// `date|timestamp|timestamptz ± interval`: a date is shifted from its midnight and becomes
+/// a timestamp, as `date + interval` is in PostgreSQL.
+fn shifted(value: &Value, span: Interval) -> Result<Value, PgError> {
+    Ok(match value {
+        Value::Timestamptz(micros) => Value::Timestamptz(timestamp::plus_interval(*micros, span)?),
+        Value::Timestamp(micros) => Value::Timestamp(timestamp::plus_interval(*micros, span)?),
+        Value::Date(days) => Value::Timestamp(timestamp::plus_interval(
+            timestamp::date_to_micros(*days)?,
+            span,
+        )?),
+        other => unreachable!("not a date/time value: {other:?}"),
+    })
 }
 
 /// An interval factor: `interval * float8`, so an integer or a text number (float8 input).
@@ -152,42 +173,116 @@ fn as_factor(value: &Value) -> Result<f64, PgError> {
     }
 }
 
-/// timestamptz ± interval, timestamptz - timestamptz, interval ± interval, interval × or ÷ a
-/// number; `None` when neither operand is a date/time value (or the pairing has no operator).
+/// The date/time operators: those of [`date_arithmetic`] and [`interval_arithmetic`],
+/// `date|timestamp|timestamptz ± interval`, and the difference of two instants (an
+/// interval). `None` when no operand is a date/time value or the pairing has no such
+/// operator.
 fn datetime_arithmetic(
     op: &BinaryOperator,
     left: &Value,
     right: &Value,
 ) -> Result<Option<Value>, PgError> {
     use BinaryOperator::{Divide, Minus, Multiply, Plus};
-    use Value::{Int4, Int8, Null, Text, Timestamptz};
+    use Value::{Date, Null, Text};
     let additive = matches!(op, Plus | Minus);
-    let number = |value: &Value| matches!(value, Int4(_) | Int8(_) | Text(_));
+    let datetime =
+        |value: &Value| matches!(value, Value::Timestamptz(_) | Value::Timestamp(_) | Date(_));
     let interval = |value: &Value| matches!(value, Value::Interval(_) | Text(_));
+    if let Some(result) = date_arithmetic(op, left, right)? {
+        return Ok(Some(result));
+    }
+    if let Some(result) = interval_arithmetic(op, left, right)? {
+        return Ok(Some(result));
+    }
     let result = match (left, right) {
-        (Timestamptz(_), Null) | (Null, Timestamptz(_)) if additive => Null,
+        (value, Null) | (Null, value) if additive && (datetime(value) || interval(value)) => Null,
         (Value::Interval(_), Null) | (Null, Value::Interval(_))
-            if additive || matches!(op, Multiply | Divide) =>
+            if matches!(op, Multiply | Divide) =>
         {
             Null
         }
-        // `-` with a timestamptz on either side reads an untyped operand as a timestamptz.
-        (Timestamptz(_), Timestamptz(_) | Text(_)) | (Text(_), Timestamptz(_)) if *op == Minus => {
+        (first, second)
+            if *op == Minus
+                && ((datetime(first) && (datetime(second) || matches!(second, Text(_))))
+                    || (matches!(first, Text(_)) && datetime(second))) =>
+        {
             Value::Interval(timestamp::difference(
-                as_timestamp(left)?,
-                as_timestamp(right)?,
+                as_instant(first, second)?,
+                as_instant(second, first)?,
             )?)
         }
-        (Timestamptz(micros), other) if additive && interval(other) => {
+        (value, other) if additive && datetime(value) && interval(other) => {
             let mut span = as_interval(other)?;
             if *op == Minus {
                 span = span.checked_neg()?;
             }
-            Timestamptz(timestamp::plus_interval(*micros, span)?)
+            shifted(value, span)?
         }
-        (other, Timestamptz(micros)) if *op == Plus && interval(other) => {
-            Timestamptz(timestamp::plus_interval(*micros, as_interval(other)?)?)
+        (other, value) if *op == Plus && datetime(value) && interval(other) => {
+            shifted(value, as_interval(other)?)?
         }
+        _ => return Ok(None),
+    };
+    Ok(Some(result))
+}
+
+/// `date ± integer`, `integer + date`, `date - date` (integer days), and 42725 for
+/// `date + unknown` (both `date + integer` and `date + interval` fit).
+fn date_arithmetic(
+    op: &BinaryOperator,
+    left: &Value,
+    right: &Value,
+) -> Result<Option<Value>, PgError> {
+    use BinaryOperator::{Minus, Plus};
+    use Value::{Date, Int4, Int8, Text};
+    let additive = matches!(op, Plus | Minus);
+    let integer = |value: &Value| matches!(value, Int4(_) | Int8(_));
+    let result = match (left, right) {
+        (Date(days), count) if additive && integer(count) => {
+            let count = count.as_i64()?.expect("an integer is not NULL");
+            let count = if *op == Minus { -count } else { count };
+            Date(timestamp::date_plus_days(*days, count)?)
+        }
+        (count, Date(days)) if *op == Plus && integer(count) => Date(timestamp::date_plus_days(
+            *days,
+            count.as_i64()?.expect("an integer is not NULL"),
+        )?),
+        (Date(_), Date(_) | Text(_)) | (Text(_), Date(_)) if *op == Minus => {
+            let days = |value: &Value, other: &Value| -> Result<i64, PgError> {
+                Ok(as_instant(value, other)?.div_euclid(86_400_000_000))
+            };
+            let difference = days(left, right)? - days(right, left)?;
+            Int4(i32::try_from(difference).map_err(|_| integer_out_of_range())?)
+        }
+        // date + unknown: date + integer and date + interval both fit.
+        (Date(_), Text(_)) | (Text(_), Date(_)) if *op == Plus => {
+            return Err(PgError::new(
+                SqlState::AmbiguousFunction,
+                format!(
+                    "operator is not unique: {} + {}",
+                    unknown_name(left),
+                    unknown_name(right)
+                ),
+            ))
+        }
+        _ => return Ok(None),
+    };
+    Ok(Some(result))
+}
+
+/// `interval ± interval` (an untyped operand read as an interval), `interval * number`,
+/// `number * interval`, `interval / number`.
+fn interval_arithmetic(
+    op: &BinaryOperator,
+    left: &Value,
+    right: &Value,
+) -> Result<Option<Value>, PgError> {
+    use BinaryOperator::{Divide, Minus, Multiply, Plus};
+    use Value::{Int4, Int8, Text};
+    let additive = matches!(op, Plus | Minus);
+    let number = |value: &Value| matches!(value, Int4(_) | Int8(_) | Text(_));
+    let interval = |value: &Value| matches!(value, Value::Interval(_) | Text(_));
+    let result = match (left, right) {
         (Value::Interval(_), other) | (other, Value::Interval(_))
             if additive && interval(other) =>
         {
@@ -210,4 +305,12 @@ fn datetime_arithmetic(
         _ => return Ok(None),
     };
     Ok(Some(result))
+}
+
+/// A value's type name in an operator error, an untyped literal being `unknown`.
+fn unknown_name(value: &Value) -> &'static str {
+    match value {
+        Value::Text(_) => "unknown",
+        other => other.type_name(),
+    }
 }

@@ -1,11 +1,19 @@
-//! `timestamptz` text input and output, in UTC, on a virtual clock.
+//! `date`, `timestamp` and `timestamptz` text input and output, in UTC, on a virtual clock,
+//! and the calendar arithmetic over them.
 //!
-//! Values are microseconds since the Unix epoch; the simulation's virtual time zero is
-//! [`SIM_EPOCH_UNIX_MICROS`] (2026-01-01T00:00:00Z). Not modelled: time zones other than UTC
-//! (the session `TimeZone` is always UTC, so output always ends in `+00`, and a day is always
-//! 24 hours), infinity, BC dates, timestamps past Unix microsecond `i64::MAX` (year 294,247;
-//! PostgreSQL's range ends in 294,276, its epoch being 2000 rather than 1970).
-//! Invariant: `parse(render(t)) == t` for every representable `t`.
+//! Values are microseconds (days for `date`) since the Unix epoch; the simulation's virtual
+//! time zero is [`SIM_EPOCH_UNIX_MICROS`] (2026-01-01T00:00:00Z). Input is ISO 8601 as
+//! PostgreSQL 15 reads it (datatype-datetime.html, 8.5.1): `YYYY-MM-DD[( |T)HH:MM[:SS[.f]]]`
+//! with an optional zone, fields range-checked (`2026-02-30` is 22008, `24:00:00` is the next
+//! midnight, fractions past microseconds rounded); a `timestamp` or `date` ignores the zone
+//! and a `date` the time, as PostgreSQL does. Output is DateStyle ISO; years before 1 AD
+//! print with ` BC`.
+//! Not modelled (0A000 naming it): time zones other than UTC (the session `TimeZone` is always
+//! UTC, so output always ends in `+00`, and a day is always 24 hours), the other input
+//! styles (`1/8/1999`, `January 8, 1999`, `19990108`, AM/PM, zone names, BC input), the
+//! special values (`now`, `today`, `epoch`, `infinity`, ...), timestamps past Unix microsecond
+//! `i64::MAX` (year 294,247; PostgreSQL's range ends in 294,276, its epoch being 2000).
+//! Invariant: `parse(render(t)) == t` for every representable `t`, for each of the three types.
 
 use super::error::{PgError, SqlState};
 use super::interval::Interval;
@@ -112,49 +120,227 @@ fn civil_from_days(days: i64) -> (i64, i64, i64) {
     (year, month, day)
 }
 
-/// PostgreSQL's text output for a `timestamptz` in UTC, e.g. `2026-01-01 00:00:01.5+00`.
-pub fn render(unix_micros: i64) -> String {
-    let secs = unix_micros.div_euclid(MICROS_PER_SEC);
-    let fraction_micros = unix_micros.rem_euclid(MICROS_PER_SEC);
-    let (year, month, day) = civil_from_days(secs.div_euclid(SECS_PER_DAY));
-    let day_secs = secs.rem_euclid(SECS_PER_DAY);
+/// Which of the three date/time types a text is read as or printed for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DateTimeType {
+    Date,
+    Timestamp,
+    Timestamptz,
+}
+
+impl DateTimeType {
+    fn name(self) -> &'static str {
+        match self {
+            DateTimeType::Date => "date",
+            DateTimeType::Timestamp => "timestamp without time zone",
+            DateTimeType::Timestamptz => "timestamp with time zone",
+        }
+    }
+}
+
+/// `YYYY-MM-DD`, with ` BC` for years before 1 AD (astronomical year 0 is 1 BC).
+fn render_civil(days: i64) -> (String, bool) {
+    let (year, month, day) = civil_from_days(days);
+    let before_christ = year <= 0;
+    let year = if before_christ { 1 - year } else { year };
+    (format!("{year:04}-{month:02}-{day:02}"), before_christ)
+}
+
+/// `HH:MM:SS[.ffffff]` with trailing zeros of the fraction dropped.
+fn render_clock(day_micros: i64) -> String {
+    let day_secs = day_micros / MICROS_PER_SEC;
+    let fraction_micros = day_micros % MICROS_PER_SEC;
     let mut text = format!(
-        "{year:04}-{month:02}-{day:02} {:02}:{:02}:{:02}",
+        "{:02}:{:02}:{:02}",
         day_secs / 3600,
         day_secs % 3600 / 60,
         day_secs % 60
     );
     if fraction_micros != 0 {
-        let digits = format!("{fraction_micros:06}");
         text.push('.');
-        text.push_str(digits.trim_end_matches('0'));
+        text.push_str(format!("{fraction_micros:06}").trim_end_matches('0'));
     }
-    text.push_str("+00");
     text
 }
 
-fn invalid(text: &str) -> PgError {
+fn render_instant(unix_micros: i64, zone: &str) -> String {
+    let (date, before_christ) = render_civil(unix_micros.div_euclid(MICROS_PER_DAY));
+    let clock = render_clock(unix_micros.rem_euclid(MICROS_PER_DAY));
+    let era = if before_christ { " BC" } else { "" };
+    format!("{date} {clock}{zone}{era}")
+}
+
+/// PostgreSQL's text output for a `timestamptz` in UTC, e.g. `2026-01-01 00:00:01.5+00`.
+pub fn render(unix_micros: i64) -> String {
+    render_instant(unix_micros, "+00")
+}
+
+/// A `timestamp` (without time zone), e.g. `2026-01-01 00:00:01.5`.
+pub fn render_timestamp(unix_micros: i64) -> String {
+    render_instant(unix_micros, "")
+}
+
+/// A `date`, e.g. `2026-01-31`.
+pub fn render_date(unix_days: i32) -> String {
+    match render_civil(i64::from(unix_days)) {
+        (date, true) => format!("{date} BC"),
+        (date, false) => date,
+    }
+}
+
+fn invalid(text: &str, kind: DateTimeType) -> PgError {
+    // PostgreSQL names `timestamp` by its short name in input errors only.
+    let name = match kind {
+        DateTimeType::Timestamp => "timestamp",
+        other => other.name(),
+    };
     PgError::new(
         SqlState::InvalidDatetimeFormat,
-        format!("invalid input syntax for type timestamp with time zone: \"{text}\""),
+        format!("invalid input syntax for type {name}: \"{text}\""),
     )
 }
 
-fn number(part: &str, text: &str) -> Result<i64, PgError> {
-    if part.is_empty() || !part.bytes().all(|byte| byte.is_ascii_digit()) {
-        return Err(invalid(text));
-    }
-    part.parse().map_err(|_| invalid(text))
+fn field_out_of_range(text: &str) -> PgError {
+    PgError::new(
+        SqlState::DatetimeFieldOverflow,
+        format!("date/time field value out of range: \"{text}\""),
+    )
 }
 
-/// Splits a trailing zone (`Z`, `+HH`, `+HH:MM`, `-HHMM`) off a time of day; returns the
-/// remaining text and the zone offset in seconds east of UTC.
-fn split_zone<'a>(time: &'a str, text: &str) -> Result<(&'a str, i64), PgError> {
+/// Words PostgreSQL's date/time parser knows besides the special values (datetktbl in
+/// datetime.c and the common zone abbreviations): input with one of them may be valid there.
+const DATE_WORDS: &[&str] = &[
+    "jan",
+    "january",
+    "feb",
+    "february",
+    "mar",
+    "march",
+    "apr",
+    "april",
+    "may",
+    "jun",
+    "june",
+    "jul",
+    "july",
+    "aug",
+    "august",
+    "sep",
+    "sept",
+    "september",
+    "oct",
+    "october",
+    "nov",
+    "november",
+    "dec",
+    "december",
+    "mon",
+    "monday",
+    "tue",
+    "tues",
+    "tuesday",
+    "wed",
+    "wednesday",
+    "thu",
+    "thur",
+    "thurs",
+    "thursday",
+    "fri",
+    "friday",
+    "sat",
+    "saturday",
+    "sun",
+    "sunday",
+    "am",
+    "pm",
+    "ad",
+    "bc",
+    "at",
+    "on",
+    "j",
+    "z",
+    "zulu",
+    "ut",
+    "utc",
+    "gmt",
+    "est",
+    "edt",
+    "cst",
+    "cdt",
+    "mst",
+    "mdt",
+    "pst",
+    "pdt",
+    "akst",
+    "akdt",
+    "hst",
+    "cet",
+    "cest",
+    "eet",
+    "eest",
+    "wet",
+    "west",
+    "bst",
+    "ist",
+    "msk",
+    "jst",
+    "kst",
+    "aest",
+    "aedt",
+    "nzst",
+    "nzdt",
+];
+
+/// Input outside the ISO form: refused as unsupported when PostgreSQL may accept it (another
+/// style: `1/8/1999`, `January 8, 1999`, `10:00 PM`, a zone name such as `Europe/Paris`),
+/// else PostgreSQL's own 22007 (no digit means no day; a word it does not know, as in
+/// `1 hour`, fails there too).
+fn not_iso(text: &str, kind: DateTimeType) -> PgError {
+    let words: Vec<String> = text
+        .split(|character: char| !(character.is_ascii_alphabetic() || character == '/'))
+        .filter(|word| !word.is_empty())
+        .map(str::to_ascii_lowercase)
+        .collect();
+    let known_words = words
+        .iter()
+        .all(|word| word.contains('/') || DATE_WORDS.contains(&word.as_str()));
+    if text.bytes().any(|byte| byte.is_ascii_digit()) && known_words {
+        return PgError::unsupported(format!(
+            "{} input other than ISO 8601 YYYY-MM-DD [HH:MM[:SS[.f]]][zone] (\"{text}\")",
+            kind.name()
+        ));
+    }
+    invalid(text, kind)
+}
+
+/// Words PostgreSQL reads as special date/time values.
+const SPECIAL_INPUTS: &[&str] = &[
+    "now",
+    "today",
+    "tomorrow",
+    "yesterday",
+    "epoch",
+    "infinity",
+    "-infinity",
+    "+infinity",
+    "allballs",
+];
+
+/// The fields of ISO date/time input: days since 1970-01-01, microseconds into the day, and
+/// the zone's offset east of UTC in seconds.
+struct IsoFields {
+    days: i64,
+    day_micros: i64,
+    offset_secs: i64,
+}
+
+/// Splits a trailing zone (`Z`, `UTC`, `+HH`, `+HH:MM`, `-HHMM`) off a time of day.
+fn split_zone(time: &str) -> Option<(&str, i64)> {
     if let Some(rest) = time.strip_suffix('Z').or_else(|| time.strip_suffix("UTC")) {
-        return Ok((rest.trim_end(), 0));
+        return Some((rest.trim_end(), 0));
     }
     let Some(sign_index) = time.rfind(['+', '-']) else {
-        return Ok((time, 0));
+        return Some((time, 0));
     };
     let sign = if time.as_bytes()[sign_index] == b'-' {
         -1
@@ -163,14 +349,21 @@ fn split_zone<'a>(time: &'a str, text: &str) -> Result<(&'a str, i64), PgError> 
     };
     let zone = time[sign_index + 1..].replace(':', "");
     let (hours, minutes) = match zone.len() {
-        1 | 2 => (number(&zone, text)?, 0),
-        4 => (number(&zone[..2], text)?, number(&zone[2..], text)?),
-        _ => return Err(invalid(text)),
+        1 | 2 => (digits(&zone)?, 0),
+        4 => (digits(&zone[..2])?, digits(&zone[2..])?),
+        _ => return None,
     };
-    Ok((
+    Some((
         time[..sign_index].trim_end(),
         sign * (hours * 3600 + minutes * 60),
     ))
+}
+
+fn digits(part: &str) -> Option<i64> {
+    if part.is_empty() || part.len() > 9 || !part.bytes().all(|byte| byte.is_ascii_digit()) {
+        return None;
+    }
+    part.parse().ok()
 }
 
 /// A date with a zone and no time (`2026-01-01+00`, `2026-01-01-05`): the zone is the rest
@@ -185,47 +378,152 @@ fn split_date_zone(text: &str) -> (&str, &str) {
     }
 }
 
-/// Parses `YYYY-MM-DD[( |T)HH:MM[:SS[.ffffff]]][zone]` or `YYYY-MM-DD[zone]`; a missing zone
-/// means UTC.
-pub fn parse(text: &str) -> Result<i64, PgError> {
+/// `HH:MM[:SS[.f]]` as microseconds into the day; `None` when not of that shape, `Some(Err)`
+/// when a field is out of range (`24:00:00` exactly is allowed, a leap second `:60` too).
+fn parse_clock(clock: &str, text: &str) -> Option<Result<i64, PgError>> {
+    let (whole, fraction) = clock.split_once('.').unwrap_or((clock, ""));
+    let parts: Vec<&str> = whole.split(':').collect();
+    let (hours, minutes, secs) = match parts[..] {
+        [hours, minutes] => (digits(hours)?, digits(minutes)?, 0),
+        [hours, minutes, secs] => (digits(hours)?, digits(minutes)?, digits(secs)?),
+        _ => return None,
+    };
+    let mut fraction_micros = 0;
+    if !fraction.is_empty() {
+        if !fraction.bytes().all(|byte| byte.is_ascii_digit()) {
+            return None;
+        }
+        let value: f64 = format!("0.{fraction}").parse().ok()?;
+        fraction_micros = (value * 1_000_000.0).round_ties_even() as i64;
+    }
+    let day_micros = (hours * 3600 + minutes * 60 + secs) * MICROS_PER_SEC + fraction_micros;
+    let in_range = minutes <= 59 && secs <= 60 && day_micros <= MICROS_PER_DAY;
+    Some(if in_range {
+        Ok(day_micros)
+    } else {
+        Err(field_out_of_range(text))
+    })
+}
+
+/// Reads ISO input into its fields, range-checked; other input styles are 0A000.
+fn parse_iso(text: &str, kind: DateTimeType) -> Result<IsoFields, PgError> {
     let trimmed = text.trim();
+    if SPECIAL_INPUTS.contains(&trimmed.to_ascii_lowercase().as_str()) {
+        return Err(PgError::unsupported(format!(
+            "special {} input '{trimmed}'",
+            kind.name()
+        )));
+    }
     let (date, time) = match trimmed.find([' ', 'T']) {
         Some(split_index) => (&trimmed[..split_index], trimmed[split_index + 1..].trim()),
         None => split_date_zone(trimmed),
     };
     let date_parts: Vec<&str> = date.split('-').collect();
-    let [year, month, day] = date_parts[..] else {
-        return Err(invalid(text));
+    let [Some(year), Some(month), Some(day)] = date_parts[..]
+        .iter()
+        .map(|part| digits(part))
+        .collect::<Vec<_>>()[..]
+    else {
+        return Err(not_iso(text, kind));
     };
-    let (year, month, day) = (
-        number(year, text)?,
-        number(month, text)?,
-        number(day, text)?,
-    );
-    if !(1..=12).contains(&month) || !(1..=31).contains(&day) {
-        return Err(invalid(text));
+    let (clock, offset_secs) = split_zone(time).ok_or_else(|| not_iso(text, kind))?;
+    let day_micros = match clock {
+        "" => 0,
+        clock => parse_clock(clock, text).ok_or_else(|| not_iso(text, kind))??,
+    };
+    if year < 1 || !(1..=12).contains(&month) || day < 1 || day > days_in_month(year, month) {
+        return Err(field_out_of_range(text));
     }
-    let (clock, offset_secs) = split_zone(time, text)?;
-    let mut day_micros = 0;
-    if !clock.is_empty() {
-        let (whole, fraction) = clock.split_once('.').unwrap_or((clock, ""));
-        let clock_parts: Vec<&str> = whole.split(':').collect();
-        let (hours, minutes, secs) = match clock_parts[..] {
-            [hours, minutes] => (number(hours, text)?, number(minutes, text)?, 0),
-            [hours, minutes, secs] => (
-                number(hours, text)?,
-                number(minutes, text)?,
-                number(secs, text)?,
-            ),
-            _ => return Err(invalid(text)),
-        };
-        let mut fraction_micros = 0;
-        if !fraction.is_empty() {
-            let padded = format!("{:0<6}", &fraction[..fraction.len().min(6)]);
-            fraction_micros = number(&padded, text)?;
-        }
-        day_micros = (hours * 3600 + minutes * 60 + secs) * MICROS_PER_SEC + fraction_micros;
-    }
-    let days = days_from_civil(year, month, day);
-    Ok(days * SECS_PER_DAY * MICROS_PER_SEC + day_micros - offset_secs * MICROS_PER_SEC)
+    Ok(IsoFields {
+        days: days_from_civil(year, month, day),
+        day_micros,
+        offset_secs,
+    })
+}
+
+fn instant_out_of_range(text: &str, kind: DateTimeType) -> PgError {
+    let name = if kind == DateTimeType::Date {
+        "date"
+    } else {
+        "timestamp"
+    };
+    PgError::new(
+        SqlState::DatetimeFieldOverflow,
+        format!("{name} out of range: \"{text}\""),
+    )
+}
+
+/// Parses a `timestamptz`: a missing zone means the session's, UTC.
+pub fn parse(text: &str) -> Result<i64, PgError> {
+    parse_instant(text, DateTimeType::Timestamptz)
+}
+
+/// Parses a `timestamp` (without time zone): a zone in the text is ignored, as in PostgreSQL.
+pub fn parse_timestamp(text: &str) -> Result<i64, PgError> {
+    parse_instant(text, DateTimeType::Timestamp)
+}
+
+fn parse_instant(text: &str, kind: DateTimeType) -> Result<i64, PgError> {
+    let fields = parse_iso(text, kind)?;
+    let offset_secs = match kind {
+        DateTimeType::Timestamptz => fields.offset_secs,
+        _ => 0,
+    };
+    fields
+        .days
+        .checked_mul(MICROS_PER_DAY)
+        .and_then(|micros| micros.checked_add(fields.day_micros))
+        .and_then(|micros| micros.checked_sub(offset_secs * MICROS_PER_SEC))
+        .ok_or_else(|| instant_out_of_range(text, kind))
+}
+
+/// Parses a `date`: a time and a zone in the text are ignored, as in PostgreSQL.
+pub fn parse_date(text: &str) -> Result<i32, PgError> {
+    let kind = DateTimeType::Date;
+    let fields = parse_iso(text, kind)?;
+    checked_date(fields.days).ok_or_else(|| instant_out_of_range(text, kind))
+}
+
+/// The last valid date, 5874897-12-31, as days since 1970-01-01 (PostgreSQL's
+/// `DATE_END_JULIAN` 2147483494 less the Unix epoch's Julian day 2440588, exclusive).
+const DATE_END_UNIX_DAYS: i64 = 2_147_483_494 - 2_440_588;
+/// The first valid date, 4714-11-24 BC (Julian day 0).
+const DATE_START_UNIX_DAYS: i64 = -2_440_588;
+
+fn checked_date(unix_days: i64) -> Option<i32> {
+    (DATE_START_UNIX_DAYS..DATE_END_UNIX_DAYS)
+        .contains(&unix_days)
+        .then(|| i32::try_from(unix_days).ok())
+        .flatten()
+}
+
+/// 22008 `date out of range`.
+pub fn date_out_of_range() -> PgError {
+    PgError::new(SqlState::DatetimeFieldOverflow, "date out of range")
+}
+
+/// `date + integer` (and `- integer`).
+pub fn date_plus_days(unix_days: i32, days: i64) -> Result<i32, PgError> {
+    i64::from(unix_days)
+        .checked_add(days)
+        .and_then(checked_date)
+        .ok_or_else(date_out_of_range)
+}
+
+/// A date as the instant of its midnight (`date::timestamp`, `date::timestamptz` in UTC).
+pub fn date_to_micros(unix_days: i32) -> Result<i64, PgError> {
+    i64::from(unix_days)
+        .checked_mul(MICROS_PER_DAY)
+        .filter(|micros| *micros >= MIN_UNIX_MICROS)
+        .ok_or_else(|| {
+            PgError::new(
+                SqlState::DatetimeFieldOverflow,
+                "date out of range for timestamp",
+            )
+        })
+}
+
+/// The date an instant falls on (`timestamptz::date` in UTC, `timestamp::date`).
+pub fn micros_to_date(unix_micros: i64) -> Result<i32, PgError> {
+    checked_date(unix_micros.div_euclid(MICROS_PER_DAY)).ok_or_else(date_out_of_range)
 }

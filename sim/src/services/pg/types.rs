@@ -1,6 +1,6 @@
 //! SQL type names to the engine's column types, and ON DELETE actions to FK actions.
 //!
-//! Not modelled: numeric, float, date, time, arrays, enums, domains; each is a
+//! Not modelled: numeric, float, time, timetz, arrays, enums, domains; each is a
 //! 0A000 naming the type.
 //! Invariant: `serial`/`bigserial` are only valid as column types, never as cast targets.
 
@@ -29,9 +29,16 @@ pub fn map_type(data_type: &DataType) -> Result<(ColumnType, bool), PgError> {
         DataType::Bool | DataType::Boolean => plain(ColumnType::Bool),
         DataType::Uuid => plain(ColumnType::Uuid),
         DataType::JSONB => plain(ColumnType::Jsonb),
-        DataType::Timestamp(_, ast::TimezoneInfo::Tz | ast::TimezoneInfo::WithTimeZone) => {
+        DataType::Timestamp(None, ast::TimezoneInfo::Tz | ast::TimezoneInfo::WithTimeZone) => {
             plain(ColumnType::Timestamptz)
         }
+        DataType::Timestamp(None, ast::TimezoneInfo::None | ast::TimezoneInfo::WithoutTimeZone) => {
+            plain(ColumnType::Timestamp)
+        }
+        DataType::Date => plain(ColumnType::Date),
+        DataType::Timestamp(Some(_), _) => Err(PgError::unsupported(format!(
+            "column type {data_type} (a fractional-seconds precision rounds values)"
+        ))),
         DataType::Interval {
             fields: None,
             precision: None,
@@ -66,6 +73,8 @@ pub fn internal_type_name(data_type: &DataType) -> String {
             ColumnType::Uuid => "uuid",
             ColumnType::Jsonb => "jsonb",
             ColumnType::Timestamptz => "timestamptz",
+            ColumnType::Timestamp => "timestamp",
+            ColumnType::Date => "date",
             ColumnType::Interval => "interval",
         }
         .to_string(),

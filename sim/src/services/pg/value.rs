@@ -35,6 +35,10 @@ pub enum Value {
     Jsonb(serde_json::Value),
     /// `timestamptz`, microseconds since the Unix epoch (see `timestamp::SIM_EPOCH_UNIX_MICROS`).
     Timestamptz(i64),
+    /// `timestamp` (without time zone), microseconds since 1970-01-01 00:00:00.
+    Timestamp(i64),
+    /// `date`, days since 1970-01-01.
+    Date(i32),
     /// `interval`: months, days and microseconds, kept apart (see `interval.rs`).
     Interval(Interval),
     /// The result of a `void` function (`pg_advisory_lock` and kin): not NULL, prints as an
@@ -61,6 +65,10 @@ pub enum ColumnType {
     Jsonb,
     /// `timestamptz`, `timestamp with time zone`.
     Timestamptz,
+    /// `timestamp` / `timestamp without time zone`.
+    Timestamp,
+    /// `date`.
+    Date,
     /// `interval` with no field restriction or precision.
     Interval,
 }
@@ -78,6 +86,8 @@ impl ColumnType {
             ColumnType::Uuid => "uuid".into(),
             ColumnType::Jsonb => "jsonb".into(),
             ColumnType::Timestamptz => "timestamp with time zone".into(),
+            ColumnType::Timestamp => "timestamp without time zone".into(),
+            ColumnType::Date => "date".into(),
             ColumnType::Interval => "interval".into(),
         }
     }
@@ -202,6 +212,8 @@ impl Value {
             Value::Uuid(_) => "uuid",
             Value::Jsonb(_) => "jsonb",
             Value::Timestamptz(_) => "timestamp with time zone",
+            Value::Timestamp(_) => "timestamp without time zone",
+            Value::Date(_) => "date",
             Value::Interval(_) => "interval",
             Value::Void => "void",
         }
@@ -218,6 +230,8 @@ impl Value {
             Value::Uuid(uuid) => render_uuid(*uuid),
             Value::Jsonb(json) => render_jsonb(json),
             Value::Timestamptz(micros) => timestamp::render(*micros),
+            Value::Timestamp(micros) => timestamp::render_timestamp(*micros),
+            Value::Date(days) => timestamp::render_date(*days),
             Value::Interval(interval) => interval.render(),
             Value::Void => String::new(),
         }
@@ -262,6 +276,17 @@ impl Value {
                 .map(Value::Int4)
                 .map_err(|_| out_of_range("integer")),
             (Value::Int4(number), ColumnType::Bool) => Ok(Value::Bool(*number != 0)),
+            (Value::Timestamptz(micros) | Value::Timestamp(micros), ColumnType::Date) => {
+                Ok(Value::Date(timestamp::micros_to_date(*micros)?))
+            }
+            (Value::Timestamptz(micros), ColumnType::Timestamp) => Ok(Value::Timestamp(*micros)),
+            (Value::Timestamp(micros), ColumnType::Timestamptz) => Ok(Value::Timestamptz(*micros)),
+            (Value::Date(days), ColumnType::Timestamp) => {
+                Ok(Value::Timestamp(timestamp::date_to_micros(*days)?))
+            }
+            (Value::Date(days), ColumnType::Timestamptz) => {
+                Ok(Value::Timestamptz(timestamp::date_to_micros(*days)?))
+            }
             (Value::Bool(flag), ColumnType::Int4) => Ok(Value::Int4(i32::from(*flag))),
             (value, target) if value.type_name() == target.name() => Ok(value.clone()),
             (value, target) => Err(PgError::new(
@@ -302,12 +327,14 @@ impl Value {
                 Value::Jsonb(serde_json::from_str(text).map_err(|_| invalid_input("json", text))?)
             }
             ColumnType::Timestamptz => Value::Timestamptz(timestamp::parse(text)?),
+            ColumnType::Timestamp => Value::Timestamp(timestamp::parse_timestamp(text)?),
+            ColumnType::Date => Value::Date(timestamp::parse_date(text)?),
             ColumnType::Interval => Value::Interval(interval::parse(text)?),
         })
     }
 
     /// The column type a typed value belongs to; `None` for NULL and untyped text.
-    fn typed(&self) -> Option<ColumnType> {
+    pub(super) fn typed(&self) -> Option<ColumnType> {
         match self {
             Value::Null | Value::Text(_) | Value::Void => None,
             Value::Bool(_) => Some(ColumnType::Bool),
@@ -316,6 +343,8 @@ impl Value {
             Value::Uuid(_) => Some(ColumnType::Uuid),
             Value::Jsonb(_) => Some(ColumnType::Jsonb),
             Value::Timestamptz(_) => Some(ColumnType::Timestamptz),
+            Value::Timestamp(_) => Some(ColumnType::Timestamp),
+            Value::Date(_) => Some(ColumnType::Date),
             Value::Interval(_) => Some(ColumnType::Interval),
         }
     }
@@ -350,6 +379,13 @@ impl Value {
             (Value::Bool(left), Value::Bool(right)) => left.cmp(right),
             (Value::Uuid(left), Value::Uuid(right)) => left.cmp(right),
             (Value::Timestamptz(left), Value::Timestamptz(right)) => left.cmp(right),
+            (Value::Date(left), Value::Date(right)) => left.cmp(right),
+            // Across the three date/time types by instant: a date is its midnight, a
+            // timestamp without time zone is read in the session's zone, UTC.
+            (left, right) if left.instant().is_some() && right.instant().is_some() => left
+                .instant()
+                .expect("checked")?
+                .cmp(&right.instant().expect("checked")?),
             // By span: '1 mon' = '30 days' (interval_cmp_value).
             (Value::Interval(left), Value::Interval(right)) => {
                 left.span_micros().cmp(&right.span_micros())
@@ -376,6 +412,15 @@ impl Value {
             },
         };
         Ok(Some(ordering))
+    }
+
+    /// The instant of a date/time value in Unix microseconds; `None` for other types.
+    fn instant(&self) -> Option<Result<i64, PgError>> {
+        match self {
+            Value::Timestamptz(micros) | Value::Timestamp(micros) => Some(Ok(*micros)),
+            Value::Date(days) => Some(timestamp::date_to_micros(*days)),
+            _ => None,
+        }
     }
 
     fn as_i64_lossless(&self) -> Option<i64> {

@@ -30,6 +30,21 @@ proptest! {
         prop_assert_eq!(interval::parse(&value.render()).expect("parses"), value);
     }
 
+    /// Goal: date and timestamp (without time zone) output parses back to the same value,
+    /// BC years excepted (their input is not simulated).
+    #[test]
+    fn date_and_timestamp_render_parse_round_trip(
+        days in -719_162i32..100_000_000,
+        micros in -62_135_596_800_000_000i64..4_000_000_000_000_000,
+    ) {
+        let date_text = timestamp::render_date(days);
+        prop_assert_eq!(timestamp::parse_date(&date_text).expect("parses"), days);
+        prop_assert_eq!(
+            timestamp::parse_timestamp(&timestamp::render_timestamp(micros)).expect("parses"),
+            micros
+        );
+    }
+
     /// Goal: uuid output parses back to the same value.
     #[test]
     fn uuid_render_parse_round_trips(uuid in any::<u128>()) {
@@ -84,6 +99,45 @@ fn interval_text_matches_postgres() {
             interval::parse(input).expect_err(input).code(),
             code,
             "{input}"
+        );
+    }
+}
+
+/// Goal: date and timestamp input checks and output match PostgreSQL 15.18 (values taken
+/// from the server).
+#[test]
+fn date_text_matches_postgres() {
+    let date = |text: &str| timestamp::render_date(timestamp::parse_date(text).expect(text));
+    assert_eq!(date("2026-1-5"), "2026-01-05");
+    assert_eq!(date(" 2026-01-01 10:00:00+05 "), "2026-01-01");
+    assert_eq!(timestamp::render_date(-719_163), "0001-12-31 BC");
+    let stamp =
+        |text: &str| timestamp::render_timestamp(timestamp::parse_timestamp(text).expect(text));
+    assert_eq!(stamp("2026-01-01 10:00+05"), "2026-01-01 10:00:00");
+    assert_eq!(stamp("2026-01-01 24:00"), "2026-01-02 00:00:00");
+    assert_eq!(stamp("2026-01-01 23:59:60"), "2026-01-02 00:00:00");
+    assert_eq!(
+        stamp("2026-01-01 10:00:00.1234567"),
+        "2026-01-01 10:00:00.123457"
+    );
+    for (text, code) in [
+        ("2026-02-30", "22008"),
+        ("2026-13-01", "22008"),
+        ("2025-02-29", "22008"),
+        ("2026-01-01 24:00:01", "22008"),
+        ("2026-01-01 10:60", "22008"),
+        ("not a date", "22007"),
+        ("---", "22007"),
+        ("1 hour", "22007"),
+        ("2026-01-01 10:00 Europe/Paris", "0A000"),
+        ("1/8/1999", "0A000"),
+        ("today", "0A000"),
+        ("2026-01-01 10:00 BC", "0A000"),
+    ] {
+        assert_eq!(
+            timestamp::parse_date(text).expect_err(text).code(),
+            code,
+            "{text}"
         );
     }
 }
