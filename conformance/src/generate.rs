@@ -13,7 +13,8 @@
 //! printed in the `.spec` format to be added to the corpus.
 //! Writes include data-modifying WITH queries (read by the main statement, and not); the
 //! parent's `interval` column is scaled, justified, compared and summed, its `date` column
-//! moved by days and months and compared with a timestamptz.
+//! moved by days and months and compared with a timestamptz, its `char(2)` column grown past
+//! its length.
 //! Not generated: timeouts, NOTIFY (the runner does not compare them), DDL races (LOCK TABLE
 //! in every mode is: it makes the statements of the other sessions wait as DDL would).
 
@@ -102,6 +103,10 @@ fn parent_write() -> impl Strategy<Value = String> {
             "UPDATE p SET d = (d + {k} + interval '1 mon')::date WHERE id = {k} \
              RETURNING id, d, d - date '2026-01-31' AS days"
         )),
+        // The char(2) column: padded, compared without its blanks, 22001 past its length.
+        key().prop_map(|k| format!(
+            "UPDATE p SET k = k || {k} WHERE id = {k} RETURNING id, k, '[' || k || ']'"
+        )),
     ]
 }
 
@@ -141,6 +146,7 @@ fn parent_read() -> impl Strategy<Value = String> {
              WHERE w >= interval '{k} days' - interval '1 hour' ORDER BY w, id"
         )),
         Just("SELECT sum(w), avg(w), min(w), max(w) FROM p".to_string()),
+        Just("SELECT k, count(*), k = 'a ' AS blank FROM p GROUP BY k ORDER BY k".to_string()),
         key().prop_map(|k| format!(
             "SELECT id, d, d + w AS due FROM p WHERE d >= date '2026-01-31' + {k} - 1 \
              AND d < timestamptz '2026-03-31 00:00:00+00' ORDER BY d, id"
@@ -259,7 +265,8 @@ impl Script {
         let deferral = self.deferral;
         let mut setup = vec![format!(
             "CREATE TABLE p (id int PRIMARY KEY, v int NOT NULL DEFAULT 0, u int UNIQUE{deferral}, \
-             w interval NOT NULL DEFAULT '1 day', d date NOT NULL DEFAULT '2026-01-31')"
+             w interval NOT NULL DEFAULT '1 day', d date NOT NULL DEFAULT '2026-01-31', \
+             k char(2) NOT NULL DEFAULT 'a')"
         )];
         if self.computed_unique {
             setup.push("CREATE UNIQUE INDEX p_v_mod ON p ((v % 3)) WHERE u IS NOT NULL".into());
@@ -294,7 +301,7 @@ impl Script {
                     .collect(),
             })
             .collect();
-        let mut observe = vec!["SELECT id, v, u, w, d FROM p ORDER BY id".to_string()];
+        let mut observe = vec!["SELECT id, v, u, w, d, k FROM p ORDER BY id".to_string()];
         if self.child_action.is_some() {
             observe.push("SELECT id, p_id FROM c ORDER BY id".to_string());
         }

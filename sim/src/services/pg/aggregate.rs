@@ -382,6 +382,7 @@ fn type_name_of(value: &Value) -> String {
         Value::Int8(_) => "bigint".into(),
         Value::Bool(_) => "boolean".into(),
         Value::Uuid(_) => "uuid".into(),
+        Value::Char(_) => "character".into(),
         Value::Jsonb(_) => "jsonb".into(),
         Value::Timestamptz(_) => "timestamp with time zone".into(),
         Value::Interval(_) => "interval".into(),

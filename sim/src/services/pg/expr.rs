@@ -136,7 +136,7 @@ fn typed_string(typed: &ast::TypedString) -> Result<Value, PgError> {
         ast::Value::SingleQuotedString(text) => text.clone(),
         other => return Err(PgError::unsupported(format!("typed literal {other}"))),
     };
-    Value::Text(text).cast_to(cast_type(&typed.data_type)?)
+    Value::Text(text).cast_explicit(cast_type(&typed.data_type)?)
 }
 
 /// `INTERVAL '1 day'`; a field qualifier (`INTERVAL '1' DAY`) is refused, it changes how
@@ -225,7 +225,7 @@ pub fn eval(ctx: &mut StmtCtx, scope: &[Binding], expr: &Expr) -> Exec<Value> {
             format,
         } => {
             check_cast_form(kind, format.as_ref())?;
-            eval(ctx, scope, expr)?.cast_to(cast_type(data_type)?)?
+            eval(ctx, scope, expr)?.cast_explicit(cast_type(data_type)?)?
         }
         Expr::TypedString(typed) => typed_string(typed)?,
         Expr::Interval(interval) => interval_literal(interval)?,
@@ -388,11 +388,10 @@ fn eval_binary(
     })
 }
 
+/// An operand of `||` as text: `true`/`false` for booleans, a char value without its
+/// trailing blanks (bpchar || text is text || text).
 fn text_of(value: &Value) -> String {
-    match value {
-        Value::Bool(flag) => flag.to_string(),
-        other => other.to_pg_text(),
-    }
+    value.to_text_cast()
 }
 
 fn as_bool(value: Value) -> Result<Value, PgError> {

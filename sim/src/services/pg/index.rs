@@ -47,6 +47,8 @@ impl IndexKey {
             Value::Int4(number) => IndexKey::Int(i64::from(*number)),
             Value::Int8(number) => IndexKey::Int(*number),
             Value::Text(text) => IndexKey::Text(text.clone()),
+            // bpchar keys ignore trailing blanks, as its comparison does.
+            Value::Char(text) => IndexKey::Text(text.trim_end_matches(' ').to_string()),
             Value::Uuid(uuid) => IndexKey::Uuid(*uuid),
             Value::Jsonb(json) => IndexKey::Json(render_jsonb(json)),
             Value::Timestamptz(micros) => IndexKey::Timestamp(*micros),

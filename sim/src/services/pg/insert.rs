@@ -243,15 +243,16 @@ fn check_assignable(
 fn check_text_assignable(value: &Value, column: &super::catalog::Column) -> Result<(), PgError> {
     let text_column = matches!(
         column.column_type,
-        ColumnType::Text | ColumnType::Varchar(_)
+        ColumnType::Text | ColumnType::Varchar(_) | ColumnType::Char(_)
     );
-    if matches!(value, Value::Text(_)) && !text_column {
+    if matches!(value, Value::Text(_) | Value::Char(_)) && !text_column {
         return Err(PgError::new(
             SqlState::DatatypeMismatch,
             format!(
-                "column \"{}\" is of type {} but expression is of type text",
+                "column \"{}\" is of type {} but expression is of type {}",
                 column.name,
-                column.column_type.name()
+                column.column_type.name(),
+                value.type_name()
             ),
         ));
     }

@@ -26,6 +26,9 @@ pub fn map_type(data_type: &DataType) -> Result<(ColumnType, bool), PgError> {
             };
             plain(ColumnType::Varchar(length_max))
         }
+        DataType::Char(length) | DataType::Character(length) => {
+            plain(ColumnType::Char(Some(char_length(length.as_ref())?)))
+        }
         DataType::Bool | DataType::Boolean => plain(ColumnType::Bool),
         DataType::Uuid => plain(ColumnType::Uuid),
         DataType::JSONB => plain(ColumnType::Jsonb),
@@ -53,6 +56,7 @@ pub fn map_type(data_type: &DataType) -> Result<(ColumnType, bool), PgError> {
                 "timestamptz" => plain(ColumnType::Timestamptz),
                 "int4" => plain(ColumnType::Int4),
                 "int8" => plain(ColumnType::Int8),
+                "bpchar" => plain(ColumnType::Char(None)),
                 other => Err(PgError::unsupported(format!("column type {other}"))),
             }
         }
@@ -69,6 +73,7 @@ pub fn internal_type_name(data_type: &DataType) -> String {
             ColumnType::Int8 => "int8",
             ColumnType::Text => "text",
             ColumnType::Varchar(_) => "varchar",
+            ColumnType::Char(_) => "bpchar",
             ColumnType::Bool => "bool",
             ColumnType::Uuid => "uuid",
             ColumnType::Jsonb => "jsonb",
@@ -79,6 +84,21 @@ pub fn internal_type_name(data_type: &DataType) -> String {
         }
         .to_string(),
         Err(_) => data_type.to_string().to_lowercase(),
+    }
+}
+
+/// The n of `char(n)`: 1 when omitted, 22023 when 0 (as PostgreSQL).
+fn char_length(length: Option<&ast::CharacterLength>) -> Result<u32, PgError> {
+    match length {
+        None => Ok(1),
+        Some(ast::CharacterLength::IntegerLength { length: 0, .. }) => Err(PgError::new(
+            super::error::SqlState::InvalidParameterValue,
+            "length for type char must be at least 1",
+        )),
+        Some(ast::CharacterLength::IntegerLength { length, unit: None }) => {
+            u32::try_from(*length).map_err(|_| PgError::unsupported("char length"))
+        }
+        Some(other) => Err(PgError::unsupported(format!("char length {other}"))),
     }
 }
 

@@ -29,6 +29,9 @@ pub enum Value {
     Int8(i64),
     /// `text` / `varchar`, and untyped literals or parameters.
     Text(String),
+    /// `character(n)` / `char(n)` (bpchar), blank-padded to its length as stored; compares
+    /// and converts to text without its trailing blanks.
+    Char(String),
     /// `uuid`, as the big-endian integer of its 16 bytes (so ordering matches PostgreSQL's).
     Uuid(u128),
     /// `jsonb`.
@@ -57,6 +60,9 @@ pub enum ColumnType {
     Text,
     /// `varchar(n)` / `character varying(n)`; the length limit, if any, in characters.
     Varchar(Option<u32>),
+    /// `char(n)` / `character(n)` (`char` is `char(1)`); `None` is `bpchar` with no length
+    /// (no padding), the type an untyped literal meeting a char value takes.
+    Char(Option<u32>),
     /// `bool`, `boolean`.
     Bool,
     /// `uuid`.
@@ -82,6 +88,8 @@ impl ColumnType {
             ColumnType::Text => "text".into(),
             ColumnType::Varchar(None) => "character varying".into(),
             ColumnType::Varchar(Some(length)) => format!("character varying({length})"),
+            ColumnType::Char(None) => "character".into(),
+            ColumnType::Char(Some(length)) => format!("character({length})"),
             ColumnType::Bool => "boolean".into(),
             ColumnType::Uuid => "uuid".into(),
             ColumnType::Jsonb => "jsonb".into(),
@@ -209,6 +217,7 @@ impl Value {
             Value::Int4(_) => "integer",
             Value::Int8(_) => "bigint",
             Value::Text(_) => "text",
+            Value::Char(_) => "character",
             Value::Uuid(_) => "uuid",
             Value::Jsonb(_) => "jsonb",
             Value::Timestamptz(_) => "timestamp with time zone",
@@ -226,7 +235,7 @@ impl Value {
             Value::Bool(flag) => if *flag { "t" } else { "f" }.into(),
             Value::Int4(number) => number.to_string(),
             Value::Int8(number) => number.to_string(),
-            Value::Text(text) => text.clone(),
+            Value::Text(text) | Value::Char(text) => text.clone(),
             Value::Uuid(uuid) => render_uuid(*uuid),
             Value::Jsonb(json) => render_jsonb(json),
             Value::Timestamptz(micros) => timestamp::render(*micros),
@@ -254,21 +263,41 @@ impl Value {
         }
     }
 
-    /// Casts to `target` the way an assignment or an explicit `::type` cast does.
+    /// Casts to `target` the way an explicit `::type` cast does: a `varchar(n)` or `char(n)`
+    /// target truncates an over-length value to n characters without an error.
+    pub fn cast_explicit(&self, target: ColumnType) -> Result<Value, PgError> {
+        let length_max = match target {
+            ColumnType::Varchar(Some(length_max)) | ColumnType::Char(Some(length_max)) => {
+                length_max as usize
+            }
+            _ => return self.cast_to(target),
+        };
+        match self {
+            Value::Null => Ok(Value::Null),
+            other => {
+                let text = other.to_text_cast();
+                let truncated: String = text.chars().take(length_max).collect();
+                Value::Text(truncated).cast_to(target)
+            }
+        }
+    }
+
+    /// Casts to `target` the way an assignment does (and an implicit cast, as an untyped
+    /// literal meeting a typed value): a string longer than a `varchar(n)` or `char(n)` is
+    /// 22001 unless the characters past n are all blanks, which are dropped.
     pub fn cast_to(&self, target: ColumnType) -> Result<Value, PgError> {
         match (self, target) {
             (Value::Null, _) => Ok(Value::Null),
             (Value::Text(text), ColumnType::Varchar(Some(length_max))) => {
-                if text.chars().count() > length_max as usize {
-                    return Err(PgError::new(
-                        SqlState::StringDataRightTruncation,
-                        format!("value too long for type character varying({length_max})"),
-                    ));
-                }
-                Ok(self.clone())
+                Ok(Value::Text(fit_length(text, length_max, &target)?))
+            }
+            (Value::Text(text), ColumnType::Char(Some(length_max))) => {
+                let fitted = fit_length(text, length_max, &target)?;
+                let padding = length_max as usize - fitted.chars().count();
+                Ok(Value::Char(format!("{fitted}{}", " ".repeat(padding))))
             }
             (Value::Text(text), _) => Value::from_text(text, target),
-            (_, ColumnType::Text | ColumnType::Varchar(_)) => {
+            (_, ColumnType::Text | ColumnType::Varchar(_) | ColumnType::Char(_)) => {
                 Value::Text(self.to_text_cast()).cast_to(target)
             }
             (Value::Int4(number), ColumnType::Int8) => Ok(Value::Int8(i64::from(*number))),
@@ -300,10 +329,12 @@ impl Value {
         }
     }
 
-    /// The text a `::text` cast produces (booleans become `true`/`false`).
-    fn to_text_cast(&self) -> String {
+    /// The text a `::text` cast produces (booleans become `true`/`false`, a char value loses
+    /// its trailing blanks).
+    pub fn to_text_cast(&self) -> String {
         match self {
             Value::Bool(flag) => flag.to_string(),
+            Value::Char(text) => text.trim_end_matches(' ').to_string(),
             other => other.to_pg_text(),
         }
     }
@@ -321,6 +352,7 @@ impl Value {
             }
             ColumnType::Int8 => Value::Int8(parse_integer(text, "bigint")?),
             ColumnType::Text | ColumnType::Varchar(_) => Value::Text(text.to_string()),
+            ColumnType::Char(_) => Value::Char(text.to_string()),
             ColumnType::Bool => Value::Bool(parse_bool(text)?),
             ColumnType::Uuid => Value::Uuid(parse_uuid(text)?),
             ColumnType::Jsonb => {
@@ -338,6 +370,7 @@ impl Value {
         match self {
             Value::Null | Value::Text(_) | Value::Void => None,
             Value::Bool(_) => Some(ColumnType::Bool),
+            Value::Char(_) => Some(ColumnType::Char(None)),
             Value::Int4(_) => Some(ColumnType::Int4),
             Value::Int8(_) => Some(ColumnType::Int8),
             Value::Uuid(_) => Some(ColumnType::Uuid),
@@ -367,6 +400,11 @@ impl Value {
                 ))
             }
             (Value::Text(left), Value::Text(right)) => left.as_bytes().cmp(right.as_bytes()),
+            // bpchar comparison ignores trailing blanks (bpcharcmp).
+            (Value::Char(left), Value::Char(right)) => left
+                .trim_end_matches(' ')
+                .as_bytes()
+                .cmp(right.trim_end_matches(' ').as_bytes()),
             (Value::Text(_), typed) => {
                 let target = typed.typed().expect("non-null non-text value is typed");
                 return self.cast_to(target)?.compare(other);
@@ -435,6 +473,26 @@ impl Value {
     pub fn key_equal(&self, other: &Value) -> Result<bool, PgError> {
         Ok(self.compare(other)? == Some(Ordering::Equal))
     }
+}
+
+/// `text` fitted to a length limit as an assignment does: characters past `length_max` may
+/// only be blanks, which are dropped; anything else is 22001.
+fn fit_length(text: &str, length_max: u32, target: &ColumnType) -> Result<String, PgError> {
+    let length_max = length_max as usize;
+    if text.chars().count() <= length_max {
+        return Ok(text.to_string());
+    }
+    if text
+        .chars()
+        .skip(length_max)
+        .any(|character| character != ' ')
+    {
+        return Err(PgError::new(
+            SqlState::StringDataRightTruncation,
+            format!("value too long for type {}", target.name()),
+        ));
+    }
+    Ok(text.chars().take(length_max).collect())
 }
 
 /// Total order for ORDER BY: NULLs sort after everything (PostgreSQL's ASC default).

@@ -142,6 +142,60 @@ fn date_text_matches_postgres() {
     }
 }
 
+/// Goal: char(n) pads, compares without trailing blanks, and fits lengths as PostgreSQL
+/// 15.18 does (an assignment errs unless the excess is blanks; an explicit cast truncates).
+#[test]
+fn char_and_varchar_lengths_match_postgres() {
+    let char3 = ColumnType::Char(Some(3));
+    let padded = Value::Text("ab".into()).cast_to(char3).expect("fits");
+    assert_eq!(padded, Value::Char("ab ".into()));
+    assert_eq!(padded.to_text_cast(), "ab");
+    assert_eq!(
+        Value::Text("abc  ".into())
+            .cast_to(char3)
+            .expect("blanks dropped"),
+        Value::Char("abc".into())
+    );
+    let too_long = Value::Text("abcd".into())
+        .cast_to(char3)
+        .expect_err("22001");
+    assert_eq!(too_long.code(), "22001");
+    assert_eq!(too_long.message, "value too long for type character(3)");
+    assert_eq!(
+        Value::Text("abcdef".into())
+            .cast_explicit(char3)
+            .expect("truncates"),
+        Value::Char("abc".into())
+    );
+    let varchar3 = ColumnType::Varchar(Some(3));
+    assert_eq!(
+        Value::Text("abc   ".into())
+            .cast_to(varchar3)
+            .expect("blanks dropped"),
+        text("abc")
+    );
+    assert_eq!(
+        Value::Text("abcdef".into())
+            .cast_to(varchar3)
+            .expect_err("22001")
+            .code(),
+        "22001"
+    );
+    assert_eq!(
+        Value::Text("abcdef".into())
+            .cast_explicit(varchar3)
+            .expect("truncates"),
+        text("abc")
+    );
+    let equal = padded.compare(&text("ab")).expect("comparable");
+    assert_eq!(equal, Some(std::cmp::Ordering::Equal));
+    let longer = Value::Char("ab    ".into());
+    assert_eq!(
+        padded.compare(&longer).expect("comparable"),
+        Some(std::cmp::Ordering::Equal)
+    );
+}
+
 /// Goal: the text formats match PostgreSQL's output byte for byte.
 #[test]
 fn text_output_matches_postgres() {
