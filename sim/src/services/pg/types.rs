@@ -7,7 +7,7 @@
 use sqlparser::ast::{self, DataType};
 
 use super::catalog::ForeignKeyAction;
-use super::error::PgError;
+use super::error::{PgError, SqlState};
 use super::value::ColumnType;
 
 /// A column type plus the serial-ness that `serial`/`bigserial` imply.
@@ -19,15 +19,17 @@ pub fn map_type(data_type: &DataType) -> Result<(ColumnType, bool), PgError> {
         DataType::Text => plain(ColumnType::Text),
         DataType::Varchar(length) | DataType::CharacterVarying(length) => {
             let length_max = match length {
-                Some(ast::CharacterLength::IntegerLength { length, .. }) => Some(
-                    u32::try_from(*length).map_err(|_| PgError::unsupported("varchar length"))?,
-                ),
-                _ => None,
+                None => None,
+                Some(length) => Some(type_length("varchar", length)?),
             };
             plain(ColumnType::Varchar(length_max))
         }
         DataType::Char(length) | DataType::Character(length) => {
-            plain(ColumnType::Char(Some(char_length(length.as_ref())?)))
+            let length = match length {
+                None => 1,
+                Some(length) => type_length("char", length)?,
+            };
+            plain(ColumnType::Char(Some(length)))
         }
         DataType::Bool | DataType::Boolean => plain(ColumnType::Bool),
         DataType::Uuid => plain(ColumnType::Uuid),
@@ -87,18 +89,25 @@ pub fn internal_type_name(data_type: &DataType) -> String {
     }
 }
 
-/// The n of `char(n)`: 1 when omitted, 22023 when 0 (as PostgreSQL).
-fn char_length(length: Option<&ast::CharacterLength>) -> Result<u32, PgError> {
+/// PostgreSQL's largest `char(n)` / `varchar(n)` length (`MaxAttrSize`, 10 MB).
+const LENGTH_MAX: u64 = 10_485_760;
+
+/// The n of `char(n)` or `varchar(n)`: 22023 when 0 or above 10485760, as PostgreSQL.
+fn type_length(type_name: &str, length: &ast::CharacterLength) -> Result<u32, PgError> {
+    let invalid = |message: String| PgError::new(SqlState::InvalidParameterValue, message);
     match length {
-        None => Ok(1),
-        Some(ast::CharacterLength::IntegerLength { length: 0, .. }) => Err(PgError::new(
-            super::error::SqlState::InvalidParameterValue,
-            "length for type char must be at least 1",
-        )),
-        Some(ast::CharacterLength::IntegerLength { length, unit: None }) => {
-            u32::try_from(*length).map_err(|_| PgError::unsupported("char length"))
+        ast::CharacterLength::IntegerLength { length: 0, .. } => Err(invalid(format!(
+            "length for type {type_name} must be at least 1"
+        ))),
+        ast::CharacterLength::IntegerLength { length, unit: None } if *length > LENGTH_MAX => {
+            Err(invalid(format!(
+                "length for type {type_name} cannot exceed {LENGTH_MAX}"
+            )))
         }
-        Some(other) => Err(PgError::unsupported(format!("char length {other}"))),
+        ast::CharacterLength::IntegerLength { length, unit: None } => {
+            Ok(u32::try_from(*length).expect("at most LENGTH_MAX"))
+        }
+        other => Err(PgError::unsupported(format!("{type_name} length {other}"))),
     }
 }
 
