@@ -217,13 +217,13 @@ fn scalar(ctx: &mut StmtCtx, name: &str, values: Vec<Value>) -> Exec<Value> {
             arity(name, &values, 1)?;
             Ok(match &values[0] {
                 Value::Null => Value::Null,
+                Value::Text(text) if name == "lower" => Value::Text(text.to_lowercase()),
+                Value::Text(text) => Value::Text(text.to_uppercase()),
                 // A char argument is cast to text, losing its trailing blanks.
-                Value::Text(text) | Value::Char(text) if name == "lower" => {
+                Value::Char(text) if name == "lower" => {
                     Value::Text(text.trim_end_matches(' ').to_lowercase())
                 }
-                Value::Text(text) | Value::Char(text) => {
-                    Value::Text(text.trim_end_matches(' ').to_uppercase())
-                }
+                Value::Char(text) => Value::Text(text.trim_end_matches(' ').to_uppercase()),
                 other => {
                     return Err(PgError::new(
                         SqlState::UndefinedFunction,

@@ -234,9 +234,10 @@ fn date_arithmetic(
     right: &Value,
 ) -> Result<Option<Value>, PgError> {
     use BinaryOperator::{Minus, Plus};
-    use Value::{Date, Int4, Int8, Text};
+    use Value::{Date, Int4, Text};
     let additive = matches!(op, Plus | Minus);
-    let integer = |value: &Value| matches!(value, Int4(_) | Int8(_));
+    // date ± integer exists for int4 only (date_pli); date + bigint is 42883.
+    let integer = |value: &Value| matches!(value, Int4(_));
     let result = match (left, right) {
         (Date(days), count) if additive && integer(count) => {
             let count = count.as_i64()?.expect("an integer is not NULL");

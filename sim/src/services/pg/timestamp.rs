@@ -13,7 +13,8 @@
 //! styles (`1/8/1999`, `January 8, 1999`, `19990108`, AM/PM, zone names, BC input), the
 //! special values (`now`, `today`, `epoch`, `infinity`, ...), timestamps past Unix microsecond
 //! `i64::MAX` (year 294,247; PostgreSQL's range ends in 294,276, its epoch being 2000).
-//! Invariant: `parse(render(t)) == t` for every representable `t`, for each of the three types.
+//! Invariant: `parse(render(t)) == t` for every representable AD `t`, for each of the three
+//! types (BC output is not read back: BC input is refused).
 
 use super::error::{PgError, SqlState};
 use super::interval::Interval;
@@ -71,7 +72,11 @@ pub fn plus_interval(unix_micros: i64, interval: Interval) -> Result<i64, PgErro
         )?;
     }
     if interval.days != 0 {
-        micros = checked_valid(micros.checked_add(i64::from(interval.days) * MICROS_PER_DAY))?;
+        micros = checked_valid(
+            i64::from(interval.days)
+                .checked_mul(MICROS_PER_DAY)
+                .and_then(|shift| micros.checked_add(shift)),
+        )?;
     }
     checked_valid(micros.checked_add(interval.micros))
 }
@@ -348,6 +353,9 @@ fn split_zone(time: &str) -> Option<(&str, i64)> {
         1
     };
     let zone = time[sign_index + 1..].replace(':', "");
+    if !zone.bytes().all(|byte| byte.is_ascii_digit()) {
+        return None;
+    }
     let (hours, minutes) = match zone.len() {
         1 | 2 => (digits(&zone)?, 0),
         4 => (digits(&zone[..2])?, digits(&zone[2..])?),
@@ -419,6 +427,10 @@ fn parse_iso(text: &str, kind: DateTimeType) -> Result<IsoFields, PgError> {
         None => split_date_zone(trimmed),
     };
     let date_parts: Vec<&str> = date.split('-').collect();
+    // A year of one or two digits is DateStyle MDY's month-day-year (`01-02-03`), not ISO.
+    if date_parts.first().is_some_and(|year| year.len() < 3) {
+        return Err(not_iso(text, kind));
+    }
     let [Some(year), Some(month), Some(day)] = date_parts[..]
         .iter()
         .map(|part| digits(part))

@@ -196,6 +196,32 @@ fn char_and_varchar_lengths_match_postgres() {
     );
 }
 
+/// Goal: the review's findings stay fixed (answers taken from PostgreSQL 15.18): lower() keeps
+/// a text's trailing blanks, `date + bigint` does not exist, a huge day shift is 22008 (it
+/// overflowed), a zone with a multibyte character is an input error (it panicked), and a
+/// two-digit first field is DateStyle MDY (0A000), never a year.
+#[test]
+fn date_and_text_edges_match_postgres() {
+    let mut harness = Harness::new();
+    let session = harness.session();
+    let rows = harness.rows(
+        session,
+        "SELECT lower('AB  ') || '|', upper('ab '::char(3)) || '|'",
+    );
+    assert_eq!(rows, vec![vec![text("ab  |"), text("AB|")]]);
+    assert_eq!(
+        harness.code(session, "SELECT date '2026-01-01' + 5::bigint"),
+        "42883"
+    );
+    let shifted = "SELECT timestamptz '2026-01-01 00:00:00+00' + interval '200000000 days'";
+    assert_eq!(harness.code(session, shifted), "22008");
+    assert_eq!(
+        harness.code(session, "SELECT '2026-01-01 10:00+1\u{e9}1'::timestamptz"),
+        "0A000"
+    );
+    assert_eq!(harness.code(session, "SELECT '01-02-03'::date"), "0A000");
+}
+
 /// Goal: the text formats match PostgreSQL's output byte for byte.
 #[test]
 fn text_output_matches_postgres() {
