@@ -14,7 +14,8 @@
 //! Writes include data-modifying WITH queries (read by the main statement, and not); the
 //! parent's `interval` column is scaled, justified, compared and summed, its `date` column
 //! moved by days and months and compared with a timestamptz, its `char(2)` column grown past
-//! its length.
+//! its length, its `numeric(7,2)` column multiplied, divided, rounded on assignment and
+//! summed and averaged (with avg over the integer column).
 //! Not generated: timeouts, NOTIFY (the runner does not compare them), DDL races (LOCK TABLE
 //! in every mode is: it makes the statements of the other sessions wait as DDL would).
 
@@ -107,6 +108,10 @@ fn parent_write() -> impl Strategy<Value = String> {
         key().prop_map(|k| format!(
             "UPDATE p SET k = k || {k} WHERE id = {k} RETURNING id, k, '[' || k || ']'"
         )),
+        // The numeric(7,2) column: a quotient rounded on assignment, 22003 past 99999.99.
+        (key(), 1..4_i32).prop_map(|(k, n)| format!(
+            "UPDATE p SET m = m * {n}.5 + {k} / 3.0 WHERE id = {k} RETURNING id, m, m / 7"
+        )),
     ]
 }
 
@@ -147,6 +152,10 @@ fn parent_read() -> impl Strategy<Value = String> {
         )),
         Just("SELECT sum(w), avg(w), min(w), max(w) FROM p".to_string()),
         Just("SELECT k, count(*), k = 'a ' AS blank FROM p GROUP BY k ORDER BY k".to_string()),
+        Just("SELECT sum(m), avg(m), avg(v), sum(v::bigint), max(m % 1) FROM p".to_string()),
+        key().prop_map(|k| format!(
+            "SELECT m, count(*) FROM p WHERE m >= {k}.25 - 1 GROUP BY m ORDER BY m"
+        )),
         key().prop_map(|k| format!(
             "SELECT id, d, d + w AS due FROM p WHERE d >= date '2026-01-31' + {k} - 1 \
              AND d < timestamptz '2026-03-31 00:00:00+00' ORDER BY d, id"
@@ -266,7 +275,7 @@ impl Script {
         let mut setup = vec![format!(
             "CREATE TABLE p (id int PRIMARY KEY, v int NOT NULL DEFAULT 0, u int UNIQUE{deferral}, \
              w interval NOT NULL DEFAULT '1 day', d date NOT NULL DEFAULT '2026-01-31', \
-             k char(2) NOT NULL DEFAULT 'a')"
+             k char(2) NOT NULL DEFAULT 'a', m numeric(7,2) NOT NULL DEFAULT 0.5)"
         )];
         if self.computed_unique {
             setup.push("CREATE UNIQUE INDEX p_v_mod ON p ((v % 3)) WHERE u IS NOT NULL".into());
@@ -301,7 +310,7 @@ impl Script {
                     .collect(),
             })
             .collect();
-        let mut observe = vec!["SELECT id, v, u, w, d, k FROM p ORDER BY id".to_string()];
+        let mut observe = vec!["SELECT id, v, u, w, d, k, m FROM p ORDER BY id".to_string()];
         if self.child_action.is_some() {
             observe.push("SELECT id, p_id FROM c ORDER BY id".to_string());
         }

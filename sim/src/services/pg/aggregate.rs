@@ -1,15 +1,15 @@
-//! Aggregate functions of grouped SELECTs: `count(*)`, `count`, `sum`, `min` and `max`, with
+//! Aggregate functions of grouped SELECTs: `count(*)`, `count`, `sum`, `avg`, `min`, `max`, with
 //! `DISTINCT` and `FILTER (WHERE ...)`, their signatures as PostgreSQL 15 resolves them
 //! (functions-aggregate.html: `sum(integer)` is bigint, `min`/`max` keep the argument's type
 //! and do not exist for boolean, uuid or jsonb) and their running state per group.
 //!
-//! `sum(interval)` and `avg(interval)` (the sum divided by the count as a float8, as
-//! `interval_avg` does) are computed too.
-//! Not modelled: `avg` over integers and `sum(bigint)` (their result type, numeric, is not
-//! simulated), the
-//! other aggregates (`string_agg`, `array_agg`, `bool_and`, ...), whole-row arguments
-//! (`count(t.*)`), ORDER BY inside an aggregate's arguments, WITHIN GROUP. Each is 0A000
-//! naming it.
+//! `sum` and `avg` over integer, bigint, numeric and interval: `sum(bigint)`, `sum(numeric)`
+//! and `avg` of a number are numeric (avg divides with numeric_div's scale, so `avg(1, 2)` is
+//! `1.5000000000000000`); `avg(interval)` divides the sum by the count as a float8, as
+//! `interval_avg` does.
+//! Not modelled: the other aggregates (`string_agg`, `array_agg`, `bool_and`, ...),
+//! whole-row arguments (`count(t.*)`), ORDER BY inside an aggregate's arguments, WITHIN
+//! GROUP. Each is 0A000 naming it.
 //! Invariant: an accumulator only ever sees values of the argument's one type; a value of a
 //! type the aggregate has no signature for is 42883 before it is added.
 
@@ -22,8 +22,9 @@ use sqlparser::ast::{
 
 use super::error::{PgError, SqlState};
 use super::functions::function_name;
+use super::numeric::Numeric;
 use super::operators::arithmetic;
-use super::value::{order_for_sort, Value};
+use super::value::{as_numeric, order_for_sort, Value};
 
 /// Aggregates PostgreSQL has that the engine does not compute: refused by name.
 const UNSUPPORTED_AGGREGATES: &[&str] = &[
@@ -46,7 +47,7 @@ const UNSUPPORTED_AGGREGATES: &[&str] = &[
 pub(super) enum AggregateKind {
     Count,
     Sum,
-    /// `avg(interval)` only: avg over integers yields numeric, which is not simulated.
+    /// `avg` over integers and numeric (a numeric) or interval.
     Avg,
     Min,
     Max,
@@ -257,24 +258,10 @@ fn argument(
 pub(super) fn signature_error(aggregate: &Aggregate, type_name: String) -> Result<(), PgError> {
     let supported = match aggregate.kind {
         AggregateKind::Count => true,
-        AggregateKind::Avg => match type_name.as_str() {
-            "interval" => true,
-            "integer" | "bigint" => {
-                return Err(PgError::unsupported(format!(
-                    "avg({type_name}) (its result type, numeric, is not simulated)"
-                )))
-            }
-            _ => false,
-        },
-        AggregateKind::Sum => match type_name.as_str() {
-            "integer" | "interval" => true,
-            "bigint" => {
-                return Err(PgError::unsupported(
-                    "sum(bigint) (its result type, numeric, is not simulated)",
-                ))
-            }
-            _ => false,
-        },
+        AggregateKind::Avg | AggregateKind::Sum => matches!(
+            type_name.as_str(),
+            "integer" | "bigint" | "numeric" | "interval"
+        ),
         AggregateKind::Min | AggregateKind::Max => {
             !matches!(type_name.as_str(), "boolean" | "uuid" | "jsonb")
         }
@@ -292,7 +279,8 @@ pub(super) fn signature_error(aggregate: &Aggregate, type_name: String) -> Resul
 #[derive(Clone, Debug)]
 pub(super) struct Accumulator {
     count: i64,
-    /// bigint for sum(integer), interval for sum(interval) and avg(interval).
+    /// bigint for sum(integer), interval for sum(interval) and avg(interval), numeric for
+    /// the rest.
     sum: Option<Value>,
     extreme: Option<Value>,
     /// DISTINCT: the values already counted, sorted.
@@ -334,8 +322,13 @@ impl Accumulator {
             AggregateKind::Count => {}
             AggregateKind::Sum | AggregateKind::Avg => {
                 self.sum = Some(match self.sum.take() {
-                    None if matches!(value, Value::Interval(_)) => value,
-                    None => Value::Int8(value.as_i64()?.unwrap_or(0)),
+                    None => match (aggregate.kind, value) {
+                        (_, value @ Value::Interval(_)) => value,
+                        // sum(integer) is a bigint; sum(bigint), sum(numeric) and avg over
+                        // either accumulate a numeric (int8_avg_accum, numeric_avg_accum).
+                        (AggregateKind::Sum, Value::Int4(number)) => Value::Int8(number.into()),
+                        (_, value) => Value::Numeric(as_numeric(&value)),
+                    },
                     // bigint + integer is bigint, interval + interval interval: each
                     // overflows with PostgreSQL's message for its state type.
                     Some(total) => arithmetic(&ast::BinaryOperator::Plus, &total, &value)?,
@@ -368,6 +361,10 @@ impl Accumulator {
             // interval_avg: the sum divided by the count as a float8.
             AggregateKind::Avg => match &self.sum {
                 Some(Value::Interval(total)) => Value::Interval(total.div(self.count as f64)?),
+                // numeric_avg: the sum divided by the count with numeric_div's scale.
+                Some(Value::Numeric(total)) => {
+                    Value::Numeric(total.checked_div(&Numeric::from_i64(self.count))?)
+                }
                 _ => Value::Null,
             },
             AggregateKind::Min | AggregateKind::Max => self.extreme.clone().unwrap_or(Value::Null),
@@ -386,6 +383,7 @@ fn type_name_of(value: &Value) -> String {
         Value::Jsonb(_) => "jsonb".into(),
         Value::Timestamptz(_) => "timestamp with time zone".into(),
         Value::Interval(_) => "interval".into(),
+        Value::Numeric(_) => "numeric".into(),
         Value::Timestamp(_) => "timestamp without time zone".into(),
         Value::Date(_) => "date".into(),
         Value::Text(_) | Value::Null | Value::Void => "text".into(),

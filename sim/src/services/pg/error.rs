@@ -62,6 +62,12 @@ pub enum SqlState {
     InvalidForeignKey,
     /// 42804 datatype_mismatch.
     DatatypeMismatch,
+    /// 42846 cannot_coerce: an explicit cast between types with no cast.
+    CannotCoerce,
+    /// 2201W invalid_row_count_in_limit_clause.
+    InvalidRowCountInLimitClause,
+    /// 2201X invalid_row_count_in_result_offset_clause.
+    InvalidRowCountInResultOffsetClause,
     /// 42702 ambiguous_column.
     AmbiguousColumn,
     /// 22P02 invalid_text_representation.
@@ -136,6 +142,9 @@ impl SqlState {
             SqlState::GroupingError => "42803",
             SqlState::InvalidForeignKey => "42830",
             SqlState::DatatypeMismatch => "42804",
+            SqlState::CannotCoerce => "42846",
+            SqlState::InvalidRowCountInLimitClause => "2201W",
+            SqlState::InvalidRowCountInResultOffsetClause => "2201X",
             SqlState::AmbiguousColumn => "42702",
             SqlState::InvalidTextRepresentation => "22P02",
             SqlState::InvalidDatetimeFormat => "22007",

@@ -3,7 +3,7 @@
 //! casts, IN, BETWEEN, IS [NOT] NULL / DISTINCT FROM, and jsonb `->` / `->>`.
 //!
 //! Uncorrelated subqueries are delegated to `subquery.rs`.
-//! Not modelled: correlated subqueries, CASE, LIKE, arrays, numeric/float arithmetic, operator
+//! Not modelled: correlated subqueries, CASE, LIKE, arrays, float arithmetic, operator
 //! precedence quirks beyond what sqlparser resolves. Each unsupported node is a 0A000 naming
 //! it. Functions are in `functions.rs`.
 //! Invariant: evaluation never reads rows other than the bindings in scope; volatile work goes
@@ -17,6 +17,7 @@ use super::catalog::fold_ident;
 use super::error::{PgError, SqlState};
 use super::exec::{Exec, StmtCtx};
 use super::functions::eval_function;
+use super::numeric::Numeric;
 use super::operators::{arithmetic, bigint_out_of_range, integer_out_of_range, json_field};
 use super::subquery::{in_subquery, scalar_subquery, subquery_rows};
 use super::types::cast_type;
@@ -91,11 +92,13 @@ fn resolve_qualified(scope: &[Binding], parts: &[ast::Ident]) -> Result<Value, P
 
 fn literal(value: &ast::Value, ctx: &StmtCtx) -> Result<Value, PgError> {
     match value {
+        // An integer that fits int4 is an integer, one that fits int8 a bigint; anything
+        // else (a point, an exponent, more digits) is a numeric constant (make_const).
         ast::Value::Number(text, _) => match text.parse::<i64>() {
             Ok(number) => Ok(i32::try_from(number)
                 .map(Value::Int4)
                 .unwrap_or(Value::Int8(number))),
-            Err(_) => Err(PgError::unsupported(format!("numeric literal {text}"))),
+            Err(_) => Ok(Value::Numeric(Numeric::parse(text)?)),
         },
         ast::Value::SingleQuotedString(text) | ast::Value::EscapedStringLiteral(text) => {
             Ok(Value::Text(text.clone()))
@@ -185,7 +188,10 @@ pub fn eval(ctx: &mut StmtCtx, scope: &[Binding], expr: &Expr) -> Exec<Value> {
         Expr::Value(value) => literal(&value.value, ctx)?,
         Expr::Nested(inner) => eval(ctx, scope, inner)?,
         Expr::BinaryOp { left, op, right } => eval_binary(ctx, scope, left, op, right)?,
-        Expr::UnaryOp { op, expr } => eval_unary(op, eval(ctx, scope, expr)?)?,
+        Expr::UnaryOp { op, expr } => match negative_number(op, expr) {
+            Some(number) => literal(&number, ctx)?,
+            None => eval_unary(op, eval(ctx, scope, expr)?)?,
+        },
         Expr::IsNull(inner) => Value::Bool(eval(ctx, scope, inner)?.is_null()),
         Expr::IsNotNull(inner) => Value::Bool(!eval(ctx, scope, inner)?.is_null()),
         Expr::IsTrue(inner) => Value::Bool(eval(ctx, scope, inner)? == Value::Bool(true)),
@@ -329,6 +335,21 @@ fn compare_op(
     })
 }
 
+/// A minus sign on a number literal is part of the constant (gram.y's doNegate), so
+/// `-2147483648` is an integer and `-9223372036854775808` a bigint.
+fn negative_number(op: &UnaryOperator, operand: &Expr) -> Option<ast::Value> {
+    match (op, operand) {
+        (
+            UnaryOperator::Minus,
+            Expr::Value(ast::ValueWithSpan {
+                value: ast::Value::Number(text, long),
+                ..
+            }),
+        ) => Some(ast::Value::Number(format!("-{text}"), *long)),
+        _ => None,
+    }
+}
+
 fn eval_unary(op: &UnaryOperator, value: Value) -> Result<Value, PgError> {
     match (op, value) {
         (_, Value::Null) => Ok(Value::Null),
@@ -342,7 +363,10 @@ fn eval_unary(op: &UnaryOperator, value: Value) -> Result<Value, PgError> {
         (UnaryOperator::Minus, Value::Interval(interval)) => {
             Ok(Value::Interval(interval.checked_neg()?))
         }
-        (UnaryOperator::Plus, value @ (Value::Int4(_) | Value::Int8(_))) => Ok(value),
+        (UnaryOperator::Minus, Value::Numeric(number)) => Ok(Value::Numeric(number.neg())),
+        (UnaryOperator::Plus, value @ (Value::Int4(_) | Value::Int8(_) | Value::Numeric(_))) => {
+            Ok(value)
+        }
         (op, value) => Err(PgError::new(
             SqlState::UndefinedFunction,
             format!("operator does not exist: {op} {}", value.type_name()),

@@ -1,8 +1,8 @@
 //! Built-in functions of the subset: now()/CURRENT_TIMESTAMP (transaction start),
 //! LOCALTIMESTAMP and CURRENT_DATE (the same instant, the session's zone being UTC),
 //! gen_random_uuid() (from the caller's entropy), hashtext(), nextval(), coalesce(),
-//! lower()/upper(), justify_hours()/justify_days()/justify_interval(), and the advisory lock
-//! family.
+//! lower()/upper(), justify_hours()/justify_days()/justify_interval(), round()/trunc()/abs()
+//! over numeric (and abs over integers), and the advisory lock family.
 //!
 //! Not modelled: statement_timestamp()/clock_timestamp() as distinct clocks (both return the
 //! transaction start), shared advisory locks, window functions. Aggregates are computed by
@@ -17,7 +17,7 @@ use super::exec::{Exec, Interrupt, StmtCtx, Wait};
 use super::expr::{eval, Binding};
 use super::hash::hashtext;
 use super::locks::AdvisoryKey;
-use super::value::{ColumnType, Value};
+use super::value::{as_numeric, ColumnType, Value};
 
 /// The lowercase unqualified name of a function call (`pg_catalog.now` → `now`).
 pub fn function_name(function: &Function) -> String {
@@ -126,6 +126,9 @@ pub fn is_immutable(name: &str) -> bool {
             | "justify_hours"
             | "justify_days"
             | "justify_interval"
+            | "round"
+            | "trunc"
+            | "abs"
     )
 }
 
@@ -237,8 +240,94 @@ fn scalar(ctx: &mut StmtCtx, name: &str, values: Vec<Value>) -> Exec<Value> {
             arity(name, &values, 1)?;
             justify(name, &values[0])
         }
+        "round" | "trunc" => Ok(round(name, &values)?),
+        "abs" => {
+            arity(name, &values, 1)?;
+            Ok(abs(&values[0])?)
+        }
         other => Err(PgError::unsupported(format!("function {other}()")).into()),
     }
+}
+
+/// `numeric_round`/`numeric_trunc` clamp the scale argument to this range: the storage
+/// limits (NUMERIC_DSCALE_MAX after the point, one digit past NUMERIC_WEIGHT_MAX before).
+const ROUND_SCALE_RANGE: (i64, i64) = (-131_073, 16_383);
+
+/// `round(numeric[, integer])` and `trunc(numeric[, integer])`: half away from zero, or
+/// towards zero. An integer first argument with a scale is promoted to numeric (the only
+/// two-argument form); alone, an integer or untyped argument resolves to the float8 form.
+fn round(name: &str, values: &[Value]) -> Result<Value, PgError> {
+    let no_function = || {
+        let types: Vec<&str> = values.iter().map(Value::type_name).collect();
+        PgError::new(
+            SqlState::UndefinedFunction,
+            format!("function {name}({}) does not exist", types.join(", ")),
+        )
+    };
+    let scale = match values {
+        [_] => Some(0),
+        [_, Value::Null] => None,
+        [_, scale @ (Value::Int4(_) | Value::Text(_))] => {
+            let scale = scale.cast_to(ColumnType::Int4)?.as_i64()?;
+            scale.map(|scale| scale.clamp(ROUND_SCALE_RANGE.0, ROUND_SCALE_RANGE.1))
+        }
+        _ => return Err(no_function()),
+    };
+    let number = match (&values[0], values.len()) {
+        (Value::Null, _) => return Ok(Value::Null),
+        (Value::Numeric(number), _) => number.clone(),
+        (Value::Int4(_) | Value::Int8(_), 2) => as_numeric(&values[0]),
+        (Value::Int4(_) | Value::Int8(_) | Value::Text(_), 1) => {
+            return Err(PgError::unsupported(format!(
+                "{name}({}) (it resolves to the double precision form, which is not simulated)",
+                values[0].type_name()
+            )))
+        }
+        (Value::Text(_), 2) => match values[0].cast_to(ColumnType::Numeric(None))? {
+            Value::Numeric(number) => number,
+            other => unreachable!("a cast to numeric gave {other:?}"),
+        },
+        _ => return Err(no_function()),
+    };
+    let Some(scale) = scale else {
+        return Ok(Value::Null);
+    };
+    let result = if name == "round" {
+        number.round(scale)
+    } else {
+        number.trunc(scale)
+    };
+    // Rounding up can add a digit past the storage limit (22003, as PostgreSQL).
+    Ok(Value::Numeric(result.within_limits()?))
+}
+
+/// `abs` of an integer (keeping its type, 22003 for the most negative) or a numeric.
+fn abs(value: &Value) -> Result<Value, PgError> {
+    Ok(match value {
+        Value::Null => Value::Null,
+        Value::Int4(number) => Value::Int4(
+            number
+                .checked_abs()
+                .ok_or_else(super::operators::integer_out_of_range)?,
+        ),
+        Value::Int8(number) => Value::Int8(
+            number
+                .checked_abs()
+                .ok_or_else(super::operators::bigint_out_of_range)?,
+        ),
+        Value::Numeric(number) => Value::Numeric(number.abs()),
+        Value::Text(_) => {
+            return Err(PgError::unsupported(
+                "abs(unknown) (it resolves to the double precision form, which is not simulated)",
+            ))
+        }
+        other => {
+            return Err(PgError::new(
+                SqlState::UndefinedFunction,
+                format!("function abs({}) does not exist", other.type_name()),
+            ))
+        }
+    })
 }
 
 /// `justify_hours`/`justify_days`/`justify_interval(interval)`; untyped text is read as one.

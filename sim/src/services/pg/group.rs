@@ -11,12 +11,11 @@
 //!
 //! `SELECT DISTINCT` is here too: duplicates of the output are dropped before ORDER BY.
 //!
-//! Not modelled: `avg` and `sum(bigint)` (their result type, numeric, is not simulated), the
-//! other aggregates (`string_agg`, `array_agg`, `bool_and`, ...), ORDER BY inside an
-//! aggregate's arguments, grouping sets (ROLLUP, CUBE, `GROUP BY ()`), DISTINCT ON (refused
-//! in `select.rs`). Each is 0A000 naming it. Without ORDER BY, groups come out in order of
-//! first appearance; PostgreSQL's order depends on its plan (hash or sort), so no
-//! application may rely on either.
+//! Not modelled: aggregates other than count, sum, avg, min and max (`string_agg`,
+//! `array_agg`, `bool_and`, ...), ORDER BY inside an aggregate's arguments, grouping sets
+//! (ROLLUP, CUBE, `GROUP BY ()`), DISTINCT ON (refused in `select.rs`). Each is 0A000
+//! naming it. Without ORDER BY, groups come out in order of first appearance; PostgreSQL's
+//! order depends on its plan (hash or sort), so no application may rely on either.
 //! Invariant: every output, HAVING and ORDER BY expression of a plan reads only `#group` and
 //! the columns of tables whose primary key is grouped (checked in `check_grouped`).
 

@@ -35,6 +35,8 @@ pub enum IndexKey {
     Date(i32),
     /// interval, by its span: '1 mon' and '30 days' are one key, as in a PostgreSQL btree.
     Interval(i128),
+    /// numeric, by its value printed without trailing fractional zeros ('1.5' = '1.50').
+    Numeric(String),
 }
 
 impl IndexKey {
@@ -56,6 +58,7 @@ impl IndexKey {
             // A timestamp without time zone is the same instant in the session's zone, UTC.
             Value::Timestamp(micros) => IndexKey::Timestamp(*micros),
             Value::Date(days) => IndexKey::Date(*days),
+            Value::Numeric(number) => IndexKey::Numeric(number.key()),
         }
     }
 }

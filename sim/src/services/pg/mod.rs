@@ -76,6 +76,7 @@ mod locks;
 mod modify;
 mod node;
 mod notify;
+mod numeric;
 mod operators;
 mod point;
 mod project;

@@ -4,8 +4,9 @@
 //! An untyped literal meets a typed operand the way PostgreSQL resolves `unknown`: it takes
 //! the type of the only operator that fits (`now() + '1 hour'` reads an interval,
 //! `now() - '1 hour'` a timestamptz, which fails as on the server).
-//! Not modelled: numeric/float arithmetic (an interval factor is a float8 only when given as
-//! text), jsonb path operators (`#>`, `@>`, `?`).
+//! Numeric arithmetic is `numeric.rs`'s, an integer operand promoted to numeric.
+//! Not modelled: float8 arithmetic (an interval factor is the one float8 operand, given as an
+//! integer, a numeric or text), jsonb path operators (`#>`, `@>`, `?`).
 //! Invariant: integer results keep PostgreSQL's type (int4 op int4 is int4 and overflows as
 //! `integer out of range`; anything with an int8 is int8).
 
@@ -13,8 +14,9 @@ use sqlparser::ast::BinaryOperator;
 
 use super::error::{PgError, SqlState};
 use super::interval::Interval;
+use super::numeric::Numeric;
 use super::timestamp;
-use super::value::{render_jsonb, ColumnType, Value};
+use super::value::{as_numeric, render_jsonb, ColumnType, Value};
 
 pub fn json_field(left: &Value, right: &Value, as_text: bool) -> Result<Value, PgError> {
     let json = match left {
@@ -78,6 +80,9 @@ pub fn arithmetic(op: &BinaryOperator, left: &Value, right: &Value) -> Result<Va
             "jsonb - (deleting a key or an element)",
         ));
     }
+    if matches!(left, Value::Numeric(_)) || matches!(right, Value::Numeric(_)) {
+        return numeric_arithmetic(op, left, right);
+    }
     if !numeric(left) || !numeric(right) {
         return Err(PgError::new(
             SqlState::UndefinedFunction,
@@ -113,6 +118,48 @@ pub fn arithmetic(op: &BinaryOperator, left: &Value, right: &Value) -> Result<Va
             .map(Value::Int4)
             .map_err(|_| integer_out_of_range())
     }
+}
+
+/// `+ - * / %` with a numeric operand: an integer is promoted to numeric, an untyped
+/// literal read as one (so `1.5 + '2'` is 3.5 and `1.5 + 'x'` 22P02).
+fn numeric_arithmetic(op: &BinaryOperator, left: &Value, right: &Value) -> Result<Value, PgError> {
+    let operand = |value: &Value| -> Result<Option<Numeric>, PgError> {
+        Ok(match value {
+            Value::Null => None,
+            Value::Text(_) => match value.cast_to(ColumnType::Numeric(None))? {
+                Value::Numeric(number) => Some(number),
+                other => unreachable!("a cast to numeric gave {other:?}"),
+            },
+            Value::Int4(_) | Value::Int8(_) | Value::Numeric(_) => Some(as_numeric(value)),
+            _ => {
+                return Err(PgError::new(
+                    SqlState::UndefinedFunction,
+                    format!(
+                        "operator does not exist: {} {op} {}",
+                        unknown_name(left),
+                        unknown_name(right)
+                    ),
+                ))
+            }
+        })
+    };
+    let (Some(a), Some(b)) = (operand(left)?, operand(right)?) else {
+        return Ok(Value::Null);
+    };
+    let result = match op {
+        BinaryOperator::Plus => a.checked_add(&b)?,
+        BinaryOperator::Minus => a.checked_sub(&b)?,
+        BinaryOperator::Multiply => a.checked_mul(&b)?,
+        BinaryOperator::Divide => a.checked_div(&b)?,
+        BinaryOperator::Modulo => a.checked_rem(&b)?,
+        other => {
+            return Err(PgError::new(
+                SqlState::UndefinedFunction,
+                format!("operator does not exist: numeric {other} numeric"),
+            ))
+        }
+    };
+    Ok(Value::Numeric(result))
 }
 
 pub fn integer_out_of_range() -> PgError {
@@ -158,11 +205,14 @@ fn shifted(value: &Value, span: Interval) -> Result<Value, PgError> {
     })
 }
 
-/// An interval factor: `interval * float8`, so an integer or a text number (float8 input).
+/// An interval factor: `interval * float8`, so an integer, a numeric or a text number
+/// (float8 input).
 fn as_factor(value: &Value) -> Result<f64, PgError> {
     match value {
         Value::Int4(number) => Ok(f64::from(*number)),
         Value::Int8(number) => Ok(*number as f64),
+        // numeric meets interval * float8 through the implicit cast numeric -> float8.
+        Value::Numeric(number) => Ok(number.to_f64()),
         Value::Text(text) => text.trim().parse().map_err(|_| {
             PgError::new(
                 SqlState::InvalidTextRepresentation,
@@ -281,7 +331,7 @@ fn interval_arithmetic(
     use BinaryOperator::{Divide, Minus, Multiply, Plus};
     use Value::{Int4, Int8, Text};
     let additive = matches!(op, Plus | Minus);
-    let number = |value: &Value| matches!(value, Int4(_) | Int8(_) | Text(_));
+    let number = |value: &Value| matches!(value, Int4(_) | Int8(_) | Value::Numeric(_) | Text(_));
     let interval = |value: &Value| matches!(value, Value::Interval(_) | Text(_));
     let result = match (left, right) {
         (Value::Interval(_), other) | (other, Value::Interval(_))

@@ -8,7 +8,7 @@
 use sqlparser::ast::{self, Expr, LimitClause, NonBlock, OrderByKind, Query, Select};
 
 use super::catalog::fold_ident;
-use super::error::PgError;
+use super::error::{PgError, SqlState};
 use super::exec::{Exec, StmtCtx};
 use super::expr::{eval, eval_condition, Binding};
 use super::lock_syntax;
@@ -16,16 +16,30 @@ use super::locks::RowLockMode;
 use super::project::project;
 use super::rowops::{lock_row, LockPurpose, Locked, WaitPolicy};
 use super::select::{Candidate, Source};
-use super::value::{order_for_sort, Value};
+use super::value::{order_for_sort, ColumnType, Value};
 
 /// A row on its way to ORDER BY: its sort keys, its bindings and its output values.
 pub type SortedRow = (Vec<Value>, Candidate, Vec<Value>);
 
 pub fn limit_values(ctx: &mut StmtCtx, query: &Query) -> Exec<(usize, Option<usize>)> {
-    let to_count = |value: Value| -> Result<Option<usize>, PgError> {
-        Ok(value
-            .as_i64()?
-            .map(|number| usize::try_from(number.max(0)).unwrap_or(usize::MAX)))
+    // LIMIT and OFFSET take a bigint by assignment: a numeric is rounded (`LIMIT 1.5` is 2);
+    // a negative count is an error (ExecLimit's recompute_limits).
+    let to_count = |value: Value, clause: &str| -> Result<Option<usize>, PgError> {
+        let value = match value {
+            Value::Numeric(_) => value.cast_to(ColumnType::Int8)?,
+            other => other,
+        };
+        match value.as_i64()? {
+            Some(number) if number < 0 => Err(PgError::new(
+                if clause == "LIMIT" {
+                    SqlState::InvalidRowCountInLimitClause
+                } else {
+                    SqlState::InvalidRowCountInResultOffsetClause
+                },
+                format!("{clause} must not be negative"),
+            )),
+            count => Ok(count.map(|number| usize::try_from(number).unwrap_or(usize::MAX))),
+        }
     };
     match &query.limit_clause {
         None => Ok((0, None)),
@@ -35,11 +49,11 @@ pub fn limit_values(ctx: &mut StmtCtx, query: &Query) -> Exec<(usize, Option<usi
             limit_by,
         }) if limit_by.is_empty() => {
             let limit = match limit {
-                Some(expr) => to_count(eval(ctx, &[], expr)?)?,
+                Some(expr) => to_count(eval(ctx, &[], expr)?, "LIMIT")?,
                 None => None,
             };
             let offset = match offset {
-                Some(offset) => to_count(eval(ctx, &[], &offset.value)?)?.unwrap_or(0),
+                Some(offset) => to_count(eval(ctx, &[], &offset.value)?, "OFFSET")?.unwrap_or(0),
                 None => 0,
             };
             Ok((offset, limit))

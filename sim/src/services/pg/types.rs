@@ -1,6 +1,6 @@
 //! SQL type names to the engine's column types, and ON DELETE actions to FK actions.
 //!
-//! Not modelled: numeric, float, time, timetz, arrays, enums, domains; each is a
+//! Not modelled: float, time, timetz, arrays, enums, domains; each is a
 //! 0A000 naming the type.
 //! Invariant: `serial`/`bigserial` are only valid as column types, never as cast targets.
 
@@ -8,6 +8,7 @@ use sqlparser::ast::{self, DataType};
 
 use super::catalog::ForeignKeyAction;
 use super::error::{PgError, SqlState};
+use super::numeric::Typmod;
 use super::value::ColumnType;
 
 /// A column type plus the serial-ness that `serial`/`bigserial` imply.
@@ -51,6 +52,9 @@ pub fn map_type(data_type: &DataType) -> Result<(ColumnType, bool), PgError> {
         DataType::Interval { .. } => Err(PgError::unsupported(format!(
             "column type {data_type} (an interval field restriction or precision)"
         ))),
+        DataType::Numeric(info) | DataType::Decimal(info) | DataType::Dec(info) => {
+            plain(ColumnType::Numeric(numeric_typmod(info)?))
+        }
         DataType::Custom(name, modifiers) if modifiers.is_empty() => {
             match name.to_string().to_lowercase().as_str() {
                 "serial" | "serial4" => Ok((ColumnType::Int4, true)),
@@ -83,6 +87,7 @@ pub fn internal_type_name(data_type: &DataType) -> String {
             ColumnType::Timestamp => "timestamp",
             ColumnType::Date => "date",
             ColumnType::Interval => "interval",
+            ColumnType::Numeric(_) => "numeric",
         }
         .to_string(),
         Err(_) => data_type.to_string().to_lowercase(),
@@ -108,6 +113,17 @@ fn type_length(type_name: &str, length: &ast::CharacterLength) -> Result<u32, Pg
             Ok(u32::try_from(*length).expect("at most LENGTH_MAX"))
         }
         other => Err(PgError::unsupported(format!("{type_name} length {other}"))),
+    }
+}
+
+/// The `(p,s)` of `numeric(p,s)`; `numeric(p)` is scale 0, plain `numeric` unlimited.
+fn numeric_typmod(info: &ast::ExactNumberInfo) -> Result<Option<Typmod>, PgError> {
+    match info {
+        ast::ExactNumberInfo::None => Ok(None),
+        ast::ExactNumberInfo::Precision(precision) => Typmod::new(*precision, 0).map(Some),
+        ast::ExactNumberInfo::PrecisionAndScale(precision, scale) => {
+            Typmod::new(*precision, *scale).map(Some)
+        }
     }
 }
 

@@ -1,7 +1,7 @@
 //! SQL values, column types, the casts PostgreSQL applies implicitly, comparison, and the
 //! text output format used in DETAIL lines.
 //!
-//! Not modelled: numeric/float types, arrays, collations other than `C` (text
+//! Not modelled: float types, arrays, collations other than `C` (text
 //! compares bytewise, as on the `C.UTF-8` server the semantics note was verified on).
 //! Parameters and quoted literals are treated like PostgreSQL's `unknown` type: a `Text` value
 //! is parsed into the target type wherever a typed value is expected (a uuid column, a
@@ -14,6 +14,7 @@ use serde::{Deserialize, Serialize};
 
 use super::error::{PgError, SqlState};
 use super::interval::{self, Interval};
+use super::numeric::{Numeric, Typmod};
 use super::timestamp;
 
 /// A SQL value.
@@ -44,6 +45,8 @@ pub enum Value {
     Date(i32),
     /// `interval`: months, days and microseconds, kept apart (see `interval.rs`).
     Interval(Interval),
+    /// `numeric`: exact digits and a display scale (see `numeric.rs`).
+    Numeric(Numeric),
     /// The result of a `void` function (`pg_advisory_lock` and kin): not NULL, prints as an
     /// empty string, compares with nothing.
     Void,
@@ -77,6 +80,8 @@ pub enum ColumnType {
     Date,
     /// `interval` with no field restriction or precision.
     Interval,
+    /// `numeric` / `decimal`, with the precision and scale of `numeric(p,s)` if given.
+    Numeric(Option<Typmod>),
 }
 
 impl ColumnType {
@@ -97,6 +102,8 @@ impl ColumnType {
             ColumnType::Timestamp => "timestamp without time zone".into(),
             ColumnType::Date => "date".into(),
             ColumnType::Interval => "interval".into(),
+            // format_type_be prints no typmod in "is of type" messages.
+            ColumnType::Numeric(_) => "numeric".into(),
         }
     }
 }
@@ -224,6 +231,7 @@ impl Value {
             Value::Timestamp(_) => "timestamp without time zone",
             Value::Date(_) => "date",
             Value::Interval(_) => "interval",
+            Value::Numeric(_) => "numeric",
             Value::Void => "void",
         }
     }
@@ -242,6 +250,7 @@ impl Value {
             Value::Timestamp(micros) => timestamp::render_timestamp(*micros),
             Value::Date(days) => timestamp::render_date(*days),
             Value::Interval(interval) => interval.render(),
+            Value::Numeric(number) => number.render(),
             Value::Void => String::new(),
         }
     }
@@ -270,7 +279,16 @@ impl Value {
             ColumnType::Varchar(Some(length_max)) | ColumnType::Char(Some(length_max)) => {
                 length_max as usize
             }
-            _ => return self.cast_to(target),
+            // No cast between the types is 42846 for an explicit cast (transformTypeCast);
+            // an assignment reports the same pair as 42804.
+            _ => {
+                return self.cast_to(target).map_err(|error| match error.sqlstate {
+                    SqlState::DatatypeMismatch if error.message.starts_with("cannot cast type") => {
+                        PgError::new(SqlState::CannotCoerce, error.message)
+                    }
+                    _ => error,
+                })
+            }
         };
         match self {
             Value::Null => Ok(Value::Null),
@@ -317,6 +335,26 @@ impl Value {
                 Ok(Value::Timestamptz(timestamp::date_to_micros(*days)?))
             }
             (Value::Bool(flag), ColumnType::Int4) => Ok(Value::Int4(i32::from(*flag))),
+            (Value::Int4(_) | Value::Int8(_), ColumnType::Numeric(typmod)) => {
+                let number = self.as_i64_lossless().expect("an integer");
+                Ok(Value::Numeric(fit_typmod(
+                    Numeric::from_i64(number),
+                    typmod,
+                )?))
+            }
+            (Value::Numeric(number), ColumnType::Numeric(typmod)) => {
+                Ok(Value::Numeric(fit_typmod(number.clone(), typmod)?))
+            }
+            // numeric_int4 / numeric_int8 round half away from zero.
+            (Value::Numeric(number), ColumnType::Int4) => number
+                .to_i64_rounded()
+                .and_then(|number| i32::try_from(number).ok())
+                .map(Value::Int4)
+                .ok_or_else(|| out_of_range("integer")),
+            (Value::Numeric(number), ColumnType::Int8) => number
+                .to_i64_rounded()
+                .map(Value::Int8)
+                .ok_or_else(|| out_of_range("bigint")),
             (value, target) if value.type_name() == target.name() => Ok(value.clone()),
             (value, target) => Err(PgError::new(
                 SqlState::DatatypeMismatch,
@@ -362,6 +400,9 @@ impl Value {
             ColumnType::Timestamp => Value::Timestamp(timestamp::parse_timestamp(text)?),
             ColumnType::Date => Value::Date(timestamp::parse_date(text)?),
             ColumnType::Interval => Value::Interval(interval::parse(text)?),
+            ColumnType::Numeric(typmod) => {
+                Value::Numeric(fit_typmod(Numeric::parse(text)?, typmod)?)
+            }
         })
     }
 
@@ -379,6 +420,7 @@ impl Value {
             Value::Timestamp(_) => Some(ColumnType::Timestamp),
             Value::Date(_) => Some(ColumnType::Date),
             Value::Interval(_) => Some(ColumnType::Interval),
+            Value::Numeric(_) => Some(ColumnType::Numeric(None)),
         }
     }
 
@@ -418,6 +460,11 @@ impl Value {
             (Value::Uuid(left), Value::Uuid(right)) => left.cmp(right),
             (Value::Timestamptz(left), Value::Timestamptz(right)) => left.cmp(right),
             (Value::Date(left), Value::Date(right)) => left.cmp(right),
+            // An integer meeting a numeric is promoted to numeric (cmp_numerics).
+            (Value::Numeric(_), Value::Int4(_) | Value::Int8(_) | Value::Numeric(_))
+            | (Value::Int4(_) | Value::Int8(_), Value::Numeric(_)) => {
+                as_numeric(self).cmp_value(&as_numeric(other))
+            }
             // Across the three date/time types by instant: a date is its midnight, a
             // timestamp without time zone is read in the session's zone, UTC.
             (left, right) if left.instant().is_some() && right.instant().is_some() => left
@@ -472,6 +519,24 @@ impl Value {
     /// Whether two non-NULL values are equal for a unique or foreign key (NULLs are distinct).
     pub fn key_equal(&self, other: &Value) -> Result<bool, PgError> {
         Ok(self.compare(other)? == Some(Ordering::Equal))
+    }
+}
+
+/// A numeric held to a column's or cast's `numeric(p,s)`, if it has one.
+fn fit_typmod(number: Numeric, typmod: Option<Typmod>) -> Result<Numeric, PgError> {
+    match typmod {
+        None => Ok(number),
+        Some(typmod) => number.apply_typmod(typmod),
+    }
+}
+
+/// An integer or numeric value as a numeric.
+pub(super) fn as_numeric(value: &Value) -> Numeric {
+    match value {
+        Value::Numeric(number) => number.clone(),
+        Value::Int4(number) => Numeric::from_i64(i64::from(*number)),
+        Value::Int8(number) => Numeric::from_i64(*number),
+        other => unreachable!("not an integer or numeric: {other:?}"),
     }
 }
 

@@ -129,13 +129,13 @@ const UNSUPPORTED: &[(&str, &str)] = &[
     ("SELECT * FROM p, c, p AS q", "more than two FROM items"),
     ("SELECT CASE WHEN id = 1 THEN 'a' END FROM p", "CASE"),
     ("SELECT * FROM p WHERE name LIKE 'o%'", "expression"),
-    ("SELECT 1.5", "numeric literal"),
+    ("SELECT 'NaN'::numeric", "numeric special value NaN"),
     ("CREATE TABLE t (id int CHECK (id > 0))", "column option"),
     (
         "CREATE TABLE t (id int, CHECK (id > 0))",
         "CHECK constraint",
     ),
-    ("CREATE TABLE t (id numeric)", "column type"),
+    ("CREATE TABLE t (id double precision)", "column type"),
     (
         "CREATE TABLE t (id int REFERENCES p(id) ON UPDATE CASCADE)",
         "ON UPDATE",
@@ -174,7 +174,7 @@ const UNSUPPORTED: &[(&str, &str)] = &[
         "FOR UPDATE/SHARE with a JOIN",
     ),
     ("SELECT pg_advisory_lock_shared(1)", "shared advisory lock"),
-    ("SELECT avg(id) FROM p", "avg(integer)"),
+    ("SELECT round(id) FROM p", "round(integer)"),
     // Accepted and ignored before: each is refused now, by name.
     (
         "CREATE TABLE t (id int) PARTITION BY RANGE (id)",
