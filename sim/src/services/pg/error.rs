@@ -64,6 +64,8 @@ pub enum SqlState {
     DatatypeMismatch,
     /// 42846 cannot_coerce: an explicit cast between types with no cast.
     CannotCoerce,
+    /// 22009 invalid_time_zone_displacement_value.
+    InvalidTimeZoneDisplacementValue,
     /// 2201W invalid_row_count_in_limit_clause.
     InvalidRowCountInLimitClause,
     /// 2201X invalid_row_count_in_result_offset_clause.
@@ -143,6 +145,7 @@ impl SqlState {
             SqlState::InvalidForeignKey => "42830",
             SqlState::DatatypeMismatch => "42804",
             SqlState::CannotCoerce => "42846",
+            SqlState::InvalidTimeZoneDisplacementValue => "22009",
             SqlState::InvalidRowCountInLimitClause => "2201W",
             SqlState::InvalidRowCountInResultOffsetClause => "2201X",
             SqlState::AmbiguousColumn => "42702",

@@ -84,8 +84,20 @@ impl Interval {
         })
     }
 
+    /// Field by field, as `interval_mi` does: `'-1 day' - '-2147483648 days'` fits, though
+    /// negating the right side alone would not.
     pub fn checked_sub(self, other: Interval) -> Result<Interval, PgError> {
-        self.checked_add(other.checked_neg()?)
+        Ok(Interval {
+            months: self
+                .months
+                .checked_sub(other.months)
+                .ok_or_else(out_of_range)?,
+            days: self.days.checked_sub(other.days).ok_or_else(out_of_range)?,
+            micros: self
+                .micros
+                .checked_sub(other.micros)
+                .ok_or_else(out_of_range)?,
+        })
     }
 
     /// `interval * float8` (an integer factor is cast to float8, as PostgreSQL does).
@@ -358,21 +370,24 @@ const MASK_TIME: u32 = MASK_ALL_SECONDS | MASK_MINUTE | MASK_HOUR;
 
 /// One field of interval input, as `ParseDateTime` splits it.
 #[derive(Debug)]
-enum Token<'a> {
+enum Token {
     /// A signed number, possibly with a fraction: `-1`, `1.5`, `.5`.
-    Number(&'a str),
+    Number(String),
     /// `[-]H:M[:S[.f]]`.
-    Time(&'a str),
+    Time(String),
     Word(String),
 }
 
-fn tokenize(text: &str) -> Result<Vec<Token<'_>>, PgError> {
+fn tokenize(text: &str) -> Result<Vec<Token>, PgError> {
     let bytes = text.as_bytes();
     let mut tokens = Vec::new();
     let mut at = 0;
     while at < bytes.len() {
         let byte = bytes[at];
-        if byte.is_ascii_whitespace() || byte == b'@' {
+        // ParseDateTime: punctuation that starts no field ('@', ',', ';', ...) delimits.
+        if byte.is_ascii_whitespace()
+            || (byte.is_ascii_punctuation() && !matches!(byte, b'.' | b'+' | b'-'))
+        {
             at += 1;
             continue;
         }
@@ -381,6 +396,11 @@ fn tokenize(text: &str) -> Result<Vec<Token<'_>>, PgError> {
             while at < bytes.len() && bytes[at].is_ascii_alphabetic() {
                 at += 1;
             }
+            // A word running into '-', '/' or '.' is a date field to ParseDateTime, which
+            // no interval unit is ('1 day/2 hours' is 22007).
+            if at < bytes.len() && matches!(bytes[at], b'-' | b'/' | b'.') {
+                return Err(invalid(text));
+            }
             tokens.push(Token::Word(text[start..at].to_ascii_lowercase()));
             continue;
         }
@@ -388,6 +408,14 @@ fn tokenize(text: &str) -> Result<Vec<Token<'_>>, PgError> {
             return Err(invalid(text));
         }
         at += 1;
+        let mut field = text[start..at].to_string();
+        // A sign soaks up the blanks after it ('- 1 day' is '-1 day').
+        if matches!(byte, b'+' | b'-') {
+            while at < bytes.len() && bytes[at].is_ascii_whitespace() {
+                at += 1;
+            }
+        }
+        let digits_start = at;
         while at < bytes.len() && (bytes[at].is_ascii_digit() || matches!(bytes[at], b'.' | b':')) {
             at += 1;
         }
@@ -396,7 +424,7 @@ fn tokenize(text: &str) -> Result<Vec<Token<'_>>, PgError> {
                 "interval input in the SQL-standard year-month form ('1-2')",
             ));
         }
-        let field = &text[start..at];
+        field.push_str(&text[digits_start..at]);
         tokens.push(if field.contains(':') {
             Token::Time(field)
         } else {
@@ -406,9 +434,12 @@ fn tokenize(text: &str) -> Result<Vec<Token<'_>>, PgError> {
     Ok(tokens)
 }
 
-/// The fields being built, before they become an [`Interval`]; years are kept as months.
+/// The fields being built, before they become an [`Interval`] (`pg_itm_in`).
 #[derive(Default)]
 struct Fields {
+    /// Years apart from months, as `pg_itm_in` keeps them: `years * 12 + months` is only
+    /// formed at the end, where its overflow is 22008 rather than a field's 22015.
+    years: i32,
     months: i32,
     days: i32,
     micros: i64,
@@ -462,6 +493,33 @@ impl Fields {
         Some(())
     }
 
+    /// `AdjustYears`.
+    fn add_years(&mut self, whole: i64, scale_years: i64) -> Option<()> {
+        let years = i32::try_from(whole.checked_mul(scale_years)?).ok()?;
+        self.years = self.years.checked_add(years)?;
+        Some(())
+    }
+
+    /// The interval, or `None` when `years * 12 + months` overflows (`itm2interval`).
+    fn interval(&self) -> Option<Interval> {
+        let months = self.years.checked_mul(12)?.checked_add(self.months)?;
+        Some(Interval {
+            months,
+            days: self.days,
+            micros: self.micros,
+        })
+    }
+
+    /// `ago`: every field negated, each overflow a field overflow.
+    fn negated(&self) -> Option<Fields> {
+        Some(Fields {
+            years: self.years.checked_neg()?,
+            months: self.months.checked_neg()?,
+            days: self.days.checked_neg()?,
+            micros: self.micros.checked_neg()?,
+        })
+    }
+
     fn add(&mut self, unit: Unit, whole: i64, fraction: f64) -> Option<()> {
         match unit {
             Unit::Microsecond => self.add_micros(whole, fraction, 1),
@@ -488,7 +546,7 @@ impl Fields {
                     Unit::Century => 100,
                     _ => 1_000,
                 };
-                self.add_months(whole, years * MONTHS_PER_YEAR)?;
+                self.add_years(whole, years)?;
                 self.add_fraction_years(fraction, years)
             }
         }
@@ -507,10 +565,16 @@ fn split_number(field: &str, text: &str) -> Result<(i64, f64), PgError> {
     if (integer.is_empty() && fraction.is_empty()) || !digits_ok(integer) || !digits_ok(fraction) {
         return Err(invalid(text));
     }
+    // strtoint: a field must fit an int4 (`2147483648 days` is 22015).
     let magnitude: i64 = if integer.is_empty() {
         0
     } else {
-        integer.parse().map_err(|_| field_out_of_range(text))?
+        integer.parse::<i32>().map(i64::from).or_else(|_| {
+            match (negative, integer.trim_start_matches('0')) {
+                (true, "2147483648") => Ok(2_147_483_648),
+                _ => Err(field_out_of_range(text)),
+            }
+        })?
     };
     let fraction: f64 = if fraction.is_empty() {
         0.0
@@ -567,7 +631,7 @@ fn parse_time(field: &str, text: &str) -> Result<i64, PgError> {
         .checked_mul(MICROS_PER_HOUR)
         .and_then(|micros| micros.checked_add(minutes * MICROS_PER_MINUTE))
         .and_then(|micros| micros.checked_add(secs * MICROS_PER_SEC + fraction))
-        .ok_or_else(out_of_range)?;
+        .ok_or_else(|| field_out_of_range(text))?;
     Ok(if negative { -micros } else { micros })
 }
 
@@ -589,28 +653,39 @@ pub fn parse(text: &str) -> Result<Interval, PgError> {
     let mut seen_mask = 0u32;
     let mut unit: Option<Unit> = None;
     let mut ago = false;
+    let mut unit_missing = false;
     for token in tokens.iter().rev() {
         let (mask, added) = match token {
+            // `ago` leaves no unit for a bare number before it ('1 ago' is 22007), as
+            // DecodeInterval sets the field type to AGO's table value, which is no unit.
             Token::Word(word) if word == "ago" => {
                 ago = true;
+                unit_missing = true;
                 continue;
             }
             Token::Word(word) => {
                 unit = Some(Unit::of(word).ok_or_else(|| invalid(text))?);
+                unit_missing = false;
                 continue;
             }
             Token::Time(field) => {
                 // A number before a time of day is days: '1 2:03:04' (DecodeInterval).
                 unit = Some(Unit::Day);
+                unit_missing = false;
                 let micros = parse_time(field, text)?;
                 let added = fields.micros.checked_add(micros).map(|sum| {
                     fields.micros = sum;
                 });
                 (MASK_TIME, added)
             }
+            Token::Number(_) if unit_missing => return Err(invalid(text)),
             Token::Number(field) => {
                 let (whole, fraction) = split_number(field, text)?;
                 let current = unit.unwrap_or(Unit::Second);
+                // A bare number before an hours field is days ('2 1 hour').
+                if current == Unit::Hour {
+                    unit = Some(Unit::Day);
+                }
                 (current.mask(fraction), fields.add(current, whole, fraction))
             }
         };
@@ -618,18 +693,13 @@ pub fn parse(text: &str) -> Result<Interval, PgError> {
             return Err(invalid(text));
         }
         seen_mask |= mask;
-        added.ok_or_else(out_of_range)?;
+        added.ok_or_else(|| field_out_of_range(text))?;
     }
     if seen_mask == 0 {
         return Err(invalid(text));
     }
-    let interval = Interval {
-        months: fields.months,
-        days: fields.days,
-        micros: fields.micros,
-    };
     if ago {
-        return interval.checked_neg();
+        fields = fields.negated().ok_or_else(|| field_out_of_range(text))?;
     }
-    Ok(interval)
+    fields.interval().ok_or_else(out_of_range)
 }

@@ -299,10 +299,14 @@ fn date_arithmetic(
             count.as_i64()?.expect("an integer is not NULL"),
         )?),
         (Date(_), Date(_) | Text(_)) | (Text(_), Date(_)) if *op == Minus => {
-            let days = |value: &Value, other: &Value| -> Result<i64, PgError> {
-                Ok(as_instant(value, other)?.div_euclid(86_400_000_000))
+            // In days (date_mi), so dates past the timestamp range (year 294276) subtract.
+            let days = |value: &Value| -> Result<i64, PgError> {
+                match value.cast_to(ColumnType::Date)? {
+                    Date(days) => Ok(i64::from(days)),
+                    other => unreachable!("a cast to date gave {other:?}"),
+                }
             };
-            let difference = days(left, right)? - days(right, left)?;
+            let difference = days(left)? - days(right)?;
             Int4(i32::try_from(difference).map_err(|_| integer_out_of_range())?)
         }
         // date + unknown: date + integer and date + interval both fit.

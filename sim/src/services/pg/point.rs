@@ -19,6 +19,7 @@ use super::expr::eval;
 use super::index::IndexKey;
 use super::select::Source;
 use super::storage::RowId;
+use super::value::{ColumnType, Value};
 
 fn is_constant(expr: &Expr) -> bool {
     match expr {
@@ -133,6 +134,12 @@ pub fn point_lookup(
     let table = ctx.db.catalog.table(source.table_id).clone();
     let (column_index, constant) = equality(&table, &source.binding_name, filter?)?;
     let value = eval(ctx, &[], constant).ok()?;
+    // A char constant meeting a text column compares as char (trailing blanks ignored), which
+    // the column's text keys do not: scan instead.
+    let column_type = table.columns[column_index].column_type;
+    if matches!(value, Value::Char(_)) && !matches!(column_type, ColumnType::Char(_)) {
+        return None;
+    }
     let value = value
         .cast_to(table.columns[column_index].column_type)
         .ok()?;

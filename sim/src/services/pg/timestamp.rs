@@ -339,32 +339,61 @@ struct IsoFields {
     offset_secs: i64,
 }
 
-/// Splits a trailing zone (`Z`, `UTC`, `+HH`, `+HH:MM`, `-HHMM`) off a time of day.
-fn split_zone(time: &str) -> Option<(&str, i64)> {
+/// Splits a trailing zone (`Z`, `UTC`, `+HH`, `+HH:MM`, `-HHMM`, `+HH:MM:SS`) off a time of
+/// day; the offset east of UTC in seconds is `Err` when a field is out of range (hours past
+/// 15, minutes or seconds past 59: DecodeTimezone's DTERR_TZDISP_OVERFLOW, 22009).
+fn split_zone(time: &str) -> Option<(&str, Result<i64, ()>)> {
     if let Some(rest) = time.strip_suffix('Z').or_else(|| time.strip_suffix("UTC")) {
-        return Some((rest.trim_end(), 0));
+        return Some((rest.trim_end(), Ok(0)));
     }
     let Some(sign_index) = time.rfind(['+', '-']) else {
-        return Some((time, 0));
+        return Some((time, Ok(0)));
     };
     let sign = if time.as_bytes()[sign_index] == b'-' {
         -1
     } else {
         1
     };
-    let zone = time[sign_index + 1..].replace(':', "");
-    if !zone.bytes().all(|byte| byte.is_ascii_digit()) {
+    let zone = &time[sign_index + 1..];
+    // Digits and colons only (so the byte slicing below stays on character boundaries).
+    if !zone
+        .bytes()
+        .all(|byte| byte.is_ascii_digit() || byte == b':')
+    {
         return None;
     }
-    let (hours, minutes) = match zone.len() {
-        1 | 2 => (digits(&zone)?, 0),
-        4 => (digits(&zone[..2])?, digits(&zone[2..])?),
-        _ => return None,
+    let fields: Vec<&str> = if zone.contains(':') {
+        zone.split(':').collect()
+    } else {
+        match zone.len() {
+            1 | 2 => vec![zone],
+            4 => vec![&zone[..2], &zone[2..]],
+            6 => vec![&zone[..2], &zone[2..4], &zone[4..]],
+            _ => return None,
+        }
     };
-    Some((
-        time[..sign_index].trim_end(),
-        sign * (hours * 3600 + minutes * 60),
-    ))
+    if fields.len() > 3
+        || fields
+            .iter()
+            .any(|field| field.is_empty() || field.len() > 2)
+    {
+        return None;
+    }
+    let values: Vec<i64> = fields
+        .iter()
+        .map(|field| digits(field))
+        .collect::<Option<_>>()?;
+    let (hours, minutes, secs) = (
+        values[0],
+        *values.get(1).unwrap_or(&0),
+        *values.get(2).unwrap_or(&0),
+    );
+    let offset = if hours > 15 || minutes >= 60 || secs >= 60 {
+        Err(())
+    } else {
+        Ok(sign * (hours * 3600 + minutes * 60 + secs))
+    };
+    Some((time[..sign_index].trim_end(), offset))
 }
 
 fn digits(part: &str) -> Option<i64> {
@@ -439,6 +468,12 @@ fn parse_iso(text: &str, kind: DateTimeType) -> Result<IsoFields, PgError> {
         return Err(not_iso(text, kind));
     };
     let (clock, offset_secs) = split_zone(time).ok_or_else(|| not_iso(text, kind))?;
+    let offset_secs = offset_secs.map_err(|()| {
+        PgError::new(
+            SqlState::InvalidTimeZoneDisplacementValue,
+            format!("time zone displacement out of range: \"{text}\""),
+        )
+    })?;
     let day_micros = match clock {
         "" => 0,
         clock => parse_clock(clock, text).ok_or_else(|| not_iso(text, kind))??,

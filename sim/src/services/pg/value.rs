@@ -279,6 +279,14 @@ impl Value {
             ColumnType::Varchar(Some(length_max)) | ColumnType::Char(Some(length_max)) => {
                 length_max as usize
             }
+            // An explicit cast from char(n) to a non-string type is an I/O conversion: the
+            // padded text read by the target's input function (`'12'::char(2)::int`).
+            ColumnType::Text | ColumnType::Char(None) | ColumnType::Varchar(None) => {
+                return self.cast_to(target)
+            }
+            _ if matches!(self, Value::Char(_)) => {
+                return Value::Text(self.to_pg_text()).cast_to(target)
+            }
             // No cast between the types is 42846 for an explicit cast (transformTypeCast);
             // an assignment reports the same pair as 42804.
             _ => {
@@ -315,6 +323,8 @@ impl Value {
                 Ok(Value::Char(format!("{fitted}{}", " ".repeat(padding))))
             }
             (Value::Text(text), _) => Value::from_text(text, target),
+            // bpchar without a length keeps a char value's padding.
+            (Value::Char(text), ColumnType::Char(None)) => Ok(Value::Char(text.clone())),
             (_, ColumnType::Text | ColumnType::Varchar(_) | ColumnType::Char(_)) => {
                 Value::Text(self.to_text_cast()).cast_to(target)
             }
