@@ -431,7 +431,25 @@ fn tokenize(text: &str) -> Result<Vec<Token>, PgError> {
             Token::Number(field)
         });
     }
+    // interval_in parses into a 256-byte buffer, each field followed by a NUL: longer
+    // input is 22007 there (300 leading zeros on a number, say).
+    let buffer_bytes: usize = tokens.iter().map(|token| token.text().len() + 1).sum();
+    if buffer_bytes > PARSE_BUFFER_BYTES {
+        return Err(invalid(text));
+    }
     Ok(tokens)
+}
+
+/// The size of `interval_in`'s `workbuf` for ParseDateTime.
+const PARSE_BUFFER_BYTES: usize = 256;
+
+impl Token {
+    /// The field as ParseDateTime copies it (sign and digits, or the lowercased word).
+    fn text(&self) -> &str {
+        match self {
+            Token::Number(field) | Token::Time(field) | Token::Word(field) => field,
+        }
+    }
 }
 
 /// The fields being built, before they become an [`Interval`] (`pg_itm_in`).

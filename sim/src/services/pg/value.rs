@@ -477,10 +477,9 @@ impl Value {
             }
             // Across the three date/time types by instant: a date is its midnight, a
             // timestamp without time zone is read in the session's zone, UTC.
-            (left, right) if left.instant().is_some() && right.instant().is_some() => left
-                .instant()
-                .expect("checked")?
-                .cmp(&right.instant().expect("checked")?),
+            (left, right) if left.instant().is_some() && right.instant().is_some() => {
+                left.instant_order()?.cmp(&right.instant_order()?)
+            }
             // By span: '1 mon' = '30 days' (interval_cmp_value).
             (Value::Interval(left), Value::Interval(right)) => {
                 left.span_micros().cmp(&right.span_micros())
@@ -515,6 +514,17 @@ impl Value {
             Value::Timestamptz(micros) | Value::Timestamp(micros) => Some(Ok(*micros)),
             Value::Date(days) => Some(timestamp::date_to_micros(*days)),
             _ => None,
+        }
+    }
+
+    /// A date/time value's place on the time line for cross-type comparison: a date past
+    /// the timestamp range is later than every timestamp (date_cmp_timestamp_internal's
+    /// overflow case), not an error.
+    fn instant_order(&self) -> Result<(bool, i64), PgError> {
+        match (self, self.instant()) {
+            (Value::Date(_), Some(Err(_))) => Ok((true, 0)),
+            (_, Some(instant)) => Ok((false, instant?)),
+            (other, None) => unreachable!("not a date/time value: {other:?}"),
         }
     }
 
