@@ -14,7 +14,9 @@ use std::collections::{BTreeMap, BTreeSet};
 use super::storage::{Chain, RowId};
 use super::value::{render_jsonb, Value};
 
-/// A totally ordered form of a column value (stored values already have the column's type).
+/// An ordered form of a column value whose equality is SQL equality (stored values already
+/// have the column's type); the order among numeric keys is textual, not numeric, so it serves
+/// lookups, not sorting.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
 pub enum IndexKey {
     /// NULL (never equal to anything in SQL; lookups skip it).
@@ -35,7 +37,8 @@ pub enum IndexKey {
     Date(i32),
     /// interval, by its span: '1 mon' and '30 days' are one key, as in a PostgreSQL btree.
     Interval(i128),
-    /// numeric, by its value printed without trailing fractional zeros ('1.5' = '1.50').
+    /// A non-integral (or past-bigint) numeric, by its value printed without trailing
+    /// fractional zeros ('1.5' = '1.50'); an integral one keys as `Int`.
     Numeric(String),
 }
 
@@ -58,7 +61,12 @@ impl IndexKey {
             // A timestamp without time zone is the same instant in the session's zone, UTC.
             Value::Timestamp(micros) => IndexKey::Timestamp(*micros),
             Value::Date(days) => IndexKey::Date(*days),
-            Value::Numeric(number) => IndexKey::Numeric(number.key()),
+            // An integral numeric keys as the integer it equals, so an int4 foreign key finds
+            // its numeric parent (and back) as the implicit cast makes them equal.
+            Value::Numeric(number) => match number.as_exact_i64() {
+                Some(integer) => IndexKey::Int(integer),
+                None => IndexKey::Numeric(number.key()),
+            },
         }
     }
 }

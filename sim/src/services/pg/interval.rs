@@ -520,7 +520,9 @@ impl Fields {
 
     /// The interval, or `None` when `years * 12 + months` overflows (`itm2interval`).
     fn interval(&self) -> Option<Interval> {
-        let months = self.years.checked_mul(12)?.checked_add(self.months)?;
+        // In 64 bits, as itmin2interval: '178956971 years -5 months' fits.
+        let months = i64::from(self.years) * 12 + i64::from(self.months);
+        let months = i32::try_from(months).ok()?;
         Some(Interval {
             months,
             days: self.days,

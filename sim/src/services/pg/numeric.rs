@@ -11,7 +11,7 @@
 //! is 22003 "numeric field overflow" when the result reaches 10^(p-s).
 //! Not modelled: `NaN` and `±Infinity` (0A000 naming them), transcendental functions (`sqrt`,
 //! `exp`, `ln`, `power`), and the float8 type numeric meets in mixed arithmetic.
-//! Invariant: a value's scale is at most `SCALE_MAX` and its integer part has fewer than
+//! Invariant: a value's scale is at most `SCALE_MAX` and its integer part has at most
 //! `INTEGER_DIGITS_MAX` digits (PostgreSQL's storage limits): every constructor checks both.
 
 use std::cmp::Ordering;
@@ -119,7 +119,7 @@ fn divide_rounded(unscaled: &BigInt, divisor: &BigInt) -> BigInt {
 
 impl Numeric {
     /// A checked value: a scale above `SCALE_MAX` is rounded to it (as `numeric_mul` does),
-    /// an integer part of `INTEGER_DIGITS_MAX` digits or more is 22003.
+    /// an integer part of more than `INTEGER_DIGITS_MAX` digits is 22003.
     fn checked(unscaled: BigInt, scale: u32) -> Result<Numeric, PgError> {
         let value = if scale > SCALE_MAX {
             Numeric { unscaled, scale }.round(i64::from(SCALE_MAX))
@@ -152,7 +152,10 @@ impl Numeric {
         let trimmed = text.trim_matches(|c: char| c.is_ascii_whitespace());
         let lowered = trimmed.to_ascii_lowercase();
         let unsigned = lowered.trim_start_matches(['+', '-']);
-        if ["nan", "infinity", "inf"].contains(&unsigned) && lowered.len() - unsigned.len() <= 1 {
+        // NaN takes no sign (a signed one is 22P02 below); the infinities may have one.
+        let signed = lowered.len() != unsigned.len();
+        let special = matches!(unsigned, "infinity" | "inf") || (unsigned == "nan" && !signed);
+        if special && lowered.len() - unsigned.len() <= 1 {
             return Err(PgError::unsupported(format!(
                 "numeric special value {trimmed} (NaN and infinities)"
             )));
@@ -180,22 +183,36 @@ impl Numeric {
             return Err(overflow());
         }
         let fraction_digits = fraction.len() as i64;
-        let significant = integer.trim_start_matches('0').len() as i64;
-        if significant + exponent > INTEGER_DIGITS_MAX as i64 {
+        // Digits before the point once the exponent applies, counted from the first non-zero
+        // digit (`0.0001e131075` has 131,072; a zero has none).
+        let mantissa_digits = format!("{integer}{fraction}");
+        let integer_digits = match mantissa_digits.find(|c: char| c != '0') {
+            Some(first) => mantissa_digits.len() as i64 - first as i64 - fraction_digits + exponent,
+            None => 0,
+        };
+        if integer_digits > INTEGER_DIGITS_MAX as i64 {
             return Err(overflow());
         }
         let scale = (fraction_digits - exponent).max(0);
         if scale > i64::from(SCALE_MAX) {
             return Err(overflow());
         }
+        let scale = u32::try_from(scale).expect("checked above");
+        if integer_digits == 0 && !mantissa_digits.contains(|c: char| c != '0') {
+            // Zero, whatever its exponent (never building 10^exponent).
+            return Ok(Numeric {
+                unscaled: BigInt::zero(),
+                scale,
+            });
+        }
         let digits: BigInt = format!("0{integer}{fraction}")
             .parse()
             .expect("checked to be digits");
         // digits / 10^fraction_digits * 10^exponent, expressed at `scale`.
-        let shift = scale + exponent - fraction_digits;
+        let shift = i64::from(scale) + exponent - fraction_digits;
         let unscaled = digits * ten_to(u64::try_from(shift).expect("scale >= fraction - exp"));
         let unscaled = if negative { -unscaled } else { unscaled };
-        Numeric::checked(unscaled, u32::try_from(scale).expect("checked above"))
+        Numeric::checked(unscaled, scale)
     }
 
     /// `numeric_out`: plain digits, exactly `scale` of them after the point, no exponent.
@@ -381,16 +398,32 @@ impl Numeric {
         Numeric::checked(self.unscaled, self.scale)
     }
 
+    /// The value as an i64 when it is a whole number that fits (`2.00` is 2, `2.5` none).
+    pub fn as_exact_i64(&self) -> Option<i64> {
+        let divisor = ten_to(u64::from(self.scale));
+        if !(&self.unscaled % &divisor).is_zero() {
+            return None;
+        }
+        (&self.unscaled / divisor).to_i64()
+    }
+
     /// The value rounded half away from zero to an integer (`numeric_int8`), if it fits.
     pub fn to_i64_rounded(&self) -> Option<i64> {
         self.round(0).unscaled.to_i64()
     }
 
-    /// The nearest float8 (`numeric_float8` reads the printed value with `strtod`).
-    pub fn to_f64(&self) -> f64 {
-        self.render()
-            .parse()
-            .expect("a rendered numeric is a float literal")
+    /// The nearest float8 (`numeric_float8` reads the printed value with `float8in`, which
+    /// refuses an overflow to infinity and an underflow to zero: 22003).
+    pub fn to_f64(&self) -> Result<f64, PgError> {
+        let text = self.render();
+        let float: f64 = text.parse().expect("a rendered numeric is a float literal");
+        if float.is_infinite() || (float == 0.0 && !self.unscaled.is_zero()) {
+            return Err(PgError::new(
+                SqlState::NumericValueOutOfRange,
+                format!("\"{text}\" is out of range for type double precision"),
+            ));
+        }
+        Ok(float)
     }
 
     /// The scale of `self / other`: at least 16 significant digits, at least either input's
@@ -491,6 +524,14 @@ mod tests {
             Numeric::parse("NaN").unwrap_err().sqlstate,
             SqlState::FeatureNotSupported
         );
+        assert_eq!(
+            Numeric::parse("-NaN").unwrap_err().sqlstate,
+            SqlState::InvalidTextRepresentation
+        );
+        assert_eq!(n("0e900000000").render(), "0");
+        assert_eq!(n("0.0001e131075").key().len(), 131_072);
+        assert_eq!(n("2.00").as_exact_i64(), Some(2));
+        assert_eq!(n("2.50").as_exact_i64(), None);
     }
 
     #[test]

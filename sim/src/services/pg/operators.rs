@@ -212,7 +212,7 @@ fn as_factor(value: &Value) -> Result<f64, PgError> {
         Value::Int4(number) => Ok(f64::from(*number)),
         Value::Int8(number) => Ok(*number as f64),
         // numeric meets interval * float8 through the implicit cast numeric -> float8.
-        Value::Numeric(number) => Ok(number.to_f64()),
+        Value::Numeric(number) => number.to_f64(),
         Value::Text(text) => text.trim().parse().map_err(|_| {
             PgError::new(
                 SqlState::InvalidTextRepresentation,

@@ -182,8 +182,9 @@ pub fn update_lock_mode(
     let table = ctx.db.catalog.table(table_id);
     let key_changed = (0..old.len()).any(|column_index| {
         let (before, after) = (&old[column_index], &new[column_index]);
-        let unchanged = (before.is_null() && after.is_null())
-            || matches!(before.compare(after), Ok(Some(std::cmp::Ordering::Equal)));
+        // By representation, as HeapDetermineColumnsInfo's datumIsEqual: 1.5 -> 1.50 or
+        // '1 mon' -> '30 days' changes the key column even though the values compare equal.
+        let unchanged = before == after;
         table.is_key_column(column_index) && !unchanged
     });
     if key_changed {

@@ -48,13 +48,14 @@ pub fn limit_values(ctx: &mut StmtCtx, query: &Query) -> Exec<(usize, Option<usi
             offset,
             limit_by,
         }) if limit_by.is_empty() => {
-            let limit = match limit {
-                Some(expr) => to_count(eval(ctx, &[], expr)?, "LIMIT")?,
-                None => None,
-            };
+            // OFFSET first, as recompute_limits does (both negative is 2201X).
             let offset = match offset {
                 Some(offset) => to_count(eval(ctx, &[], &offset.value)?, "OFFSET")?.unwrap_or(0),
                 None => 0,
+            };
+            let limit = match limit {
+                Some(expr) => to_count(eval(ctx, &[], expr)?, "LIMIT")?,
+                None => None,
             };
             Ok((offset, limit))
         }

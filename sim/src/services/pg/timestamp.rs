@@ -362,32 +362,31 @@ fn split_zone(time: &str) -> Option<(&str, Result<i64, ()>)> {
     {
         return None;
     }
-    let fields: Vec<&str> = if zone.contains(':') {
-        zone.split(':').collect()
+    let (hours, minutes, secs) = if zone.contains(':') {
+        let fields: Vec<&str> = zone.split(':').collect();
+        if fields.len() > 3
+            || fields
+                .iter()
+                .any(|field| field.is_empty() || field.len() > 2)
+        {
+            return None;
+        }
+        let values: Vec<i64> = fields
+            .iter()
+            .map(|field| digits(field))
+            .collect::<Option<_>>()?;
+        let field = |index: usize| values.get(index).copied().unwrap_or(0);
+        (field(0), field(1), field(2))
     } else {
-        match zone.len() {
-            1 | 2 => vec![zone],
-            4 => vec![&zone[..2], &zone[2..]],
-            6 => vec![&zone[..2], &zone[2..4], &zone[4..]],
-            _ => return None,
+        // Run together: up to two digits are hours, more are hours and the last two minutes
+        // (`+0530`, `+530`); no seconds, so `+053000` is hour 530 (DecodeTimezone).
+        let number = digits(zone)?;
+        if zone.len() <= 2 {
+            (number, 0, 0)
+        } else {
+            (number / 100, number % 100, 0)
         }
     };
-    if fields.len() > 3
-        || fields
-            .iter()
-            .any(|field| field.is_empty() || field.len() > 2)
-    {
-        return None;
-    }
-    let values: Vec<i64> = fields
-        .iter()
-        .map(|field| digits(field))
-        .collect::<Option<_>>()?;
-    let (hours, minutes, secs) = (
-        values[0],
-        *values.get(1).unwrap_or(&0),
-        *values.get(2).unwrap_or(&0),
-    );
     let offset = if hours > 15 || minutes >= 60 || secs >= 60 {
         Err(())
     } else {
