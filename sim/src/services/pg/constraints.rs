@@ -75,6 +75,23 @@ pub fn check_not_null(table: &Table, values: &[Value]) -> Result<(), PgError> {
 
 /// 23505 for `unique` and the proposed row's `key` in it (`unique_key`).
 pub fn unique_violation(table: &Table, unique: &UniqueIndex, key: &[Value]) -> PgError {
+    PgError::new(
+        SqlState::UniqueViolation,
+        format!(
+            "duplicate key value violates unique constraint \"{}\"",
+            unique.name
+        ),
+    )
+    .with_detail(format!(
+        "Key {} already exists.",
+        key_description(table, unique, key)
+    ))
+    .with_constraint(&table.name, &unique.name)
+}
+
+/// `(a, b)=(1, x)`: an index key as PostgreSQL's BuildIndexValueDescription writes it, the
+/// parts named by column or expression.
+pub fn key_description(table: &Table, unique: &UniqueIndex, key: &[Value]) -> String {
     let names: Vec<&str> = match &unique.computed {
         Some(computed) => computed.shown.iter().map(String::as_str).collect(),
         None => unique
@@ -84,19 +101,7 @@ pub fn unique_violation(table: &Table, unique: &UniqueIndex, key: &[Value]) -> P
             .collect(),
     };
     let shown: Vec<String> = key.iter().map(Value::to_pg_text).collect();
-    PgError::new(
-        SqlState::UniqueViolation,
-        format!(
-            "duplicate key value violates unique constraint \"{}\"",
-            unique.name
-        ),
-    )
-    .with_detail(format!(
-        "Key ({})=({}) already exists.",
-        names.join(", "),
-        shown.join(", ")
-    ))
-    .with_constraint(&table.name, &unique.name)
+    format!("({})=({})", names.join(", "), shown.join(", "))
 }
 
 /// The key the row `values` has in `unique`: its columns' values, or for an expression or
@@ -108,13 +113,25 @@ pub fn unique_key(
     unique: &UniqueIndex,
     values: &[Value],
 ) -> Exec<Option<Vec<Value>>> {
+    let entry = index_entry(ctx, table, unique, values)?;
+    Ok(entry.filter(|key| !key.iter().any(Value::is_null)))
+}
+
+/// The index entry of the row `values` in `unique` (NULL parts included); `None` when a
+/// partial index's predicate is not true for the row.
+pub fn index_entry(
+    ctx: &mut StmtCtx,
+    table: &Table,
+    unique: &UniqueIndex,
+    values: &[Value],
+) -> Exec<Option<Vec<Value>>> {
     let Some(computed) = &unique.computed else {
-        let key: Vec<Value> = unique
+        let key = unique
             .columns
             .iter()
             .map(|index| values[*index].clone())
             .collect();
-        return Ok((!key.iter().any(Value::is_null)).then_some(key));
+        return Ok(Some(key));
     };
     let scope = [Binding {
         name: table.name.clone(),
@@ -128,11 +145,7 @@ pub fn unique_key(
     }
     let mut key = Vec::with_capacity(computed.parts.len());
     for part in &computed.parts {
-        let value = eval(ctx, &scope, part)?;
-        if value.is_null() {
-            return Ok(None);
-        }
-        key.push(value);
+        key.push(eval(ctx, &scope, part)?);
     }
     Ok(Some(key))
 }
@@ -140,7 +153,7 @@ pub fn unique_key(
 /// Whether a version holding the key conflicts: live (committed, or written by us) is a
 /// conflict; deleted by us or by a committed transaction is not; one another transaction is
 /// inserting or deleting is waited for (`Block`).
-fn version_conflicts(ctx: &StmtCtx, version: &Version) -> Exec<bool> {
+pub fn version_conflicts(ctx: &StmtCtx, version: &Version) -> Exec<bool> {
     let xid = ctx.xid();
     if version.xmin != xid && ctx.db.txns.in_progress(version.xmin) {
         return Err(Interrupt::Block(Wait::Xids(vec![version.xmin])));

@@ -498,8 +498,13 @@ pub fn create_table(catalog: &mut Catalog, create: &ast::CreateTable) -> Result<
     Ok(())
 }
 
-/// Executes CREATE [UNIQUE] INDEX (unique indexes are enforced; others only named).
-pub fn create_index(catalog: &mut Catalog, create: &ast::CreateIndex) -> Result<(), PgError> {
+/// Executes CREATE [UNIQUE] INDEX (unique indexes are enforced; others only named). Returns
+/// the table and position of a new unique index, whose existing rows the caller checks
+/// (`index_build`).
+pub fn create_index(
+    catalog: &mut Catalog,
+    create: &ast::CreateIndex,
+) -> Result<Option<(TableId, usize)>, PgError> {
     check_create_index_clauses(create)?;
     let table_id = catalog.resolve(&create.table_name)?;
     let table = catalog.table(table_id).clone();
@@ -510,7 +515,7 @@ pub fn create_index(catalog: &mut Catalog, create: &ast::CreateIndex) -> Result<
     };
     if catalog.relation_exists(&table.schema, &index_name) {
         if create.if_not_exists {
-            return Ok(());
+            return Ok(None);
         }
         return Err(PgError::new(
             SqlState::DuplicateTable,
@@ -521,7 +526,7 @@ pub fn create_index(catalog: &mut Catalog, create: &ast::CreateIndex) -> Result<
     if !create.unique {
         // A plain index changes no result (the engine chooses no plans by it).
         catalog.add_plain_index(table_id, index_name);
-        return Ok(());
+        return Ok(None);
     }
     let unique = match key.computed {
         Some(computed) => UniqueIndex {
@@ -540,7 +545,7 @@ pub fn create_index(catalog: &mut Catalog, create: &ast::CreateIndex) -> Result<
         },
     };
     catalog.add_unique(table_id, unique);
-    Ok(())
+    Ok(Some((table_id, table.uniques.len())))
 }
 
 /// An index's key as CREATE INDEX writes it.

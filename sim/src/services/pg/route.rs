@@ -15,7 +15,9 @@ use sqlparser::ast::{self, Statement};
 
 use super::error::PgError;
 use super::exec::{Exec, StmtCtx};
-use super::{cte, ddl, drop, insert, modify, notify, select, set_constraints, QueryResult};
+use super::{
+    cte, ddl, drop, index_build, insert, modify, notify, select, set_constraints, QueryResult,
+};
 
 /// Executes one statement inside the current transaction.
 pub fn route(ctx: &mut StmtCtx, statement: &Statement) -> Exec<QueryResult> {
@@ -33,8 +35,12 @@ pub fn route(ctx: &mut StmtCtx, statement: &Statement) -> Exec<QueryResult> {
         }
         Statement::CreateIndex(create) => {
             let xid = ctx.view.xid;
-            ctx.db
+            let unique = ctx
+                .db
                 .ddl(xid, |catalog| ddl::create_index(catalog, create))?;
+            if let Some((table_id, unique_index)) = unique {
+                index_build::check_existing_rows(ctx, table_id, unique_index)?;
+            }
             Ok(QueryResult::tag("CREATE INDEX"))
         }
         Statement::CreateSchema {
