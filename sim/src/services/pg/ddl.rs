@@ -27,6 +27,7 @@ use super::catalog::{
 };
 use super::error::{PgError, SqlState};
 use super::types::{map_action, map_type};
+use super::value::ColumnType;
 
 /// A foreign key under construction; the child column positions are resolved later.
 struct PendingForeignKey {
@@ -412,6 +413,29 @@ fn resolve_foreign_key(
         .name
         .clone()
         .unwrap_or_else(|| format!("{}_{}_fkey", table.name, pending.columns.join("_")));
+    if columns.len() != parent_columns.len() {
+        return Err(PgError::new(
+            SqlState::InvalidForeignKey,
+            "number of referencing and referenced columns for foreign key disagree",
+        ));
+    }
+    for (child_column, parent_column) in columns.iter().zip(&parent_columns) {
+        let child_column = &table.columns[*child_column];
+        let parent_column = &parent.columns[*parent_column];
+        if !key_types_compatible(child_column.column_type, parent_column.column_type) {
+            return Err(PgError::new(
+                SqlState::DatatypeMismatch,
+                format!("foreign key constraint \"{name}\" cannot be implemented"),
+            )
+            .with_detail(format!(
+                "Key columns \"{}\" and \"{}\" are of incompatible types: {} and {}.",
+                child_column.name,
+                parent_column.name,
+                child_column.column_type.base_name(),
+                parent_column.column_type.base_name()
+            )));
+        }
+    }
     let on_delete = map_action(pending.spec.on_delete)?;
     Ok(ForeignKey {
         name,
@@ -421,6 +445,34 @@ fn resolve_foreign_key(
         on_delete,
         deferral: pending.deferral,
     })
+}
+
+/// Whether a foreign-key column of type `child` can reference a key column of type `parent`,
+/// by PostgreSQL 15's rule (`ATAddForeignKeyConstraint`): the parent index's btree operator
+/// family has equality operators taking the child type, or the child type casts implicitly
+/// to the parent's operator-class type. Families of the simulated types: integer_ops (int4,
+/// int8), datetime_ops (date, timestamp, timestamptz), text_ops (text; varchar columns use
+/// it), bpchar_ops, and numeric, bool, uuid, jsonb and interval alone; implicit casts:
+/// integers to numeric, char and varchar to text, text and varchar to char.
+fn key_types_compatible(child: ColumnType, parent: ColumnType) -> bool {
+    use ColumnType as T;
+    matches!(
+        (child, parent),
+        (T::Int4 | T::Int8, T::Int4 | T::Int8 | T::Numeric(_))
+            | (
+                T::Date | T::Timestamp | T::Timestamptz,
+                T::Date | T::Timestamp | T::Timestamptz
+            )
+            | (
+                T::Text | T::Varchar(_) | T::Char(_),
+                T::Text | T::Varchar(_) | T::Char(_)
+            )
+            | (T::Numeric(_), T::Numeric(_))
+            | (T::Bool, T::Bool)
+            | (T::Uuid, T::Uuid)
+            | (T::Jsonb, T::Jsonb)
+            | (T::Interval, T::Interval)
+    )
 }
 
 /// Executes CREATE TABLE.

@@ -12,6 +12,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use super::storage::{Chain, RowId};
+use super::timestamp::date_to_micros;
 use super::value::{render_jsonb, Value};
 
 /// An ordered form of a column value whose equality is SQL equality (stored values already
@@ -33,7 +34,7 @@ pub enum IndexKey {
     Json(String),
     /// timestamptz.
     Timestamp(i64),
-    /// date.
+    /// A date past the timestamp range (others key as the `Timestamp` of their midnight).
     Date(i32),
     /// interval, by its span: '1 mon' and '30 days' are one key, as in a PostgreSQL btree.
     Interval(i128),
@@ -60,7 +61,13 @@ impl IndexKey {
             Value::Interval(interval) => IndexKey::Interval(interval.span_micros()),
             // A timestamp without time zone is the same instant in the session's zone, UTC.
             Value::Timestamp(micros) => IndexKey::Timestamp(*micros),
-            Value::Date(days) => IndexKey::Date(*days),
+            // A date equals the timestamp of its midnight (date_eq_timestamptz, UTC), so a
+            // date foreign key finds its timestamptz parent; a date past the timestamp range
+            // equals no timestamp and keys by its day.
+            Value::Date(days) => match date_to_micros(*days) {
+                Ok(micros) => IndexKey::Timestamp(micros),
+                Err(_) => IndexKey::Date(*days),
+            },
             // An integral numeric keys as the integer it equals, so an int4 foreign key finds
             // its numeric parent (and back) as the implicit cast makes them equal.
             Value::Numeric(number) => match number.as_exact_i64() {

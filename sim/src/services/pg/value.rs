@@ -106,6 +106,15 @@ impl ColumnType {
             ColumnType::Numeric(_) => "numeric".into(),
         }
     }
+
+    /// The name without a length (`format_type_be`): `character varying`, `character`.
+    pub fn base_name(self) -> String {
+        match self {
+            ColumnType::Varchar(_) => ColumnType::Varchar(None).name(),
+            ColumnType::Char(_) => ColumnType::Char(None).name(),
+            other => other.name(),
+        }
+    }
 }
 
 fn invalid_input(type_name: &str, text: &str) -> PgError {
