@@ -21,11 +21,11 @@ use std::ops::ControlFlow;
 use sqlparser::ast::{self, ConflictTarget, Expr, OnConflict, OnConflictAction};
 use sqlparser::dialect::PostgreSqlDialect;
 use sqlparser::parser::Parser;
-use sqlparser::tokenizer::{Token, Tokenizer};
+use sqlparser::tokenizer::Token;
 
 use super::catalog::{fold_ident, split_name, Table};
 use super::error::{PgError, SqlState};
-use super::lock_syntax::{apply_edits, keyword, LineOffsets};
+use super::lock_syntax::{apply_edits, keyword, significant_tokens};
 
 /// The marker prefix of a rewritten conflict target.
 const INFER: &str = "syncsim:infer:";
@@ -33,17 +33,9 @@ const INFER: &str = "syncsim:infer:";
 /// `sql` with each ON CONFLICT target sqlparser cannot read (an expression, or a WHERE)
 /// rewritten to a marked `ON CONSTRAINT` name (borrowed and unchanged when there is none).
 pub fn encode(sql: &str) -> Cow<'_, str> {
-    if !sql.to_uppercase().contains("CONFLICT") {
-        return Cow::Borrowed(sql);
-    }
-    let Ok(tokens) = Tokenizer::new(&PostgreSqlDialect {}, sql).tokenize_with_location() else {
+    let Some((words, offsets)) = significant_tokens(sql, "CONFLICT") else {
         return Cow::Borrowed(sql);
     };
-    let words: Vec<_> = tokens
-        .iter()
-        .filter(|token| !matches!(token.token, Token::Whitespace(_)))
-        .collect();
-    let offsets = LineOffsets::new(sql);
     let mut edits = Vec::new();
     for (index, token) in words.iter().enumerate() {
         let starts_target = keyword(&token.token) == "CONFLICT"

@@ -16,8 +16,6 @@
 //! DROP SEQUENCE, DROP SCHEMA, …) and ALTER are 0A000 (`route`).
 //! Invariant: a CREATE TABLE either adds the whole table or changes nothing.
 
-use std::ops::ControlFlow;
-
 use sqlparser::ast::helpers::stmt_create_table::CreateTableBuilder;
 use sqlparser::ast::{self, ColumnOption, TableConstraint};
 
@@ -26,6 +24,7 @@ use super::catalog::{
     Table, TableId, UniqueIndex,
 };
 use super::error::{PgError, SqlState};
+use super::index_expr;
 use super::types::{map_action, map_type};
 use super::value::ColumnType;
 
@@ -624,7 +623,7 @@ fn index_key(table: &Table, create: &ast::CreateIndex) -> Result<IndexKeyDef, Pg
             ast::Expr::Identifier(ident) => name_parts.push(fold_ident(ident)),
             other => {
                 plain = false;
-                check_index_expression(table, other, "expression")?;
+                index_expr::check_index_expression(table, other, "expression")?;
                 name_parts.push(figure_index_colname(other).unwrap_or_else(|| "expr".into()));
             }
         }
@@ -637,7 +636,7 @@ fn index_key(table: &Table, create: &ast::CreateIndex) -> Result<IndexKeyDef, Pg
         });
     }
     if let Some(predicate) = &create.predicate {
-        check_index_expression(table, predicate, "predicate")?;
+        index_expr::check_index_expression(table, predicate, "predicate")?;
     }
     let shown = parts
         .iter()
@@ -655,62 +654,6 @@ fn index_key(table: &Table, create: &ast::CreateIndex) -> Result<IndexKeyDef, Pg
             predicate: create.predicate.clone(),
         }),
     })
-}
-
-/// PostgreSQL's checks of an index expression or predicate, as far as the engine can make
-/// them: each column exists (42703), no aggregate (42803), no subquery (0A000), every
-/// function IMMUTABLE (42P17); a function the engine does not know is 0A000.
-fn check_index_expression(table: &Table, expr: &ast::Expr, what: &str) -> Result<(), PgError> {
-    let mut found = Ok(());
-    let _ = ast::visit_expressions(expr, |inner| {
-        found = check_index_node(table, inner, what);
-        if found.is_err() {
-            ControlFlow::Break(())
-        } else {
-            ControlFlow::Continue(())
-        }
-    });
-    found
-}
-
-fn check_index_node(table: &Table, expr: &ast::Expr, what: &str) -> Result<(), PgError> {
-    match expr {
-        ast::Expr::Identifier(ident) => {
-            let name = fold_ident(ident);
-            match table.column_index(&name) {
-                Some(_) => Ok(()),
-                None => Err(PgError::undefined_column(&name)),
-            }
-        }
-        ast::Expr::CompoundIdentifier(_) => Err(PgError::unsupported(format!(
-            "qualified column {expr} in an index {what}"
-        ))),
-        ast::Expr::Subquery(_) | ast::Expr::Exists { .. } | ast::Expr::InSubquery { .. } => Err(
-            PgError::unsupported(format!("a subquery in an index {what}")),
-        ),
-        ast::Expr::Function(function) => {
-            let name = super::functions::function_name(function);
-            if super::aggregate::is_aggregate_call(function) {
-                return Err(PgError::new(
-                    SqlState::GroupingError,
-                    format!("aggregate functions are not allowed in index {what}s"),
-                ));
-            }
-            if super::functions::is_immutable(&name) {
-                return Ok(());
-            }
-            if super::functions::is_stable_or_volatile(&name) {
-                return Err(PgError::new(
-                    SqlState::InvalidObjectDefinition,
-                    format!("functions in index {what} must be marked IMMUTABLE"),
-                ));
-            }
-            Err(PgError::unsupported(format!(
-                "function {name} in an index {what}"
-            )))
-        }
-        _ => Ok(()),
-    }
 }
 
 /// PostgreSQL's `FigureIndexColname`: a column's name, a function's name, through a cast the

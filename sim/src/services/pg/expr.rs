@@ -34,15 +34,37 @@ pub struct Binding {
     pub values: Vec<Value>,
 }
 
+impl Binding {
+    /// The position of `column`; 42702 when two columns carry the name (a WITH query or a
+    /// subquery can have them, as `SELECT 1 AS a, 2 AS a`: PostgreSQL's scanRTEForColumn).
+    pub fn column_position(&self, column: &str) -> Result<Option<usize>, PgError> {
+        let mut positions = self
+            .columns
+            .iter()
+            .enumerate()
+            .filter(|(_, name)| *name == column)
+            .map(|(position, _)| position);
+        match (positions.next(), positions.next()) {
+            (Some(_), Some(_)) => Err(ambiguous_column(column)),
+            (found, _) => Ok(found),
+        }
+    }
+}
+
+/// 42702 for a column name that resolves two ways.
+pub fn ambiguous_column(column: &str) -> PgError {
+    PgError::new(
+        SqlState::AmbiguousColumn,
+        format!("column reference \"{column}\" is ambiguous"),
+    )
+}
+
 fn resolve_column(scope: &[Binding], column: &str) -> Result<Value, PgError> {
     let mut found = None;
     for binding in scope.iter().filter(|binding| binding.name != "excluded") {
-        if let Some(column_index) = binding.columns.iter().position(|name| name == column) {
+        if let Some(column_index) = binding.column_position(column)? {
             if found.is_some() {
-                return Err(PgError::new(
-                    SqlState::AmbiguousColumn,
-                    format!("column reference \"{column}\" is ambiguous"),
-                ));
+                return Err(ambiguous_column(column));
             }
             found = Some(binding.values[column_index].clone());
         }
@@ -76,17 +98,13 @@ fn resolve_qualified(scope: &[Binding], parts: &[ast::Ident]) -> Result<Value, P
                 format!("missing FROM-clause entry for table \"{qualifier}\""),
             )
         })?;
-    let column_index = binding
-        .columns
-        .iter()
-        .position(|name| *name == column)
-        .ok_or_else(|| {
-            let error = PgError::new(
-                SqlState::UndefinedColumn,
-                format!("column {qualifier}.{column} does not exist"),
-            );
-            missing_column(&column, error)
-        })?;
+    let column_index = binding.column_position(&column)?.ok_or_else(|| {
+        let error = PgError::new(
+            SqlState::UndefinedColumn,
+            format!("column {qualifier}.{column} does not exist"),
+        );
+        missing_column(&column, error)
+    })?;
     Ok(binding.values[column_index].clone())
 }
 

@@ -17,7 +17,7 @@ use super::exec::{Exec, Interrupt, StmtCtx, Wait};
 use super::expr::{eval, Binding};
 use super::hash::hashtext;
 use super::locks::AdvisoryKey;
-use super::value::{as_numeric, ColumnType, Value};
+use super::value::{as_numeric, to_interval, to_numeric, ColumnType, Value};
 
 /// The lowercase unqualified name of a function call (`pg_catalog.now` → `now`).
 pub fn function_name(function: &Function) -> String {
@@ -283,10 +283,7 @@ fn round(name: &str, values: &[Value]) -> Result<Value, PgError> {
                 values[0].type_name()
             )))
         }
-        (Value::Text(_), 2) => match values[0].cast_to(ColumnType::Numeric(None))? {
-            Value::Numeric(number) => number,
-            other => unreachable!("a cast to numeric gave {other:?}"),
-        },
+        (Value::Text(_), 2) => to_numeric(&values[0])?,
         _ => return Err(no_function()),
     };
     let Some(scale) = scale else {
@@ -334,10 +331,7 @@ fn abs(value: &Value) -> Result<Value, PgError> {
 fn justify(name: &str, value: &Value) -> Exec<Value> {
     let interval = match value {
         Value::Null => return Ok(Value::Null),
-        Value::Interval(_) | Value::Text(_) => match value.cast_to(ColumnType::Interval)? {
-            Value::Interval(interval) => interval,
-            other => unreachable!("a cast to interval gave {other:?}"),
-        },
+        Value::Interval(_) | Value::Text(_) => to_interval(value)?,
         other => {
             return Err(PgError::new(
                 SqlState::UndefinedFunction,

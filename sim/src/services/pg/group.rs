@@ -333,16 +333,12 @@ pub fn check_order_by(
     select: &Select,
     query: &Query,
     templates: &[Binding],
+    names: &[String],
 ) -> Result<(), PgError> {
-    let exprs = order_exprs(query)?;
-    if exprs.is_empty() {
-        return Ok(());
-    }
-    // Output names are cheap; the qualified output expressions are computed only for a name
-    // that several outputs carry.
-    let names = super::project::output_names(&select.projection, templates)?;
-    for order in exprs {
-        output_reference(&order.expr, &names, names.len())?;
+    // The qualified output expressions are computed only for a name that several outputs
+    // carry.
+    for order in order_exprs(query)? {
+        output_reference(&order.expr, names, names.len())?;
         let Expr::Identifier(ident) = without_parentheses(&order.expr) else {
             continue;
         };
@@ -350,10 +346,10 @@ pub fn check_order_by(
         if names.iter().filter(|output| **output == name).count() < 2 {
             continue;
         }
-        let (items, names) = output_items(select, &Resolver { templates })?;
+        let (items, item_names) = output_items(select, &Resolver { templates })?;
         let mut named = items
             .iter()
-            .zip(&names)
+            .zip(&item_names)
             .filter(|(_, output)| **output == name)
             .map(|(item, _)| item);
         if let Some(first) = named.next() {
@@ -445,17 +441,18 @@ impl Resolver<'_> {
     }
 
     fn resolve(&self, column: &str) -> Result<Expr, PgError> {
-        let mut found = self
-            .templates
-            .iter()
-            .filter(|binding| binding.columns.iter().any(|name| name == column));
-        match (found.next(), found.next()) {
-            (Some(binding), None) => Ok(qualified(&binding.name, column)),
-            (Some(_), Some(_)) => Err(PgError::new(
-                SqlState::AmbiguousColumn,
-                format!("column reference \"{column}\" is ambiguous"),
-            )),
-            (None, _) => Err(super::expr::missing_column(
+        let mut found = None;
+        for binding in self.templates {
+            if binding.column_position(column)?.is_some() {
+                if found.is_some() {
+                    return Err(super::expr::ambiguous_column(column));
+                }
+                found = Some(binding);
+            }
+        }
+        match found {
+            Some(binding) => Ok(qualified(&binding.name, column)),
+            None => Err(super::expr::missing_column(
                 column,
                 PgError::undefined_column(column),
             )),
@@ -473,7 +470,7 @@ impl Resolver<'_> {
                     format!("missing FROM-clause entry for table \"{qualifier}\""),
                 )
             })?;
-        if binding.columns.iter().any(|name| name == column) {
+        if binding.column_position(column)?.is_some() {
             return Ok(());
         }
         Err(super::expr::missing_column(

@@ -31,19 +31,13 @@ const KEY_SHARE: &str = "syncsim:key share";
 /// `sql` with `FOR NO KEY UPDATE` / `FOR KEY SHARE` rewritten for sqlparser (borrowed and
 /// unchanged when it has neither, or does not tokenize: the parser reports that).
 pub fn encode(sql: &str) -> Cow<'_, str> {
-    let upper = sql.to_uppercase();
-    if !upper.contains("KEY") {
-        return Cow::Borrowed(sql);
-    }
-    let Ok(tokens) = Tokenizer::new(&PostgreSqlDialect {}, sql).tokenize_with_location() else {
+    let Some((tokens, offsets)) = significant_tokens(sql, "KEY") else {
         return Cow::Borrowed(sql);
     };
     let words: Vec<(String, &TokenWithSpan)> = tokens
         .iter()
-        .filter(|token| !matches!(token.token, Token::Whitespace(_)))
         .map(|token| (keyword(&token.token), token))
         .collect();
-    let offsets = LineOffsets::new(sql);
     // (byte range to replace, replacement), in text order.
     let mut edits: Vec<(usize, usize, String)> = Vec::new();
     for (index, (word, _)) in words.iter().enumerate() {
@@ -93,6 +87,26 @@ pub(super) fn apply_edits(sql: &str, edits: Vec<(usize, usize, String)>) -> Cow<
     }
     text.push_str(&sql[copied..]);
     Cow::Owned(text)
+}
+
+/// The preamble of every token rewriter: the tokens of `sql` without whitespace and its line
+/// offsets, when `sql` mentions `word` in any case and tokenizes; `None` otherwise (the text
+/// then goes to the parser unchanged, which reports any tokenizer error itself).
+pub(super) fn significant_tokens<'a>(
+    sql: &'a str,
+    word: &str,
+) -> Option<(Vec<TokenWithSpan>, LineOffsets<'a>)> {
+    if !sql.to_uppercase().contains(word) {
+        return None;
+    }
+    let tokens = Tokenizer::new(&PostgreSqlDialect {}, sql)
+        .tokenize_with_location()
+        .ok()?;
+    let significant = tokens
+        .into_iter()
+        .filter(|token| !matches!(token.token, Token::Whitespace(_)))
+        .collect();
+    Some((significant, LineOffsets::new(sql)))
 }
 
 /// A word token in upper case, anything else as an empty string (never a keyword).

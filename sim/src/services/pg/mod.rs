@@ -70,6 +70,7 @@ mod group;
 mod hash;
 mod index;
 mod index_build;
+mod index_expr;
 mod insert;
 mod interval;
 mod lock_syntax;

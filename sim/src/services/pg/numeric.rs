@@ -118,6 +118,11 @@ fn divide_rounded(unscaled: &BigInt, divisor: &BigInt) -> BigInt {
 }
 
 impl Numeric {
+    /// Decimal digits of the unscaled value (1 for zero).
+    fn digit_count(&self) -> u64 {
+        self.unscaled.magnitude().to_string().len() as u64
+    }
+
     /// A checked value: a scale above `SCALE_MAX` is rounded to it (as `numeric_mul` does),
     /// an integer part of more than `INTEGER_DIGITS_MAX` digits is 22003.
     fn checked(unscaled: BigInt, scale: u32) -> Result<Numeric, PgError> {
@@ -130,9 +135,7 @@ impl Numeric {
         // A number of b bits has at most b * log10(2) + 1 digits: count them (a base
         // conversion) only near the limit.
         let digits_bound = value.unscaled.bits() * 30_103 / 100_000 + 1;
-        if digits_bound > digits_max
-            && value.unscaled.magnitude().to_string().len() as u64 > digits_max
-        {
+        if digits_bound > digits_max && value.digit_count() > digits_max {
             return Err(overflow());
         }
         Ok(value)
@@ -348,7 +351,7 @@ impl Numeric {
         // Drop (own - scale) digits, then pad back to the display scale (scale < 0 leaves
         // zeros in the units).
         let dropped = u64::try_from(own - scale).expect("scale < own");
-        let digits = self.unscaled.magnitude().to_string().len() as u64;
+        let digits = self.digit_count();
         if dropped > digits {
             // Below half a unit of the last kept digit: zero either way (PostgreSQL's
             // round_var with no digit left), without building 10^dropped.
@@ -374,7 +377,7 @@ impl Numeric {
             return Ok(rounded);
         }
         // |value| < 10^digits_max  <=>  |unscaled| < 10^(digits_max + scale)
-        let digits = rounded.unscaled.magnitude().to_string().len() as i64;
+        let digits = i64::try_from(rounded.digit_count()).expect("digits fit");
         if digits - i64::from(rounded.scale) > digits_max {
             let limit = if digits_max == 0 {
                 "1".to_string()

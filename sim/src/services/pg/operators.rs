@@ -16,7 +16,7 @@ use super::error::{PgError, SqlState};
 use super::interval::Interval;
 use super::numeric::Numeric;
 use super::timestamp;
-use super::value::{as_numeric, render_jsonb, ColumnType, Value};
+use super::value::{render_jsonb, to_interval, to_numeric, ColumnType, Value};
 
 pub fn json_field(left: &Value, right: &Value, as_text: bool) -> Result<Value, PgError> {
     let json = match left {
@@ -126,11 +126,9 @@ fn numeric_arithmetic(op: &BinaryOperator, left: &Value, right: &Value) -> Resul
     let operand = |value: &Value| -> Result<Option<Numeric>, PgError> {
         Ok(match value {
             Value::Null => None,
-            Value::Text(_) => match value.cast_to(ColumnType::Numeric(None))? {
-                Value::Numeric(number) => Some(number),
-                other => unreachable!("a cast to numeric gave {other:?}"),
-            },
-            Value::Int4(_) | Value::Int8(_) | Value::Numeric(_) => Some(as_numeric(value)),
+            Value::Text(_) | Value::Int4(_) | Value::Int8(_) | Value::Numeric(_) => {
+                Some(to_numeric(value)?)
+            }
             _ => {
                 return Err(PgError::new(
                     SqlState::UndefinedFunction,
@@ -168,13 +166,6 @@ pub fn integer_out_of_range() -> PgError {
 
 pub fn bigint_out_of_range() -> PgError {
     PgError::new(SqlState::NumericValueOutOfRange, "bigint out of range")
-}
-
-fn as_interval(value: &Value) -> Result<Interval, PgError> {
-    match value.cast_to(ColumnType::Interval)? {
-        Value::Interval(interval) => Ok(interval),
-        other => unreachable!("a cast to interval gave {other:?}"),
-    }
 }
 
 /// The instant of a date/time operand in Unix microseconds; an untyped literal is read as
@@ -262,14 +253,14 @@ fn datetime_arithmetic(
             )?)
         }
         (value, other) if additive && datetime(value) && interval(other) => {
-            let mut span = as_interval(other)?;
+            let mut span = to_interval(other)?;
             if *op == Minus {
                 span = span.checked_neg()?;
             }
             shifted(value, span)?
         }
         (other, value) if *op == Plus && datetime(value) && interval(other) => {
-            shifted(value, as_interval(other)?)?
+            shifted(value, to_interval(other)?)?
         }
         _ => return Ok(None),
     };
@@ -341,7 +332,7 @@ fn interval_arithmetic(
         (Value::Interval(_), other) | (other, Value::Interval(_))
             if additive && interval(other) =>
         {
-            let (left, right) = (as_interval(left)?, as_interval(right)?);
+            let (left, right) = (to_interval(left)?, to_interval(right)?);
             Value::Interval(if *op == Plus {
                 left.checked_add(right)?
             } else {

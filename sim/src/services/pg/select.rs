@@ -421,7 +421,10 @@ pub fn execute_select_with(ctx: &mut StmtCtx, query: &Query) -> Exec<QueryResult
         return Ok(select_result(names, rows));
     }
     let (sources, on) = sources(ctx, select)?;
-    group::check_order_by(select, query, &templates(ctx, &sources))?;
+    // The target list is resolved before WHERE, GROUP BY and ORDER BY, as transformSelectStmt
+    // does, so its errors come first.
+    let names = output_names(&select.projection, &templates(ctx, &sources))?;
+    group::check_order_by(select, query, &templates(ctx, &sources), &names)?;
     group::check_no_aggregates(select)?;
     let grouping = group::plan(
         query,
@@ -435,7 +438,7 @@ pub fn execute_select_with(ctx: &mut StmtCtx, query: &Query) -> Exec<QueryResult
         group::check_no_locking(select, locking.map(|(mode, _)| mode))?;
     }
     if let Some(grouping) = grouping {
-        return select_grouped(ctx, query, &sources, on.as_ref(), &grouping);
+        return select_grouped(ctx, query, (&sources, on.as_ref()), &grouping, names);
     }
     let top_n = match distinct {
         true => None,
@@ -443,12 +446,9 @@ pub fn execute_select_with(ctx: &mut StmtCtx, query: &Query) -> Exec<QueryResult
     };
     if let Some(rows) = top_n {
         ctx.db.top_n_served += 1;
-        let rows = rows?;
-        let names = output_names(&select.projection, &templates(ctx, &sources))?;
-        return Ok(select_result(names, rows));
+        return Ok(select_result(names, rows?));
     }
     let rows = candidates(ctx, &sources, on.as_ref(), select.selection.as_ref())?;
-    let names = output_names(&select.projection, &templates(ctx, &sources))?;
     let mut keyed = Vec::new();
     for candidate in rows {
         let output = project(ctx, &candidate.scope, &select.projection)?;
@@ -474,13 +474,12 @@ pub fn execute_select_with(ctx: &mut StmtCtx, query: &Query) -> Exec<QueryResult
 fn select_grouped(
     ctx: &mut StmtCtx,
     query: &Query,
-    sources: &[Source],
-    on: Option<&Expr>,
+    (sources, on): (&[Source], Option<&Expr>),
     grouping: &group::GroupPlan,
+    names: Vec<String>,
 ) -> Exec<QueryResult> {
     let select = check_query(query, true)?;
     let rows = candidates(ctx, sources, on, select.selection.as_ref())?;
-    let names = output_names(&select.projection, &templates(ctx, sources))?;
     let mut keyed = grouping.run(ctx, rows)?;
     if group::is_distinct(select) {
         keyed = group::without_duplicates(keyed)?;

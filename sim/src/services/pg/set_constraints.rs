@@ -21,14 +21,13 @@
 use std::borrow::Cow;
 
 use sqlparser::ast::{Expr, ObjectNamePart, Set};
-use sqlparser::dialect::PostgreSqlDialect;
-use sqlparser::tokenizer::{Token, TokenWithSpan, Tokenizer};
+use sqlparser::tokenizer::{Token, TokenWithSpan};
 
 use super::catalog::{fold_ident, TableId};
 use super::deferred::{Deferred, Modes};
 use super::error::{PgError, SqlState};
 use super::exec::{Exec, StmtCtx};
-use super::lock_syntax::{keyword, LineOffsets};
+use super::lock_syntax::{keyword, significant_tokens, LineOffsets};
 use super::QueryResult;
 
 /// The variable name a rewritten SET CONSTRAINTS sets.
@@ -39,19 +38,13 @@ const ALL: &str = "syncsim:all";
 /// `sql` with each SET CONSTRAINTS statement rewritten for sqlparser (borrowed and unchanged
 /// when there is none, or the text does not tokenize: the parser reports that).
 pub fn encode(sql: &str) -> Cow<'_, str> {
-    if !sql.to_uppercase().contains("CONSTRAINTS") {
-        return Cow::Borrowed(sql);
-    }
-    let Ok(tokens) = Tokenizer::new(&PostgreSqlDialect {}, sql).tokenize_with_location() else {
+    let Some((tokens, offsets)) = significant_tokens(sql, "CONSTRAINTS") else {
         return Cow::Borrowed(sql);
     };
-    let offsets = LineOffsets::new(sql);
     let mut edits: Vec<(usize, usize, String)> = Vec::new();
-    let significant = tokens
-        .iter()
-        .filter(|token| !matches!(token.token, Token::Whitespace(_)));
     let mut statement: Vec<&TokenWithSpan> = Vec::new();
-    for token in significant.chain(std::iter::once(&TokenWithSpan::wrap(Token::SemiColon))) {
+    let end = TokenWithSpan::wrap(Token::SemiColon);
+    for token in tokens.iter().chain(std::iter::once(&end)) {
         if token.token != Token::SemiColon {
             statement.push(token);
             continue;

@@ -569,6 +569,25 @@ pub(super) fn as_numeric(value: &Value) -> Numeric {
     }
 }
 
+/// An integer, a numeric or an untyped literal (read by numeric's input) as a numeric.
+pub(super) fn to_numeric(value: &Value) -> Result<Numeric, PgError> {
+    match value {
+        Value::Text(_) => match value.cast_to(ColumnType::Numeric(None))? {
+            Value::Numeric(number) => Ok(number),
+            other => unreachable!("a cast to numeric gave {other:?}"),
+        },
+        other => Ok(as_numeric(other)),
+    }
+}
+
+/// An interval or an untyped literal (read by interval's input) as an interval.
+pub(super) fn to_interval(value: &Value) -> Result<Interval, PgError> {
+    match value.cast_to(ColumnType::Interval)? {
+        Value::Interval(interval) => Ok(interval),
+        other => unreachable!("a cast to interval gave {other:?}"),
+    }
+}
+
 /// `text` fitted to a length limit as an assignment does: characters past `length_max` may
 /// only be blanks, which are dropped; anything else is 22001.
 fn fit_length(text: &str, length_max: u32, target: &ColumnType) -> Result<String, PgError> {
