@@ -155,6 +155,19 @@ impl Table {
         self.columns.iter().position(|column| column.name == name)
     }
 
+    /// The position of a column an INSERT or UPDATE writes; 42703 naming the relation.
+    pub fn target_column(&self, name: &str) -> Result<usize, PgError> {
+        self.column_index(name).ok_or_else(|| {
+            PgError::new(
+                SqlState::UndefinedColumn,
+                format!(
+                    "column \"{name}\" of relation \"{}\" does not exist",
+                    self.name
+                ),
+            )
+        })
+    }
+
     /// Column names in table order.
     pub fn column_names(&self) -> Vec<String> {
         self.columns
@@ -222,6 +235,20 @@ pub fn fold_ident(ident: &ast::Ident) -> String {
     } else {
         ident.value.to_lowercase()
     }
+}
+
+/// A dotted name with each part folded as `fold_ident` does (`"users"."userId"` is
+/// `users.userId`, `Users.X` is `users.x`).
+pub fn fold_name(name: &ast::ObjectName) -> String {
+    let parts: Vec<String> = name
+        .0
+        .iter()
+        .map(|part| match part {
+            ast::ObjectNamePart::Identifier(ident) => fold_ident(ident),
+            ast::ObjectNamePart::Function(_) => part.to_string(),
+        })
+        .collect();
+    parts.join(".")
 }
 
 /// Splits `[schema.]name` into folded parts, defaulting the schema to `public`.

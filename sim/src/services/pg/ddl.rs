@@ -26,7 +26,7 @@ use super::catalog::{
 use super::error::{PgError, SqlState};
 use super::index_expr;
 use super::types::{map_action, map_type};
-use super::value::ColumnType;
+use super::value::{ColumnType, Value};
 
 /// A foreign key under construction; the child column positions are resolved later.
 struct PendingForeignKey {
@@ -186,7 +186,7 @@ impl TableBuilder {
             column.default = Some(ColumnDefault::Sequence(format!("{table}_{name}_seq")));
         }
         for option in &def.options {
-            self.add_column_option(&mut column, option, table)?;
+            self.add_column_option(&mut column, option, table, serial)?;
         }
         if let Some(ColumnDefault::Sequence(sequence)) = &column.default {
             catalog.create_sequence(schema, sequence)?;
@@ -200,12 +200,27 @@ impl TableBuilder {
         column: &mut Column,
         option: &ast::ColumnOptionDef,
         table: &str,
+        serial: bool,
     ) -> Result<(), PgError> {
         let constraint_name = option.name.as_ref().map(fold_ident);
         let single = vec![column.name.clone()];
+        // transformColumnDefinition's checks: one default, and none beside an identity.
+        let identity = !serial && matches!(column.default, Some(ColumnDefault::Sequence(_)));
+        let default_clash = |what: &str| {
+            PgError::syntax(format!(
+                "{what} specified for column \"{}\" of table \"{table}\"",
+                column.name
+            ))
+        };
         match &option.option {
             ColumnOption::NotNull => column.not_null = true,
             ColumnOption::Null => column.not_null = false,
+            ColumnOption::Default(_) if identity => {
+                return Err(default_clash("both default and identity"))
+            }
+            ColumnOption::Default(_) if column.default.is_some() => {
+                return Err(default_clash("multiple default values"))
+            }
             ColumnOption::Default(expr) => {
                 column.default = Some(ColumnDefault::Expr(Box::new(expr.clone())))
             }
@@ -243,22 +258,18 @@ impl TableBuilder {
             }
             ColumnOption::Generated {
                 generated_as,
+                sequence_options,
                 generation_expr: None,
-                ..
-            } => {
-                column.identity_always = matches!(generated_as, ast::GeneratedAs::Always);
-                column.not_null = true;
-                column.default = Some(ColumnDefault::Sequence(format!(
-                    "{table}_{}_seq",
-                    column.name
-                )));
-            }
+                generation_expr_mode: _,
+                generated_keyword: true,
+            } => make_identity(column, generated_as, sequence_options.as_deref(), table)?,
             other => return Err(PgError::unsupported(format!("column option {other}"))),
         }
         Ok(())
     }
 
     fn add_constraint(&mut self, constraint: &TableConstraint) -> Result<(), PgError> {
+        check_constraint_syntax(constraint)?;
         match constraint {
             TableConstraint::PrimaryKey(spec) => {
                 let deferral = deferral(&spec.characteristics)?;
@@ -502,6 +513,7 @@ pub fn create_table(catalog: &mut Catalog, create: &ast::CreateTable) -> Result<
     for constraint in &create.constraints {
         builder.add_constraint(constraint)?;
     }
+    check_definition(&name, &builder)?;
     let mut table = Table {
         schema: schema.clone(),
         name: name.clone(),
@@ -547,6 +559,179 @@ pub fn create_table(catalog: &mut Catalog, create: &ast::CreateTable) -> Result<
     scratch.add_table(table);
     *catalog = scratch;
     Ok(())
+}
+
+/// Forms of other dialects sqlparser reads in a table constraint: an index name after the
+/// keyword (`UNIQUE idx (a)`, `FOREIGN KEY fk (a)`: MySQL) is PostgreSQL's syntax error at
+/// the name; an index type, index options or INCLUDE are refused by name.
+fn check_constraint_syntax(constraint: &TableConstraint) -> Result<(), PgError> {
+    let (index_name, foreign, include) = match constraint {
+        TableConstraint::Unique(spec) => (
+            &spec.index_name,
+            spec.index_type.is_some() || !spec.index_options.is_empty(),
+            !spec.include.is_empty(),
+        ),
+        TableConstraint::PrimaryKey(spec) => (
+            &spec.index_name,
+            spec.index_type.is_some() || !spec.index_options.is_empty(),
+            !spec.include.is_empty(),
+        ),
+        TableConstraint::ForeignKey(spec) => (&spec.index_name, false, false),
+        _ => return Ok(()),
+    };
+    if let Some(name) = index_name {
+        return Err(PgError::syntax(format!(
+            "syntax error at or near \"{name}\""
+        )));
+    }
+    PgError::refuse_first(
+        "table constraint ",
+        &[(foreign, "index type or options"), (include, "INCLUDE")],
+    )
+}
+
+/// An identity column (transformColumnDefinition's checks first: no sequence options, an
+/// integer type, no default beside it: 42601 "both default and identity specified").
+fn make_identity(
+    column: &mut Column,
+    generated_as: &ast::GeneratedAs,
+    sequence_options: Option<&[ast::SequenceOptions]>,
+    table: &str,
+) -> Result<(), PgError> {
+    if sequence_options.is_some_and(|options| !options.is_empty()) {
+        return Err(PgError::unsupported(
+            "identity sequence options (START WITH, INCREMENT BY, ...)",
+        ));
+    }
+    if !matches!(column.column_type, ColumnType::Int4 | ColumnType::Int8) {
+        return Err(PgError::new(
+            SqlState::InvalidParameterValue,
+            "identity column type must be smallint, integer, or bigint",
+        ));
+    }
+    if column.default.is_some() {
+        return Err(PgError::syntax(format!(
+            "both default and identity specified for column \"{}\" of table \"{table}\"",
+            column.name
+        )));
+    }
+    column.identity_always = matches!(generated_as, ast::GeneratedAs::Always);
+    column.not_null = true;
+    column.default = Some(ColumnDefault::Sequence(format!(
+        "{table}_{}_seq",
+        column.name
+    )));
+    Ok(())
+}
+
+/// PostgreSQL's checks of a whole definition, in its order: keys, column names, defaults.
+fn check_definition(table: &str, builder: &TableBuilder) -> Result<(), PgError> {
+    check_keys(table, &builder.uniques)?;
+    check_column_names(&builder.columns)?;
+    for column in &builder.columns {
+        if let Some(ColumnDefault::Expr(expr)) = &column.default {
+            check_default(column, expr)?;
+        }
+    }
+    Ok(())
+}
+
+/// transformIndexConstraints' checks, in declaration order: one primary key (42P16), and no
+/// column twice in a key (42701).
+fn check_keys(table: &str, uniques: &[PendingUnique]) -> Result<(), PgError> {
+    let mut primary_seen = false;
+    for pending in uniques {
+        if pending.primary && std::mem::replace(&mut primary_seen, true) {
+            return Err(PgError::new(
+                SqlState::InvalidTableDefinition,
+                format!("multiple primary keys for table \"{table}\" are not allowed"),
+            ));
+        }
+        for (index, column) in pending.columns.iter().enumerate() {
+            if pending.columns[..index].contains(column) {
+                let kind = if pending.primary {
+                    "primary key"
+                } else {
+                    "unique"
+                };
+                return Err(PgError::new(
+                    SqlState::DuplicateColumn,
+                    format!("column \"{column}\" appears twice in {kind} constraint"),
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// MergeAttributes' check: no column name twice (42701).
+fn check_column_names(columns: &[Column]) -> Result<(), PgError> {
+    for (index, column) in columns.iter().enumerate() {
+        if columns[..index]
+            .iter()
+            .any(|earlier| earlier.name == column.name)
+        {
+            return Err(PgError::new(
+                SqlState::DuplicateColumn,
+                format!("column \"{}\" specified more than once", column.name),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// cookDefault's checks of a column DEFAULT at CREATE TABLE: no column reference and no
+/// subquery (0A000 with PostgreSQL's messages), and a constant must fit the column: a quoted
+/// one is read by the type's input (22P02 and kin), a typed one needs an assignment cast
+/// (42804 "... but default expression is of type ..."). Other expressions are judged when a
+/// row takes the default, as before.
+fn check_default(column: &Column, expr: &ast::Expr) -> Result<(), PgError> {
+    let mut refused = None;
+    let _ = ast::visit_expressions(expr, |inner| {
+        refused = match inner {
+            ast::Expr::Identifier(_) | ast::Expr::CompoundIdentifier(_) => {
+                Some("cannot use column reference in DEFAULT expression")
+            }
+            ast::Expr::Subquery(_) | ast::Expr::Exists { .. } | ast::Expr::InSubquery { .. } => {
+                Some("cannot use subquery in DEFAULT expression")
+            }
+            _ => None,
+        };
+        if refused.is_some() {
+            std::ops::ControlFlow::Break(())
+        } else {
+            std::ops::ControlFlow::Continue(())
+        }
+    });
+    if let Some(message) = refused {
+        return Err(PgError::new(SqlState::FeatureNotSupported, message));
+    }
+    let ast::Expr::Value(value) = expr else {
+        return Ok(());
+    };
+    let typed = match &value.value {
+        ast::Value::SingleQuotedString(text) => {
+            Value::Text(text.clone()).cast_to(column.column_type)?;
+            return Ok(());
+        }
+        ast::Value::Number(text, _) => match text.parse::<i64>() {
+            Ok(number) => i32::try_from(number).map_or(Value::Int8(number), Value::Int4),
+            Err(_) => return Ok(()),
+        },
+        ast::Value::Boolean(flag) => Value::Bool(*flag),
+        _ => return Ok(()),
+    };
+    super::insert::check_assignment(&typed, column).map_err(|_| {
+        PgError::new(
+            SqlState::DatatypeMismatch,
+            format!(
+                "column \"{}\" is of type {} but default expression is of type {}",
+                column.name,
+                column.column_type.name(),
+                typed.type_name()
+            ),
+        )
+    })
 }
 
 /// Executes CREATE [UNIQUE] INDEX (unique indexes are enforced; others only named). Returns

@@ -72,6 +72,8 @@ pub enum SqlState {
     InvalidRowCountInResultOffsetClause,
     /// 42702 ambiguous_column.
     AmbiguousColumn,
+    /// 42P16 invalid_table_definition: two primary keys.
+    InvalidTableDefinition,
     /// 42P02 undefined_parameter: `$1` where no parameter can be (an index expression).
     UndefinedParameter,
     /// 22P02 invalid_text_representation.
@@ -144,6 +146,7 @@ impl SqlState {
             SqlState::InvalidSchemaName => "3F000",
             SqlState::InvalidColumnReference => "42P10",
             SqlState::UndefinedParameter => "42P02",
+            SqlState::InvalidTableDefinition => "42P16",
             SqlState::GroupingError => "42803",
             SqlState::InvalidForeignKey => "42830",
             SqlState::DatatypeMismatch => "42804",

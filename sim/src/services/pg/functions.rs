@@ -12,6 +12,7 @@
 
 use sqlparser::ast::{self, Function, FunctionArg, FunctionArgExpr, FunctionArguments};
 
+use super::catalog::fold_ident;
 use super::error::{PgError, SqlState};
 use super::exec::{Exec, Interrupt, StmtCtx, Wait};
 use super::expr::{eval, Binding};
@@ -25,7 +26,10 @@ pub fn function_name(function: &Function) -> String {
         .name
         .0
         .last()
-        .map(|part| part.to_string().to_lowercase())
+        .map(|part| match part {
+            ast::ObjectNamePart::Identifier(ident) => fold_ident(ident),
+            ast::ObjectNamePart::Function(_) => part.to_string(),
+        })
         .unwrap_or_default()
 }
 

@@ -30,7 +30,7 @@ use super::aggregate::{
     aggregate_of, grouping_error, has_aggregate, is_aggregate_call, rewrite_outer, signature_error,
     visit_outer, Accumulator, Aggregate,
 };
-use super::catalog::{fold_ident, Table};
+use super::catalog::{fold_ident, fold_name, Table};
 use super::error::{PgError, SqlState};
 use super::exec::{Exec, StmtCtx};
 use super::expr::{eval, eval_condition, Binding};
@@ -274,7 +274,7 @@ fn expand_item(
         }
         SelectItem::Wildcard(_) => None,
         SelectItem::QualifiedWildcard(SelectItemQualifiedWildcardKind::ObjectName(name), _) => {
-            Some(name.to_string().to_lowercase())
+            Some(fold_name(name))
         }
         other => return Err(PgError::unsupported(format!("select item {other}"))),
     };

@@ -20,7 +20,7 @@
 
 use sqlparser::ast::{self, Expr, OnConflict, OnConflictAction, OnInsert, SetExpr};
 
-use super::catalog::{fold_ident, split_name, ColumnDefault, Table, TableId};
+use super::catalog::{fold_ident, fold_name, split_name, ColumnDefault, Table, TableId};
 use super::constraints::{
     check_not_null, check_uniques, find_unique_conflict, parents_to_check, update_locked_row,
 };
@@ -59,22 +59,7 @@ fn target(ctx: &StmtCtx, insert: &ast::Insert) -> Result<Target, PgError> {
     let positions = if insert.columns.is_empty() {
         (0..table.columns.len()).collect()
     } else {
-        insert
-            .columns
-            .iter()
-            .map(|column| {
-                let column_name = column.to_string().to_lowercase();
-                table.column_index(&column_name).ok_or_else(|| {
-                    PgError::new(
-                        SqlState::UndefinedColumn,
-                        format!(
-                            "column \"{column_name}\" of relation \"{}\" does not exist",
-                            table.name
-                        ),
-                    )
-                })
-            })
-            .collect::<Result<_, _>>()?
+        column_positions(&table, &insert.columns)?
     };
     Ok(Target {
         table_id,
@@ -174,6 +159,24 @@ fn row_source(source: &ast::Query) -> Result<RowSource<'_>, PgError> {
     }
 }
 
+/// The positions of an INSERT's column list (PostgreSQL's checkInsertTargets): an unknown
+/// column is 42703, one named twice 42701.
+fn column_positions(table: &Table, columns: &[ast::ObjectName]) -> Result<Vec<usize>, PgError> {
+    let mut positions = Vec::with_capacity(columns.len());
+    for column in columns {
+        let column_name = fold_name(column);
+        let position = table.target_column(&column_name)?;
+        if positions.contains(&position) {
+            return Err(PgError::new(
+                SqlState::DuplicateColumn,
+                format!("column \"{column_name}\" specified more than once"),
+            ));
+        }
+        positions.push(position);
+    }
+    Ok(positions)
+}
+
 fn is_default_keyword(expr: &Expr) -> bool {
     matches!(
         expr,
@@ -226,41 +229,67 @@ fn check_constants(
     Ok(())
 }
 
-/// A text-typed expression (not an untyped literal or parameter, which PostgreSQL parses into
-/// the column's type) has no assignment cast to a non-string column: 42804, as PostgreSQL.
+/// A typed expression (not an untyped literal or parameter, which PostgreSQL parses into the
+/// column's type) must have an implicit or assignment cast to the column: 42804 otherwise.
 fn check_assignable(
     expr: &Expr,
     value: &Value,
     column: &super::catalog::Column,
 ) -> Result<(), PgError> {
-    if is_constant(expr) || is_param(expr) {
+    if is_untyped(expr) {
         return Ok(());
     }
-    check_text_assignable(value, column)
+    check_assignment(value, column)
 }
 
-/// 42804 for a text value into a non-string column (no assignment cast from text).
-fn check_text_assignable(value: &Value, column: &super::catalog::Column) -> Result<(), PgError> {
-    let text_column = matches!(
-        column.column_type,
-        ColumnType::Text | ColumnType::Varchar(_) | ColumnType::Char(_)
-    );
-    if matches!(value, Value::Text(_) | Value::Char(_)) && !text_column {
-        return Err(PgError::new(
-            SqlState::DatatypeMismatch,
-            format!(
-                "column \"{}\" is of type {} but expression is of type {}",
-                column.name,
-                column.column_type.name(),
-                value.type_name()
-            ),
-        ));
+/// Whether `expr` takes its type from where it goes: a quoted literal, NULL or a `$n`.
+pub fn is_untyped(expr: &Expr) -> bool {
+    matches!(
+        expr,
+        Expr::Value(value) if matches!(
+            value.value,
+            ast::Value::SingleQuotedString(_)
+                | ast::Value::EscapedStringLiteral(_)
+                | ast::Value::Null
+                | ast::Value::Placeholder(_)
+        )
+    )
+}
+
+/// 42804 when a typed value has no implicit or assignment cast to `column`'s type, as
+/// PostgreSQL 15's pg_cast has them for the simulated types: every type goes into a string
+/// column (I/O conversion to a string type is an assignment cast); integers and numeric into
+/// each other; date, timestamp and timestamptz into each other; any other type only into
+/// its own. So integer and boolean do not mix (`INSERT ... VALUES (1)` into a boolean column
+/// is 42804 there; the cast exists only in explicit form) and text goes into no other type.
+pub fn check_assignment(value: &Value, column: &super::catalog::Column) -> Result<(), PgError> {
+    use ColumnType as T;
+    let assignable = match (value, column.column_type) {
+        (Value::Null, _) | (_, T::Text | T::Varchar(_) | T::Char(_)) => true,
+        (Value::Int4(_) | Value::Int8(_) | Value::Numeric(_), target) => {
+            matches!(target, T::Int4 | T::Int8 | T::Numeric(_))
+        }
+        (Value::Date(_) | Value::Timestamp(_) | Value::Timestamptz(_), target) => {
+            matches!(target, T::Date | T::Timestamp | T::Timestamptz)
+        }
+        (Value::Bool(_), target) => target == T::Bool,
+        (Value::Uuid(_), target) => target == T::Uuid,
+        (Value::Jsonb(_), target) => target == T::Jsonb,
+        (Value::Interval(_), target) => target == T::Interval,
+        (Value::Text(_) | Value::Char(_) | Value::Void, _) => false,
+    };
+    if assignable {
+        return Ok(());
     }
-    Ok(())
-}
-
-fn is_param(expr: &Expr) -> bool {
-    matches!(expr, Expr::Value(value) if matches!(value.value, ast::Value::Placeholder(_)))
+    Err(PgError::new(
+        SqlState::DatatypeMismatch,
+        format!(
+            "column \"{}\" is of type {} but expression is of type {}",
+            column.name,
+            column.column_type.name(),
+            value.type_name()
+        ),
+    ))
 }
 
 /// What one row to insert supplies for its target columns.
@@ -301,7 +330,7 @@ fn build_row(ctx: &mut StmtCtx, target: &Target, supplied: Supplied) -> Exec<Vec
                 let value = row[index].clone();
                 // `SELECT *` has fewer items than output columns: those are never literals.
                 if !literal.get(index).copied().unwrap_or(false) {
-                    check_text_assignable(&value, column)?;
+                    check_assignment(&value, column)?;
                 }
                 value.cast_to(column.column_type)?
             }
@@ -367,7 +396,7 @@ fn conflict_lock_mode(table: &Table, update: &ast::DoUpdate) -> RowLockMode {
         .iter()
         .any(|assignment| match &assignment.target {
             ast::AssignmentTarget::ColumnName(name) => table
-                .column_index(&name.to_string().to_lowercase())
+                .column_index(&fold_name(name))
                 .is_some_and(|column_index| table.is_key_column(column_index)),
             ast::AssignmentTarget::Tuple(_) => true,
         });
@@ -561,6 +590,9 @@ pub fn execute_insert(ctx: &mut StmtCtx, insert: &ast::Insert) -> Exec<QueryResu
         Some(on_conflict) => super::arbiter::arbiters(&target.table, on_conflict)?,
         None => Vec::new(),
     };
+    if let Some(OnConflictAction::DoUpdate(update)) = on_conflict.map(|on| &on.action) {
+        super::modify::assignment_targets(&target.table, &update.assignments)?;
+    }
     let template = [Binding {
         name: target.binding_name.clone(),
         columns: target.table.column_names().into(),

@@ -23,6 +23,7 @@ use super::constraints::{delete_locked_row, update_locked_row};
 use super::error::{PgError, SqlState};
 use super::exec::{Exec, StmtCtx};
 use super::expr::{eval, eval_condition, Binding};
+use super::insert::{check_assignment, is_untyped};
 use super::locks::RowLockMode;
 use super::project::{output_names, project};
 use super::rowops::{lock_row, update_lock_mode, LockPurpose, Locked, WaitPolicy};
@@ -31,7 +32,51 @@ use super::storage::RowId;
 use super::value::Value;
 use super::QueryResult;
 
-/// Applies SET assignments to `existing`, evaluating against `scope`.
+/// The column each SET assignment writes, judged as PostgreSQL's transformUpdateTargetList
+/// does before any row is read: an unknown column is 42703, a column set twice 42601, and a
+/// dotted target (`SET t.v`) names the column `t` and a field of it (PostgreSQL's composite
+/// field assignment), so it is 42703 for `t`, or 0A000 when `t` is a column.
+pub fn assignment_targets(
+    table: &Table,
+    assignments: &[ast::Assignment],
+) -> Result<Vec<usize>, PgError> {
+    let mut targets: Vec<usize> = Vec::with_capacity(assignments.len());
+    for assignment in assignments {
+        let AssignmentTarget::ColumnName(name) = &assignment.target else {
+            return Err(PgError::unsupported("SET (a, b) = (…)"));
+        };
+        let column_name = match name.0.first() {
+            Some(ast::ObjectNamePart::Identifier(ident)) => fold_ident(ident),
+            _ => name.to_string(),
+        };
+        let column_index = table.target_column(&column_name)?;
+        if name.0.len() > 1 {
+            return Err(PgError::unsupported(format!(
+                "assignment to a field of column {column_name} (composite types)"
+            )));
+        }
+        if targets.contains(&column_index) {
+            return Err(PgError::syntax(format!(
+                "multiple assignments to same column \"{column_name}\""
+            )));
+        }
+        // The rewriter's rule for GENERATED ALWAYS (SET col = DEFAULT is refused below).
+        if table.columns[column_index].identity_always && !is_default_keyword(&assignment.value) {
+            return Err(PgError::new(
+                SqlState::GeneratedAlways,
+                format!("column \"{column_name}\" can only be updated to DEFAULT"),
+            )
+            .with_detail(format!(
+                "Column \"{column_name}\" is an identity column defined as GENERATED ALWAYS."
+            )));
+        }
+        targets.push(column_index);
+    }
+    Ok(targets)
+}
+
+/// Applies SET assignments to `existing`, evaluating against `scope`. A typed value needs an
+/// assignment cast to its column (`insert::check_assignment`).
 pub fn assign(
     ctx: &mut StmtCtx,
     table: &Table,
@@ -40,33 +85,17 @@ pub fn assign(
     assignments: &[ast::Assignment],
 ) -> Exec<Vec<Value>> {
     let mut values = existing.to_vec();
-    for assignment in assignments {
-        let AssignmentTarget::ColumnName(name) = &assignment.target else {
-            return Err(PgError::unsupported("SET (a, b) = (…)").into());
-        };
-        let column_name = name
-            .0
-            .last()
-            .map(|part| part.to_string())
-            .unwrap_or_default();
-        let column_name = match name.0.last() {
-            Some(ast::ObjectNamePart::Identifier(ident)) => fold_ident(ident),
-            _ => column_name,
-        };
-        let column_index = table.column_index(&column_name).ok_or_else(|| {
-            PgError::new(
-                SqlState::UndefinedColumn,
-                format!(
-                    "column \"{column_name}\" of relation \"{}\" does not exist",
-                    table.name
-                ),
-            )
-        })?;
+    let targets = assignment_targets(table, assignments)?;
+    for (assignment, column_index) in assignments.iter().zip(targets) {
         if is_default_keyword(&assignment.value) {
             return Err(PgError::unsupported("SET col = DEFAULT").into());
         }
         let value = eval(ctx, scope, &assignment.value)?;
-        values[column_index] = value.cast_to(table.columns[column_index].column_type)?;
+        let column = &table.columns[column_index];
+        if !is_untyped(&assignment.value) {
+            check_assignment(&value, column)?;
+        }
+        values[column_index] = value.cast_to(column.column_type)?;
     }
     Ok(values)
 }
@@ -239,6 +268,7 @@ pub fn execute_update(ctx: &mut StmtCtx, update: &ast::Update) -> Exec<QueryResu
         update.returning.as_deref(),
     )?;
     let table_id = plan.source.table_id;
+    assignment_targets(&plan.table, &update.assignments)?;
     let mut written = Vec::new();
     for (row_id, scope) in matched_rows(ctx, &plan)? {
         if ctx.touched_by_this_command(table_id, row_id) {

@@ -41,10 +41,18 @@ pub fn json_field(left: &Value, right: &Value, as_text: bool) -> Result<Value, P
     };
     let field = match right {
         Value::Null => return Ok(Value::Null),
-        Value::Int4(index) => usize::try_from(*index)
-            .ok()
-            .and_then(|index| json.get(index))
-            .cloned(),
+        // A negative index counts from the end of an array (jsonb_array_element: -1 is the
+        // last element); past either end, or on a non-array, there is no element.
+        Value::Int4(index) => {
+            let length = json.as_array().map_or(0, Vec::len);
+            let position = match usize::try_from(*index) {
+                Ok(position) => Some(position),
+                Err(_) => usize::try_from(index.unsigned_abs())
+                    .ok()
+                    .and_then(|back| length.checked_sub(back)),
+            };
+            position.and_then(|position| json.get(position)).cloned()
+        }
         Value::Text(key) => json.get(key.as_str()).cloned(),
         other => {
             return Err(PgError::new(

@@ -6,7 +6,7 @@
 
 use sqlparser::ast::{Expr, SelectItem, SelectItemQualifiedWildcardKind};
 
-use super::catalog::fold_ident;
+use super::catalog::{fold_ident, fold_name};
 use super::error::{PgError, SqlState};
 use super::exec::{Exec, StmtCtx};
 use super::expr::{eval, Binding};
@@ -65,7 +65,7 @@ fn wildcard_bindings<'s>(
 
 fn qualifier_of(kind: &SelectItemQualifiedWildcardKind) -> Result<String, PgError> {
     match kind {
-        SelectItemQualifiedWildcardKind::ObjectName(name) => Ok(name.to_string().to_lowercase()),
+        SelectItemQualifiedWildcardKind::ObjectName(name) => Ok(fold_name(name)),
         SelectItemQualifiedWildcardKind::Expr(expr) => {
             Err(PgError::unsupported(format!("wildcard on {expr}")))
         }

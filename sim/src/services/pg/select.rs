@@ -82,12 +82,25 @@ pub struct Candidate {
 /// time travel): 0A000 naming the item otherwise.
 pub fn check_table_factor(factor: &TableFactor) -> Result<(), PgError> {
     match factor {
+        // Every field is named: one a later sqlparser adds fails to compile until judged.
+        // `args` (a table function) is judged where the item is resolved.
         TableFactor::Table {
+            name: _,
+            alias: _,
+            args: _,
             with_hints,
             version: None,
+            with_ordinality: false,
             partitions,
-            ..
-        } if with_hints.is_empty() && partitions.is_empty() => Ok(()),
+            json_path: None,
+            sample: None,
+            index_hints,
+        } if with_hints.is_empty() && partitions.is_empty() && index_hints.is_empty() => Ok(()),
+        TableFactor::Table {
+            sample: Some(_), ..
+        } => Err(PgError::unsupported(format!(
+            "TABLESAMPLE (FROM item {factor})"
+        ))),
         _ => Err(PgError::unsupported(format!("FROM item {factor}"))),
     }
 }

@@ -7,7 +7,7 @@
 
 use sqlparser::ast::{self, Expr, LimitClause, NonBlock, OrderByKind, Query, Select};
 
-use super::catalog::fold_ident;
+use super::catalog::{fold_ident, fold_name};
 use super::error::{PgError, SqlState};
 use super::exec::{Exec, StmtCtx};
 use super::expr::{eval, eval_condition, Binding};
@@ -214,7 +214,7 @@ pub fn lock_clause(
     }
     let (mode, of) = lock_syntax::strength(lock);
     if let Some(of) = of {
-        if of.to_string().to_lowercase() != sources[0].binding_name {
+        if fold_name(&of) != sources[0].binding_name {
             return Err(PgError::unsupported(format!("a locking clause OF {of}")));
         }
     }

@@ -21,7 +21,7 @@ use std::ops::ControlFlow;
 
 use sqlparser::ast::{self, Expr, FunctionArg, FunctionArgExpr, Query, Select, TableFactor};
 
-use super::catalog::fold_ident;
+use super::catalog::{fold_ident, fold_name};
 use super::error::{PgError, SqlState};
 use super::exec::{Exec, StmtCtx};
 use super::expr::eval;
@@ -52,7 +52,7 @@ pub fn series_source(ctx: &mut StmtCtx, factor: &TableFactor) -> Exec<Option<(St
     else {
         return Ok(None);
     };
-    let function = name.to_string().to_lowercase();
+    let function = fold_name(name);
     if function != "generate_series" && function != "pg_catalog.generate_series" {
         return Err(PgError::unsupported(format!("FROM item {factor}")).into());
     }

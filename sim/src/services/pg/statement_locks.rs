@@ -36,7 +36,7 @@ use sqlparser::ast::{
     self, FromTable, Query, SetExpr, Statement, TableFactor, TableObject, Visit, Visitor,
 };
 
-use super::catalog::{Catalog, TableId};
+use super::catalog::{fold_ident, fold_name, split_name, Catalog, TableId};
 use super::engine::Postgres;
 use super::error::{PgError, SqlState};
 use super::exec::{Exec, Interrupt, Wait};
@@ -180,7 +180,7 @@ impl Relations<'_> {
         };
         for lock in &query.locks {
             let (_, of) = super::lock_syntax::strength(lock);
-            let of = of.map(|of| of.to_string().to_lowercase());
+            let of = of.map(|of| fold_name(&of));
             let factors = select.from.iter().flat_map(|from| {
                 std::iter::once(&from.relation).chain(from.joins.iter().map(|join| &join.relation))
             });
@@ -192,15 +192,10 @@ impl Relations<'_> {
                     continue;
                 };
                 let written = alias.as_ref().map_or_else(
-                    || {
-                        name.0
-                            .last()
-                            .map(|part| part.to_string())
-                            .unwrap_or_default()
-                    },
-                    |alias| alias.name.value.clone(),
+                    || split_name(name).map(|(_, table)| table).unwrap_or_default(),
+                    |alias| fold_ident(&alias.name),
                 );
-                let applies = of.as_ref().is_none_or(|of| *of == written.to_lowercase());
+                let applies = of.as_ref().is_none_or(|of| *of == written);
                 if args.is_none() && applies {
                     if let Ok(table) = self.catalog.resolve(name) {
                         self.row_locked.insert(table);

@@ -15,6 +15,12 @@ use super::value::ColumnType;
 pub fn map_type(data_type: &DataType) -> Result<(ColumnType, bool), PgError> {
     let plain = |column_type| Ok((column_type, false));
     match data_type {
+        // `int(11)` is MySQL's display width; PostgreSQL's grammar has no modifier there.
+        DataType::Int(Some(_))
+        | DataType::Int4(Some(_))
+        | DataType::Integer(Some(_))
+        | DataType::BigInt(Some(_))
+        | DataType::Int8(Some(_)) => Err(PgError::syntax("syntax error at or near \"(\"")),
         DataType::Int(_) | DataType::Int4(_) | DataType::Integer(_) => plain(ColumnType::Int4),
         DataType::BigInt(_) | DataType::Int8(_) => plain(ColumnType::Int8),
         DataType::Text => plain(ColumnType::Text),
