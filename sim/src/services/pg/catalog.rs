@@ -29,7 +29,8 @@ pub struct TableId(pub usize);
 pub enum ColumnDefault {
     /// `DEFAULT <expr>`, evaluated per row (now(), gen_random_uuid(), constants).
     Expr(Box<ast::Expr>),
-    /// serial/bigserial/identity: `nextval` of the named sequence.
+    /// serial/bigserial/identity: `nextval` of the sequence, by its schema-qualified name
+    /// (`public.t_id_seq`): sequences of two schemas are two sequences.
     Sequence(String),
 }
 
@@ -209,7 +210,8 @@ pub struct Catalog {
     tables_by_name: BTreeMap<(String, String), TableId>,
     /// Relation names (tables, indexes, sequences) per schema, for 42P07.
     relation_names: BTreeSet<(String, String)>,
-    /// Last value handed out per sequence; 0 means none yet (sequences start at 1).
+    /// Last value handed out per sequence, by schema-qualified name; 0 means none yet
+    /// (sequences start at 1).
     sequences: BTreeMap<String, i64>,
     /// Tables removed by DROP TABLE; their slots in `tables` stay.
     dropped: BTreeSet<TableId>,
@@ -230,11 +232,57 @@ impl Default for Catalog {
 
 /// Case-folds an identifier the way PostgreSQL does: unquoted names are lowercased.
 pub fn fold_ident(ident: &ast::Ident) -> String {
-    if ident.quote_style.is_some() {
+    let folded = if ident.quote_style.is_some() {
         ident.value.clone()
     } else {
         ident.value.to_lowercase()
+    };
+    truncate_identifier(&folded).to_string()
+}
+
+/// PostgreSQL's longest identifier in bytes (NAMEDATALEN - 1).
+pub const IDENTIFIER_BYTES_MAX: usize = 63;
+
+/// An identifier cut to 63 bytes at a character boundary, as PostgreSQL's scanner cuts every
+/// longer one (with a NOTICE, not modelled), so two names equal in their first 63 bytes are
+/// one name.
+pub fn truncate_identifier(name: &str) -> &str {
+    let mut end = name.len().min(IDENTIFIER_BYTES_MAX);
+    while !name.is_char_boundary(end) {
+        end -= 1;
     }
+    &name[..end]
+}
+
+/// A generated name `name1[_name2]_label` of at most 63 bytes, as PostgreSQL's
+/// makeObjectName builds it: the longer of the two names loses a byte at a time until the
+/// whole fits (`<58 a's>_pkey` for a 60-byte table name).
+pub fn make_object_name(name1: &str, name2: Option<&str>, label: &str) -> String {
+    let overhead = label.len() + 1 + name2.map_or(0, |_| 1);
+    let available = IDENTIFIER_BYTES_MAX.saturating_sub(overhead);
+    let (mut chars1, mut chars2) = (name1.len(), name2.map_or(0, str::len));
+    while chars1 + chars2 > available {
+        if chars1 > chars2 {
+            chars1 -= 1;
+        } else {
+            chars2 -= 1;
+        }
+    }
+    let clip = |name: &str, bytes: usize| {
+        let mut end = bytes;
+        while !name.is_char_boundary(end) {
+            end -= 1;
+        }
+        name[..end].to_string()
+    };
+    let mut result = clip(name1, chars1);
+    if let Some(name2) = name2 {
+        result.push('_');
+        result.push_str(&clip(name2, chars2));
+    }
+    result.push('_');
+    result.push_str(label);
+    result
 }
 
 /// A dotted name with each part folded as `fold_ident` does (`"users"."userId"` is
@@ -416,7 +464,10 @@ impl Catalog {
         names.extend(table.plain_indexes.iter().cloned());
         for sequence in table.owned_sequences() {
             self.sequences.remove(&sequence);
-            names.push(sequence);
+            let bare = sequence
+                .strip_prefix(&format!("{schema}."))
+                .map(str::to_string);
+            names.push(bare.unwrap_or(sequence));
         }
         for name in names {
             self.relation_names.remove(&(schema.clone(), name));
@@ -453,14 +504,15 @@ impl Catalog {
         self.tables[table_id.0].uniques.push(unique);
     }
 
-    /// Creates a sequence starting at 1.
-    pub fn create_sequence(&mut self, schema: &str, name: &str) -> Result<(), PgError> {
+    /// Creates the sequence `name` of `schema`, starting at 1; returns its qualified name.
+    pub fn create_sequence(&mut self, schema: &str, name: &str) -> Result<String, PgError> {
         self.claim_relation_name(schema, name)?;
-        self.sequences.insert(name.to_string(), 0);
-        Ok(())
+        let qualified = format!("{schema}.{name}");
+        self.sequences.insert(qualified.clone(), 0);
+        Ok(qualified)
     }
 
-    /// `nextval`: non-transactional, never reused.
+    /// `nextval` of a schema-qualified sequence: non-transactional, never reused.
     pub fn nextval(&mut self, sequence: &str) -> Result<i64, PgError> {
         let last = self.sequences.get_mut(sequence).ok_or_else(|| {
             PgError::new(

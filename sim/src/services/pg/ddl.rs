@@ -1,15 +1,20 @@
 //! CREATE SCHEMA, CREATE TABLE and CREATE [UNIQUE] INDEX: AST to catalog entries, with
-//! PostgreSQL's generated constraint names (`<table>_pkey`, `<table>_<col>_key`,
-//! `<table>_<col>_fkey`, `<table>_<col>_seq`).
+//! PostgreSQL's generated names (`<table>_pkey`, `<table>_<col>_key`, `<table>_<col>_fkey`,
+//! `<table>_<col>_seq`, `<table>_<parts>_idx`, shortened to 63 bytes as makeObjectName does)
+//! and the checks PostgreSQL makes of a definition (duplicate columns, two primary keys, a
+//! key column twice, defaults, identity columns, foreign-key column types).
 //!
 //! `DEFERRABLE` / `INITIALLY DEFERRED` / `INITIALLY IMMEDIATE` on PRIMARY KEY, UNIQUE and
 //! REFERENCES are recorded as the constraint's [`Deferral`] (`deferred.rs` runs the checks).
-//! Not modelled: CHECK, ON UPDATE actions other than NO ACTION, partial and expression
-//! indexes, partitioning and inheritance, storage parameters, TEMPORARY and UNLOGGED tables,
-//! name truncation at 63 bytes, name de-duplication suffixes (`_key1`). Each is refused
-//! with 0A000 rather than approximated. Accepted because they do not change what a unique key
-//! accepts: an index's access method, column order (ASC/DESC, NULLS FIRST/LAST) and operator
-//! class, CONCURRENTLY.
+//! Expression and partial unique indexes are keyed through `ComputedKey` (`index_expr.rs`
+//! judges their expressions; `index_build.rs` checks existing rows).
+//! Not modelled, each refused with 0A000 rather than approximated: CHECK, ON UPDATE actions
+//! other than NO ACTION, partitioning and inheritance, storage parameters, TEMPORARY and
+//! UNLOGGED tables, identity sequence options. Differs: a generated constraint name that is
+//! taken is 42P07 here, where PostgreSQL appends a number (`_key1`; index names do get it).
+//! Accepted because they do not change what a unique key accepts: an index's access method,
+//! column order (ASC/DESC, NULLS FIRST/LAST) and operator class, CONCURRENTLY, a
+//! constraint's INCLUDE columns.
 //! DROP TABLE and TRUNCATE live in `drop.rs` (see its header for what is modelled of them:
 //! CASCADE drops the referencing foreign keys; both wait for ACCESS EXCLUSIVE, see
 //! `statement_locks`). Other DROP kinds (DROP INDEX,
@@ -20,8 +25,8 @@ use sqlparser::ast::helpers::stmt_create_table::CreateTableBuilder;
 use sqlparser::ast::{self, ColumnOption, TableConstraint};
 
 use super::catalog::{
-    fold_ident, split_name, Catalog, Column, ColumnDefault, ComputedKey, Deferral, ForeignKey,
-    Table, TableId, UniqueIndex,
+    fold_ident, make_object_name, split_name, Catalog, Column, ColumnDefault, ComputedKey,
+    Deferral, ForeignKey, Table, TableId, UniqueIndex, IDENTIFIER_BYTES_MAX,
 };
 use super::error::{PgError, SqlState};
 use super::index_expr;
@@ -182,14 +187,18 @@ impl TableBuilder {
             default: None,
             identity_always: false,
         };
+        // The sequence a serial or identity column owns: `<table>_<column>_seq` in the
+        // table's schema.
+        let sequence = make_object_name(table, Some(&name), "seq");
         if serial {
-            column.default = Some(ColumnDefault::Sequence(format!("{table}_{name}_seq")));
+            column.default = Some(ColumnDefault::Sequence(sequence.clone()));
         }
         for option in &def.options {
-            self.add_column_option(&mut column, option, table, serial)?;
+            self.add_column_option(&mut column, option, (table, &sequence), serial)?;
         }
-        if let Some(ColumnDefault::Sequence(sequence)) = &column.default {
-            catalog.create_sequence(schema, sequence)?;
+        if let Some(ColumnDefault::Sequence(bare)) = &column.default {
+            let qualified = catalog.create_sequence(schema, bare)?;
+            column.default = Some(ColumnDefault::Sequence(qualified));
         }
         self.columns.push(column);
         Ok(())
@@ -199,7 +208,7 @@ impl TableBuilder {
         &mut self,
         column: &mut Column,
         option: &ast::ColumnOptionDef,
-        table: &str,
+        (table, sequence): (&str, &str),
         serial: bool,
     ) -> Result<(), PgError> {
         let constraint_name = option.name.as_ref().map(fold_ident);
@@ -262,14 +271,19 @@ impl TableBuilder {
                 generation_expr: None,
                 generation_expr_mode: _,
                 generated_keyword: true,
-            } => make_identity(column, generated_as, sequence_options.as_deref(), table)?,
+            } => make_identity(
+                column,
+                generated_as,
+                sequence_options.as_deref(),
+                (table, sequence),
+            )?,
             other => return Err(PgError::unsupported(format!("column option {other}"))),
         }
         Ok(())
     }
 
     fn add_constraint(&mut self, constraint: &TableConstraint) -> Result<(), PgError> {
-        check_constraint_syntax(constraint)?;
+        check_constraint_syntax(constraint, &self.columns)?;
         match constraint {
             TableConstraint::PrimaryKey(spec) => {
                 let deferral = deferral(&spec.characteristics)?;
@@ -419,10 +433,10 @@ fn resolve_foreign_key(
         return Err(PgError::unsupported("ON UPDATE action on a foreign key"));
     }
     let columns = positions(table, &pending.columns)?;
-    let name = pending
-        .name
-        .clone()
-        .unwrap_or_else(|| format!("{}_{}_fkey", table.name, pending.columns.join("_")));
+    let name = pending.name.clone().unwrap_or_else(|| {
+        let columns = name_addition(&pending.columns);
+        make_object_name(&table.name, Some(&columns), "fkey")
+    });
     if columns.len() != parent_columns.len() {
         return Err(PgError::new(
             SqlState::InvalidForeignKey,
@@ -533,15 +547,13 @@ pub fn create_table(catalog: &mut Catalog, create: &ast::CreateTable) -> Result<
             }
             table.primary_key = Some(columns.clone());
         }
-        let suffix = if pending.primary {
-            "pkey".to_string()
-        } else {
-            format!("{}_key", pending.columns.join("_"))
-        };
-        let index_name = pending
-            .name
-            .clone()
-            .unwrap_or_else(|| format!("{name}_{suffix}"));
+        let index_name = pending.name.clone().unwrap_or_else(|| {
+            if pending.primary {
+                make_object_name(&name, None, "pkey")
+            } else {
+                make_object_name(&name, Some(&name_addition(&pending.columns)), "key")
+            }
+        });
         scratch.claim_relation_name(&schema, &index_name)?;
         table.uniques.push(UniqueIndex {
             name: index_name,
@@ -563,20 +575,26 @@ pub fn create_table(catalog: &mut Catalog, create: &ast::CreateTable) -> Result<
 
 /// Forms of other dialects sqlparser reads in a table constraint: an index name after the
 /// keyword (`UNIQUE idx (a)`, `FOREIGN KEY fk (a)`: MySQL) is PostgreSQL's syntax error at
-/// the name; an index type, index options or INCLUDE are refused by name.
-fn check_constraint_syntax(constraint: &TableConstraint) -> Result<(), PgError> {
+/// the name; an index type or index options are refused by name. `INCLUDE (c)` keeps `c`
+/// out of the key, which is all it changes in what the constraint accepts and in which
+/// columns are key columns (row lock strength), so only its columns' existence is checked
+/// (42703 "named in key", as PostgreSQL).
+fn check_constraint_syntax(
+    constraint: &TableConstraint,
+    columns: &[Column],
+) -> Result<(), PgError> {
     let (index_name, foreign, include) = match constraint {
         TableConstraint::Unique(spec) => (
             &spec.index_name,
             spec.index_type.is_some() || !spec.index_options.is_empty(),
-            !spec.include.is_empty(),
+            &spec.include[..],
         ),
         TableConstraint::PrimaryKey(spec) => (
             &spec.index_name,
             spec.index_type.is_some() || !spec.index_options.is_empty(),
-            !spec.include.is_empty(),
+            &spec.include[..],
         ),
-        TableConstraint::ForeignKey(spec) => (&spec.index_name, false, false),
+        TableConstraint::ForeignKey(spec) => (&spec.index_name, false, &[][..]),
         _ => return Ok(()),
     };
     if let Some(name) = index_name {
@@ -584,10 +602,16 @@ fn check_constraint_syntax(constraint: &TableConstraint) -> Result<(), PgError> 
             "syntax error at or near \"{name}\""
         )));
     }
-    PgError::refuse_first(
-        "table constraint ",
-        &[(foreign, "index type or options"), (include, "INCLUDE")],
-    )
+    PgError::refuse_first("table constraint ", &[(foreign, "index type or options")])?;
+    for name in include.iter().map(fold_ident) {
+        if !columns.iter().any(|column| column.name == name) {
+            return Err(PgError::new(
+                SqlState::UndefinedColumn,
+                format!("column \"{name}\" named in key does not exist"),
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// An identity column (transformColumnDefinition's checks first: no sequence options, an
@@ -596,7 +620,7 @@ fn make_identity(
     column: &mut Column,
     generated_as: &ast::GeneratedAs,
     sequence_options: Option<&[ast::SequenceOptions]>,
-    table: &str,
+    (table, sequence): (&str, &str),
 ) -> Result<(), PgError> {
     if sequence_options.is_some_and(|options| !options.is_empty()) {
         return Err(PgError::unsupported(
@@ -617,10 +641,7 @@ fn make_identity(
     }
     column.identity_always = matches!(generated_as, ast::GeneratedAs::Always);
     column.not_null = true;
-    column.default = Some(ColumnDefault::Sequence(format!(
-        "{table}_{}_seq",
-        column.name
-    )));
+    column.default = Some(ColumnDefault::Sequence(sequence.to_string()));
     Ok(())
 }
 
@@ -862,12 +883,28 @@ fn figure_index_colname(expr: &ast::Expr) -> Option<String> {
 /// `<table>_<parts>_idx`, with the first free number appended when taken (PostgreSQL's
 /// `ChooseRelationName`).
 fn free_index_name(catalog: &Catalog, table: &Table, name_parts: &[String]) -> String {
-    let base = format!("{}_{}_idx", table.name, name_parts.join("_"));
-    let mut candidate = base.clone();
+    let parts = name_addition(name_parts);
+    let mut candidate = make_object_name(&table.name, Some(&parts), "idx");
     let mut number = 0;
     while catalog.relation_exists(&table.schema, &candidate) {
         number += 1;
-        candidate = format!("{base}{number}");
+        candidate = make_object_name(&table.name, Some(&parts), &format!("idx{number}"));
     }
     candidate
+}
+
+/// Column names joined by `_` for a generated name, stopping once 63 bytes are reached
+/// (PostgreSQL's ChooseIndexNameAddition; makeObjectName then shortens the whole).
+fn name_addition(columns: &[String]) -> String {
+    let mut joined = String::new();
+    for column in columns {
+        if !joined.is_empty() {
+            joined.push('_');
+        }
+        joined.push_str(column);
+        if joined.len() >= IDENTIFIER_BYTES_MAX {
+            break;
+        }
+    }
+    joined
 }

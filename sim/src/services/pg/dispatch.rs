@@ -209,7 +209,7 @@ impl Postgres {
             .is_none_or(|statement| matches!(statement, Statement::Commit { .. }));
         let state = self.sessions.get_mut(&session).expect("session exists");
         match state.txn.take() {
-            Some(txn) if commit => self.db.abort_xid(txn.xid),
+            Some(txn) if commit => self.abort_session_txn(session, &txn),
             other => state.txn = other,
         }
         self.fail_statement(session);
@@ -226,9 +226,8 @@ impl Postgres {
             return;
         };
         if !txn.explicit {
-            let xid = txn.xid;
-            state.txn = None;
-            self.db.abort_xid(xid);
+            let txn = state.txn.take().expect("checked open");
+            self.abort_session_txn(session, &txn);
             return;
         }
         if txn.aborted {
@@ -359,8 +358,20 @@ impl Postgres {
             return QueryResult::tag("COMMIT");
         }
         // COMMIT of an aborted transaction rolls back and answers ROLLBACK, not an error.
-        self.db.abort_xid(txn.xid);
+        self.abort_session_txn(session, &txn);
         QueryResult::tag("ROLLBACK")
+    }
+
+    /// Aborts a session's transaction, taken off the session: its work is undone and the
+    /// session's settings go back to before its first SET.
+    fn abort_session_txn(&mut self, session: SessionId, txn: &Txn) {
+        if let (Some((timeouts, xmlbinary)), Some(state)) =
+            (txn.settings_before, self.sessions.get_mut(&session))
+        {
+            state.timeouts = timeouts;
+            state.xmlbinary = xmlbinary;
+        }
+        self.db.abort_xid(txn.xid);
     }
 
     fn block_txn(&mut self, session: SessionId, command: &str) -> Result<&mut Txn, PgError> {
@@ -435,13 +446,15 @@ impl Postgres {
         now_micros: u64,
     ) -> Exec<()> {
         if self.sessions[&session].txn.is_none() {
-            let txn = self.db.begin_txn(
+            let mut txn = self.db.begin_txn(
                 session,
                 IsolationLevel::ReadCommitted,
                 false,
                 unix_micros(now_micros),
             );
-            self.sessions.get_mut(&session).expect("session exists").txn = Some(txn);
+            let state = self.sessions.get_mut(&session).expect("session exists");
+            txn.settings_before = state.batch_settings;
+            state.txn = Some(txn);
         }
         let latest_csn = self.db.txns.latest_csn();
         let txn = self.txn_mut(session).expect("transaction just ensured");
@@ -613,7 +626,7 @@ impl Postgres {
                     .get_mut(&session)
                     .and_then(|state| state.txn.take());
                 let txn = txn.expect("checked open");
-                self.db.abort_xid(txn.xid);
+                self.abort_session_txn(session, &txn);
                 StatementOutcome::Failed(error)
             }
         }

@@ -193,6 +193,7 @@ impl Postgres {
                 timeouts,
                 listening: std::collections::BTreeSet::new(),
                 xmlbinary: super::settings::XmlBinary::default(),
+                batch_settings: None,
                 inbox: Vec::new(),
                 txn: None,
                 pending: None,
@@ -262,6 +263,11 @@ impl Postgres {
                 return StepOutcome::Done(Err(error));
             }
         };
+        let state = self.sessions.get_mut(&session).expect("checked above");
+        state.batch_settings = state
+            .txn
+            .is_none()
+            .then_some((state.timeouts, state.xmlbinary));
         let run = BatchRun {
             batch,
             start_index: 0,

@@ -204,8 +204,15 @@ fn scalar(ctx: &mut StmtCtx, name: &str, values: Vec<Value>) -> Exec<Value> {
         }
         "nextval" => {
             arity(name, &values, 1)?;
-            let sequence = values[0].to_pg_text();
-            let sequence = sequence.rsplit('.').next().unwrap_or_default().to_string();
+            let written = values[0].to_pg_text();
+            let sequence = sequence_name(&written);
+            if ctx.db.catalog.sequence_position(&sequence).is_none() {
+                return Err(PgError::new(
+                    SqlState::UndefinedTable,
+                    format!("relation \"{written}\" does not exist"),
+                )
+                .into());
+            }
             ctx.volatile(|ctx| Ok(Value::Int8(ctx.db.catalog.nextval(&sequence)?)))
         }
         "pg_notify" => {
@@ -416,5 +423,19 @@ fn advisory(ctx: &mut StmtCtx, name: &str, values: &[Value]) -> Exec<Value> {
             ctx.volatile(|ctx| Ok(Value::Bool(ctx.db.advisory.unlock_session(key, owner))))
         }
         other => Err(PgError::unsupported(format!("function {other}()")).into()),
+    }
+}
+
+/// The qualified sequence a regclass text names, as regclassin reads it: `[schema.]name`,
+/// each part folded to lower case unless double-quoted, the schema `public` (the search
+/// path) when none is given.
+fn sequence_name(text: &str) -> String {
+    let fold = |part: &str| match part.strip_prefix('"').and_then(|p| p.strip_suffix('"')) {
+        Some(quoted) => quoted.replace("\"\"", "\""),
+        None => part.to_lowercase(),
+    };
+    match text.split_once('.') {
+        Some((schema, name)) => format!("{}.{}", fold(schema), fold(name)),
+        None => format!("public.{}", fold(text)),
     }
 }

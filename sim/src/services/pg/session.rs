@@ -45,6 +45,9 @@ pub struct Txn {
     pub local_timeouts: Option<super::Timeouts>,
     /// SET LOCAL xmlbinary, which ends with the transaction.
     pub local_xmlbinary: Option<super::settings::XmlBinary>,
+    /// The session's settings before its first SET in this transaction: an abort puts them
+    /// back, as PostgreSQL's GUC stack does (a SET is transactional).
+    pub settings_before: Option<(super::Timeouts, super::settings::XmlBinary)>,
     /// Notifications to deliver at commit, duplicates folded.
     pub pending_notifies: Vec<(String, String)>,
     /// LISTEN / UNLISTEN to apply at commit.
@@ -82,6 +85,10 @@ pub struct Session {
     pub timeouts: super::Timeouts,
     /// Session-level xmlbinary (SET / SET SESSION).
     pub xmlbinary: super::settings::XmlBinary,
+    /// The settings when the current statement string began outside a transaction block:
+    /// a SET early in the string belongs to the implicit transaction a later statement
+    /// opens, and goes back with it if the string fails.
+    pub batch_settings: Option<(super::Timeouts, super::settings::XmlBinary)>,
     /// Channels this session listens on.
     pub listening: std::collections::BTreeSet<String>,
     /// Delivered notifications not yet taken by the client.
@@ -116,6 +123,7 @@ impl Db {
             statements: Vec::new(),
             local_timeouts: None,
             local_xmlbinary: None,
+            settings_before: None,
             pending_notifies: Vec::new(),
             pending_listens: Vec::new(),
         }

@@ -170,10 +170,12 @@ impl Postgres {
             // SET LOCAL outside a transaction block only warns and has no effect.
             (true, None) => {}
             (false, txn) => {
-                state.timeouts = timeouts;
                 if let Some(txn) = txn {
+                    txn.settings_before
+                        .get_or_insert((state.timeouts, state.xmlbinary));
                     txn.local_timeouts = None;
                 }
+                state.timeouts = timeouts;
             }
         }
         Ok(QueryResult::tag("SET"))
@@ -214,10 +216,12 @@ impl Postgres {
             // SET LOCAL outside a transaction block only warns and has no effect.
             (true, None) => {}
             (false, txn) => {
-                state.xmlbinary = xmlbinary;
                 if let Some(txn) = txn {
+                    txn.settings_before
+                        .get_or_insert((state.timeouts, state.xmlbinary));
                     txn.local_xmlbinary = None;
                 }
+                state.xmlbinary = xmlbinary;
             }
         }
         Ok(QueryResult::tag("SET"))
