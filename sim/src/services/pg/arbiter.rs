@@ -105,10 +105,14 @@ pub fn arbiters(table: &Table, on_conflict: &OnConflict) -> Result<Vec<usize>, P
             predicate: None,
         },
         Some(ConflictTarget::OnConstraint(name)) => {
-            let name = split_name(name)?.1;
-            match name.strip_prefix(INFER) {
+            // The marker is read from the raw identifier: folding would cut it at 63 bytes.
+            let raw = match &name.0[..] {
+                [ast::ObjectNamePart::Identifier(ident)] => ident.value.strip_prefix(INFER),
+                _ => None,
+            };
+            match raw {
                 Some(text) => decode(text)?,
-                None => return on_constraint(table, &name),
+                None => return on_constraint(table, &split_name(name)?.1),
             }
         }
     };

@@ -11,7 +11,8 @@
 //! Not modelled, each refused with 0A000 rather than approximated: CHECK, ON UPDATE actions
 //! other than NO ACTION, partitioning and inheritance, storage parameters, TEMPORARY and
 //! UNLOGGED tables, identity sequence options. Differs: a generated constraint name that is
-//! taken is 42P07 here, where PostgreSQL appends a number (`_key1`; index names do get it).
+//! taken is 42P07 here, where PostgreSQL appends a number (`_key1`; index and sequence names
+//! do get it here too).
 //! Accepted because they do not change what a unique key accepts: an index's access method,
 //! column order (ASC/DESC, NULLS FIRST/LAST) and operator class, CONCURRENTLY, a
 //! constraint's INCLUDE columns.
@@ -189,7 +190,7 @@ impl TableBuilder {
         };
         // The sequence a serial or identity column owns: `<table>_<column>_seq` in the
         // table's schema.
-        let sequence = make_object_name(table, Some(&name), "seq");
+        let sequence = free_relation_name(catalog, schema, (table, Some(&name)), "seq");
         if serial {
             column.default = Some(ColumnDefault::Sequence(sequence.clone()));
         }
@@ -732,7 +733,15 @@ fn check_default(column: &Column, expr: &ast::Expr) -> Result<(), PgError> {
     };
     let typed = match &value.value {
         ast::Value::SingleQuotedString(text) => {
-            Value::Text(text.clone()).cast_to(column.column_type)?;
+            // Read by the type's input without its length or precision: the length
+            // coercion cookDefault adds runs only when a row takes the default.
+            let base = match column.column_type {
+                ColumnType::Varchar(_) => ColumnType::Varchar(None),
+                ColumnType::Char(_) => ColumnType::Char(None),
+                ColumnType::Numeric(_) => ColumnType::Numeric(None),
+                other => other,
+            };
+            Value::Text(text.clone()).cast_to(base)?;
             return Ok(());
         }
         ast::Value::Number(text, _) => match text.parse::<i64>() {
@@ -755,54 +764,73 @@ fn check_default(column: &Column, expr: &ast::Expr) -> Result<(), PgError> {
     })
 }
 
-/// Executes CREATE [UNIQUE] INDEX (unique indexes are enforced; others only named). Returns
-/// the table and position of a new unique index, whose existing rows the caller checks
-/// (`index_build`).
-pub fn create_index(
-    catalog: &mut Catalog,
-    create: &ast::CreateIndex,
-) -> Result<Option<(TableId, usize)>, PgError> {
+/// What a CREATE [UNIQUE] INDEX adds, decided without changing the catalog, so a unique
+/// index is added only after its existing rows passed (`index_build`) and a check that
+/// waits re-runs from a clean state.
+pub enum IndexPlan {
+    /// IF NOT EXISTS and the name is taken: nothing to do.
+    Exists,
+    /// A plain index: only its name (the engine chooses no plans by it).
+    Plain(TableId, String),
+    /// A unique index, enforced once added.
+    Unique(TableId, UniqueIndex),
+}
+
+/// Plans CREATE [UNIQUE] INDEX: its clauses, key and name are checked here.
+pub fn plan_index(catalog: &Catalog, create: &ast::CreateIndex) -> Result<IndexPlan, PgError> {
     check_create_index_clauses(create)?;
     let table_id = catalog.resolve(&create.table_name)?;
-    let table = catalog.table(table_id).clone();
-    let key = index_key(&table, create)?;
+    let table = catalog.table(table_id);
+    let key = index_key(table, create)?;
     let index_name = match &create.name {
         Some(name) => split_name(name)?.1,
-        None => free_index_name(catalog, &table, &key.name_parts),
+        None => free_index_name(catalog, table, &key.name_parts),
     };
     if catalog.relation_exists(&table.schema, &index_name) {
         if create.if_not_exists {
-            return Ok(None);
+            return Ok(IndexPlan::Exists);
         }
         return Err(PgError::new(
             SqlState::DuplicateTable,
             format!("relation \"{index_name}\" already exists"),
         ));
     }
-    catalog.claim_relation_name(&table.schema, &index_name)?;
     if !create.unique {
-        // A plain index changes no result (the engine chooses no plans by it).
-        catalog.add_plain_index(table_id, index_name);
-        return Ok(None);
+        return Ok(IndexPlan::Plain(table_id, index_name));
     }
-    let unique = match key.computed {
-        Some(computed) => UniqueIndex {
-            name: index_name,
-            columns: Vec::new(),
-            deferral: Deferral::NotDeferrable,
-            constraint: false,
-            computed: Some(std::sync::Arc::new(computed)),
-        },
-        None => UniqueIndex {
-            name: index_name,
-            columns: positions(&table, &key.name_parts)?,
-            deferral: Deferral::NotDeferrable,
-            constraint: false,
-            computed: None,
-        },
+    let (columns, computed) = match key.computed {
+        Some(computed) => (Vec::new(), Some(std::sync::Arc::new(computed))),
+        None => (positions(table, &key.name_parts)?, None),
     };
-    catalog.add_unique(table_id, unique);
-    Ok(Some((table_id, table.uniques.len())))
+    Ok(IndexPlan::Unique(
+        table_id,
+        UniqueIndex {
+            name: index_name,
+            columns,
+            deferral: Deferral::NotDeferrable,
+            constraint: false,
+            computed,
+        },
+    ))
+}
+
+/// Adds a planned index to the catalog.
+pub fn add_index(catalog: &mut Catalog, plan: IndexPlan) -> Result<(), PgError> {
+    match plan {
+        IndexPlan::Exists => Ok(()),
+        IndexPlan::Plain(table_id, name) => {
+            let schema = catalog.table(table_id).schema.clone();
+            catalog.claim_relation_name(&schema, &name)?;
+            catalog.add_plain_index(table_id, name);
+            Ok(())
+        }
+        IndexPlan::Unique(table_id, unique) => {
+            let schema = catalog.table(table_id).schema.clone();
+            catalog.claim_relation_name(&schema, &unique.name)?;
+            catalog.add_unique(table_id, unique);
+            Ok(())
+        }
+    }
 }
 
 /// An index's key as CREATE INDEX writes it.
@@ -884,11 +912,22 @@ fn figure_index_colname(expr: &ast::Expr) -> Option<String> {
 /// `ChooseRelationName`).
 fn free_index_name(catalog: &Catalog, table: &Table, name_parts: &[String]) -> String {
     let parts = name_addition(name_parts);
-    let mut candidate = make_object_name(&table.name, Some(&parts), "idx");
+    free_relation_name(catalog, &table.schema, (&table.name, Some(&parts)), "idx")
+}
+
+/// PostgreSQL's ChooseRelationName: `make_object_name` with the label, then `label1`,
+/// `label2`, … until the name is free in the schema.
+fn free_relation_name(
+    catalog: &Catalog,
+    schema: &str,
+    (name1, name2): (&str, Option<&str>),
+    label: &str,
+) -> String {
+    let mut candidate = make_object_name(name1, name2, label);
     let mut number = 0;
-    while catalog.relation_exists(&table.schema, &candidate) {
+    while catalog.relation_exists(schema, &candidate) {
         number += 1;
-        candidate = make_object_name(&table.name, Some(&parts), &format!("idx{number}"));
+        candidate = make_object_name(name1, name2, &format!("{label}{number}"));
     }
     candidate
 }

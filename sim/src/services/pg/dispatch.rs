@@ -223,6 +223,11 @@ impl Postgres {
             return;
         };
         let Some(txn) = state.txn.as_mut() else {
+            // A failed string outside a block takes back its earlier SETs.
+            if let Some((timeouts, xmlbinary)) = state.batch_settings {
+                state.timeouts = timeouts;
+                state.xmlbinary = xmlbinary;
+            }
             return;
         };
         if !txn.explicit {
@@ -337,10 +342,14 @@ impl Postgres {
             return Ok(QueryResult::tag("BEGIN"));
         }
         let isolation = requested.unwrap_or(IsolationLevel::ReadCommitted);
-        let txn = self
+        let mut txn = self
             .db
             .begin_txn(session, isolation, true, unix_micros(now_micros));
-        self.sessions.get_mut(&session).expect("session exists").txn = Some(txn);
+        let state = self.sessions.get_mut(&session).expect("session exists");
+        // A SET earlier in the same string belongs to this block (PostgreSQL turns the
+        // string's implicit block into the explicit one).
+        txn.settings_before = state.batch_settings;
+        state.txn = Some(txn);
         Ok(QueryResult::tag("BEGIN"))
     }
 

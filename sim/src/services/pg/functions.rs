@@ -12,7 +12,7 @@
 
 use sqlparser::ast::{self, Function, FunctionArg, FunctionArgExpr, FunctionArguments};
 
-use super::catalog::fold_ident;
+use super::catalog::{fold_ident, truncate_identifier};
 use super::error::{PgError, SqlState};
 use super::exec::{Exec, Interrupt, StmtCtx, Wait};
 use super::expr::{eval, Binding};
@@ -427,15 +427,31 @@ fn advisory(ctx: &mut StmtCtx, name: &str, values: &[Value]) -> Exec<Value> {
 }
 
 /// The qualified sequence a regclass text names, as regclassin reads it: `[schema.]name`,
-/// each part folded to lower case unless double-quoted, the schema `public` (the search
-/// path) when none is given.
+/// each part folded to lower case unless double-quoted (a dot inside quotes is part of the
+/// name) and cut to 63 bytes, the schema `public` (the search path) when none is given.
 fn sequence_name(text: &str) -> String {
-    let fold = |part: &str| match part.strip_prefix('"').and_then(|p| p.strip_suffix('"')) {
-        Some(quoted) => quoted.replace("\"\"", "\""),
-        None => part.to_lowercase(),
-    };
-    match text.split_once('.') {
-        Some((schema, name)) => format!("{}.{}", fold(schema), fold(name)),
-        None => format!("public.{}", fold(text)),
+    let mut parts = vec![String::new()];
+    let mut quoted = false;
+    let mut chars = text.chars().peekable();
+    while let Some(ch) = chars.next() {
+        match ch {
+            '"' if quoted && chars.peek() == Some(&'"') => {
+                chars.next();
+                parts.last_mut().expect("one part").push('"');
+            }
+            '"' => quoted = !quoted,
+            '.' if !quoted => parts.push(String::new()),
+            other if quoted => parts.last_mut().expect("one part").push(other),
+            other => parts
+                .last_mut()
+                .expect("one part")
+                .extend(other.to_lowercase()),
+        }
+    }
+    let parts: Vec<&str> = parts.iter().map(|part| truncate_identifier(part)).collect();
+    match &parts[..] {
+        [name] => format!("public.{name}"),
+        [schema, name] => format!("{schema}.{name}"),
+        _ => parts.join("."),
     }
 }

@@ -9,13 +9,15 @@
 //! NULL part compare equal and are ordered by position, never raised (NULLS DISTINCT). A
 //! partial index leaves out rows whose predicate is not true; an expression that fails on a
 //! row fails the build at that row, before any comparison.
-//! The ShareLock the statement takes first (`statement_locks`) means no other transaction is
-//! writing the table during the build.
+//! The ShareLock the statement takes first (`statement_locks`) keeps out every writer that
+//! takes a table lock; a row a service's trigger writes takes none, so the build may find a
+//! row still being written and wait for its transaction, as a unique check does. The index
+//! is added to the catalog only after this check, so the re-run starts from a clean state.
 //! Not modelled: NULLS NOT DISTINCT (refused at parse), CONCURRENTLY's separate phases.
 
 use std::cmp::Ordering;
 
-use super::catalog::TableId;
+use super::catalog::{TableId, UniqueIndex};
 use super::constraints::{index_entry, key_description, version_conflicts};
 use super::error::{PgError, SqlState};
 use super::exec::{Exec, StmtCtx};
@@ -28,14 +30,14 @@ struct Entry {
     slot: u64,
 }
 
-/// Fails with 23505 if the existing live rows of `table_id` hold a duplicate key of its
-/// unique index number `unique_index`.
-pub fn check_existing_rows(ctx: &mut StmtCtx, table_id: TableId, unique_index: usize) -> Exec<()> {
+/// Fails with 23505 if the existing live rows of `table_id` hold a duplicate key of the
+/// planned unique index `unique` (not yet in the catalog, so a check that waits re-runs the
+/// whole statement cleanly).
+pub fn check_existing_rows(ctx: &mut StmtCtx, table_id: TableId, unique: &UniqueIndex) -> Exec<()> {
     let table = ctx.db.catalog.table(table_id).clone();
-    let unique = table.uniques[unique_index].clone();
     let mut entries = Vec::new();
     for (slot, values) in live_rows(ctx, table_id)? {
-        if let Some(key) = index_entry(ctx, &table, &unique, &values)? {
+        if let Some(key) = index_entry(ctx, &table, unique, &values)? {
             entries.push(Entry { key, slot });
         }
     }
@@ -49,7 +51,7 @@ pub fn check_existing_rows(ctx: &mut StmtCtx, table_id: TableId, unique_index: u
         )
         .with_detail(format!(
             "Key {} is duplicated.",
-            key_description(&table, &unique, &key)
+            key_description(&table, unique, &key)
         ))
         .with_constraint(&table.name, &unique.name)
         .into()),

@@ -10,6 +10,7 @@
 //! IntervalStyle: `timestamptz` to or from `date`/`timestamp`, a date/time or interval
 //! value to text, text (not a constant) to a date/time or interval, `timestamptz ±
 //! interval`, and any comparison or difference of `timestamptz` with `date` or `timestamp`
+//! (BETWEEN, IN and IS [NOT] DISTINCT FROM included)
 //! (the implicit cast is STABLE); also the functions `functions.rs` lists as STABLE or
 //! VOLATILE. A cast of a quoted constant is folded when the statement is parsed, so
 //! `ts > '2026-01-01'` is accepted, as there. Each rule was checked on PostgreSQL 15.18.
@@ -87,8 +88,40 @@ fn check_node(table: &Table, expr: &Expr, what: &str) -> Result<(), PgError> {
             }
             Ok(())
         }
+        // Comparisons in other clothes: BETWEEN is two of them, IN one per item.
+        Expr::Between {
+            expr: inner,
+            low,
+            high,
+            ..
+        } => check_comparisons(table, inner, &[low, high], what),
+        Expr::InList {
+            expr: inner, list, ..
+        } => {
+            let items: Vec<&Expr> = list.iter().collect();
+            check_comparisons(table, inner, &items, what)
+        }
+        Expr::IsDistinctFrom(left, right) | Expr::IsNotDistinctFrom(left, right) => {
+            check_comparisons(table, left, &[right], what)
+        }
         _ => Ok(()),
     }
+}
+
+/// `value` compared with each of `others` (`=`), judged as a comparison operator.
+fn check_comparisons(
+    table: &Table,
+    value: &Expr,
+    others: &[&Expr],
+    what: &str,
+) -> Result<(), PgError> {
+    let value = typed(table, value);
+    for other in others {
+        if stable_operator(value, &BinaryOperator::Eq, typed(table, other)) {
+            return Err(not_immutable(what));
+        }
+    }
+    Ok(())
 }
 
 fn check_function(function: &ast::Function, what: &str) -> Result<(), PgError> {

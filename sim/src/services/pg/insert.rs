@@ -242,18 +242,40 @@ fn check_assignable(
     check_assignment(value, column)
 }
 
-/// Whether `expr` takes its type from where it goes: a quoted literal, NULL or a `$n`.
+/// Whether `expr` may take its type from where it goes: a quoted literal, NULL or a `$n`,
+/// possibly in parentheses, in an operator (`n + $1`, judged by the other operand there) or
+/// in COALESCE/GREATEST/LEAST/NULLIF (`COALESCE($1, n)` is an integer). PostgreSQL types
+/// these from their context; the engine's values carry no such mark, so the assignment
+/// check is skipped for them rather than risk a 42804 PostgreSQL would not raise. A cast or
+/// any other function call has its own type (`'x'::text`, `lower('6')`).
 pub fn is_untyped(expr: &Expr) -> bool {
-    matches!(
-        expr,
-        Expr::Value(value) if matches!(
+    match expr {
+        Expr::Value(value) => matches!(
             value.value,
             ast::Value::SingleQuotedString(_)
                 | ast::Value::EscapedStringLiteral(_)
                 | ast::Value::Null
                 | ast::Value::Placeholder(_)
-        )
-    )
+        ),
+        Expr::Nested(inner) | Expr::UnaryOp { expr: inner, .. } => is_untyped(inner),
+        Expr::BinaryOp { left, right, .. } => is_untyped(left) || is_untyped(right),
+        Expr::Function(function) => {
+            let name = super::functions::function_name(function);
+            let passes_type = matches!(name.as_str(), "coalesce" | "greatest" | "least" | "nullif");
+            let ast::FunctionArguments::List(list) = &function.args else {
+                return false;
+            };
+            passes_type
+                && list.args.iter().any(|arg| {
+                    matches!(
+                        arg,
+                        ast::FunctionArg::Unnamed(ast::FunctionArgExpr::Expr(inner))
+                            if is_untyped(inner)
+                    )
+                })
+        }
+        _ => false,
+    }
 }
 
 /// 42804 when a typed value has no implicit or assignment cast to `column`'s type, as
@@ -370,13 +392,7 @@ fn literal_columns(query: &ast::Query) -> Vec<bool> {
         .iter()
         .map(|item| match item {
             ast::SelectItem::UnnamedExpr(expr) | ast::SelectItem::ExprWithAlias { expr, .. } => {
-                matches!(
-                    expr,
-                    Expr::Value(value) if matches!(
-                        value.value,
-                        ast::Value::SingleQuotedString(_) | ast::Value::Null
-                    )
-                )
+                is_untyped(expr)
             }
             _ => false,
         })

@@ -66,6 +66,10 @@ impl Postgres {
         let listens = txn.pending_listens.clone();
         self.db.commit_txn(session, txn);
         if let Some(state) = self.sessions.get_mut(&session) {
+            // What the rest of the statement string would go back to is now committed.
+            if state.batch_settings.is_some() {
+                state.batch_settings = Some((state.timeouts, state.xmlbinary));
+            }
             for (channel, listen) in listens {
                 match (channel.as_str(), listen) {
                     ("*", false) => state.listening.clear(),

@@ -35,12 +35,11 @@ pub fn route(ctx: &mut StmtCtx, statement: &Statement) -> Exec<QueryResult> {
         }
         Statement::CreateIndex(create) => {
             let xid = ctx.view.xid;
-            let unique = ctx
-                .db
-                .ddl(xid, |catalog| ddl::create_index(catalog, create))?;
-            if let Some((table_id, unique_index)) = unique {
-                index_build::check_existing_rows(ctx, table_id, unique_index)?;
+            let plan = ddl::plan_index(&ctx.db.catalog, create)?;
+            if let ddl::IndexPlan::Unique(table_id, unique) = &plan {
+                index_build::check_existing_rows(ctx, *table_id, unique)?;
             }
+            ctx.db.ddl(xid, |catalog| ddl::add_index(catalog, plan))?;
             Ok(QueryResult::tag("CREATE INDEX"))
         }
         Statement::CreateSchema {

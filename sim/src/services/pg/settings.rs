@@ -154,28 +154,32 @@ impl Postgres {
             return Err(PgError::unsupported(format!("SET {name}")));
         }
         let micros = parse_duration_micros(name, value)?;
-        let mut timeouts = self.timeouts(session);
-        match name {
+        let deadlock_default = self.config.deadlock_timeout_micros;
+        // Only the named parameter changes: another one's SET LOCAL value stays local.
+        let set_one = |timeouts: &mut Timeouts| match name {
             "lock_timeout" => timeouts.lock_timeout_micros = micros,
             "statement_timeout" => timeouts.statement_timeout_micros = micros,
-            "deadlock_timeout" => {
-                timeouts.deadlock_timeout_micros =
-                    micros.unwrap_or(self.config.deadlock_timeout_micros)
-            }
-            other => return Err(PgError::unsupported(format!("SET {other}"))),
-        }
+            _ => timeouts.deadlock_timeout_micros = micros.unwrap_or(deadlock_default),
+        };
+        let effective = self.timeouts(session);
         let state = self.sessions.get_mut(&session).expect("session exists");
         match (local, state.txn.as_mut()) {
-            (true, Some(txn)) => txn.local_timeouts = Some(timeouts),
+            (true, Some(txn)) => {
+                let mut timeouts = effective;
+                set_one(&mut timeouts);
+                txn.local_timeouts = Some(timeouts);
+            }
             // SET LOCAL outside a transaction block only warns and has no effect.
             (true, None) => {}
             (false, txn) => {
                 if let Some(txn) = txn {
                     txn.settings_before
                         .get_or_insert((state.timeouts, state.xmlbinary));
-                    txn.local_timeouts = None;
+                    if let Some(local_timeouts) = txn.local_timeouts.as_mut() {
+                        set_one(local_timeouts);
+                    }
                 }
-                state.timeouts = timeouts;
+                set_one(&mut state.timeouts);
             }
         }
         Ok(QueryResult::tag("SET"))
