@@ -247,7 +247,13 @@ pub const IDENTIFIER_BYTES_MAX: usize = 63;
 /// longer one (with a NOTICE, not modelled), so two names equal in their first 63 bytes are
 /// one name.
 pub fn truncate_identifier(name: &str) -> &str {
-    let mut end = name.len().min(IDENTIFIER_BYTES_MAX);
+    clip_bytes(name, IDENTIFIER_BYTES_MAX)
+}
+
+/// The longest prefix of `name` within `bytes` bytes that ends at a character boundary
+/// (PostgreSQL's pg_mbcliplen).
+fn clip_bytes(name: &str, bytes: usize) -> &str {
+    let mut end = name.len().min(bytes);
     while !name.is_char_boundary(end) {
         end -= 1;
     }
@@ -268,17 +274,10 @@ pub fn make_object_name(name1: &str, name2: Option<&str>, label: &str) -> String
             chars2 -= 1;
         }
     }
-    let clip = |name: &str, bytes: usize| {
-        let mut end = bytes;
-        while !name.is_char_boundary(end) {
-            end -= 1;
-        }
-        name[..end].to_string()
-    };
-    let mut result = clip(name1, chars1);
+    let mut result = clip_bytes(name1, chars1).to_string();
     if let Some(name2) = name2 {
         result.push('_');
-        result.push_str(&clip(name2, chars2));
+        result.push_str(clip_bytes(name2, chars2));
     }
     result.push('_');
     result.push_str(label);
