@@ -22,6 +22,7 @@ fn main() -> ExitCode {
         cli::args::Command::Fuzz(fuzz) => cli::fuzz::fuzz(&fuzz),
         cli::args::Command::Conformance(arguments) => cli::conformance::conformance(&arguments),
         cli::args::Command::Bench(arguments) => cli::bench::bench(&arguments),
+        cli::args::Command::Confirm(arguments) => cli::confirm::confirm(&arguments),
     };
     match code {
         Ok(code) => ExitCode::from(code),

@@ -209,3 +209,69 @@ fn conformance_runs_a_folder_of_spec_files_and_refuses_bad_ones() {
     assert!(text(&missing.stderr).contains("cannot read /nonexistent/specs-dir"));
     let _ = std::fs::remove_dir_all(&folder);
 }
+
+/// `replay --format spec` writes a failure's SQL as a spec; `confirm` refuses what it cannot
+/// confirm with exit code 2 and a message: no file, a malformed one, a run without SQL, an
+/// unknown server, options that keep nothing, a server it cannot reach.
+#[test]
+#[allow(clippy::disallowed_methods)] // The test writes and lists its own scratch files.
+fn spec_format_and_confirm_refuse_bad_input() {
+    let failures = scratch_dir("confirm-input");
+    for scenario in ["counter/unguarded", "org_sync/blind_upsert"] {
+        let output = syncsim_in(&failures, &["run", scenario]);
+        assert_eq!(output.status.code(), Some(1), "{scenario} fails");
+    }
+    let file = |stem: &str| {
+        let path = std::fs::read_dir(&failures)
+            .expect("failures written")
+            .map(|entry| entry.expect("entry").path())
+            .find(|path| path.to_string_lossy().contains(stem))
+            .expect("the replay file");
+        path.to_string_lossy().to_string()
+    };
+    let (counter, org_sync) = (file("counter_unguarded-"), file("org_sync_blind_upsert-"));
+    let spec = syncsim_in(&failures, &["replay", &org_sync, "--format", "spec"]);
+    assert_eq!(spec.status.code(), Some(0), "{}", text(&spec.stderr));
+    let stdout = text(&spec.stdout);
+    assert!(stdout.starts_with("# syncsim: the SQL history of org_sync/blind_upsert"));
+    assert!(
+        stdout.contains("CREATE TABLE organization_metadata"),
+        "{stdout}"
+    );
+    let malformed = failures.join("malformed.json");
+    std::fs::write(&malformed, "{\"scenario\": 1").expect("written");
+    let malformed = malformed.to_string_lossy().to_string();
+    let unreachable = "postgres://postgres@127.0.0.1:1/postgres";
+    let cases: [(Vec<&str>, &str); 6] = [
+        (
+            vec!["confirm", "/nonexistent/x.json"],
+            "cannot read /nonexistent/x.json",
+        ),
+        (vec!["confirm", &malformed], "malformed.json"),
+        (
+            vec!["confirm", &counter],
+            "sent no SQL to a Postgres server",
+        ),
+        (
+            vec!["replay", &org_sync, "--format", "spec", "--server", "nope"],
+            "no Postgres server \"nope\"",
+        ),
+        (
+            vec![
+                "replay", &org_sync, "--format", "spec", "--tables", "nothing",
+            ],
+            "nothing to write",
+        ),
+        (
+            vec!["confirm", &org_sync, "--url", unreachable],
+            "cannot reach the PostgreSQL server of --url",
+        ),
+    ];
+    for (args, message) in cases {
+        let output = syncsim_in(&failures, &args);
+        let stderr = text(&output.stderr);
+        assert_eq!(output.status.code(), Some(2), "{args:?}: {stderr}");
+        assert!(stderr.contains(message), "{args:?}: {stderr}");
+        assert!(!stderr.contains("panicked"), "{args:?}: {stderr}");
+    }
+}

@@ -9,6 +9,7 @@ mod build;
 mod campaign_control;
 mod catalog;
 mod cli;
+mod confirm;
 mod contract_outbox;
 mod crm;
 mod determinism;

@@ -16,8 +16,10 @@
 //! Not covered: NOTIFY delivery, statement and lock timeouts, error message texts.
 
 pub mod compare;
+pub mod confirm;
 pub mod corpus;
 pub mod generate;
+pub mod history_spec;
 pub mod outcome;
 pub mod real_backend;
 pub mod runner;

@@ -13,6 +13,11 @@
 //! detector breaks it) or one of them has a `lock_timeout` or `statement_timeout` (read with
 //! `SHOW` before each step) to run out.
 //!
+//! A spec written from a run pins the clock ([`RealDriver::pin_clock`]): `now()` resolves to
+//! `syncsim_clock.now()`, which reads the session setting `syncsim.now`, set to a step's clock
+//! marker before the step runs; extra SQL (the PL/pgSQL form of the run's row triggers) runs
+//! after the setup blocks ([`RealDriver::after_setup`]).
+//!
 //! Wall-clock timers are allowed here only: the settle loop has to give the real server time.
 
 use std::str::FromStr;
@@ -23,6 +28,7 @@ use tokio::runtime::Runtime;
 use tokio::task::JoinHandle;
 use tokio_postgres::{Client, Config, NoTls, SimpleQueryMessage};
 
+use crate::history_spec::{clock_of, clock_text};
 use crate::outcome::{Event, Failure, Phase, StepResult};
 use crate::runner::{has_cycle, BackendError, Driver, Settled};
 use crate::spec::Spec;
@@ -53,7 +59,16 @@ pub struct RealDriver {
     database: String,
     admin: Option<Client>,
     sessions: Vec<RealSession>,
+    /// Whether `now()` is pinned to the steps' clock markers.
+    pinned_clock: bool,
+    /// SQL run after the setup blocks, in order.
+    after_setup: Vec<String>,
 }
+
+/// Creates the pinned `now()`: `search_path` puts its schema before `pg_catalog`.
+const CLOCK_FUNCTION: &str = "CREATE SCHEMA syncsim_clock; \
+    CREATE FUNCTION syncsim_clock.now() RETURNS timestamptz LANGUAGE sql STABLE \
+    AS $$ SELECT current_setting('syncsim.now')::timestamptz $$";
 
 fn backend_error(context: &str, error: &tokio_postgres::Error) -> BackendError {
     BackendError(format!("{context}: {error}"))
@@ -133,7 +148,41 @@ impl RealDriver {
             database,
             admin: Some(admin),
             sessions: Vec::new(),
+            pinned_clock: false,
+            after_setup: Vec::new(),
         })
+    }
+
+    /// Pins `now()` to the steps' clock markers (the simulation's epoch until the first one).
+    pub fn pin_clock(&mut self) {
+        let epoch = clock_text(0).replace(' ', "T");
+        self.config.options(format!(
+            "-c TimeZone=UTC -c client_min_messages=error \
+             -c search_path=public,syncsim_clock,pg_catalog -c syncsim.now={epoch}"
+        ));
+        self.pinned_clock = true;
+    }
+
+    /// The server's version, as `SHOW server_version` gives it (`15.18 (Debian ...)`: the
+    /// first word).
+    pub fn server_version(&self) -> Result<String, BackendError> {
+        let messages = self
+            .runtime
+            .block_on(self.admin().simple_query("SHOW server_version"))
+            .map_err(|error| backend_error("server_version", &error))?;
+        messages
+            .iter()
+            .find_map(|message| match message {
+                SimpleQueryMessage::Row(row) => row.get(0).map(str::to_string),
+                _ => None,
+            })
+            .and_then(|version| version.split_whitespace().next().map(str::to_string))
+            .ok_or_else(|| BackendError("no server_version".into()))
+    }
+
+    /// Runs `sql` after each permutation's setup blocks (a failure is a setup failure).
+    pub fn after_setup(&mut self, sql: Vec<String>) {
+        self.after_setup = sql;
     }
 
     fn admin(&self) -> &Client {
@@ -312,7 +361,15 @@ impl Driver for RealDriver {
         self.reset()?;
         let mut failures = Vec::new();
         let setup = self.open_session()?;
-        for block in &spec.setup {
+        if self.pinned_clock {
+            failures.extend(self.run_block(
+                &setup.client,
+                CLOCK_FUNCTION,
+                "setup",
+                Phase::Setup,
+            )?);
+        }
+        for block in spec.setup.iter().chain(&self.after_setup) {
             failures.extend(self.run_block(&setup.client, block, "setup", Phase::Setup)?);
         }
         let setup_pid = setup.pid;
@@ -335,6 +392,14 @@ impl Driver for RealDriver {
             .get(session)
             .ok_or_else(|| BackendError(format!("no session {session}")))?;
         let timeout_armed = self.timeout_armed(&state.client);
+        if let Some(at_micros) = clock_of(sql).filter(|_| self.pinned_clock) {
+            let set = format!(
+                "SELECT set_config('syncsim.now', '{}', false)",
+                clock_text(at_micros)
+            );
+            let result = self.runtime.block_on(state.client.simple_query(&set));
+            result.map_err(|error| backend_error("pin the clock", &error))?;
+        }
         let client = Arc::clone(&state.client);
         let sql = sql.to_string();
         let task = self

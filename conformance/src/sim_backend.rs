@@ -9,18 +9,25 @@
 //! the deadlock check first, then the lower session) whenever time passes; a settle lets time
 //! jump to the next timer while the waiters form a cycle or one of them has a lock or
 //! statement timeout to run out (the runner's rule for when the real server is settled).
+//! A spec written from a run (`history_spec`) pins the clock instead: a step carrying a clock
+//! marker runs at the marker's virtual time and no step advances time by itself, so `now()`
+//! is what the run's server answered; the run's native row triggers are installed after the
+//! setup blocks ([`SimDriver::with_triggers`]).
 //! Not modelled: `statement_timeout` of a statement that runs without waiting (the engine
 //! answers at once), timers counted from the statement's start rather than its wait's start
 //! (the same for a statement that waits at its first lock), NOTIFY delivery.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use syncsim_sim::services::pg::{
-    CancelReason, PgConfig, PgError, Postgres, QueryResult, SessionId, StepOutcome, Value,
+    CancelReason, PgConfig, PgError, Postgres, QueryResult, RowTrigger, SessionId, StepOutcome,
+    Value,
 };
 
 use syncsim_sim::{Prng, Seed};
 
+use crate::history_spec::clock_of;
 use crate::outcome::{Event, Failure, Phase, StepResult};
 use crate::runner::{has_cycle, BackendError, Driver, Settled};
 use crate::spec::Spec;
@@ -37,6 +44,10 @@ pub struct SimDriver {
     entropy: Prng,
     /// Waiting sessions whose one deadlock check ran, with the start of the wait it was for.
     deadlock_checked: BTreeMap<SessionId, u64>,
+    /// Native row triggers installed after the setup blocks, by table.
+    triggers: Vec<(String, Arc<dyn RowTrigger>)>,
+    /// Whether the spec's steps carry clock markers: then only they move time.
+    pinned_clock: bool,
 }
 
 /// A timer of a waiting statement.
@@ -57,6 +68,8 @@ impl Default for SimDriver {
             now_micros: 0,
             entropy: Prng::new(Seed(0)),
             deadlock_checked: BTreeMap::new(),
+            triggers: Vec::new(),
+            pinned_clock: false,
         }
     }
 }
@@ -86,6 +99,23 @@ fn text_of(value: &Value) -> Option<String> {
 }
 
 impl SimDriver {
+    /// A driver that installs these native row triggers after each permutation's setup.
+    pub fn with_triggers(triggers: Vec<(String, Arc<dyn RowTrigger>)>) -> SimDriver {
+        SimDriver {
+            triggers,
+            ..SimDriver::default()
+        }
+    }
+
+    /// Virtual time between two steps: none when the clock is pinned by markers.
+    fn step_micros(&self) -> u64 {
+        if self.pinned_clock {
+            0
+        } else {
+            STEP_MICROS
+        }
+    }
+
     fn run_block(
         &mut self,
         session: SessionId,
@@ -96,7 +126,7 @@ impl SimDriver {
         let outcome = self
             .pg
             .submit(session, block, &[], self.now_micros, &mut self.entropy);
-        self.now_micros += STEP_MICROS;
+        self.now_micros += self.step_micros();
         match outcome {
             StepOutcome::Done(Ok(_)) => None,
             StepOutcome::Done(Err(error)) => Some(phase.failed(label, failure(&error))),
@@ -124,7 +154,7 @@ impl SimDriver {
                 return;
             }
             for session in runnable {
-                self.now_micros += STEP_MICROS;
+                self.now_micros += self.step_micros();
                 if let StepOutcome::Done(result) =
                     self.pg.resume(session, self.now_micros, &mut self.entropy)
                 {
@@ -221,13 +251,22 @@ impl SimDriver {
 
 impl Driver for SimDriver {
     fn start(&mut self, spec: &Spec) -> Result<Vec<Event>, BackendError> {
-        *self = SimDriver::default();
+        *self = SimDriver::with_triggers(std::mem::take(&mut self.triggers));
+        self.pinned_clock = spec.sessions.iter().any(|session| {
+            let mut steps = session.steps.iter();
+            steps.any(|step| clock_of(&step.sql).is_some())
+        });
         let mut failures = Vec::new();
         let admin = self.pg.open_session();
         for block in &spec.setup {
             failures.extend(self.run_block(admin, block, "setup", Phase::Setup));
         }
         self.pg.close_session(admin);
+        if failures.is_empty() {
+            for (table, trigger) in &self.triggers {
+                self.pg.install_trigger(table, trigger.clone());
+            }
+        }
         for session in &spec.sessions {
             let id = self.pg.open_session();
             self.sessions.push(id);
@@ -243,7 +282,8 @@ impl Driver for SimDriver {
             .sessions
             .get(session)
             .ok_or_else(|| BackendError(format!("no session {session}")))?;
-        self.advance_to(self.now_micros + STEP_MICROS);
+        let at_micros = clock_of(sql).unwrap_or(self.now_micros + self.step_micros());
+        self.advance_to(at_micros);
         if let StepOutcome::Done(result) =
             self.pg
                 .submit(id, sql, &[], self.now_micros, &mut self.entropy)

@@ -132,4 +132,10 @@ impl ReplayFile {
     pub fn replay(&self) -> Outcome {
         self.scenario.case().run(self.seed)
     }
+
+    /// Re-runs the file like [`ReplayFile::replay`], keeping the services' ground truth on the
+    /// outcome (`Outcome::services`: the SQL history `confirm` reads).
+    pub fn replay_keeping_services(&self) -> Outcome {
+        self.scenario.case().run_keeping_services(self.seed)
+    }
 }

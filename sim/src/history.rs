@@ -53,3 +53,34 @@ impl History {
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 }
+
+/// The services' ground truth as a run left it, kept on the run's outcome for tools that read
+/// what a service recorded after the run (the SQL history of a Postgres server, say).
+#[derive(Clone, Default)]
+pub struct ServiceStates(BTreeMap<String, Arc<dyn Any + Send + Sync>>);
+
+impl std::fmt::Debug for ServiceStates {
+    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        formatter.debug_list().entries(self.0.keys()).finish()
+    }
+}
+
+impl ServiceStates {
+    pub(crate) fn of(history: &History) -> ServiceStates {
+        ServiceStates(history.services.clone())
+    }
+
+    /// Every service whose state is an `S`, by name, locked.
+    pub fn of_type<S: Send + 'static>(&self) -> Vec<(&str, MutexGuard<'_, S>)> {
+        self.0
+            .iter()
+            .filter_map(|(name, any)| {
+                let state = any.downcast_ref::<Mutex<S>>()?;
+                let guard = state
+                    .lock()
+                    .unwrap_or_else(|poisoned| poisoned.into_inner());
+                Some((name.as_str(), guard))
+            })
+            .collect()
+    }
+}

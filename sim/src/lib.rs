@@ -46,7 +46,7 @@ pub mod world;
 
 pub use ctx::{CallError, Ctx};
 pub use fault::{Episodes, Fault, FaultPlan, RandomFault, RequestFaults, TimedFault};
-pub use history::History;
+pub use history::{History, ServiceStates};
 pub use knob::Knob;
 pub use model::Model;
 pub use prng::{Prng, Ratio};

@@ -20,6 +20,7 @@ use futures::StreamExt;
 use serde::{Deserialize, Serialize};
 
 use crate::fault::{Fault, FaultPlan, RandomFault};
+use crate::history::ServiceStates;
 use crate::model::Model;
 use crate::property::{Modality, Property, Verdict};
 use crate::report::{bound, Failure, FailureClass, Report};
@@ -87,6 +88,9 @@ pub struct Outcome {
     pub sometimes: BTreeMap<String, bool>,
     /// The concrete fault plan the run executed (random generators drawn for this seed).
     pub plan: FaultPlan,
+    /// The services' ground truth at the end of the run, kept only by
+    /// [`Case::run_keeping_services`] (empty otherwise).
+    pub services: ServiceStates,
 }
 
 impl Outcome {
@@ -217,6 +221,16 @@ impl Case {
     /// Runs the case on `seed`. Never panics for model misbehaviour: a panic, a violated
     /// property or a hit bound comes back as the outcome's failure.
     pub fn run(&self, seed: Seed) -> Outcome {
+        self.run_with(seed, false)
+    }
+
+    /// Runs the case on `seed` like [`Case::run`] and keeps the services' ground truth on the
+    /// outcome (a sweep does not: it would hold every seed's services while it runs).
+    pub fn run_keeping_services(&self, seed: Seed) -> Outcome {
+        self.run_with(seed, true)
+    }
+
+    fn run_with(&self, seed: Seed, keep_services: bool) -> Outcome {
         install_quiet_abort_hook();
         let properties = self.model.properties();
         let plan = self.faults.materialize(seed, self.phases.chaos);
@@ -265,6 +279,11 @@ impl Case {
         // Taken, not cloned: the run is over and nothing reads the world's trace again, and a
         // copy of every event's strings was the largest cost of short runs.
         let trace = std::mem::take(&mut world.history().trace);
+        let services = if keep_services {
+            ServiceStates::of(&world.history())
+        } else {
+            ServiceStates::default()
+        };
         Outcome {
             scenario: self.scenario.clone(),
             seed,
@@ -278,6 +297,7 @@ impl Case {
                 })
                 .collect(),
             plan,
+            services,
         }
     }
 

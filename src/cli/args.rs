@@ -31,6 +31,9 @@ pub enum Command {
     Fuzz(FuzzArgs),
     /// Runs the conformance corpus on the simulated and a real PostgreSQL; prints a table.
     Conformance(ConformanceArgs),
+    /// Re-run a replay file's SQL on the simulation and on a real PostgreSQL, statement by
+    /// statement: exit 0 when both give the same results, SQLSTATEs and waits as the run.
+    Confirm(ConfirmArgs),
     /// Measures throughput, time to a bug, overhead, Postgres speed and scaling (release).
     Bench(BenchArgs),
 }
@@ -48,6 +51,8 @@ pub enum Section {
     Postgres,
     /// Cost per seed and memory per case as a scenario's entity count grows.
     Scaling,
+    /// `syncsim confirm` on every `caught` scenario's shrunk failure, against a real server.
+    Confirm,
 }
 
 /// Arguments of `bench`.
@@ -151,6 +156,20 @@ pub enum Format {
     Mermaid,
     /// Chrome trace event JSON (Perfetto, chrome://tracing).
     Chrome,
+    /// The run's SQL as an isolationtester spec (`syncsim conformance --dir`, `confirm`).
+    Spec,
+}
+
+/// Which SQL of a run a spec keeps.
+#[derive(Args, Debug, Clone)]
+pub struct SpecArgs {
+    /// Keep only statements naming one of these tables (comma-separated), with their
+    /// sessions' transaction control; default: every statement.
+    #[arg(long, value_delimiter = ',')]
+    pub tables: Vec<String>,
+    /// The Postgres server whose SQL to take (default: the only one the run sent SQL to).
+    #[arg(long)]
+    pub server: Option<String>,
 }
 
 /// Arguments of `replay`.
@@ -164,6 +183,25 @@ pub struct ReplayArgs {
     /// Write the output here instead of stdout.
     #[arg(long)]
     pub out: Option<PathBuf>,
+    /// With `--format spec`: which SQL to keep.
+    #[command(flatten)]
+    pub spec: SpecArgs,
+}
+
+/// Arguments of `confirm`.
+#[derive(Args, Debug)]
+pub struct ConfirmArgs {
+    /// The replay file a failed run wrote.
+    pub file: PathBuf,
+    /// The PostgreSQL server (default: SYNCSIM_PG_URL, else a throwaway local server).
+    #[arg(long)]
+    pub url: Option<String>,
+    /// Print every step of both logs, not only the ones that differ.
+    #[arg(long)]
+    pub show: bool,
+    /// Which SQL to keep.
+    #[command(flatten)]
+    pub spec: SpecArgs,
 }
 
 /// Arguments of `fuzz`.

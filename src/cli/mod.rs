@@ -18,6 +18,7 @@ macro_rules! say {
 pub mod args;
 pub mod bench;
 pub mod check;
+pub mod confirm;
 pub mod conformance;
 pub mod fuzz;
 pub mod replay;

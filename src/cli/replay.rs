@@ -1,5 +1,6 @@
 //! `syncsim replay FILE`: re-runs a replay file in this process and prints its trace as
-//! text, a Mermaid sequence diagram or a Chrome trace; says whether it reproduced.
+//! text, a Mermaid sequence diagram, a Chrome trace or, with `--format spec`, the SQL its run
+//! sent as an isolationtester spec (`confirm.rs`); says whether it reproduced.
 //!
 //! Exit code 0 when the run failed the same property with the same digest, 1 when it did
 //! not (a note explains a version mismatch), 2 when the file cannot be read or parsed.
@@ -24,7 +25,7 @@ pub fn replay(arguments: &ReplayArgs) -> Result<u8, Usage> {
     if let Some(note) = file.version_note() {
         eprintln!("{note}");
     }
-    let outcome = file.replay();
+    let outcome = file.replay_keeping_services();
     let rendered = match arguments.format {
         Format::Text => {
             let mut text = outcome.trace.render();
@@ -38,6 +39,13 @@ pub fn replay(arguments: &ReplayArgs) -> Result<u8, Usage> {
         Format::Mermaid => render::mermaid(&outcome.trace),
         Format::Chrome => serde_json::to_string_pretty(&render::chrome(&outcome.trace))
             .expect("JSON values serialize"),
+        Format::Spec => {
+            let (_, emitted) = super::confirm::spec_of_run(&file, &outcome, &arguments.spec)?;
+            for note in &emitted.notes {
+                eprintln!("note: {note}");
+            }
+            emitted.text
+        }
     };
     match &arguments.out {
         Some(path) => {

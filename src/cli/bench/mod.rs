@@ -7,6 +7,7 @@
 //! from a release build; a debug build says so in the output. Not here: timed assertions
 //! (tests only check that the command runs).
 
+pub mod confirm;
 pub mod driver;
 pub mod machine;
 pub mod markdown;
@@ -48,6 +49,7 @@ fn section_name(section: Section) -> &'static str {
         Section::Overhead => "overhead",
         Section::Postgres => "postgres",
         Section::Scaling => "scaling",
+        Section::Confirm => "confirm",
     }
 }
 
@@ -58,6 +60,7 @@ fn run_section(section: Section, selected: &[ScenarioSpec], settings: &Settings)
         Section::Overhead => overhead::section(settings),
         Section::Postgres => postgres::section(settings),
         Section::Scaling => scaling::section(selected, settings),
+        Section::Confirm => confirm::section(selected, settings),
     }
 }
 
@@ -78,6 +81,7 @@ pub fn bench(arguments: &BenchArgs) -> Result<u8, Usage> {
             Section::Overhead,
             Section::Postgres,
             Section::Scaling,
+            Section::Confirm,
         ];
     }
     sections.sort();

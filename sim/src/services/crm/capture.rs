@@ -11,8 +11,10 @@
 //! of changes with `pg_notify`, so its writer starts a cycle sooner than its 2-minute poll.
 //!
 //! Here: the same two triggers as native row triggers of the simulated Postgres, fired in the
-//! writer's transaction. Not modelled: the captured values (`old` and `values` hstore
-//! columns: the sync sends the row as it is when the entry is processed), `txid` and
+//! writer's transaction; `postgres_sql` writes them as PL/pgSQL with the same rules, which
+//! `syncsim confirm` installs on a real server next to the run's schema. Not modelled: the
+//! captured values (`old` and `values` hstore columns: the sync sends the row as it is when
+//! the entry is processed), `txid` and
 //! timestamps, `DELETE` capture, `_trigger_log_archive`, and the real trigger's
 //! Connect-branch rule that an unchanged `_hc_lastop` becomes `SYNCED` (the sync here always
 //! writes the status it means, and a Connect insert with no status becomes `SYNCED`).
@@ -82,6 +84,38 @@ impl RowTrigger for ConnectTrigger {
     fn notify(&self, event: &TriggerEvent<'_>) -> Option<(String, String)> {
         (event.xmlbinary == XmlBinary::Base64)
             .then(|| (CHANNEL.to_string(), self.table_name.clone()))
+    }
+
+    fn postgres_sql(&self, table: &str) -> Option<String> {
+        let function: String = table
+            .chars()
+            .map(|c| if c.is_ascii_alphanumeric() { c } else { '_' })
+            .collect();
+        let (log, name, key) = (&self.log_table, &self.table_name, &self.key_column);
+        Some(format!(
+            "CREATE FUNCTION hc_status_{function}() RETURNS trigger LANGUAGE plpgsql AS $$ \
+             BEGIN \
+               IF current_setting('xmlbinary') = 'base64' THEN \
+                 NEW.{LASTOP} := 'PENDING'; NEW.{ERROR} := NULL; \
+               ELSIF TG_OP = 'INSERT' AND NEW.{LASTOP} IS NULL THEN \
+                 NEW.{LASTOP} := 'SYNCED'; \
+               END IF; \
+               RETURN NEW; \
+             END $$; \
+             CREATE TRIGGER hc_status BEFORE INSERT OR UPDATE ON {table} \
+               FOR EACH ROW EXECUTE FUNCTION hc_status_{function}(); \
+             CREATE FUNCTION hc_log_{function}() RETURNS trigger LANGUAGE plpgsql AS $$ \
+             BEGIN \
+               IF current_setting('xmlbinary') = 'base64' THEN \
+                 INSERT INTO {log} (table_name, record_id, action, state) \
+                   VALUES ('{name}', NEW.{key}, TG_OP, 'NEW'); \
+                 PERFORM pg_notify('{CHANNEL}', '{name}'); \
+               END IF; \
+               RETURN NULL; \
+             END $$; \
+             CREATE TRIGGER hc_log AFTER INSERT OR UPDATE ON {table} \
+               FOR EACH ROW EXECUTE FUNCTION hc_log_{function}()"
+        ))
     }
 
     fn after(&self, event: &TriggerEvent<'_>, new: &[Value]) -> Vec<TriggerInsert> {

@@ -451,6 +451,15 @@ impl Postgres {
             .collect()
     }
 
+    /// Every table that exists now, as `schema.name` with its column names, in creation
+    /// order.
+    pub fn tables(&self) -> Vec<(String, Vec<String>)> {
+        let tables = self.db.catalog.tables();
+        tables
+            .map(|(_, table)| (table.qualified_name(), table.column_names()))
+            .collect()
+    }
+
     /// The latest committed rows of `table`, borrowed: for properties checked after every
     /// change, which must not copy a whole table each time.
     pub fn table_rows(&self, table: &str) -> Vec<&[Value]> {

@@ -111,7 +111,10 @@ use serde::{Deserialize, Serialize};
 pub use engine::Postgres;
 pub use error::{PgError, SqlState};
 pub use hash::hashtext;
-pub use node::{DbError, FromValue, PgConnection, PgHandle, PgRow, PgServer, StatementError};
+pub use node::{
+    DbError, FromValue, PgConnection, PgHandle, PgRow, PgServer, SqlEntry, SqlStatement,
+    StatementError,
+};
 pub use notify::Notification;
 pub use settings::{Timeouts, XmlBinary};
 pub use timestamp::SIM_EPOCH_UNIX_MICROS;

@@ -1,6 +1,7 @@
 //! `SET [SESSION | LOCAL] lock_timeout | statement_timeout | deadlock_timeout = …`,
 //! `SET [SESSION | LOCAL] xmlbinary = base64 | hex` (read only by row triggers: Heroku
-//! Connect marks its own writes with `hex`) and `SET TRANSACTION ISOLATION LEVEL …`.
+//! Connect marks its own writes with `hex`), `SET TimeZone = 'UTC'` (the only zone: others are
+//! 0A000) and `SET TRANSACTION ISOLATION LEVEL …`.
 //!
 //! The engine has no clock of its own, so timeouts are stored here and enforced by the driver
 //! on virtual time: it reads [`Postgres::timeouts`] and calls `cancel_wait` or
@@ -48,6 +49,19 @@ fn setting_text(value: &Expr) -> String {
         },
         Expr::Identifier(ident) => ident.value.clone(),
         other => other.to_string(),
+    }
+}
+
+/// `SET TimeZone`: the simulated server's zone is UTC, so `UTC` is accepted (and changes
+/// nothing); another zone is 0A000, since timestamps would render differently.
+fn set_timezone(value: &Expr) -> Result<QueryResult, PgError> {
+    let zone = setting_text(value);
+    if zone.eq_ignore_ascii_case("utc") {
+        Ok(QueryResult::tag("SET"))
+    } else {
+        Err(PgError::unsupported(format!(
+            "SET TimeZone to {zone:?} (the simulated server's zone is UTC)"
+        )))
     }
 }
 
@@ -128,6 +142,9 @@ impl Postgres {
                 };
                 if name == "xmlbinary" {
                     return self.set_xmlbinary(session, value, local);
+                }
+                if name == "timezone" {
+                    return set_timezone(value);
                 }
                 self.set_timeout(session, &name, value, local)
             }

@@ -102,6 +102,13 @@ pub trait RowTrigger: fmt::Debug + Send + Sync {
     fn notify(&self, _event: &TriggerEvent<'_>) -> Option<(String, String)> {
         None
     }
+
+    /// The same trigger as SQL for a real PostgreSQL (`CREATE FUNCTION ... LANGUAGE plpgsql;
+    /// CREATE TRIGGER ... ON table`), which `syncsim confirm` installs there; `None` when the
+    /// trigger has no such form (the confirmation then says the real server lacks it).
+    fn postgres_sql(&self, _table: &str) -> Option<String> {
+        None
+    }
 }
 
 /// The triggers of one table, in installation order (PostgreSQL fires them in name order).
@@ -237,6 +244,6 @@ impl super::Postgres {
 impl super::PgHandle {
     /// Installs a row trigger on `table`, as a service does at setup (see [`RowTrigger`]).
     pub fn install_trigger(&self, table: &str, trigger: Arc<dyn RowTrigger>) {
-        self.lock().engine_mut().install_trigger(table, trigger);
+        self.lock().install_trigger(table, trigger);
     }
 }

@@ -24,6 +24,7 @@
 
 mod connection;
 mod error;
+mod history;
 mod keepalive;
 mod row;
 mod server;
@@ -36,6 +37,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 pub use connection::PgConnection;
 pub use error::DbError;
+pub use history::{SqlEntry, SqlStatement};
 pub use row::{FromValue, PgRow};
 pub use server::{PgServer, StatementError};
 

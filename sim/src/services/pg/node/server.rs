@@ -10,10 +10,13 @@ use std::collections::BTreeMap;
 
 use futures::channel::oneshot;
 
+use std::sync::Arc;
+
 use super::super::{
-    CancelReason, CommittedTxn, PgConfig, PgError, Postgres, QueryResult, Row, SessionId,
-    StepOutcome, Value,
+    CancelReason, CommittedTxn, PgConfig, PgError, Postgres, QueryResult, Row, RowTrigger,
+    SessionId, StepOutcome, Value,
 };
+use super::history::{SqlEntry, SqlHistory, SqlStatement};
 use crate::prng::Prng;
 use crate::rt::NodeRef;
 use crate::seed::Seed;
@@ -84,6 +87,8 @@ pub struct PgServer {
     links: BTreeMap<SessionId, Link>,
     /// The node the kernel's timers run on, made at the first connection (inside the run).
     kernel_node: Option<NodeRef>,
+    /// Every setup script, statement, close and crash, for `replay --format spec`.
+    history: SqlHistory,
 }
 
 impl PgServer {
@@ -97,6 +102,7 @@ impl PgServer {
             waiters: BTreeMap::new(),
             links: BTreeMap::new(),
             kernel_node: None,
+            history: SqlHistory::default(),
         }
     }
 
@@ -131,6 +137,12 @@ impl PgServer {
         &self.errors
     }
 
+    /// What the server received and answered, in order: setup scripts, row triggers,
+    /// statements with their parameters, waits and replies, closes and crashes.
+    pub fn sql_history(&self) -> &[SqlEntry] {
+        self.history.entries()
+    }
+
     /// How many times the server crashed.
     pub fn crashes(&self) -> u64 {
         self.epoch
@@ -140,6 +152,9 @@ impl PgServer {
     /// schema and seed data before the run starts. Panics on an error (a broken setup script
     /// is a bug in the model).
     pub fn setup(&mut self, sql: &str) {
+        self.history.push(SqlEntry::Setup {
+            sql: sql.to_string(),
+        });
         let session = self.engine.open_session();
         let mut entropy = Prng::new(Seed(0).stream("pg/setup"));
         let outcome = self.engine.submit(session, sql, &[], 0, &mut entropy);
@@ -149,6 +164,15 @@ impl PgServer {
             StepOutcome::Done(Err(error)) => panic!("setup SQL failed: {error}\n{sql}"),
             StepOutcome::Blocked { .. } => panic!("setup SQL blocked on an idle server\n{sql}"),
         }
+    }
+
+    /// Installs a native row trigger on `table` (see [`RowTrigger`]), recording it.
+    pub(crate) fn install_trigger(&mut self, table: &str, trigger: Arc<dyn RowTrigger>) {
+        self.history.push(SqlEntry::Trigger {
+            table: table.to_string(),
+            trigger: trigger.clone(),
+        });
+        self.engine.install_trigger(table, trigger);
     }
 
     pub(crate) fn epoch(&self) -> u64 {
@@ -236,6 +260,7 @@ impl PgServer {
             return Arrival::Reset;
         }
         self.heard(session, now_micros);
+        self.record_arrival(session, sql, params, now_micros);
         let mut entropy = self.entropy.take().expect("seeded when the session opened");
         let outcome = self
             .engine
@@ -247,6 +272,7 @@ impl PgServer {
                 in_block: self.engine.in_transaction(session),
             },
             StepOutcome::Blocked { waiting_for } => {
+                self.history.blocked(session, &waiting_for);
                 let (sender, receiver) = oneshot::channel();
                 self.waiters.insert(session, sender);
                 self.waiting_sql.insert(session, sql.to_string());
@@ -258,6 +284,25 @@ impl PgServer {
         };
         self.resume_waiters(now_micros);
         arrival
+    }
+
+    fn record_arrival(&mut self, session: SessionId, sql: &str, params: &[Value], now_micros: u64) {
+        let client_node = self
+            .links
+            .get(&session)
+            .map(|link| link.client_node.clone());
+        self.history.arrived(SqlStatement {
+            session,
+            client_node: client_node.unwrap_or_default(),
+            sql: sql.to_string(),
+            params: params.to_vec(),
+            sent_micros: now_micros,
+            starts_transaction: !self.engine.in_transaction(session),
+            waited_for: Vec::new(),
+            finished_micros: None,
+            reply: None,
+            answered_after_entries: None,
+        });
     }
 
     /// Whether `session` (of `epoch`) is inside a transaction block now.
@@ -275,9 +320,11 @@ impl PgServer {
             }
             let mut entropy = self.entropy.take().expect("seeded before any wait");
             for session in runnable {
-                let outcome = self.engine.resume(session, now_micros, &mut entropy);
-                if let StepOutcome::Done(reply) = outcome {
-                    self.deliver(session, now_micros, reply);
+                match self.engine.resume(session, now_micros, &mut entropy) {
+                    StepOutcome::Done(reply) => self.deliver(session, now_micros, reply),
+                    StepOutcome::Blocked { waiting_for } => {
+                        self.history.blocked(session, &waiting_for);
+                    }
                 }
             }
             self.entropy = Some(entropy);
@@ -287,6 +334,7 @@ impl PgServer {
 
     /// Records `reply` in the error log when it is an error, and hands it back.
     fn logged(&mut self, session: SessionId, sql: &str, now_micros: u64, reply: Reply) -> Reply {
+        self.history.answered(session, now_micros, &reply);
         if let Err(error) = &reply {
             self.errors.push(StatementError {
                 at_micros: now_micros,
@@ -355,6 +403,8 @@ impl PgServer {
             return false;
         }
         self.end_wait(session);
+        let in_transaction = self.engine.in_transaction(session);
+        self.history.closed(session, now_micros, in_transaction);
         self.engine.close_session(session);
         if self.entropy.is_some() {
             self.resume_waiters(now_micros);
@@ -369,6 +419,9 @@ impl PgServer {
     /// The node crashed: every session ends, open transactions roll back, and every waiting
     /// caller's reply is lost (its channel closes).
     pub(crate) fn crash(&mut self) {
+        let open = self.links.keys();
+        let sessions = open.map(|s| (*s, self.engine.in_transaction(*s))).collect();
+        self.history.crashed(sessions);
         self.engine.crash();
         self.links.clear();
         self.waiters.clear();

@@ -299,3 +299,25 @@ fn a_system_column_name_is_refused_in_create_table() {
         "column name \"xmin\" conflicts with a system column name"
     );
 }
+
+/// Goal: `SET TimeZone = 'UTC'`, which a spec written from a run sets in every session, is
+/// accepted (the simulated server's zone is UTC); another zone is refused by name, since
+/// timestamps would print in it on PostgreSQL.
+#[test]
+fn the_time_zone_can_be_set_to_utc_and_only_to_utc() {
+    let mut harness = Harness::new();
+    let session = harness.session();
+    assert_eq!(
+        harness.ok(session, "SET TimeZone = 'UTC'").command_tag,
+        "SET"
+    );
+    assert_eq!(
+        harness.ok(session, "SET timezone TO 'utc'").command_tag,
+        "SET"
+    );
+    let error = harness
+        .run(session, "SET TimeZone = 'Europe/Paris'")
+        .unwrap_err();
+    assert_eq!(error.code(), "0A000");
+    assert!(error.message.contains("Europe/Paris"), "{}", error.message);
+}

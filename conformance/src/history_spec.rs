@@ -1,0 +1,779 @@
+//! A run's SQL history written as an isolationtester spec (`syncsim replay FILE --format
+//! spec`): the setup scripts as `setup` blocks, one `session` per simulated connection, one
+//! `step` per statement with its parameters written in as literals, and one `permutation` in
+//! the order the simulated server received the statements. A statement that waited is issued
+//! where it arrived; the runner's wait detection reports it waiting, as the run did.
+//!
+//! What the spec makes explicit that the run's server assumed:
+//! - the settings: each session's `setup` sets `TimeZone` to UTC (and `deadlock_timeout`
+//!   when the run's server did not use PostgreSQL's 1 s);
+//! - the clock: a step that starts a transaction (`BEGIN`, or a statement outside a block)
+//!   opens with `/* syncsim clock: N us */`, the virtual time it arrived at; the simulated
+//!   backend runs it at that time and the real one pins `now()` to it ([`clock_of`]);
+//! - a closed connection: a step `ROLLBACK` when its transaction was open, and
+//!   `SELECT pg_advisory_unlock_all()` when the session took advisory locks, since a real
+//!   session stays open until the permutation ends;
+//! - the state the properties judged: a last session, `syncsim_check`, reads every table
+//!   (`SELECT * FROM schema.table`, compared as a set of rows, since heap order is not
+//!   PostgreSQL's promise) against the run's committed rows at its end;
+//! - what happened between statements outside SQL (requests, faults, crashes): `#` comments
+//!   in the permutation, with their virtual times.
+//!
+//! Not expressible, and said in the spec's notes: a session closed while its statement waited
+//! (a spec cannot cancel a waiting step), row triggers written in Rust (the spec names them;
+//! `confirm` installs them on the simulated side and their PL/pgSQL form on the real one
+//! when the trigger provides it), a deadlock found a virtual `deadlock_timeout` after the
+//! cycle formed (the runner settles a cycle at once: statements that arrived in between run
+//! after the victim's rollback instead of before).
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::sync::Arc;
+
+use syncsim_sim::services::pg::{
+    PgServer, Row, RowTrigger, SessionId, SqlEntry, SqlStatement, Value,
+};
+use syncsim_sim::trace::{Event as TraceEvent, Trace};
+
+use crate::outcome::StepResult;
+use crate::sim_backend::convert;
+
+/// The prefix of a step's clock marker; the virtual microseconds and ` us */` follow.
+const CLOCK_PREFIX: &str = "/* syncsim clock: ";
+
+/// How to cut the history down.
+#[derive(Clone, Debug, Default)]
+pub struct SpecOptions {
+    /// Keep only statements naming one of these tables (and their sessions' transaction
+    /// control); `None` keeps every statement.
+    pub tables: Option<Vec<String>>,
+}
+
+/// What the run's server answered to one step's statement.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ExpectedStep {
+    /// The step's name in the spec.
+    pub step: String,
+    /// The answer, in the runner's shape; `None` when the run never answered it (its session
+    /// closed or the server crashed while it waited), or for steps the spec adds.
+    pub result: Option<StepResult>,
+    /// Whether it was still waiting for a lock in the run when the next step's statement
+    /// arrived: what the runner reports as `<waiting>` (a wait the run ended before the next
+    /// arrival, a deadlock victim's partner say, the runner settles within the step).
+    pub waited: bool,
+    /// Whether its rows compare as a set (a table read without ORDER BY).
+    pub unordered: bool,
+}
+
+/// A table as the run's server left it: the committed rows its properties read.
+#[derive(Clone, Debug)]
+pub struct TableState {
+    /// `schema.name`.
+    pub name: String,
+    /// Its column names.
+    pub columns: Vec<String>,
+    /// Its committed rows.
+    pub rows: Vec<Row>,
+}
+
+/// What a run left of one Postgres server.
+pub struct RunSql<'a> {
+    /// The server's name in the run.
+    pub server: &'a str,
+    /// Its history.
+    pub entries: &'a [SqlEntry],
+    /// Its tables at the end of the run.
+    pub tables: Vec<TableState>,
+    /// The run's trace (for the comments between statements).
+    pub trace: &'a Trace,
+    /// The server's `deadlock_timeout`, in virtual microseconds.
+    pub deadlock_timeout_micros: u64,
+}
+
+/// A spec written from a history, with what the run answered.
+#[derive(Clone, Debug)]
+pub struct EmittedSpec {
+    /// The spec text.
+    pub text: String,
+    /// Statements of the run kept as steps.
+    pub statements: usize,
+    /// Connections of the run kept.
+    pub connections: usize,
+    /// Spec sessions that play them (a session is reused once its connection closed).
+    pub sessions: usize,
+    /// One entry per step, in permutation order.
+    pub expected: Vec<ExpectedStep>,
+    /// What was dropped or cannot be expressed, one line each (also in the text).
+    pub notes: Vec<String>,
+    /// The run's native row triggers, by table.
+    pub triggers: Vec<(String, Arc<dyn RowTrigger>)>,
+}
+
+impl<'a> RunSql<'a> {
+    /// What server `name` (`pg`) recorded in a run with `trace`: its history and its
+    /// committed tables at the end.
+    pub fn of(name: &'a str, pg: &'a PgServer, trace: &'a Trace) -> RunSql<'a> {
+        let tables = pg.engine().tables().into_iter();
+        RunSql {
+            server: name,
+            entries: pg.sql_history(),
+            tables: tables
+                .map(|(table, columns)| TableState {
+                    rows: pg.table_snapshot(&table),
+                    name: table,
+                    columns,
+                })
+                .collect(),
+            trace,
+            deadlock_timeout_micros: pg.engine().config().deadlock_timeout_micros,
+        }
+    }
+}
+
+/// The virtual time a step's clock marker pins it to, in microseconds.
+pub fn clock_of(sql: &str) -> Option<u64> {
+    let rest = sql.trim_start().strip_prefix(CLOCK_PREFIX)?;
+    let (digits, _) = rest.split_once(" us */")?;
+    digits.parse().ok()
+}
+
+/// The wall time the simulation shows at virtual `micros` (`2026-01-01 00:00:00+00` at 0),
+/// as `timestamptz` text.
+pub fn clock_text(micros: u64) -> String {
+    let unix = syncsim_sim::services::pg::SIM_EPOCH_UNIX_MICROS
+        .saturating_add(i64::try_from(micros).unwrap_or(i64::MAX));
+    syncsim_sim::services::pg::Value::Timestamptz(unix).to_pg_text()
+}
+
+/// One step as planned, before the text is written.
+struct Planned {
+    /// The spec session (an index into the builder's slots).
+    slot: usize,
+    /// The index of the history entry it comes from (the end of the history for the final
+    /// reads).
+    entry: usize,
+    /// When the run answered it, in history entries (see `SqlStatement`); `None`: never.
+    answered_after_entries: Option<usize>,
+    step: String,
+    sql: String,
+    at_micros: u64,
+    expected: ExpectedStep,
+    comment: String,
+}
+
+/// Writes a run's SQL as a spec named `title`. An error when nothing is left to run.
+pub fn write_spec(
+    title: &str,
+    run: &RunSql<'_>,
+    options: &SpecOptions,
+) -> Result<EmittedSpec, String> {
+    let mut builder = Builder {
+        session_setup: session_setup(run.deadlock_timeout_micros),
+        ..Builder::default()
+    };
+    let kept = kept_sessions(run.entries, options);
+    for (index, entry) in run.entries.iter().enumerate() {
+        builder.index = index;
+        builder.entry(entry, &kept, options)?;
+    }
+    builder.index = run.entries.len();
+    builder.final_state(&run.tables, options);
+    if builder.planned.is_empty() {
+        return Err(format!(
+            "the run sent no SQL to {} that the options keep, and no table is kept: nothing \
+             to write",
+            run.server
+        ));
+    }
+    builder.settle_waits();
+    let text = builder.text(title, run.server, run.trace);
+    Ok(EmittedSpec {
+        text,
+        statements: builder.statements,
+        connections: builder.connections,
+        sessions: builder.client_sessions(),
+        expected: builder.planned.iter().map(|p| p.expected.clone()).collect(),
+        notes: builder.notes,
+        triggers: builder.triggers,
+    })
+}
+
+/// The settings the simulated server assumes, as SQL: its zone is UTC, and its
+/// `deadlock_timeout` when not PostgreSQL's default of 1 s (setting it needs a superuser).
+fn session_setup(deadlock_timeout_micros: u64) -> String {
+    let mut sql = "SET TimeZone = 'UTC'".to_string();
+    if deadlock_timeout_micros != 1_000_000 {
+        let _ = write!(
+            sql,
+            "; SET deadlock_timeout = '{deadlock_timeout_micros}us'"
+        );
+    }
+    sql
+}
+
+/// The sessions with at least one statement the options keep.
+fn kept_sessions(entries: &[SqlEntry], options: &SpecOptions) -> Vec<SessionId> {
+    let mut kept = Vec::new();
+    for entry in entries {
+        if let SqlEntry::Statement(statement) = entry {
+            if keeps(options, &statement.sql) && !kept.contains(&statement.session) {
+                kept.push(statement.session);
+            }
+        }
+    }
+    kept
+}
+
+/// Whether `sql` names one of the option's tables (every statement without the option).
+fn keeps(options: &SpecOptions, sql: &str) -> bool {
+    let Some(tables) = &options.tables else {
+        return true;
+    };
+    let words: Vec<String> = sql
+        .split(|c: char| !(c.is_alphanumeric() || c == '_'))
+        .map(str::to_lowercase)
+        .collect();
+    tables
+        .iter()
+        .any(|table| words.contains(&table.to_lowercase()))
+}
+
+fn is_transaction_control(sql: &str) -> bool {
+    let first = sql
+        .trim_start()
+        .split(|c: char| !c.is_ascii_alphabetic())
+        .next()
+        .unwrap_or("")
+        .to_ascii_uppercase();
+    matches!(
+        first.as_str(),
+        "BEGIN"
+            | "START"
+            | "COMMIT"
+            | "END"
+            | "ROLLBACK"
+            | "ABORT"
+            | "SAVEPOINT"
+            | "RELEASE"
+            | "SET"
+    )
+}
+
+/// What a connection set on its session that outlives a transaction, so that a spec session
+/// reused by a later connection starts clean.
+#[derive(Clone, Copy, Debug, Default)]
+struct SessionState {
+    advisory: bool,
+    settings: bool,
+    listening: bool,
+}
+
+impl SessionState {
+    fn note(&mut self, sql: &str) {
+        let lower = sql.trim_start().to_ascii_lowercase();
+        self.advisory |= lower.contains("advisory_lock") || lower.contains("advisory_xact");
+        let session_set = lower.starts_with("set ")
+            && !["set local", "set transaction", "set constraints"]
+                .iter()
+                .any(|prefix| lower.starts_with(prefix));
+        self.settings |= session_set || lower.contains("set_config");
+        self.listening |= lower.starts_with("listen");
+    }
+
+    /// What ends this state, as a session closing would.
+    fn cleanup(self) -> Vec<&'static str> {
+        if self.advisory {
+            vec!["SELECT pg_advisory_unlock_all()"]
+        } else {
+            Vec::new()
+        }
+    }
+
+    /// Whether a later connection may play the same spec session: not after session-level
+    /// settings or LISTEN, which the simulation has no RESET ALL or UNLISTEN * to end.
+    fn reusable(self) -> bool {
+        !(self.settings || self.listening)
+    }
+}
+
+/// A spec session: the simulated connections it plays, one after another (a connection
+/// takes the first session free when it sends its first statement, and frees it when it
+/// closes), so that a run with many short connections needs few real ones.
+struct Slot {
+    name: String,
+    steps: usize,
+}
+
+#[derive(Default)]
+struct Builder {
+    setup: Vec<String>,
+    triggers: Vec<(String, Arc<dyn RowTrigger>)>,
+    slots: Vec<Slot>,
+    /// The spec session each open connection plays.
+    slot_of: BTreeMap<SessionId, usize>,
+    free: std::collections::BTreeSet<usize>,
+    states: BTreeMap<SessionId, SessionState>,
+    /// Connections seen (kept ones).
+    connections: usize,
+    /// A connection's statement that the run never answered (it waited when the connection
+    /// ended): its spec session stays busy.
+    waiting: BTreeMap<SessionId, String>,
+    planned: Vec<Planned>,
+    statements: usize,
+    dropped: usize,
+    notes: Vec<String>,
+    check_slot: Option<usize>,
+    /// Steps that read a clock other than now().
+    unpinned: Vec<String>,
+    /// The index of the history entry being read.
+    index: usize,
+    /// What each session runs first: the settings the simulated server assumes.
+    session_setup: String,
+}
+
+impl Builder {
+    fn entry(
+        &mut self,
+        entry: &SqlEntry,
+        kept: &[SessionId],
+        options: &SpecOptions,
+    ) -> Result<(), String> {
+        match entry {
+            SqlEntry::Setup { sql } => self.setup.push(sql.clone()),
+            SqlEntry::Trigger { table, trigger } => {
+                self.triggers.push((table.clone(), trigger.clone()));
+            }
+            SqlEntry::Statement(statement) => {
+                let keep = kept.contains(&statement.session)
+                    && (keeps(options, &statement.sql) || is_transaction_control(&statement.sql));
+                if keep {
+                    self.statement(statement)?;
+                } else {
+                    self.dropped += 1;
+                }
+            }
+            SqlEntry::Closed {
+                session,
+                at_micros,
+                in_transaction,
+            } => self.closed(*session, *at_micros, *in_transaction, "closed"),
+            SqlEntry::Crashed { sessions } => {
+                for (session, in_transaction) in sessions {
+                    let at = self.planned.last().map_or(0, |p| p.at_micros);
+                    self.closed(*session, at, *in_transaction, "ended by a server crash");
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn new_slot(&mut self, name: String) -> usize {
+        self.slots.push(Slot { name, steps: 0 });
+        self.slots.len() - 1
+    }
+
+    /// The spec session `session` plays, taken now if it has none.
+    fn slot(&mut self, session: SessionId) -> usize {
+        if let Some(slot) = self.slot_of.get(&session) {
+            return *slot;
+        }
+        self.connections += 1;
+        let slot = match self.free.pop_first() {
+            Some(slot) => slot,
+            None => {
+                let name = format!("conn{}", self.slots.len() + 1);
+                self.new_slot(name)
+            }
+        };
+        self.slot_of.insert(session, slot);
+        slot
+    }
+
+    fn next_step(&mut self, slot: usize) -> String {
+        let slot = &mut self.slots[slot];
+        slot.steps += 1;
+        format!("{}_{}", slot.name, slot.steps)
+    }
+
+    fn statement(&mut self, statement: &SqlStatement) -> Result<(), String> {
+        let slot = self.slot(statement.session);
+        let step = self.next_step(slot);
+        let inlined = inline_params(&statement.sql, &statement.params)
+            .map_err(|error| format!("step {step}: {error}"))?;
+        let sql = if statement.starts_transaction {
+            format!("{CLOCK_PREFIX}{} us */ {inlined}", statement.sent_micros)
+        } else {
+            inlined
+        };
+        if reads_unpinned_clock(&statement.sql) {
+            self.unpinned.push(step.clone());
+        }
+        self.states
+            .entry(statement.session)
+            .or_default()
+            .note(&statement.sql);
+        if statement.reply.is_none() {
+            self.waiting.insert(statement.session, step.clone());
+        }
+        let mut comment = format!(
+            "{} {} conn#{}",
+            seconds(statement.sent_micros),
+            statement.client_node,
+            statement.session.0
+        );
+        if !statement.waited_for.is_empty() {
+            let holders: Vec<String> = statement
+                .waited_for
+                .iter()
+                .map(|holder| match self.slot_of.get(holder) {
+                    Some(slot) => format!("{} (conn#{})", self.slots[*slot].name, holder.0),
+                    None => format!("conn#{}", holder.0),
+                })
+                .collect();
+            let _ = write!(comment, ", waited for {}", holders.join(", "));
+        }
+        self.statements += 1;
+        self.planned.push(Planned {
+            slot,
+            entry: self.index,
+            answered_after_entries: statement.answered_after_entries,
+            step: step.clone(),
+            sql,
+            at_micros: statement.sent_micros,
+            expected: ExpectedStep {
+                step,
+                result: statement.reply.clone().map(convert),
+                waited: !statement.waited_for.is_empty(),
+                unordered: false,
+            },
+            comment,
+        });
+        Ok(())
+    }
+
+    /// `session` ended in the run: end it in the spec as the server did, and free its spec
+    /// session for a later connection.
+    fn closed(&mut self, session: SessionId, at_micros: u64, in_transaction: bool, how: &str) {
+        let Some(slot) = self.slot_of.remove(&session) else {
+            return;
+        };
+        let state = self.states.remove(&session).unwrap_or_default();
+        if let Some(step) = self.waiting.remove(&session) {
+            self.notes.push(format!(
+                "conn#{} was {how} while {step} waited: a spec cannot cancel a waiting step, \
+                 so from there on the real server keeps that session's locks",
+                session.0
+            ));
+            return;
+        }
+        let mut statements = Vec::new();
+        if in_transaction {
+            statements.push("ROLLBACK");
+        }
+        statements.extend(state.cleanup());
+        for sql in statements {
+            let step = self.next_step(slot);
+            self.planned.push(Planned {
+                slot,
+                entry: self.index,
+                answered_after_entries: Some(self.index),
+                step: step.clone(),
+                sql: sql.to_string(),
+                at_micros,
+                expected: ExpectedStep {
+                    step,
+                    result: None,
+                    waited: false,
+                    unordered: false,
+                },
+                comment: format!(
+                    "{} conn#{} {how}: what its end does on the server",
+                    seconds(at_micros),
+                    session.0
+                ),
+            });
+        }
+        if state.reusable() {
+            self.free.insert(slot);
+        }
+    }
+
+    /// A statement that blocked in the run counts as waiting only if the next step's
+    /// statement arrived before its answer: otherwise the runner sees it finish within its
+    /// own step, as the run's server answered it before anything else happened.
+    fn settle_waits(&mut self) {
+        let next_entries: Vec<usize> = self
+            .planned
+            .iter()
+            .skip(1)
+            .map(|planned| planned.entry)
+            .chain([usize::MAX])
+            .collect();
+        for (planned, next_entry) in self.planned.iter_mut().zip(next_entries) {
+            let answered = planned.answered_after_entries.unwrap_or(usize::MAX);
+            planned.expected.waited &= next_entry < answered;
+        }
+    }
+
+    /// Spec sessions that play the run's connections (the check session not counted).
+    fn client_sessions(&self) -> usize {
+        self.slots.len() - usize::from(self.check_slot.is_some())
+    }
+
+    /// The last session: one read of every table (the options' tables only, when given).
+    fn final_state(&mut self, tables: &[TableState], options: &SpecOptions) {
+        // After every event of the run, the failing check included.
+        let at_micros = u64::MAX;
+        for table in tables {
+            let sql = format!("SELECT * FROM {}", table.name);
+            if !keeps(options, &sql) {
+                continue;
+            }
+            let slot = match self.check_slot {
+                Some(slot) => slot,
+                None => {
+                    let slot = self.new_slot("syncsim_check".to_string());
+                    self.check_slot = Some(slot);
+                    slot
+                }
+            };
+            let step = self.next_step(slot);
+            let rows = table.rows.iter().map(|row| row.to_vec()).collect();
+            let result = convert(Ok(syncsim_sim::services::pg::QueryResult {
+                command_tag: String::new(),
+                columns: table.columns.clone(),
+                rows,
+                rows_affected: 0,
+            }));
+            self.planned.push(Planned {
+                slot,
+                entry: self.index,
+                answered_after_entries: Some(self.index),
+                step: step.clone(),
+                sql,
+                at_micros,
+                expected: ExpectedStep {
+                    step,
+                    result: Some(result),
+                    waited: false,
+                    unordered: true,
+                },
+                comment: "the committed rows at the end of the run".to_string(),
+            });
+        }
+    }
+
+    fn text(&mut self, title: &str, server: &str, trace: &Trace) -> String {
+        let mut text = format!("# syncsim: the SQL history of {title}, server {server}\n");
+        let _ = writeln!(
+            text,
+            "# {} statements of {} connections (played by {} session(s)), in the order the \
+             server received them; then syncsim_check reads each table.",
+            self.statements,
+            self.connections,
+            self.client_sessions()
+        );
+        if self.dropped > 0 {
+            self.notes.insert(
+                0,
+                format!(
+                    "dropped {} statements the options do not keep",
+                    self.dropped
+                ),
+            );
+        }
+        if !self.unpinned.is_empty() {
+            self.notes.push(format!(
+                "{} statements read a clock confirm cannot pin on a real server \
+                 (clock_timestamp, statement_timestamp, timeofday, CURRENT_TIMESTAMP, \
+                 LOCALTIMESTAMP, CURRENT_DATE, CURRENT_TIME: only now() is pinned), first {}: \
+                 results that depend on it may differ",
+                self.unpinned.len(),
+                self.unpinned[0]
+            ));
+        }
+        for (table, trigger) in &self.triggers {
+            self.notes.push(format!(
+                "row trigger on {table}, native to the simulation: {trigger:?}; confirm \
+                 installs its PL/pgSQL form on the real server"
+            ));
+        }
+        for note in &self.notes {
+            let _ = writeln!(text, "# note: {note}");
+        }
+        text.push_str(
+            "# A step that starts a transaction carries the virtual time it arrived at \
+             (`syncsim clock`):\n# `syncsim confirm` pins now() to it on both servers.\n",
+        );
+        for block in &self.setup {
+            let _ = writeln!(text, "\nsetup\n{{\n{}\n}}", block.trim());
+        }
+        for (index, slot) in self.slots.iter().enumerate() {
+            let _ = writeln!(text, "\nsession {}", slot.name);
+            let _ = writeln!(text, "setup {{ {} }}", self.session_setup);
+            for planned in self.planned.iter().filter(|p| p.slot == index) {
+                let _ = writeln!(text, "step {} {{ {} }}", planned.step, planned.sql);
+            }
+        }
+        text.push_str("\npermutation\n");
+        let mut events = trace
+            .events()
+            .iter()
+            .filter(|event| !touches(event, server))
+            .peekable();
+        for planned in &self.planned {
+            while let Some(event) = events.next_if(|e| e.time.as_micros() <= planned.at_micros) {
+                let _ = writeln!(text, "  # {}", one_line(event));
+            }
+            let _ = writeln!(text, "  {}  # {}", planned.step, planned.comment);
+        }
+        text
+    }
+}
+
+/// Whether `sql` names a clock other than `now()` (a false positive only adds a note).
+fn reads_unpinned_clock(sql: &str) -> bool {
+    let lower = sql.to_ascii_lowercase();
+    [
+        "clock_timestamp",
+        "statement_timestamp",
+        "timeofday",
+        "current_timestamp",
+        "localtimestamp",
+        "current_date",
+        "current_time",
+        "transaction_timestamp",
+    ]
+    .iter()
+    .any(|name| lower.contains(name))
+}
+
+/// Whether a trace event is the server's own (its statements are the steps).
+fn touches(event: &TraceEvent, server: &str) -> bool {
+    event.node == server || event.peer.as_deref() == Some(server)
+}
+
+fn one_line(event: &TraceEvent) -> String {
+    let line = event.to_string().replace(['\n', '\r'], " ");
+    let mut cut: String = line.chars().take(160).collect();
+    if cut.len() < line.len() {
+        cut.push_str(" ...");
+    }
+    cut
+}
+
+fn seconds(micros: u64) -> String {
+    format!("{}.{:06}s", micros / 1_000_000, micros % 1_000_000)
+}
+
+/// `sql` with each `$n` outside literals, quoted names and comments replaced by parameter n as
+/// an untyped literal (`'text'`, or `NULL`): the server infers its type from the context, as
+/// it does for a parameter sent without a type.
+pub fn inline_params(sql: &str, params: &[Value]) -> Result<String, String> {
+    let bytes = sql.as_bytes();
+    let mut out = String::with_capacity(sql.len());
+    let mut index = 0;
+    while index < bytes.len() {
+        let skip = skip_quoted(sql, index);
+        if skip > index {
+            out.push_str(&sql[index..skip]);
+            index = skip;
+            continue;
+        }
+        if bytes[index] == b'$' && bytes.get(index + 1).is_some_and(u8::is_ascii_digit) {
+            let digits = sql[index + 1..]
+                .find(|c: char| !c.is_ascii_digit())
+                .map_or(sql.len() - index - 1, |end| end);
+            let number: usize = sql[index + 1..index + 1 + digits]
+                .parse()
+                .map_err(|_| format!("parameter number too large in {sql:?}"))?;
+            let value = number
+                .checked_sub(1)
+                .and_then(|i| params.get(i))
+                .ok_or_else(|| format!("${number} has no value ({} given)", params.len()))?;
+            out.push_str(&literal(value));
+            index += 1 + digits;
+            continue;
+        }
+        let character = sql[index..].chars().next().expect("inside the string");
+        out.push(character);
+        index += character.len_utf8();
+    }
+    Ok(out)
+}
+
+/// The end of a quoted literal, quoted name, dollar-quoted body or comment starting at
+/// `start`, or `start` when none does.
+fn skip_quoted(sql: &str, start: usize) -> usize {
+    let rest = &sql[start..];
+    let close = |opening: usize, terminator: &str| {
+        rest[opening..]
+            .find(terminator)
+            .map_or(sql.len(), |end| start + opening + end + terminator.len())
+    };
+    if rest.starts_with("--") {
+        return close(2, "\n");
+    }
+    if rest.starts_with("/*") {
+        return close(2, "*/");
+    }
+    if rest.starts_with('\'') || rest.starts_with('"') {
+        // A doubled quote inside is two adjacent quoted parts: the loop meets the second.
+        return close(1, &rest[..1]);
+    }
+    if let Some(inner) = rest.strip_prefix('$') {
+        if let Some(end) = inner.find(|c: char| !(c.is_alphanumeric() || c == '_')) {
+            let tag = &rest[..end + 2];
+            let starts_like_param = inner.starts_with(|c: char| c.is_ascii_digit());
+            if inner.as_bytes()[end] == b'$' && !starts_like_param {
+                return close(tag.len(), tag);
+            }
+        }
+    }
+    start
+}
+
+/// A parameter as an untyped literal.
+fn literal(value: &Value) -> String {
+    if value.is_null() {
+        return "NULL".to_string();
+    }
+    format!("'{}'", value.to_pg_text().replace('\'', "''"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parameters_are_written_in_outside_literals_and_comments() {
+        let params = [Value::Int8(7), Value::Text("it's".into()), Value::Null];
+        let sql = "SELECT $1, '$2', \"$1\", $2 -- $3\n, /* $1 */ $3, $$ $1 $$, $10x";
+        let error = inline_params(sql, &params).unwrap_err();
+        assert!(error.contains("$10 has no value"), "{error}");
+        let sql = "SELECT $1, '$2', \"$1\", $2 -- $3\n, /* $1 */ $3, $$ $1 $$";
+        assert_eq!(
+            inline_params(sql, &params).unwrap(),
+            "SELECT '7', '$2', \"$1\", 'it''s' -- $3\n, /* $1 */ NULL, $$ $1 $$"
+        );
+    }
+
+    #[test]
+    fn a_clock_marker_reads_back() {
+        let sql = format!("{CLOCK_PREFIX}1500000 us */ BEGIN");
+        assert_eq!(clock_of(&sql), Some(1_500_000));
+        assert_eq!(clock_of("BEGIN"), None);
+        assert_eq!(clock_text(0), "2026-01-01 00:00:00+00");
+    }
+
+    #[test]
+    fn tables_keep_statements_that_name_them() {
+        let options = SpecOptions {
+            tables: Some(vec!["Orgs".into()]),
+        };
+        assert!(keeps(&options, "UPDATE orgs SET x = 1"));
+        assert!(keeps(&options, "select * from public.\"orgs\""));
+        assert!(!keeps(&options, "UPDATE orgs_archive SET x = 1"));
+        assert!(keeps(&SpecOptions::default(), "anything"));
+    }
+}
