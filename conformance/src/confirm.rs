@@ -70,12 +70,19 @@ pub struct Confirmation {
     pub setup: (Vec<String>, Vec<String>),
     /// Every step, in permutation order.
     pub steps: Vec<StepReport>,
+    /// Where a side stopped the permutation early (a step issued on a session that still
+    /// waits: the runner's `<invalid permutation>`), as log lines.
+    pub stopped: (Vec<String>, Vec<String>),
 }
 
 impl Confirmation {
     /// Whether everything agrees and every setup ran.
     pub fn confirmed(&self) -> bool {
-        self.setup.0.is_empty() && self.setup.1.is_empty() && self.differing().next().is_none()
+        self.setup.0.is_empty()
+            && self.setup.1.is_empty()
+            && self.stopped.0.is_empty()
+            && self.stopped.1.is_empty()
+            && self.differing().next().is_none()
     }
 
     /// The steps that disagree.
@@ -101,14 +108,13 @@ pub fn confirm(
         .filter(|expected| expected.unordered)
         .map(|expected| expected.step.as_str())
         .collect();
-    let (sim_seen, sim_setup) = seen_by_step(&run_permutation(sim, spec, permutation)?, &unordered);
-    let real = match real {
-        Some(real) => Some(seen_by_step(
-            &run_permutation(real, spec, permutation)?,
-            &unordered,
-        )),
+    let sim_log = run_permutation(sim, spec, permutation)?;
+    let (sim_seen, sim_setup) = seen_by_step(&sim_log, &unordered);
+    let real_log = match real {
+        Some(real) => Some(run_permutation(real, spec, permutation)?),
         None => None,
     };
+    let real = real_log.as_ref().map(|log| seen_by_step(log, &unordered));
     let steps = emitted
         .expected
         .iter()
@@ -127,7 +133,20 @@ pub fn confirm(
     Ok(Confirmation {
         setup: (sim_setup, real_setup),
         steps,
+        stopped: (
+            stopped(&sim_log),
+            real_log.as_ref().map(stopped).unwrap_or_default(),
+        ),
     })
+}
+
+/// The log's `<invalid permutation>` lines.
+fn stopped(log: &PermutationLog) -> Vec<String> {
+    let invalid = log
+        .events
+        .iter()
+        .filter(|e| matches!(e, Event::Invalid { .. }));
+    invalid.map(|event| event.line(false)).collect()
 }
 
 /// A result as compared: its log text, with rows sorted when they form a set.

@@ -187,6 +187,7 @@ pub fn write_spec(
     }
     builder.settle_waits();
     let text = builder.text(title, run.server, run.trace);
+    builder.check_round_trip(title, &text)?;
     Ok(EmittedSpec {
         text,
         statements: builder.statements,
@@ -233,18 +234,30 @@ fn keeps(options: &SpecOptions, sql: &str) -> bool {
         .split(|c: char| !(c.is_alphanumeric() || c == '_'))
         .map(str::to_lowercase)
         .collect();
-    tables
-        .iter()
-        .any(|table| words.contains(&table.to_lowercase()))
+    // `schema.table` matches by its table name (a statement may leave the schema out).
+    tables.iter().any(|table| {
+        let name = table.rsplit('.').next().unwrap_or(table);
+        words.contains(&name.to_lowercase())
+    })
+}
+
+/// The first two words of `sql` outside comments, upper-cased (`SET`, `LOCAL`).
+fn first_words(sql: &str) -> (String, String) {
+    let code: String = spans(sql)
+        .into_iter()
+        .filter(|(quoted, span)| !(*quoted && (span.starts_with("--") || span.starts_with("/*"))))
+        .map(|(_, span)| span)
+        .collect();
+    let mut words = code
+        .split(|c: char| !c.is_ascii_alphabetic())
+        .filter(|word| !word.is_empty())
+        .map(str::to_ascii_uppercase);
+    let first = words.next().unwrap_or_default();
+    (first, words.next().unwrap_or_default())
 }
 
 fn is_transaction_control(sql: &str) -> bool {
-    let first = sql
-        .trim_start()
-        .split(|c: char| !c.is_ascii_alphabetic())
-        .next()
-        .unwrap_or("")
-        .to_ascii_uppercase();
+    let (first, _) = first_words(sql);
     matches!(
         first.as_str(),
         "BEGIN"
@@ -256,6 +269,7 @@ fn is_transaction_control(sql: &str) -> bool {
             | "SAVEPOINT"
             | "RELEASE"
             | "SET"
+            | "RESET"
     )
 }
 
@@ -270,14 +284,14 @@ struct SessionState {
 
 impl SessionState {
     fn note(&mut self, sql: &str) {
-        let lower = sql.trim_start().to_ascii_lowercase();
-        self.advisory |= lower.contains("advisory_lock") || lower.contains("advisory_xact");
-        let session_set = lower.starts_with("set ")
-            && !["set local", "set transaction", "set constraints"]
-                .iter()
-                .any(|prefix| lower.starts_with(prefix));
+        let lower = sql.to_ascii_lowercase();
+        self.advisory |= lower.contains("advisory_lock");
+        let (first, second) = first_words(sql);
+        let session_set = (first == "SET"
+            && !matches!(second.as_str(), "LOCAL" | "TRANSACTION" | "CONSTRAINTS"))
+            || first == "RESET";
         self.settings |= session_set || lower.contains("set_config");
-        self.listening |= lower.starts_with("listen");
+        self.listening |= first == "LISTEN";
     }
 
     /// What ends this state, as a session closing would.
@@ -339,7 +353,20 @@ impl Builder {
         options: &SpecOptions,
     ) -> Result<(), String> {
         match entry {
-            SqlEntry::Setup { sql } => self.setup.push(sql.clone()),
+            SqlEntry::Setup { sql } => {
+                if !self.triggers.is_empty() {
+                    self.notes.push(
+                        "a setup script ran after a row trigger was installed: the spec \
+                         installs triggers after every setup block, so that script's rows \
+                         did not fire them"
+                            .to_string(),
+                    );
+                }
+                if reads_unpinned_clock(sql) {
+                    self.unpinned.push("setup".to_string());
+                }
+                self.setup.push(pin_clock_calls(sql));
+            }
             SqlEntry::Trigger { table, trigger } => {
                 self.triggers.push((table.clone(), trigger.clone()));
             }
@@ -357,10 +384,13 @@ impl Builder {
                 at_micros,
                 in_transaction,
             } => self.closed(*session, *at_micros, *in_transaction, "closed"),
-            SqlEntry::Crashed { sessions } => {
+            SqlEntry::Crashed {
+                at_micros,
+                sessions,
+            } => {
                 for (session, in_transaction) in sessions {
-                    let at = self.planned.last().map_or(0, |p| p.at_micros);
-                    self.closed(*session, at, *in_transaction, "ended by a server crash");
+                    let how = "ended by a server crash";
+                    self.closed(*session, *at_micros, *in_transaction, how);
                 }
             }
         }
@@ -398,14 +428,26 @@ impl Builder {
     fn statement(&mut self, statement: &SqlStatement) -> Result<(), String> {
         let slot = self.slot(statement.session);
         let step = self.next_step(slot);
-        let inlined = inline_params(&statement.sql, &statement.params)
+        let inlined = inline_params(&pin_clock_calls(&statement.sql), &statement.params)
             .map_err(|error| format!("step {step}: {error}"))?;
         let sql = if statement.starts_transaction {
             format!("{CLOCK_PREFIX}{} us */ {inlined}", statement.sent_micros)
         } else {
             inlined
         };
-        if reads_unpinned_clock(&statement.sql) {
+        let lower = statement.sql.to_ascii_lowercase();
+        for (word, note) in [
+            (
+                "gen_random_uuid",
+                "gen_random_uuid() values differ between servers",
+            ),
+            ("notify", "NOTIFY deliveries are not compared"),
+        ] {
+            if lower.contains(word) && !self.notes.iter().any(|n| n.as_str() == note) {
+                self.notes.push(note.to_string());
+            }
+        }
+        if reads_unpinned_clock(&pin_clock_calls(&statement.sql)) {
             self.unpinned.push(step.clone());
         }
         self.states
@@ -444,7 +486,8 @@ impl Builder {
                 step,
                 result: statement.reply.clone().map(convert),
                 waited: !statement.waited_for.is_empty(),
-                unordered: false,
+                // Without ORDER BY, rows come in scan order, which PostgreSQL does not promise.
+                unordered: !statement.sql.to_ascii_lowercase().contains("order by"),
             },
             comment,
         });
@@ -512,7 +555,36 @@ impl Builder {
         for (planned, next_entry) in self.planned.iter_mut().zip(next_entries) {
             let answered = planned.answered_after_entries.unwrap_or(usize::MAX);
             planned.expected.waited &= next_entry < answered;
+            let timer = matches!(
+                &planned.expected.result,
+                Some(StepResult::Error(failure))
+                    if matches!(failure.code.as_str(), "40P01" | "55P03" | "57014")
+            );
+            if timer && planned.expected.waited {
+                self.notes.push(format!(
+                    "{} ended its wait on a timer (deadlock_timeout, lock_timeout or \
+                     statement_timeout) after later statements arrived; the runner fires \
+                     timers at once, so those may run in another order",
+                    planned.step
+                ));
+            }
         }
+    }
+
+    /// The text reads back with every step's SQL as planned (an SQL text the spec language
+    /// cannot hold is an error, not a different statement).
+    fn check_round_trip(&self, title: &str, text: &str) -> Result<(), String> {
+        let parsed = crate::spec::parse(title, text)
+            .map_err(|error| format!("the written spec does not parse: {error}"))?;
+        for planned in &self.planned {
+            if parsed.step_sql(&planned.step) != Some(planned.sql.trim()) {
+                return Err(format!(
+                    "step {} cannot be written as a spec step: {:?}",
+                    planned.step, planned.sql
+                ));
+            }
+        }
+        Ok(())
     }
 
     /// Spec sessions that play the run's connections (the check session not counted).
@@ -612,7 +684,12 @@ impl Builder {
             let _ = writeln!(text, "\nsession {}", slot.name);
             let _ = writeln!(text, "setup {{ {} }}", self.session_setup);
             for planned in self.planned.iter().filter(|p| p.slot == index) {
-                let _ = writeln!(text, "step {} {{ {} }}", planned.step, planned.sql);
+                if planned.sql.contains("--") || planned.sql.contains('\n') {
+                    // A `--` comment would run over a closing brace on its line.
+                    let _ = writeln!(text, "step {}\n{{\n{}\n}}", planned.step, planned.sql);
+                } else {
+                    let _ = writeln!(text, "step {} {{ {} }}", planned.step, planned.sql);
+                }
             }
         }
         text.push_str("\npermutation\n");
@@ -642,7 +719,6 @@ fn reads_unpinned_clock(sql: &str) -> bool {
         "localtimestamp",
         "current_date",
         "current_time",
-        "transaction_timestamp",
     ]
     .iter()
     .any(|name| lower.contains(name))
@@ -668,23 +744,22 @@ fn seconds(micros: u64) -> String {
 
 /// `sql` with each `$n` outside literals, quoted names and comments replaced by parameter n as
 /// an untyped literal (`'text'`, or `NULL`): the server infers its type from the context, as
-/// it does for a parameter sent without a type.
+/// it does for a parameter a client such as node-postgres sends without a type. An error
+/// names a `$n` without a value.
 pub fn inline_params(sql: &str, params: &[Value]) -> Result<String, String> {
-    let bytes = sql.as_bytes();
     let mut out = String::with_capacity(sql.len());
-    let mut index = 0;
-    while index < bytes.len() {
-        let skip = skip_quoted(sql, index);
-        if skip > index {
-            out.push_str(&sql[index..skip]);
-            index = skip;
+    for (quoted, span) in spans(sql) {
+        if quoted {
+            out.push_str(span);
             continue;
         }
-        if bytes[index] == b'$' && bytes.get(index + 1).is_some_and(u8::is_ascii_digit) {
-            let digits = sql[index + 1..]
+        let mut rest = span;
+        while let Some(at) = find_param(rest) {
+            out.push_str(&rest[..at]);
+            let digits = rest[at + 1..]
                 .find(|c: char| !c.is_ascii_digit())
-                .map_or(sql.len() - index - 1, |end| end);
-            let number: usize = sql[index + 1..index + 1 + digits]
+                .unwrap_or(rest.len() - at - 1);
+            let number: usize = rest[at + 1..at + 1 + digits]
                 .parse()
                 .map_err(|_| format!("parameter number too large in {sql:?}"))?;
             let value = number
@@ -692,45 +767,169 @@ pub fn inline_params(sql: &str, params: &[Value]) -> Result<String, String> {
                 .and_then(|i| params.get(i))
                 .ok_or_else(|| format!("${number} has no value ({} given)", params.len()))?;
             out.push_str(&literal(value));
-            index += 1 + digits;
-            continue;
+            rest = &rest[at + 1 + digits..];
         }
-        let character = sql[index..].chars().next().expect("inside the string");
-        out.push(character);
-        index += character.len_utf8();
+        out.push_str(rest);
     }
     Ok(out)
 }
 
-/// The end of a quoted literal, quoted name, dollar-quoted body or comment starting at
-/// `start`, or `start` when none does.
-fn skip_quoted(sql: &str, start: usize) -> usize {
-    let rest = &sql[start..];
-    let close = |opening: usize, terminator: &str| {
-        rest[opening..]
-            .find(terminator)
-            .map_or(sql.len(), |end| start + opening + end + terminator.len())
-    };
-    if rest.starts_with("--") {
-        return close(2, "\n");
-    }
-    if rest.starts_with("/*") {
-        return close(2, "*/");
-    }
-    if rest.starts_with('\'') || rest.starts_with('"') {
-        // A doubled quote inside is two adjacent quoted parts: the loop meets the second.
-        return close(1, &rest[..1]);
-    }
-    if let Some(inner) = rest.strip_prefix('$') {
-        if let Some(end) = inner.find(|c: char| !(c.is_alphanumeric() || c == '_')) {
-            let tag = &rest[..end + 2];
-            let starts_like_param = inner.starts_with(|c: char| c.is_ascii_digit());
-            if inner.as_bytes()[end] == b'$' && !starts_like_param {
-                return close(tag.len(), tag);
+/// The byte offset of the first `$n` parameter in a code span (a `$` not inside a name).
+fn find_param(code: &str) -> Option<usize> {
+    let bytes = code.as_bytes();
+    (0..bytes.len()).find(|&at| {
+        bytes[at] == b'$'
+            && bytes.get(at + 1).is_some_and(u8::is_ascii_digit)
+            && (at == 0 || !is_name_byte(bytes[at - 1]))
+    })
+}
+
+fn is_name_byte(byte: u8) -> bool {
+    byte.is_ascii_alphanumeric() || byte == b'_' || byte == b'$' || byte >= 0x80
+}
+
+/// `CURRENT_TIMESTAMP` (without a precision) and `transaction_timestamp()` written as `now()`,
+/// which they are in PostgreSQL, so that the pinned `now()` covers them; outside quoted text.
+pub fn pin_clock_calls(sql: &str) -> String {
+    let mut out = String::with_capacity(sql.len());
+    for (quoted, span) in spans(sql) {
+        if quoted {
+            out.push_str(span);
+            continue;
+        }
+        let mut rest = span;
+        while let Some((at, length)) = clock_word(rest) {
+            out.push_str(&rest[..at]);
+            out.push_str("now");
+            rest = &rest[at + length..];
+            if !rest.trim_start().starts_with('(') {
+                out.push_str("()");
             }
         }
+        out.push_str(rest);
     }
-    start
+    out
+}
+
+/// The first `current_timestamp` or `transaction_timestamp` word of a code span (not a
+/// precision form `CURRENT_TIMESTAMP(3)`, which is not `now()`).
+fn clock_word(code: &str) -> Option<(usize, usize)> {
+    let lower = code.to_ascii_lowercase();
+    let bytes = lower.as_bytes();
+    let mut best: Option<(usize, usize)> = None;
+    for word in ["current_timestamp", "transaction_timestamp"] {
+        let mut from = 0;
+        while let Some(found) = lower[from..].find(word) {
+            let at = from + found;
+            let end = at + word.len();
+            let bounded = (at == 0 || !(is_name_byte(bytes[at - 1]) || bytes[at - 1] == b'.'))
+                && bytes.get(end).is_none_or(|next| !is_name_byte(*next));
+            let call = lower[end..].trim_start().starts_with('(');
+            let keep = bounded && (word == "transaction_timestamp") == call;
+            if keep {
+                if best.is_none_or(|(earliest, _)| at < earliest) {
+                    best = Some((at, word.len()));
+                }
+                break;
+            }
+            from = end;
+        }
+    }
+    best
+}
+
+/// `sql` cut into spans, each either quoted (a string literal, a quoted name, a dollar-quoted
+/// body or a comment: `true`) or code (`false`), in order; together they are `sql`.
+fn spans(sql: &str) -> Vec<(bool, &str)> {
+    let mut spans = Vec::new();
+    let (mut code_start, mut index) = (0, 0);
+    while index < sql.len() {
+        let end = quoted_end(sql, index);
+        if end > index {
+            if code_start < index {
+                spans.push((false, &sql[code_start..index]));
+            }
+            spans.push((true, &sql[index..end]));
+            (code_start, index) = (end, end);
+        } else {
+            index += sql[index..].chars().next().map_or(1, char::len_utf8);
+        }
+    }
+    if code_start < sql.len() {
+        spans.push((false, &sql[code_start..]));
+    }
+    spans
+}
+
+/// The end of a quoted literal (`'..'`, `E'..'` with backslash escapes), quoted name,
+/// dollar-quoted body or comment (`--`, nested `/* */`) starting at `start`, or `start` when
+/// none does there. An unterminated one runs to the end.
+fn quoted_end(sql: &str, start: usize) -> usize {
+    let rest = &sql[start..];
+    let bytes = rest.as_bytes();
+    let after_name = start > 0 && is_name_byte(sql.as_bytes()[start - 1]);
+    match bytes.first() {
+        Some(b'-') if rest.starts_with("--") => rest.find('\n').map_or(sql.len(), |e| start + e),
+        Some(b'/') if rest.starts_with("/*") => start + block_comment_length(rest),
+        Some(b'\'') => start + literal_length(rest, false),
+        Some(b'E' | b'e') if bytes.get(1) == Some(&b'\'') && !after_name => {
+            start + 1 + literal_length(&rest[1..], true)
+        }
+        Some(b'"') => rest[1..].find('"').map_or(sql.len(), |e| start + e + 2),
+        Some(b'$') if !after_name => dollar_tag(rest).map_or(start, |tag| {
+            let body = &rest[tag.len()..];
+            body.find(tag)
+                .map_or(sql.len(), |e| start + tag.len() + e + tag.len())
+        }),
+        _ => start,
+    }
+}
+
+/// The length of a `'...'` literal at the start of `text` (a doubled quote is part of it;
+/// with `escapes`, a backslash escapes the next character).
+fn literal_length(text: &str, escapes: bool) -> usize {
+    let bytes = text.as_bytes();
+    let mut index = 1;
+    while index < bytes.len() {
+        match bytes[index] {
+            b'\\' if escapes => index += 2,
+            b'\'' if bytes.get(index + 1) == Some(&b'\'') => index += 2,
+            b'\'' => return index + 1,
+            _ => index += 1,
+        }
+    }
+    text.len()
+}
+
+/// The length of a (nested) `/* */` comment at the start of `text`.
+fn block_comment_length(text: &str) -> usize {
+    let (mut depth, mut index) = (0_usize, 0);
+    while index < text.len() {
+        if text[index..].starts_with("/*") {
+            depth += 1;
+            index += 2;
+        } else if text[index..].starts_with("*/") {
+            depth -= 1;
+            index += 2;
+            if depth == 0 {
+                return index;
+            }
+        } else {
+            index += text[index..].chars().next().map_or(1, char::len_utf8);
+        }
+    }
+    text.len()
+}
+
+/// A dollar-quote tag (`$$`, `$body$`) at the start of `text`; a `$` and digits is a
+/// parameter, not a tag.
+fn dollar_tag(text: &str) -> Option<&str> {
+    let inner = &text[1..];
+    if inner.starts_with(|c: char| c.is_ascii_digit()) {
+        return None;
+    }
+    let end = inner.find(|c: char| !(c.is_alphanumeric() || c == '_'))?;
+    inner[end..].starts_with('$').then(|| &text[..end + 2])
 }
 
 /// A parameter as an untyped literal.
@@ -756,6 +955,100 @@ mod tests {
             inline_params(sql, &params).unwrap(),
             "SELECT '7', '$2', \"$1\", 'it''s' -- $3\n, /* $1 */ NULL, $$ $1 $$"
         );
+    }
+
+    #[test]
+    fn escapes_names_and_multibyte_text_keep_parameters_apart() {
+        let params = [Value::Int8(7), Value::Text("x".into())];
+        let sql = "UPDATE t SET note = E'it\\'s $1', a$1 = $2 WHERE id = $1\u{a0}AND v = '\u{fc}'";
+        assert_eq!(
+            inline_params(sql, &params).unwrap(),
+            "UPDATE t SET note = E'it\\'s $1', a$1 = 'x' WHERE id = '7'\u{a0}AND v = '\u{fc}'"
+        );
+        // As in PostgreSQL's lexer, a byte over 0x7f continues a name: `\u{ff0c}$2` is one.
+        let sql = "SELECT $body$ $1 $body$, /* a /* $1 */ $2 */ $2, $1\u{ff0c}$2";
+        assert_eq!(
+            inline_params(sql, &params).unwrap(),
+            "SELECT $body$ $1 $body$, /* a /* $1 */ $2 */ 'x', '7'\u{ff0c}$2"
+        );
+    }
+
+    #[test]
+    fn current_timestamp_is_written_as_now() {
+        let sql = "CREATE TABLE t (a timestamptz DEFAULT CURRENT_TIMESTAMP, b text DEFAULT \
+                   'current_timestamp', c timestamptz DEFAULT current_timestamp(3), \
+                   d timestamptz DEFAULT transaction_timestamp ())";
+        assert_eq!(
+            pin_clock_calls(sql),
+            "CREATE TABLE t (a timestamptz DEFAULT now(), b text DEFAULT 'current_timestamp', \
+             c timestamptz DEFAULT current_timestamp(3), d timestamptz DEFAULT now ())"
+        );
+    }
+
+    fn statement(session: u32, sql: &str, answered: bool) -> SqlEntry {
+        let reply = Ok(syncsim_sim::services::pg::QueryResult {
+            command_tag: "SET".into(),
+            columns: Vec::new(),
+            rows: Vec::new(),
+            rows_affected: 0,
+        });
+        SqlEntry::Statement(Box::new(SqlStatement {
+            session: SessionId(session),
+            client_node: "w".into(),
+            sql: sql.into(),
+            params: Vec::new(),
+            sent_micros: 0,
+            starts_transaction: true,
+            waited_for: Vec::new(),
+            finished_micros: answered.then_some(0),
+            reply: answered.then_some(reply),
+            answered_after_entries: answered.then_some(0),
+        }))
+    }
+
+    fn closed(session: u32) -> SqlEntry {
+        SqlEntry::Closed {
+            session: SessionId(session),
+            at_micros: 0,
+            in_transaction: false,
+        }
+    }
+
+    #[test]
+    fn a_session_is_reused_only_without_session_state() {
+        let entries = [
+            statement(1, "/* c */ SET\tlock_timeout = '1s'", true),
+            closed(1),
+            statement(2, "SELECT pg_advisory_lock(1)", true),
+            closed(2),
+            statement(3, "SELECT 1", true),
+            statement(4, "UPDATE t SET a = 1", false),
+            SqlEntry::Crashed {
+                at_micros: 5,
+                sessions: vec![(SessionId(3), false), (SessionId(4), true)],
+            },
+        ];
+        let run = RunSql {
+            server: "db",
+            entries: &entries,
+            tables: Vec::new(),
+            trace: &Trace::default(),
+            deadlock_timeout_micros: 1_000_000,
+        };
+        let spec = write_spec("t", &run, &SpecOptions::default()).unwrap();
+        // conn1 keeps its SET; conn2's advisory lock ends with an unlock, and conn3 reuses it.
+        assert!(spec
+            .text
+            .contains("step conn2_2 { SELECT pg_advisory_unlock_all() }"));
+        assert!(spec
+            .text
+            .contains("step conn2_3 { /* syncsim clock: 0 us */ SELECT 1 }"));
+        assert_eq!((spec.connections, spec.sessions), (4, 3));
+        let waiting = spec
+            .notes
+            .iter()
+            .any(|note| note.contains("conn#4 was ended by"));
+        assert!(waiting, "{:?}", spec.notes);
     }
 
     #[test]

@@ -397,8 +397,9 @@ impl Driver for RealDriver {
                 "SELECT set_config('syncsim.now', '{}', false)",
                 clock_text(at_micros)
             );
-            let result = self.runtime.block_on(state.client.simple_query(&set));
-            result.map_err(|error| backend_error("pin the clock", &error))?;
+            // A session the real server left in an aborted transaction refuses it: the step
+            // then reports its own SQLSTATE, which the comparison shows.
+            let _ = self.runtime.block_on(state.client.simple_query(&set));
         }
         let client = Arc::clone(&state.client);
         let sql = sql.to_string();

@@ -241,6 +241,9 @@ impl Case {
             self.bounds.events_max,
             plan.request_faults().cloned(),
         ));
+        if keep_services {
+            world.keep_services();
+        }
         let sometimes_names: Vec<String> = properties
             .iter()
             .filter(|property| property.modality() == Modality::Sometimes)

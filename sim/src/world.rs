@@ -275,6 +275,9 @@ pub(crate) struct World {
     events_max: u64,
     event_count: AtomicU64,
     wall_timeout: AtomicBool,
+    /// Whether the run keeps its services' ground truth for tools after it ends
+    /// (`Case::run_keeping_services`): services may then record more than properties read.
+    keeps_services: AtomicBool,
     wake: Mutex<Option<UnboundedSender<()>>>,
     /// The request channels of the nodes that serve HTTP.
     pub(crate) http: crate::services::http::Endpoints,
@@ -291,6 +294,17 @@ fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
 }
 
 impl World {
+    /// Marks the run as one whose services' ground truth outlives it (set before it starts).
+    pub(crate) fn keep_services(&self) {
+        self.keeps_services.store(true, Ordering::SeqCst);
+    }
+
+    /// Whether the services' ground truth outlives the run: a service may then record what
+    /// only tools read (the Postgres server's SQL history), which a sweep would pay for.
+    pub(crate) fn keeps_services(&self) -> bool {
+        self.keeps_services.load(Ordering::SeqCst)
+    }
+
     pub(crate) fn new(
         seed: Seed,
         net: NetConfig,
@@ -317,6 +331,7 @@ impl World {
             events_max,
             event_count: AtomicU64::new(0),
             wall_timeout: AtomicBool::new(false),
+            keeps_services: AtomicBool::new(false),
             wake: Mutex::new(None),
             http: crate::services::http::Endpoints::default(),
             service_nodes: Mutex::new(Vec::new()),

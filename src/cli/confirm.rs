@@ -92,10 +92,11 @@ pub fn confirm(arguments: &ConfirmArgs) -> Result<u8, Usage> {
     }
     let outcome = file.replay_keeping_services();
     let same = outcome.failure.as_ref().map(|failure| &failure.property);
-    if same != Some(&file.failure.property) || outcome.digest() != file.digest {
+    let reproduced = same == Some(&file.failure.property) && outcome.digest() == file.digest;
+    if !reproduced {
         say!(
-            "note: this replay did not reproduce the file's failure and digest {}: the SQL \
-             confirmed is this run's",
+            "note: this replay did not reproduce the file's failure and digest {}: what is \
+             compared is this run's SQL, and the verdict cannot be \"confirmed\"",
             file.digest
         );
     }
@@ -116,12 +117,18 @@ pub fn confirm(arguments: &ConfirmArgs) -> Result<u8, Usage> {
         say!("  note: {note}");
     }
     let mut sim = SimDriver::with_triggers(emitted.triggers.clone());
-    let confirmation = confirm::confirm(&emitted, &spec, &mut sim, Some(&mut real))
-        .map_err(|error| Usage(format!("the spec could not run: {error}")))?;
+    let confirmation = match confirm::confirm(&emitted, &spec, &mut sim, Some(&mut real)) {
+        Ok(confirmation) => confirmation,
+        Err(error) => {
+            say!("not confirmed: the spec could not run to its end: {error}");
+            return Ok(1);
+        }
+    };
     drop(real);
     drop(server);
     print_steps(&confirmation, &spec, &version, arguments.show);
-    Ok(verdict(&confirmation, &emitted, &version))
+    let code = verdict(&confirmation, &emitted, &version);
+    Ok(if reproduced { code } else { 1 })
 }
 
 /// Where the server comes from without `--url`.
@@ -166,6 +173,9 @@ fn connect_real(
     let version = real
         .server_version()
         .map_err(|error| Usage(error.to_string()))?;
+    if !version.starts_with("15.") {
+        say!("  note: the server is PostgreSQL {version}; the simulation models 15");
+    }
     Ok((server, real, version))
 }
 
@@ -187,7 +197,7 @@ fn verdict(confirmation: &Confirmation, emitted: &EmittedSpec, version: &str) ->
             differing.len(),
             confirmation.steps.len()
         ),
-        None => say!("differs at setup"),
+        None => say!("differs at setup, or a side stopped early"),
     }
     1
 }
@@ -198,6 +208,10 @@ fn print_steps(confirmation: &Confirmation, spec: &Spec, version: &str, show: bo
     let (sim_setup, real_setup) = &confirmation.setup;
     if !sim_setup.is_empty() || !real_setup.is_empty() {
         say!("setup failed: simulation {sim_setup:?}, PostgreSQL {real_setup:?}");
+    }
+    let (sim_stopped, real_stopped) = &confirmation.stopped;
+    if !sim_stopped.is_empty() || !real_stopped.is_empty() {
+        say!("stopped early: simulation {sim_stopped:?}, PostgreSQL {real_stopped:?}");
     }
     for report in &confirmation.steps {
         if !(show || report.differs()) {

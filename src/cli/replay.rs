@@ -19,6 +19,12 @@ fn read(path: &std::path::Path) -> Result<String, Usage> {
 
 /// Replays the file.
 pub fn replay(arguments: &ReplayArgs) -> Result<u8, Usage> {
+    let spec_options = !arguments.spec.tables.is_empty() || arguments.spec.server.is_some();
+    if spec_options && arguments.format != Format::Spec {
+        return Err(Usage(
+            "--tables and --server go with --format spec".to_string(),
+        ));
+    }
     let origin = arguments.file.display().to_string();
     let file =
         ReplayFile::from_json(&read(&arguments.file)?, &origin).map_err(|error| Usage(error.0))?;

@@ -38,8 +38,9 @@ fn row(scenario: &ScenarioSpec, url: &str, settings: &Settings) -> Vec<String> {
         tables: Vec::new(),
         server: None,
     };
-    let Ok((_, emitted)) = spec_of_run(&file, &replayed, &no_options) else {
-        return vec![id, "no SQL in the run".into()];
+    let emitted = match spec_of_run(&file, &replayed, &no_options) {
+        Ok((_, emitted)) => emitted,
+        Err(error) => return vec![id, error.0],
     };
     let Ok(parsed) = spec::parse(&scenario.id, &emitted.text) else {
         return vec![id, "the written spec does not parse".into()];
@@ -47,8 +48,9 @@ fn row(scenario: &ScenarioSpec, url: &str, settings: &Settings) -> Vec<String> {
     let mut seconds = Vec::new();
     let mut confirmed = true;
     for _ in 0..settings.repeats {
-        let Ok(mut real) = RealDriver::connect(url) else {
-            return vec![id, "cannot connect to the server".into()];
+        let mut real = match RealDriver::connect(url) {
+            Ok(real) => real,
+            Err(error) => return vec![id, format!("cannot connect to the server: {error}")],
         };
         real.pin_clock();
         let triggers = emitted.triggers.iter();

@@ -91,7 +91,8 @@ impl RowTrigger for ConnectTrigger {
             .chars()
             .map(|c| if c.is_ascii_alphanumeric() { c } else { '_' })
             .collect();
-        let (log, name, key) = (&self.log_table, &self.table_name, &self.key_column);
+        let (log, key) = (&self.log_table, &self.key_column);
+        let name = self.table_name.replace('\'', "''");
         Some(format!(
             "CREATE FUNCTION hc_status_{function}() RETURNS trigger LANGUAGE plpgsql AS $$ \
              BEGIN \

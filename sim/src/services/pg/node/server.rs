@@ -190,6 +190,7 @@ impl PgServer {
     ) -> (SessionId, NodeRef) {
         self.entropy
             .get_or_insert_with(|| Prng::new(world.seed.stream(&format!("pg/{server_name}"))));
+        self.history.statements = world.keeps_services();
         let kernel_node = *self
             .kernel_node
             .get_or_insert_with(|| world.create_service_node(&format!("{server_name} kernel")));
@@ -287,6 +288,9 @@ impl PgServer {
     }
 
     fn record_arrival(&mut self, session: SessionId, sql: &str, params: &[Value], now_micros: u64) {
+        if !self.history.statements {
+            return;
+        }
         let client_node = self
             .links
             .get(&session)
@@ -421,7 +425,8 @@ impl PgServer {
     pub(crate) fn crash(&mut self) {
         let open = self.links.keys();
         let sessions = open.map(|s| (*s, self.engine.in_transaction(*s))).collect();
-        self.history.crashed(sessions);
+        let at_micros = crate::rt::try_now().map_or(0, |now| now.as_micros());
+        self.history.crashed(at_micros, sessions);
         self.engine.crash();
         self.links.clear();
         self.waiters.clear();
