@@ -242,7 +242,8 @@ fn spec_format_and_confirm_refuse_bad_input() {
     std::fs::write(&malformed, "{\"scenario\": 1").expect("written");
     let malformed = malformed.to_string_lossy().to_string();
     let unreachable = "postgres://postgres@127.0.0.1:1/postgres";
-    let cases: [(Vec<&str>, &str); 6] = [
+    let cases: [(Vec<&str>, &str); 7] = [
+        (vec!["replay", &org_sync, "--all"], "go with --format spec"),
         (
             vec!["confirm", "/nonexistent/x.json"],
             "cannot read /nonexistent/x.json",

@@ -186,6 +186,10 @@ pub struct ReplayArgs {
     /// With `--format spec`: which SQL to keep.
     #[command(flatten)]
     pub spec: SpecArgs,
+    /// With `--format spec`: every statement, not only those with a value the failure's
+    /// reason names (an id, a UUID, an email), their transactions and what they waited for.
+    #[arg(long)]
+    pub all: bool,
 }
 
 /// Arguments of `confirm`.
@@ -199,6 +203,10 @@ pub struct ConfirmArgs {
     /// Print every step of both logs, not only the ones that differ.
     #[arg(long)]
     pub show: bool,
+    /// Only the statements with a value the failure's reason names, their transactions and
+    /// what they waited for (then the run's own answers are not compared).
+    #[arg(long)]
+    pub focus: bool,
     /// Which SQL to keep.
     #[command(flatten)]
     pub spec: SpecArgs,

@@ -15,7 +15,9 @@ use syncsim::scenarios::replay::ReplayFile;
 use syncsim::sim::services::pg::{PgServer, SqlEntry};
 use syncsim::sim::Outcome;
 use syncsim_conformance::confirm::{self, Confirmation};
-use syncsim_conformance::history_spec::{write_spec, EmittedSpec, RunSql, SpecOptions};
+use syncsim_conformance::history_spec::{
+    entities_of, write_spec, EmittedSpec, RunSql, SpecOptions,
+};
 use syncsim_conformance::real_backend::RealDriver;
 use syncsim_conformance::server;
 use syncsim_conformance::sim_backend::SimDriver;
@@ -37,6 +39,7 @@ pub fn spec_of_run(
     file: &ReplayFile,
     outcome: &Outcome,
     arguments: &SpecArgs,
+    focus: bool,
 ) -> Result<(String, EmittedSpec), Usage> {
     let servers = outcome.services.of_type::<PgServer>();
     let with_sql: Vec<&str> = servers
@@ -77,6 +80,7 @@ pub fn spec_of_run(
         })?;
     let options = SpecOptions {
         tables: (!arguments.tables.is_empty()).then(|| arguments.tables.clone()),
+        entities: focus.then(|| entities_of(&file.failure.reason)),
     };
     let title = format!("{} seed {}", file.scenario.id, file.seed);
     let run = RunSql::of(name, server, &outcome.trace);
@@ -100,7 +104,7 @@ pub fn confirm(arguments: &ConfirmArgs) -> Result<u8, Usage> {
             file.digest
         );
     }
-    let (server_name, emitted) = spec_of_run(&file, &outcome, &arguments.spec)?;
+    let (server_name, emitted) = spec_of_run(&file, &outcome, &arguments.spec, arguments.focus)?;
     let spec = spec::parse(&file.scenario.id, &emitted.text)
         .map_err(|error| Usage(format!("the written spec does not parse: {error}")))?;
     let (server, mut real, version) = connect_real(arguments.url.as_deref(), &emitted)?;

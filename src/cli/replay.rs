@@ -19,10 +19,11 @@ fn read(path: &std::path::Path) -> Result<String, Usage> {
 
 /// Replays the file.
 pub fn replay(arguments: &ReplayArgs) -> Result<u8, Usage> {
-    let spec_options = !arguments.spec.tables.is_empty() || arguments.spec.server.is_some();
+    let spec_options =
+        !arguments.spec.tables.is_empty() || arguments.spec.server.is_some() || arguments.all;
     if spec_options && arguments.format != Format::Spec {
         return Err(Usage(
-            "--tables and --server go with --format spec".to_string(),
+            "--tables, --server and --all go with --format spec".to_string(),
         ));
     }
     let origin = arguments.file.display().to_string();
@@ -46,7 +47,9 @@ pub fn replay(arguments: &ReplayArgs) -> Result<u8, Usage> {
         Format::Chrome => serde_json::to_string_pretty(&render::chrome(&outcome.trace))
             .expect("JSON values serialize"),
         Format::Spec => {
-            let (_, emitted) = super::confirm::spec_of_run(&file, &outcome, &arguments.spec)?;
+            let focus = !arguments.all;
+            let (_, emitted) =
+                super::confirm::spec_of_run(&file, &outcome, &arguments.spec, focus)?;
             for note in &emitted.notes {
                 eprintln!("note: {note}");
             }

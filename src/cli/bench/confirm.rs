@@ -38,7 +38,7 @@ fn row(scenario: &ScenarioSpec, url: &str, settings: &Settings) -> Vec<String> {
         tables: Vec::new(),
         server: None,
     };
-    let emitted = match spec_of_run(&file, &replayed, &no_options) {
+    let emitted = match spec_of_run(&file, &replayed, &no_options, false) {
         Ok((_, emitted)) => emitted,
         Err(error) => return vec![id, error.0],
     };
