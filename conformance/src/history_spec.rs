@@ -40,6 +40,8 @@ use crate::sim_backend::convert;
 
 /// The prefix of a step's clock marker; the virtual microseconds and ` us */` follow.
 const CLOCK_PREFIX: &str = "/* syncsim clock: ";
+/// The prefix of the arrival-time marker of a step inside a transaction.
+const AT_PREFIX: &str = "/* syncsim at: ";
 
 /// How to cut the history down.
 #[derive(Clone, Debug, Default)]
@@ -157,11 +159,22 @@ impl<'a> RunSql<'a> {
     }
 }
 
-/// The virtual time a step's clock marker pins it to, in microseconds.
+/// The virtual time a step's clock marker pins `now()` to, in microseconds (a step that
+/// starts a transaction).
 pub fn clock_of(sql: &str) -> Option<u64> {
     let rest = sql.trim_start().strip_prefix(CLOCK_PREFIX)?;
     let (digits, _) = rest.split_once(" us */")?;
     digits.parse().ok()
+}
+
+/// The virtual time a step arrived at in the run, from either marker (`syncsim clock:` or,
+/// inside a transaction, `syncsim at:`), in microseconds: the simulated backend runs the step
+/// then, so lock waits start, and their timers run out, in the run's order.
+pub fn time_of(sql: &str) -> Option<u64> {
+    let at = sql.trim_start().strip_prefix(AT_PREFIX);
+    let digits = at.and_then(|rest| rest.split_once(" us */"));
+    let micros = digits.and_then(|(digits, _)| digits.parse().ok());
+    micros.or_else(|| clock_of(sql))
 }
 
 /// The wall time the simulation shows at virtual `micros` (`2026-01-01 00:00:00+00` at 0),
@@ -530,11 +543,12 @@ impl Builder {
         let step = self.next_step(slot);
         let inlined = inline_params(&pin_clock_calls(&statement.sql), &statement.params)
             .map_err(|error| format!("step {step}: {error}"))?;
-        let sql = if statement.starts_transaction {
-            format!("{CLOCK_PREFIX}{} us */ {inlined}", statement.sent_micros)
+        let marker = if statement.starts_transaction {
+            CLOCK_PREFIX
         } else {
-            inlined
+            AT_PREFIX
         };
+        let sql = format!("{marker}{} us */ {inlined}", statement.sent_micros);
         let lower = statement.sql.to_ascii_lowercase();
         for (word, note) in [
             (
@@ -621,7 +635,7 @@ impl Builder {
                 entry: self.index,
                 answered_after_entries: Some(self.index),
                 step: step.clone(),
-                sql: sql.to_string(),
+                sql: format!("{AT_PREFIX}{at_micros} us */ {sql}"),
                 at_micros,
                 expected: ExpectedStep {
                     step,
@@ -1137,9 +1151,8 @@ mod tests {
         };
         let spec = write_spec("t", &run, &SpecOptions::default()).unwrap();
         // conn1 keeps its SET; conn2's advisory lock ends with an unlock, and conn3 reuses it.
-        assert!(spec
-            .text
-            .contains("step conn2_2 { SELECT pg_advisory_unlock_all() }"));
+        let unlock = "step conn2_2 { /* syncsim at: 0 us */ SELECT pg_advisory_unlock_all() }";
+        assert!(spec.text.contains(unlock), "{}", spec.text);
         assert!(spec
             .text
             .contains("step conn2_3 { /* syncsim clock: 0 us */ SELECT 1 }"));
@@ -1156,6 +1169,9 @@ mod tests {
         let sql = format!("{CLOCK_PREFIX}1500000 us */ BEGIN");
         assert_eq!(clock_of(&sql), Some(1_500_000));
         assert_eq!(clock_of("BEGIN"), None);
+        assert_eq!(time_of(&sql), Some(1_500_000));
+        assert_eq!(time_of(&format!("{AT_PREFIX}7 us */ SELECT 1")), Some(7));
+        assert_eq!(clock_of(&format!("{AT_PREFIX}7 us */ SELECT 1")), None);
         assert_eq!(clock_text(0), "2026-01-01 00:00:00+00");
     }
 

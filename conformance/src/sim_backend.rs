@@ -27,7 +27,7 @@ use syncsim_sim::services::pg::{
 
 use syncsim_sim::{Prng, Seed};
 
-use crate::history_spec::clock_of;
+use crate::history_spec::time_of;
 use crate::outcome::{Event, Failure, Phase, StepResult};
 use crate::runner::{has_cycle, BackendError, Driver, Settled};
 use crate::spec::Spec;
@@ -254,7 +254,7 @@ impl Driver for SimDriver {
         *self = SimDriver::with_triggers(std::mem::take(&mut self.triggers));
         self.pinned_clock = spec.sessions.iter().any(|session| {
             let mut steps = session.steps.iter();
-            steps.any(|step| clock_of(&step.sql).is_some())
+            steps.any(|step| time_of(&step.sql).is_some())
         });
         let mut failures = Vec::new();
         let admin = self.pg.open_session();
@@ -282,7 +282,7 @@ impl Driver for SimDriver {
             .sessions
             .get(session)
             .ok_or_else(|| BackendError(format!("no session {session}")))?;
-        let at_micros = clock_of(sql).unwrap_or(self.now_micros + self.step_micros());
+        let at_micros = time_of(sql).unwrap_or(self.now_micros + self.step_micros());
         self.advance_to(at_micros);
         if let StepOutcome::Done(result) =
             self.pg

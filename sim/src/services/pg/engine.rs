@@ -20,12 +20,14 @@ use sqlparser::ast::Statement;
 use sqlparser::dialect::PostgreSqlDialect;
 use sqlparser::parser::Parser;
 
+use super::catalog::TableId;
 use super::dispatch::BatchRun;
 use super::error::{PgError, SqlState};
 use super::exec::{Db, Wait};
+use super::locks::RowLockMode;
 use super::session::{Pending, Session};
 use super::set_constraints;
-use super::storage::ReadView;
+use super::storage::{ReadView, RowId};
 use super::value::Value;
 use super::{arbiter, lock_syntax};
 use super::{CancelReason, CommittedTxn, Entropy, PgConfig, Row, SessionId, StepOutcome};
@@ -311,7 +313,7 @@ impl Postgres {
     /// resumed statement may block again (then it reports `Blocked` anew).
     pub fn runnable_waiters(&self) -> Vec<SessionId> {
         let wait_over = |session: &SessionId, pending: &Pending| match &pending.wait {
-            Wait::Xids(xids) => xids.iter().all(|xid| {
+            Wait::Xids(xids) | Wait::Row { xids, .. } => xids.iter().all(|xid| {
                 !self.db.txns.in_progress(*xid)
                     || self
                         .db
@@ -357,7 +359,10 @@ impl Postgres {
             return Vec::new();
         };
         match &pending.wait {
-            Wait::Xids(xids) => {
+            Wait::Row { key, mode, .. } if self.tuple_lock_queued(session, *key, *mode) => {
+                self.tuple_lock_holders(session, *key, *mode)
+            }
+            Wait::Xids(xids) | Wait::Row { xids, .. } => {
                 let live: Vec<u64> = xids
                     .iter()
                     .copied()
@@ -375,6 +380,84 @@ impl Postgres {
             Wait::Table(table, _) => self
                 .db
                 .owners(&self.db.table_locks.blockers(*table, session)),
+        }
+    }
+
+    /// The earlier waiters for row `key` whose requested mode conflicts with `mode`, in wait
+    /// order, with `session`'s own wait sequence excluded.
+    fn earlier_row_waiters(
+        &self,
+        session: SessionId,
+        key: (TableId, RowId),
+        mode: RowLockMode,
+    ) -> Vec<(u64, SessionId, RowLockMode)> {
+        // A waiter that already holds a lock on the row takes no tuple lock (heap_lock_tuple's
+        // `skip_tuple_lock`, so that upgrading a lock does not deadlock): it neither queues
+        // nor holds (upstream spec tuplelock-upgrade-no-deadlock).
+        let sequence_of = |candidate: &SessionId| {
+            let state = self.sessions.get(candidate)?;
+            let pending = state.pending.as_ref()?;
+            let holds_row = |xid| self.db.row_locks.holds(key, xid);
+            if state.txn.as_ref().is_some_and(|txn| holds_row(txn.xid)) {
+                return None;
+            }
+            match &pending.wait {
+                Wait::Row {
+                    key: other, mode, ..
+                } if *other == key => Some((pending.wait_sequence, *mode)),
+                _ => None,
+            }
+        };
+        let Some((own_sequence, _)) = sequence_of(&session) else {
+            return Vec::new();
+        };
+        let mut earlier: Vec<(u64, SessionId, RowLockMode)> = self
+            .sessions
+            .keys()
+            .filter(|candidate| **candidate != session)
+            .filter_map(|candidate| {
+                let (sequence, other_mode) = sequence_of(candidate)?;
+                let conflicts = mode.conflicts_with(other_mode) || other_mode.conflicts_with(mode);
+                (sequence < own_sequence && conflicts).then_some((sequence, *candidate, other_mode))
+            })
+            .collect();
+        earlier.sort_unstable();
+        earlier
+    }
+
+    /// Whether `session`'s row wait queues behind an earlier waiter for the same row (so
+    /// it waits for the tuple lock, not for the locker's transaction).
+    fn tuple_lock_queued(
+        &self,
+        session: SessionId,
+        key: (TableId, RowId),
+        mode: RowLockMode,
+    ) -> bool {
+        !self.earlier_row_waiters(session, key, mode).is_empty()
+    }
+
+    /// The earlier conflicting waiters for the row that hold its tuple lock (none of them
+    /// queues behind another), or the first of them when none does.
+    fn tuple_lock_holders(
+        &self,
+        session: SessionId,
+        key: (TableId, RowId),
+        mode: RowLockMode,
+    ) -> Vec<SessionId> {
+        let earlier = self.earlier_row_waiters(session, key, mode);
+        let holders: Vec<SessionId> = earlier
+            .iter()
+            .filter(|(_, waiter, waiter_mode)| !self.tuple_lock_queued(*waiter, key, *waiter_mode))
+            .map(|(_, waiter, _)| *waiter)
+            .collect();
+        if holders.is_empty() {
+            earlier
+                .first()
+                .map(|(_, waiter, _)| *waiter)
+                .into_iter()
+                .collect()
+        } else {
+            holders
         }
     }
 

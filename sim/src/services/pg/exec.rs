@@ -16,7 +16,7 @@ use std::collections::BTreeMap;
 
 use super::catalog::{Catalog, TableId};
 use super::error::PgError;
-use super::locks::{AdvisoryKey, AdvisoryLocks, RowLocks};
+use super::locks::{AdvisoryKey, AdvisoryLocks, RowLockMode, RowLocks};
 use super::storage::{
     CommandId, Heap, ReadView, RowId, TxnTable, WriteKind, WriteRecord, Xid, EMPTY_HEAP,
 };
@@ -44,6 +44,18 @@ impl From<PgError> for Interrupt {
 pub enum Wait {
     /// The end (commit or rollback) of all these transactions.
     Xids(Vec<Xid>),
+    /// The end of all these transactions, to lock `key` in `mode`. Who blocks the waiter is
+    /// the row's tuple-lock queue: an earlier waiter for the row in a conflicting mode holds
+    /// the tuple lock while it waits (PostgreSQL's `heap_lock_tuple`), so a later waiter
+    /// waits for it, not for the locker (`Postgres::blockers`).
+    Row {
+        /// The row.
+        key: (TableId, RowId),
+        /// The requested lock mode.
+        mode: RowLockMode,
+        /// The transactions holding conflicting locks when the wait started.
+        xids: Vec<Xid>,
+    },
     /// An advisory lock to become free for this session.
     Advisory(AdvisoryKey),
     /// A table lock (the session is in the table's queue, see `table_locks`).

@@ -3,8 +3,10 @@
 //! wake-up and deadlock detection live in the engine.
 //!
 //! Table-level locks live in `table_locks`.
-//! Not modelled: a per-row wait queue (the engine offers waiters the lock
-//! oldest wait first, but a new statement submitted before they resume may overtake them),
+//! Not modelled: a per-row wait queue (the engine offers waiters the lock oldest wait first,
+//! and names an earlier conflicting waiter as a later one's blocker, as the tuple lock of
+//! PostgreSQL's `heap_lock_tuple` does (`Postgres::blockers`), but a new statement submitted
+//! before they resume may overtake them),
 //! lock_timeout (the driver cancels waits), shared advisory locks, and the
 //! "older lock kept" rule when a savepoint that upgraded a row lock is rolled back beyond what
 //! the per-command lock list gives naturally.
@@ -30,7 +32,9 @@ pub enum RowLockMode {
 }
 
 impl RowLockMode {
-    fn conflicts_with(self, held: RowLockMode) -> bool {
+    /// Whether a request in this mode conflicts with `held` (PostgreSQL's row-lock table;
+    /// the tuple-lock modes `heap_lock_tuple` maps them to conflict the same way).
+    pub(crate) fn conflicts_with(self, held: RowLockMode) -> bool {
         use RowLockMode::{KeyShare, NoKeyUpdate, Share, Update};
         match self {
             KeyShare => held == Update,
@@ -55,6 +59,13 @@ pub struct RowLocks {
 }
 
 impl RowLocks {
+    /// Whether `xid` holds a lock (any mode) on the row.
+    pub fn holds(&self, key: (TableId, RowId), xid: Xid) -> bool {
+        self.held
+            .get(&key)
+            .is_some_and(|locks| locks.iter().any(|lock| lock.xid == xid))
+    }
+
     /// Other transactions holding a lock on the row that conflicts with `mode`.
     pub fn conflicting(&self, key: (TableId, RowId), xid: Xid, mode: RowLockMode) -> Vec<Xid> {
         let mut blockers: Vec<Xid> = self

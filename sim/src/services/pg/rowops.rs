@@ -62,7 +62,11 @@ pub fn lock_row(
         .conflicting((table_id, row_id), ctx.xid(), mode);
     if !blockers.is_empty() {
         return match policy {
-            WaitPolicy::Wait => Err(Interrupt::Block(Wait::Xids(blockers))),
+            WaitPolicy::Wait => Err(Interrupt::Block(Wait::Row {
+                key: (table_id, row_id),
+                mode,
+                xids: blockers,
+            })),
             WaitPolicy::SkipLocked => Ok(Locked::Skip),
             WaitPolicy::NoWait => {
                 let table = ctx.db.catalog.table(table_id).name.clone();
