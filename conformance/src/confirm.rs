@@ -13,6 +13,7 @@ use std::fmt;
 
 use crate::history_spec::{EmittedSpec, ExpectedStep};
 use crate::outcome::{Event, PermutationLog, StepResult};
+use crate::real_backend::RealDriver;
 use crate::runner::{run_permutation, BackendError, Driver};
 use crate::spec::Spec;
 
@@ -89,6 +90,23 @@ impl Confirmation {
     pub fn differing(&self) -> impl Iterator<Item = &StepReport> {
         self.steps.iter().filter(|step| step.differs())
     }
+}
+
+/// `real` made ready for a spec written from a run: `now()` pinned to its clock markers and
+/// the run's row triggers installed in their SQL form. Returns the tables whose trigger has
+/// no SQL form (the real server runs without it).
+pub fn prepare_real(real: &mut RealDriver, emitted: &EmittedSpec) -> Vec<String> {
+    real.pin_clock();
+    let mut trigger_sql = Vec::new();
+    let mut missing = Vec::new();
+    for (table, trigger) in &emitted.triggers {
+        match trigger.postgres_sql(table) {
+            Some(sql) => trigger_sql.push(sql),
+            None => missing.push(table.clone()),
+        }
+    }
+    real.after_setup(trigger_sql);
+    missing
 }
 
 /// Runs `spec` (parsed from `emitted.text`) on `sim` and on `real` when given, and compares.

@@ -163,17 +163,9 @@ fn connect_real(
             "cannot reach the PostgreSQL server of {source}: {error}"
         ))
     })?;
-    real.pin_clock();
-    let mut trigger_sql = Vec::new();
-    for (table, trigger) in &emitted.triggers {
-        match trigger.postgres_sql(table) {
-            Some(sql) => trigger_sql.push(sql),
-            None => say!(
-                "  note: the row trigger on {table} has no SQL form: PostgreSQL runs without it"
-            ),
-        }
+    for table in confirm::prepare_real(&mut real, emitted) {
+        say!("  note: the row trigger on {table} has no SQL form: PostgreSQL runs without it");
     }
-    real.after_setup(trigger_sql);
     let version = real
         .server_version()
         .map_err(|error| Usage(error.to_string()))?;

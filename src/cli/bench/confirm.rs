@@ -7,7 +7,7 @@
 
 use syncsim::scenarios::replay::ReplayFile;
 use syncsim::scenarios::{shrink, Expectation, ScenarioSpec};
-use syncsim_conformance::confirm::confirm;
+use syncsim_conformance::confirm::{confirm, prepare_real};
 use syncsim_conformance::real_backend::RealDriver;
 use syncsim_conformance::server;
 use syncsim_conformance::sim_backend::SimDriver;
@@ -52,13 +52,7 @@ fn row(scenario: &ScenarioSpec, url: &str, settings: &Settings) -> Vec<String> {
             Ok(real) => real,
             Err(error) => return vec![id, format!("cannot connect to the server: {error}")],
         };
-        real.pin_clock();
-        let triggers = emitted.triggers.iter();
-        real.after_setup(
-            triggers
-                .filter_map(|(t, trigger)| trigger.postgres_sql(t))
-                .collect(),
-        );
+        prepare_real(&mut real, &emitted);
         let mut sim = SimDriver::with_triggers(emitted.triggers.clone());
         let stopwatch = Stopwatch::start();
         let result = confirm(&emitted, &parsed, &mut sim, Some(&mut real));
