@@ -120,6 +120,29 @@ fn a_crashed_worker_restarts_from_scratch_at_heal() {
     assert_eq!(starts, 2, "booted once, restarted once by the heal phase");
 }
 
+#[test]
+fn a_planned_outage_lasts_as_planned_after_the_workload_is_done() {
+    // The client is done at about 20 ms; the pause planned for 300..700 ms must still run,
+    // ended by its own resume at 700 ms, not dropped (nor ended early by the heal phase).
+    let faults = FaultPlan::new()
+        .at(Duration::from_millis(300), Fault::pause("store"))
+        .at(Duration::from_millis(700), Fault::resume("store"));
+    let outcome = one_call(faults);
+    assert_eq!(outcome.failure, None);
+    let applied: Vec<String> = outcome
+        .trace
+        .events()
+        .iter()
+        .filter(|event| event.kind == EventKind::Fault)
+        .map(|event| format!("{} {}", event.time, event.detail))
+        .collect();
+    assert_eq!(
+        applied,
+        vec!["0.300000s pause store", "0.700000s resume store"],
+        "both planned faults ran at their times"
+    );
+}
+
 /// A service that keeps only volatile state: a crash forgets it.
 #[derive(Default)]
 struct Volatile {

@@ -122,9 +122,10 @@ fn scenario(variant: Variant, expectation: Expectation, seed_count: u64) -> Scen
 
 /// `scenario` with the app's long outages added: one crash and one isolation of one to three
 /// minutes at most per run. The chaos phase may last up to ten minutes, so an outage is not
-/// cut short by the heal; it ends as soon as the provider's workload is done (every event
-/// acknowledged, plus its settle time). The bounds leave room for a retry that an outage
-/// pushed to the 12-minute backoff after the chaos ran out.
+/// cut short by the heal; every planned fault runs, and chaos then ends as soon as the
+/// provider's workload is done (every event acknowledged, plus its settle time). The bounds
+/// leave room for a retry that an outage pushed to the 12-minute backoff after the chaos ran
+/// out.
 fn with_app_outages(mut scenario: ScenarioSpec) -> ScenarioSpec {
     scenario.faults = scenario
         .faults
