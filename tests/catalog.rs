@@ -8,6 +8,7 @@
 
 use syncsim::scenarios::replay::ReplayFile;
 use syncsim::scenarios::{self, budget, shrink, Expectation, ScenarioSpec};
+use syncsim::sim::FaultPlan;
 
 /// Longest shrunk trace a snapshot carries in full.
 const TRACE_IN_SNAPSHOT_MAX: usize = 200;
@@ -109,6 +110,7 @@ fn caught(id: &str, snapshot_name: &str) {
         shrunk_property, expected,
         "{id}: shrinking kept the property"
     );
+    episodes_stay_closed(id, &failed.plan, &shrunk.spec.faults);
     let file = ReplayFile::from_shrunk(&shrunk);
     let replayed = ReplayFile::from_json(&file.to_json(), id)
         .expect("parses")
@@ -138,6 +140,22 @@ fn caught(id: &str, snapshot_name: &str) {
     );
     if std::env::var_os("SYNCSIM_SEED").is_none() && std::env::var_os("SYNCSIM_SEEDS").is_none() {
         insta::assert_snapshot!(snapshot_name, summary);
+    }
+}
+
+/// Shrinking drops or shortens whole episodes: an episode the run's plan closed (a crash
+/// with its restart) is never left open until heal in the shrunk plan, which would no
+/// longer say how long the outage lasted.
+fn episodes_stay_closed(id: &str, original: &FaultPlan, shrunk: &FaultPlan) {
+    let original = original.episodes();
+    for episode in shrunk.episodes() {
+        if episode.length.is_some() || episode.fault.closing().is_none() {
+            continue;
+        }
+        let open_before = original.iter().any(|before| {
+            before.at == episode.at && before.fault == episode.fault && before.length.is_none()
+        });
+        assert!(open_before, "{id}: shrinking left `{episode}` open");
     }
 }
 

@@ -1,20 +1,24 @@
 //! Shrinking: a failing (scenario, seed) made as small as it will go while the same
 //! property still fails.
 //!
-//! The run's concrete fault plan (random generators drawn for the seed) becomes a list that
-//! proptest-style value trees simplify: drop one fault at a time, lower each workload knob
+//! The run's concrete fault plan (random generators drawn for the seed) becomes a list of
+//! episodes (crash..restart and the like, `Episode`) that proptest-style value trees
+//! simplify: drop one episode at a time, shorten each kept episode, lower each workload knob
 //! by binary search toward its floor, lower each request-fault probability toward zero, and
 //! narrow the latency spread toward its minimum (a scheduling choice made shrinkable). The
 //! seed stays fixed. The search is proptest's own loop: simplify while the failure persists,
 //! complicate when it disappears. Not shrunk: the madsim scheduler's choices (they follow
-//! from the seed), and the fault times themselves.
+//! from the seed), and the episodes' start times.
 
 use std::time::Duration;
 
 use proptest::num::u64::BinarySearch;
 use proptest::strategy::ValueTree;
 use proptest::tuple::TupleValueTree;
-use syncsim_sim::{FaultPlan, Outcome, RandomFault, Ratio, RequestFaults, Seed, TimedFault};
+use syncsim_sim::fault::timed_faults;
+use syncsim_sim::{
+    Episode, FaultPlan, Outcome, RandomFault, Ratio, RequestFaults, Seed, TimedFault,
+};
 
 use crate::spec::ScenarioSpec;
 
@@ -33,29 +37,77 @@ pub struct Shrunk {
     pub event_count: (usize, usize),
 }
 
-/// Drops one fault at a time; a dropped fault that turns out to matter is put back.
+/// Drops one episode at a time (its opening and closing fault together); a dropped episode
+/// that turns out to matter is put back. Once every drop was tried, shortens each kept
+/// episode's length by binary search toward zero (in milliseconds), so a shrunk plan still
+/// says how long each outage lasted.
 #[derive(Clone, Debug)]
-struct FaultListTree {
-    faults: Vec<TimedFault>,
+struct EpisodesTree {
+    units: Vec<Episode>,
     included: Vec<bool>,
     cursor: usize,
     last_removed: Option<usize>,
+    /// Per unit, the search over its length (built when the drops are done; `None` for a
+    /// dropped unit or one without a length).
+    lengths: Vec<Option<BinarySearch>>,
+    length_cursor: usize,
 }
 
-impl ValueTree for FaultListTree {
-    type Value = Vec<TimedFault>;
+impl EpisodesTree {
+    fn new(units: Vec<Episode>) -> EpisodesTree {
+        EpisodesTree {
+            included: vec![true; units.len()],
+            units,
+            cursor: 0,
+            last_removed: None,
+            lengths: Vec::new(),
+            length_cursor: 0,
+        }
+    }
 
-    fn current(&self) -> Vec<TimedFault> {
-        let kept = self
-            .faults
+    fn start_lengths(&mut self) {
+        self.last_removed = None;
+        self.lengths = self
+            .units
             .iter()
             .zip(&self.included)
-            .filter(|(_, included)| **included);
-        kept.map(|(fault, _)| fault.clone()).collect()
+            .map(|(unit, included)| {
+                let length = unit.length.filter(|_| *included)?;
+                Some(BinarySearch::new_above(0, length.as_millis() as u64))
+            })
+            .collect();
+    }
+}
+
+/// `unit` with the length `length_ms` a search proposes (its own exact length when unchanged).
+fn shortened(unit: &Episode, search: &BinarySearch) -> Episode {
+    let length_ms = search.current();
+    match unit.length {
+        Some(length) if length.as_millis() as u64 != length_ms => {
+            unit.with_length(Duration::from_millis(length_ms))
+        }
+        _ => unit.clone(),
+    }
+}
+
+impl ValueTree for EpisodesTree {
+    type Value = Vec<Episode>;
+
+    fn current(&self) -> Vec<Episode> {
+        let kept = self
+            .units
+            .iter()
+            .enumerate()
+            .filter(|(index, _)| self.included[*index]);
+        kept.map(|(index, unit)| match self.lengths.get(index) {
+            Some(Some(search)) => shortened(unit, search),
+            _ => unit.clone(),
+        })
+        .collect()
     }
 
     fn simplify(&mut self) -> bool {
-        while self.cursor < self.faults.len() {
+        while self.cursor < self.units.len() {
             let index = self.cursor;
             self.cursor += 1;
             if self.included[index] {
@@ -64,16 +116,26 @@ impl ValueTree for FaultListTree {
                 return true;
             }
         }
+        if self.lengths.is_empty() {
+            self.start_lengths();
+        }
+        while let Some(search) = self.lengths.get_mut(self.length_cursor) {
+            if search.as_mut().is_some_and(ValueTree::simplify) {
+                return true;
+            }
+            self.length_cursor += 1;
+        }
         false
     }
 
     fn complicate(&mut self) -> bool {
-        match self.last_removed.take() {
-            Some(index) => {
-                self.included[index] = true;
-                true
-            }
-            None => false,
+        if let Some(index) = self.last_removed.take() {
+            self.included[index] = true;
+            return true;
+        }
+        match self.lengths.get_mut(self.length_cursor) {
+            Some(Some(search)) => search.complicate(),
+            _ => false,
         }
     }
 }
@@ -121,7 +183,7 @@ impl ValueTree for IntegersTree {
     }
 }
 
-type Tree = TupleValueTree<(FaultListTree, IntegersTree, IntegersTree, BinarySearch)>;
+type Tree = TupleValueTree<(EpisodesTree, IntegersTree, IntegersTree, BinarySearch)>;
 
 fn request_numerators(requests: &RequestFaults) -> Vec<(u64, u64)> {
     let ratios = [
@@ -157,12 +219,12 @@ fn candidate(
     requests: &RequestFaults,
     value: &<Tree as ValueTree>::Value,
 ) -> ScenarioSpec {
-    let (faults, workload, numerators, latency_max_micros) = value;
+    let (episodes, workload, numerators, latency_max_micros) = value;
     let mut spec = base.clone();
     spec.model = base.model.with_workload(workload);
     let requests = with_numerators(requests, numerators);
     spec.faults = FaultPlan {
-        timed: faults.clone(),
+        timed: timed_faults(episodes),
         random: if requests.is_quiet() {
             vec![]
         } else {
@@ -172,6 +234,23 @@ fn candidate(
     };
     spec.net.latency_max = Duration::from_micros(*latency_max_micros);
     spec
+}
+
+/// `spec` without the timed faults due after `outcome`'s failure; `None` when there are none.
+fn without_faults_after_failure(spec: &ScenarioSpec, outcome: &Outcome) -> Option<ScenarioSpec> {
+    let failed_at = outcome.failure.as_ref()?.time.0;
+    let timed = &spec.faults.timed;
+    let kept: Vec<TimedFault> = timed
+        .iter()
+        .filter(|timed| timed.at <= failed_at)
+        .cloned()
+        .collect();
+    if kept.len() == timed.len() {
+        return None;
+    }
+    let mut pruned = spec.clone();
+    pruned.faults.timed = kept;
+    Some(pruned)
 }
 
 /// Shrinks the failure `failed` of `spec` (a run on `failed.seed`), trying at most
@@ -190,12 +269,7 @@ pub fn shrink(spec: &ScenarioSpec, failed: &Outcome, run_count_max: u32) -> Shru
     let latency_min_micros = spec.net.latency_min.as_micros() as u64;
     let latency_max_micros = spec.net.latency_max.as_micros() as u64;
     let mut tree: Tree = TupleValueTree::new((
-        FaultListTree {
-            faults: failed.plan.timed.clone(),
-            included: vec![true; failed.plan.timed.len()],
-            cursor: 0,
-            last_removed: None,
-        },
+        EpisodesTree::new(failed.plan.episodes()),
         IntegersTree::new(
             spec.model
                 .workload()
@@ -235,12 +309,89 @@ pub fn shrink(spec: &ScenarioSpec, failed: &Outcome, run_count_max: u32) -> Shru
             }
         }
     }
-    let (spec, outcome) = best;
+    let (mut spec, mut outcome) = best;
+    // A fault due after the failure never ran (the run stops at its failure), but a later
+    // step (lower latency, say) can move the failure before episodes an earlier step had to
+    // keep: drop them, so the report lists only faults the failing run executed.
+    let pruned = without_faults_after_failure(&spec, &outcome);
+    if let Some(pruned) = pruned.filter(|_| run_count < run_count_max) {
+        run_count += 1;
+        if let Some(pruned_outcome) = still_fails(&pruned) {
+            (spec, outcome) = (pruned, pruned_outcome);
+        }
+    }
     Shrunk {
         fault_count: (failed.plan.timed.len(), spec.faults.timed.len()),
         event_count: (failed.trace.len(), outcome.trace.len()),
         spec,
         outcome,
         run_count,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use syncsim_sim::Fault;
+
+    use super::*;
+
+    fn plan() -> FaultPlan {
+        let ms = Duration::from_millis;
+        FaultPlan::new()
+            .at(ms(10), Fault::crash("worker-0"))
+            .at(ms(50), Fault::pause("store"))
+            .at(ms(90), Fault::restart("worker-0"))
+            .at(ms(450), Fault::resume("store"))
+    }
+
+    fn shown(tree: &EpisodesTree) -> Vec<String> {
+        tree.current().iter().map(ToString::to_string).collect()
+    }
+
+    #[test]
+    fn an_episode_is_dropped_whole_then_shortened_never_left_open() {
+        let mut tree = EpisodesTree::new(plan().episodes());
+        assert_eq!(
+            shown(&tree),
+            [
+                "crash worker-0 at 10ms for 80ms",
+                "pause store at 50ms for 400ms"
+            ]
+        );
+        assert!(tree.simplify());
+        assert_eq!(
+            shown(&tree),
+            ["pause store at 50ms for 400ms"],
+            "crash and restart go"
+        );
+        assert!(
+            tree.complicate(),
+            "the crash mattered: back with its restart"
+        );
+        assert!(tree.simplify());
+        assert_eq!(shown(&tree), ["crash worker-0 at 10ms for 80ms"]);
+        // The pause mattered too; then lengths shrink, the crash's first, by halving.
+        assert!(tree.complicate());
+        assert!(tree.simplify());
+        assert_eq!(
+            shown(&tree),
+            [
+                "crash worker-0 at 10ms for 40ms",
+                "pause store at 50ms for 400ms"
+            ]
+        );
+        assert!(
+            tree.complicate(),
+            "40 ms was too short: the search goes back up"
+        );
+        assert_eq!(
+            shown(&tree),
+            [
+                "crash worker-0 at 10ms for 60ms",
+                "pause store at 50ms for 400ms"
+            ]
+        );
+        let faults = timed_faults(&tree.current());
+        assert_eq!(faults.len(), 4, "every episode keeps its closing fault");
     }
 }

@@ -7,7 +7,7 @@
 //! duplicate delivery, extra delay). `swarm` draws per seed which generators are on and how
 //! hard, so a sweep covers many mixtures. `materialize` turns a plan and a seed into a
 //! concrete plan: timed faults only, plus the request faults; that concrete plan is what a
-//! run executes, what shrinking removes faults from, and what a replay file stores. Not
+//! run executes, what shrinking removes episodes from, and what a replay file stores. Not
 //! here: broker and webhook faults, offered by those services when they land.
 
 use std::fmt;
@@ -17,6 +17,11 @@ use serde::{Deserialize, Serialize};
 
 use crate::prng::{Prng, Ratio};
 use crate::seed::Seed;
+use crate::time::describe;
+
+mod episode;
+
+pub use episode::{episodes, timed_faults, Episode};
 
 /// One fault against one named node.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
@@ -212,6 +217,32 @@ impl RequestFaults {
     }
 }
 
+impl fmt::Display for RequestFaults {
+    /// `requests: reject 1/20, reply lost 1/20, delay 1/10 up to 150ms (to crm)`: the
+    /// nonzero probabilities only.
+    fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let kinds = [
+            ("reject", self.reject_probability),
+            ("reply lost", self.reply_lost_probability),
+            ("duplicate", self.duplicate_probability),
+            ("delay", self.delay_probability),
+        ];
+        let drawn: Vec<String> = kinds
+            .iter()
+            .filter(|(_, ratio)| ratio.numerator > 0)
+            .map(|(kind, ratio)| match *kind {
+                "delay" => format!("delay {ratio} up to {}", describe(self.delay_max)),
+                _ => format!("{kind} {ratio}"),
+            })
+            .collect();
+        write!(formatter, "requests: {}", drawn.join(", "))?;
+        if !self.targets.is_empty() {
+            write!(formatter, " (to {})", self.targets.join(", "))?;
+        }
+        Ok(())
+    }
+}
+
 /// A random fault generator.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, tag = "kind", rename_all = "snake_case")]
@@ -271,6 +302,11 @@ impl FaultPlan {
     /// The timed faults in time order.
     pub fn faults(&self) -> &[TimedFault] {
         &self.timed
+    }
+
+    /// The timed faults paired into episodes (crash..restart and the like), in start order.
+    pub fn episodes(&self) -> Vec<Episode> {
+        episodes(&self.timed)
     }
 
     /// The request faults of a concrete plan (none when quiet).

@@ -45,7 +45,7 @@ pub mod trace;
 pub mod world;
 
 pub use ctx::{CallError, Ctx};
-pub use fault::{Episodes, Fault, FaultPlan, RandomFault, RequestFaults, TimedFault};
+pub use fault::{Episode, Episodes, Fault, FaultPlan, RandomFault, RequestFaults, TimedFault};
 pub use history::{History, ServiceStates};
 pub use knob::Knob;
 pub use model::Model;

@@ -1,4 +1,5 @@
-//! Failures and the report a user reads: class, property, reason, time, trace tail, replay.
+//! Failures and the report a user reads: class, property, reason, time, the fault episodes,
+//! trace tail, replay.
 //!
 //! Classes follow TigerBeetle's VOPR: `Crash` (a panic in model or harness code),
 //! `Correctness` (an `always` property violated), `Liveness` (an `eventually` property
@@ -67,6 +68,8 @@ pub struct Report {
     pub digest: String,
     /// How many events the trace holds.
     pub event_count: usize,
+    /// The run's faults: each episode with its start and length, then the request faults.
+    pub faults: Vec<String>,
     /// The last lines of the trace.
     pub trace_tail: Vec<String>,
     /// One command that replays this run.
@@ -85,10 +88,33 @@ impl fmt::Display for Report {
             "  trace:    {} events, digest {}",
             self.event_count, self.digest
         )?;
+        write_faults(formatter, &self.faults)?;
         writeln!(formatter, "  last {} trace lines:", self.trace_tail.len())?;
         for line in &self.trace_tail {
             writeln!(formatter, "    {line}")?;
         }
         write!(formatter, "  replay:   {}", self.replay)
     }
+}
+
+/// Fault lines shown before a report says how many more there are: a swarm's unshrunk plan
+/// can hold hundreds, and the trace tail below must stay in sight.
+const FAULTS_SHOWN_MAX: usize = 12;
+
+fn write_faults(formatter: &mut fmt::Formatter<'_>, faults: &[String]) -> fmt::Result {
+    if faults.is_empty() {
+        return writeln!(formatter, "  faults:   none");
+    }
+    writeln!(formatter, "  faults:")?;
+    for fault in faults.iter().take(FAULTS_SHOWN_MAX) {
+        writeln!(formatter, "    {fault}")?;
+    }
+    if faults.len() > FAULTS_SHOWN_MAX {
+        let hidden = faults.len() - FAULTS_SHOWN_MAX;
+        writeln!(
+            formatter,
+            "    ... and {hidden} more (the replay file lists them all)"
+        )?;
+    }
+    Ok(())
 }

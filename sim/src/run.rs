@@ -109,9 +109,23 @@ impl Outcome {
             failure,
             digest: self.digest(),
             event_count: self.trace.len(),
+            faults: self.fault_lines(),
             trace_tail: self.trace.tail(12),
             replay: replay_command(&self.scenario, self.seed),
         })
+    }
+}
+
+impl Outcome {
+    /// The plan's episodes, each with its start and length, then its request faults.
+    fn fault_lines(&self) -> Vec<String> {
+        let episodes = self
+            .plan
+            .episodes()
+            .into_iter()
+            .map(|episode| episode.to_string());
+        let requests = self.plan.request_faults().map(ToString::to_string);
+        episodes.chain(requests).collect()
     }
 }
 

@@ -124,3 +124,82 @@ fn request_faults_with_targets_apply_only_to_requests_to_those_services() {
     assert!(crm_only.applies_to("crm"));
     assert!(!crm_only.applies_to("db"));
 }
+
+#[test]
+fn episodes_pair_each_opening_with_its_closing_fault_and_print_their_lengths() {
+    let ms = Duration::from_millis;
+    let plan = FaultPlan::new()
+        .at(ms(10), Fault::restart("worker-1"))
+        .at(ms(30), Fault::pause("store"))
+        .at(ms(40), Fault::crash("worker-0"))
+        .at(ms(45), Fault::crash("worker-0"))
+        .at(ms(90), Fault::restart("worker-0"))
+        .at(ms(1_530), Fault::resume("store"))
+        .at(ms(2_000), Fault::isolate("worker-1"));
+    let shown: Vec<String> = plan.episodes().iter().map(ToString::to_string).collect();
+    assert_eq!(
+        shown,
+        vec![
+            "restart worker-1 at 10ms",
+            "pause store at 30ms for 1.500s",
+            "crash worker-0 at 40ms for 50ms",
+            "crash worker-0 at 45ms",
+            "isolate worker-1 at 2s until heal",
+        ]
+    );
+    assert_eq!(
+        timed_faults(&plan.episodes()),
+        plan.timed,
+        "back to the same plan"
+    );
+}
+
+#[test]
+fn episodes_turn_back_into_the_same_plan_even_with_faults_at_equal_times() {
+    for seed in 0..50 {
+        let plan = FaultPlan::new()
+            .at(Duration::from_millis(500), Fault::crash("worker-1"))
+            .at(Duration::from_millis(500), Fault::restart("worker-0"))
+            .random(crash_episodes(Ratio::new(1, 2)))
+            .random(RandomFault::PauseResume(Episodes {
+                nodes: vec!["worker-0".into(), "store".into()],
+                probability_per_sec: Ratio::new(1, 2),
+                duration_min: Duration::ZERO,
+                duration_max: Duration::from_millis(300),
+                stability: Duration::ZERO,
+            }));
+        let concrete = plan.materialize(Seed(seed), Duration::from_secs(20));
+        assert_eq!(
+            timed_faults(&concrete.episodes()),
+            concrete.timed,
+            "seed {seed}"
+        );
+    }
+}
+
+#[test]
+fn a_shortened_episode_closes_earlier_and_keeps_its_place_among_equal_times() {
+    let ms = Duration::from_millis;
+    let plan = FaultPlan::new()
+        .at(ms(100), Fault::outage("broker"))
+        .at(ms(100), Fault::crash("worker-0"))
+        .at(ms(400), Fault::recover("broker"));
+    let mut units = plan.episodes();
+    units[0] = units[0].with_length(Duration::ZERO);
+    let faults: Vec<String> = timed_faults(&units)
+        .iter()
+        .map(|timed| format!("{} {}", describe_at(timed.at), timed.fault))
+        .collect();
+    assert_eq!(
+        faults,
+        vec![
+            "100ms outage broker",
+            "100ms crash worker-0",
+            "100ms recover broker"
+        ]
+    );
+}
+
+fn describe_at(at: Duration) -> String {
+    crate::time::describe(at)
+}
