@@ -22,6 +22,7 @@ mod leaks;
 mod mutants_shrink;
 mod org_sync;
 mod postgres;
+mod properties;
 mod role_sync;
 mod snapshots;
 mod support;

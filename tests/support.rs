@@ -6,7 +6,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use syncsim::sim::{
-    Bounds, Case, FaultPlan, Model, NetConfig, Phases, Property, Seed, WorldBuilder,
+    select_properties, Bounds, Case, FaultPlan, Model, NetConfig, Phases, Property, Seed,
+    WorldBuilder,
 };
 
 type Install = Arc<dyn Fn(&mut WorldBuilder) + Send + Sync>;
@@ -112,36 +113,7 @@ pub fn each_property_catches(id: &str, names: &[&'static str]) {
 /// The model of `case` with only its property named `name` checked: to show that one
 /// property, alone, catches a buggy variant.
 pub fn only_property(mut case: Case, name: &'static str) -> Case {
-    case.model = Arc::new(OnlyProperty {
-        inner: case.model.clone(),
-        name,
-    });
+    case.model = select_properties(case.model.clone(), &[name.to_string()])
+        .unwrap_or_else(|problem| panic!("{problem}"));
     case
-}
-
-struct OnlyProperty {
-    inner: Arc<dyn Model>,
-    name: &'static str,
-}
-
-impl Model for OnlyProperty {
-    fn name(&self) -> &str {
-        self.inner.name()
-    }
-
-    fn install(&self, world: &mut WorldBuilder) {
-        self.inner.install(world);
-    }
-
-    fn properties(&self) -> Vec<Property> {
-        let mut properties = self.inner.properties();
-        properties.retain(|property| property.name() == self.name);
-        assert_eq!(
-            properties.len(),
-            1,
-            "the model has a property {:?}",
-            self.name
-        );
-        properties
-    }
 }

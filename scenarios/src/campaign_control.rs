@@ -121,6 +121,7 @@ fn scenario(
     ScenarioSpec {
         id: format!("campaign_control/{}{shape}", variant.name()),
         expectation,
+        properties: Vec::new(),
         seed_count: 20,
         model: ModelSpec::CampaignControl(config(variant, foreign_id_ratio)),
         faults,

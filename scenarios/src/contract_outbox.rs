@@ -94,6 +94,7 @@ fn scenario(
     ScenarioSpec {
         id: format!("contract_outbox/{}{shape}", variant.name()),
         expectation,
+        properties: Vec::new(),
         seed_count,
         model: ModelSpec::ContractOutbox(config(variant, orphan_count)),
         faults,

@@ -52,6 +52,7 @@ fn fixed(variant: Variant, expectation: Expectation) -> ScenarioSpec {
     ScenarioSpec {
         id: format!("counter/{}", variant.name()),
         expectation,
+        properties: Vec::new(),
         seed_count: 50,
         model: ModelSpec::Counter(config(variant, 2, 2)),
         faults: FaultPlan::new()
@@ -78,6 +79,7 @@ fn swarm(variant: Variant, expectation: Expectation) -> ScenarioSpec {
     ScenarioSpec {
         id: format!("counter/{}/swarm", variant.name()),
         expectation,
+        properties: Vec::new(),
         seed_count: 40,
         model: ModelSpec::Counter(model),
         faults: FaultPlan::new()

@@ -45,6 +45,7 @@ fn scenario(variant: Variant, expectation: Expectation, seed_count: u64) -> Scen
     ScenarioSpec {
         id: format!("journey_sessions/{}", variant.name()),
         expectation,
+        properties: Vec::new(),
         seed_count,
         model: ModelSpec::JourneySessions(config(variant)),
         faults: FaultPlan::new().random(RandomFault::CrashRestart(episodes(

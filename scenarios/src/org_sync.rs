@@ -82,6 +82,7 @@ fn scenario(variant: Variant, expectation: Expectation, seed_count: u64) -> Scen
     ScenarioSpec {
         id: format!("org_sync/{}", variant.name()),
         expectation,
+        properties: Vec::new(),
         seed_count,
         model: ModelSpec::OrgSync(config(variant)),
         faults: FaultPlan::new()

@@ -96,6 +96,7 @@ fn scenario(
     ScenarioSpec {
         id: format!("role_sync/{}{shape}", variant.name()),
         expectation,
+        properties: Vec::new(),
         seed_count,
         model: ModelSpec::RoleSync(config(variant)),
         faults,

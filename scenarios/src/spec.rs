@@ -15,7 +15,9 @@ use syncsim_models::counter::{Counter, CounterConfig};
 use syncsim_models::journey_sessions::{JourneySessions, JourneySessionsConfig};
 use syncsim_models::org_sync::{OrgSync, OrgSyncConfig};
 use syncsim_models::role_sync::{RoleSync, RoleSyncConfig};
-use syncsim_sim::{Bounds, Case, CaseError, FaultPlan, Knob, Model, NetConfig, Phases, Seed};
+use syncsim_sim::{
+    select_properties, Bounds, Case, CaseError, FaultPlan, Knob, Model, NetConfig, Phases, Seed,
+};
 
 /// What a scenario's seed budget must show.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -166,14 +168,19 @@ pub struct ScenarioSpec {
     pub bounds: Bounds,
     /// Latencies and timeouts.
     pub net: NetConfig,
+    /// The model's properties this scenario checks, by name; empty (the default): all.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub properties: Vec<String>,
 }
 
 impl ScenarioSpec {
     /// The runnable case.
     pub fn case(&self) -> Case {
+        let model = select_properties(self.model.model(), &self.properties)
+            .expect("a validated scenario names only its model's properties");
         Case {
             scenario: self.id.clone(),
-            model: self.model.model(),
+            model,
             faults: self.faults.clone(),
             phases: self.phases.clone(),
             bounds: self.bounds.clone(),
@@ -191,6 +198,8 @@ impl ScenarioSpec {
             let message = format!("scenario id {:?} must read {prefix}[/<shape>]", self.id);
             return Err(CaseError(message));
         }
+        select_properties(self.model.model(), &self.properties)
+            .map_err(|problem| CaseError(format!("{}: properties: {problem}", self.id)))?;
         self.case().validate()
     }
 

@@ -53,6 +53,22 @@ pub struct Failure {
     pub reason: String,
     /// Virtual time of the failure.
     pub time: VirtualTime,
+    /// The other properties that failed in the same check, in the model's order (the run
+    /// stops at its first failing check, so properties that would fail later are not here).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub also: Vec<Violation>,
+}
+
+/// One property's failure within a check.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Violation {
+    /// The class of failure.
+    pub class: FailureClass,
+    /// The property that failed.
+    pub property: String,
+    /// What exactly went wrong.
+    pub reason: String,
 }
 
 /// A failed run, as printed for the user.
@@ -82,6 +98,13 @@ impl fmt::Display for Report {
         writeln!(formatter, "  class:    {}", self.failure.class)?;
         writeln!(formatter, "  property: {}", self.failure.property)?;
         writeln!(formatter, "  reason:   {}", self.failure.reason)?;
+        for other in &self.failure.also {
+            writeln!(
+                formatter,
+                "  also:     {}: {}",
+                other.property, other.reason
+            )?;
+        }
         writeln!(formatter, "  at:       {} (virtual)", self.failure.time)?;
         writeln!(
             formatter,

@@ -23,7 +23,7 @@ use serde::{Deserialize, Serialize};
 use crate::fault::{Fault, FaultPlan, RandomFault};
 use crate::history::ServiceStates;
 use crate::model::Model;
-use crate::property::{Modality, Property, Verdict};
+use crate::property::{Modality, Property};
 use crate::report::{bound, Failure, FailureClass, Report};
 use crate::rt;
 use crate::seed::Seed;
@@ -505,20 +505,28 @@ fn check_end(world: &World, case: &Case, properties: &[Property]) {
         world.fail(FailureClass::Liveness, bound::VIRTUAL_TIME, reason);
         return;
     }
-    world.check_always();
-    let violation = {
+    // Every property is checked, so a report names all that fail, not only the first.
+    let violations = {
         let history = world.history();
-        properties
+        let always: Vec<Property> = properties
+            .iter()
+            .filter(|property| property.modality() == Modality::Always)
+            .cloned()
+            .collect();
+        let eventually: Vec<Property> = properties
             .iter()
             .filter(|property| property.modality() == Modality::Eventually)
-            .find_map(|property| match property.verdict(&history) {
-                Verdict::Pass => None,
-                Verdict::Violated(reason) => Some((property.name().to_string(), reason)),
-            })
+            .cloned()
+            .collect();
+        let mut found = world::violations(&always, &history, FailureClass::Correctness);
+        found.extend(world::violations(
+            &eventually,
+            &history,
+            FailureClass::Liveness,
+        ));
+        found
     };
-    if let Some((property, reason)) = violation {
-        world.fail(FailureClass::Liveness, &property, reason);
-    }
+    world.fail_all(violations);
     if !world.failed() {
         let detail = format!("all checks pass; {} events", world.event_count());
         world.record("harness", EventKind::Phase, detail);

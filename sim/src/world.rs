@@ -27,7 +27,7 @@ use crate::fault::RequestFaults;
 use crate::history::History;
 use crate::prng::Prng;
 use crate::property::{Property, Verdict};
-use crate::report::{bound, Failure, FailureClass};
+use crate::report::{bound, Failure, FailureClass, Violation};
 use crate::rt::{self, NodeRef};
 use crate::seed::Seed;
 use crate::service::{Service, ServiceRef};
@@ -424,27 +424,61 @@ impl World {
         property: &str,
         reason: String,
     ) {
-        let detail = format!("{class}: {property}: {reason}");
+        let violation = Violation {
+            class,
+            property: property.to_string(),
+            reason,
+        };
+        self.fail_all_at(time, vec![violation]);
+    }
+
+    /// Records every property that failed in one check: the first is the run's failure, the
+    /// rest its `also` (the first failure wins over any later one).
+    pub(crate) fn fail_all(&self, violations: Vec<Violation>) {
+        self.fail_all_at(rt::now(), violations);
+    }
+
+    fn fail_all_at(&self, time: VirtualTime, violations: Vec<Violation>) {
+        let mut violations = violations.into_iter();
+        let Some(first) = violations.next() else {
+            return;
+        };
+        let also: Vec<Violation> = violations.collect();
+        let lines: Vec<String> = std::iter::once(&first)
+            .chain(&also)
+            .map(|violation| {
+                let Violation {
+                    class,
+                    property,
+                    reason,
+                } = violation;
+                format!("{class}: {property}: {reason}")
+            })
+            .collect();
         {
             let mut failure = lock(&self.failure);
             if failure.is_some() {
                 return;
             }
             *failure = Some(Failure {
-                class,
-                property: property.to_string(),
-                reason,
+                class: first.class,
+                property: first.property,
+                reason: first.reason,
                 time,
+                also,
             });
         }
-        let event = Event {
-            time,
-            node: "harness".to_string(),
-            kind: EventKind::Check,
-            peer: None,
-            detail,
-        };
-        lock(&self.history).trace.push(event);
+        let mut history = lock(&self.history);
+        for detail in lines {
+            history.trace.push(Event {
+                time,
+                node: "harness".to_string(),
+                kind: EventKind::Check,
+                peer: None,
+                detail,
+            });
+        }
+        drop(history);
         self.wake_supervisor();
     }
 
@@ -464,18 +498,11 @@ impl World {
         if self.always.is_empty() || self.failed() {
             return;
         }
-        let violation = {
+        let violations = {
             let history = lock(&self.history);
-            self.always
-                .iter()
-                .find_map(|property| match property.verdict(&history) {
-                    Verdict::Pass => None,
-                    Verdict::Violated(reason) => Some((property.name().to_string(), reason)),
-                })
+            violations(&self.always, &history, FailureClass::Correctness)
         };
-        if let Some((property, reason)) = violation {
-            self.fail(FailureClass::Correctness, &property, reason);
-        }
+        self.fail_all(violations);
     }
 
     /// Draws the two one-way delays of a request and its reply.
@@ -745,4 +772,25 @@ fn start_node(world: &Arc<World>, spec: NodeSpec) -> (String, NodeRef) {
     };
     let madsim = rt::create_node(&node_name, init);
     (spec.name, madsim)
+}
+
+/// Every property of `properties` that `history` violates, in order, as failures of `class`.
+pub(crate) fn violations(
+    properties: &[Property],
+    history: &History,
+    class: FailureClass,
+) -> Vec<Violation> {
+    let verdicts = properties
+        .iter()
+        .map(|property| (property, property.verdict(history)));
+    verdicts
+        .filter_map(|(property, verdict)| match verdict {
+            Verdict::Pass => None,
+            Verdict::Violated(reason) => Some(Violation {
+                class,
+                property: property.name().to_string(),
+                reason,
+            }),
+        })
+        .collect()
 }

@@ -12,9 +12,10 @@ use super::Usage;
 /// Lists the catalog.
 pub fn list() -> Result<u8, Usage> {
     for scenario in scenarios::catalog() {
+        // The properties the scenario checks (its selection, else all of its model's).
         let properties: Vec<String> = scenario
+            .case()
             .model
-            .model()
             .properties()
             .iter()
             .map(|property| format!("{} {:?}", property.modality(), property.name()))

@@ -81,6 +81,19 @@ fn report_failure(scenario: &ScenarioSpec, outcome: &Outcome, shrink: bool) -> R
             stats.event_count_after,
             stats.run_count
         );
+        let failure = outcome.failure.as_ref().expect("a failed run");
+        if !failure.also.is_empty() {
+            let others: Vec<&str> = failure
+                .also
+                .iter()
+                .map(|other| other.property.as_str())
+                .collect();
+            say!(
+                "  kept:     shrinking kept `{}`; the unshrunk run also failed `{}`",
+                failure.property,
+                others.join("`, `")
+            );
+        }
     }
     say!(
         "  seed:     {}",

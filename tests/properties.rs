@@ -1,0 +1,131 @@
+//! Properties as a scenario chooses them: a scenario names the properties it checks (all by
+//! default), and a failed run reports every property that failed in its failing check, not
+//! only the first in the model's order.
+
+use syncsim::scenarios::{self, ScenarioSpec};
+use syncsim::sim::{FaultPlan, Property, Seed, Verdict};
+
+use crate::cli::{scratch_dir, syncsim_in, text};
+use crate::support::case;
+
+const WITHOUT_EVENT: &str = "contract_outbox: a contract is never signed without its event";
+const EMAIL: &str = "contract_outbox: every signed contract with a parent gets its email";
+const LOST_UPDATE: &str = "counter: no lost update";
+const SAME_VALUE: &str = "counter: two workers read the same value";
+
+fn scenario(id: &str, properties: &[&str]) -> ScenarioSpec {
+    let mut scenario = scenarios::find(id).expect("in the catalog");
+    scenario.properties = properties.iter().map(ToString::to_string).collect();
+    scenario
+}
+
+#[test]
+fn every_property_failing_the_end_of_run_check_is_reported() {
+    // no_outbox writes no event: both the event property and the email property fail.
+    let outcome = scenario("contract_outbox/no_outbox", &[])
+        .case()
+        .run(Seed(0));
+    let failure = outcome.failure.clone().expect("caught on seed 0");
+    assert_eq!(failure.property, WITHOUT_EVENT);
+    let also: Vec<&str> = failure
+        .also
+        .iter()
+        .map(|other| other.property.as_str())
+        .collect();
+    assert_eq!(also, [EMAIL]);
+    let report = outcome.report().expect("failed").to_string();
+    assert!(
+        report.contains(&format!("  also:     {EMAIL}: ")),
+        "{report}"
+    );
+}
+
+#[test]
+fn every_always_property_violated_in_one_check_is_reported() {
+    let short = |name: &'static str, events_max: usize| {
+        Property::always(name, move |history| {
+            let count = history.trace().len();
+            Verdict::check(count < events_max, || format!("{count} events"))
+        })
+    };
+    let outcome = case(
+        |world| {
+            world.node("client").process("work", |ctx| async move {
+                for step in 0..10 {
+                    ctx.note(format!("step {step}"));
+                }
+            });
+        },
+        vec![
+            short("test: first", 4),
+            short("test: second", 4),
+            short("test: third", 1_000),
+        ],
+        FaultPlan::new(),
+    )
+    .run(Seed(1));
+    let failure = outcome.failure.expect("both short properties fail");
+    assert_eq!(failure.property, "test: first");
+    let also: Vec<&str> = failure
+        .also
+        .iter()
+        .map(|other| other.property.as_str())
+        .collect();
+    assert_eq!(also, ["test: second"], "the third still held");
+}
+
+#[test]
+fn a_scenario_checks_only_the_properties_it_names() {
+    let only_email = scenario("contract_outbox/no_outbox", &[EMAIL]);
+    only_email.validate().expect("a property of the model");
+    let failure = only_email
+        .case()
+        .run(Seed(0))
+        .failure
+        .expect("still caught");
+    assert_eq!(failure.property, EMAIL);
+    assert!(
+        failure.also.is_empty(),
+        "the event property is switched off"
+    );
+    // Without its `always`, the unguarded counter has nothing left to fail.
+    let unchecked = scenario("counter/unguarded", &[SAME_VALUE]);
+    let sweep = unchecked.case().run_seeds(unchecked.seeds(), true);
+    assert!(
+        sweep.failure.is_none(),
+        "{:?}",
+        sweep.failure.map(|run| run.failure)
+    );
+    let checked = scenario("counter/unguarded", &[LOST_UPDATE, SAME_VALUE]);
+    assert!(checked
+        .case()
+        .run_seeds(checked.seeds(), true)
+        .failure
+        .is_some());
+}
+
+#[test]
+fn a_property_the_model_lacks_is_refused_naming_the_known_ones() {
+    let error = scenario("counter/unguarded", &["counter: no double count"])
+        .validate()
+        .expect_err("no such property");
+    let message = error.to_string();
+    assert!(
+        message.contains("has no property \"counter: no double count\""),
+        "{message}"
+    );
+    assert!(message.contains(LOST_UPDATE), "{message}");
+}
+
+#[test]
+fn run_says_which_property_shrinking_kept_when_several_failed() {
+    let failures = scratch_dir("kept-property");
+    let output = syncsim_in(&failures, &["run", "contract_outbox/no_outbox"]);
+    assert_eq!(output.status.code(), Some(1));
+    let stdout = text(&output.stdout);
+    let kept = format!(
+        "kept:     shrinking kept `{WITHOUT_EVENT}`; the unshrunk run also failed `{EMAIL}`"
+    );
+    assert!(stdout.contains(&kept), "{stdout}");
+    let _ = std::fs::remove_dir_all(failures);
+}
