@@ -129,3 +129,37 @@ fn run_says_which_property_shrinking_kept_when_several_failed() {
     assert!(stdout.contains(&kept), "{stdout}");
     let _ = std::fs::remove_dir_all(failures);
 }
+
+#[test]
+fn an_end_of_run_failure_shows_the_lines_about_its_entities_not_the_idle_tail() {
+    // role_sync/unguarded fails at the end of a run of about 18,500 virtual seconds; its
+    // cause (affiliations sent to the CRM before their contacts) is in its first hours.
+    let outcome = scenarios::find("role_sync/unguarded")
+        .expect("in the catalog")
+        .case()
+        .run(Seed(0));
+    let failure = outcome.failure.clone().expect("caught on seed 0");
+    assert!(
+        failure.entities.contains(&"external_id: \"1\"".to_string()),
+        "{failure:?}"
+    );
+    let seconds = |line: &String| -> f64 {
+        let time = line.split_whitespace().next().expect("a time");
+        time.trim_end_matches('s').parse().expect("seconds")
+    };
+    let report = outcome.report().expect("failed");
+    assert!(report.entity_line_count.is_some());
+    let shown: Vec<f64> = report.trace_tail.iter().map(seconds).collect();
+    // The last line is the failing check itself; the ones before it are the cause.
+    assert!(
+        shown[..shown.len() - 1].iter().all(|time| *time < 10_000.0),
+        "{shown:?}"
+    );
+    let idle: Vec<f64> = outcome.trace.tail(12).iter().map(seconds).collect();
+    assert!(idle.iter().all(|time| *time > 10_000.0), "{idle:?}");
+    let text = report.to_string();
+    assert!(
+        text.contains("trace lines mentioning `external_id: \"1\"`"),
+        "{text}"
+    );
+}

@@ -17,14 +17,24 @@ use crate::history::History;
 pub enum Verdict {
     /// The property holds.
     Pass,
-    /// The property is violated; the reason names the offending keys and values.
-    Violated(String),
+    /// The property is violated.
+    Violated {
+        /// What went wrong, naming the offending keys and values.
+        reason: String,
+        /// The entities the violation is about, spelled as trace lines show them (an org
+        /// id, `player 9`, an email): the report shows the trace lines that mention them
+        /// instead of the run's last lines, which for an end-of-run check are idle polls.
+        entities: Vec<String>,
+    },
 }
 
 impl Verdict {
     /// A violation with its reason.
     pub fn violated(reason: impl Into<String>) -> Verdict {
-        Verdict::Violated(reason.into())
+        Verdict::Violated {
+            reason: reason.into(),
+            entities: Vec::new(),
+        }
     }
 
     /// `Pass` when `holds`, else a violation with the reason `reason()` builds.
@@ -32,7 +42,32 @@ impl Verdict {
         if holds {
             Verdict::Pass
         } else {
-            Verdict::Violated(reason())
+            Verdict::violated(reason())
+        }
+    }
+
+    /// This verdict, naming the entities a violation is about (a pass stays a pass). Each
+    /// is matched in trace lines as a whole word: `player 9` does not match `player 91`.
+    pub fn about<Entity: Into<String>>(
+        self,
+        entities: impl IntoIterator<Item = Entity>,
+    ) -> Verdict {
+        match self {
+            Verdict::Pass => Verdict::Pass,
+            Verdict::Violated {
+                reason,
+                entities: mut named,
+            } => {
+                for entity in entities.into_iter().map(Into::into) {
+                    if !named.contains(&entity) {
+                        named.push(entity);
+                    }
+                }
+                Verdict::Violated {
+                    reason,
+                    entities: named,
+                }
+            }
         }
     }
 }

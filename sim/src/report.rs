@@ -53,6 +53,9 @@ pub struct Failure {
     pub reason: String,
     /// Virtual time of the failure.
     pub time: VirtualTime,
+    /// The entities the failure is about, as trace lines spell them (`Verdict::about`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub entities: Vec<String>,
     /// The other properties that failed in the same check, in the model's order (the run
     /// stops at its first failing check, so properties that would fail later are not here).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -69,6 +72,9 @@ pub struct Violation {
     pub property: String,
     /// What exactly went wrong.
     pub reason: String,
+    /// The entities it is about.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub entities: Vec<String>,
 }
 
 /// A failed run, as printed for the user.
@@ -86,8 +92,12 @@ pub struct Report {
     pub event_count: usize,
     /// The run's faults: each episode with its start and length, then the request faults.
     pub faults: Vec<String>,
-    /// The last lines of the trace.
+    /// The trace lines shown: the last ones, or the last ones that mention the failure's
+    /// entities when it names some.
     pub trace_tail: Vec<String>,
+    /// How many trace lines mention the failure's entities (`None`: it names none, and
+    /// `trace_tail` is the run's last lines).
+    pub entity_line_count: Option<usize>,
     /// One command that replays this run.
     pub replay: String,
 }
@@ -112,7 +122,15 @@ impl fmt::Display for Report {
             self.event_count, self.digest
         )?;
         write_faults(formatter, &self.faults)?;
-        writeln!(formatter, "  last {} trace lines:", self.trace_tail.len())?;
+        match self.entity_line_count {
+            None => writeln!(formatter, "  last {} trace lines:", self.trace_tail.len())?,
+            Some(count) => writeln!(
+                formatter,
+                "  last {} of {count} trace lines mentioning {}:",
+                self.trace_tail.len(),
+                named(&self.failure.entities)
+            )?,
+        }
         for line in &self.trace_tail {
             writeln!(formatter, "    {line}")?;
         }
@@ -140,4 +158,20 @@ fn write_faults(formatter: &mut fmt::Formatter<'_>, faults: &[String]) -> fmt::R
         )?;
     }
     Ok(())
+}
+
+/// Entities a report header names before it says how many more there are.
+const ENTITIES_NAMED_MAX: usize = 3;
+
+/// `org_0, f6e2…` : the first few entities, backquoted, and how many more.
+fn named(entities: &[String]) -> String {
+    let shown: Vec<String> = entities
+        .iter()
+        .take(ENTITIES_NAMED_MAX)
+        .map(|entity| format!("`{entity}`"))
+        .collect();
+    match entities.len().saturating_sub(ENTITIES_NAMED_MAX) {
+        0 => shown.join(", "),
+        more => format!("{} and {more} more", shown.join(", ")),
+    }
 }

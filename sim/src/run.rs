@@ -103,6 +103,13 @@ impl Outcome {
     /// The report of a failed run, with the command that replays it.
     pub fn report(&self) -> Option<Report> {
         let failure = self.failure.clone()?;
+        let (trace_tail, entity_line_count) = if failure.entities.is_empty() {
+            (self.trace.tail(TRACE_LINES_SHOWN), None)
+        } else {
+            let lines = self.trace.mentioning(&failure.entities);
+            let start = lines.len().saturating_sub(TRACE_LINES_SHOWN);
+            (lines[start..].to_vec(), Some(lines.len()))
+        };
         Some(Report {
             scenario: self.scenario.clone(),
             seed: self.seed,
@@ -110,7 +117,8 @@ impl Outcome {
             digest: self.digest(),
             event_count: self.trace.len(),
             faults: self.fault_lines(),
-            trace_tail: self.trace.tail(12),
+            trace_tail,
+            entity_line_count,
             replay: replay_command(&self.scenario, self.seed),
         })
     }
@@ -128,6 +136,9 @@ impl Outcome {
         episodes.chain(requests).collect()
     }
 }
+
+/// Trace lines a report shows.
+const TRACE_LINES_SHOWN: usize = 12;
 
 /// The one-line command that replays `scenario` on `seed` from a checkout.
 pub fn replay_command(scenario: &str, seed: Seed) -> String {

@@ -166,6 +166,14 @@ impl Trace {
         self.events[start..].iter().map(Event::to_string).collect()
     }
 
+    /// The lines that mention any of `entities` as a whole word (no letter, digit or `_`
+    /// right before or after it), in order.
+    pub fn mentioning(&self, entities: &[String]) -> Vec<String> {
+        self.lines()
+            .filter(|line| entities.iter().any(|entity| mentions(line, entity)))
+            .collect()
+    }
+
     /// A stable digest of the rendered trace: the first 16 hex digits of its BLAKE3 hash.
     pub fn digest(&self) -> String {
         let mut hasher = blake3::Hasher::new();
@@ -189,6 +197,20 @@ impl Trace {
             })
         })
     }
+}
+
+/// Whether `line` holds `entity` with no word character glued to either end of it.
+pub fn mentions(line: &str, entity: &str) -> bool {
+    let word = |character: Option<char>| character.is_some_and(|c| c.is_alphanumeric() || c == '_');
+    let glued_start = entity.chars().next().is_some_and(|c| word(Some(c)));
+    let glued_end = entity.chars().last().is_some_and(|c| word(Some(c)));
+    !entity.is_empty()
+        && line.match_indices(entity).any(|(start, _)| {
+            let before = line[..start].chars().next_back();
+            let after = line[start + entity.len()..].chars().next();
+            let glued = (glued_start && word(before)) || (glued_end && word(after));
+            !glued
+        })
 }
 
 #[cfg(test)]
@@ -239,5 +261,27 @@ mod tests {
         let mut trace = Trace::default();
         trace.push(event(5, "a", "later"));
         trace.push(event(4, "a", "earlier"));
+    }
+
+    #[test]
+    fn an_entity_is_mentioned_only_as_a_whole_word() {
+        assert!(mentions("UPDATE players ... [9]", "9"));
+        assert!(mentions("signed: player 9", "player 9"));
+        assert!(!mentions("signed: player 91", "player 9"));
+        assert!(!mentions("signed: player 19", "9"));
+        assert!(!mentions("org_10 renamed", "org_1"));
+        assert!(mentions(
+            "Create { external_id: \"1\" }",
+            "external_id: \"1\""
+        ));
+        assert!(mentions("[1, PAUSED, 1105679]", "[1, PAUSED"));
+        assert!(!mentions("[11, PAUSED, 1105679]", "[1, PAUSED"));
+        assert!(!mentions("anything", ""));
+        let mut trace = Trace::default();
+        trace.push(event(1, "a", "org_1 created"));
+        trace.push(event(2, "a", "org_12 created"));
+        trace.push(event(3, "b", "poll"));
+        let lines = trace.mentioning(&["org_1".to_string()]);
+        assert_eq!(lines, ["   0.000001s a          note  org_1 created"]);
     }
 }

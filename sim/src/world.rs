@@ -428,6 +428,7 @@ impl World {
             class,
             property: property.to_string(),
             reason,
+            entities: Vec::new(),
         };
         self.fail_all_at(time, vec![violation]);
     }
@@ -447,12 +448,8 @@ impl World {
         let lines: Vec<String> = std::iter::once(&first)
             .chain(&also)
             .map(|violation| {
-                let Violation {
-                    class,
-                    property,
-                    reason,
-                } = violation;
-                format!("{class}: {property}: {reason}")
+                let (class, property) = (violation.class, &violation.property);
+                format!("{class}: {property}: {}", violation.reason)
             })
             .collect();
         {
@@ -464,6 +461,7 @@ impl World {
                 class: first.class,
                 property: first.property,
                 reason: first.reason,
+                entities: first.entities,
                 time,
                 also,
             });
@@ -786,10 +784,11 @@ pub(crate) fn violations(
     verdicts
         .filter_map(|(property, verdict)| match verdict {
             Verdict::Pass => None,
-            Verdict::Violated(reason) => Some(Violation {
+            Verdict::Violated { reason, entities } => Some(Violation {
                 class,
                 property: property.name().to_string(),
                 reason,
+                entities,
             }),
         })
         .collect()

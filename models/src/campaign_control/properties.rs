@@ -139,7 +139,8 @@ fn pause_honoured(history: &History, bound: Duration, healthy_only: bool) -> Ver
                     dispatch.sender,
                     dispatch.message_id,
                     dispatch.time
-                ));
+                ))
+                .about(campaign_entities(campaign, Some(dispatch.message_id)));
             }
         }
     }
@@ -164,7 +165,8 @@ fn status_and_workflow_agree(history: &History) -> Verdict {
         if state != workflow_state(status) {
             return Verdict::violated(format!(
                 "campaign {campaign} is {status} in Postgres but its workflow is {state:?}"
-            ));
+            ))
+            .about(campaign_entities(campaign, None));
         }
     }
     Verdict::Pass
@@ -178,7 +180,8 @@ fn stop_is_terminal(history: &History) -> Verdict {
             continue;
         };
         if let Some((status, _)) = steps[stop..].iter().find(|(status, _)| status != "STOPPED") {
-            return Verdict::violated(format!("campaign {campaign} left STOPPED for {status}"));
+            return Verdict::violated(format!("campaign {campaign} left STOPPED for {status}"))
+                .about(campaign_entities(campaign, None));
         }
         let stopped_at = steps[stop].1;
         let late = sent.iter().find(|dispatch| {
@@ -189,7 +192,8 @@ fn stop_is_terminal(history: &History) -> Verdict {
             return Verdict::violated(format!(
                 "campaign {campaign} stopped; message {} dispatched at {}",
                 dispatch.message_id, dispatch.time
-            ));
+            ))
+            .about(campaign_entities(campaign, Some(dispatch.message_id)));
         }
     }
     Verdict::Pass
@@ -228,6 +232,21 @@ fn no_resend(history: &History) -> Verdict {
         Some(dispatch) => Verdict::violated(format!(
             "message {} was SENT, then dispatched again at {} by {}",
             dispatch.message_id, dispatch.time, dispatch.sender
-        )),
+        ))
+        .about([dispatch.message_id.to_string()]),
     }
+}
+
+/// How trace lines name campaign `campaign`'s transitions (its API requests, its status and
+/// workflow updates) and, when given, one message's status check and dispatch; not every
+/// send of the campaign, which would bury them.
+fn campaign_entities(campaign: i64, message: Option<i64>) -> Vec<String> {
+    let mut entities = vec![format!("/campaigns/{campaign}/")];
+    for status in [
+        "PAUSED", "STOPPED", "SENDING", "paused]", "stopped]", "running]",
+    ] {
+        entities.push(format!("[{campaign}, {status}"));
+    }
+    entities.extend(message.map(|message| message.to_string()));
+    entities
 }

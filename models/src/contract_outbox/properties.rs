@@ -140,7 +140,8 @@ fn never_without_event(history: &History) -> Verdict {
             return Verdict::violated(format!(
                 "player {player} (parent {parent}) is signed but the outbox holds no \
                  {CONTRACT_SIGNED} event for it"
-            ));
+            ))
+            .about(player_entities(*player));
         }
     }
     Verdict::Pass
@@ -169,7 +170,8 @@ fn every_email(history: &History) -> Verdict {
                 });
             return Verdict::violated(format!(
                 "player {player} is signed; {email} never got the confirmation email ({event})"
-            ));
+            ))
+            .about(player_entities(*player).into_iter().chain([email.clone()]));
         }
     }
     Verdict::Pass
@@ -190,7 +192,8 @@ fn no_parentless_failure(history: &History) -> Verdict {
             return Verdict::violated(format!(
                 "event {id} (player {player}) failed after {attempts} attempts: its payload's \
                  parent_id {parent} names no parent"
-            ));
+            ))
+            .about(player_entities(player));
         }
     }
     Verdict::Pass
@@ -245,4 +248,16 @@ fn crashed_inside(history: &History, node: &str, open: &str, closes: &[&str]) ->
         }
     }
     false
+}
+
+/// How trace lines name player `player`: its signing token and request, the endpoint's
+/// notes, the outbox payload and the mail request.
+fn player_entities(player: i64) -> Vec<String> {
+    vec![
+        format!("player {player}"),
+        format!("player-{player}"),
+        format!("tok-{player}"),
+        format!("\"player_id\": {player}"),
+        format!("player_id: {player}"),
+    ]
 }

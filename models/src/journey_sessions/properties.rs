@@ -125,7 +125,8 @@ fn every_journey_reaches_its_last_node(
                 "journey {journey} for {kind} contact {contact} (in the CRM) never reached \
                  {last}: {}",
                 journey_outcome(store.log(), &key, &codes)
-            ));
+            ))
+            .about(journey_entities(journey));
         }
     }
     Verdict::Pass
@@ -166,7 +167,8 @@ fn real_contacts_keep_their_data(history: &History, config: &JourneySessionsConf
                     written.1,
                     written.2,
                     txn.statements.join("; ")
-                ));
+                ))
+                .about(journey_entities(*journey));
             }
         }
     }
@@ -209,7 +211,8 @@ fn deleted_contacts_end_cleanly(history: &History, config: &JourneySessionsConfi
                  ({:?} at node {:?})",
                 row[session_column::STATUS],
                 row[session_column::CURRENT_NODE]
-            ));
+            ))
+            .about(journey_entities(journey));
         }
         if contacts
             .iter()
@@ -217,12 +220,14 @@ fn deleted_contacts_end_cleanly(history: &History, config: &JourneySessionsConfi
         {
             return Verdict::violated(format!(
                 "journey {journey}: contact {contact} was deleted, a local row of it is back"
-            ));
+            ))
+            .about(journey_entities(journey));
         }
         if let Some(reason) = retry_loop(store.log(), &key, config.attempts_bound) {
             return Verdict::violated(format!(
                 "journey {journey}: contact {contact} was deleted and the journey {reason}"
-            ));
+            ))
+            .about(journey_entities(journey));
         }
     }
     Verdict::Pass
@@ -294,4 +299,13 @@ fn unhandled_count(log: &[WorkflowEvent], key: &str) -> usize {
             _ => 0,
         })
         .sum()
+}
+
+/// How trace lines name journey `journey`: its contact's id and its session's (the
+/// workflow key).
+fn journey_entities(journey: u32) -> [String; 2] {
+    [
+        contact_id(journey).to_string(),
+        session_id(journey).to_string(),
+    ]
 }

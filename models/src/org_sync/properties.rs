@@ -136,8 +136,11 @@ fn no_event_retried_forever(history: &History, attempts_bound: u32) -> Verdict {
                 "org {key} took {attempts} attempts (bound {attempts_bound}), last error \
                  {error:?}; still running: {busy:?}"
             ))
+            .about(std::iter::once(key).chain(busy.iter().copied()))
         }
-        _ if !busy.is_empty() => Verdict::violated(format!("still running: {busy:?}")),
+        _ if !busy.is_empty() => {
+            Verdict::violated(format!("still running: {busy:?}")).about(busy.iter().copied())
+        }
         _ => Verdict::Pass,
     }
 }
@@ -178,7 +181,8 @@ fn final_row_matches_latest_event(history: &History) -> Verdict {
             .iter()
             .find(|row| text(&row[column::WORKOS_ID]) == org_id);
         let Some(row) = row else {
-            return Verdict::violated(format!("{org_id}: no row after event {event_id}"));
+            return Verdict::violated(format!("{org_id}: no row after event {event_id}"))
+                .about([org_id, event_id]);
         };
         let deleted = row[column::DELETED_AT] != Value::Null;
         let name = text(&row[column::NAME]);
@@ -187,7 +191,8 @@ fn final_row_matches_latest_event(history: &History) -> Verdict {
                 "{org_id}: latest event {event_id} says name {:?} deleted {}, the row says \
                  name {name:?} deleted {deleted}",
                 org.name, org.deleted
-            ));
+            ))
+            .about([org_id, event_id]);
         }
     }
     Verdict::Pass
@@ -208,7 +213,8 @@ fn slug_never_changes(history: &History) -> Verdict {
                 return Verdict::violated(format!(
                     "row {id:?} was created with slug {created:?}; commit {} set {slug:?}",
                     txn.commit_sequence
-                ));
+                ))
+                .about([text(created), text(slug)]);
             }
         }
     }
@@ -243,10 +249,13 @@ fn external_id_points_at_a_row(history: &History) -> Verdict {
     });
     match dangling {
         None => Verdict::Pass,
-        Some(org) => Verdict::violated(format!(
-            "{}: external_id {:?} has no row",
-            org.id,
-            org.external_id.as_deref().unwrap_or_default()
-        )),
+        Some(org) => {
+            let external_id = org.external_id.as_deref().unwrap_or_default();
+            Verdict::violated(format!(
+                "{}: external_id {external_id:?} has no row",
+                org.id
+            ))
+            .about([org.id.as_str(), external_id])
+        }
     }
 }

@@ -106,9 +106,16 @@ fn affiliations(history: &History) -> Vec<Row> {
 }
 
 fn no_failed_affiliation(history: &History) -> Verdict {
-    let failed: Vec<String> = affiliations(history)
+    let rows = affiliations(history);
+    let failed: Vec<&Row> = rows
         .iter()
         .filter(|row| text(&row[aff::LASTOP]) == "FAILED")
+        .collect();
+    if failed.is_empty() {
+        return Verdict::Pass;
+    }
+    let described: Vec<String> = failed
+        .iter()
         .map(|row| {
             format!(
                 "{}: {}",
@@ -117,9 +124,12 @@ fn no_failed_affiliation(history: &History) -> Verdict {
             )
         })
         .collect();
-    Verdict::check(failed.is_empty(), || {
-        format!("FAILED affiliations: {}", failed.join("; "))
-    })
+    // The CRM create of each failed row and the mirror's update that wrote its error.
+    let entities = failed.iter().flat_map(|row| {
+        let external_id = text(&row[aff::EXTERNAL_ID]);
+        [crm_external_id(&external_id), text(&row[aff::ERROR])]
+    });
+    Verdict::violated(format!("FAILED affiliations: {}", described.join("; "))).about(entities)
 }
 
 /// Each staff role whose school and user are in the CRM has its affiliation `SYNCED`.
@@ -142,7 +152,8 @@ fn every_staff_role_synced(history: &History) -> Verdict {
             return Verdict::violated(format!(
                 "role {role} (school {school}, user {user} both in the CRM): affiliation \
                  rows {states:?}"
-            ));
+            ))
+            .about([&role, &school, &user].map(|id| crm_external_id(id)));
         }
     }
     Verdict::Pass
@@ -169,7 +180,8 @@ fn lost_contact_fails_visibly(history: &History) -> Verdict {
             return Verdict::violated(format!(
                 "role {role} (user {user} never in the CRM): job ended {outcome:?}, \
                  affiliation row left: {silent_row}"
-            ));
+            ))
+            .about([&role, &user].map(|id| crm_external_id(id)));
         }
     }
     Verdict::Pass
@@ -211,4 +223,11 @@ fn role_job_ran_before(history: &History, object_type: &str, parent_column: usiz
                 .is_none_or(|time| attempt.started < *time)
         })
     })
+}
+
+/// How the CRM's trace lines name an object by its external id (a role's affiliation, a
+/// school's editor and a user's contact share the id's number): bare numbers would match
+/// every line.
+fn crm_external_id(id: &str) -> String {
+    format!("external_id: \"{id}\"")
 }
