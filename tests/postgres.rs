@@ -471,3 +471,64 @@ fn the_readme_job_claim_runs_and_skip_locked_never_waits() {
         outcome.trace.render()
     );
 }
+
+/// Writer `node` updates account `id` at once and commits after `hold`.
+fn writer(world: &mut WorldBuilder, pg: &PgHandle, node: &str, id: i32, hold: Duration) {
+    let pg = pg.clone();
+    world.node(node).process("write", move |ctx| {
+        let pg = pg.clone();
+        async move {
+            let mut db = connect(&ctx, &pg).await;
+            db.begin().await.expect("begin");
+            let sql = format!("UPDATE accounts SET balance = balance + 1 WHERE id = {id}");
+            db.execute(&sql, &[]).await.expect("update");
+            ctx.sleep(hold).await;
+            db.commit().await.expect("commit");
+        }
+    });
+}
+
+#[test]
+fn the_commit_log_orders_two_writers_by_virtual_commit_time_and_names_each_client() {
+    let outcome = pg_case(
+        |world| {
+            let pg = database(world);
+            writer(world, &pg, "slow", 1, Duration::from_millis(300));
+            writer(world, &pg, "fast", 2, Duration::from_millis(50));
+        },
+        vec![],
+        FaultPlan::new(),
+    )
+    .run_keeping_services(Seed(3));
+    assert_eq!(outcome.failure, None);
+    // When the server applied each client's COMMIT, as the trace shows it.
+    let applied: Vec<(String, u64)> = outcome
+        .trace
+        .events()
+        .iter()
+        .filter(|event| event.kind == EventKind::Apply && event.detail.ends_with(" COMMIT"))
+        .map(|event| {
+            let client = event.peer.clone().expect("a client");
+            (client, event.time.0.as_micros() as u64)
+        })
+        .collect();
+    let servers = outcome.services.of_type::<PgServer>();
+    let server = &servers[0].1;
+    let committed: Vec<(String, u64)> = server
+        .commit_log()
+        .iter()
+        .filter(|txn| !txn.client.is_empty())
+        .map(|txn| (txn.client.clone(), txn.committed_at_micros))
+        .collect();
+    assert_eq!(committed, applied);
+    let clients: Vec<&str> = committed
+        .iter()
+        .map(|(client, _)| client.as_str())
+        .collect();
+    assert_eq!(clients, ["fast", "slow"], "the fast writer committed first");
+    let setup = &server.commit_log()[0];
+    assert!(
+        setup.client.is_empty(),
+        "the setup script has no client: {setup:?}"
+    );
+}

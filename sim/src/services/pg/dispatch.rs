@@ -93,6 +93,9 @@ impl Postgres {
         now_micros: u64,
         entropy: &mut dyn Entropy,
     ) -> StepOutcome {
+        // Never backwards, so commit times follow commit order even for a driver that
+        // passes an older time (the engine answers misuse, it does not panic on it).
+        self.db.clock_micros = self.db.clock_micros.max(now_micros);
         let BatchRun {
             batch,
             start_index,

@@ -184,6 +184,11 @@ impl Postgres {
         &self.config
     }
 
+    /// Names the client of `session` (its node), recorded with each of its commits.
+    pub fn set_client(&mut self, session: SessionId, client: &str) {
+        self.db.clients.insert(session, client.to_string());
+    }
+
     /// Opens a client connection.
     pub fn open_session(&mut self) -> SessionId {
         let session = SessionId(self.next_session_index);

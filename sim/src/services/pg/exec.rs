@@ -152,6 +152,10 @@ pub struct Db {
     pub top_n_served: u64,
     /// Deferred constraint checks and SET CONSTRAINTS state of each in-progress transaction.
     pub deferred: BTreeMap<Xid, super::deferred::Deferred>,
+    /// The latest virtual time a statement ran at, in microseconds: a commit's time.
+    pub clock_micros: u64,
+    /// The client (its node) of each session that has one: a commit's client.
+    pub clients: BTreeMap<SessionId, String>,
 }
 
 /// What a transaction's abort restores of the catalog it changed.

@@ -262,8 +262,13 @@ pub struct CommittedTxn {
     pub xid: u64,
     /// Position in commit order, from 1.
     pub commit_sequence: u64,
-    /// The session that ran it.
+    /// The session that ran it (the connection, `conn#N` in traces).
     pub session: SessionId,
+    /// Virtual time of its commit, in microseconds since the start of the run: two
+    /// writers' commits ordered by time without an audit table.
+    pub committed_at_micros: u64,
+    /// The node of the client whose session committed it (empty for a setup script).
+    pub client: String,
     /// Statements it ran successfully, in order (rendered by sqlparser).
     pub statements: Vec<String>,
     /// Rows written, by `schema.table`.

@@ -177,6 +177,8 @@ impl Db {
             xid: txn.xid,
             commit_sequence,
             session,
+            committed_at_micros: self.clock_micros,
+            client: self.clients.get(&session).cloned().unwrap_or_default(),
             statements: txn.statements,
             changes,
         });

@@ -195,6 +195,7 @@ impl PgServer {
             .kernel_node
             .get_or_insert_with(|| world.create_service_node(&format!("{server_name} kernel")));
         let session = self.engine.open_session();
+        self.engine.set_client(session, client_node);
         let link = Link {
             client_node: client_node.to_string(),
             last_heard_micros: now_micros,
