@@ -2,7 +2,7 @@
 //! replay that one seed and check it reproduces the same trace.
 //!
 //! Run with `cargo run --example quickstart`. The model itself lives in
-//! `models/src/counter/`; `scenarios/src/counter.rs` puts it under faults.
+//! `models/src/counter/`; `scenarios/catalog/counter/` puts it under faults.
 #![allow(clippy::print_stdout)]
 
 use syncsim::scenarios;

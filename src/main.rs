@@ -14,9 +14,12 @@ use clap::Parser;
 
 fn main() -> ExitCode {
     let arguments = cli::args::Cli::parse();
-    let code = match arguments.command.unwrap_or(cli::args::Command::Check) {
-        cli::args::Command::Check => cli::check::check(),
-        cli::args::Command::List => cli::check::list(),
+    let command = arguments
+        .command
+        .unwrap_or(cli::args::Command::Check(cli::args::DirArgs::default()));
+    let code = match command {
+        cli::args::Command::Check(arguments) => cli::check::check(&arguments),
+        cli::args::Command::List(arguments) => cli::check::list(&arguments),
         cli::args::Command::Run(run) => cli::run::run(&run),
         cli::args::Command::Replay(replay) => cli::replay::replay(&replay),
         cli::args::Command::Fuzz(fuzz) => cli::fuzz::fuzz(&fuzz),

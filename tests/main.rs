@@ -24,6 +24,7 @@ mod org_sync;
 mod postgres;
 mod properties;
 mod role_sync;
+mod scenario_files;
 mod snapshots;
 mod support;
 mod tidy;

@@ -20,9 +20,9 @@ pub struct Cli {
 #[derive(Subcommand, Debug)]
 pub enum Command {
     /// Runs every catalog scenario on its committed seed budget (the default command).
-    Check,
+    Check(DirArgs),
     /// Lists the scenarios with their expectations and properties.
-    List,
+    List(DirArgs),
     /// Runs one scenario on seeds; on a failure, shrinks it and writes a replay file.
     Run(RunArgs),
     /// Re-runs a replay file and prints its trace (text, Mermaid or Chrome trace JSON).
@@ -125,11 +125,23 @@ pub struct ConformanceArgs {
     pub allow_unsupported: bool,
 }
 
+/// Where `check` and `list` take their scenarios from.
+#[derive(Args, Debug, Default)]
+pub struct DirArgs {
+    /// Scenario files (`*.toml`, `*.json`, searched recursively) instead of the catalog.
+    #[arg(long)]
+    pub dir: Option<PathBuf>,
+}
+
 /// Arguments of `run`.
 #[derive(Args, Debug)]
+#[command(group(clap::ArgGroup::new("what").required(true).args(["scenario", "file"])))]
 pub struct RunArgs {
     /// Scenario id, `<model>/<variant>[/<shape>]`.
-    pub scenario: String,
+    pub scenario: Option<String>,
+    /// A scenario file (TOML, or JSON by its `.json` name) instead of a catalog id.
+    #[arg(long, conflicts_with = "scenario")]
+    pub file: Option<PathBuf>,
     /// One seed, decimal or 0x-hex.
     #[arg(long, conflicts_with = "seeds")]
     pub seed: Option<Seed>,
@@ -227,6 +239,9 @@ pub struct FuzzArgs {
     /// Only scenarios whose id matches this glob (e.g. `counter/*`).
     #[arg(long)]
     pub filter: Option<String>,
+    /// Scenario files (`*.toml`, `*.json`, searched recursively) instead of the catalog.
+    #[arg(long)]
+    pub dir: Option<PathBuf>,
     /// The seed range to draw from: `A..B`, `A..` (open) or a count `N`; default: `0..`.
     #[arg(long, value_parser = parse_seed_bounds)]
     pub seeds: Option<(u64, u64)>,

@@ -2,16 +2,19 @@
 //!
 //! `check` runs every catalog scenario on its committed seed budget: a `caught` scenario
 //! must fail within it, a `holds` scenario must pass every seed and hit every `sometimes`
-//! property. It ends with a plain `check: N passed, M failed` line.
+//! property. It ends with a plain `check: N passed, M failed` line. With `--dir`, both read
+//! the scenario files under that directory instead of the catalog.
 
-use syncsim::scenarios::{self, Expectation, ScenarioSpec};
-use syncsim::sim::replay_command;
+use std::path::Path;
 
+use syncsim::scenarios::{Expectation, ScenarioSpec};
+
+use super::args::DirArgs;
 use super::Usage;
 
-/// Lists the catalog.
-pub fn list() -> Result<u8, Usage> {
-    for scenario in scenarios::catalog() {
+/// Lists the catalog (or the scenario files of `--dir`).
+pub fn list(arguments: &DirArgs) -> Result<u8, Usage> {
+    for (scenario, _) in super::scenarios_from(arguments.dir.as_deref())? {
         // The properties the scenario checks (its selection, else all of its model's).
         let properties: Vec<String> = scenario
             .case()
@@ -31,7 +34,7 @@ pub fn list() -> Result<u8, Usage> {
 }
 
 /// Whether a scenario's budget met its expectation, with a summary.
-fn verdict(scenario: &ScenarioSpec) -> (bool, String) {
+fn verdict(scenario: &ScenarioSpec, file: Option<&Path>) -> (bool, String) {
     let stop_at_failure = scenario.expectation == Expectation::Caught;
     let sweep = scenario.case().run_seeds(scenario.seeds(), stop_at_failure);
     let ran = sweep.seeds.len();
@@ -41,7 +44,7 @@ fn verdict(scenario: &ScenarioSpec) -> (bool, String) {
                 .failure
                 .as_ref()
                 .expect("a failed outcome has a failure");
-            let replay = replay_command(&scenario.id, outcome.seed);
+            let replay = super::seed_command(&scenario.id, file, outcome.seed);
             let summary = format!(
                 "caught at seed {} after {ran} seed(s): {}\n{:50}replay: {replay}",
                 outcome.seed, failure.property, ""
@@ -67,12 +70,13 @@ fn verdict(scenario: &ScenarioSpec) -> (bool, String) {
     }
 }
 
-/// Runs the catalog; exit code 1 unless every expectation is met.
-pub fn check() -> Result<u8, Usage> {
+/// Runs the catalog (or the files of `--dir`); exit code 1 unless every expectation is met.
+pub fn check(arguments: &DirArgs) -> Result<u8, Usage> {
+    let all = super::scenarios_from(arguments.dir.as_deref())?;
     let (mut met_count, mut unmet_count) = (0, 0);
     say!("{:<32} {:<7} {:<4} result", "scenario", "expect", "met");
-    for scenario in scenarios::catalog() {
-        let (met, summary) = verdict(&scenario);
+    for (scenario, file) in all {
+        let (met, summary) = verdict(&scenario, file.as_deref());
         if met {
             met_count += 1;
         } else {

@@ -166,9 +166,13 @@ fn describe_seeds(seeds: &[Seed], arguments: &FuzzArgs) -> String {
 
 /// Runs the sweep; exit code 1 when a `holds` scenario failed.
 pub fn fuzz(arguments: &FuzzArgs) -> Result<u8, Usage> {
+    let all = super::scenarios_from(arguments.dir.as_deref())?
+        .into_iter()
+        .map(|(scenario, _)| scenario)
+        .collect();
     let selected = match &arguments.filter {
-        Some(pattern) => scenarios::filter(pattern).map_err(Usage)?,
-        None => scenarios::catalog(),
+        Some(pattern) => scenarios::filter_in(all, pattern).map_err(Usage)?,
+        None => all,
     };
     let jobs = arguments
         .jobs

@@ -32,6 +32,33 @@ use syncsim::scenarios::shrink::{self, Shrunk};
 use syncsim::scenarios::ScenarioSpec;
 use syncsim::sim::Outcome;
 
+/// The scenarios of every file under `dir` (each with its path), else the catalog's.
+pub fn scenarios_from(
+    dir: Option<&std::path::Path>,
+) -> Result<Vec<(ScenarioSpec, Option<PathBuf>)>, Usage> {
+    let Some(dir) = dir else {
+        let catalog = syncsim::scenarios::catalog().into_iter();
+        return Ok(catalog.map(|scenario| (scenario, None)).collect());
+    };
+    let loaded = syncsim::scenarios::file::load_dir(dir).map_err(Usage)?;
+    Ok(loaded
+        .into_iter()
+        .map(|(path, scenario)| (scenario, Some(path)))
+        .collect())
+}
+
+/// The command that runs a scenario on `seed`: by its id for a catalog scenario, by its
+/// file for one read from a file.
+pub fn seed_command(id: &str, file: Option<&std::path::Path>, seed: syncsim::sim::Seed) -> String {
+    match file {
+        None => syncsim::sim::replay_command(id, seed),
+        Some(path) => format!(
+            "cargo run --release -- run --file {} --seed {seed}",
+            path.display()
+        ),
+    }
+}
+
 /// Bad input: reported as `error: <message>` with exit code 2.
 #[derive(Debug)]
 pub struct Usage(pub String);

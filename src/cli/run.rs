@@ -1,5 +1,6 @@
-//! `syncsim run`: one scenario on one seed or a range; a failure is shrunk, written as a
-//! replay file, and reported with the one command that replays it.
+//! `syncsim run`: one scenario (a catalog id, or a scenario file with `--file`) on one seed or
+//! a range; a failure is shrunk, written as a replay file, and reported with the one command
+//! that replays it.
 
 use std::collections::BTreeMap;
 
@@ -11,7 +12,11 @@ use super::{record_failure, replay_file_command, Stopwatch, Usage};
 
 /// Runs the seeds; exit code 1 on a failure.
 pub fn run(arguments: &RunArgs) -> Result<u8, Usage> {
-    let scenario = scenarios::find(&arguments.scenario).map_err(Usage)?;
+    let scenario = match (&arguments.scenario, &arguments.file) {
+        (Some(id), _) => scenarios::find(id).map_err(Usage)?,
+        (None, Some(path)) => scenarios::file::load(path).map_err(Usage)?,
+        (None, None) => unreachable!("clap requires a scenario or --file"),
+    };
     let seeds: Vec<Seed> = match (&arguments.seed, &arguments.seeds) {
         (Some(seed), _) => vec![*seed],
         (None, Some(seeds)) => seeds.0.clone(),
@@ -61,12 +66,18 @@ pub fn run(arguments: &RunArgs) -> Result<u8, Usage> {
         }
         return Ok(0);
     }
-    report_failure(&scenario, &last, !arguments.no_shrink)?;
+    let seed_command = super::seed_command(&scenario.id, arguments.file.as_deref(), last.seed);
+    report_failure(&scenario, &last, !arguments.no_shrink, &seed_command)?;
     Ok(1)
 }
 
 /// Shrinks, writes the replay file and prints the report of a failed run.
-fn report_failure(scenario: &ScenarioSpec, outcome: &Outcome, shrink: bool) -> Result<(), Usage> {
+fn report_failure(
+    scenario: &ScenarioSpec,
+    outcome: &Outcome,
+    shrink: bool,
+    seed_command: &str,
+) -> Result<(), Usage> {
     let (file, path, shrunk) = record_failure(scenario, outcome, shrink)?;
     let shown = shrunk.as_ref().map_or(outcome, |shrunk| &shrunk.outcome);
     let mut report = shown.report().expect("a failed run has a report");
@@ -95,9 +106,6 @@ fn report_failure(scenario: &ScenarioSpec, outcome: &Outcome, shrink: bool) -> R
             );
         }
     }
-    say!(
-        "  seed:     {}",
-        syncsim::sim::replay_command(&scenario.id, outcome.seed)
-    );
+    say!("  seed:     {seed_command}");
     Ok(())
 }

@@ -1,0 +1,211 @@
+//! Scenario files: a user's TOML (or JSON) scenario for a catalog model runs with `run
+//! --file`, `check --dir` and `fuzz --dir` from the built binary, with no rebuild; the
+//! catalog is the committed files; a bad file is refused naming the file, the field and the
+//! line (exit 2).
+
+use std::path::{Path, PathBuf};
+
+use syncsim::scenarios::{self, file};
+
+use crate::cli::{scratch_dir, syncsim_in, text};
+
+#[allow(clippy::disallowed_methods)] // Tests write scenario files for the CLI to read.
+fn write(path: &Path, text: &str) {
+    std::fs::create_dir_all(path.parent().expect("a parent")).expect("a scratch directory");
+    std::fs::write(path, text).expect("writable");
+}
+
+#[allow(clippy::disallowed_methods)] // Reads the committed scenario files.
+fn committed(relative: &str) -> String {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("scenarios/catalog")
+        .join(relative);
+    std::fs::read_to_string(path).expect("a committed scenario file")
+}
+
+/// counter/unguarded under another id, with its pause planned to last until 700 ms.
+fn long_pause() -> String {
+    committed("counter/unguarded.toml")
+        .replace(
+            "id = \"counter/unguarded\"",
+            "id = \"counter/unguarded/long_pause\"",
+        )
+        .replace("at = \"60ms\"", "at = \"700ms\"")
+}
+
+#[test]
+fn the_catalog_is_the_committed_files_and_each_loads() {
+    let directory = Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios/catalog");
+    let loaded = file::load_dir(&directory).expect("every committed file loads");
+    let from_files: Vec<String> = loaded.iter().map(|(_, spec)| spec.id.clone()).collect();
+    let catalog: Vec<String> = scenarios::catalog()
+        .into_iter()
+        .map(|spec| spec.id)
+        .collect();
+    assert_eq!(
+        from_files, catalog,
+        "the embedded catalog is the files, in path order"
+    );
+}
+
+#[test]
+fn a_new_scenario_file_runs_without_a_rebuild_and_its_failure_names_the_file() {
+    let directory = scratch_dir("scenario-file");
+    let path = directory.join("long_pause.toml");
+    write(&path, &long_pause());
+    let output = syncsim_in(
+        &directory,
+        &["run", "--file", path.to_str().expect("utf-8")],
+    );
+    let stdout = text(&output.stdout);
+    assert_eq!(
+        output.status.code(),
+        Some(1),
+        "{stdout}{}",
+        text(&output.stderr)
+    );
+    assert!(
+        stdout.contains("FAILED counter/unguarded/long_pause seed"),
+        "{stdout}"
+    );
+    let seed_line = format!("run --file {} --seed", path.display());
+    assert!(stdout.contains(&seed_line), "{stdout}");
+    let _ = std::fs::remove_dir_all(directory);
+}
+
+#[test]
+fn check_and_list_read_a_directory_of_files_toml_and_json() {
+    let directory = scratch_dir("scenario-dir");
+    write(&directory.join("mine/long_pause.toml"), &long_pause());
+    let holds: scenarios::ScenarioSpec =
+        toml::from_str(&committed("counter/compare_and_set.toml")).expect("parses");
+    let json = serde_json::to_string_pretty(&holds).expect("serializes");
+    write(&directory.join("mine/compare_and_set.json"), &json);
+    let dir = directory.join("mine");
+    let dir = dir.to_str().expect("utf-8");
+    let output = syncsim_in(&directory, &["check", "--dir", dir]);
+    let stdout = text(&output.stdout);
+    assert_eq!(output.status.code(), Some(0), "{stdout}");
+    assert!(stdout.contains("counter/unguarded/long_pause"), "{stdout}");
+    assert!(
+        stdout.contains("run --file"),
+        "the replay line names the file: {stdout}"
+    );
+    assert!(
+        stdout.trim_end().ends_with("check: 2 passed, 0 failed"),
+        "{stdout}"
+    );
+    let listed = text(&syncsim_in(&directory, &["list", "--dir", dir]).stdout);
+    assert_eq!(listed.lines().count(), 2, "{listed}");
+    let _ = std::fs::remove_dir_all(directory);
+}
+
+#[test]
+fn fuzz_reads_a_directory_of_files() {
+    let directory = scratch_dir("scenario-fuzz");
+    write(&directory.join("mine/long_pause.toml"), &long_pause());
+    let dir = directory.join("mine");
+    let args = [
+        "fuzz",
+        "--dir",
+        dir.to_str().expect("utf-8"),
+        "--budget",
+        "1s",
+        "--jobs",
+        "1",
+    ];
+    let output = syncsim_in(&directory, &args);
+    let stdout = text(&output.stdout);
+    assert_eq!(
+        output.status.code(),
+        Some(0),
+        "{stdout}{}",
+        text(&output.stderr)
+    );
+    assert!(stdout.contains("counter/unguarded/long_pause"), "{stdout}");
+    let _ = std::fs::remove_dir_all(directory);
+}
+
+/// Runs `run --file` on `contents` and returns the error line (exit code 2 asserted).
+fn refused(name: &str, contents: &str) -> String {
+    let directory = scratch_dir(&format!("bad-scenario-{name}"));
+    let path = directory.join(name);
+    write(&path, contents);
+    let output = syncsim_in(
+        &directory,
+        &["run", "--file", path.to_str().expect("utf-8")],
+    );
+    let _ = std::fs::remove_dir_all(&directory);
+    assert_eq!(output.status.code(), Some(2), "{}", text(&output.stdout));
+    text(&output.stderr)
+}
+
+#[test]
+fn a_bad_scenario_file_is_refused_naming_the_file_the_field_and_the_line() {
+    let contents = long_pause().replace("seed_count = 50", "seeds = 3");
+    let line = contents
+        .lines()
+        .position(|line| line == "seeds = 3")
+        .expect("replaced")
+        + 1;
+    let unknown = refused("unknown.toml", &contents);
+    assert!(unknown.contains("unknown.toml: field `seeds`"), "{unknown}");
+    assert!(
+        unknown.contains(&format!("at line {line}, column 1")),
+        "{unknown}"
+    );
+    assert!(unknown.contains("unknown field `seeds`"), "{unknown}");
+    let typed = refused(
+        "typed.toml",
+        &long_pause().replace("at = \"30ms\"", "at = 30"),
+    );
+    assert!(typed.contains("field `faults.timed[0].at`"), "{typed}");
+    assert!(typed.contains("expected a duration"), "{typed}");
+    let json = refused("broken.json", "{\"id\": \"counter/unguarded\",");
+    assert!(
+        json.contains("broken.json: ") && json.contains("line 1"),
+        "{json}"
+    );
+    let property = long_pause().replace("seed_count = 50", "seed_count = 50\nproperties = [\"x\"]");
+    let property = refused("property.toml", &property);
+    assert!(property.contains("has no property \"x\""), "{property}");
+    let node = refused(
+        "node.toml",
+        &long_pause().replace("\"worker-1\"", "\"worker-9\""),
+    );
+    assert!(
+        node.contains("invalid scenario") && node.contains("worker-9"),
+        "{node}"
+    );
+    let missing = PathBuf::from("/nonexistent/scenario.toml");
+    let output = syncsim_in(
+        &scratch_dir("missing"),
+        &["run", "--file", "/nonexistent/scenario.toml"],
+    );
+    assert_eq!(output.status.code(), Some(2));
+    assert!(text(&output.stderr).contains(&missing.display().to_string()));
+}
+
+#[test]
+fn a_directory_with_two_files_of_one_id_or_with_no_file_is_refused() {
+    let directory = scratch_dir("scenario-duplicates");
+    write(&directory.join("a.toml"), &long_pause());
+    write(&directory.join("b.toml"), &long_pause());
+    let dir = directory.to_str().expect("utf-8");
+    let output = syncsim_in(&directory, &["check", "--dir", dir]);
+    assert_eq!(output.status.code(), Some(2));
+    assert!(
+        text(&output.stderr).contains("is also the id of"),
+        "{}",
+        text(&output.stderr)
+    );
+    let empty = directory.join("empty");
+    std::fs::create_dir_all(&empty).expect("a scratch directory");
+    let output = syncsim_in(
+        &directory,
+        &["check", "--dir", empty.to_str().expect("utf-8")],
+    );
+    assert_eq!(output.status.code(), Some(2));
+    assert!(text(&output.stderr).contains("no scenario files"));
+    let _ = std::fs::remove_dir_all(directory);
+}
