@@ -11,7 +11,7 @@
 use std::time::Duration;
 
 use syncsim::models::campaign_control::{CampaignControlConfig, Mutation, Variant};
-use syncsim::scenarios::{self, ModelSpec, ScenarioSpec};
+use syncsim::scenarios::{self, ScenarioSpec};
 use syncsim::sim::{Case, Episodes, FaultPlan, RandomFault, Ratio, Seed};
 
 use crate::support::{each_property_catches, only_property};
@@ -19,10 +19,10 @@ use crate::support::{each_property_catches, only_property};
 /// `gated` with its config changed by `change`.
 fn gated_with(change: impl Fn(&mut CampaignControlConfig)) -> ScenarioSpec {
     let mut scenario = scenarios::find("campaign_control/gated").expect("in the catalog");
-    let ModelSpec::CampaignControl(config) = &mut scenario.model else {
-        unreachable!("a campaign_control scenario")
-    };
-    change(config);
+    scenario
+        .model
+        .edit(change)
+        .expect("a campaign_control scenario");
     scenario
 }
 

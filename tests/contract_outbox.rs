@@ -8,7 +8,7 @@
 //! snapshot of the shrunk report.
 
 use syncsim::models::contract_outbox::ContractOutboxConfig;
-use syncsim::scenarios::{self, ModelSpec, ScenarioSpec};
+use syncsim::scenarios::{self, ScenarioSpec};
 use syncsim::sim::{FaultPlan, Seed};
 
 use crate::support::{each_property_catches, only_property};
@@ -20,10 +20,10 @@ const NO_PARENTLESS_FAILURE: &str = "contract_outbox: no event fails because of 
 /// The catalog scenario `id` with its config changed by `change`.
 fn changed(id: &str, change: impl Fn(&mut ContractOutboxConfig)) -> ScenarioSpec {
     let mut scenario = scenarios::find(id).expect("in the catalog");
-    let ModelSpec::ContractOutbox(config) = &mut scenario.model else {
-        unreachable!("a contract_outbox scenario")
-    };
-    change(config);
+    scenario
+        .model
+        .edit(change)
+        .expect("a contract_outbox scenario");
     scenario
 }
 

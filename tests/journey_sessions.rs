@@ -7,8 +7,8 @@
 //! The catalog test (`catalog.rs`) covers the expectations, shrinking, replay and the
 //! snapshot of the shrunk report.
 
-use syncsim::models::journey_sessions::Mutation;
-use syncsim::scenarios::{self, ModelSpec};
+use syncsim::models::journey_sessions::{JourneySessionsConfig, Mutation};
+use syncsim::scenarios;
 use syncsim::sim::Seed;
 
 use crate::support::{each_property_catches, only_property};
@@ -26,10 +26,12 @@ fn the_foreign_key_variants_abort_journeys_and_loop_on_a_deleted_contact() {
 #[test]
 fn a_lazy_upsert_that_updates_on_conflict_overwrites_a_real_contact() {
     let mut scenario = scenarios::find("journey_sessions/lazy_upsert").expect("in the catalog");
-    let ModelSpec::JourneySessions(config) = &mut scenario.model else {
-        unreachable!("a journey_sessions scenario")
-    };
-    config.mutation = Some(Mutation::LazyUpsertOverwrites);
+    scenario
+        .model
+        .edit(|config: &mut JourneySessionsConfig| {
+            config.mutation = Some(Mutation::LazyUpsertOverwrites);
+        })
+        .expect("a journey_sessions scenario");
     let case = only_property(scenario.case(), NO_OVERWRITE);
     let failure = case
         .run(Seed(0))

@@ -23,6 +23,7 @@ mod mutants_shrink;
 mod org_sync;
 mod postgres;
 mod properties;
+mod registry;
 mod role_sync;
 mod scenario_files;
 mod snapshots;

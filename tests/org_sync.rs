@@ -7,7 +7,8 @@
 //! The catalog test (`catalog.rs`) covers the expectations, shrinking, replay and the
 //! snapshot of the shrunk report.
 
-use syncsim::scenarios::{self, ModelSpec};
+use syncsim::models::org_sync::OrgSyncConfig;
+use syncsim::scenarios;
 use syncsim::sim::services::webhook::IdOrder;
 use syncsim::sim::Seed;
 
@@ -55,10 +56,10 @@ fn the_id_guard_fails_where_ids_invert_and_monotonic_ids_hid_it() {
     // The same seed, workload and faults with the spec's optional monotonic ids: the two
     // events of one millisecond sort in emission order and the guard is right.
     let mut monotonic = scenario.clone();
-    let ModelSpec::OrgSync(config) = &mut monotonic.model else {
-        unreachable!("an org_sync scenario")
-    };
-    config.id_order = IdOrder::Monotonic;
+    monotonic
+        .model
+        .edit(|config: &mut OrgSyncConfig| config.id_order = IdOrder::Monotonic)
+        .expect("an org_sync scenario");
     let outcome = monotonic.case().run(failed.seed);
     assert_eq!(outcome.failure, None, "seed {}", failed.seed);
 }

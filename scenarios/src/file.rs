@@ -4,8 +4,8 @@
 //! A file holds a `ScenarioSpec` as data (the same fields a replay file's `scenario` has);
 //! unknown fields are refused. Every error names the file, the field (its path, as
 //! `faults.timed[2].at`) and, for a syntax or type error, the line and column. The committed
-//! catalog is such files (`scenarios/catalog/`), embedded at build time. Not here: scenarios
-//! of models outside the catalog (a model still joins through `ModelSpec`).
+//! catalog is such files (`scenarios/catalog/`), embedded at build time. A file names its model by
+//! its registered name (`registry`). Not here: models themselves (a model is code).
 
 use std::path::{Path, PathBuf};
 

@@ -11,6 +11,8 @@
 //!
 //! Module map:
 //! - `spec`: `ScenarioSpec`, `ModelSpec`, `Expectation`.
+//! - `expect`: whether seeds meet a scenario's expectation (`check`, a user's tests).
+//! - `registry`: models by name with their serde configs (`ModelConfig`).
 //! - `file`: scenario files (TOML or JSON): parse, load, load a directory; the catalog.
 //! - `shrink`: a failure made small with proptest's value trees.
 //! - `replay`: replay files (write, read, check the version).
@@ -18,7 +20,9 @@
 //! - `regressions`: committed failing seeds, replayed first.
 
 pub mod budget;
+pub mod expect;
 pub mod file;
+pub mod registry;
 pub mod regressions;
 pub mod replay;
 pub mod shrink;

@@ -2,22 +2,21 @@
 //! bounds, expectation and seed budget.
 //!
 //! The same value is the catalog entry, what shrinking rewrites, and what a replay file
-//! stores, so a replay needs no catalog lookup. Not here: workloads that are not integers
-//! (shrinking lowers integer knobs only).
+//! stores, so a replay needs no catalog lookup: the model is named and its config is data,
+//! read through the registry. Not here: workloads that are not integers (shrinking lowers
+//! integer knobs only).
 
 use std::fmt;
 use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
-use syncsim_models::campaign_control::{CampaignControl, CampaignControlConfig};
-use syncsim_models::contract_outbox::{ContractOutbox, ContractOutboxConfig};
-use syncsim_models::counter::{Counter, CounterConfig};
-use syncsim_models::journey_sessions::{JourneySessions, JourneySessionsConfig};
-use syncsim_models::org_sync::{OrgSync, OrgSyncConfig};
-use syncsim_models::role_sync::{RoleSync, RoleSyncConfig};
+use serde_json::Value;
 use syncsim_sim::{
-    select_properties, Bounds, Case, CaseError, FaultPlan, Knob, Model, NetConfig, Phases, Seed,
+    select_properties, Bounds, Case, CaseError, FaultPlan, Knob, Model, ModelConfig, NetConfig,
+    Phases, Seed,
 };
+
+use crate::registry::{self, Resolved};
 
 /// What a scenario's seed budget must show.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -38,112 +37,90 @@ impl fmt::Display for Expectation {
     }
 }
 
-/// A model with its configuration (variant and workload included).
+/// A model by name with its configuration (variant and workload included), as data: the
+/// registry (`registry`) reads the config as the model's own type.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(
-    tag = "name",
-    content = "config",
-    rename_all = "snake_case",
-    deny_unknown_fields
-)]
-pub enum ModelSpec {
-    /// The toy counter model.
-    Counter(CounterConfig),
-    /// Identity-provider webhooks against a unique slug.
-    OrgSync(OrgSyncConfig),
-    /// School roles mirrored to a CRM through jobs.
-    RoleSync(RoleSyncConfig),
-    /// Pause and stop through a broker fast path.
-    CampaignControl(CampaignControlConfig),
-    /// A contract signature and its outbox event.
-    ContractOutbox(ContractOutboxConfig),
-    /// Journey sessions referencing a local contacts table the service never fills.
-    JourneySessions(JourneySessionsConfig),
+#[serde(deny_unknown_fields)]
+pub struct ModelSpec {
+    /// The model's registered name (`counter`).
+    pub name: String,
+    /// Its config, as the model's `ModelConfig` type reads it.
+    pub config: Value,
 }
 
 impl ModelSpec {
+    /// The spec of `config` (registering its model).
+    pub fn of<C: ModelConfig>(config: &C) -> ModelSpec {
+        registry::register::<C>();
+        ModelSpec {
+            name: C::NAME.to_string(),
+            config: serde_json::to_value(config).expect("a model config serializes"),
+        }
+    }
+
+    /// The config as the model's own type, for a test or a tool that edits it.
+    pub fn config_as<C: ModelConfig>(&self) -> Result<C, String> {
+        if self.name != C::NAME {
+            return Err(format!("model {:?} is not {:?}", self.name, C::NAME));
+        }
+        serde_json::from_value(self.config.clone()).map_err(|error| error.to_string())
+    }
+
+    /// Changes the config as the model's own type (a test's mutation, another deployment).
+    pub fn edit<C: ModelConfig>(&mut self, change: impl FnOnce(&mut C)) -> Result<(), String> {
+        let mut config: C = self.config_as()?;
+        change(&mut config);
+        *self = ModelSpec::of(&config);
+        Ok(())
+    }
+
+    /// The config read through the registry, or why it cannot be (an unknown model, a bad
+    /// field).
+    pub fn resolve(&self) -> Result<Resolved, String> {
+        registry::resolve(&self.name, &self.config)
+    }
+
+    fn resolved(&self) -> Resolved {
+        self.resolve()
+            .unwrap_or_else(|problem| panic!("a validated model spec: {problem}"))
+    }
+
     /// The runnable model.
     pub fn model(&self) -> Arc<dyn Model> {
-        match self {
-            ModelSpec::Counter(config) => Arc::new(Counter {
-                config: config.clone(),
-            }),
-            ModelSpec::OrgSync(config) => Arc::new(OrgSync {
-                config: config.clone(),
-            }),
-            ModelSpec::RoleSync(config) => Arc::new(RoleSync {
-                config: config.clone(),
-            }),
-            ModelSpec::CampaignControl(config) => Arc::new(CampaignControl {
-                config: config.clone(),
-            }),
-            ModelSpec::ContractOutbox(config) => Arc::new(ContractOutbox {
-                config: config.clone(),
-            }),
-            ModelSpec::JourneySessions(config) => Arc::new(JourneySessions {
-                config: config.clone(),
-            }),
-        }
+        self.resolved().model
     }
 
     /// `<model>/<variant>`, the prefix every scenario id of this model starts with.
     pub fn variant_id(&self) -> String {
-        match self {
-            ModelSpec::Counter(config) => format!("counter/{}", config.variant.name()),
-            ModelSpec::OrgSync(config) => format!("org_sync/{}", config.variant.name()),
-            ModelSpec::RoleSync(config) => format!("role_sync/{}", config.variant.name()),
-            ModelSpec::CampaignControl(config) => {
-                format!("campaign_control/{}", config.variant.name())
-            }
-            ModelSpec::ContractOutbox(config) => {
-                format!("contract_outbox/{}", config.variant.name())
-            }
-            ModelSpec::JourneySessions(config) => {
-                format!("journey_sessions/{}", config.variant.name())
-            }
-        }
+        format!("{}/{}", self.name, self.resolved().variant)
     }
 
     /// The workload knobs shrinking may lower.
     pub fn workload(&self) -> Vec<Knob> {
-        match self {
-            ModelSpec::Counter(config) => config.workload(),
-            ModelSpec::OrgSync(config) => config.workload(),
-            ModelSpec::RoleSync(config) => config.workload(),
-            ModelSpec::CampaignControl(config) => config.workload(),
-            ModelSpec::ContractOutbox(config) => config.workload(),
-            ModelSpec::JourneySessions(config) => config.workload(),
-        }
+        self.resolved().knobs
     }
 
     /// The workload knob that counts the model's entities (workers, orgs, schools,
     /// campaigns, players, journeys): what `syncsim bench` multiplies to measure scaling.
     pub fn entity_knob(&self) -> &'static str {
-        match self {
-            ModelSpec::Counter(_) => "worker_count",
-            ModelSpec::OrgSync(_) => "org_count",
-            ModelSpec::RoleSync(_) => "school_count",
-            ModelSpec::CampaignControl(_) => "campaign_count",
-            ModelSpec::ContractOutbox(_) => "player_count",
-            ModelSpec::JourneySessions(_) => "journey_count",
-        }
+        self.resolved().entity_knob
     }
 
-    /// This model with its workload knobs set to `values`.
+    /// This model with its workload knobs set to `values` (in `workload()` order), each by
+    /// its config field's name.
     pub fn with_workload(&self, values: &[u64]) -> ModelSpec {
-        match self {
-            ModelSpec::Counter(config) => ModelSpec::Counter(config.with_workload(values)),
-            ModelSpec::OrgSync(config) => ModelSpec::OrgSync(config.with_workload(values)),
-            ModelSpec::RoleSync(config) => ModelSpec::RoleSync(config.with_workload(values)),
-            ModelSpec::CampaignControl(config) => {
-                ModelSpec::CampaignControl(config.with_workload(values))
-            }
-            ModelSpec::ContractOutbox(config) => {
-                ModelSpec::ContractOutbox(config.with_workload(values))
-            }
-            ModelSpec::JourneySessions(config) => {
-                ModelSpec::JourneySessions(config.with_workload(values))
-            }
+        let knobs = self.workload();
+        assert_eq!(knobs.len(), values.len(), "one value per workload knob");
+        let mut config = self.config.clone();
+        let fields = config
+            .as_object_mut()
+            .expect("a model config with knobs is an object");
+        for (knob, value) in knobs.iter().zip(values) {
+            fields.insert(knob.name.clone(), Value::from(*value));
+        }
+        ModelSpec {
+            name: self.name.clone(),
+            config,
         }
     }
 }
@@ -190,6 +167,9 @@ impl ScenarioSpec {
 
     /// Checks the id against the model and the case's configuration.
     pub fn validate(&self) -> Result<(), CaseError> {
+        self.model
+            .resolve()
+            .map_err(|problem| CaseError(format!("{}: {problem}", self.id)))?;
         let prefix = self.model.variant_id();
         let shaped = self.id.strip_prefix(&prefix).is_some_and(|rest| {
             rest.is_empty() || (rest.len() > 1 && rest.starts_with('/') && !rest[1..].contains('/'))

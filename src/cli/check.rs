@@ -7,7 +7,8 @@
 
 use std::path::Path;
 
-use syncsim::scenarios::{Expectation, ScenarioSpec};
+use syncsim::scenarios::expect::{self, Judged};
+use syncsim::scenarios::ScenarioSpec;
 
 use super::args::DirArgs;
 use super::Usage;
@@ -35,39 +36,27 @@ pub fn list(arguments: &DirArgs) -> Result<u8, Usage> {
 
 /// Whether a scenario's budget met its expectation, with a summary.
 fn verdict(scenario: &ScenarioSpec, file: Option<&Path>) -> (bool, String) {
-    let stop_at_failure = scenario.expectation == Expectation::Caught;
-    let sweep = scenario.case().run_seeds(scenario.seeds(), stop_at_failure);
-    let ran = sweep.seeds.len();
-    match (scenario.expectation, &sweep.failure) {
-        (Expectation::Caught, Some(outcome)) => {
-            let failure = outcome
-                .failure
-                .as_ref()
-                .expect("a failed outcome has a failure");
+    let judged = expect::judge(scenario, scenario.seeds());
+    let summary = match &judged {
+        Judged::Caught(outcome, ran) => {
+            let failure = outcome.failure.as_ref().expect("a failed outcome");
             let replay = super::seed_command(&scenario.id, file, outcome.seed);
-            let summary = format!(
+            format!(
                 "caught at seed {} after {ran} seed(s): {}\n{:50}replay: {replay}",
                 outcome.seed, failure.property, ""
-            );
-            (true, summary)
+            )
         }
-        (Expectation::Caught, None) => (false, format!("NOT caught in {ran} seed(s)")),
-        (Expectation::Holds, Some(outcome)) => {
+        Judged::NotCaught(ran) => format!("NOT caught in {ran} seed(s)"),
+        Judged::Failed(outcome) => {
             let report = outcome.report().expect("a failed outcome has a report");
-            (false, format!("FAILED at seed {}:\n{report}", outcome.seed))
+            format!("FAILED at seed {}:\n{report}", outcome.seed)
         }
-        (Expectation::Holds, None) => {
-            let uncovered = sweep.uncovered();
-            if uncovered.is_empty() {
-                (true, format!("held {ran} seed(s), every sometimes hit"))
-            } else {
-                (
-                    false,
-                    format!("held {ran} seed(s) but never hit: {}", uncovered.join("; ")),
-                )
-            }
+        Judged::Held(ran) => format!("held {ran} seed(s), every sometimes hit"),
+        Judged::Uncovered(ran, names) => {
+            format!("held {ran} seed(s) but never hit: {}", names.join("; "))
         }
-    }
+    };
+    (judged.met(), summary)
 }
 
 /// Runs the catalog (or the files of `--dir`); exit code 1 unless every expectation is met.

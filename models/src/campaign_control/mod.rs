@@ -40,7 +40,7 @@ mod sender;
 use serde::{Deserialize, Serialize};
 use syncsim_sim::services::broker::{BrokerConfig, StartFrom};
 use syncsim_sim::services::pg::PgConfig;
-use syncsim_sim::{Knob, Model, Property, Ratio, WorldBuilder};
+use syncsim_sim::{Knob, Model, ModelConfig, Property, Ratio, WorldBuilder};
 
 pub use esp::{Dispatch, Esp};
 pub use ids::{is_uuid_v4, request_id, uuid_v4};
@@ -172,9 +172,22 @@ impl Model for CampaignControl {
     }
 }
 
-impl CampaignControlConfig {
+impl ModelConfig for CampaignControlConfig {
+    const NAME: &'static str = "campaign_control";
+    const ENTITY_KNOB: &'static str = "campaign_count";
+
+    fn variant(&self) -> &str {
+        self.variant.name()
+    }
+
+    fn model(&self) -> std::sync::Arc<dyn Model> {
+        std::sync::Arc::new(CampaignControl {
+            config: self.clone(),
+        })
+    }
+
     /// The workload knobs shrinking may lower, with their floors.
-    pub fn workload(&self) -> Vec<Knob> {
+    fn knobs(&self) -> Vec<Knob> {
         vec![
             Knob::new("campaign_count", 1, u64::from(self.campaign_count)),
             Knob::new(
@@ -185,17 +198,5 @@ impl CampaignControlConfig {
             Knob::new("pause_at_max_ms", 0, self.pause_at_max_ms),
             Knob::new("stop_count", 0, u64::from(self.stop_count)),
         ]
-    }
-
-    /// This config with the workload knobs set to `values` (in `workload()` order).
-    pub fn with_workload(&self, values: &[u64]) -> CampaignControlConfig {
-        let narrow = |value: u64| u32::try_from(value).expect("a knob never grows past its start");
-        CampaignControlConfig {
-            campaign_count: narrow(values[0]),
-            messages_per_campaign: narrow(values[1]),
-            pause_at_max_ms: values[2],
-            stop_count: narrow(values[3]),
-            ..self.clone()
-        }
     }
 }

@@ -36,7 +36,7 @@ mod worker;
 
 use serde::{Deserialize, Serialize};
 use syncsim_sim::services::pg::PgConfig;
-use syncsim_sim::{Knob, Model, Property, Ratio, WorldBuilder};
+use syncsim_sim::{Knob, Model, ModelConfig, Property, Ratio, WorldBuilder};
 
 pub use mail::{Email, Mail};
 pub use schema::SCHEMA;
@@ -131,27 +131,31 @@ impl Model for ContractOutbox {
     }
 }
 
-impl ContractOutboxConfig {
+impl ModelConfig for ContractOutboxConfig {
+    const NAME: &'static str = "contract_outbox";
+    const ENTITY_KNOB: &'static str = "player_count";
+
+    fn variant(&self) -> &str {
+        self.variant.name()
+    }
+
+    fn model(&self) -> std::sync::Arc<dyn Model> {
+        std::sync::Arc::new(ContractOutbox {
+            config: self.clone(),
+        })
+    }
+
     /// The workload knobs shrinking may lower, with their floors.
-    pub fn workload(&self) -> Vec<Knob> {
+    fn knobs(&self) -> Vec<Knob> {
         vec![
             Knob::new("player_count", 1, u64::from(self.player_count)),
             Knob::new("orphan_count", 0, u64::from(self.orphan_count)),
             Knob::new("sign_at_max_ms", 0, self.sign_at_max_ms),
         ]
     }
+}
 
-    /// This config with the workload knobs set to `values` (in `workload()` order).
-    pub fn with_workload(&self, values: &[u64]) -> ContractOutboxConfig {
-        let narrow = |value: u64| u32::try_from(value).expect("a knob never grows past its start");
-        ContractOutboxConfig {
-            player_count: narrow(values[0]),
-            orphan_count: narrow(values[1]),
-            sign_at_max_ms: values[2],
-            ..self.clone()
-        }
-    }
-
+impl ContractOutboxConfig {
     /// Whether player `id` has no parent.
     pub fn is_orphan(&self, id: i64) -> bool {
         id <= i64::from(self.orphan_count)

@@ -17,7 +17,7 @@ mod properties;
 
 use serde::{Deserialize, Serialize};
 use syncsim_sim::services::register::Register;
-use syncsim_sim::{Model, Property, WorldBuilder};
+use syncsim_sim::{Model, ModelConfig, Property, WorldBuilder};
 
 /// The key every worker increments.
 pub const COUNTER_KEY: &str = "counter";
@@ -91,10 +91,23 @@ impl Model for Counter {
     }
 }
 
-impl CounterConfig {
+impl ModelConfig for CounterConfig {
+    const NAME: &'static str = "counter";
+    const ENTITY_KNOB: &'static str = "worker_count";
+
+    fn variant(&self) -> &str {
+        self.variant.name()
+    }
+
+    fn model(&self) -> std::sync::Arc<dyn Model> {
+        std::sync::Arc::new(Counter {
+            config: self.clone(),
+        })
+    }
+
     /// The workload knobs shrinking may lower, with their floors: fewer workers, fewer
     /// increments, less think time, a tighter start.
-    pub fn workload(&self) -> Vec<syncsim_sim::Knob> {
+    fn knobs(&self) -> Vec<syncsim_sim::Knob> {
         use syncsim_sim::Knob;
         vec![
             Knob::new("worker_count", 1, u64::from(self.worker_count)),
@@ -106,17 +119,5 @@ impl CounterConfig {
             Knob::new("think_time_max_ms", 0, self.think_time_max_ms),
             Knob::new("start_delay_max_ms", 0, self.start_delay_max_ms),
         ]
-    }
-
-    /// This config with the workload knobs set to `values` (in `workload()` order).
-    pub fn with_workload(&self, values: &[u64]) -> CounterConfig {
-        let narrow = |value: u64| u32::try_from(value).expect("a knob never grows past its start");
-        CounterConfig {
-            variant: self.variant,
-            worker_count: narrow(values[0]),
-            increments_per_worker: narrow(values[1]),
-            think_time_max_ms: values[2],
-            start_delay_max_ms: values[3],
-        }
     }
 }

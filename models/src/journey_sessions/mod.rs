@@ -40,7 +40,7 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 use syncsim_sim::services::pg::PgConfig;
 use syncsim_sim::services::workflow::{RetryPolicy, WorkerConfig};
-use syncsim_sim::{Knob, Model, Property, WorldBuilder};
+use syncsim_sim::{Knob, Model, ModelConfig, Property, WorldBuilder};
 
 pub use journey::{
     MARK_DELETED_MID_JOURNEY, MARK_MET_REAL_CONTACT, MARK_NODE1_CRM_ONLY, MARK_STOPPED,
@@ -176,19 +176,23 @@ fn worker_config() -> WorkerConfig {
     }
 }
 
-impl JourneySessionsConfig {
-    /// Each node's activity: 1 s doubling, `node_attempts_max` attempts, then the journey
-    /// fails (visible in the workflow store).
-    pub fn node_policy(&self) -> RetryPolicy {
-        RetryPolicy {
-            backoff_max: Duration::from_secs(10),
-            ..RetryPolicy::attempts(self.node_attempts_max)
-        }
+impl ModelConfig for JourneySessionsConfig {
+    const NAME: &'static str = "journey_sessions";
+    const ENTITY_KNOB: &'static str = "journey_count";
+
+    fn variant(&self) -> &str {
+        self.variant.name()
+    }
+
+    fn model(&self) -> std::sync::Arc<dyn Model> {
+        std::sync::Arc::new(JourneySessions {
+            config: self.clone(),
+        })
     }
 
     /// The workload knobs shrinking may lower, with their floors. Deletions and legacy
     /// contacts come first, so fewer journeys are tried once they are gone.
-    pub fn workload(&self) -> Vec<Knob> {
+    fn knobs(&self) -> Vec<Knob> {
         vec![
             Knob::new(
                 "deleted_contact_count",
@@ -206,18 +210,15 @@ impl JourneySessionsConfig {
             Knob::new("worker_count", 1, u64::from(self.worker_count)),
         ]
     }
+}
 
-    /// This config with the workload knobs set to `values` (in `workload()` order).
-    pub fn with_workload(&self, values: &[u64]) -> JourneySessionsConfig {
-        let narrow = |value: u64| u32::try_from(value).expect("a knob never grows past its start");
-        JourneySessionsConfig {
-            deleted_contact_count: narrow(values[0]),
-            local_contact_count: narrow(values[1]),
-            journey_count: narrow(values[2]),
-            nodes_per_journey: narrow(values[3]),
-            contact_lag_max_ms: values[4],
-            worker_count: narrow(values[5]),
-            ..self.clone()
+impl JourneySessionsConfig {
+    /// Each node's activity: 1 s doubling, `node_attempts_max` attempts, then the journey
+    /// fails (visible in the workflow store).
+    pub fn node_policy(&self) -> RetryPolicy {
+        RetryPolicy {
+            backoff_max: Duration::from_secs(10),
+            ..RetryPolicy::attempts(self.node_attempts_max)
         }
     }
 }

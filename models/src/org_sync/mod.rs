@@ -39,7 +39,7 @@ use serde::{Deserialize, Serialize};
 use syncsim_sim::services::pg::PgConfig;
 use syncsim_sim::services::webhook::{IdOrder, WebhookConfig};
 use syncsim_sim::services::workflow::WorkerConfig;
-use syncsim_sim::{Knob, Model, Property, Ratio, WorldBuilder};
+use syncsim_sim::{Knob, Model, ModelConfig, Property, Ratio, WorldBuilder};
 
 pub use provider::{Directory, Org};
 pub use schema::{org_id, slugify, SCHEMA};
@@ -169,9 +169,22 @@ impl OrgSync {
     }
 }
 
-impl OrgSyncConfig {
+impl ModelConfig for OrgSyncConfig {
+    const NAME: &'static str = "org_sync";
+    const ENTITY_KNOB: &'static str = "org_count";
+
+    fn variant(&self) -> &str {
+        self.variant.name()
+    }
+
+    fn model(&self) -> std::sync::Arc<dyn Model> {
+        std::sync::Arc::new(OrgSync {
+            config: self.clone(),
+        })
+    }
+
     /// The workload knobs shrinking may lower, with their floors.
-    pub fn workload(&self) -> Vec<Knob> {
+    fn knobs(&self) -> Vec<Knob> {
         vec![
             Knob::new("org_count", 2, u64::from(self.org_count)),
             Knob::new("rename_count", 0, u64::from(self.rename_count)),
@@ -179,18 +192,5 @@ impl OrgSyncConfig {
             Knob::new("action_gap_max_ms", 0, self.action_gap_max_ms),
             Knob::new("worker_count", 1, u64::from(self.worker_count)),
         ]
-    }
-
-    /// This config with the workload knobs set to `values` (in `workload()` order).
-    pub fn with_workload(&self, values: &[u64]) -> OrgSyncConfig {
-        let narrow = |value: u64| u32::try_from(value).expect("a knob never grows past its start");
-        OrgSyncConfig {
-            org_count: narrow(values[0]),
-            rename_count: narrow(values[1]),
-            delete_count: narrow(values[2]),
-            action_gap_max_ms: values[3],
-            worker_count: narrow(values[4]),
-            ..self.clone()
-        }
     }
 }

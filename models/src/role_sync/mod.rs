@@ -32,7 +32,7 @@ use serde::{Deserialize, Serialize};
 use syncsim_sim::services::crm::{MirrorCadence, MirrorConfig};
 use syncsim_sim::services::jobs::{JobKind, JobsConfig, RetryPolicy, Wait};
 use syncsim_sim::services::pg::PgConfig;
-use syncsim_sim::{Knob, Model, Property, WorldBuilder};
+use syncsim_sim::{Knob, Model, ModelConfig, Property, WorldBuilder};
 
 pub use schema::{lost_users, mirror_tables, roles, RoleRow, SCHEMA};
 
@@ -169,9 +169,22 @@ impl RoleSync {
     }
 }
 
-impl RoleSyncConfig {
+impl ModelConfig for RoleSyncConfig {
+    const NAME: &'static str = "role_sync";
+    const ENTITY_KNOB: &'static str = "school_count";
+
+    fn variant(&self) -> &str {
+        self.variant.name()
+    }
+
+    fn model(&self) -> std::sync::Arc<dyn Model> {
+        std::sync::Arc::new(RoleSync {
+            config: self.clone(),
+        })
+    }
+
     /// The workload knobs shrinking may lower, with their floors.
-    pub fn workload(&self) -> Vec<Knob> {
+    fn knobs(&self) -> Vec<Knob> {
         vec![
             Knob::new("school_count", 1, u64::from(self.school_count)),
             Knob::new(
@@ -188,19 +201,5 @@ impl RoleSyncConfig {
             Knob::new("lost_contact_count", 0, u64::from(self.lost_contact_count)),
             Knob::new("worker_count", 1, u64::from(self.worker_count)),
         ]
-    }
-
-    /// This config with the workload knobs set to `values` (in `workload()` order).
-    pub fn with_workload(&self, values: &[u64]) -> RoleSyncConfig {
-        let narrow = |value: u64| u32::try_from(value).expect("a knob never grows past its start");
-        RoleSyncConfig {
-            school_count: narrow(values[0]),
-            teachers_per_school: narrow(values[1]),
-            students_per_school: narrow(values[2]),
-            action_gap_max_ms: values[3],
-            lost_contact_count: narrow(values[4]),
-            worker_count: narrow(values[5]),
-            ..self.clone()
-        }
     }
 }

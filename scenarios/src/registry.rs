@@ -1,0 +1,102 @@
+//! The model registry: a model joins by name with its serde config (`ModelConfig`), and a
+//! scenario or replay file names the model and carries its config as data.
+//!
+//! The catalog's models are registered before any lookup; a user's crate registers its own
+//! with `register::<MyConfig>()` (or through `ModelSpec::of`). A config is read by field
+//! name, so workload knobs are set by name, never by position. Not here: models loaded at
+//! run time from outside the binary (a model is code; its scenarios are files).
+
+use std::any::TypeId;
+use std::collections::BTreeMap;
+use std::sync::{Arc, Once, PoisonError, RwLock};
+
+use serde_json::Value;
+use syncsim_models::campaign_control::CampaignControlConfig;
+use syncsim_models::contract_outbox::ContractOutboxConfig;
+use syncsim_models::counter::CounterConfig;
+use syncsim_models::journey_sessions::JourneySessionsConfig;
+use syncsim_models::org_sync::OrgSyncConfig;
+use syncsim_models::role_sync::RoleSyncConfig;
+use syncsim_sim::{Knob, Model, ModelConfig};
+
+/// A model config read through the registry: what a scenario needs of it.
+pub struct Resolved {
+    /// The runnable model.
+    pub model: Arc<dyn Model>,
+    /// The variant's name.
+    pub variant: String,
+    /// The workload knobs, named as config fields.
+    pub knobs: Vec<Knob>,
+    /// The knob counting the model's entities.
+    pub entity_knob: &'static str,
+}
+
+type Resolve = fn(&Value) -> Result<Resolved, String>;
+
+/// Registered models by name, with their config type (a `BTreeMap`: listing them is
+/// deterministic).
+static REGISTRY: RwLock<BTreeMap<&'static str, (TypeId, Resolve)>> = RwLock::new(BTreeMap::new());
+
+fn resolve_as<C: ModelConfig>(config: &Value) -> Result<Resolved, String> {
+    let config: C = serde_path_to_error::deserialize(config).map_err(|error| {
+        let path = error.path().to_string();
+        match path.as_str() {
+            "." => format!("field `model.config`: {}", error.inner()),
+            field => format!("field `model.config.{field}`: {}", error.inner()),
+        }
+    })?;
+    Ok(Resolved {
+        model: config.model(),
+        variant: config.variant().to_string(),
+        knobs: config.knobs(),
+        entity_knob: C::ENTITY_KNOB,
+    })
+}
+
+/// Registers the model of config type `C` under `C::NAME` (again: nothing changes).
+pub fn register<C: ModelConfig>() {
+    let mut registry = REGISTRY.write().unwrap_or_else(PoisonError::into_inner);
+    let entry = (TypeId::of::<C>(), resolve_as::<C> as Resolve);
+    let previous = registry.insert(C::NAME, entry);
+    assert!(
+        previous.is_none_or(|(type_id, _)| type_id == TypeId::of::<C>()),
+        "two config types register the model name {:?}",
+        C::NAME
+    );
+}
+
+/// The catalog's models, registered once per process.
+fn register_catalog() {
+    static ONCE: Once = Once::new();
+    ONCE.call_once(|| {
+        register::<CounterConfig>();
+        register::<OrgSyncConfig>();
+        register::<RoleSyncConfig>();
+        register::<CampaignControlConfig>();
+        register::<ContractOutboxConfig>();
+        register::<JourneySessionsConfig>();
+    });
+}
+
+/// The names of every registered model.
+pub fn names() -> Vec<&'static str> {
+    register_catalog();
+    let registry = REGISTRY.read().unwrap_or_else(PoisonError::into_inner);
+    registry.keys().copied().collect()
+}
+
+/// Reads `config` as the config of the model `name`.
+pub fn resolve(name: &str, config: &Value) -> Result<Resolved, String> {
+    register_catalog();
+    let resolve = {
+        let registry = REGISTRY.read().unwrap_or_else(PoisonError::into_inner);
+        registry.get(name).map(|(_, resolve)| *resolve)
+    };
+    match resolve {
+        Some(resolve) => resolve(config),
+        None => Err(format!(
+            "unknown model {name:?}; registered models: {}",
+            names().join(", ")
+        )),
+    }
+}
