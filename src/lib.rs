@@ -5,12 +5,15 @@
 //! - [`sim`]: the kernel (seeds, runs, trace, properties, simulated services); knows no model.
 //! - [`models`]: models of real systems, each with variants and properties.
 //! - [`scenarios`]: the named catalog of scenarios with expectations and seed budgets.
+//! - [`cli`]: the `syncsim` command, for this crate's binary and a user crate's own.
 //!
 //! ```
 //! let scenario = syncsim::scenarios::find("counter/unguarded").expect("in the catalog");
 //! let outcome = scenario.case().run(syncsim::sim::Seed(1));
 //! assert_eq!(outcome.digest(), scenario.case().run(syncsim::sim::Seed(1)).digest());
 //! ```
+
+pub mod cli;
 
 pub use syncsim_models as models;
 pub use syncsim_scenarios as scenarios;

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
-use syncsim::sim::Seed;
+use crate::sim::Seed;
 
 /// Deterministic simulation of sync pipelines: one seed reproduces one run.
 #[derive(Parser, Debug)]
@@ -258,7 +258,7 @@ pub struct FuzzArgs {
 pub struct SeedList(pub Vec<Seed>);
 
 fn parse_seeds(text: &str) -> Result<SeedList, String> {
-    syncsim::scenarios::budget::parse_seeds(text).map(SeedList)
+    crate::scenarios::budget::parse_seeds(text).map(SeedList)
 }
 
 fn parse_seed_bounds(text: &str) -> Result<(u64, u64), String> {

@@ -7,8 +7,8 @@
 
 use std::path::Path;
 
-use syncsim::scenarios::expect::{self, Judged};
-use syncsim::scenarios::ScenarioSpec;
+use crate::scenarios::expect::{self, Judged};
+use crate::scenarios::ScenarioSpec;
 
 use super::args::DirArgs;
 use super::Usage;

@@ -11,9 +11,9 @@
 //! Not compared: error message texts (the simulated ones differ, docs/postgres.md), NOTICEs,
 //! timing beyond the order of the steps.
 
-use syncsim::scenarios::replay::ReplayFile;
-use syncsim::sim::services::pg::{PgServer, SqlEntry};
-use syncsim::sim::Outcome;
+use crate::scenarios::replay::ReplayFile;
+use crate::sim::services::pg::{PgServer, SqlEntry};
+use crate::sim::Outcome;
 use syncsim_conformance::confirm::{self, Confirmation};
 use syncsim_conformance::history_spec::{
     entities_of, write_spec, EmittedSpec, RunSql, SpecOptions,

@@ -14,8 +14,8 @@ use std::time::Duration;
 
 use indicatif::{ProgressBar, ProgressStyle};
 use serde_json::json;
-use syncsim::scenarios::{self, regressions, Expectation, ScenarioSpec};
-use syncsim::sim::{Outcome, Seed};
+use crate::scenarios::{self, regressions, Expectation, ScenarioSpec};
+use crate::sim::{Outcome, Seed};
 
 use super::args::FuzzArgs;
 use super::{record_failure, write_file, Stopwatch, Usage};

@@ -2,6 +2,9 @@
 //! things they share (output that survives a closed pipe, the failures directory, a
 //! stopwatch). The CLI runs outside any simulation, so it may read the wall clock and the
 //! file system; simulated code may not.
+//!
+//! It is part of the library so a user's crate gets the same command over its own models:
+//! register them (`scenarios::registry::register`), then call [`main`].
 
 /// Prints a line to stdout. A closed stdout (`syncsim run ... | head`) ends the command
 /// quietly with exit code 1 instead of the panic `println!` would raise.
@@ -27,20 +30,20 @@ pub mod run;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use syncsim::scenarios::replay::ReplayFile;
-use syncsim::scenarios::shrink::{self, Shrunk};
-use syncsim::scenarios::ScenarioSpec;
-use syncsim::sim::Outcome;
+use crate::scenarios::replay::ReplayFile;
+use crate::scenarios::shrink::{self, Shrunk};
+use crate::scenarios::ScenarioSpec;
+use crate::sim::Outcome;
 
 /// The scenarios of every file under `dir` (each with its path), else the catalog's.
 pub fn scenarios_from(
     dir: Option<&std::path::Path>,
 ) -> Result<Vec<(ScenarioSpec, Option<PathBuf>)>, Usage> {
     let Some(dir) = dir else {
-        let catalog = syncsim::scenarios::catalog().into_iter();
+        let catalog = crate::scenarios::catalog().into_iter();
         return Ok(catalog.map(|scenario| (scenario, None)).collect());
     };
-    let loaded = syncsim::scenarios::file::load_dir(dir).map_err(Usage)?;
+    let loaded = crate::scenarios::file::load_dir(dir).map_err(Usage)?;
     Ok(loaded
         .into_iter()
         .map(|(path, scenario)| (scenario, Some(path)))
@@ -49,13 +52,45 @@ pub fn scenarios_from(
 
 /// The command that runs a scenario on `seed`: by its id for a catalog scenario, by its
 /// file for one read from a file.
-pub fn seed_command(id: &str, file: Option<&std::path::Path>, seed: syncsim::sim::Seed) -> String {
+pub fn seed_command(id: &str, file: Option<&std::path::Path>, seed: crate::sim::Seed) -> String {
     match file {
-        None => syncsim::sim::replay_command(id, seed),
+        None => crate::sim::replay_command(id, seed),
         Some(path) => format!(
             "cargo run --release -- run --file {} --seed {seed}",
             path.display()
         ),
+    }
+}
+
+/// Parses the process's arguments and runs the command: the `syncsim` binary's whole `main`,
+/// and a user crate's, after it registered its models.
+///
+/// Exit codes: 0 when every expectation is met (or a replay reproduced its failure), 1 when
+/// a run fails, an expectation is not met or a replay does not reproduce, 2 on bad input
+/// (unknown scenario, malformed seed, range, budget, shard, replay or scenario file, unknown
+/// flag).
+pub fn main() -> std::process::ExitCode {
+    use clap::Parser as _;
+    let arguments = args::Cli::parse();
+    let command = arguments
+        .command
+        .unwrap_or(args::Command::Check(args::DirArgs::default()));
+    let code = match command {
+        args::Command::Check(arguments) => check::check(&arguments),
+        args::Command::List(arguments) => check::list(&arguments),
+        args::Command::Run(run) => run::run(&run),
+        args::Command::Replay(replay) => replay::replay(&replay),
+        args::Command::Fuzz(fuzz) => fuzz::fuzz(&fuzz),
+        args::Command::Conformance(arguments) => conformance::conformance(&arguments),
+        args::Command::Bench(arguments) => bench::bench(&arguments),
+        args::Command::Confirm(arguments) => confirm::confirm(&arguments),
+    };
+    match code {
+        Ok(code) => std::process::ExitCode::from(code),
+        Err(Usage(message)) => {
+            eprintln!("error: {message}");
+            std::process::ExitCode::from(2)
+        }
     }
 }
 

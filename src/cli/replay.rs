@@ -5,8 +5,8 @@
 //! Exit code 0 when the run failed the same property with the same digest, 1 when it did
 //! not (a note explains a version mismatch), 2 when the file cannot be read or parsed.
 
-use syncsim::scenarios::replay::ReplayFile;
-use syncsim::sim::render;
+use crate::scenarios::replay::ReplayFile;
+use crate::sim::render;
 
 use super::args::{Format, ReplayArgs};
 use super::{write_file, Usage};

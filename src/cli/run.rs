@@ -4,8 +4,8 @@
 
 use std::collections::BTreeMap;
 
-use syncsim::scenarios::{self, ScenarioSpec};
-use syncsim::sim::{Outcome, Seed};
+use crate::scenarios::{self, ScenarioSpec};
+use crate::sim::{Outcome, Seed};
 
 use super::args::RunArgs;
 use super::{record_failure, replay_file_command, Stopwatch, Usage};

@@ -5,8 +5,8 @@
 //! shrinking. The server is SYNCSIM_PG_URL, else a throwaway one; without either the section
 //! is skipped. A scenario whose run sends no SQL is listed without numbers.
 
-use syncsim::scenarios::replay::ReplayFile;
-use syncsim::scenarios::{shrink, Expectation, ScenarioSpec};
+use crate::scenarios::replay::ReplayFile;
+use crate::scenarios::{shrink, Expectation, ScenarioSpec};
 use syncsim_conformance::confirm::{confirm, prepare_real};
 use syncsim_conformance::real_backend::RealDriver;
 use syncsim_conformance::server;

@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
 use std::time::Duration;
 
-use syncsim::sim::{Case, Outcome, Seed};
+use crate::sim::{Case, Outcome, Seed};
 
 use crate::cli::Stopwatch;
 

@@ -20,7 +20,7 @@ pub mod time_to_bug;
 
 use std::time::Duration;
 
-use syncsim::scenarios::{self, ScenarioSpec};
+use crate::scenarios::{self, ScenarioSpec};
 
 use super::args::{BenchArgs, Section};
 use super::Usage;

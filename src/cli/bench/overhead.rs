@@ -12,9 +12,9 @@ use std::time::Duration;
 
 use futures::channel::mpsc;
 use futures::StreamExt;
-use syncsim::sim::services::register::{Register, RegisterRequest};
-use syncsim::sim::{Bounds, Case, FaultPlan, Model, NetConfig, Phases, Property, Seed};
-use syncsim::sim::{Ctx, WorldBuilder};
+use crate::sim::services::register::{Register, RegisterRequest};
+use crate::sim::{Bounds, Case, FaultPlan, Model, NetConfig, Phases, Property, Seed};
+use crate::sim::{Ctx, WorldBuilder};
 
 use super::markdown::Table;
 use super::stats::{number, Spread};

@@ -8,8 +8,8 @@
 //! memory (VmHWM) over one run of seed 0, minus its resident memory before the run, so no
 //! memory an earlier case freed hides it. Not measured: the other knobs.
 
-use syncsim::scenarios::{Expectation, ScenarioSpec};
-use syncsim::sim::Seed;
+use crate::scenarios::{Expectation, ScenarioSpec};
+use crate::sim::Seed;
 
 use super::machine::{peak_memory_kb, resident_memory_kb};
 use super::markdown::Table;
@@ -73,7 +73,7 @@ pub fn memory_probe(probe: &str) -> Result<u8, Usage> {
     };
     let (id, factor) = probe.rsplit_once('@').ok_or_else(invalid)?;
     let factor: u64 = factor.parse().map_err(|_| invalid())?;
-    let scenario = syncsim::scenarios::find(id).map_err(Usage)?;
+    let scenario = crate::scenarios::find(id).map_err(Usage)?;
     let case = scaled(&scenario, factor).case();
     let before_kb = resident_memory_kb().unwrap_or(0);
     let outcome = case.run(Seed(0));

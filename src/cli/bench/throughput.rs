@@ -4,7 +4,7 @@
 //! scenario's failing seeds end early and count like any other: this is exploration speed,
 //! not time to a bug (section "time-to-bug"). Not measured: shrinking, replay files.
 
-use syncsim::scenarios::ScenarioSpec;
+use crate::scenarios::ScenarioSpec;
 
 use super::driver::run_window;
 use super::markdown::Table;

@@ -4,8 +4,8 @@
 //! seeds are `i * 1,000,000` so no two searches share a seed. A search gives up after
 //! [`seed_count_max`] seeds; a start that found nothing is counted, not hidden.
 
-use syncsim::scenarios::{shrink, Expectation, ScenarioSpec};
-use syncsim::sim::{Outcome, Seed};
+use crate::scenarios::{shrink, Expectation, ScenarioSpec};
+use crate::sim::{Outcome, Seed};
 
 use super::markdown::Table;
 use super::stats::{number, Spread};
