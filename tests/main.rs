@@ -12,6 +12,7 @@ mod cli;
 mod confirm;
 mod contract_outbox;
 mod crm;
+mod deployment;
 mod determinism;
 mod exploration;
 mod faults;

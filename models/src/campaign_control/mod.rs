@@ -125,6 +125,11 @@ pub struct CampaignControlConfig {
     pub stop_count: u32,
     /// Share of requests whose correlation id is not a UUID v4.
     pub foreign_id_ratio: Ratio,
+    /// Deployment: the broker's settings (partitions, session timeout, settlement, where a
+    /// new group starts, assignor). Default: KafkaJS's consumer defaults, starting from the
+    /// earliest offset (see `install`); a scenario's `[model.config.broker]` changes them.
+    #[serde(default = "deployed_broker")]
+    pub broker: BrokerConfig,
     /// A deliberate bug, for tests.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub mutation: Option<Mutation>,
@@ -149,16 +154,7 @@ impl Model for CampaignControl {
             self.config.campaign_count,
             self.config.messages_per_campaign,
         ));
-        // KafkaJS's consumer defaults (30 s sessions, round robin, offset commits). The
-        // deployed groups committed offsets long before this run; their topics start empty
-        // here, so reading a never-committed partition from its beginning is that state.
-        let broker = world.broker(
-            BROKER,
-            BrokerConfig {
-                start_from: StartFrom::Earliest,
-                ..BrokerConfig::default()
-            },
-        );
+        let broker = world.broker(BROKER, self.config.broker.clone());
         let esp = world.service(ESP, Esp::default());
         api::install(world, &db, &broker, &self.config);
         packer::install(world, &db, &broker, &self.config);
@@ -169,6 +165,16 @@ impl Model for CampaignControl {
 
     fn properties(&self) -> Vec<Property> {
         properties::all(self.config.variant)
+    }
+}
+
+/// The production deployment: KafkaJS's consumer defaults (30 s sessions, round robin,
+/// offset commits). The deployed groups committed offsets long before this run; their topics
+/// start empty here, so reading a never-committed partition from its beginning is that state.
+pub fn deployed_broker() -> BrokerConfig {
+    BrokerConfig {
+        start_from: StartFrom::Earliest,
+        ..BrokerConfig::default()
     }
 }
 

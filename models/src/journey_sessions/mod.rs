@@ -131,6 +131,10 @@ pub struct JourneySessionsConfig {
     /// A deliberate bug, for tests.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub mutation: Option<Mutation>,
+    /// Deployment: how the Temporal-like workers lease and poll. Default: 10 s leases and a
+    /// 1 s poll; a scenario's `[model.config.worker]` changes them.
+    #[serde(default = "deployed_worker")]
+    pub worker: WorkerConfig,
 }
 
 /// The journey_sessions model in one variant.
@@ -155,9 +159,11 @@ impl Model for JourneySessions {
         for worker_index in 1..=self.config.worker_count {
             let node = world.node(&format!("worker-{worker_index}"));
             let (db, config) = (db.clone(), self.config.clone());
-            workflows.worker(node, worker_config(), move |wf, _key, payload| {
-                journey::run(wf, db.clone(), config.clone(), payload)
-            });
+            workflows.worker(
+                node,
+                self.config.worker.clone(),
+                move |wf, _key, payload| journey::run(wf, db.clone(), config.clone(), payload),
+            );
         }
         workload::install(world, &crm, &self.config);
     }
@@ -167,9 +173,10 @@ impl Model for JourneySessions {
     }
 }
 
-/// Leases outlast a node's wait and write; a crashed worker's journey runs again elsewhere.
-/// An idle worker polls once a second (a long poll, as Temporal's workers do).
-fn worker_config() -> WorkerConfig {
+/// The production deployment's workers: leases outlast a node's wait and write; a crashed
+/// worker's journey runs again elsewhere. An idle worker polls once a second (a long poll,
+/// as Temporal's workers do).
+pub fn deployed_worker() -> WorkerConfig {
     WorkerConfig {
         lease: Duration::from_secs(10),
         poll_interval: Duration::from_secs(1),

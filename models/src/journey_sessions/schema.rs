@@ -127,6 +127,7 @@ mod tests {
             node_attempts_max: 3,
             attempts_bound: 2,
             mutation: None,
+            worker: crate::journey_sessions::deployed_worker(),
         }
     }
 

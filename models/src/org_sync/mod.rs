@@ -107,6 +107,11 @@ pub struct OrgSyncConfig {
     /// Chance that a rename comes with a second rename of the same org that the provider
     /// commits with it, so both events leave in one millisecond (0: never).
     pub same_millisecond_probability: Ratio,
+    /// Deployment: how the Temporal-like workers lease and poll. Default: leases long
+    /// enough for one apply (2 s; a worker paused longer loses its org to another) and a
+    /// 50 ms poll; a scenario's `[model.config.worker]` changes them.
+    #[serde(default = "deployed_worker")]
+    pub worker: WorkerConfig,
 }
 
 /// The org_sync model in one variant.
@@ -136,9 +141,13 @@ impl Model for OrgSync {
         for worker_index in 1..=self.config.worker_count {
             let node = world.node(&format!("worker-{worker_index}"));
             let (db, directory, variant) = (db.clone(), directory.clone(), self.config.variant);
-            workflows.worker(node, worker_config(), move |wf, _key, payload| {
-                app::handle(wf, db.clone(), directory.clone(), variant, payload)
-            });
+            workflows.worker(
+                node,
+                self.config.worker.clone(),
+                move |wf, _key, payload| {
+                    app::handle(wf, db.clone(), directory.clone(), variant, payload)
+                },
+            );
         }
     }
 
@@ -147,8 +156,9 @@ impl Model for OrgSync {
     }
 }
 
-/// Leases long enough for one apply; a worker paused longer loses its org to another.
-fn worker_config() -> WorkerConfig {
+/// The production deployment's workers: leases long enough for one apply; a worker paused
+/// longer loses its org to another.
+pub fn deployed_worker() -> WorkerConfig {
     WorkerConfig {
         lease: std::time::Duration::from_secs(2),
         poll_interval: std::time::Duration::from_millis(50),

@@ -104,6 +104,10 @@ pub struct RoleSyncConfig {
     /// Longest time a job works (loads, renders) before its write, in milliseconds (drawn
     /// from 0): a worker crash in it is a crash mid-job.
     pub job_work_max_ms: u64,
+    /// Deployment: attempts of each job's `retry_on` (ActiveJob's `attempts:`), with
+    /// `polynomially_longer` waits. Default: 10, as the production jobs declare.
+    #[serde(default = "deployed_retry_attempts")]
+    pub retry_attempts: u32,
 }
 
 /// The role_sync model in one variant.
@@ -144,14 +148,21 @@ impl Model for RoleSync {
     }
 }
 
+/// The production jobs' `retry_on ... attempts: 10`.
+pub fn deployed_retry_attempts() -> u32 {
+    10
+}
+
 impl RoleSync {
     /// Both kinds retry a lost database connection; the guarded role job also retries
-    /// `NotFound` (a parent not in the CRM yet), `polynomially_longer`, 10 attempts.
+    /// `NotFound` (a parent not in the CRM yet), `polynomially_longer`, `retry_attempts`
+    /// attempts (10 deployed).
     fn jobs_config(&self) -> JobsConfig {
-        let retry = RetryPolicy::default().retry_on("DbError", Wait::PolynomiallyLonger, 10);
+        let attempts = self.config.retry_attempts;
+        let retry = RetryPolicy::default().retry_on("DbError", Wait::PolynomiallyLonger, attempts);
         let role_retry = retry
             .clone()
-            .retry_on("NotFound", Wait::PolynomiallyLonger, 10);
+            .retry_on("NotFound", Wait::PolynomiallyLonger, attempts);
         let kind = |name: &str, retry: RetryPolicy| JobKind {
             name: name.to_string(),
             retry,

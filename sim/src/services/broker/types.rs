@@ -8,13 +8,15 @@ use std::collections::BTreeMap;
 use std::fmt;
 use std::time::Duration;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::time::VirtualTime;
 
 /// Knobs of the whole broker. The defaults are KafkaJS's consumer defaults (`docs/broker.md`
 /// cites each); `BrokerConfig::per_message()` is the RabbitMQ-style mode the engine had first.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+/// A model's deployment section holds one as data (a field left out keeps its default).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
 pub struct BrokerConfig {
     /// Partition count of a topic created without an override (auto-created on first
     /// publish, first join, or `create_topic` with `partitions: None`).
@@ -27,6 +29,7 @@ pub struct BrokerConfig {
     /// A member silent (no join, poll, ack or nack) this long is evicted, and a rebalance
     /// waits for every member to call again or be evicted. `None`: a dead member is whatever
     /// the face reports, at once, and rebalances complete at once.
+    #[serde(with = "humantime_serde")]
     pub session_timeout: Option<Duration>,
     /// How settling moves the group's position.
     pub settlement: Settlement,
@@ -65,7 +68,8 @@ impl BrokerConfig {
 }
 
 /// How an ack moves a group's committed offset, and what comes again after a rebalance.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum Settlement {
     /// Kafka: settling offset `o` commits `o + 1` (everything before it too); a partition that
     /// changes hands, or a nack with requeue, resumes at the committed (or nacked) offset, so
@@ -79,7 +83,8 @@ pub enum Settlement {
 
 /// Where a group starts in a partition it never committed in (Kafka's `auto.offset.reset`,
 /// KafkaJS's `fromBeginning`).
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum StartFrom {
     /// The log end when the group first owns the partition (`fromBeginning: false`).
     #[default]
@@ -89,7 +94,8 @@ pub enum StartFrom {
 }
 
 /// How a rebalance spreads partitions over members.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum Assignor {
     /// KafkaJS's built-in: for each topic, partition `p` goes to the `p % n`-th of its `n`
     /// members sorted by id.

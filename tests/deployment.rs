@@ -1,0 +1,85 @@
+//! Deployment choices are config knobs with the production setting as default: a scenario
+//! file tries another deployment (broker partitions, worker leases, job retry attempts) by
+//! adding a table under `[model.config]`, with no change to the model.
+
+use std::path::Path;
+
+use syncsim::models::role_sync::RoleSyncConfig;
+use syncsim::scenarios::{file, ScenarioSpec};
+use syncsim::sim::{Outcome, Seed};
+
+#[allow(clippy::disallowed_methods)] // Reads the committed scenario files.
+fn with_deployment(relative: &str, table: &str) -> ScenarioSpec {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("scenarios/catalog")
+        .join(relative);
+    let text = std::fs::read_to_string(&path).expect("a committed scenario file");
+    file::parse(&format!("{text}\n{table}\n"), relative).expect("a valid deployment")
+}
+
+fn trace_has(outcome: &Outcome, needle: &str) -> bool {
+    outcome.trace.lines().any(|line| line.contains(needle))
+}
+
+#[test]
+fn workers_lease_for_as_long_as_the_scenario_deploys_them() {
+    let deployed = with_deployment("org_sync/blind_upsert.toml", "");
+    let outcome = deployed.case().run(Seed(0));
+    assert!(
+        trace_has(&outcome, "lease_micros: 2000000"),
+        "the production 2 s lease"
+    );
+    let longer = with_deployment(
+        "org_sync/blind_upsert.toml",
+        "[model.config.worker]\nlease = \"5s\"\npoll_interval = \"50ms\"",
+    );
+    let outcome = longer.case().run(Seed(0));
+    assert!(trace_has(&outcome, "lease_micros: 5000000"));
+    assert!(!trace_has(&outcome, "lease_micros: 2000000"));
+}
+
+#[test]
+fn the_broker_has_as_many_partitions_as_the_scenario_deploys() {
+    let one = with_deployment(
+        "campaign_control/ttl_only.toml",
+        "[model.config.broker]\npartitions_default = 1\nstart_from = \"earliest\"",
+    );
+    let outcome = one.case().run(Seed(0));
+    assert!(trace_has(&outcome, "partition: 0"));
+    assert!(!trace_has(&outcome, "partition: 1"), "one partition only");
+    let deployed = syncsim::scenarios::find("campaign_control/ttl_only").expect("in the catalog");
+    let outcome = deployed.case().run(Seed(0));
+    assert!(
+        trace_has(&outcome, "partition: 1"),
+        "3 by default, two in use"
+    );
+}
+
+#[test]
+fn job_retry_attempts_are_a_knob_with_the_production_default() {
+    let deployed = syncsim::scenarios::find("role_sync/guarded").expect("in the catalog");
+    let config: RoleSyncConfig = deployed.model.config_as().expect("a role_sync config");
+    assert_eq!(
+        config.retry_attempts, 10,
+        "the production jobs' attempts: 10"
+    );
+    let as_filed = with_deployment("role_sync/guarded.toml", "")
+        .model
+        .config
+        .clone();
+    assert!(
+        as_filed.get("retry_attempts").is_none(),
+        "left out of the file, defaulted"
+    );
+    let mut three = deployed.clone();
+    three
+        .model
+        .edit(|config: &mut RoleSyncConfig| config.retry_attempts = 3)
+        .expect("a role_sync config");
+    let digests = |spec: &ScenarioSpec| spec.case().run(Seed(0)).digest();
+    assert_ne!(
+        digests(&three),
+        digests(&deployed),
+        "three attempts run differently"
+    );
+}
