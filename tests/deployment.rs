@@ -4,16 +4,22 @@
 
 use std::path::Path;
 
+use syncsim::models::campaign_control::CampaignControlConfig;
 use syncsim::models::role_sync::RoleSyncConfig;
 use syncsim::scenarios::{file, ScenarioSpec};
+use syncsim::sim::services::broker::StartFrom;
 use syncsim::sim::{Outcome, Seed};
 
 #[allow(clippy::disallowed_methods)] // Reads the committed scenario files.
-fn with_deployment(relative: &str, table: &str) -> ScenarioSpec {
+fn committed(relative: &str) -> String {
     let path = Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("scenarios/catalog")
         .join(relative);
-    let text = std::fs::read_to_string(&path).expect("a committed scenario file");
+    std::fs::read_to_string(path).expect("a committed scenario file")
+}
+
+fn with_deployment(relative: &str, table: &str) -> ScenarioSpec {
+    let text = committed(relative);
     file::parse(&format!("{text}\n{table}\n"), relative).expect("a valid deployment")
 }
 
@@ -42,11 +48,21 @@ fn workers_lease_for_as_long_as_the_scenario_deploys_them() {
 fn the_broker_has_as_many_partitions_as_the_scenario_deploys() {
     let one = with_deployment(
         "campaign_control/ttl_only.toml",
-        "[model.config.broker]\npartitions_default = 1\nstart_from = \"earliest\"",
+        "[model.config.broker]\npartitions_default = 1",
     );
     let outcome = one.case().run(Seed(0));
     assert!(trace_has(&outcome, "partition: 0"));
     assert!(!trace_has(&outcome, "partition: 1"), "one partition only");
+    let config: CampaignControlConfig = one.model.config_as().expect("campaign_control");
+    assert_eq!(
+        config.broker.start_from,
+        StartFrom::Earliest,
+        "left out: the deployment's, not the broker's default"
+    );
+    let none = "[model.config.broker]\npartitions_default = 0";
+    let text = committed("campaign_control/ttl_only.toml");
+    let error = file::parse(&format!("{text}\n{none}\n"), "zero.toml").expect_err("0 partitions");
+    assert!(error.contains("partitions_default"), "{error}");
     let deployed = syncsim::scenarios::find("campaign_control/ttl_only").expect("in the catalog");
     let outcome = deployed.case().run(Seed(0));
     assert!(

@@ -177,6 +177,19 @@ fn a_bad_scenario_file_is_refused_naming_the_file_the_field_and_the_line() {
         node.contains("invalid scenario") && node.contains("worker-9"),
         "{node}"
     );
+    let config = refused(
+        "config.toml",
+        &long_pause().replace("worker_count = 2", "worker_count = \"two\""),
+    );
+    assert!(
+        config.contains("field `model.config.worker_count`"),
+        "{config}"
+    );
+    let empty = refused(
+        "empty.toml",
+        &long_pause().replace("seed_count = 50", "seed_count = 0"),
+    );
+    assert!(empty.contains("seed_count is 0"), "{empty}");
     let missing = PathBuf::from("/nonexistent/scenario.toml");
     let output = syncsim_in(
         &scratch_dir("missing"),

@@ -45,22 +45,31 @@ fn located(origin: &str, path: &serde_path_to_error::Path, message: &str) -> Str
 /// Reads and parses the scenario file at `path`.
 #[allow(clippy::disallowed_methods)] // Scenario files are read by the CLI, outside any run.
 pub fn load(path: &Path) -> Result<ScenarioSpec, String> {
+    use std::io::Read as _;
     let origin = path.display().to_string();
-    let size = std::fs::metadata(path)
-        .map_err(|error| format!("{origin}: cannot read: {error}"))?
-        .len();
-    if size > FILE_BYTES_MAX {
+    let cannot = |error: std::io::Error| format!("{origin}: cannot read: {error}");
+    let metadata = std::fs::metadata(path).map_err(cannot)?;
+    if !metadata.is_file() {
+        return Err(format!("{origin}: not a regular file"));
+    }
+    // Read at most one byte past the limit: the file may grow, or lie about its size.
+    let mut bytes = Vec::new();
+    std::fs::File::open(path)
+        .and_then(|file| file.take(FILE_BYTES_MAX + 1).read_to_end(&mut bytes))
+        .map_err(cannot)?;
+    if bytes.len() as u64 > FILE_BYTES_MAX {
         return Err(format!(
-            "{origin}: {size} bytes, above the {FILE_BYTES_MAX}-byte limit of a scenario file"
+            "{origin}: above the {FILE_BYTES_MAX}-byte limit of a scenario file"
         ));
     }
-    let text =
-        std::fs::read_to_string(path).map_err(|error| format!("{origin}: cannot read: {error}"))?;
+    let text = String::from_utf8(bytes).map_err(|_| format!("{origin}: not UTF-8 text"))?;
     parse(&text, &origin)
 }
 
 /// Every scenario file (`*.toml`, `*.json`) under `directory`, recursively, in path order,
 /// each with its path. Two files with one id are refused, as is a directory with none.
+/// Symbolic links are not followed (a link to a parent would loop), and `syncsim-failures`
+/// directories (replay files, not scenarios) are skipped.
 pub fn load_dir(directory: &Path) -> Result<Vec<(PathBuf, ScenarioSpec)>, String> {
     let mut paths = Vec::new();
     collect(directory, &mut paths)?;
@@ -87,17 +96,18 @@ pub fn load_dir(directory: &Path) -> Result<Vec<(PathBuf, ScenarioSpec)>, String
 
 fn collect(directory: &Path, paths: &mut Vec<PathBuf>) -> Result<(), String> {
     let shown = directory.display();
-    let entries =
-        std::fs::read_dir(directory).map_err(|error| format!("{shown}: cannot read: {error}"))?;
-    for entry in entries {
-        let path = entry
-            .map_err(|error| format!("{shown}: cannot read: {error}"))?
-            .path();
-        if path.is_dir() {
+    let cannot = |error: std::io::Error| format!("{shown}: cannot read: {error}");
+    for entry in std::fs::read_dir(directory).map_err(cannot)? {
+        let entry = entry.map_err(cannot)?;
+        // The entry's own type: a symbolic link is neither a directory nor a file here.
+        let kind = entry.file_type().map_err(cannot)?;
+        let path = entry.path();
+        if kind.is_dir() && entry.file_name() != "syncsim-failures" {
             collect(&path, paths)?;
-        } else if path
-            .extension()
-            .is_some_and(|extension| extension == "toml" || extension == "json")
+        } else if kind.is_file()
+            && path
+                .extension()
+                .is_some_and(|extension| extension == "toml" || extension == "json")
         {
             paths.push(path);
         }

@@ -53,28 +53,38 @@ fn resolve_as<C: ModelConfig>(config: &Value) -> Result<Resolved, String> {
     })
 }
 
-/// Registers the model of config type `C` under `C::NAME` (again: nothing changes).
+/// Registers the model of config type `C` under `C::NAME` (again: nothing changes). A name
+/// already taken by another config type (a catalog model's included) is a programmer error:
+/// it panics, and the registry keeps the first.
 pub fn register<C: ModelConfig>() {
+    register_catalog();
+    insert::<C>();
+}
+
+fn insert<C: ModelConfig>() {
     let mut registry = REGISTRY.write().unwrap_or_else(PoisonError::into_inner);
-    let entry = (TypeId::of::<C>(), resolve_as::<C> as Resolve);
-    let previous = registry.insert(C::NAME, entry);
-    assert!(
-        previous.is_none_or(|(type_id, _)| type_id == TypeId::of::<C>()),
-        "two config types register the model name {:?}",
-        C::NAME
-    );
+    match registry.get(C::NAME) {
+        Some((type_id, _)) => assert!(
+            *type_id == TypeId::of::<C>(),
+            "two config types register the model name {:?}",
+            C::NAME
+        ),
+        None => {
+            registry.insert(C::NAME, (TypeId::of::<C>(), resolve_as::<C> as Resolve));
+        }
+    }
 }
 
 /// The catalog's models, registered once per process.
 fn register_catalog() {
     static ONCE: Once = Once::new();
     ONCE.call_once(|| {
-        register::<CounterConfig>();
-        register::<OrgSyncConfig>();
-        register::<RoleSyncConfig>();
-        register::<CampaignControlConfig>();
-        register::<ContractOutboxConfig>();
-        register::<JourneySessionsConfig>();
+        insert::<CounterConfig>();
+        insert::<OrgSyncConfig>();
+        insert::<RoleSyncConfig>();
+        insert::<CampaignControlConfig>();
+        insert::<ContractOutboxConfig>();
+        insert::<JourneySessionsConfig>();
     });
 }
 

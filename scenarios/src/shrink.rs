@@ -16,9 +16,7 @@ use proptest::num::u64::BinarySearch;
 use proptest::strategy::ValueTree;
 use proptest::tuple::TupleValueTree;
 use syncsim_sim::fault::timed_faults;
-use syncsim_sim::{
-    Episode, FaultPlan, Outcome, RandomFault, Ratio, RequestFaults, Seed, TimedFault,
-};
+use syncsim_sim::{Episode, FaultPlan, Outcome, RandomFault, Ratio, RequestFaults, Seed};
 
 use crate::spec::ScenarioSpec;
 
@@ -54,7 +52,11 @@ struct EpisodesTree {
 }
 
 impl EpisodesTree {
+    /// The tree over `units`, without the faults that have no partner: the run skips them
+    /// (a restart of a running node, a second crash of a crashed one), and dropping or
+    /// shortening the episode around one would bring it to life.
     fn new(units: Vec<Episode>) -> EpisodesTree {
+        let units: Vec<Episode> = units.into_iter().filter(|unit| !unit.is_lone()).collect();
         EpisodesTree {
             included: vec![true; units.len()],
             units,
@@ -236,20 +238,21 @@ fn candidate(
     spec
 }
 
-/// `spec` without the timed faults due after `outcome`'s failure; `None` when there are none.
+/// `spec` without the episodes that start after `outcome`'s failure (whole: an episode that
+/// started before it keeps its closing fault); `None` when there are none.
 fn without_faults_after_failure(spec: &ScenarioSpec, outcome: &Outcome) -> Option<ScenarioSpec> {
     let failed_at = outcome.failure.as_ref()?.time.0;
-    let timed = &spec.faults.timed;
-    let kept: Vec<TimedFault> = timed
+    let units = spec.faults.episodes();
+    let kept: Vec<Episode> = units
         .iter()
-        .filter(|timed| timed.at <= failed_at)
+        .filter(|unit| unit.at <= failed_at)
         .cloned()
         .collect();
-    if kept.len() == timed.len() {
+    if kept.len() == units.len() {
         return None;
     }
     let mut pruned = spec.clone();
-    pruned.faults.timed = kept;
+    pruned.faults.timed = timed_faults(&kept);
     Some(pruned)
 }
 
@@ -393,5 +396,57 @@ mod tests {
         );
         let faults = timed_faults(&tree.current());
         assert_eq!(faults.len(), 4, "every episode keeps its closing fault");
+    }
+}
+
+#[cfg(test)]
+mod prune_tests {
+    use std::collections::BTreeMap;
+    use std::time::Duration;
+
+    use syncsim_sim::{Failure, FailureClass, Fault, Trace, VirtualTime};
+
+    use super::*;
+
+    fn failed_at(spec: &ScenarioSpec, at: Duration) -> Outcome {
+        Outcome {
+            scenario: spec.id.clone(),
+            seed: Seed(0),
+            trace: Trace::default(),
+            failure: Some(Failure {
+                class: FailureClass::Correctness,
+                property: "test".to_string(),
+                reason: String::new(),
+                time: VirtualTime(at),
+                entities: Vec::new(),
+                also: Vec::new(),
+            }),
+            sometimes: BTreeMap::new(),
+            plan: spec.faults.clone(),
+            services: Default::default(),
+        }
+    }
+
+    #[test]
+    fn faults_after_the_failure_go_by_whole_episodes() {
+        let ms = Duration::from_millis;
+        let mut spec = crate::find("counter/unguarded").expect("in the catalog");
+        spec.faults = FaultPlan::new()
+            .at(ms(30), Fault::pause("worker-1"))
+            .at(ms(60), Fault::resume("worker-1"))
+            .at(ms(90), Fault::crash("worker-0"))
+            .at(ms(150), Fault::restart("worker-0"));
+        // The failure at 45 ms: the pause began before it and keeps its resume; the crash
+        // episode starts after it and goes whole.
+        let pruned = without_faults_after_failure(&spec, &failed_at(&spec, ms(45)));
+        let shown: Vec<String> = pruned
+            .expect("an episode starts after the failure")
+            .faults
+            .episodes()
+            .iter()
+            .map(ToString::to_string)
+            .collect();
+        assert_eq!(shown, ["pause worker-1 at 30ms for 30ms"]);
+        assert!(without_faults_after_failure(&spec, &failed_at(&spec, ms(200))).is_none());
     }
 }

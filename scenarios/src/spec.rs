@@ -110,6 +110,9 @@ impl ModelSpec {
     /// its config field's name.
     pub fn with_workload(&self, values: &[u64]) -> ModelSpec {
         let knobs = self.workload();
+        if knobs.is_empty() {
+            return self.clone();
+        }
         assert_eq!(knobs.len(), values.len(), "one value per workload knob");
         let mut config = self.config.clone();
         let fields = config
@@ -170,6 +173,10 @@ impl ScenarioSpec {
         self.model
             .resolve()
             .map_err(|problem| CaseError(format!("{}: {problem}", self.id)))?;
+        if self.seed_count == 0 {
+            let message = format!("{}: seed_count is 0; a budget needs a seed", self.id);
+            return Err(CaseError(message));
+        }
         let prefix = self.model.variant_id();
         let shaped = self.id.strip_prefix(&prefix).is_some_and(|rest| {
             rest.is_empty() || (rest.len() > 1 && rest.starts_with('/') && !rest[1..].contains('/'))

@@ -56,8 +56,9 @@ pub struct Failure {
     /// The entities the failure is about, as trace lines spell them (`Verdict::about`).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub entities: Vec<String>,
-    /// The other properties that failed in the same check, in the model's order (the run
-    /// stops at its first failing check, so properties that would fail later are not here).
+    /// The other properties that failed in the same check: `always` ones first, then
+    /// `eventually` ones, each in the model's order (the run stops at its first failing
+    /// check, so properties that would fail later are not here).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub also: Vec<Violation>,
 }

@@ -103,10 +103,15 @@ impl Outcome {
     /// The report of a failed run, with the command that replays it.
     pub fn report(&self) -> Option<Report> {
         let failure = self.failure.clone()?;
-        let (trace_tail, entity_line_count) = if failure.entities.is_empty() {
+        let lines = if failure.entities.is_empty() {
+            Vec::new()
+        } else {
+            self.trace.mentioning(&failure.entities)
+        };
+        // No entity, or none in any line: the run's last lines.
+        let (trace_tail, entity_line_count) = if lines.is_empty() {
             (self.trace.tail(TRACE_LINES_SHOWN), None)
         } else {
-            let lines = self.trace.mentioning(&failure.entities);
             let start = lines.len().saturating_sub(TRACE_LINES_SHOWN);
             (lines[start..].to_vec(), Some(lines.len()))
         };

@@ -12,10 +12,10 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Mutex;
 use std::time::Duration;
 
-use indicatif::{ProgressBar, ProgressStyle};
-use serde_json::json;
 use crate::scenarios::{self, regressions, Expectation, ScenarioSpec};
 use crate::sim::{Outcome, Seed};
+use indicatif::{ProgressBar, ProgressStyle};
+use serde_json::json;
 
 use super::args::FuzzArgs;
 use super::{record_failure, write_file, Stopwatch, Usage};

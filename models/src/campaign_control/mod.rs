@@ -128,7 +128,7 @@ pub struct CampaignControlConfig {
     /// Deployment: the broker's settings (partitions, session timeout, settlement, where a
     /// new group starts, assignor). Default: KafkaJS's consumer defaults, starting from the
     /// earliest offset (see `install`); a scenario's `[model.config.broker]` changes them.
-    #[serde(default = "deployed_broker")]
+    #[serde(default = "deployed_broker", deserialize_with = "broker_over_deployed")]
     pub broker: BrokerConfig,
     /// A deliberate bug, for tests.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -176,6 +176,29 @@ pub fn deployed_broker() -> BrokerConfig {
         start_from: StartFrom::Earliest,
         ..BrokerConfig::default()
     }
+}
+
+/// Reads a scenario's `broker` table as changes to `deployed_broker()`: a field left out
+/// keeps the deployment's value (the earliest offset included), not the broker's default.
+fn broker_over_deployed<'de, D: serde::Deserializer<'de>>(
+    deserializer: D,
+) -> Result<BrokerConfig, D::Error> {
+    use serde::de::Error as _;
+    let changes = serde_json::Value::deserialize(deserializer)?;
+    let serde_json::Value::Object(changes) = changes else {
+        return Err(D::Error::custom("`broker` is a table of broker settings"));
+    };
+    let mut merged = serde_json::to_value(deployed_broker()).map_err(D::Error::custom)?;
+    for (field, value) in changes {
+        merged[field] = value;
+    }
+    let broker: BrokerConfig = serde_json::from_value(merged).map_err(D::Error::custom)?;
+    if broker.partitions_default == 0 || broker.in_flight_max == 0 {
+        return Err(D::Error::custom(
+            "`partitions_default` and `in_flight_max` must be at least 1",
+        ));
+    }
+    Ok(broker)
 }
 
 impl ModelConfig for CampaignControlConfig {

@@ -47,6 +47,12 @@ impl Fault {
 }
 
 impl Episode {
+    /// True for a fault with no partner, which the run skips (a restart of a node that is
+    /// up, a second crash of a crashed one).
+    pub fn is_lone(&self) -> bool {
+        self.lone
+    }
+
     /// A copy lasting `length` (an episode the heal phase ends stays so).
     pub fn with_length(&self, length: Duration) -> Episode {
         assert!(self.length.is_some(), "only a closed episode has a length");
@@ -61,7 +67,11 @@ impl fmt::Display for Episode {
     fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
         let at = describe(self.at);
         match (self.lone, self.length) {
-            (true, _) => write!(formatter, "{} at {at}", self.fault),
+            (true, _) => write!(
+                formatter,
+                "{} at {at} (skipped: no episode to end)",
+                self.fault
+            ),
             (false, Some(length)) => {
                 write!(formatter, "{} at {at} for {}", self.fault, describe(length))
             }

@@ -140,10 +140,10 @@ fn episodes_pair_each_opening_with_its_closing_fault_and_print_their_lengths() {
     assert_eq!(
         shown,
         vec![
-            "restart worker-1 at 10ms",
+            "restart worker-1 at 10ms (skipped: no episode to end)",
             "pause store at 30ms for 1.500s",
             "crash worker-0 at 40ms for 50ms",
-            "crash worker-0 at 45ms",
+            "crash worker-0 at 45ms (skipped: no episode to end)",
             "isolate worker-1 at 2s until heal",
         ]
     );

@@ -10,11 +10,11 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use futures::channel::mpsc;
-use futures::StreamExt;
 use crate::sim::services::register::{Register, RegisterRequest};
 use crate::sim::{Bounds, Case, FaultPlan, Model, NetConfig, Phases, Property, Seed};
 use crate::sim::{Ctx, WorldBuilder};
+use futures::channel::mpsc;
+use futures::StreamExt;
 
 use super::markdown::Table;
 use super::stats::{number, Spread};
