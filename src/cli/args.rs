@@ -4,8 +4,9 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use crate::sim::Seed;
 use clap::{Args, Parser, Subcommand, ValueEnum};
+
+use crate::sim::Seed;
 
 /// Deterministic simulation of sync pipelines: one seed reproduces one run.
 #[derive(Parser, Debug)]

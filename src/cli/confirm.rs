@@ -11,9 +11,6 @@
 //! Not compared: error message texts (the simulated ones differ, docs/postgres.md), NOTICEs,
 //! timing beyond the order of the steps.
 
-use crate::scenarios::replay::ReplayFile;
-use crate::sim::services::pg::{PgServer, SqlEntry};
-use crate::sim::Outcome;
 use syncsim_conformance::confirm::{self, Confirmation};
 use syncsim_conformance::history_spec::{
     entities_of, write_spec, EmittedSpec, RunSql, SpecOptions,
@@ -22,6 +19,10 @@ use syncsim_conformance::real_backend::RealDriver;
 use syncsim_conformance::server;
 use syncsim_conformance::sim_backend::SimDriver;
 use syncsim_conformance::spec::{self, Spec};
+
+use crate::scenarios::replay::ReplayFile;
+use crate::sim::services::pg::{PgServer, SqlEntry};
+use crate::sim::Outcome;
 
 use super::args::{ConfirmArgs, SpecArgs};
 use super::Usage;

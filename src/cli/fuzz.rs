@@ -12,10 +12,11 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Mutex;
 use std::time::Duration;
 
-use crate::scenarios::{self, regressions, Expectation, ScenarioSpec};
-use crate::sim::{Outcome, Seed};
 use indicatif::{ProgressBar, ProgressStyle};
 use serde_json::json;
+
+use crate::scenarios::{self, regressions, Expectation, ScenarioSpec};
+use crate::sim::{Outcome, Seed};
 
 use super::args::FuzzArgs;
 use super::{record_failure, write_file, Stopwatch, Usage};

@@ -5,17 +5,19 @@
 //! shrinking. The server is SYNCSIM_PG_URL, else a throwaway one; without either the section
 //! is skipped. A scenario whose run sends no SQL is listed without numbers.
 
-use crate::scenarios::replay::ReplayFile;
-use crate::scenarios::{shrink, Expectation, ScenarioSpec};
 use syncsim_conformance::confirm::{confirm, prepare_real};
 use syncsim_conformance::real_backend::RealDriver;
 use syncsim_conformance::server;
 use syncsim_conformance::sim_backend::SimDriver;
 use syncsim_conformance::spec;
 
+use crate::scenarios::replay::ReplayFile;
+use crate::scenarios::{shrink, Expectation, ScenarioSpec};
+
 use super::markdown::Table;
 use super::stats::Spread;
 use super::Settings;
+
 use crate::cli::args::SpecArgs;
 use crate::cli::confirm::spec_of_run;
 use crate::cli::{Stopwatch, SHRINK_RUN_COUNT_MAX};

@@ -10,15 +10,17 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use futures::channel::mpsc;
+use futures::StreamExt;
+
 use crate::sim::services::register::{Register, RegisterRequest};
 use crate::sim::{Bounds, Case, FaultPlan, Model, NetConfig, Phases, Property, Seed};
 use crate::sim::{Ctx, WorldBuilder};
-use futures::channel::mpsc;
-use futures::StreamExt;
 
 use super::markdown::Table;
 use super::stats::{number, Spread};
 use super::Settings;
+
 use crate::cli::Stopwatch;
 
 /// One-way latency of a ping or a pong, on both sides.

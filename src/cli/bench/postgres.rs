@@ -17,6 +17,7 @@ use syncsim_conformance::spec::Spec;
 use super::markdown::Table;
 use super::stats::{number, Spread};
 use super::Settings;
+
 use crate::cli::Stopwatch;
 
 /// A driver that counts the steps issued through it.

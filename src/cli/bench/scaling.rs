@@ -15,6 +15,7 @@ use super::machine::{peak_memory_kb, resident_memory_kb};
 use super::markdown::Table;
 use super::stats::{number, Spread};
 use super::Settings;
+
 use crate::cli::{Stopwatch, Usage};
 
 /// Longest estimated time of one scaling step, in seconds.

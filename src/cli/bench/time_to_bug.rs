@@ -10,6 +10,7 @@ use crate::sim::{Outcome, Seed};
 use super::markdown::Table;
 use super::stats::{number, Spread};
 use super::Settings;
+
 use crate::cli::{Stopwatch, SHRINK_RUN_COUNT_MAX};
 
 /// Distance between two starting seeds.
