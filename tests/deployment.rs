@@ -2,21 +2,13 @@
 //! file tries another deployment (broker partitions, worker leases, job retry attempts) by
 //! adding a table under `[model.config]`, with no change to the model.
 
-use std::path::Path;
-
 use syncsim::models::campaign_control::CampaignControlConfig;
 use syncsim::models::role_sync::RoleSyncConfig;
 use syncsim::scenarios::{file, ScenarioSpec};
 use syncsim::sim::services::broker::StartFrom;
 use syncsim::sim::{Outcome, Seed};
 
-#[allow(clippy::disallowed_methods)] // Reads the committed scenario files.
-fn committed(relative: &str) -> String {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("scenarios/catalog")
-        .join(relative);
-    std::fs::read_to_string(path).expect("a committed scenario file")
-}
+use crate::scenario_files::committed;
 
 fn with_deployment(relative: &str, table: &str) -> ScenarioSpec {
     let text = committed(relative);

@@ -15,8 +15,9 @@ fn write(path: &Path, text: &str) {
     std::fs::write(path, text).expect("writable");
 }
 
+/// The text of a committed scenario file, by its path under `scenarios/catalog/`.
 #[allow(clippy::disallowed_methods)] // Reads the committed scenario files.
-fn committed(relative: &str) -> String {
+pub fn committed(relative: &str) -> String {
     let path = Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("scenarios/catalog")
         .join(relative);
