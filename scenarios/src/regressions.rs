@@ -25,6 +25,10 @@ const FILES: &[(&str, &str)] = &[
         "campaign_control/gated",
         include_str!("../regressions/campaign_control_gated.seeds"),
     ),
+    (
+        "role_sync/guarded",
+        include_str!("../regressions/role_sync_guarded.seeds"),
+    ),
 ];
 
 /// The committed regression seeds of `scenario_id` (none when it has no file).
