@@ -524,19 +524,15 @@ fn check_end(world: &World, case: &Case, properties: &[Property]) {
     // Every property is checked, so a report names all that fail, not only the first.
     let violations = {
         let history = world.history();
-        let always: Vec<Property> = properties
-            .iter()
-            .filter(|property| property.modality() == Modality::Always)
-            .cloned()
-            .collect();
-        let eventually: Vec<Property> = properties
-            .iter()
-            .filter(|property| property.modality() == Modality::Eventually)
-            .cloned()
-            .collect();
-        let mut found = world::violations(&always, &history, FailureClass::Correctness);
+        let of = |modality| {
+            properties
+                .iter()
+                .filter(move |property| property.modality() == modality)
+        };
+        let mut found =
+            world::violations(of(Modality::Always), &history, FailureClass::Correctness);
         found.extend(world::violations(
-            &eventually,
+            of(Modality::Eventually),
             &history,
             FailureClass::Liveness,
         ));

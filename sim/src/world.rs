@@ -773,13 +773,13 @@ fn start_node(world: &Arc<World>, spec: NodeSpec) -> (String, NodeRef) {
 }
 
 /// Every property of `properties` that `history` violates, in order, as failures of `class`.
-pub(crate) fn violations(
-    properties: &[Property],
+pub(crate) fn violations<'a>(
+    properties: impl IntoIterator<Item = &'a Property>,
     history: &History,
     class: FailureClass,
 ) -> Vec<Violation> {
     let verdicts = properties
-        .iter()
+        .into_iter()
         .map(|property| (property, property.verdict(history)));
     verdicts
         .filter_map(|(property, verdict)| match verdict {
