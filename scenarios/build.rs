@@ -20,9 +20,11 @@ fn main() {
     for file in &files {
         let relative = file.strip_prefix(&catalog).expect("under catalog/");
         let relative = relative.to_str().expect("a UTF-8 path").replace('\\', "/");
-        let absolute = file.to_str().expect("a UTF-8 path");
+        // The crate's directory as this compilation sees it, not as the build script saw
+        // it: a moved checkout (or a shared target directory) still finds its files.
+        let path = format!("/catalog/{relative}");
         code.push_str(&format!(
-            "    ({relative:?}, include_str!({absolute:?})),\n"
+            "    ({relative:?}, include_str!(concat!(env!(\"CARGO_MANIFEST_DIR\"), {path:?}))),\n"
         ));
     }
     code.push_str("];\n");
