@@ -74,6 +74,32 @@ fn a_new_scenario_file_runs_without_a_rebuild_and_its_failure_names_the_file() {
     let _ = std::fs::remove_dir_all(directory);
 }
 
+/// `run <id> --dir D` finds the id among D's files (a user crate's `main_with` sets D), and
+/// its seed line names the file; an id D does not hold is refused listing D's ids.
+#[test]
+fn run_finds_a_scenario_id_in_a_directory() {
+    let directory = scratch_dir("scenario-id-in-dir");
+    let path = directory.join("mine/long_pause.toml");
+    write(&path, &long_pause());
+    let dir = directory.join("mine");
+    let dir = dir.to_str().expect("utf-8");
+    let run = ["run", "counter/unguarded/long_pause", "--dir", dir];
+    let output = syncsim_in(&directory, &run);
+    let stdout = text(&output.stdout);
+    assert_eq!(output.status.code(), Some(1), "{stdout}");
+    let seed_line = format!("run --file {} --seed", path.display());
+    assert!(stdout.contains(&seed_line), "{stdout}");
+    let output = syncsim_in(&directory, &["run", "counter/unguarded", "--dir", dir]);
+    let stderr = text(&output.stderr);
+    assert_eq!(output.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("unknown scenario \"counter/unguarded\" in")
+            && stderr.contains("known: counter/unguarded/long_pause"),
+        "{stderr}"
+    );
+    let _ = std::fs::remove_dir_all(directory);
+}
+
 #[test]
 fn check_and_list_read_a_directory_of_files_toml_and_json() {
     let directory = scratch_dir("scenario-dir");

@@ -39,6 +39,29 @@ pub enum Command {
     Bench(BenchArgs),
 }
 
+impl Default for Command {
+    /// `check` of the catalog, as `syncsim` with no arguments.
+    fn default() -> Command {
+        Command::Check(DirArgs::default())
+    }
+}
+
+impl Command {
+    /// Makes `dir` the catalog of the commands that read one, unless `--dir` named another.
+    pub fn default_dir(&mut self, dir: PathBuf) {
+        let slot = match self {
+            Command::Check(arguments) | Command::List(arguments) => &mut arguments.dir,
+            Command::Run(arguments) => &mut arguments.dir,
+            Command::Fuzz(arguments) => &mut arguments.dir,
+            Command::Replay(_)
+            | Command::Conformance(_)
+            | Command::Confirm(_)
+            | Command::Bench(_) => return,
+        };
+        slot.get_or_insert(dir);
+    }
+}
+
 /// The sections of `bench`, each a table of BENCHMARKS.md.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, ValueEnum)]
 pub enum Section {
@@ -143,6 +166,9 @@ pub struct RunArgs {
     /// A scenario file (TOML, or JSON by its `.json` name) instead of a catalog id.
     #[arg(long, conflicts_with = "scenario")]
     pub file: Option<PathBuf>,
+    /// Look the scenario id up in these scenario files instead of the catalog.
+    #[arg(long, conflicts_with = "file")]
+    pub dir: Option<PathBuf>,
     /// One seed, decimal or 0x-hex.
     #[arg(long, conflicts_with = "seeds")]
     pub seed: Option<Seed>,

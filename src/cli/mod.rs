@@ -50,6 +50,31 @@ pub fn scenarios_from(
         .collect())
 }
 
+/// The scenario `id` among the files under `dir` (with its file), else in the catalog.
+pub fn find_scenario(
+    id: &str,
+    dir: Option<&std::path::Path>,
+) -> Result<(ScenarioSpec, Option<PathBuf>), Usage> {
+    let Some(dir) = dir else {
+        return Ok((crate::scenarios::find(id).map_err(Usage)?, None));
+    };
+    let all = crate::scenarios::file::load_dir(dir).map_err(Usage)?;
+    let known: Vec<&str> = all
+        .iter()
+        .map(|(_, scenario)| scenario.id.as_str())
+        .collect();
+    let unknown = || {
+        let known = known.join(", ");
+        Usage(format!(
+            "unknown scenario {id:?} in {}; known: {known}",
+            dir.display()
+        ))
+    };
+    let found = all.iter().find(|(_, scenario)| scenario.id == id);
+    let (path, scenario) = found.ok_or_else(unknown)?;
+    Ok((scenario.clone(), Some(path.clone())))
+}
+
 /// The command that runs a scenario on `seed`: by its id for a catalog scenario, by its
 /// file for one read from a file.
 pub fn seed_command(id: &str, file: Option<&std::path::Path>, seed: crate::sim::Seed) -> String {
@@ -71,11 +96,21 @@ pub fn seed_command(id: &str, file: Option<&std::path::Path>, seed: crate::sim::
 /// flag).
 pub fn main() -> std::process::ExitCode {
     use clap::Parser as _;
-    let arguments = args::Cli::parse();
-    let command = arguments
-        .command
-        .unwrap_or(args::Command::Check(args::DirArgs::default()));
-    let code = match command {
+    exit_code(dispatch(args::Cli::parse().command.unwrap_or_default()))
+}
+
+/// [`main`] for a crate whose catalog is its own scenario files: `check`, `list`, `fuzz` and
+/// `run <id>` read the files under `catalog_dir` when no `--dir` is given (a `--dir` still
+/// wins). The built-in catalog is then not used.
+pub fn main_with(catalog_dir: impl Into<PathBuf>) -> std::process::ExitCode {
+    use clap::Parser as _;
+    let mut command = args::Cli::parse().command.unwrap_or_default();
+    command.default_dir(catalog_dir.into());
+    exit_code(dispatch(command))
+}
+
+fn dispatch(command: args::Command) -> Result<u8, Usage> {
+    match command {
         args::Command::Check(arguments) => check::check(&arguments),
         args::Command::List(arguments) => check::list(&arguments),
         args::Command::Run(run) => run::run(&run),
@@ -84,7 +119,10 @@ pub fn main() -> std::process::ExitCode {
         args::Command::Conformance(arguments) => conformance::conformance(&arguments),
         args::Command::Bench(arguments) => bench::bench(&arguments),
         args::Command::Confirm(arguments) => confirm::confirm(&arguments),
-    };
+    }
+}
+
+fn exit_code(code: Result<u8, Usage>) -> std::process::ExitCode {
     match code {
         Ok(code) => std::process::ExitCode::from(code),
         Err(Usage(message)) => {

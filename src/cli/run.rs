@@ -12,9 +12,12 @@ use super::{record_failure, replay_file_command, Stopwatch, Usage};
 
 /// Runs the seeds; exit code 1 on a failure.
 pub fn run(arguments: &RunArgs) -> Result<u8, Usage> {
-    let scenario = match (&arguments.scenario, &arguments.file) {
-        (Some(id), _) => scenarios::find(id).map_err(Usage)?,
-        (None, Some(path)) => scenarios::file::load(path).map_err(Usage)?,
+    let (scenario, file) = match (&arguments.scenario, &arguments.file) {
+        (Some(id), _) => super::find_scenario(id, arguments.dir.as_deref())?,
+        (None, Some(path)) => (
+            scenarios::file::load(path).map_err(Usage)?,
+            Some(path.clone()),
+        ),
         (None, None) => unreachable!("clap requires a scenario or --file"),
     };
     let seeds: Vec<Seed> = match (&arguments.seed, &arguments.seeds) {
@@ -66,7 +69,7 @@ pub fn run(arguments: &RunArgs) -> Result<u8, Usage> {
         }
         return Ok(0);
     }
-    let seed_command = super::seed_command(&scenario.id, arguments.file.as_deref(), last.seed);
+    let seed_command = super::seed_command(&scenario.id, file.as_deref(), last.seed);
     report_failure(&scenario, &last, !arguments.no_shrink, &seed_command)?;
     Ok(1)
 }

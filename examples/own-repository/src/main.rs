@@ -1,7 +1,8 @@
-//! The `syncsim` command over this crate's models: `cargo run -- check --dir scenarios`,
-//! `cargo run -- run --file scenarios/blind.toml`, `cargo run -- replay FILE`.
+//! The `syncsim` command over this crate's models, with its `scenarios/` directory as the
+//! catalog: `cargo run -- check`, `cargo run -- run tally/blind`, `cargo run -- fuzz --budget
+//! 30s`, `cargo run -- replay FILE`.
 
 fn main() -> std::process::ExitCode {
     tally_sim::register();
-    syncsim::cli::main()
+    syncsim::cli::main_with(concat!(env!("CARGO_MANIFEST_DIR"), "/scenarios"))
 }
