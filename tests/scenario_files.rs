@@ -178,7 +178,7 @@ fn a_bad_scenario_file_is_refused_naming_the_file_the_field_and_the_line() {
     let unknown = refused("unknown.toml", &contents);
     assert!(unknown.contains("unknown.toml: field `seeds`"), "{unknown}");
     assert!(
-        unknown.contains(&format!("at line {line}, column 1")),
+        unknown.contains(&format!("at line {line}, column 1\n")),
         "{unknown}"
     );
     assert!(unknown.contains("unknown field `seeds`"), "{unknown}");
@@ -204,13 +204,23 @@ fn a_bad_scenario_file_is_refused_naming_the_file_the_field_and_the_line() {
         node.contains("invalid scenario") && node.contains("worker-9"),
         "{node}"
     );
-    let config = refused(
-        "config.toml",
-        &long_pause().replace("worker_count = 2", "worker_count = \"two\""),
-    );
+    let two = long_pause().replace("worker_count = 2", "worker_count = \"two\"");
+    let line = two
+        .lines()
+        .position(|line| line.starts_with("worker_count"))
+        .expect("a knob");
+    let config = refused("config.toml", &two);
     assert!(
-        config.contains("field `model.config.worker_count`"),
+        config.contains(&format!("at line {}, column 16:", line + 1))
+            && config.contains("field `model.config.worker_count`"),
         "{config}"
+    );
+    let misspelt = long_pause().replace("worker_count = 2", "worker_count = 2\nworkers = 3");
+    let misspelt = refused("misspelt.toml", &misspelt);
+    assert!(
+        misspelt.contains(&format!("at line {}, column 1:", line + 2))
+            && misspelt.contains("unknown field `workers`"),
+        "{misspelt}"
     );
     let empty = refused(
         "empty.toml",

@@ -3,12 +3,16 @@
 //!
 //! A file holds a `ScenarioSpec` as data (the same fields a replay file's `scenario` has);
 //! unknown fields are refused. Every error names the file, the field (its path, as
-//! `faults.timed[2].at`) and, for a syntax or type error, the line and column. The committed
-//! catalog is such files (`scenarios/catalog/`), embedded at build time. A file names its model by
-//! its registered name (`registry`). Not here: models themselves (a model is code).
+//! `faults.timed[2].at`) and, for a syntax or type error, the line and column: a model's
+//! config (`[model.config]`) is read as the model's type after the file, so its errors are
+//! placed by their path in the text (TOML; a JSON file's config errors name the path only).
+//! The committed catalog is such files (`scenarios/catalog/`), embedded at build time. A file
+//! names its model by its registered name (`registry`). Not here: models themselves (a model
+//! is code).
 
 use std::path::{Path, PathBuf};
 
+use crate::registry;
 use crate::spec::ScenarioSpec;
 
 /// The longest scenario file read, in bytes: far above any real scenario (the catalog's
@@ -25,8 +29,22 @@ pub fn parse(text: &str, origin: &str) -> Result<ScenarioSpec, String> {
     } else {
         let deserializer = toml::Deserializer::parse(text)
             .map_err(|error| format!("{origin}: {}", error.to_string().trim_end()))?;
-        serde_path_to_error::deserialize(deserializer)
-            .map_err(|error| located(origin, error.path(), &error.inner().to_string()))?
+        let spec: ScenarioSpec = serde_path_to_error::deserialize(deserializer)
+            .map_err(|error| located(origin, error.path(), &error.inner().to_string()))?;
+        // The config is read as the model's type only now (it was kept as data): find the
+        // line of a field it refuses in the text.
+        if let Err(error) = registry::resolve_located(&spec.model.name, &spec.model.config) {
+            let unknown = unknown_field(&error.message);
+            let at = (error.path.as_ref()).and_then(|path| config_line(text, path, unknown));
+            let at = at.map_or_else(String::new, |(line, column)| {
+                format!(" at line {line}, column {column}")
+            });
+            return Err(format!(
+                "{origin}: invalid scenario{at}: {}: {error}",
+                spec.id
+            ));
+        }
+        spec
     };
     spec.validate()
         .map_err(|error| format!("{origin}: invalid scenario: {error}"))?;
@@ -40,6 +58,55 @@ fn located(origin: &str, path: &serde_path_to_error::Path, message: &str) -> Str
         "." | "" => format!("{origin}: {message}"),
         field => format!("{origin}: field `{field}`: {message}"),
     }
+}
+
+/// The field serde names in an "unknown field `x`, expected ..." message.
+fn unknown_field(message: &str) -> Option<&str> {
+    let rest = message.strip_prefix("unknown field `")?;
+    rest.split_once('`').map(|(field, _)| field)
+}
+
+/// The line and column (from 1) of the value at `path` inside `[model.config]` of a TOML
+/// text (of the key `unknown` in it, for an unknown field), or of the deepest table on the
+/// path that exists (a missing field's table).
+fn config_line(
+    text: &str,
+    path: &serde_path_to_error::Path,
+    unknown: Option<&str>,
+) -> Option<(usize, usize)> {
+    use serde_path_to_error::Segment;
+    use toml::de::{DeTable, DeValue};
+    let document = DeTable::parse(text).ok()?;
+    let model = document.get_ref().get("model")?;
+    let DeValue::Table(model) = model.get_ref() else {
+        return None;
+    };
+    let mut value = model.get("config")?;
+    for segment in path {
+        let next = match (segment, value.get_ref()) {
+            // An unknown field is placed at its key (serde names it, or its table).
+            (Segment::Map { key }, DeValue::Table(_)) if Some(key.as_str()) == unknown => break,
+            (Segment::Map { key }, DeValue::Table(table)) => table.get(key.as_str()),
+            (Segment::Seq { index }, DeValue::Array(array)) => array.get(*index),
+            (Segment::Enum { .. }, _) => continue,
+            _ => None,
+        };
+        let Some(next) = next else { break };
+        value = next;
+    }
+    let mut offset = value.span().start;
+    if let (Some(unknown), DeValue::Table(table)) = (unknown, value.get_ref()) {
+        let key = table.keys().find(|key| key.get_ref().as_ref() == unknown);
+        offset = key.map_or(offset, |key| key.span().start);
+    }
+    let before = &text[..offset];
+    let line = before.matches('\n').count() + 1;
+    let column = before
+        .rsplit('\n')
+        .next()
+        .map_or(0, |last| last.chars().count())
+        + 1;
+    Some((line, column))
 }
 
 /// Reads and parses the scenario file at `path`.

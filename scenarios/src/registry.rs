@@ -31,19 +31,37 @@ pub struct Resolved {
     pub entity_knob: &'static str,
 }
 
-type Resolve = fn(&Value) -> Result<Resolved, String>;
+type Resolve = fn(&Value) -> Result<Resolved, ConfigError>;
+
+/// Why a config does not read as its model's type: where (the path inside the config, empty
+/// for the config itself) and what.
+#[derive(Clone, Debug)]
+pub struct ConfigError {
+    /// The path of the offending field inside `model.config`; `None` when the model itself
+    /// is unknown.
+    pub path: Option<serde_path_to_error::Path>,
+    /// What is wrong there.
+    pub message: String,
+}
+
+impl std::fmt::Display for ConfigError {
+    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.path.as_ref().map(ToString::to_string).as_deref() {
+            None => write!(formatter, "{}", self.message),
+            Some(".") => write!(formatter, "field `model.config`: {}", self.message),
+            Some(field) => write!(formatter, "field `model.config.{field}`: {}", self.message),
+        }
+    }
+}
 
 /// Registered models by name, with their config type (a `BTreeMap`: listing them is
 /// deterministic).
 static REGISTRY: RwLock<BTreeMap<&'static str, (TypeId, Resolve)>> = RwLock::new(BTreeMap::new());
 
-fn resolve_as<C: ModelConfig>(config: &Value) -> Result<Resolved, String> {
-    let config: C = serde_path_to_error::deserialize(config).map_err(|error| {
-        let path = error.path().to_string();
-        match path.as_str() {
-            "." => format!("field `model.config`: {}", error.inner()),
-            field => format!("field `model.config.{field}`: {}", error.inner()),
-        }
+fn resolve_as<C: ModelConfig>(config: &Value) -> Result<Resolved, ConfigError> {
+    let config: C = serde_path_to_error::deserialize(config).map_err(|error| ConfigError {
+        path: Some(error.path().clone()),
+        message: error.inner().to_string(),
     })?;
     Ok(Resolved {
         model: config.model(),
@@ -97,6 +115,12 @@ pub fn names() -> Vec<&'static str> {
 
 /// Reads `config` as the config of the model `name`.
 pub fn resolve(name: &str, config: &Value) -> Result<Resolved, String> {
+    resolve_located(name, config).map_err(|error| error.to_string())
+}
+
+/// [`resolve`], saying where in the config an error is (a scenario file turns the path into
+/// a line).
+pub fn resolve_located(name: &str, config: &Value) -> Result<Resolved, ConfigError> {
     register_catalog();
     let resolve = {
         let registry = REGISTRY.read().unwrap_or_else(PoisonError::into_inner);
@@ -104,9 +128,12 @@ pub fn resolve(name: &str, config: &Value) -> Result<Resolved, String> {
     };
     match resolve {
         Some(resolve) => resolve(config),
-        None => Err(format!(
-            "unknown model {name:?}; registered models: {}",
-            names().join(", ")
-        )),
+        None => Err(ConfigError {
+            path: None,
+            message: format!(
+                "unknown model {name:?}; registered models: {}",
+                names().join(", ")
+            ),
+        }),
     }
 }
