@@ -6,6 +6,7 @@
 use std::path::{Path, PathBuf};
 
 use syncsim::scenarios::{self, file};
+use syncsim::sim::Seed;
 
 use crate::cli::{scratch_dir, syncsim_in, text};
 
@@ -258,4 +259,55 @@ fn a_directory_with_two_files_of_one_id_or_with_no_file_is_refused() {
     assert_eq!(output.status.code(), Some(2));
     assert!(text(&output.stderr).contains("no scenario files"));
     let _ = std::fs::remove_dir_all(directory);
+}
+
+/// A scenario sets a property's parameters by name: ttl_only's senders trust a 5 s status
+/// cache, so the default 1 s pause bound breaks on seed 0 and a 10 s bound holds. A bad
+/// parameter is refused naming the property and its parameters.
+#[test]
+fn a_scenario_sets_a_propertys_parameters() {
+    let healthy = "campaign_control: pause is honoured in time while the broker is healthy";
+    let base = committed("campaign_control/ttl_only.toml");
+    let with = |table: &str| format!("{base}\n[parameters.\"{healthy}\"]\n{table}\n");
+    let strict = file::parse(&base, "strict.toml").expect("parses");
+    let failure = strict.case().run(Seed(0)).failure.expect("1 s is broken");
+    assert_eq!(failure.property, healthy);
+    assert!(
+        failure.reason.contains("over the 1s bound"),
+        "{}",
+        failure.reason
+    );
+    let loose = file::parse(&with("within = \"10s\""), "loose.toml").expect("parses");
+    for seed in 0..10 {
+        let outcome = loose.case().run(Seed(seed));
+        assert!(outcome.failure.is_none(), "{seed}: {:?}", outcome.failure);
+    }
+    let shown = loose.case().model.properties();
+    let shown = shown
+        .iter()
+        .find(|property| property.name() == healthy)
+        .expect("checked");
+    assert_eq!(shown.shown_parameters(), " (within = \"10s\")");
+    let refusals = [
+        (with("within = 10"), "parameters of"),
+        (
+            with("speed = \"1s\""),
+            "has no parameter `speed`; its parameters: within",
+        ),
+        (
+            base.replace(
+                "seed_count = ",
+                "properties = [\"campaign_control: stop is terminal\"]\nseed_count = ",
+            ) + &format!("\n[parameters.\"{healthy}\"]\nwithin = \"2s\"\n"),
+            "a property not checked",
+        ),
+        (
+            format!("{base}\n[parameters.\"campaign_control: stop is terminal\"]\nx = 1\n"),
+            "takes no parameters",
+        ),
+    ];
+    for (text, expected) in refusals {
+        let error = file::parse(&text, "bad.toml").expect_err("refused");
+        assert!(error.contains(expected), "{error}");
+    }
 }

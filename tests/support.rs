@@ -113,7 +113,7 @@ pub fn each_property_catches(id: &str, names: &[&'static str]) {
 /// The model of `case` with only its property named `name` checked: to show that one
 /// property, alone, catches a buggy variant.
 pub fn only_property(mut case: Case, name: &'static str) -> Case {
-    case.model = select_properties(case.model.clone(), &[name.to_string()])
+    case.model = select_properties(case.model.clone(), &[name.to_string()], &Default::default())
         .unwrap_or_else(|problem| panic!("{problem}"));
     case
 }

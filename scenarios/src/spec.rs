@@ -13,7 +13,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use syncsim_sim::{
     select_properties, Bounds, Case, CaseError, FaultPlan, Knob, Model, ModelConfig, NetConfig,
-    Phases, Seed,
+    Phases, PropertyParameters, Seed,
 };
 
 use crate::registry::{self, Resolved};
@@ -151,12 +151,16 @@ pub struct ScenarioSpec {
     /// The model's properties this scenario checks, by name; empty (the default): all.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub properties: Vec<String>,
+    /// Parameters of some of those properties, by property name (a bound, a count); the
+    /// rest keep the model's defaults.
+    #[serde(default, skip_serializing_if = "PropertyParameters::is_empty")]
+    pub parameters: PropertyParameters,
 }
 
 impl ScenarioSpec {
     /// The runnable case.
     pub fn case(&self) -> Case {
-        let model = select_properties(self.model.model(), &self.properties)
+        let model = select_properties(self.model.model(), &self.properties, &self.parameters)
             .expect("a validated scenario names only its model's properties");
         Case {
             scenario: self.id.clone(),
@@ -185,7 +189,7 @@ impl ScenarioSpec {
             let message = format!("scenario id {:?} must read {prefix}[/<shape>]", self.id);
             return Err(CaseError(message));
         }
-        select_properties(self.model.model(), &self.properties)
+        select_properties(self.model.model(), &self.properties, &self.parameters)
             .map_err(|problem| CaseError(format!("{}: properties: {problem}", self.id)))?;
         self.case().validate()
     }

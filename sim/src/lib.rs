@@ -48,7 +48,7 @@ pub use ctx::{CallError, Ctx};
 pub use fault::{Episode, Episodes, Fault, FaultPlan, RandomFault, RequestFaults, TimedFault};
 pub use history::{History, ServiceStates};
 pub use knob::Knob;
-pub use model::{select_properties, Model, ModelConfig};
+pub use model::{select_properties, Model, ModelConfig, PropertyParameters};
 pub use prng::{Prng, Ratio};
 pub use property::{Modality, Property, Verdict};
 pub use report::{Failure, FailureClass, Report, Violation};

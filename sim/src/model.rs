@@ -3,13 +3,16 @@
 //! A model installs its services and nodes into a `WorldBuilder` and names its properties.
 //! Its processes are async functions of a `Ctx`; they never import madsim or tokio. Not
 //! provided: a reference spec hook; models that have one call it from their properties.
-//! `select_properties` lets a scenario check a subset of a model's properties;
+//! `select_properties` lets a scenario check a subset of a model's properties and set their
+//! parameters;
 //! `ModelConfig` is what a model's serde config gives the registry of models.
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use serde::de::DeserializeOwned;
 use serde::Serialize;
+use serde_json::Value;
 
 use crate::knob::Knob;
 use crate::property::Property;
@@ -48,38 +51,55 @@ pub trait ModelConfig: Serialize + DeserializeOwned + Send + Sync + 'static {
     fn knobs(&self) -> Vec<Knob>;
 }
 
+/// A scenario's parameters for some of its properties: property name to a table of
+/// parameter values.
+pub type PropertyParameters = BTreeMap<String, Value>;
+
 /// `model` checking only its properties named in `names` (every property when `names` is
-/// empty): a scenario switches off a property that is wrong for its deployment without
-/// editing the model. An unknown name is an error listing the model's properties.
+/// empty), with the parameters in `parameters` set: a scenario switches off a property that
+/// is wrong for its deployment, or sets a bound, without editing the model. An unknown name,
+/// parameters for a property not checked, or a bad parameter is an error naming the model's
+/// properties or the property's parameters.
 pub fn select_properties(
     model: Arc<dyn Model>,
     names: &[String],
+    parameters: &PropertyParameters,
 ) -> Result<Arc<dyn Model>, String> {
-    if names.is_empty() {
+    if names.is_empty() && parameters.is_empty() {
         return Ok(model);
     }
-    let known: Vec<String> = model
-        .properties()
-        .iter()
-        .map(|property| property.name().to_string())
-        .collect();
-    if let Some(unknown) = names.iter().find(|name| !known.contains(name)) {
-        return Err(format!(
-            "model {} has no property {unknown:?}; its properties: {}",
+    let all = model.properties();
+    let known: Vec<&str> = all.iter().map(Property::name).collect();
+    let unknown = |name: &String| {
+        format!(
+            "model {} has no property {name:?}; its properties: {}",
             model.name(),
             known.join("; ")
-        ));
+        )
+    };
+    if let Some(name) = names.iter().find(|name| !known.contains(&name.as_str())) {
+        return Err(unknown(name));
+    }
+    for (name, values) in parameters {
+        let property = all.iter().find(|property| property.name() == name);
+        let property = property.ok_or_else(|| unknown(name))?;
+        if !names.is_empty() && !names.contains(name) {
+            return Err(format!("parameters for {name:?}, a property not checked"));
+        }
+        property.with_parameters(values)?;
     }
     Ok(Arc::new(Selected {
         inner: model,
         names: names.to_vec(),
+        parameters: parameters.clone(),
     }))
 }
 
-/// A model with some of its properties switched off.
+/// A model with some of its properties switched off or given other parameters.
 struct Selected {
     inner: Arc<dyn Model>,
     names: Vec<String>,
+    parameters: PropertyParameters,
 }
 
 impl Model for Selected {
@@ -93,7 +113,16 @@ impl Model for Selected {
 
     fn properties(&self) -> Vec<Property> {
         let mut properties = self.inner.properties();
-        properties.retain(|property| self.names.iter().any(|name| name == property.name()));
+        if !self.names.is_empty() {
+            properties.retain(|property| self.names.iter().any(|name| name == property.name()));
+        }
+        for property in &mut properties {
+            if let Some(values) = self.parameters.get(property.name()) {
+                *property = property
+                    .with_parameters(values)
+                    .expect("parameters checked when the model was selected");
+            }
+        }
         properties
     }
 }

@@ -4,11 +4,17 @@
 //! snapshots and coverage tables. `always` is checked after every state change a service
 //! applies and at the end of the run; `eventually` once, after the healing phase; `sometimes`
 //! is never a failure in one run: a sweep asserts it was hit at least once, so a property cannot
-//! pass because the dangerous interleaving never happened. Not provided: temporal logic beyond
-//! these three modalities.
+//! pass because the dangerous interleaving never happened. A property may take parameters (a
+//! bound, a count: `always_with`, `eventually_with`) with defaults a scenario overrides by
+//! name (`with_parameters`); its name stays its identity and the parameters are shown next to
+//! it. Not provided: temporal logic beyond these three modalities.
 
 use std::fmt;
 use std::sync::Arc;
+
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+use serde_json::Value;
 
 use crate::history::History;
 
@@ -102,12 +108,23 @@ enum Check {
     Hit(HitFn),
 }
 
+type Rebuild = Arc<dyn Fn(&Value) -> Result<CheckFn, String> + Send + Sync>;
+
+/// A property's parameters: their values (a JSON object) and how to rebuild its check from
+/// other values.
+#[derive(Clone)]
+struct Parameters {
+    values: Value,
+    rebuild: Rebuild,
+}
+
 /// A named claim about a run, checked against its ground-truth `History`.
 #[derive(Clone)]
 pub struct Property {
     name: String,
     modality: Modality,
     check: Check,
+    parameters: Option<Parameters>,
 }
 
 impl fmt::Debug for Property {
@@ -131,6 +148,108 @@ impl Property {
         check: impl Fn(&History) -> Verdict + Send + Sync + 'static,
     ) -> Property {
         Property::new(name, Modality::Eventually, Check::Verdict(Arc::new(check)))
+    }
+
+    /// `always` with parameters: `defaults` (a serde struct, its fields the parameters'
+    /// names) until a scenario overrides some (`with_parameters`).
+    pub fn always_with<P: Serialize + DeserializeOwned + Send + Sync + 'static>(
+        name: impl Into<String>,
+        defaults: P,
+        check: impl Fn(&History, &P) -> Verdict + Send + Sync + 'static,
+    ) -> Property {
+        Property::with_defaults(name, Modality::Always, defaults, check)
+    }
+
+    /// `eventually` with parameters, as [`Property::always_with`].
+    pub fn eventually_with<P: Serialize + DeserializeOwned + Send + Sync + 'static>(
+        name: impl Into<String>,
+        defaults: P,
+        check: impl Fn(&History, &P) -> Verdict + Send + Sync + 'static,
+    ) -> Property {
+        Property::with_defaults(name, Modality::Eventually, defaults, check)
+    }
+
+    fn with_defaults<P: Serialize + DeserializeOwned + Send + Sync + 'static>(
+        name: impl Into<String>,
+        modality: Modality,
+        defaults: P,
+        check: impl Fn(&History, &P) -> Verdict + Send + Sync + 'static,
+    ) -> Property {
+        let check = Arc::new(check);
+        let rebuild: Rebuild = Arc::new(move |values: &Value| {
+            let parameters: P =
+                serde_json::from_value(values.clone()).map_err(|error| error.to_string())?;
+            let check = Arc::clone(&check);
+            let bound: CheckFn = Arc::new(move |history: &History| check(history, &parameters));
+            Ok(bound)
+        });
+        let values = serde_json::to_value(&defaults).expect("property parameters serialize");
+        assert!(
+            values.is_object(),
+            "property parameters are a struct of named fields"
+        );
+        let check = rebuild(&values).expect("the defaults read back");
+        let mut property = Property::new(name, modality, Check::Verdict(check));
+        property.parameters = Some(Parameters { values, rebuild });
+        property
+    }
+
+    /// This property with the parameters in `overrides` (a JSON object, each field one of
+    /// its parameters) replacing its current values; the others keep theirs. An unknown
+    /// parameter, a value of the wrong type, or a property that takes none, is an error.
+    pub fn with_parameters(&self, overrides: &Value) -> Result<Property, String> {
+        let name = &self.name;
+        let Some(parameters) = &self.parameters else {
+            return Err(format!("property {name:?} takes no parameters"));
+        };
+        let Some(overrides) = overrides.as_object() else {
+            return Err(format!(
+                "parameters of {name:?}: expected a table of values"
+            ));
+        };
+        let mut values = parameters.values.clone();
+        let fields = values.as_object_mut().expect("parameters are an object");
+        for (key, value) in overrides {
+            if !fields.contains_key(key) {
+                let known: Vec<&str> = fields.keys().map(String::as_str).collect();
+                let known = known.join(", ");
+                return Err(format!(
+                    "property {name:?} has no parameter `{key}`; its parameters: {known}"
+                ));
+            }
+            fields.insert(key.clone(), value.clone());
+        }
+        let check = (parameters.rebuild)(&values)
+            .map_err(|error| format!("parameters of {name:?}: {error}"))?;
+        let mut property = self.clone();
+        property.check = Check::Verdict(check);
+        property.parameters = Some(Parameters {
+            values,
+            rebuild: Arc::clone(&parameters.rebuild),
+        });
+        Ok(property)
+    }
+
+    /// Its parameters' current values (a JSON object), if it takes any.
+    pub fn parameters(&self) -> Option<&Value> {
+        self.parameters
+            .as_ref()
+            .map(|parameters| &parameters.values)
+    }
+
+    /// Its parameters as reports show them after its name, ` (within = "1s")`; empty when
+    /// it takes none.
+    pub fn shown_parameters(&self) -> String {
+        match self.parameters().and_then(Value::as_object) {
+            None => String::new(),
+            Some(fields) => {
+                let shown: Vec<String> = fields
+                    .iter()
+                    .map(|(key, value)| format!("{key} = {value}"))
+                    .collect();
+                format!(" ({})", shown.join(", "))
+            }
+        }
     }
 
     /// Must be hit (return true at the end of a run) in at least one run of a sweep.
@@ -157,6 +276,7 @@ impl Property {
             name,
             modality,
             check,
+            parameters: None,
         }
     }
 

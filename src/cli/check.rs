@@ -22,7 +22,10 @@ pub fn list(arguments: &DirArgs) -> Result<u8, Usage> {
             .model
             .properties()
             .iter()
-            .map(|property| format!("{} {:?}", property.modality(), property.name()))
+            .map(|property| {
+                let (modality, name) = (property.modality(), property.name());
+                format!("{modality} {name:?}{}", property.shown_parameters())
+            })
             .collect();
         say!(
             "{:<32} {:<7} {}",
