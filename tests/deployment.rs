@@ -91,3 +91,90 @@ fn job_retry_attempts_are_a_knob_with_the_production_default() {
         "three attempts run differently"
     );
 }
+
+/// The seconds at which the first trace line containing `needle` happened.
+fn first_time_of(outcome: &Outcome, needle: &str) -> f64 {
+    let line = outcome.trace.lines().find(|line| line.contains(needle));
+    let line = line.unwrap_or_else(|| panic!("no line with {needle:?}"));
+    let seconds = line
+        .split_whitespace()
+        .next()
+        .and_then(|time| time.strip_suffix('s'));
+    seconds
+        .and_then(|seconds| seconds.parse().ok())
+        .expect("a trace line opens with its time")
+}
+
+/// The regression seed 0x13c isolates a worker mid-job: the server closes its session when
+/// the kernel's keepalive gives up, after 2 h by default and a minute with a shorter idle.
+#[test]
+fn the_postgres_server_keeps_a_dead_session_as_long_as_its_keepalives_say() {
+    let seed = Seed(0x13c);
+    let closed = "keepalive probe";
+    let deployed = with_deployment("role_sync/guarded.toml", "");
+    let default_seconds = first_time_of(&deployed.case().run(seed), closed);
+    assert!(default_seconds > 7_200.0, "{default_seconds}");
+    let short = with_deployment(
+        "role_sync/guarded.toml",
+        "[model.config.postgres]\ntcp_keepalives_idle_micros = 60000000",
+    );
+    let short_seconds = first_time_of(&short.case().run(seed), closed);
+    assert!(short_seconds < 300.0, "{short_seconds}");
+    let unknown = "[model.config.postgres]\nkeepalive = 1";
+    let text = committed("role_sync/guarded.toml");
+    let error = file::parse(&format!("{text}\n{unknown}\n"), "bad.toml").expect_err("unknown");
+    assert!(error.contains("unknown field `keepalive`"), "{error}");
+}
+
+/// Consumer groups and message keys are the scenario's: group ids show in the broker's
+/// joins, and keyless send batches spread one campaign over partitions, so two senders
+/// dispatch it and a message goes out twice, where batches keyed by campaign hold.
+#[test]
+fn consumer_groups_and_message_keys_are_the_scenarios() {
+    let seed = Seed(1);
+    let two =
+        committed("campaign_control/gated.toml").replace("sender_count = 1", "sender_count = 2");
+    let keyed = file::parse(&two, "two.toml").expect("parses");
+    let outcome = keyed.case().run(seed);
+    assert!(outcome.failure.is_none(), "{:?}", outcome.failure);
+    assert!(trace_has(&outcome, "Join { group: \"senders\""));
+    assert!(
+        trace_has(&outcome, "Join { group: \"sender-2\""),
+        "a control group per sender"
+    );
+    let renamed =
+        "[model.config.groups]\nsend_group = \"dispatchers\"\ncontrol_groups = \"shared\"";
+    let renamed = file::parse(&format!("{two}\n{renamed}\n"), "renamed.toml").expect("parses");
+    let outcome = renamed.case().run(seed);
+    assert!(trace_has(&outcome, "Join { group: \"dispatchers\""));
+    assert!(trace_has(&outcome, "Join { group: \"senders-control\""));
+    assert!(!trace_has(&outcome, "Join { group: \"sender-2\""));
+    let keyless = "[model.config.groups]\nmessage_key = \"none\"";
+    let keyless = file::parse(&format!("{two}\n{keyless}\n"), "keyless.toml").expect("parses");
+    let failure = keyless
+        .case()
+        .run(seed)
+        .failure
+        .expect("a message sent twice");
+    assert_eq!(
+        failure.property,
+        "campaign_control: resume never re-sends a SENT message"
+    );
+}
+
+#[test]
+fn the_job_claim_batch_is_a_knob_and_zero_is_refused() {
+    let deployed = syncsim::scenarios::find("role_sync/guarded").expect("in the catalog");
+    let config: RoleSyncConfig = deployed.model.config_as().expect("a role_sync config");
+    assert_eq!(config.claim_batch_size_max.get(), 10);
+    let text = committed("role_sync/guarded.toml").replace(
+        "job_work_max_ms = 3000",
+        "job_work_max_ms = 3000\nclaim_batch_size_max = 0",
+    );
+    assert!(
+        text.contains("claim_batch_size_max = 0"),
+        "the file sets job_work_max_ms"
+    );
+    let error = file::parse(&text, "zero.toml").expect_err("0 refused");
+    assert!(error.contains("claim_batch_size_max"), "{error}");
+}

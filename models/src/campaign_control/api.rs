@@ -102,16 +102,7 @@ async fn handle(
         Ok(None) => return HttpResponse::status(409),
         Err(_) => return HttpResponse::status(500),
     }
-    publish_control(
-        ctx,
-        db,
-        broker,
-        config.variant,
-        campaign,
-        action,
-        correlation_id,
-    )
-    .await
+    publish_control(ctx, db, broker, config, campaign, action, correlation_id).await
 }
 
 /// The status write: `Some(new status)` when the rules allow the action, `None` otherwise.
@@ -157,11 +148,12 @@ async fn publish_control(
     ctx: &Ctx,
     db: &PgHandle,
     broker: &BrokerHandle,
-    variant: Variant,
+    config: &CampaignControlConfig,
     campaign: i64,
     action: &str,
     request_correlation_id: &str,
 ) -> HttpResponse {
+    let variant = config.variant;
     let correlation_id = match variant {
         Variant::TtlOnly => return HttpResponse::status(200),
         Variant::RequestCorrelation => request_correlation_id.to_string(),
@@ -169,7 +161,7 @@ async fn publish_control(
     };
     let event =
         json!({ "campaignId": campaign, "action": action, "correlationId": correlation_id });
-    let key = campaign.to_string();
+    let key = config.groups.key(campaign);
     let Err(error) = broker.publish(ctx, CONTROL_TOPIC, &key, &event).await else {
         return HttpResponse::status(200);
     };

@@ -86,6 +86,76 @@ impl Variant {
     }
 }
 
+/// Deployment: consumer groups and message keys (KafkaJS `groupId`s and produced `key`s).
+/// Default: as the product runs it; a scenario's `[model.config.groups]` changes some.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Groups {
+    /// The group every sender joins on the send topic: one group, so each batch goes to
+    /// one sender (Kafka hands each partition to one member of a group).
+    pub send_group: String,
+    /// Whether each sender consumes the control topic in a group of its own (every sender
+    /// sees every control event) or all senders share one (each event reaches one sender).
+    pub control_groups: ControlGroups,
+    /// The key of control events and send batches: the campaign id (one partition per
+    /// campaign, so its events stay in order), or none (KafkaJS spreads keyless messages
+    /// over partitions, so a pause and a resume may be read out of order).
+    pub message_key: MessageKey,
+}
+
+impl Default for Groups {
+    fn default() -> Groups {
+        Groups {
+            send_group: "senders".to_string(),
+            control_groups: ControlGroups::PerSender,
+            message_key: MessageKey::Campaign,
+        }
+    }
+}
+
+impl Groups {
+    /// Whether every choice is the deployed one (a config leaves it out when serialized).
+    pub fn is_deployed(&self) -> bool {
+        *self == Groups::default()
+    }
+
+    /// The control-topic group of the sender on `node`.
+    pub fn control_group(&self, node: &str) -> String {
+        match self.control_groups {
+            ControlGroups::PerSender => node.to_string(),
+            ControlGroups::Shared => "senders-control".to_string(),
+        }
+    }
+
+    /// The key a message about `campaign` is produced with (empty: no key).
+    pub fn key(&self, campaign: i64) -> String {
+        match self.message_key {
+            MessageKey::Campaign => campaign.to_string(),
+            MessageKey::None => String::new(),
+        }
+    }
+}
+
+/// How senders consume the control topic.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ControlGroups {
+    /// A group per sender, named after its node.
+    PerSender,
+    /// One group, `senders-control`, for all senders.
+    Shared,
+}
+
+/// What a produced message is keyed by.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum MessageKey {
+    /// The campaign id.
+    Campaign,
+    /// No key.
+    None,
+}
+
 /// Deliberate bugs a test switches on to show a property can fail.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -130,9 +200,17 @@ pub struct CampaignControlConfig {
     /// earliest offset (see `install`); a scenario's `[model.config.broker]` changes them.
     #[serde(default = "deployed_broker", deserialize_with = "broker_over_deployed")]
     pub broker: BrokerConfig,
+    /// Deployment: consumer group ids and message keys; see `Groups`.
+    #[serde(default, skip_serializing_if = "Groups::is_deployed")]
+    pub groups: Groups,
     /// A deliberate bug, for tests.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub mutation: Option<Mutation>,
+    /// Deployment: the Postgres server's settings (`deadlock_timeout_micros`, TCP
+    /// keepalives, ...). Default: PostgreSQL 15's on Linux; a scenario's
+    /// `[model.config.postgres]` changes the ones it names.
+    #[serde(default, skip_serializing_if = "PgConfig::is_default")]
+    pub postgres: PgConfig,
 }
 
 /// The campaign_control model in one variant.
@@ -148,7 +226,7 @@ impl Model for CampaignControl {
     }
 
     fn install(&self, world: &mut WorldBuilder) {
-        let db = world.postgres(DB, PgConfig::default());
+        let db = world.postgres(DB, self.config.postgres.clone());
         db.setup(SCHEMA);
         db.setup(&schema::seed_rows(
             self.config.campaign_count,

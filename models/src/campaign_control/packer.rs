@@ -124,7 +124,7 @@ async fn pack_once(
         }
         let batch = json!({ "campaignId": campaign, "messageIds": page });
         if broker
-            .publish(ctx, SEND_TOPIC, &campaign.to_string(), &batch)
+            .publish(ctx, SEND_TOPIC, &config.groups.key(campaign), &batch)
             .await
             .is_ok()
         {

@@ -44,7 +44,7 @@ pub fn install(
 ) {
     let (db, broker, esp, config) = (db.clone(), broker.clone(), esp.clone(), config.clone());
     let node = format!("sender-{index}");
-    let group = node.clone();
+    let group = config.groups.control_group(&node);
     world.node(&node).daemon("send", move |ctx| {
         let sender = Sender {
             ctx,
@@ -80,7 +80,8 @@ impl Sender {
             Variant::TtlOnly => None,
             _ => Some(subscribe(&ctx, &broker, &group, CONTROL_TOPIC).await),
         };
-        let mut batches = subscribe(&ctx, &broker, "senders", SEND_TOPIC).await;
+        let send_group = self.config.groups.send_group.clone();
+        let mut batches = subscribe(&ctx, &broker, &send_group, SEND_TOPIC).await;
         self.control_assigned = self.config.variant != Variant::Gated;
         loop {
             if let (Some(consumer), Variant::Gated) = (control.as_ref(), self.config.variant) {

@@ -102,6 +102,11 @@ pub struct ContractOutboxConfig {
     pub batch_size_max: u32,
     /// Attempts before an event is marked failed.
     pub attempts_max: u32,
+    /// Deployment: the Postgres server's settings (`deadlock_timeout_micros`, TCP
+    /// keepalives, ...). Default: PostgreSQL 15's on Linux; a scenario's
+    /// `[model.config.postgres]` changes the ones it names.
+    #[serde(default, skip_serializing_if = "PgConfig::is_default")]
+    pub postgres: PgConfig,
 }
 
 /// The contract_outbox model in one variant.
@@ -117,7 +122,7 @@ impl Model for ContractOutbox {
     }
 
     fn install(&self, world: &mut WorldBuilder) {
-        let db = world.postgres(DB, PgConfig::default());
+        let db = world.postgres(DB, self.config.postgres.clone());
         db.setup(SCHEMA);
         db.setup(&schema::seed_rows(&self.config));
         let store = world.service(STORE, ObjectStore::default());

@@ -135,6 +135,11 @@ pub struct JourneySessionsConfig {
     /// 1 s poll; a scenario's `[model.config.worker]` changes them.
     #[serde(default = "deployed_worker")]
     pub worker: WorkerConfig,
+    /// Deployment: the Postgres server's settings (`deadlock_timeout_micros`, TCP
+    /// keepalives, ...). Default: PostgreSQL 15's on Linux; a scenario's
+    /// `[model.config.postgres]` changes the ones it names.
+    #[serde(default, skip_serializing_if = "PgConfig::is_default")]
+    pub postgres: PgConfig,
 }
 
 /// The journey_sessions model in one variant.
@@ -150,7 +155,7 @@ impl Model for JourneySessions {
     }
 
     fn install(&self, world: &mut WorldBuilder) {
-        let db = world.postgres(DB, PgConfig::default());
+        let db = world.postgres(DB, self.config.postgres.clone());
         db.setup(&schema(&self.config));
         let crm = world.crm(CRM);
         workload::install_crm_api(world, &crm);

@@ -112,6 +112,11 @@ pub struct OrgSyncConfig {
     /// 50 ms poll; a scenario's `[model.config.worker]` changes them.
     #[serde(default = "deployed_worker")]
     pub worker: WorkerConfig,
+    /// Deployment: the Postgres server's settings (`deadlock_timeout_micros`, TCP
+    /// keepalives, ...). Default: PostgreSQL 15's on Linux; a scenario's
+    /// `[model.config.postgres]` changes the ones it names.
+    #[serde(default, skip_serializing_if = "PgConfig::is_default")]
+    pub postgres: PgConfig,
 }
 
 /// The org_sync model in one variant.
@@ -127,7 +132,7 @@ impl Model for OrgSync {
     }
 
     fn install(&self, world: &mut WorldBuilder) {
-        let db = world.postgres(DB, PgConfig::default());
+        let db = world.postgres(DB, self.config.postgres.clone());
         db.setup(SCHEMA);
         let directory = world.service(IDP_API, Directory::default());
         let (idp, idp_node) = world.webhook_source(IDP, self.webhook_config());

@@ -26,6 +26,7 @@ mod jobs;
 mod properties;
 mod schema;
 
+use std::num::NonZeroU32;
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
@@ -108,6 +109,16 @@ pub struct RoleSyncConfig {
     /// `polynomially_longer` waits. Default: 10, as the production jobs declare.
     #[serde(default = "deployed_retry_attempts")]
     pub retry_attempts: u32,
+    /// Deployment: candidate jobs a worker reads per claim and tries to lock in order
+    /// (GoodJob's `queue_select_limit`; its own default is 1000, docs/jobs.md). Default: 10,
+    /// as this deployment runs it.
+    #[serde(default = "deployed_claim_batch_size_max")]
+    pub claim_batch_size_max: NonZeroU32,
+    /// Deployment: the Postgres server's settings (`deadlock_timeout_micros`, TCP
+    /// keepalives, ...). Default: PostgreSQL 15's on Linux; a scenario's
+    /// `[model.config.postgres]` changes the ones it names.
+    #[serde(default, skip_serializing_if = "PgConfig::is_default")]
+    pub postgres: PgConfig,
 }
 
 /// The role_sync model in one variant.
@@ -123,7 +134,7 @@ impl Model for RoleSync {
     }
 
     fn install(&self, world: &mut WorldBuilder) {
-        let db = world.postgres(DB, PgConfig::default());
+        let db = world.postgres(DB, self.config.postgres.clone());
         db.setup(SCHEMA);
         let crm = world.crm(CRM);
         let mirror = MirrorConfig {
@@ -146,6 +157,11 @@ impl Model for RoleSync {
     fn properties(&self) -> Vec<Property> {
         properties::all()
     }
+}
+
+/// The deployment's `queue_select_limit`.
+pub fn deployed_claim_batch_size_max() -> NonZeroU32 {
+    NonZeroU32::new(10).expect("not zero")
 }
 
 /// The production jobs' `retry_on ... attempts: 10`.
@@ -171,7 +187,7 @@ impl RoleSync {
         };
         JobsConfig {
             poll_interval: Duration::from_millis(self.config.job_poll_interval_ms),
-            claim_batch_size_max: 10,
+            claim_batch_size_max: self.config.claim_batch_size_max.get(),
             kinds: vec![
                 kind(SCHOOL_SYNC_JOB, retry),
                 kind(ROLE_SYNC_JOB, role_retry),

@@ -147,8 +147,10 @@ impl Entropy for crate::prng::Prng {
     }
 }
 
-/// Server configuration.
-#[derive(Clone, Debug)]
+/// Server configuration. As data (a scenario's `[model.config.postgres]`), a partial table
+/// changes only the settings it names; the others keep PostgreSQL 15's defaults on Linux.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
 pub struct PgConfig {
     /// How long a lock waiter waits before checking for a deadlock, in virtual microseconds
     /// (PostgreSQL's `deadlock_timeout`, default 1 s). The engine only reports it; the driver
@@ -169,6 +171,13 @@ pub struct PgConfig {
     /// Unanswered probes after which the server's kernel declares the client dead and the
     /// server closes its session (`tcp_keepalives_count`; Linux's `tcp_keepalive_probes`: 9).
     pub tcp_keepalives_count: u32,
+}
+
+impl PgConfig {
+    /// Whether every setting is the default (a config leaves it out when serialized).
+    pub fn is_default(&self) -> bool {
+        *self == PgConfig::default()
+    }
 }
 
 impl Default for PgConfig {
