@@ -178,3 +178,33 @@ fn the_job_claim_batch_is_a_knob_and_zero_is_refused() {
     let error = file::parse(&text, "zero.toml").expect_err("0 refused");
     assert!(error.contains("claim_batch_size_max"), "{error}");
 }
+
+/// org_sync's apply activity retries as the scenario deploys it: Temporal's default retries
+/// forever and fetch_then_write holds; one attempt only gives up on a failed apply, and the
+/// org's row keeps an older event's name (seed 1). Fields left out keep Temporal's values.
+#[test]
+fn the_activity_retry_policy_is_the_scenarios() {
+    let seed = Seed(1);
+    let deployed = with_deployment("org_sync/fetch_then_write.toml", "");
+    assert!(deployed.case().run(seed).failure.is_none());
+    let once = with_deployment(
+        "org_sync/fetch_then_write.toml",
+        "[model.config.activity_retry]\nattempts_max = 1",
+    );
+    let config: syncsim::models::org_sync::OrgSyncConfig =
+        once.model.config_as().expect("org_sync");
+    assert_eq!(config.activity_retry.attempts_max, Some(1));
+    assert_eq!(
+        config.activity_retry.backoff_max,
+        std::time::Duration::from_secs(100)
+    );
+    let failure = once.case().run(seed).failure.expect("a lost apply");
+    assert_eq!(
+        failure.property,
+        "org_sync: the final row matches the org's latest event"
+    );
+    let text = committed("org_sync/fetch_then_write.toml");
+    let zero = format!("{text}\n[model.config.activity_retry]\nattempts_max = 0\n");
+    let error = file::parse(&zero, "zero.toml").expect_err("0 attempts");
+    assert!(error.contains("attempts_max"), "{error}");
+}

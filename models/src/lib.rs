@@ -17,10 +17,12 @@
 //!   (caught), `lazy_upsert` (holds).
 //!
 //! - `upstream`: objects reaching the CRM from elsewhere, shared by the CRM models.
+//! - `deployed`: a scenario's partial table of settings read over a deployed value.
 
 pub mod campaign_control;
 pub mod contract_outbox;
 pub mod counter;
+mod deployed;
 pub mod journey_sessions;
 pub mod org_sync;
 #[cfg(test)]

@@ -262,15 +262,7 @@ fn broker_over_deployed<'de, D: serde::Deserializer<'de>>(
     deserializer: D,
 ) -> Result<BrokerConfig, D::Error> {
     use serde::de::Error as _;
-    let changes = serde_json::Value::deserialize(deserializer)?;
-    let serde_json::Value::Object(changes) = changes else {
-        return Err(D::Error::custom("`broker` is a table of broker settings"));
-    };
-    let mut merged = serde_json::to_value(deployed_broker()).map_err(D::Error::custom)?;
-    for (field, value) in changes {
-        merged[field] = value;
-    }
-    let broker: BrokerConfig = serde_json::from_value(merged).map_err(D::Error::custom)?;
+    let broker: BrokerConfig = crate::deployed::over(deserializer, deployed_broker(), "broker")?;
     if broker.partitions_default == 0 || broker.in_flight_max == 0 {
         return Err(D::Error::custom(
             "`partitions_default` and `in_flight_max` must be at least 1",

@@ -128,6 +128,7 @@ mod tests {
             attempts_bound: 2,
             mutation: None,
             worker: crate::journey_sessions::deployed_worker(),
+            postgres: syncsim_sim::services::pg::PgConfig::default(),
         }
     }
 

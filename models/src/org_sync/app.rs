@@ -38,16 +38,16 @@ pub fn install(world: &mut WorldBuilder, workflows: &Workflows) {
     });
 }
 
-/// Applies one event under the workflow's retry policy.
+/// Applies one event under the deployment's activity retry policy.
 pub async fn handle(
     wf: WorkflowCtx,
     db: PgHandle,
     directory: ServiceRef<Directory>,
     variant: Variant,
+    policy: RetryPolicy,
     payload: Json,
 ) -> Result<(), String> {
     let event: Event = serde_json::from_value(payload).map_err(|error| error.to_string())?;
-    let policy = RetryPolicy::forever();
     let run = || apply::apply(&wf.ctx, &db, &directory, variant, &event);
     wf.activity("apply event", &policy, run)
         .await

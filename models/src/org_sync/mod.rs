@@ -38,7 +38,7 @@ mod schema;
 use serde::{Deserialize, Serialize};
 use syncsim_sim::services::pg::PgConfig;
 use syncsim_sim::services::webhook::{IdOrder, WebhookConfig};
-use syncsim_sim::services::workflow::WorkerConfig;
+use syncsim_sim::services::workflow::{RetryPolicy, WorkerConfig};
 use syncsim_sim::{Knob, Model, ModelConfig, Property, Ratio, WorldBuilder};
 
 pub use provider::{Directory, Org};
@@ -112,6 +112,15 @@ pub struct OrgSyncConfig {
     /// 50 ms poll; a scenario's `[model.config.worker]` changes them.
     #[serde(default = "deployed_worker")]
     pub worker: WorkerConfig,
+    /// Deployment: the apply activity's retry policy. Default: Temporal's (unlimited
+    /// attempts, 1 s initial interval, coefficient 2, 100 s maximum: docs/workflow.md); a
+    /// scenario's `[model.config.activity_retry]` changes the fields it names.
+    #[serde(
+        default = "RetryPolicy::forever",
+        deserialize_with = "retry_over_deployed",
+        skip_serializing_if = "is_forever"
+    )]
+    pub activity_retry: RetryPolicy,
     /// Deployment: the Postgres server's settings (`deadlock_timeout_micros`, TCP
     /// keepalives, ...). Default: PostgreSQL 15's on Linux; a scenario's
     /// `[model.config.postgres]` changes the ones it names.
@@ -146,11 +155,13 @@ impl Model for OrgSync {
         for worker_index in 1..=self.config.worker_count {
             let node = world.node(&format!("worker-{worker_index}"));
             let (db, directory, variant) = (db.clone(), directory.clone(), self.config.variant);
+            let policy = self.config.activity_retry.clone();
             workflows.worker(
                 node,
                 self.config.worker.clone(),
                 move |wf, _key, payload| {
-                    app::handle(wf, db.clone(), directory.clone(), variant, payload)
+                    let policy = policy.clone();
+                    app::handle(wf, db.clone(), directory.clone(), variant, policy, payload)
                 },
             );
         }
@@ -168,6 +179,25 @@ pub fn deployed_worker() -> WorkerConfig {
         lease: std::time::Duration::from_secs(2),
         poll_interval: std::time::Duration::from_millis(50),
     }
+}
+
+fn is_forever(policy: &RetryPolicy) -> bool {
+    *policy == RetryPolicy::forever()
+}
+
+/// Reads a scenario's `activity_retry` table over Temporal's default policy.
+fn retry_over_deployed<'de, D: serde::Deserializer<'de>>(
+    deserializer: D,
+) -> Result<RetryPolicy, D::Error> {
+    use serde::de::Error as _;
+    let policy: RetryPolicy =
+        crate::deployed::over(deserializer, RetryPolicy::forever(), "activity_retry")?;
+    if policy.attempts_max == Some(0) || policy.backoff_coefficient == 0 {
+        return Err(D::Error::custom(
+            "`attempts_max` and `backoff_coefficient` must be at least 1",
+        ));
+    }
+    Ok(policy)
 }
 
 impl OrgSync {
