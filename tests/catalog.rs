@@ -13,7 +13,7 @@ use syncsim::sim::FaultPlan;
 /// Longest shrunk trace a snapshot carries in full.
 const TRACE_IN_SNAPSHOT_MAX: usize = 200;
 
-fn scenario_budget(id: &str) -> Option<(ScenarioSpec, Vec<syncsim::sim::Seed>)> {
+fn scenario_budget(id: &str) -> Option<(ScenarioSpec, syncsim::sim::SeedRange)> {
     let scenario = scenarios::find(id).expect("in the catalog");
     let budget = budget::from_lookup(&scenario, |name| std::env::var(name).ok())
         .unwrap_or_else(|error| panic!("{error}"));
@@ -164,12 +164,12 @@ fn holds(id: &str) {
         return;
     };
     assert_eq!(scenario.expectation, Expectation::Holds);
-    let sweep = scenario.case().run_seeds(seeds.clone(), false);
+    let sweep = scenario.case().run_seeds(seeds, false);
     if let Some(outcome) = &sweep.failure {
         panic!("{}", outcome.report().expect("failed"));
     }
-    assert_eq!(sweep.seeds.len(), seeds.len());
-    if seeds.len() > 1 {
+    assert_eq!(sweep.seeds.len() as u128, seeds.count());
+    if seeds.count() > 1 {
         assert!(
             sweep.uncovered().is_empty(),
             "{id}: never hit {:?}",

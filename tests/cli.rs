@@ -84,7 +84,7 @@ fn a_failing_run_writes_a_replay_file_whose_command_reproduces_it() {
 
 #[test]
 fn bad_input_gets_a_clear_message_and_exit_code_2() {
-    let cases: [(&[&str], &str); 13] = [
+    let cases: [(&[&str], &str); 15] = [
         (
             &["run", "counter/nope"],
             "unknown scenario \"counter/nope\"",
@@ -94,6 +94,14 @@ fn bad_input_gets_a_clear_message_and_exit_code_2() {
             "invalid seed \"0xzz\"",
         ),
         (&["run", "counter/unguarded", "--seeds", "9..3"], "is empty"),
+        (
+            &["run", "counter/unguarded", "--seed", "+5"],
+            "invalid seed \"+5\"",
+        ),
+        (
+            &["run", "counter/unguarded", "--seed", "0x+f"],
+            "invalid seed \"0x+f\"",
+        ),
         (
             &["run", "counter/unguarded", "--seeds", "x..3"],
             "invalid seed \"x\"",
@@ -129,6 +137,34 @@ fn bad_input_gets_a_clear_message_and_exit_code_2() {
         assert_eq!(output.status.code(), Some(2), "{args:?}: {stderr}");
         assert!(stderr.contains(message), "{args:?}: {stderr}");
         assert!(!stderr.contains("panicked"), "{args:?}: {stderr}");
+    }
+}
+
+/// A seed range is never built in memory: ten billion seeds, or a count of u64::MAX, run
+/// under a budget; a budget shorter than one run still runs one seed.
+#[test]
+fn any_seed_range_runs_under_a_budget() {
+    let runs: [&[&str]; 3] = [
+        &["--seeds", "0..10000000000", "--budget", "300ms"],
+        &["--seeds", "18446744073709551615", "--budget", "300ms"],
+        &["--budget", "1ns"],
+    ];
+    for extra in runs {
+        let mut args = vec!["run", "counter/compare_and_set"];
+        args.extend_from_slice(extra);
+        let output = syncsim(&args);
+        let stdout = text(&output.stdout);
+        assert_eq!(
+            output.status.code(),
+            Some(0),
+            "{args:?}: {}",
+            text(&output.stderr)
+        );
+        assert!(stdout.contains("budget spent after"), "{args:?}: {stdout}");
+        assert!(
+            !stdout.contains("budget spent after 0 "),
+            "{args:?}: {stdout}"
+        );
     }
 }
 

@@ -4,15 +4,15 @@
 //! seed, widen or move it to a count or a range, or pick scenarios by glob. A malformed value
 //! is an error naming the variable, never a silent default.
 
-use syncsim_sim::Seed;
+use syncsim_sim::{Seed, SeedRange};
 
 use crate::spec::ScenarioSpec;
 
 /// Which seeds a test runs for a scenario, and whether it runs it at all.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Budget {
-    /// The seeds, in order.
-    pub seeds: Vec<Seed>,
+    /// The seeds, in order (a range, iterated lazily).
+    pub seeds: SeedRange,
     /// False when `SYNCSIM_SCENARIO` does not match this scenario.
     pub selected: bool,
 }
@@ -32,17 +32,18 @@ pub fn from_lookup(
         let seed: Seed = seed
             .parse()
             .map_err(|error| format!("SYNCSIM_SEED: {error}"))?;
-        vec![seed]
+        SeedRange::one(seed)
     } else if let Some(seeds) = lookup("SYNCSIM_SEEDS") {
         parse_seeds(&seeds).map_err(|error| format!("SYNCSIM_SEEDS: {error}"))?
     } else {
-        scenario.seeds().collect()
+        scenario.seed_range()
     };
     Ok(Budget { seeds, selected })
 }
 
-/// `N` (seeds `0..N`) or `A..B` (B excluded), each number decimal or 0x-hex.
-pub fn parse_seeds(text: &str) -> Result<Vec<Seed>, String> {
+/// `N` (seeds `0..N`) or `A..B` (B excluded), each number decimal or 0x-hex: any range of
+/// u64 seeds, never built in memory.
+pub fn parse_seeds(text: &str) -> Result<SeedRange, String> {
     let (start, end) = match text.split_once("..") {
         Some((start, end)) => (start.parse::<Seed>(), end.parse::<Seed>()),
         None => (Ok(Seed(0)), text.parse::<Seed>()),
@@ -51,10 +52,8 @@ pub fn parse_seeds(text: &str) -> Result<Vec<Seed>, String> {
         start.map_err(|e| e.to_string())?,
         end.map_err(|e| e.to_string())?,
     );
-    if start.0 >= end.0 {
-        return Err(format!("invalid seed range {text:?}: it is empty"));
-    }
-    Ok(syncsim_sim::seed_range(start.0, end.0).collect())
+    SeedRange::exclusive(start.0, end.0)
+        .ok_or_else(|| format!("invalid seed range {text:?}: it is empty"))
 }
 
 #[cfg(test)]
@@ -73,17 +72,27 @@ mod tests {
 
     #[test]
     fn the_environment_narrows_widens_and_filters() {
-        assert_eq!(budget(&[]).expect("ok").seeds.len(), 50);
+        assert_eq!(budget(&[]).expect("ok").seeds.count(), 50);
         assert_eq!(
             budget(&[("SYNCSIM_SEED", "0x2a")]).expect("ok").seeds,
-            vec![Seed(42)]
+            SeedRange::one(Seed(42))
         );
         assert_eq!(
-            budget(&[("SYNCSIM_SEEDS", "500")]).expect("ok").seeds.len(),
+            budget(&[("SYNCSIM_SEEDS", "500")])
+                .expect("ok")
+                .seeds
+                .count(),
             500
         );
         let range = budget(&[("SYNCSIM_SEEDS", "10..13")]).expect("ok").seeds;
-        assert_eq!(range, vec![Seed(10), Seed(11), Seed(12)]);
+        let seeds: Vec<Seed> = range.iter().collect();
+        assert_eq!(seeds, [Seed(10), Seed(11), Seed(12)]);
+        let all = budget(&[("SYNCSIM_SEEDS", "18446744073709551615")]).expect("ok");
+        assert_eq!(
+            all.seeds.count(),
+            u128::from(u64::MAX),
+            "a count of u64::MAX seeds"
+        );
         assert!(
             !budget(&[("SYNCSIM_SCENARIO", "other/*")])
                 .expect("ok")

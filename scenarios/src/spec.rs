@@ -196,6 +196,12 @@ impl ScenarioSpec {
 
     /// The committed seeds.
     pub fn seeds(&self) -> impl Iterator<Item = Seed> {
-        syncsim_sim::seed_range(0, self.seed_count)
+        self.seed_range().into_iter()
+    }
+
+    /// The committed seeds as a range (`seed_count` is at least 1 in a valid scenario).
+    pub fn seed_range(&self) -> syncsim_sim::SeedRange {
+        syncsim_sim::SeedRange::exclusive(0, self.seed_count.max(1))
+            .expect("a range of at least one seed")
     }
 }

@@ -53,7 +53,7 @@ pub use prng::{Prng, Ratio};
 pub use property::{Modality, Property, Verdict};
 pub use report::{Failure, FailureClass, Report, Violation};
 pub use run::{replay_command, Bounds, Case, CaseError, Outcome, Phases};
-pub use seed::Seed;
+pub use seed::{Seed, SeedRange};
 pub use service::{Caller, Service, ServiceRef};
 pub use sweep::{seed_range, Sweep};
 pub use time::VirtualTime;

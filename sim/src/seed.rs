@@ -81,18 +81,73 @@ impl std::error::Error for SeedParseError {}
 impl FromStr for Seed {
     type Err = SeedParseError;
 
+    /// Decimal digits, or `0x` (`0X`) and hex digits; surrounding whitespace is ignored and
+    /// nothing else is accepted (no sign: `+5` and `0x+f` are not seeds).
     fn from_str(text: &str) -> Result<Self, Self::Err> {
         let trimmed = text.trim();
-        let parsed = match trimmed
+        let (digits, radix) = match trimmed
             .strip_prefix("0x")
             .or_else(|| trimmed.strip_prefix("0X"))
         {
-            Some(hex) => u64::from_str_radix(hex, 16),
-            None => trimmed.parse::<u64>(),
+            Some(hex) => (hex, 16),
+            None => (trimmed, 10),
         };
-        parsed.map(Seed).map_err(|_| SeedParseError {
+        let error = || SeedParseError {
             text: text.to_string(),
+        };
+        if digits.is_empty() || !digits.chars().all(|digit| digit.is_digit(radix)) {
+            return Err(error());
+        }
+        u64::from_str_radix(digits, radix)
+            .map(Seed)
+            .map_err(|_| error())
+    }
+}
+
+/// Seeds `first..=last`, iterated lazily: any range of u64 seeds, `u64::MAX` included,
+/// without building it in memory.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SeedRange {
+    /// The first seed.
+    pub first: u64,
+    /// The last seed (included).
+    pub last: u64,
+}
+
+impl SeedRange {
+    /// The one seed `seed`.
+    pub fn one(seed: Seed) -> SeedRange {
+        SeedRange {
+            first: seed.0,
+            last: seed.0,
+        }
+    }
+
+    /// Seeds `start..end` (end excluded), or `None` when that is empty.
+    pub fn exclusive(start: u64, end: u64) -> Option<SeedRange> {
+        (start < end).then(|| SeedRange {
+            first: start,
+            last: end - 1,
         })
+    }
+
+    /// How many seeds (up to 2^64, hence u128).
+    pub fn count(&self) -> u128 {
+        u128::from(self.last) - u128::from(self.first) + 1
+    }
+
+    /// The seeds in order.
+    pub fn iter(&self) -> impl Iterator<Item = Seed> {
+        (self.first..=self.last).map(Seed)
+    }
+}
+
+impl IntoIterator for SeedRange {
+    type Item = Seed;
+    type IntoIter = std::iter::Map<std::ops::RangeInclusive<u64>, fn(u64) -> Seed>;
+
+    fn into_iter(self) -> Self::IntoIter {
+        (self.first..=self.last).map(Seed as fn(u64) -> Seed)
     }
 }
 
@@ -108,6 +163,27 @@ mod tests {
         assert_eq!("42".parse::<Seed>(), Ok(seed));
         assert_eq!("0X2A".parse::<Seed>(), Ok(seed));
         assert_eq!(u64::MAX.to_string().parse::<Seed>(), Ok(Seed(u64::MAX)));
+    }
+
+    #[test]
+    fn only_digits_are_seeds() {
+        for text in [
+            "+5", "0x+f", "-1", "0x", "", "0x-1", "1_000", "5 5", "0b1", "1e3",
+        ] {
+            assert!(text.parse::<Seed>().is_err(), "{text:?}");
+        }
+        assert_eq!(" 7 ".parse::<Seed>(), Ok(Seed(7)));
+        assert!("18446744073709551616".parse::<Seed>().is_err(), "past u64");
+    }
+
+    #[test]
+    fn a_seed_range_reaches_the_last_u64_without_building_it() {
+        let all = SeedRange::exclusive(0, u64::MAX).expect("not empty");
+        assert_eq!(all.count(), u128::from(u64::MAX));
+        assert_eq!(all.iter().take(2).collect::<Vec<_>>(), [Seed(0), Seed(1)]);
+        let top = SeedRange::one(Seed(u64::MAX));
+        assert_eq!(top.into_iter().collect::<Vec<_>>(), [Seed(u64::MAX)]);
+        assert_eq!(SeedRange::exclusive(3, 3), None);
     }
 
     #[test]

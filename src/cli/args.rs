@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
-use crate::sim::Seed;
+use crate::sim::{Seed, SeedRange};
 
 /// Deterministic simulation of sync pipelines: one seed reproduces one run.
 #[derive(Parser, Debug)]
@@ -174,8 +174,9 @@ pub struct RunArgs {
     pub seed: Option<Seed>,
     /// Seeds `A..B` (B excluded) or a count `N` (seeds 0..N); default: the committed budget.
     #[arg(long, value_parser = parse_seeds)]
-    pub seeds: Option<SeedList>,
-    /// Stop trying new seeds after this much real time (e.g. `30s`, `5m`).
+    pub seeds: Option<SeedRange>,
+    /// Stop trying new seeds after this much real time (e.g. `30s`, `5m`); the first seed
+    /// always runs.
     #[arg(long, value_parser = parse_budget)]
     pub budget: Option<Duration>,
     /// Print the whole trace of the last run.
@@ -280,12 +281,8 @@ pub struct FuzzArgs {
     pub no_shrink: bool,
 }
 
-/// The seeds of a `--seeds` range, in order.
-#[derive(Clone, Debug)]
-pub struct SeedList(pub Vec<Seed>);
-
-fn parse_seeds(text: &str) -> Result<SeedList, String> {
-    crate::scenarios::budget::parse_seeds(text).map(SeedList)
+fn parse_seeds(text: &str) -> Result<SeedRange, String> {
+    crate::scenarios::budget::parse_seeds(text)
 }
 
 fn parse_seed_bounds(text: &str) -> Result<(u64, u64), String> {

@@ -5,7 +5,7 @@
 use std::collections::BTreeMap;
 
 use crate::scenarios::{self, ScenarioSpec};
-use crate::sim::{Outcome, Seed};
+use crate::sim::{Outcome, SeedRange};
 
 use super::args::RunArgs;
 use super::{record_failure, replay_file_command, Stopwatch, Usage};
@@ -20,25 +20,26 @@ pub fn run(arguments: &RunArgs) -> Result<u8, Usage> {
         ),
         (None, None) => unreachable!("clap requires a scenario or --file"),
     };
-    let seeds: Vec<Seed> = match (&arguments.seed, &arguments.seeds) {
-        (Some(seed), _) => vec![*seed],
-        (None, Some(seeds)) => seeds.0.clone(),
-        (None, None) => scenario.seeds().collect(),
+    let seeds = match (&arguments.seed, &arguments.seeds) {
+        (Some(seed), _) => SeedRange::one(*seed),
+        (None, Some(seeds)) => *seeds,
+        (None, None) => scenario.seed_range(),
     };
     let stopwatch = Stopwatch::start();
     let mut last: Option<Outcome> = None;
     let mut ran_count = 0;
     // For each `sometimes` property, the runs that hit it: a pass means little without it.
     let mut coverage: BTreeMap<String, u64> = BTreeMap::new();
-    for seed in &seeds {
-        if arguments
+    for seed in seeds {
+        // The first seed always runs: a budget shorter than one run still runs one.
+        let spent = arguments
             .budget
-            .is_some_and(|budget| stopwatch.elapsed() >= budget)
-        {
+            .is_some_and(|budget| stopwatch.elapsed() >= budget);
+        if ran_count > 0 && spent {
             say!("budget spent after {ran_count} seed(s)");
             break;
         }
-        let outcome = scenario.case().run(*seed);
+        let outcome = scenario.case().run(seed);
         ran_count += 1;
         for (name, hit) in &outcome.sometimes {
             *coverage.entry(name.clone()).or_default() += u64::from(*hit);
