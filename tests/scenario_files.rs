@@ -311,3 +311,66 @@ fn a_scenario_sets_a_propertys_parameters() {
         assert!(error.contains(expected), "{error}");
     }
 }
+
+/// Every size and duration has a limit checked at load, before the model is built: a count
+/// of a hundred million workers (which hung setting up nodes), a knob below its floor (which
+/// panicked), durations of centuries, and a random fault generator over more node-seconds
+/// than a plan may draw, are refused naming the field.
+#[test]
+fn sizes_and_durations_above_their_limits_are_refused_naming_the_field() {
+    let base = committed("counter/unguarded.toml");
+    let cases = [
+        (
+            "worker_count = 2",
+            "worker_count = 100000000",
+            "model.config.worker_count",
+        ),
+        ("worker_count = 2", "worker_count = 0", "below its floor 1"),
+        (
+            "think_time_max_ms = 2",
+            "think_time_max_ms = 18446744073709551615",
+            "think_time_max_ms",
+        ),
+        (
+            "time_max = \"1m\"",
+            "time_max = \"600000000years\"",
+            "bounds.time_max",
+        ),
+        (
+            "wall_max = \"30s\"",
+            "wall_max = \"2days\"",
+            "bounds.wall_max",
+        ),
+        (
+            "events_max = ",
+            "events_max = 18446744073709551615 #",
+            "bounds.events_max",
+        ),
+        (
+            "call_timeout = \"200ms\"",
+            "call_timeout = \"5h\"",
+            "net.call_timeout",
+        ),
+    ];
+    for (from, to, field) in cases {
+        assert!(base.contains(from), "{from}");
+        let error = file::parse(&base.replacen(from, to, 1), "limits.toml").expect_err(to);
+        assert!(error.contains(field), "{to}: {error}");
+        assert!(
+            error.contains("limit") || error.contains("floor"),
+            "{to}: {error}"
+        );
+    }
+    let long = committed("counter/unguarded_swarm.toml");
+    let chaos = long
+        .lines()
+        .find(|line| line.starts_with("chaos = "))
+        .expect("a chaos phase");
+    let long = long.replacen(chaos, "chaos = \"25days\"", 1).replacen(
+        "time_max = ",
+        "time_max = \"30days\" #",
+        1,
+    );
+    let error = file::parse(&long, "long.toml").expect_err("too many draws");
+    assert!(error.contains("node-seconds of random episodes"), "{error}");
+}

@@ -12,6 +12,7 @@
 
 use std::path::{Path, PathBuf};
 
+use crate::limits::ConfigKey;
 use crate::registry;
 use crate::spec::ScenarioSpec;
 
@@ -69,12 +70,7 @@ fn unknown_field(message: &str) -> Option<&str> {
 /// The line and column (from 1) of the value at `path` inside `[model.config]` of a TOML
 /// text (of the key `unknown` in it, for an unknown field), or of the deepest table on the
 /// path that exists (a missing field's table).
-fn config_line(
-    text: &str,
-    path: &serde_path_to_error::Path,
-    unknown: Option<&str>,
-) -> Option<(usize, usize)> {
-    use serde_path_to_error::Segment;
+fn config_line(text: &str, path: &[ConfigKey], unknown: Option<&str>) -> Option<(usize, usize)> {
     use toml::de::{DeTable, DeValue};
     let document = DeTable::parse(text).ok()?;
     let model = document.get_ref().get("model")?;
@@ -82,13 +78,12 @@ fn config_line(
         return None;
     };
     let mut value = model.get("config")?;
-    for segment in path {
-        let next = match (segment, value.get_ref()) {
+    for key in path {
+        let next = match (key, value.get_ref()) {
             // An unknown field is placed at its key (serde names it, or its table).
-            (Segment::Map { key }, DeValue::Table(_)) if Some(key.as_str()) == unknown => break,
-            (Segment::Map { key }, DeValue::Table(table)) => table.get(key.as_str()),
-            (Segment::Seq { index }, DeValue::Array(array)) => array.get(*index),
-            (Segment::Enum { .. }, _) => continue,
+            (ConfigKey::Field(name), DeValue::Table(_)) if Some(name.as_str()) == unknown => break,
+            (ConfigKey::Field(name), DeValue::Table(table)) => table.get(name.as_str()),
+            (ConfigKey::Index(index), DeValue::Array(array)) => array.get(*index),
             _ => None,
         };
         let Some(next) = next else { break };

@@ -13,6 +13,7 @@
 //! - `spec`: `ScenarioSpec`, `ModelSpec`, `Expectation`.
 //! - `expect`: whether seeds meet a scenario's expectation (`check`, a user's tests).
 //! - `registry`: models by name with their serde configs (`ModelConfig`).
+//! - `limits`: the largest count and duration a model's config may ask for.
 //! - `file`: scenario files (TOML or JSON): parse, load, load a directory; the catalog.
 //! - `shrink`: a failure made small with proptest's value trees.
 //! - `replay`: replay files (write, read, check the version).
@@ -22,6 +23,7 @@
 pub mod budget;
 pub mod expect;
 pub mod file;
+pub mod limits;
 pub mod registry;
 pub mod regressions;
 pub mod replay;

@@ -11,6 +11,8 @@ use std::collections::BTreeMap;
 use std::sync::{Arc, Once, PoisonError, RwLock};
 
 use serde_json::Value;
+
+use crate::limits::{self, ConfigKey};
 use syncsim_models::campaign_control::CampaignControlConfig;
 use syncsim_models::contract_outbox::ContractOutboxConfig;
 use syncsim_models::counter::CounterConfig;
@@ -33,20 +35,20 @@ pub struct Resolved {
 
 type Resolve = fn(&Value) -> Result<Resolved, ConfigError>;
 
-/// Why a config does not read as its model's type: where (the path inside the config, empty
-/// for the config itself) and what.
+/// Why a config does not read as its model's type, or asks for more than the limits
+/// (`limits`): where (the path inside the config; empty for the config itself) and what.
 #[derive(Clone, Debug)]
 pub struct ConfigError {
     /// The path of the offending field inside `model.config`; `None` when the model itself
     /// is unknown.
-    pub path: Option<serde_path_to_error::Path>,
+    pub path: Option<Vec<ConfigKey>>,
     /// What is wrong there.
     pub message: String,
 }
 
 impl std::fmt::Display for ConfigError {
     fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self.path.as_ref().map(ToString::to_string).as_deref() {
+        match self.path.as_deref().map(limits::display_path).as_deref() {
             None => write!(formatter, "{}", self.message),
             Some(".") => write!(formatter, "field `model.config`: {}", self.message),
             Some(field) => write!(formatter, "field `model.config.{field}`: {}", self.message),
@@ -54,19 +56,42 @@ impl std::fmt::Display for ConfigError {
     }
 }
 
+/// A serde path as config keys.
+fn keys_of(path: &serde_path_to_error::Path) -> Vec<ConfigKey> {
+    use serde_path_to_error::Segment;
+    path.iter()
+        .filter_map(|segment| match segment {
+            Segment::Map { key } => Some(ConfigKey::Field(key.clone())),
+            Segment::Seq { index } => Some(ConfigKey::Index(*index)),
+            Segment::Enum { .. } | Segment::Unknown => None,
+        })
+        .collect()
+}
+
 /// Registered models by name, with their config type (a `BTreeMap`: listing them is
 /// deterministic).
 static REGISTRY: RwLock<BTreeMap<&'static str, (TypeId, Resolve)>> = RwLock::new(BTreeMap::new());
 
 fn resolve_as<C: ModelConfig>(config: &Value) -> Result<Resolved, ConfigError> {
+    limits::check(config).map_err(|(path, message)| ConfigError {
+        path: Some(path),
+        message,
+    })?;
     let config: C = serde_path_to_error::deserialize(config).map_err(|error| ConfigError {
-        path: Some(error.path().clone()),
+        path: Some(keys_of(error.path())),
         message: error.inner().to_string(),
     })?;
+    let knobs = config.knobs();
+    if let Some(knob) = knobs.iter().find(|knob| knob.value < knob.min) {
+        return Err(ConfigError {
+            path: Some(vec![ConfigKey::Field(knob.name.clone())]),
+            message: format!("{} is below its floor {}", knob.value, knob.min),
+        });
+    }
     Ok(Resolved {
         model: config.model(),
         variant: config.variant().to_string(),
-        knobs: config.knobs(),
+        knobs,
         entity_knob: C::ENTITY_KNOB,
     })
 }

@@ -10,6 +10,7 @@
 //! - `service`: the sans-IO service trait and typed handles.
 //! - `fault`: faults as data: timed faults, random generators, swarm, request faults.
 //! - `knob`: the workload integers a model lets shrinking lower.
+//! - `limits`: the largest sizes and durations a case may ask for, checked at load.
 //! - `trace`: the one-line-per-event trace and its stable digest.
 //! - `history`, `property`: ground truth and the `always`/`eventually`/`sometimes` properties.
 //! - `run`, `sweep`, `report`: one case on one seed, many seeds, and what a failure prints.
@@ -29,6 +30,7 @@ pub mod ctx;
 pub mod fault;
 pub mod history;
 pub mod knob;
+pub mod limits;
 pub mod model;
 pub mod prng;
 pub mod property;

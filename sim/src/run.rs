@@ -187,7 +187,8 @@ impl Case {
     /// Checks the configuration: phases fit the bounds, latencies are ordered, every faulted
     /// node exists, every fault happens during chaos.
     pub fn validate(&self) -> Result<(), CaseError> {
-        self.validate_shape()
+        crate::limits::check(self)
+            .and_then(|()| self.validate_shape())
             .and_then(|()| self.validate_faults())
             .map_err(|message| CaseError(format!("{}: {message}", self.scenario)))
     }

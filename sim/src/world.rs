@@ -73,6 +73,9 @@ struct NodeSpec {
 #[derive(Default)]
 pub struct WorldBuilder {
     nodes: Vec<NodeSpec>,
+    /// The nodes' names, so adding one is not a scan of all the others (setup stays
+    /// near-linear in the node count).
+    node_names: BTreeSet<String>,
     services: BTreeMap<String, Arc<dyn Any + Send + Sync>>,
 }
 
@@ -181,7 +184,7 @@ impl WorldBuilder {
 
     fn add_node(&mut self, name: &str) -> &mut NodeSpec {
         assert!(
-            self.nodes.iter().all(|node| node.name != name),
+            self.node_names.insert(name.to_string()),
             "a node named {name:?} already exists"
         );
         assert!(name != "harness", "the node name \"harness\" is reserved");
