@@ -84,7 +84,7 @@ fn a_failing_run_writes_a_replay_file_whose_command_reproduces_it() {
 
 #[test]
 fn bad_input_gets_a_clear_message_and_exit_code_2() {
-    let cases: [(&[&str], &str); 15] = [
+    let cases: [(&[&str], &str); 17] = [
         (
             &["run", "counter/nope"],
             "unknown scenario \"counter/nope\"",
@@ -130,6 +130,18 @@ fn bad_input_gets_a_clear_message_and_exit_code_2() {
             "invalid value 'speed' for '--section",
         ),
         (&["bench", "--scenario", "nothing/*"], "no scenario matches"),
+        (
+            &["bench", "--memory-probe", "counter/unguarded@1000000000"],
+            "above the limit",
+        ),
+        (
+            &[
+                "bench",
+                "--memory-probe",
+                "counter/unguarded@10000000000000000000",
+            ],
+            "the factor overflows",
+        ),
     ];
     for (args, message) in cases {
         let output = syncsim(args);
@@ -138,6 +150,29 @@ fn bad_input_gets_a_clear_message_and_exit_code_2() {
         assert!(stderr.contains(message), "{args:?}: {stderr}");
         assert!(!stderr.contains("panicked"), "{args:?}: {stderr}");
     }
+}
+
+/// `syncsim list | head -1`: the reader goes away and the command ends as coreutils do on
+/// SIGPIPE: exit code 141 and nothing on stderr (it panicked, then said "stdout closed").
+#[test]
+fn a_closed_stdout_ends_the_command_quietly() {
+    use std::io::BufRead as _;
+    let mut child = Command::new(env!("CARGO_BIN_EXE_syncsim"))
+        .args(["list"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("the syncsim binary runs");
+    let stdout = child.stdout.take().expect("piped");
+    let mut first = String::new();
+    std::io::BufReader::new(stdout)
+        .read_line(&mut first)
+        .expect("a line");
+    // The reader is dropped here, closing the pipe with most of the list unread.
+    let output = child.wait_with_output().expect("it ends");
+    assert!(!first.is_empty());
+    assert_eq!(output.status.code(), Some(141), "{}", text(&output.stderr));
+    assert_eq!(text(&output.stderr), "");
 }
 
 /// A seed range is never built in memory: ten billion seeds, or a count of u64::MAX, run

@@ -361,6 +361,14 @@ fn sizes_and_durations_above_their_limits_are_refused_naming_the_field() {
             "{to}: {error}"
         );
     }
+    let outbox = committed("contract_outbox/fixed.toml");
+    let cron = outbox
+        .lines()
+        .find(|line| line.starts_with("cron_interval_ms"))
+        .expect("a cron");
+    let zero = outbox.replacen(cron, "cron_interval_ms = 0", 1);
+    let error = file::parse(&zero, "cron.toml").expect_err("a cron of period 0");
+    assert!(error.contains("cron_interval_ms"), "{error}");
     let long = committed("counter/unguarded_swarm.toml");
     let chaos = long
         .lines()

@@ -6,16 +6,26 @@
 //! It is part of the library so a user's crate gets the same command over its own models:
 //! register them (`scenarios::registry::register`), then call [`main`].
 
-/// Prints a line to stdout. A closed stdout (`syncsim run ... | head`) ends the command
-/// quietly with exit code 1 instead of the panic `println!` would raise.
+/// Prints a line to stdout. A closed stdout (`syncsim list | head -1`) ends the command
+/// quietly, as coreutils end on SIGPIPE (exit code 141, 128 + SIGPIPE, and no message),
+/// instead of the panic `println!` would raise; another write error ends it with the error
+/// and exit code 1.
 macro_rules! say {
     ($($argument:tt)*) => {{
         use std::io::Write as _;
-        if writeln!(std::io::stdout(), $($argument)*).is_err() {
-            eprintln!("syncsim: stdout closed; stopping");
-            std::process::exit(1);
+        if let Err(error) = writeln!(std::io::stdout(), $($argument)*) {
+            $crate::cli::stdout_failed(&error);
         }
     }};
+}
+
+/// Ends the process after a failed write to stdout (see `say!`).
+pub fn stdout_failed(error: &std::io::Error) -> ! {
+    if error.kind() == std::io::ErrorKind::BrokenPipe {
+        std::process::exit(141);
+    }
+    eprintln!("syncsim: cannot write to stdout: {error}");
+    std::process::exit(1);
 }
 
 pub mod args;

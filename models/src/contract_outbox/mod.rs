@@ -96,8 +96,8 @@ pub struct ContractOutboxConfig {
     pub sign_retry_ms: u64,
     /// Share of kicks that carry admin auth (the others get 401).
     pub kick_authorized_ratio: Ratio,
-    /// The cron worker's period, in milliseconds.
-    pub cron_interval_ms: u64,
+    /// The cron worker's period, in milliseconds (not 0: the cron ticks at its multiples).
+    pub cron_interval_ms: std::num::NonZeroU64,
     /// Outbox rows one batch claims, at most.
     pub batch_size_max: u32,
     /// Attempts before an event is marked failed.

@@ -86,7 +86,7 @@ impl Worker {
 
     /// Ticks at every multiple of the interval, as a cron schedule does.
     async fn cron(&self, ctx: &Ctx) {
-        let interval_micros = self.config.cron_interval_ms * 1_000;
+        let interval_micros = self.config.cron_interval_ms.get() * 1_000;
         loop {
             let now_micros = ctx.now().as_micros();
             let next_micros = (now_micros / interval_micros + 1) * interval_micros;

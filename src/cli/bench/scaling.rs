@@ -75,7 +75,23 @@ pub fn memory_probe(probe: &str) -> Result<u8, Usage> {
     let (id, factor) = probe.rsplit_once('@').ok_or_else(invalid)?;
     let factor: u64 = factor.parse().map_err(|_| invalid())?;
     let scenario = crate::scenarios::find(id).map_err(Usage)?;
-    let case = scaled(&scenario, factor).case();
+    // A factor past the limits is refused as a scenario file would be, never run.
+    let entity = scenario.model.entity_knob();
+    let knob = scenario
+        .model
+        .workload()
+        .into_iter()
+        .find(|knob| knob.name == entity);
+    if knob.is_some_and(|knob| knob.value.checked_mul(factor).is_none()) {
+        return Err(Usage(format!(
+            "memory probe {probe:?}: the factor overflows"
+        )));
+    }
+    let spec = scaled(&scenario, factor);
+    spec.model
+        .resolve()
+        .map_err(|error| Usage(format!("memory probe {probe:?}: {error}")))?;
+    let case = spec.case();
     let before_kb = resident_memory_kb().unwrap_or(0);
     let outcome = case.run(Seed(0));
     let peak_kb = peak_memory_kb().unwrap_or(0);
