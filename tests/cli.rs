@@ -82,6 +82,76 @@ fn a_failing_run_writes_a_replay_file_whose_command_reproduces_it() {
     );
 }
 
+/// The names of the files in `directory`, sorted.
+fn file_names(directory: &std::path::Path) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(directory)
+        .map(|entries| {
+            let names = entries.map(|entry| entry.expect("an entry").file_name());
+            names
+                .map(|name| name.to_string_lossy().into_owned())
+                .collect()
+        })
+        .unwrap_or_default();
+    names.sort();
+    names
+}
+
+/// A replay file that cannot be written still leaves the report (exit 1, the write error
+/// after it); files are written whole, through a temporary file; the same run written twice
+/// is one file, and a different run of the same scenario and seed is kept next to it.
+#[test]
+#[allow(clippy::disallowed_methods)] // Scratch files of the test, outside any run.
+fn failure_files_are_written_whole_and_never_over_another() {
+    let blocked = scratch_dir("failures-blocked");
+    std::fs::write(&blocked, "a file where the directory should be").expect("a scratch file");
+    let output = syncsim_in(&blocked.join("sub"), &["run", "counter/unguarded"]);
+    let (stdout, stderr) = (text(&output.stdout), text(&output.stderr));
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    assert!(
+        stdout.contains("property: counter: no lost update"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("(no replay file: see the error below)"),
+        "{stdout}"
+    );
+    assert!(stderr.contains("error: cannot create"), "{stderr}");
+    let _ = std::fs::remove_file(&blocked);
+
+    let failures = scratch_dir("failures-kept");
+    let _ = std::fs::remove_dir_all(&failures);
+    for args in [
+        &["run", "counter/unguarded"][..],
+        &["run", "counter/unguarded"],
+        &["run", "counter/unguarded", "--no-shrink"],
+    ] {
+        assert_eq!(syncsim_in(&failures, args).status.code(), Some(1));
+    }
+    let names = file_names(&failures);
+    assert_eq!(
+        names,
+        [
+            "counter_unguarded-0x000000000000000f-2.json",
+            "counter_unguarded-0x000000000000000f.json"
+        ],
+        "the shrunk run once, the unshrunk one beside it, no temporary file"
+    );
+    let _ = std::fs::remove_dir_all(&failures);
+
+    let report = scratch_dir("report-blocked");
+    std::fs::write(&report, "a file").expect("a scratch file");
+    let report_path = report.join("report.json");
+    let report_path = report_path.to_str().expect("utf-8");
+    let output = syncsim(&["fuzz", "--budget", "10m", "--report", report_path]);
+    assert_eq!(output.status.code(), Some(2), "refused before the sweep");
+    assert!(
+        text(&output.stderr).contains("cannot create"),
+        "{}",
+        text(&output.stderr)
+    );
+    let _ = std::fs::remove_file(&report);
+}
+
 #[test]
 fn bad_input_gets_a_clear_message_and_exit_code_2() {
     let cases: [(&[&str], &str); 17] = [

@@ -25,6 +25,7 @@ mod org_sync;
 mod postgres;
 mod properties;
 mod registry;
+mod robustness;
 mod role_sync;
 mod scenario_files;
 mod snapshots;

@@ -105,11 +105,18 @@ fn config_line(text: &str, path: &[ConfigKey], unknown: Option<&str>) -> Option<
 }
 
 /// Reads and parses the scenario file at `path`.
-#[allow(clippy::disallowed_methods)] // Scenario files are read by the CLI, outside any run.
 pub fn load(path: &Path) -> Result<ScenarioSpec, String> {
+    let text = read_bounded(path, FILE_BYTES_MAX, "a scenario file")?;
+    parse(&text, &path.display().to_string())
+}
+
+/// The UTF-8 text of the regular file at `path`, refused past `bytes_max` (`what` names
+/// the kind of file in the message) without reading more than one byte past it.
+#[allow(clippy::disallowed_methods)] // Users' files are read by the CLI, outside any run.
+pub fn read_bounded(path: &Path, bytes_max: u64, what: &str) -> Result<String, String> {
     use std::io::Read as _;
     let origin = path.display().to_string();
-    let cannot = |error: std::io::Error| format!("{origin}: cannot read: {error}");
+    let cannot = |error: std::io::Error| format!("cannot read {origin}: {error}");
     let metadata = std::fs::metadata(path).map_err(cannot)?;
     if !metadata.is_file() {
         return Err(format!("{origin}: not a regular file"));
@@ -117,15 +124,14 @@ pub fn load(path: &Path) -> Result<ScenarioSpec, String> {
     // Read at most one byte past the limit: the file may grow, or lie about its size.
     let mut bytes = Vec::new();
     std::fs::File::open(path)
-        .and_then(|file| file.take(FILE_BYTES_MAX + 1).read_to_end(&mut bytes))
+        .and_then(|file| file.take(bytes_max + 1).read_to_end(&mut bytes))
         .map_err(cannot)?;
-    if bytes.len() as u64 > FILE_BYTES_MAX {
+    if bytes.len() as u64 > bytes_max {
         return Err(format!(
-            "{origin}: above the {FILE_BYTES_MAX}-byte limit of a scenario file"
+            "{origin}: above the {bytes_max}-byte limit of {what}"
         ));
     }
-    let text = String::from_utf8(bytes).map_err(|_| format!("{origin}: not UTF-8 text"))?;
-    parse(&text, &origin)
+    String::from_utf8(bytes).map_err(|_| format!("{origin}: not UTF-8 text"))
 }
 
 /// Every scenario file (`*.toml`, `*.json`) under `directory`, recursively, in path order,

@@ -14,7 +14,7 @@ use std::time::Duration;
 use serde_json::Value;
 
 /// The largest count or size in a model's config (workers, entities, batch sizes).
-pub const COUNT_LIMIT: u64 = 100_000;
+pub const COUNT_LIMIT: u64 = 10_000;
 /// The longest duration in a model's config: the longest a run may last.
 pub const DURATION_LIMIT: Duration = syncsim_sim::limits::TIME_MAX_LIMIT;
 
@@ -132,13 +132,13 @@ mod tests {
     #[test]
     fn counts_and_durations_by_name_and_text_have_limits() {
         let ok = serde_json::json!({
-            "worker_count": 100_000, "lease": "30days", "poll_ms": 1_000,
+            "worker_count": 10_000, "lease": "30days", "poll_ms": 1_000,
             "broker": { "partitions_default": 3 }, "variant": "guarded", "ratio": "1/20",
         });
         assert_eq!(check(&ok), Ok(()));
-        let count = refused(serde_json::json!({ "worker_count": 100_001 }));
+        let count = refused(serde_json::json!({ "worker_count": 10_001 }));
         assert_eq!(count.0, "worker_count");
-        assert!(count.1.contains("limit 100000"), "{}", count.1);
+        assert!(count.1.contains("limit 10000 "), "{}", count.1);
         let nested = refused(serde_json::json!({ "worker": { "lease": "31days" } }));
         assert_eq!(nested.0, "worker.lease");
         let listed = refused(serde_json::json!({ "kinds": [{ "wait_ms": u64::MAX }] }));

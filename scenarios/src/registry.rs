@@ -81,6 +81,10 @@ fn resolve_as<C: ModelConfig>(config: &Value) -> Result<Resolved, ConfigError> {
         path: Some(keys_of(error.path())),
         message: error.inner().to_string(),
     })?;
+    config.check_limits().map_err(|message| ConfigError {
+        path: Some(Vec::new()),
+        message,
+    })?;
     let knobs = config.knobs();
     if let Some(knob) = knobs.iter().find(|knob| knob.value < knob.min) {
         return Err(ConfigError {

@@ -64,6 +64,10 @@ impl fmt::Display for ReplayError {
 
 impl std::error::Error for ReplayError {}
 
+/// The longest replay file read, in bytes: a shrunk failure's file is a few KiB and an
+/// unshrunk one's fault plan is bounded by the limits on random faults (`limits`).
+pub const REPLAY_FILE_BYTES_MAX: u64 = 64 << 20;
+
 impl ReplayFile {
     /// The replay file of a shrunk failure.
     pub fn from_shrunk(shrunk: &Shrunk) -> ReplayFile {
@@ -115,6 +119,14 @@ impl ReplayFile {
             .validate()
             .map_err(|error| ReplayError(format!("{origin}: invalid scenario: {error}")))?;
         Ok(file)
+    }
+
+    /// Reads and parses the replay file at `path` (at most `REPLAY_FILE_BYTES_MAX`).
+    pub fn load(path: &Path) -> Result<ReplayFile, ReplayError> {
+        let what = "a replay file";
+        let text =
+            crate::file::read_bounded(path, REPLAY_FILE_BYTES_MAX, what).map_err(ReplayError)?;
+        ReplayFile::from_json(&text, &path.display().to_string())
     }
 
     /// A note when the file was written by another syncsim version.

@@ -24,6 +24,26 @@ pub const EVENTS_MAX_LIMIT: u64 = 10_000_000;
 /// times the chaos phase's seconds, summed): drawing a plan costs one draw per node-second.
 pub const EPISODE_DRAWS_LIMIT: u64 = 1_000_000;
 
+/// The most entities (rows, users, workflow nodes) a model's setup may create: products of
+/// config fields a model checks in `ModelConfig::check_limits` with [`setup_at_most`].
+pub const SETUP_ENTITIES_LIMIT: u64 = 10_000;
+
+/// Refuses a setup of `factors` multiplied (each named by its config field) past
+/// [`SETUP_ENTITIES_LIMIT`].
+pub fn setup_at_most(factors: &[(&str, u64)]) -> Result<(), String> {
+    let product = factors
+        .iter()
+        .fold(1u64, |product, (_, factor)| product.saturating_mul(*factor));
+    if product <= SETUP_ENTITIES_LIMIT {
+        return Ok(());
+    }
+    let names: Vec<&str> = factors.iter().map(|(name, _)| *name).collect();
+    Err(format!(
+        "{} = {product}, above the limit {SETUP_ENTITIES_LIMIT} of entities a setup creates",
+        names.join(" x ")
+    ))
+}
+
 /// Checks `case` against the limits; the error names the field.
 pub fn check(case: &Case) -> Result<(), String> {
     let bounds = &case.bounds;
@@ -46,6 +66,8 @@ pub fn check(case: &Case) -> Result<(), String> {
     // Every other duration is at most the run's own virtual-time bound.
     let time_max = bounds.time_max;
     let mut durations = vec![
+        ("phases.chaos".to_string(), case.phases.chaos),
+        ("phases.heal".to_string(), case.phases.heal),
         ("net.latency_max".to_string(), case.net.latency_max),
         ("net.call_timeout".to_string(), case.net.call_timeout),
     ];

@@ -49,6 +49,13 @@ pub trait ModelConfig: Serialize + DeserializeOwned + Send + Sync + 'static {
     /// The workload knobs shrinking may lower, each named as its config field (shrinking
     /// sets them by that name), with its floor.
     fn knobs(&self) -> Vec<Knob>;
+
+    /// Limits beyond each field's own (`limits`): products of fields that size the model's
+    /// setup (rows it inserts, entities it builds), checked when a scenario is loaded so a
+    /// setup never outgrows memory before the run's bounds apply. Default: none.
+    fn check_limits(&self) -> Result<(), String> {
+        Ok(())
+    }
 }
 
 /// A scenario's parameters for some of its properties: property name to a table of

@@ -27,12 +27,8 @@ use crate::sim::Outcome;
 use super::args::{ConfirmArgs, SpecArgs};
 use super::Usage;
 
-#[allow(clippy::disallowed_methods)] // The CLI reads the user's file outside any simulation.
 fn read(path: &std::path::Path) -> Result<ReplayFile, Usage> {
-    let text = std::fs::read_to_string(path)
-        .map_err(|error| Usage(format!("cannot read {}: {error}", path.display())))?;
-    let origin = path.display().to_string();
-    ReplayFile::from_json(&text, &origin).map_err(|error| Usage(error.0))
+    ReplayFile::load(path).map_err(|error| Usage(error.0))
 }
 
 /// The spec of the SQL the replayed run sent to one server: its name and the spec.

@@ -181,6 +181,9 @@ pub fn fuzz(arguments: &FuzzArgs) -> Result<u8, Usage> {
     if jobs == 0 {
         return Err(Usage("--jobs must be at least 1".to_string()));
     }
+    if let Some(path) = &arguments.report {
+        super::check_writable(path)?;
+    }
     let stopwatch = Stopwatch::start();
     let mut results = Vec::new();
     for (index, scenario) in selected.iter().enumerate() {
@@ -200,6 +203,8 @@ pub fn fuzz(arguments: &FuzzArgs) -> Result<u8, Usage> {
     report(arguments, &results)
 }
 
+/// Prints the summary, writes the replay files and the `--report`; exit code 1 when a
+/// `holds` scenario failed or a file could not be written (the summary is printed first).
 fn report(arguments: &FuzzArgs, results: &[ScenarioResult]) -> Result<u8, Usage> {
     say!(
         "{:<32} {:<7} {:>8} {:>8}  first failing seed",
@@ -208,55 +213,78 @@ fn report(arguments: &FuzzArgs, results: &[ScenarioResult]) -> Result<u8, Usage>
         "seeds",
         "failures"
     );
-    let mut holds_failed = false;
+    let mut holds_failed_count = 0;
+    let mut write_failed = false;
     let mut json_scenarios = Vec::new();
     for result in results {
-        let first = result
-            .failures
-            .first()
-            .map_or("-".to_string(), |outcome| outcome.seed.to_string());
+        let (json, written) = report_scenario(arguments, result);
+        json_scenarios.push(json);
+        write_failed |= !written;
         let expectation = result.scenario.expectation;
-        say!(
-            "{:<32} {expectation:<7} {:>8} {:>8}  {first}",
-            result.scenario.id,
-            result.seeds.len(),
-            result.failures.len()
-        );
-        say!(
-            "    seeds tried: {}",
-            describe_seeds(&result.seeds, arguments)
-        );
-        let mut json_failures = Vec::new();
-        for outcome in &result.failures {
-            let (_, path, _) = record_failure(&result.scenario, outcome, !arguments.no_shrink)?;
-            let property = outcome
-                .failure
-                .as_ref()
-                .map(|failure| failure.property.clone());
-            say!("    failure at seed {}: {}", outcome.seed, path.display());
-            json_failures.push(json!({"seed": outcome.seed, "property": property, "file": path}));
+        if expectation == Expectation::Holds && !result.failures.is_empty() {
+            holds_failed_count += 1;
         }
-        holds_failed |= expectation == Expectation::Holds && !result.failures.is_empty();
-        json_scenarios.push(
-            json!({"id": result.scenario.id, "expectation": expectation.to_string(),
-            "seeds": result.seeds, "failures": json_failures}),
-        );
     }
     if let Some(path) = &arguments.report {
         let shard = arguments
             .shard
             .map(|(index, count)| format!("{index}/{count}"));
         let document = json!({"shard": shard, "scenarios": json_scenarios});
-        write_file(
-            path,
-            &serde_json::to_string_pretty(&document).expect("JSON values serialize"),
-        )?;
+        let text = serde_json::to_string_pretty(&document).expect("JSON values serialize");
+        if let Err(Usage(error)) = write_file(path, &text) {
+            eprintln!("error: {error}");
+            write_failed = true;
+        }
     }
-    let failed_count = u8::from(holds_failed);
     say!(
-        "fuzz: {} passed, {} failed",
-        results.len() - usize::from(failed_count),
-        failed_count
+        "fuzz: {} passed, {holds_failed_count} failed",
+        results.len() - holds_failed_count
     );
-    Ok(u8::from(holds_failed))
+    if write_failed {
+        eprintln!("error: some of what the sweep found could not be written (see above)");
+    }
+    Ok(u8::from(holds_failed_count > 0 || write_failed))
+}
+
+/// One scenario's lines and replay files; its JSON and whether every file was written.
+fn report_scenario(arguments: &FuzzArgs, result: &ScenarioResult) -> (serde_json::Value, bool) {
+    let first = result
+        .failures
+        .first()
+        .map_or("-".to_string(), |outcome| outcome.seed.to_string());
+    let expectation = result.scenario.expectation;
+    say!(
+        "{:<32} {expectation:<7} {:>8} {:>8}  {first}",
+        result.scenario.id,
+        result.seeds.len(),
+        result.failures.len()
+    );
+    say!(
+        "    seeds tried: {}",
+        describe_seeds(&result.seeds, arguments)
+    );
+    let mut json_failures = Vec::new();
+    let mut written_all = true;
+    for outcome in &result.failures {
+        let recorded = record_failure(&result.scenario, outcome, !arguments.no_shrink);
+        let property = (outcome.failure.as_ref()).map(|failure| failure.property.clone());
+        match &recorded.written {
+            Ok(path) => say!("    failure at seed {}: {}", outcome.seed, path.display()),
+            Err(error) => {
+                say!(
+                    "    failure at seed {}: no replay file ({error})",
+                    outcome.seed
+                );
+                written_all = false;
+            }
+        }
+        let file = recorded.written.as_ref().ok();
+        let error = recorded.written.as_ref().err();
+        json_failures.push(
+            json!({"seed": outcome.seed, "property": property, "file": file, "error": error}),
+        );
+    }
+    let json = json!({"id": result.scenario.id, "expectation": expectation.to_string(),
+        "seeds": result.seeds, "failures": json_failures});
+    (json, written_all)
 }

@@ -155,25 +155,64 @@ pub fn failures_dir() -> PathBuf {
 /// How many candidate runs shrinking may try.
 pub const SHRINK_RUN_COUNT_MAX: u32 = 400;
 
-/// Shrinks a failure (unless `shrink` is false), writes its replay file, and returns the
-/// file, its path and the shrunk result.
-pub fn record_failure(
-    spec: &ScenarioSpec,
-    outcome: &Outcome,
-    shrink: bool,
-) -> Result<(ReplayFile, PathBuf, Option<Shrunk>), Usage> {
+/// A failed run made into a replay file: the file, where it was written (or why it could
+/// not be), and the shrink that made it.
+pub struct Recorded {
+    /// The replay file's contents.
+    pub file: ReplayFile,
+    /// Its path, or why writing it failed (the report is printed either way).
+    pub written: Result<PathBuf, String>,
+    /// The shrunk failure, when it was shrunk.
+    pub shrunk: Option<Shrunk>,
+}
+
+/// Shrinks a failure (unless `shrink` is false) and writes its replay file under the
+/// failures directory, next to (never over) an earlier file of the same scenario and seed.
+pub fn record_failure(spec: &ScenarioSpec, outcome: &Outcome, shrink: bool) -> Recorded {
     let shrunk = shrink.then(|| shrink::shrink(spec, outcome, SHRINK_RUN_COUNT_MAX));
     let file = match &shrunk {
         Some(shrunk) => ReplayFile::from_shrunk(shrunk),
         None => ReplayFile::from_outcome(spec, outcome),
     };
-    let directory = failures_dir();
-    let path = file.path_in(&directory);
-    write_file(&path, &file.to_json())?;
-    Ok((file, path, shrunk))
+    let json = file.to_json();
+    let written = free_path(&file.path_in(&failures_dir()), &json)
+        .and_then(|path| write_file(&path, &json).map(|()| path))
+        .map_err(|Usage(error)| error);
+    Recorded {
+        file,
+        written,
+        shrunk,
+    }
 }
 
-/// Writes `text` to `path`, creating its directory.
+/// `path`, or when a different file is there already, the first of `<stem>-2.json`,
+/// `<stem>-3.json`, ... that is free or holds the same text (a run written twice is one
+/// file; two different runs of one scenario and seed keep both).
+#[allow(clippy::disallowed_methods)] // The CLI reads the failures directory, outside any run.
+fn free_path(path: &std::path::Path, text: &str) -> Result<PathBuf, Usage> {
+    let stem = path.with_extension("");
+    let stem = stem.display();
+    for number in 1..=1000u32 {
+        let candidate = match number {
+            1 => path.to_path_buf(),
+            _ => PathBuf::from(format!("{stem}-{number}.json")),
+        };
+        match std::fs::read_to_string(&candidate) {
+            Ok(existing) if existing == text => return Ok(candidate),
+            Ok(_) => continue,
+            // Unreadable but there: keep it. Not there (or no directory yet): the write says.
+            Err(_) if candidate.exists() => continue,
+            Err(_) => return Ok(candidate),
+        }
+    }
+    Err(Usage(format!(
+        "{stem}: a thousand replay files of this scenario and seed exist"
+    )))
+}
+
+/// Writes `text` to `path` atomically (a temporary file in the same directory, then a
+/// rename), creating its directory: a full disk or an interrupt leaves the old file or
+/// none, never a truncated one.
 #[allow(clippy::disallowed_methods)] // The CLI writes files outside any simulation.
 pub fn write_file(path: &std::path::Path, text: &str) -> Result<(), Usage> {
     if let Some(parent) = path
@@ -183,7 +222,37 @@ pub fn write_file(path: &std::path::Path, text: &str) -> Result<(), Usage> {
         std::fs::create_dir_all(parent)
             .map_err(|error| Usage(format!("cannot create {}: {error}", parent.display())))?;
     }
-    std::fs::write(path, text)
+    let temporary = temporary_path(path);
+    let cannot = |error: std::io::Error| Usage(format!("cannot write {}: {error}", path.display()));
+    let written = std::fs::write(&temporary, text).and_then(|()| std::fs::rename(&temporary, path));
+    if let Err(error) = written {
+        let _ = std::fs::remove_file(&temporary);
+        return Err(cannot(error));
+    }
+    Ok(())
+}
+
+/// The temporary file a write of `path` goes through: hidden, next to it, per process.
+fn temporary_path(path: &std::path::Path) -> PathBuf {
+    let name = path
+        .file_name()
+        .map_or_else(String::new, |name| name.to_string_lossy().into_owned());
+    path.with_file_name(format!(".{name}.{}.tmp", std::process::id()))
+}
+
+/// Checks before a long command that `path` can be written (its directory made, a file
+/// created there), so a bad `--report` or `--out` fails at once instead of after the work.
+#[allow(clippy::disallowed_methods)] // The CLI writes files outside any simulation.
+pub fn check_writable(path: &std::path::Path) -> Result<(), Usage> {
+    if path.is_dir() {
+        return Err(Usage(format!(
+            "cannot write {}: it is a directory",
+            path.display()
+        )));
+    }
+    let probe = temporary_path(path);
+    write_file(&probe, "")?;
+    std::fs::remove_file(&probe)
         .map_err(|error| Usage(format!("cannot write {}: {error}", path.display())))
 }
 

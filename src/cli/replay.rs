@@ -11,12 +11,6 @@ use crate::sim::render;
 use super::args::{Format, ReplayArgs};
 use super::{write_file, Usage};
 
-#[allow(clippy::disallowed_methods)] // The CLI reads the user's file outside any simulation.
-fn read(path: &std::path::Path) -> Result<String, Usage> {
-    std::fs::read_to_string(path)
-        .map_err(|error| Usage(format!("cannot read {}: {error}", path.display())))
-}
-
 /// Replays the file.
 pub fn replay(arguments: &ReplayArgs) -> Result<u8, Usage> {
     let spec_options =
@@ -26,9 +20,7 @@ pub fn replay(arguments: &ReplayArgs) -> Result<u8, Usage> {
             "--tables, --server and --all go with --format spec".to_string(),
         ));
     }
-    let origin = arguments.file.display().to_string();
-    let file =
-        ReplayFile::from_json(&read(&arguments.file)?, &origin).map_err(|error| Usage(error.0))?;
+    let file = ReplayFile::load(&arguments.file).map_err(|error| Usage(error.0))?;
     if let Some(note) = file.version_note() {
         eprintln!("{note}");
     }

@@ -71,23 +71,22 @@ pub fn run(arguments: &RunArgs) -> Result<u8, Usage> {
         return Ok(0);
     }
     let seed_command = super::seed_command(&scenario.id, file.as_deref(), last.seed);
-    report_failure(&scenario, &last, !arguments.no_shrink, &seed_command)?;
+    report_failure(&scenario, &last, !arguments.no_shrink, &seed_command);
     Ok(1)
 }
 
-/// Shrinks, writes the replay file and prints the report of a failed run.
-fn report_failure(
-    scenario: &ScenarioSpec,
-    outcome: &Outcome,
-    shrink: bool,
-    seed_command: &str,
-) -> Result<(), Usage> {
-    let (file, path, shrunk) = record_failure(scenario, outcome, shrink)?;
-    let shown = shrunk.as_ref().map_or(outcome, |shrunk| &shrunk.outcome);
+/// Shrinks, writes the replay file and prints the report of a failed run: the report is
+/// printed even when the file cannot be written, and the write error follows it.
+fn report_failure(scenario: &ScenarioSpec, outcome: &Outcome, shrink: bool, seed_command: &str) {
+    let recorded = record_failure(scenario, outcome, shrink);
+    let shown = (recorded.shrunk.as_ref()).map_or(outcome, |shrunk| &shrunk.outcome);
     let mut report = shown.report().expect("a failed run has a report");
-    report.replay = replay_file_command(&path);
+    report.replay = match &recorded.written {
+        Ok(path) => replay_file_command(path),
+        Err(_) => "(no replay file: see the error below)".to_string(),
+    };
     say!("{report}");
-    if let Some(stats) = &file.shrink {
+    if let Some(stats) = &recorded.file.shrink {
         say!(
             "  shrunk:   faults {} -> {}, trace events {} -> {}, in {} candidate runs",
             stats.fault_count_before,
@@ -111,5 +110,7 @@ fn report_failure(
         }
     }
     say!("  seed:     {seed_command}");
-    Ok(())
+    if let Err(error) = &recorded.written {
+        eprintln!("error: {error}");
+    }
 }

@@ -286,6 +286,23 @@ impl ModelConfig for CampaignControlConfig {
     }
 
     /// The workload knobs shrinking may lower, with their floors.
+    /// Messages are rows of the setup, and their ids are `campaign * 10_000 + index`.
+    fn check_limits(&self) -> Result<(), String> {
+        if self.messages_per_campaign >= 10_000 {
+            return Err(format!(
+                "messages_per_campaign is {}; message ids leave room for 9999 per campaign",
+                self.messages_per_campaign
+            ));
+        }
+        syncsim_sim::limits::setup_at_most(&[
+            ("campaign_count", u64::from(self.campaign_count)),
+            (
+                "messages_per_campaign",
+                u64::from(self.messages_per_campaign),
+            ),
+        ])
+    }
+
     fn knobs(&self) -> Vec<Knob> {
         vec![
             Knob::new("campaign_count", 1, u64::from(self.campaign_count)),

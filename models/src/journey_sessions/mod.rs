@@ -204,6 +204,14 @@ impl ModelConfig for JourneySessionsConfig {
 
     /// The workload knobs shrinking may lower, with their floors. Deletions and legacy
     /// contacts come first, so fewer journeys are tried once they are gone.
+    /// Every journey's nodes are built at setup.
+    fn check_limits(&self) -> Result<(), String> {
+        syncsim_sim::limits::setup_at_most(&[
+            ("journey_count", u64::from(self.journey_count)),
+            ("nodes_per_journey", u64::from(self.nodes_per_journey)),
+        ])
+    }
+
     fn knobs(&self) -> Vec<Knob> {
         vec![
             Knob::new(

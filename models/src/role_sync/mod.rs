@@ -211,6 +211,19 @@ impl ModelConfig for RoleSyncConfig {
     }
 
     /// The workload knobs shrinking may lower, with their floors.
+    /// Every school's roles (its owner, teachers and students) are built at setup.
+    fn check_limits(&self) -> Result<(), String> {
+        let per_school =
+            1 + u64::from(self.teachers_per_school) + u64::from(self.students_per_school);
+        syncsim_sim::limits::setup_at_most(&[
+            ("school_count", u64::from(self.school_count)),
+            (
+                "(1 + teachers_per_school + students_per_school)",
+                per_school,
+            ),
+        ])
+    }
+
     fn knobs(&self) -> Vec<Knob> {
         vec![
             Knob::new("school_count", 1, u64::from(self.school_count)),

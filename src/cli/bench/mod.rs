@@ -69,6 +69,9 @@ pub fn bench(arguments: &BenchArgs) -> Result<u8, Usage> {
     if let Some(probe) = &arguments.memory_probe {
         return scaling::memory_probe(probe);
     }
+    if let Some(path) = &arguments.out {
+        super::check_writable(path)?;
+    }
     let selected = match &arguments.scenario {
         Some(pattern) => scenarios::filter(pattern).map_err(Usage)?,
         None => scenarios::catalog(),
