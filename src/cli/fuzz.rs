@@ -31,12 +31,16 @@ struct SeedSource {
 
 impl SeedSource {
     fn new(scenario: &ScenarioSpec, arguments: &FuzzArgs) -> SeedSource {
-        let (index, count) = arguments.shard.unwrap_or((1, 1));
-        let (start, end) = arguments.seeds.unwrap_or((0, u64::MAX));
+        let shard = arguments.shard.unwrap_or((1, 1));
+        let range = arguments.seeds.unwrap_or((0, u64::MAX));
+        SeedSource::of(regressions::seeds(&scenario.id), shard, range)
+    }
+
+    /// The seeds of shard `(index, count)` of `start..end`, `regressions` (those in the
+    /// shard and range) first.
+    fn of(regressions: Vec<Seed>, (index, count): (u64, u64), (start, end): (u64, u64)) -> Self {
         let in_shard = |seed: u64| seed % count == index - 1 && (start..end).contains(&seed);
-        let regressions = regressions::seeds(&scenario.id)
-            .into_iter()
-            .filter(|seed| in_shard(seed.0));
+        let regressions = regressions.into_iter().filter(|seed| in_shard(seed.0));
         let offset = (index - 1 + count - start % count) % count;
         SeedSource {
             regressions: regressions.collect(),
@@ -48,10 +52,21 @@ impl SeedSource {
 
     /// The `index`-th seed: the regressions, then the range without them.
     fn nth(&self, index: usize) -> Option<Seed> {
-        if let Some(seed) = self.regressions.get(index) {
-            return Some(*seed);
+        match self.regressions.get(index) {
+            Some(seed) => Some(*seed),
+            None => self.nth_of_range((index - self.regressions.len()) as u64),
         }
-        let generated_index = (index - self.regressions.len()) as u64;
+    }
+
+    /// Where a sweep that ran this source's first `ran_count` seeds resumes: the first
+    /// range seed it did not run (the regressions run again first on a resumed sweep).
+    fn resume_after(&self, ran_count: usize) -> Option<Seed> {
+        let range_count = ran_count.saturating_sub(self.regressions.len());
+        self.nth_of_range(range_count as u64)
+    }
+
+    /// The `generated_index`-th seed of the range, regression seeds skipped.
+    fn nth_of_range(&self, generated_index: u64) -> Option<Seed> {
         // Skip range seeds that already ran as regressions: each one below the candidate
         // pushes it one step further.
         let mut skipped_count = 0;
@@ -78,6 +93,9 @@ struct ScenarioResult {
     scenario: ScenarioSpec,
     seeds: Vec<Seed>,
     failures: Vec<Outcome>,
+    /// The first seed of the range the sweep did not reach (`--seeds R..` resumes it), or
+    /// `None` when it ran the whole range.
+    resume: Option<Seed>,
 }
 
 fn sweep(
@@ -115,6 +133,10 @@ fn sweep(
     });
     progress.finish_and_clear();
     let mut seeds = ran.into_inner().expect("threads joined");
+    // Every index taken ran to its end, and indexes are taken in order: the seeds that ran
+    // are the source's first `len`, so the next one is where a resumed sweep starts. (Not
+    // the largest seed run plus one: a regression seed may lie far ahead in the range.)
+    let resume = source.resume_after(seeds.len());
     seeds.sort();
     let mut failures = failures.into_inner().expect("threads joined");
     failures.sort_by_key(|outcome| outcome.seed);
@@ -125,6 +147,7 @@ fn sweep(
         scenario: scenario.clone(),
         seeds,
         failures,
+        resume,
     }
 }
 
@@ -142,27 +165,28 @@ fn progress_bar(scenario_id: &str) -> ProgressBar {
 }
 
 /// Describes the seeds tried, compactly, with the range that resumes the sweep.
-fn describe_seeds(seeds: &[Seed], arguments: &FuzzArgs) -> String {
-    let (Some(first), Some(last)) = (seeds.first(), seeds.last()) else {
+fn describe_seeds(result: &ScenarioResult, arguments: &FuzzArgs) -> String {
+    let (Some(first), Some(last)) = (result.seeds.first(), result.seeds.last()) else {
         return "no seed".to_string();
     };
+    let resume = match resume_range(result, arguments) {
+        Some(range) => format!("; resume with --seeds {range}"),
+        None => "; the range is done".to_string(),
+    };
+    let count = result.seeds.len();
+    format!("{count} seed(s) from {} to {}{resume}", first.0, last.0)
+}
+
+/// The `--seeds` range that resumes the sweep (with the same `--shard`), if any is left.
+fn resume_range(result: &ScenarioResult, arguments: &FuzzArgs) -> Option<String> {
+    let next = result.resume?;
     let end = arguments.seeds.map_or(u64::MAX, |(_, end)| end);
     let shown_end = if end == u64::MAX {
         String::new()
     } else {
         end.to_string()
     };
-    let resume = if last.0 + 1 < end {
-        format!("; resume with --seeds {}..{shown_end}", last.0 + 1)
-    } else {
-        "; the range is done".to_string()
-    };
-    format!(
-        "{} seed(s) from {} to {}{resume}",
-        seeds.len(),
-        first.0,
-        last.0
-    )
+    Some(format!("{}..{shown_end}", next.0))
 }
 
 /// Runs the sweep; exit code 1 when a `holds` scenario failed.
@@ -259,10 +283,7 @@ fn report_scenario(arguments: &FuzzArgs, result: &ScenarioResult) -> (serde_json
         result.seeds.len(),
         result.failures.len()
     );
-    say!(
-        "    seeds tried: {}",
-        describe_seeds(&result.seeds, arguments)
-    );
+    say!("    seeds tried: {}", describe_seeds(result, arguments));
     let mut json_failures = Vec::new();
     let mut written_all = true;
     for outcome in &result.failures {
@@ -285,6 +306,52 @@ fn report_scenario(arguments: &FuzzArgs, result: &ScenarioResult) -> (serde_json
         );
     }
     let json = json!({"id": result.scenario.id, "expectation": expectation.to_string(),
-        "seeds": result.seeds, "failures": json_failures});
+        "seeds": result.seeds, "resume": resume_range(result, arguments),
+        "failures": json_failures});
     (json, written_all)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The first `count` seeds of `source`, in its order.
+    fn first(source: &SeedSource, count: usize) -> Vec<u64> {
+        (0..count)
+            .map_while(|index| source.nth(index))
+            .map(|seed| seed.0)
+            .collect()
+    }
+
+    /// A sweep stopped after any number of seeds and resumed from its resume seed (same
+    /// regressions, same shard) covers exactly the seeds of one sweep over the range, even
+    /// with regression seeds ahead of where it stopped: the old resume line (the largest
+    /// seed run plus one) skipped the range seeds below a far regression seed.
+    #[test]
+    fn resuming_covers_exactly_the_seeds_of_one_sweep() {
+        let cases = [
+            (vec![5, 300], (1, 1), (0, 100)),
+            (vec![4, 7, 30, 31], (2, 3), (0, 60)),
+            (vec![0, 59], (1, 2), (10, 60)),
+        ];
+        for (regressions, shard, range) in cases {
+            let regressions: Vec<Seed> = regressions.into_iter().map(Seed).collect();
+            let whole = SeedSource::of(regressions.clone(), shard, range);
+            let mut expected = first(&whole, 1_000);
+            expected.sort_unstable();
+            for stopped_after in 0..=expected.len() {
+                let mut covered = first(&whole, stopped_after);
+                if let Some(resume) = whole.resume_after(stopped_after) {
+                    let rest = SeedSource::of(regressions.clone(), shard, (resume.0, range.1));
+                    covered.extend(first(&rest, 1_000));
+                }
+                covered.sort_unstable();
+                covered.dedup();
+                assert_eq!(
+                    covered, expected,
+                    "{shard:?} {range:?} after {stopped_after}"
+                );
+            }
+        }
+    }
 }
