@@ -222,13 +222,23 @@ fn bad_input_gets_a_clear_message_and_exit_code_2() {
     }
 }
 
-/// `syncsim list | head -1`: the reader goes away and the command ends as coreutils do on
-/// SIGPIPE: exit code 141 and nothing on stderr (it panicked, then said "stdout closed").
+/// `syncsim run ... | head -1`: the reader goes away and the command ends as coreutils do
+/// on SIGPIPE: exit code 141 and nothing on stderr (it said "stdout closed"; `println!`
+/// would panic).
 #[test]
 fn a_closed_stdout_ends_the_command_quietly() {
     use std::io::BufRead as _;
+    // A run that prints a line per seed for up to a minute: it is still writing when the
+    // reader goes (`list` can finish into the pipe's buffer before the reader closes it).
     let mut child = Command::new(env!("CARGO_BIN_EXE_syncsim"))
-        .args(["list"])
+        .args([
+            "run",
+            "counter/compare_and_set",
+            "--seeds",
+            "1000000",
+            "--budget",
+            "60s",
+        ])
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
         .spawn()
@@ -243,6 +253,36 @@ fn a_closed_stdout_ends_the_command_quietly() {
     assert!(!first.is_empty());
     assert_eq!(output.status.code(), Some(141), "{}", text(&output.stderr));
     assert_eq!(text(&output.stderr), "");
+}
+
+/// `fuzz --budget` covers shrinking: role_sync's failure takes minutes to shrink in a debug
+/// build, and the command ends one run past its budget, saying shrinking stopped (it
+/// shrank to the end after the budget before). The bound checked is the budget plus a
+/// minute: a run in flight finishes (the stated margin), and a noisy machine must not flake.
+#[test]
+fn fuzz_shrinks_within_its_budget() {
+    let failures = scratch_dir("fuzz-budget");
+    let stopwatch = syncsim::cli::Stopwatch::start();
+    let args = [
+        "fuzz",
+        "--budget",
+        "2s",
+        "--filter",
+        "role_sync/unguarded",
+        "--jobs",
+        "1",
+    ];
+    let output = syncsim_in(&failures, &args);
+    let elapsed = stopwatch.elapsed();
+    let stdout = text(&output.stdout);
+    assert_eq!(output.status.code(), Some(0), "{stdout}");
+    assert!(
+        stdout.contains("(shrinking stopped at the budget)")
+            || stdout.contains("(not shrunk: the budget was spent)"),
+        "{stdout}"
+    );
+    assert!(elapsed < std::time::Duration::from_secs(62), "{elapsed:?}");
+    let _ = std::fs::remove_dir_all(failures);
 }
 
 /// A seed range is never built in memory: ten billion seeds, or a count of u64::MAX, run

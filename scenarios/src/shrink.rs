@@ -33,6 +33,8 @@ pub struct Shrunk {
     pub fault_count: (usize, usize),
     /// Trace events before and after.
     pub event_count: (usize, usize),
+    /// Whether the caller's deadline stopped the search before it ended on its own.
+    pub stopped: bool,
 }
 
 /// Drops one episode at a time (its opening and closing fault together); a dropped episode
@@ -256,9 +258,38 @@ fn without_faults_after_failure(spec: &ScenarioSpec, outcome: &Outcome) -> Optio
     Some(pruned)
 }
 
+/// The dimensions shrinking searches: episodes, workload knobs, request-fault numerators,
+/// the latency spread.
+fn search_tree(spec: &ScenarioSpec, failed: &Outcome, requests: &RequestFaults) -> Tree {
+    let latency_min_micros = spec.net.latency_min.as_micros() as u64;
+    let latency_max_micros = spec.net.latency_max.as_micros() as u64;
+    TupleValueTree::new((
+        EpisodesTree::new(failed.plan.episodes()),
+        IntegersTree::new(
+            spec.model
+                .workload()
+                .iter()
+                .map(|knob| (knob.min, knob.value)),
+        ),
+        IntegersTree::new(request_numerators(requests)),
+        BinarySearch::new_above(latency_min_micros, latency_max_micros),
+    ))
+}
+
 /// Shrinks the failure `failed` of `spec` (a run on `failed.seed`), trying at most
 /// `run_count_max` candidates. The result fails the same property on the same seed.
 pub fn shrink(spec: &ScenarioSpec, failed: &Outcome, run_count_max: u32) -> Shrunk {
+    shrink_while(spec, failed, run_count_max, &|| true)
+}
+
+/// [`shrink`], trying a next candidate only while `keep_going()` says so (a caller's
+/// deadline): the result is the smallest failure found by then, `Shrunk::stopped` set.
+pub fn shrink_while(
+    spec: &ScenarioSpec,
+    failed: &Outcome,
+    run_count_max: u32,
+    keep_going: &dyn Fn() -> bool,
+) -> Shrunk {
     let property = failed
         .failure
         .as_ref()
@@ -269,19 +300,7 @@ pub fn shrink(spec: &ScenarioSpec, failed: &Outcome, run_count_max: u32) -> Shru
     let mut base = spec.clone();
     base.faults = failed.plan.clone();
     let requests = failed.plan.request_faults().cloned().unwrap_or_default();
-    let latency_min_micros = spec.net.latency_min.as_micros() as u64;
-    let latency_max_micros = spec.net.latency_max.as_micros() as u64;
-    let mut tree: Tree = TupleValueTree::new((
-        EpisodesTree::new(failed.plan.episodes()),
-        IntegersTree::new(
-            spec.model
-                .workload()
-                .iter()
-                .map(|knob| (knob.min, knob.value)),
-        ),
-        IntegersTree::new(request_numerators(&requests)),
-        BinarySearch::new_above(latency_min_micros, latency_max_micros),
-    ));
+    let mut tree = search_tree(spec, failed, &requests);
     let mut best = (base.clone(), failed.clone());
     let mut run_count = 0;
     let still_fails = |candidate: &ScenarioSpec| {
@@ -296,8 +315,13 @@ pub fn shrink(spec: &ScenarioSpec, failed: &Outcome, run_count_max: u32) -> Shru
     };
     // proptest's shrink loop, restarted whenever a dimension is exhausted so the next one
     // gets its turn.
-    while run_count < run_count_max && tree.simplify() {
-        while run_count < run_count_max {
+    let mut stopped = false;
+    let mut may_run = |run_count: u32| {
+        stopped |= run_count < run_count_max && !keep_going();
+        run_count < run_count_max && !stopped
+    };
+    while may_run(run_count) && tree.simplify() {
+        while may_run(run_count) {
             run_count += 1;
             let spec = candidate(&base, &requests, &tree.current());
             let progressed = match still_fails(&spec) {
@@ -317,7 +341,7 @@ pub fn shrink(spec: &ScenarioSpec, failed: &Outcome, run_count_max: u32) -> Shru
     // step (lower latency, say) can move the failure before episodes an earlier step had to
     // keep: drop them, so the report lists only faults the failing run executed.
     let pruned = without_faults_after_failure(&spec, &outcome);
-    if let Some(pruned) = pruned.filter(|_| run_count < run_count_max) {
+    if let Some(pruned) = pruned.filter(|_| may_run(run_count)) {
         run_count += 1;
         if let Some(pruned_outcome) = still_fails(&pruned) {
             (spec, outcome) = (pruned, pruned_outcome);
@@ -329,6 +353,7 @@ pub fn shrink(spec: &ScenarioSpec, failed: &Outcome, run_count_max: u32) -> Shru
         spec,
         outcome,
         run_count,
+        stopped,
     }
 }
 
@@ -448,5 +473,33 @@ mod prune_tests {
             .collect();
         assert_eq!(shown, ["pause worker-1 at 30ms for 30ms"]);
         assert!(without_faults_after_failure(&spec, &failed_at(&spec, ms(200))).is_none());
+    }
+
+    /// A deadline stops shrinking: the search asks before each candidate (and between its
+    /// passes), stops at the first no, and says so; without one it runs until it is done.
+    #[test]
+    fn a_deadline_stops_shrinking_and_says_so() {
+        let spec = crate::find("counter/unguarded").expect("in the catalog");
+        let failed = spec.seeds().map(|seed| spec.case().run(seed));
+        let failed = failed
+            .into_iter()
+            .find(|run| run.failure.is_some())
+            .expect("it fails");
+        let whole = shrink(&spec, &failed, 400);
+        assert!(!whole.stopped && whole.run_count > 3, "{}", whole.run_count);
+        let asked = std::cell::Cell::new(0);
+        let three_more = || {
+            asked.set(asked.get() + 1);
+            asked.get() <= 3
+        };
+        let stopped = shrink_while(&spec, &failed, 400, &three_more);
+        assert!(stopped.stopped);
+        assert!(stopped.run_count <= 3, "{}", stopped.run_count);
+        let property = |shrunk: &Shrunk| shrunk.outcome.failure.clone().map(|f| f.property);
+        assert_eq!(
+            property(&stopped),
+            property(&whole),
+            "still the same failure"
+        );
     }
 }

@@ -19,7 +19,7 @@ use crate::scenarios::{self, regressions, Expectation, ScenarioSpec};
 use crate::sim::{Outcome, Seed};
 
 use super::args::FuzzArgs;
-use super::{record_failure, write_file, Stopwatch, Usage};
+use super::{record_failure, write_file, Recorded, Stopwatch, Usage};
 
 /// The seeds a scenario draws in this shard: regressions first, then the range.
 struct SeedSource {
@@ -209,9 +209,11 @@ pub fn fuzz(arguments: &FuzzArgs) -> Result<u8, Usage> {
         super::check_writable(path)?;
     }
     let stopwatch = Stopwatch::start();
+    // The last tenth of the budget is kept for shrinking and writing what the sweep found.
+    let sweep_budget = arguments.budget - arguments.budget / 10;
     let mut results = Vec::new();
     for (index, scenario) in selected.iter().enumerate() {
-        let remaining = arguments.budget.saturating_sub(stopwatch.elapsed());
+        let remaining = sweep_budget.saturating_sub(stopwatch.elapsed());
         let share = remaining / (selected.len() - index) as u32;
         let result = sweep(scenario, &SeedSource::new(scenario, arguments), share, jobs);
         if !std::io::stderr().is_terminal() {
@@ -224,12 +226,16 @@ pub fn fuzz(arguments: &FuzzArgs) -> Result<u8, Usage> {
         }
         results.push(result);
     }
-    report(arguments, &results)
+    report(arguments, &results, &stopwatch)
 }
 
 /// Prints the summary, writes the replay files and the `--report`; exit code 1 when a
 /// `holds` scenario failed or a file could not be written (the summary is printed first).
-fn report(arguments: &FuzzArgs, results: &[ScenarioResult]) -> Result<u8, Usage> {
+fn report(
+    arguments: &FuzzArgs,
+    results: &[ScenarioResult],
+    stopwatch: &Stopwatch,
+) -> Result<u8, Usage> {
     say!(
         "{:<32} {:<7} {:>8} {:>8}  first failing seed",
         "scenario",
@@ -240,8 +246,9 @@ fn report(arguments: &FuzzArgs, results: &[ScenarioResult]) -> Result<u8, Usage>
     let mut holds_failed_count = 0;
     let mut write_failed = false;
     let mut json_scenarios = Vec::new();
-    for result in results {
-        let (json, written) = report_scenario(arguments, result);
+    let recorded = record_all(arguments, results, stopwatch);
+    for (result, recorded) in results.iter().zip(&recorded) {
+        let (json, written) = report_scenario(arguments, result, recorded);
         json_scenarios.push(json);
         write_failed |= !written;
         let expectation = result.scenario.expectation;
@@ -271,7 +278,37 @@ fn report(arguments: &FuzzArgs, results: &[ScenarioResult]) -> Result<u8, Usage>
 }
 
 /// One scenario's lines and replay files; its JSON and whether every file was written.
-fn report_scenario(arguments: &FuzzArgs, result: &ScenarioResult) -> (serde_json::Value, bool) {
+/// Shrinks and writes every failure, a `holds` scenario's first (a new bug matters more
+/// than a known one), shrinking only while the budget lasts; in `results` order.
+fn record_all(
+    arguments: &FuzzArgs,
+    results: &[ScenarioResult],
+    stopwatch: &Stopwatch,
+) -> Vec<Vec<Recorded>> {
+    let within_budget = || stopwatch.elapsed() < arguments.budget;
+    let mut recorded: Vec<Vec<Recorded>> = results.iter().map(|_| Vec::new()).collect();
+    for expectation in [Expectation::Holds, Expectation::Caught] {
+        for (index, result) in results.iter().enumerate() {
+            if result.scenario.expectation != expectation {
+                continue;
+            }
+            for outcome in &result.failures {
+                // A failure found with no budget left is written whole.
+                let shrink = !arguments.no_shrink && within_budget();
+                let keep_going: &dyn Fn() -> bool = &within_budget;
+                let shrink = shrink.then_some(keep_going);
+                recorded[index].push(record_failure(&result.scenario, outcome, shrink));
+            }
+        }
+    }
+    recorded
+}
+
+fn report_scenario(
+    arguments: &FuzzArgs,
+    result: &ScenarioResult,
+    recorded: &[Recorded],
+) -> (serde_json::Value, bool) {
     let first = result
         .failures
         .first()
@@ -286,11 +323,19 @@ fn report_scenario(arguments: &FuzzArgs, result: &ScenarioResult) -> (serde_json
     say!("    seeds tried: {}", describe_seeds(result, arguments));
     let mut json_failures = Vec::new();
     let mut written_all = true;
-    for outcome in &result.failures {
-        let recorded = record_failure(&result.scenario, outcome, !arguments.no_shrink);
+    for (outcome, recorded) in result.failures.iter().zip(recorded) {
         let property = (outcome.failure.as_ref()).map(|failure| failure.property.clone());
+        let note = match &recorded.shrunk {
+            Some(shrunk) if shrunk.stopped => " (shrinking stopped at the budget)",
+            None if !arguments.no_shrink => " (not shrunk: the budget was spent)",
+            _ => "",
+        };
         match &recorded.written {
-            Ok(path) => say!("    failure at seed {}: {}", outcome.seed, path.display()),
+            Ok(path) => say!(
+                "    failure at seed {}: {}{note}",
+                outcome.seed,
+                path.display()
+            ),
             Err(error) => {
                 say!(
                     "    failure at seed {}: no replay file ({error})",

@@ -166,10 +166,16 @@ pub struct Recorded {
     pub shrunk: Option<Shrunk>,
 }
 
-/// Shrinks a failure (unless `shrink` is false) and writes its replay file under the
-/// failures directory, next to (never over) an earlier file of the same scenario and seed.
-pub fn record_failure(spec: &ScenarioSpec, outcome: &Outcome, shrink: bool) -> Recorded {
-    let shrunk = shrink.then(|| shrink::shrink(spec, outcome, SHRINK_RUN_COUNT_MAX));
+/// Shrinks a failure (while `keep_shrinking()` says so; not at all when it is `None`) and
+/// writes its replay file under the failures directory, next to (never over) an earlier file
+/// of the same scenario and seed.
+pub fn record_failure(
+    spec: &ScenarioSpec,
+    outcome: &Outcome,
+    keep_shrinking: Option<&dyn Fn() -> bool>,
+) -> Recorded {
+    let shrunk = keep_shrinking
+        .map(|keep_going| shrink::shrink_while(spec, outcome, SHRINK_RUN_COUNT_MAX, keep_going));
     let file = match &shrunk {
         Some(shrunk) => ReplayFile::from_shrunk(shrunk),
         None => ReplayFile::from_outcome(spec, outcome),

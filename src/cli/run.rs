@@ -78,7 +78,8 @@ pub fn run(arguments: &RunArgs) -> Result<u8, Usage> {
 /// Shrinks, writes the replay file and prints the report of a failed run: the report is
 /// printed even when the file cannot be written, and the write error follows it.
 fn report_failure(scenario: &ScenarioSpec, outcome: &Outcome, shrink: bool, seed_command: &str) {
-    let recorded = record_failure(scenario, outcome, shrink);
+    let always = || true;
+    let recorded = record_failure(scenario, outcome, shrink.then_some(&always));
     let shown = (recorded.shrunk.as_ref()).map_or(outcome, |shrunk| &shrunk.outcome);
     let mut report = shown.report().expect("a failed run has a report");
     report.replay = match &recorded.written {
