@@ -285,6 +285,58 @@ fn fuzz_shrinks_within_its_budget() {
     let _ = std::fs::remove_dir_all(failures);
 }
 
+/// SIGINT or SIGTERM stops a sweep at once: what it found is written (unshrunk, said so),
+/// the report and the resume lines too. Here a counter scenario without a guard, filed as
+/// `holds`, fails seed after seed for a ten-minute budget until the signal comes.
+#[test]
+#[allow(clippy::disallowed_methods)] // Scratch files of the test, outside any run.
+fn an_interrupted_fuzz_writes_what_it_found() {
+    for signal in ["-INT", "-TERM"] {
+        let directory = scratch_dir(&format!("interrupted{signal}"));
+        let _ = std::fs::remove_dir_all(&directory);
+        let committed = crate::scenario_files::committed("counter/unguarded.toml");
+        let holds = committed.replace("expectation = \"caught\"", "expectation = \"holds\"");
+        std::fs::create_dir_all(directory.join("mine")).expect("a scratch directory");
+        std::fs::write(directory.join("mine/holds.toml"), holds).expect("a scenario file");
+        let report = directory.join("report.json");
+        let child = Command::new(env!("CARGO_BIN_EXE_syncsim"))
+            .args(["fuzz", "--budget", "10m", "--jobs", "1", "--dir"])
+            .arg(directory.join("mine"))
+            .arg("--report")
+            .arg(&report)
+            .env("SYNCSIM_FAILURES_DIR", directory.join("failures"))
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("the syncsim binary runs");
+        std::thread::sleep(std::time::Duration::from_secs(2));
+        let killed = Command::new("kill")
+            .args([signal, &child.id().to_string()])
+            .status();
+        assert!(killed.expect("kill runs").success());
+        let stopwatch = syncsim::cli::Stopwatch::start();
+        let output = child.wait_with_output().expect("it ends");
+        let stdout = text(&output.stdout);
+        assert!(
+            stopwatch.elapsed() < std::time::Duration::from_secs(60),
+            "{stdout}"
+        );
+        assert_eq!(
+            output.status.code(),
+            Some(1),
+            "a holds scenario failed: {stdout}"
+        );
+        assert!(stdout.contains("(not shrunk: interrupted)"), "{stdout}");
+        assert!(stdout.contains("resume with --seeds"), "{stdout}");
+        assert!(stdout.contains("fuzz: interrupted"), "{stdout}");
+        let report = std::fs::read_to_string(&report).expect("the report is written");
+        assert!(report.contains("\"interrupted\": true"), "{report}");
+        let files = std::fs::read_dir(directory.join("failures")).expect("replay files");
+        assert!(files.count() > 0);
+        let _ = std::fs::remove_dir_all(&directory);
+    }
+}
+
 /// A seed range is never built in memory: ten billion seeds, or a count of u64::MAX, run
 /// under a budget; a budget shorter than one run still runs one seed.
 #[test]

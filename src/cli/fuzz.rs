@@ -5,11 +5,13 @@
 //! cover what one unsharded run covers. A `caught` scenario stops at its first failure (its
 //! bug is known); every failure of a `holds` scenario is shrunk and written as a replay file.
 //! Exit code 1 when a `holds` scenario failed. Seeds tried are listed so a sweep can be
-//! resumed (`--seeds A..B`) or split across machines (`--shard`).
+//! resumed (`--seeds A..B`) or split across machines (`--shard`). SIGINT or SIGTERM stops the
+//! sweep (runs in flight finish), writes what it found unshrunk, the report and the resume
+//! lines, and exits 130; a second signal ends the process at once.
 
 use std::io::IsTerminal;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use indicatif::{ProgressBar, ProgressStyle};
@@ -98,10 +100,12 @@ struct ScenarioResult {
     resume: Option<Seed>,
 }
 
+/// Runs `source`'s seeds of `scenario` on `jobs` threads until its share of the budget is
+/// spent or the command is interrupted (runs in flight finish).
 fn sweep(
     scenario: &ScenarioSpec,
     source: &SeedSource,
-    budget: Duration,
+    (budget, interrupted): (Duration, &AtomicBool),
     jobs: usize,
 ) -> ScenarioResult {
     let stopwatch = Stopwatch::start();
@@ -114,7 +118,12 @@ fn sweep(
     std::thread::scope(|scope| {
         for _ in 0..jobs {
             scope.spawn(|| {
-                while !stop.load(Ordering::Relaxed) && stopwatch.elapsed() < budget {
+                let go_on = || {
+                    let stopped =
+                        stop.load(Ordering::Relaxed) || interrupted.load(Ordering::Relaxed);
+                    !stopped && stopwatch.elapsed() < budget
+                };
+                while go_on() {
                     let Some(seed) = source.nth(next_index.fetch_add(1, Ordering::Relaxed)) else {
                         break;
                     };
@@ -166,12 +175,12 @@ fn progress_bar(scenario_id: &str) -> ProgressBar {
 
 /// Describes the seeds tried, compactly, with the range that resumes the sweep.
 fn describe_seeds(result: &ScenarioResult, arguments: &FuzzArgs) -> String {
-    let (Some(first), Some(last)) = (result.seeds.first(), result.seeds.last()) else {
-        return "no seed".to_string();
-    };
     let resume = match resume_range(result, arguments) {
         Some(range) => format!("; resume with --seeds {range}"),
         None => "; the range is done".to_string(),
+    };
+    let (Some(first), Some(last)) = (result.seeds.first(), result.seeds.last()) else {
+        return format!("no seed{resume}");
     };
     let count = result.seeds.len();
     format!("{count} seed(s) from {} to {}{resume}", first.0, last.0)
@@ -208,14 +217,15 @@ pub fn fuzz(arguments: &FuzzArgs) -> Result<u8, Usage> {
     if let Some(path) = &arguments.report {
         super::check_writable(path)?;
     }
-    let stopwatch = Stopwatch::start();
+    let stop = Stop::new()?;
     // The last tenth of the budget is kept for shrinking and writing what the sweep found.
     let sweep_budget = arguments.budget - arguments.budget / 10;
     let mut results = Vec::new();
     for (index, scenario) in selected.iter().enumerate() {
-        let remaining = sweep_budget.saturating_sub(stopwatch.elapsed());
+        let remaining = sweep_budget.saturating_sub(stop.elapsed());
         let share = remaining / (selected.len() - index) as u32;
-        let result = sweep(scenario, &SeedSource::new(scenario, arguments), share, jobs);
+        let source = SeedSource::new(scenario, arguments);
+        let result = sweep(scenario, &source, (share, &stop.interrupted), jobs);
         if !std::io::stderr().is_terminal() {
             eprintln!(
                 "{}: {} run, {} failure(s)",
@@ -226,41 +236,29 @@ pub fn fuzz(arguments: &FuzzArgs) -> Result<u8, Usage> {
         }
         results.push(result);
     }
-    report(arguments, &results, &stopwatch)
+    report(arguments, &results, &stop)
 }
 
-/// Prints the summary, writes the replay files and the `--report`; exit code 1 when a
-/// `holds` scenario failed or a file could not be written (the summary is printed first).
-fn report(
-    arguments: &FuzzArgs,
-    results: &[ScenarioResult],
-    stopwatch: &Stopwatch,
-) -> Result<u8, Usage> {
-    say!(
-        "{:<32} {:<7} {:>8} {:>8}  first failing seed",
-        "scenario",
-        "expect",
-        "seeds",
-        "failures"
-    );
-    let mut holds_failed_count = 0;
-    let mut write_failed = false;
-    let mut json_scenarios = Vec::new();
-    let recorded = record_all(arguments, results, stopwatch);
-    for (result, recorded) in results.iter().zip(&recorded) {
-        let (json, written) = report_scenario(arguments, result, recorded);
-        json_scenarios.push(json);
-        write_failed |= !written;
-        let expectation = result.scenario.expectation;
-        if expectation == Expectation::Holds && !result.failures.is_empty() {
-            holds_failed_count += 1;
-        }
-    }
+/// Writes the replay files and the `--report`, then prints the summary (so a closed stdout
+/// loses nothing written); exit code 1 when a `holds` scenario failed or a file could not be
+/// written, else 130 when the sweep was interrupted.
+fn report(arguments: &FuzzArgs, results: &[ScenarioResult], stop: &Stop) -> Result<u8, Usage> {
+    let recorded = record_all(arguments, results, stop);
+    let mut write_failed = recorded
+        .iter()
+        .flatten()
+        .any(|recorded| recorded.written.is_err());
     if let Some(path) = &arguments.report {
         let shard = arguments
             .shard
             .map(|(index, count)| format!("{index}/{count}"));
-        let document = json!({"shard": shard, "scenarios": json_scenarios});
+        let scenarios: Vec<serde_json::Value> = results
+            .iter()
+            .zip(&recorded)
+            .map(|(result, recorded)| scenario_json(arguments, result, recorded))
+            .collect();
+        let interrupted = stop.interrupted();
+        let document = json!({"shard": shard, "interrupted": interrupted, "scenarios": scenarios});
         let text = serde_json::to_string_pretty(&document).expect("JSON values serialize");
         if let Err(Usage(error)) = write_file(path, &text) {
             eprintln!("error: {error}");
@@ -268,24 +266,44 @@ fn report(
         }
     }
     say!(
+        "{:<32} {:<7} {:>8} {:>8}  first failing seed",
+        "scenario",
+        "expect",
+        "seeds",
+        "failures"
+    );
+    for (result, recorded) in results.iter().zip(&recorded) {
+        print_scenario(arguments, result, recorded, stop);
+    }
+    let holds_failed_count = results
+        .iter()
+        .filter(|result| result.scenario.expectation == Expectation::Holds)
+        .filter(|result| !result.failures.is_empty())
+        .count();
+    say!(
         "fuzz: {} passed, {holds_failed_count} failed",
         results.len() - holds_failed_count
     );
     if write_failed {
         eprintln!("error: some of what the sweep found could not be written (see above)");
     }
-    Ok(u8::from(holds_failed_count > 0 || write_failed))
+    if stop.interrupted() {
+        say!("fuzz: interrupted; what it found is written; the resume lines say where to go on");
+    }
+    Ok(
+        match (holds_failed_count > 0 || write_failed, stop.interrupted()) {
+            (true, _) => 1,
+            (false, true) => 130,
+            (false, false) => 0,
+        },
+    )
 }
 
-/// One scenario's lines and replay files; its JSON and whether every file was written.
 /// Shrinks and writes every failure, a `holds` scenario's first (a new bug matters more
-/// than a known one), shrinking only while the budget lasts; in `results` order.
-fn record_all(
-    arguments: &FuzzArgs,
-    results: &[ScenarioResult],
-    stopwatch: &Stopwatch,
-) -> Vec<Vec<Recorded>> {
-    let within_budget = || stopwatch.elapsed() < arguments.budget;
+/// than a known one), shrinking only while the budget lasts and not at all once
+/// interrupted; in `results` order.
+fn record_all(arguments: &FuzzArgs, results: &[ScenarioResult], stop: &Stop) -> Vec<Vec<Recorded>> {
+    let keep_going = || stop.may_shrink(arguments.budget);
     let mut recorded: Vec<Vec<Recorded>> = results.iter().map(|_| Vec::new()).collect();
     for expectation in [Expectation::Holds, Expectation::Caught] {
         for (index, result) in results.iter().enumerate() {
@@ -293,9 +311,9 @@ fn record_all(
                 continue;
             }
             for outcome in &result.failures {
-                // A failure found with no budget left is written whole.
-                let shrink = !arguments.no_shrink && within_budget();
-                let keep_going: &dyn Fn() -> bool = &within_budget;
+                // A failure found with no budget left, or after an interrupt, is written whole.
+                let shrink = !arguments.no_shrink && keep_going();
+                let keep_going: &dyn Fn() -> bool = &keep_going;
                 let shrink = shrink.then_some(keep_going);
                 recorded[index].push(record_failure(&result.scenario, outcome, shrink));
             }
@@ -304,11 +322,37 @@ fn record_all(
     recorded
 }
 
-fn report_scenario(
+/// One scenario's entry of the `--report`.
+fn scenario_json(
     arguments: &FuzzArgs,
     result: &ScenarioResult,
     recorded: &[Recorded],
-) -> (serde_json::Value, bool) {
+) -> serde_json::Value {
+    let failures: Vec<serde_json::Value> = result
+        .failures
+        .iter()
+        .zip(recorded)
+        .map(|(outcome, recorded)| {
+            let property = (outcome.failure.as_ref()).map(|failure| failure.property.clone());
+            let file = recorded.written.as_ref().ok();
+            let error = recorded.written.as_ref().err();
+            let shrunk = recorded.shrunk.as_ref().map(|shrunk| !shrunk.stopped);
+            json!({"seed": outcome.seed, "property": property, "file": file, "error": error,
+                "shrunk": shrunk})
+        })
+        .collect();
+    json!({"id": result.scenario.id, "expectation": result.scenario.expectation.to_string(),
+        "seeds": result.seeds, "resume": resume_range(result, arguments),
+        "failures": failures})
+}
+
+/// One scenario's lines of the summary.
+fn print_scenario(
+    arguments: &FuzzArgs,
+    result: &ScenarioResult,
+    recorded: &[Recorded],
+    stop: &Stop,
+) {
     let first = result
         .failures
         .first()
@@ -321,14 +365,13 @@ fn report_scenario(
         result.failures.len()
     );
     say!("    seeds tried: {}", describe_seeds(result, arguments));
-    let mut json_failures = Vec::new();
-    let mut written_all = true;
     for (outcome, recorded) in result.failures.iter().zip(recorded) {
-        let property = (outcome.failure.as_ref()).map(|failure| failure.property.clone());
         let note = match &recorded.shrunk {
             Some(shrunk) if shrunk.stopped => " (shrinking stopped at the budget)",
-            None if !arguments.no_shrink => " (not shrunk: the budget was spent)",
-            _ => "",
+            None if arguments.no_shrink => "",
+            None if stop.interrupted() => " (not shrunk: interrupted)",
+            None => " (not shrunk: the budget was spent)",
+            Some(_) => "",
         };
         match &recorded.written {
             Ok(path) => say!(
@@ -336,24 +379,48 @@ fn report_scenario(
                 outcome.seed,
                 path.display()
             ),
-            Err(error) => {
-                say!(
-                    "    failure at seed {}: no replay file ({error})",
-                    outcome.seed
-                );
-                written_all = false;
-            }
+            Err(error) => say!(
+                "    failure at seed {}: no replay file ({error})",
+                outcome.seed
+            ),
         }
-        let file = recorded.written.as_ref().ok();
-        let error = recorded.written.as_ref().err();
-        json_failures.push(
-            json!({"seed": outcome.seed, "property": property, "file": file, "error": error}),
-        );
     }
-    let json = json!({"id": result.scenario.id, "expectation": expectation.to_string(),
-        "seeds": result.seeds, "resume": resume_range(result, arguments),
-        "failures": json_failures});
-    (json, written_all)
+}
+
+/// When the command stops: its budget, and SIGINT or SIGTERM (a second one ends the process
+/// at once, as if no handler were installed).
+struct Stop {
+    stopwatch: Stopwatch,
+    interrupted: Arc<AtomicBool>,
+}
+
+impl Stop {
+    fn new() -> Result<Stop, Usage> {
+        let interrupted = Arc::new(AtomicBool::new(false));
+        for signal in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
+            let cannot = |error: std::io::Error| Usage(format!("cannot handle signals: {error}"));
+            signal_hook::flag::register_conditional_shutdown(signal, 130, Arc::clone(&interrupted))
+                .map_err(cannot)?;
+            signal_hook::flag::register(signal, Arc::clone(&interrupted)).map_err(cannot)?;
+        }
+        Ok(Stop {
+            stopwatch: Stopwatch::start(),
+            interrupted,
+        })
+    }
+
+    fn interrupted(&self) -> bool {
+        self.interrupted.load(Ordering::Relaxed)
+    }
+
+    fn elapsed(&self) -> Duration {
+        self.stopwatch.elapsed()
+    }
+
+    /// Whether shrinking may try another candidate: within `budget`, not interrupted.
+    fn may_shrink(&self, budget: Duration) -> bool {
+        !self.interrupted() && self.elapsed() < budget
+    }
 }
 
 #[cfg(test)]
