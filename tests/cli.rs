@@ -337,6 +337,60 @@ fn an_interrupted_fuzz_writes_what_it_found() {
     }
 }
 
+/// `fuzz merge`: three shard reports of a range merge into what one unsharded sweep of the
+/// same range reports (seeds, `sometimes` hits, failures), and a report passed twice is
+/// named as overlapping (exit 1).
+#[test]
+#[allow(clippy::disallowed_methods)] // Scratch files of the test, outside any run.
+fn shard_reports_merge_into_one_sweep() {
+    let directory = scratch_dir("merge");
+    let _ = std::fs::remove_dir_all(&directory);
+    std::fs::create_dir_all(&directory).expect("a scratch directory");
+    let report = |name: &str| directory.join(name).to_str().expect("utf-8").to_string();
+    let sweep = |shard: Option<&str>, name: &str| {
+        let mut args = vec![
+            "fuzz",
+            "--filter",
+            "counter/compare_and_set*",
+            "--seeds",
+            "0..30",
+        ];
+        args.extend(["--budget", "5m", "--jobs", "2"]);
+        let path = report(name);
+        args.extend(["--report", &path]);
+        if let Some(shard) = shard {
+            args.extend(["--shard", shard]);
+        }
+        let output = syncsim_in(&directory, &args);
+        assert_eq!(output.status.code(), Some(0), "{}", text(&output.stdout));
+        assert!(text(&output.stdout).contains("the range is done"));
+    };
+    for (index, shard) in ["1/3", "2/3", "3/3"].into_iter().enumerate() {
+        sweep(Some(shard), &format!("shard{index}.json"));
+    }
+    sweep(None, "whole.json");
+    let merged = |names: &[&str]| {
+        let mut args = vec!["fuzz".to_string(), "merge".to_string()];
+        args.extend(names.iter().map(|name| report(name)));
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let output = syncsim_in(&directory, &args);
+        (output.status.code(), text(&output.stdout))
+    };
+    let (code, shards) = merged(&["shard0.json", "shard1.json", "shard2.json"]);
+    assert_eq!(code, Some(0), "{shards}");
+    let (_, whole) = merged(&["whole.json"]);
+    let body = |text: &str| -> Vec<String> {
+        let lines = text.lines().filter(|line| !line.starts_with("merge:"));
+        lines.map(str::to_string).collect()
+    };
+    assert_eq!(body(&shards), body(&whole));
+    assert!(shards.contains("30 seed(s) from 0 to 29"), "{shards}");
+    let (code, twice) = merged(&["shard0.json", "shard0.json"]);
+    assert_eq!(code, Some(1), "{twice}");
+    assert!(twice.contains("OVERLAP: seed 0 is in"), "{twice}");
+    let _ = std::fs::remove_dir_all(&directory);
+}
+
 /// A seed range is never built in memory: ten billion seeds, or a count of u64::MAX, run
 /// under a budget; a budget shorter than one run still runs one seed.
 #[test]

@@ -254,10 +254,15 @@ pub struct ConfirmArgs {
 
 /// Arguments of `fuzz`.
 #[derive(Args, Debug)]
+#[command(args_conflicts_with_subcommands = true, subcommand_negates_reqs = true)]
 pub struct FuzzArgs {
-    /// Real time for the whole sweep (e.g. `30s`, `10m`), split across scenarios.
-    #[arg(long, value_parser = parse_budget)]
-    pub budget: Duration,
+    /// `merge`: merges shard reports instead of sweeping.
+    #[command(subcommand)]
+    pub action: Option<FuzzAction>,
+    /// Real time for the whole command, shrinking included (e.g. `30s`, `10m`), split
+    /// across scenarios.
+    #[arg(long, value_parser = parse_budget, required = true)]
+    pub budget: Option<Duration>,
     /// Parallel runs; default: the machine's cores.
     #[arg(long)]
     pub jobs: Option<usize>,
@@ -279,6 +284,25 @@ pub struct FuzzArgs {
     /// Do not shrink failures.
     #[arg(long)]
     pub no_shrink: bool,
+}
+
+/// What `fuzz` does besides sweeping.
+#[derive(Subcommand, Debug)]
+pub enum FuzzAction {
+    /// Merges `--report` files of shards: seeds covered per scenario (overlaps and gaps
+    /// named), failures grouped by property and shrunk plan, `sometimes` hits, resume lines.
+    Merge(MergeArgs),
+}
+
+/// Arguments of `fuzz merge`.
+#[derive(Args, Debug)]
+pub struct MergeArgs {
+    /// The shard reports (`fuzz --report`), one per shard.
+    #[arg(required = true)]
+    pub reports: Vec<PathBuf>,
+    /// Write the merged report here (JSON, the shape of one unsharded `--report`).
+    #[arg(long)]
+    pub out: Option<PathBuf>,
 }
 
 fn parse_seeds(text: &str) -> Result<SeedRange, String> {

@@ -9,6 +9,7 @@
 //! sweep (runs in flight finish), writes what it found unshrunk, the report and the resume
 //! lines, and exits 130; a second signal ends the process at once.
 
+use std::collections::BTreeMap;
 use std::io::IsTerminal;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
@@ -98,6 +99,8 @@ struct ScenarioResult {
     /// The first seed of the range the sweep did not reach (`--seeds R..` resumes it), or
     /// `None` when it ran the whole range.
     resume: Option<Seed>,
+    /// For each `sometimes` property, the runs that hit it.
+    coverage: BTreeMap<String, u64>,
 }
 
 /// Runs `source`'s seeds of `scenario` on `jobs` threads until its share of the budget is
@@ -112,6 +115,7 @@ fn sweep(
     let next_index = AtomicUsize::new(0);
     let stop = AtomicBool::new(false);
     let ran: Mutex<Vec<Seed>> = Mutex::new(Vec::new());
+    let coverage: Mutex<BTreeMap<String, u64>> = Mutex::new(BTreeMap::new());
     let failures: Mutex<Vec<Outcome>> = Mutex::new(Vec::new());
     let progress = progress_bar(&scenario.id);
     let case = scenario.case();
@@ -129,6 +133,11 @@ fn sweep(
                     };
                     let outcome = case.run(seed);
                     ran.lock().expect("no panics while held").push(seed);
+                    let mut hits = coverage.lock().expect("no panics while held");
+                    for (name, hit) in &outcome.sometimes {
+                        *hits.entry(name.clone()).or_default() += u64::from(*hit);
+                    }
+                    drop(hits);
                     progress.inc(1);
                     if outcome.failure.is_some() {
                         if scenario.expectation == Expectation::Caught {
@@ -157,6 +166,7 @@ fn sweep(
         seeds,
         failures,
         resume,
+        coverage: coverage.into_inner().expect("threads joined"),
     }
 }
 
@@ -200,6 +210,12 @@ fn resume_range(result: &ScenarioResult, arguments: &FuzzArgs) -> Option<String>
 
 /// Runs the sweep; exit code 1 when a `holds` scenario failed.
 pub fn fuzz(arguments: &FuzzArgs) -> Result<u8, Usage> {
+    if let Some(super::args::FuzzAction::Merge(merge)) = &arguments.action {
+        return super::merge::merge(merge);
+    }
+    let budget = arguments
+        .budget
+        .ok_or_else(|| Usage("fuzz needs --budget".to_string()))?;
     let all = super::scenarios_from(arguments.dir.as_deref())?
         .into_iter()
         .map(|(scenario, _)| scenario)
@@ -217,9 +233,9 @@ pub fn fuzz(arguments: &FuzzArgs) -> Result<u8, Usage> {
     if let Some(path) = &arguments.report {
         super::check_writable(path)?;
     }
-    let stop = Stop::new()?;
+    let stop = Stop::new(budget)?;
     // The last tenth of the budget is kept for shrinking and writing what the sweep found.
-    let sweep_budget = arguments.budget - arguments.budget / 10;
+    let sweep_budget = budget - budget / 10;
     let mut results = Vec::new();
     for (index, scenario) in selected.iter().enumerate() {
         let remaining = sweep_budget.saturating_sub(stop.elapsed());
@@ -303,7 +319,7 @@ fn report(arguments: &FuzzArgs, results: &[ScenarioResult], stop: &Stop) -> Resu
 /// than a known one), shrinking only while the budget lasts and not at all once
 /// interrupted; in `results` order.
 fn record_all(arguments: &FuzzArgs, results: &[ScenarioResult], stop: &Stop) -> Vec<Vec<Recorded>> {
-    let keep_going = || stop.may_shrink(arguments.budget);
+    let keep_going = || stop.may_shrink();
     let mut recorded: Vec<Vec<Recorded>> = results.iter().map(|_| Vec::new()).collect();
     for expectation in [Expectation::Holds, Expectation::Caught] {
         for (index, result) in results.iter().enumerate() {
@@ -343,7 +359,7 @@ fn scenario_json(
         .collect();
     json!({"id": result.scenario.id, "expectation": result.scenario.expectation.to_string(),
         "seeds": result.seeds, "resume": resume_range(result, arguments),
-        "failures": failures})
+        "sometimes": result.coverage, "failures": failures})
 }
 
 /// One scenario's lines of the summary.
@@ -391,11 +407,12 @@ fn print_scenario(
 /// at once, as if no handler were installed).
 struct Stop {
     stopwatch: Stopwatch,
+    budget: Duration,
     interrupted: Arc<AtomicBool>,
 }
 
 impl Stop {
-    fn new() -> Result<Stop, Usage> {
+    fn new(budget: Duration) -> Result<Stop, Usage> {
         let interrupted = Arc::new(AtomicBool::new(false));
         for signal in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
             let cannot = |error: std::io::Error| Usage(format!("cannot handle signals: {error}"));
@@ -405,6 +422,7 @@ impl Stop {
         }
         Ok(Stop {
             stopwatch: Stopwatch::start(),
+            budget,
             interrupted,
         })
     }
@@ -417,9 +435,9 @@ impl Stop {
         self.stopwatch.elapsed()
     }
 
-    /// Whether shrinking may try another candidate: within `budget`, not interrupted.
-    fn may_shrink(&self, budget: Duration) -> bool {
-        !self.interrupted() && self.elapsed() < budget
+    /// Whether shrinking may try another candidate: within the budget, not interrupted.
+    fn may_shrink(&self) -> bool {
+        !self.interrupted() && self.elapsed() < self.budget
     }
 }
 

@@ -34,6 +34,7 @@ pub mod check;
 pub mod confirm;
 pub mod conformance;
 pub mod fuzz;
+pub mod merge;
 pub mod replay;
 pub mod run;
 
