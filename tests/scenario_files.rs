@@ -382,3 +382,44 @@ fn sizes_and_durations_above_their_limits_are_refused_naming_the_field() {
     let error = file::parse(&long, "long.toml").expect_err("too many draws");
     assert!(error.contains("node-seconds of random episodes"), "{error}");
 }
+
+/// A bound that stops a run ends it quietly: the failure is reported and nothing else
+/// reaches stderr (the bound used to unwind the process that hit it, and madsim printed the
+/// task's context for each such unwinding).
+#[test]
+fn a_bound_that_stops_a_run_leaves_stderr_empty() {
+    let guarded = committed("role_sync/guarded.toml");
+    let events = guarded
+        .lines()
+        .find(|line| line.starts_with("events_max"))
+        .expect("a bound");
+    let wall = guarded
+        .lines()
+        .find(|line| line.starts_with("wall_max"))
+        .expect("a bound");
+    let cases = [
+        (
+            guarded.replacen(events, "events_max = 50", 1),
+            "its event bound",
+        ),
+        (
+            guarded.replacen(wall, "wall_max = \"1ms\"", 1),
+            "its wall-clock bound",
+        ),
+    ];
+    for (index, (contents, bound)) in cases.into_iter().enumerate() {
+        let directory = scratch_dir(&format!("quiet-bound-{index}"));
+        let path = directory.join("bound.toml");
+        write(&path, &contents);
+        let file = path.to_str().expect("utf-8");
+        let output = syncsim_in(
+            &directory,
+            &["run", "--file", file, "--seed", "0", "--no-shrink"],
+        );
+        let (stdout, stderr) = (text(&output.stdout), text(&output.stderr));
+        assert_eq!(output.status.code(), Some(1), "{stdout}");
+        assert!(stdout.contains(bound), "{stdout}");
+        assert_eq!(stderr, "", "nothing but the report");
+        let _ = std::fs::remove_dir_all(directory);
+    }
+}

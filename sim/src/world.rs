@@ -262,6 +262,11 @@ pub(crate) struct DrawnRequestFaults {
 /// Panic payload that aborts a run whose failure is already recorded.
 pub(crate) struct RunAborted;
 
+/// Actions (events a process tries to record) after the run failed before the process is
+/// taken for a runaway that never yields, and unwound. Far above what processes do between
+/// two yields; low enough that the unwinding comes within milliseconds.
+const RUNAWAY_ACTIONS_MAX: u64 = 100_000;
+
 /// The shared state of one run.
 pub(crate) struct World {
     pub(crate) seed: Seed,
@@ -278,6 +283,8 @@ pub(crate) struct World {
     events_max: u64,
     event_count: AtomicU64,
     wall_timeout: AtomicBool,
+    /// Events processes tried to record after the run failed (`stop_a_runaway`).
+    actions_after_failure: AtomicU64,
     /// Whether the run keeps its services' ground truth for tools after it ends
     /// (`Case::run_keeping_services`): services may then record more than properties read.
     keeps_services: AtomicBool,
@@ -334,6 +341,7 @@ impl World {
             events_max,
             event_count: AtomicU64::new(0),
             wall_timeout: AtomicBool::new(false),
+            actions_after_failure: AtomicU64::new(0),
             keeps_services: AtomicBool::new(false),
             wake: Mutex::new(None),
             http: crate::services::http::Endpoints::default(),
@@ -369,20 +377,19 @@ impl World {
         peer: Option<&str>,
         detail: String,
     ) {
-        if self.wall_timeout.load(Ordering::Relaxed) {
-            self.fail_and_abort(
-                FailureClass::Liveness,
-                bound::WALL_TIME,
-                "the wall-clock bound ran out".into(),
-            );
+        if self.wall_timeout.load(Ordering::Relaxed) && !self.failed() {
+            let reason = "the wall-clock bound ran out".to_string();
+            self.fail(FailureClass::Liveness, bound::WALL_TIME, reason);
         }
         if self.failed() {
+            self.stop_a_runaway();
             return;
         }
         let count = self.event_count.fetch_add(1, Ordering::Relaxed) + 1;
         if count > self.events_max {
             let reason = format!("more than {} trace events", self.events_max);
-            self.fail_and_abort(FailureClass::Liveness, bound::EVENTS, reason);
+            self.fail(FailureClass::Liveness, bound::EVENTS, reason);
+            return;
         }
         let event = Event {
             time: rt::now(),
@@ -483,11 +490,16 @@ impl World {
         self.wake_supervisor();
     }
 
-    /// Fails the run and unwinds out of it at once: for bounds that a runaway process would
-    /// otherwise never let the supervisor notice.
-    fn fail_and_abort(&self, class: FailureClass, property: &str, reason: String) -> ! {
-        self.fail(class, property, reason);
-        std::panic::panic_any(RunAborted);
+    /// After a failure (a bound hit), the supervisor ends the run at its next turn, quietly:
+    /// processes keep going until they yield, their events no longer recorded. A process that
+    /// acts on and on without ever yielding would never give it that turn, so after
+    /// `RUNAWAY_ACTIONS_MAX` actions it is unwound (madsim then prints the task's context on
+    /// stderr: the one bound exit that does).
+    fn stop_a_runaway(&self) {
+        let actions = self.actions_after_failure.fetch_add(1, Ordering::Relaxed) + 1;
+        if actions > RUNAWAY_ACTIONS_MAX {
+            std::panic::panic_any(RunAborted);
+        }
     }
 
     pub(crate) fn abort_for_wall_time(&self) {
