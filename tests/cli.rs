@@ -337,6 +337,46 @@ fn an_interrupted_fuzz_writes_what_it_found() {
     }
 }
 
+/// A fuzz whose reader went away (`syncsim fuzz ... | head -1` after the pipe closed)
+/// still writes its replay files and report before it notices, then ends quietly.
+#[test]
+#[allow(clippy::disallowed_methods)] // Scratch files of the test, outside any run.
+fn a_fuzz_with_a_closed_stdout_still_writes_what_it_found() {
+    let directory = scratch_dir("fuzz-closed-stdout");
+    let _ = std::fs::remove_dir_all(&directory);
+    let committed = crate::scenario_files::committed("counter/unguarded.toml");
+    let holds = committed.replace("expectation = \"caught\"", "expectation = \"holds\"");
+    std::fs::create_dir_all(directory.join("mine")).expect("a scratch directory");
+    std::fs::write(directory.join("mine/holds.toml"), holds).expect("a scenario file");
+    let report = directory.join("report.json");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_syncsim"))
+        .args([
+            "fuzz",
+            "--budget",
+            "2s",
+            "--jobs",
+            "1",
+            "--no-shrink",
+            "--dir",
+        ])
+        .arg(directory.join("mine"))
+        .arg("--report")
+        .arg(&report)
+        .env("SYNCSIM_FAILURES_DIR", directory.join("failures"))
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("the syncsim binary runs");
+    drop(child.stdout.take());
+    let output = child.wait_with_output().expect("it ends");
+    assert_eq!(output.status.code(), Some(141), "{}", text(&output.stderr));
+    let report = std::fs::read_to_string(&report).expect("the report is written");
+    assert!(report.contains("\"failures\""), "{report}");
+    let files = std::fs::read_dir(directory.join("failures")).expect("replay files");
+    assert!(files.count() > 0);
+    let _ = std::fs::remove_dir_all(&directory);
+}
+
 /// `fuzz merge`: three shard reports of a range merge into what one unsharded sweep of the
 /// same range reports (seeds, `sometimes` hits, failures), and a report passed twice is
 /// named as overlapping (exit 1).
