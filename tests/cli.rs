@@ -285,6 +285,19 @@ fn fuzz_shrinks_within_its_budget() {
     let _ = std::fs::remove_dir_all(failures);
 }
 
+/// A fresh scratch directory whose `mine/` holds counter/unguarded filed as `holds`: a
+/// scenario that fails seed after seed, and every failure of which a sweep keeps.
+#[allow(clippy::disallowed_methods)] // Scratch files of the test, outside any run.
+fn unguarded_filed_as_holds(name: &str) -> PathBuf {
+    let directory = scratch_dir(name);
+    let _ = std::fs::remove_dir_all(&directory);
+    let committed = crate::scenario_files::committed("counter/unguarded.toml");
+    let holds = committed.replace("expectation = \"caught\"", "expectation = \"holds\"");
+    std::fs::create_dir_all(directory.join("mine")).expect("a scratch directory");
+    std::fs::write(directory.join("mine/holds.toml"), holds).expect("a scenario file");
+    directory
+}
+
 /// SIGINT or SIGTERM stops a sweep at once: what it found is written (unshrunk, said so),
 /// the report and the resume lines too. Here a counter scenario without a guard, filed as
 /// `holds`, fails seed after seed for a ten-minute budget until the signal comes.
@@ -292,12 +305,7 @@ fn fuzz_shrinks_within_its_budget() {
 #[allow(clippy::disallowed_methods)] // Scratch files of the test, outside any run.
 fn an_interrupted_fuzz_writes_what_it_found() {
     for signal in ["-INT", "-TERM"] {
-        let directory = scratch_dir(&format!("interrupted{signal}"));
-        let _ = std::fs::remove_dir_all(&directory);
-        let committed = crate::scenario_files::committed("counter/unguarded.toml");
-        let holds = committed.replace("expectation = \"caught\"", "expectation = \"holds\"");
-        std::fs::create_dir_all(directory.join("mine")).expect("a scratch directory");
-        std::fs::write(directory.join("mine/holds.toml"), holds).expect("a scenario file");
+        let directory = unguarded_filed_as_holds(&format!("interrupted{signal}"));
         let report = directory.join("report.json");
         let child = Command::new(env!("CARGO_BIN_EXE_syncsim"))
             .args(["fuzz", "--budget", "10m", "--jobs", "1", "--dir"])
@@ -342,12 +350,7 @@ fn an_interrupted_fuzz_writes_what_it_found() {
 #[test]
 #[allow(clippy::disallowed_methods)] // Scratch files of the test, outside any run.
 fn a_fuzz_with_a_closed_stdout_still_writes_what_it_found() {
-    let directory = scratch_dir("fuzz-closed-stdout");
-    let _ = std::fs::remove_dir_all(&directory);
-    let committed = crate::scenario_files::committed("counter/unguarded.toml");
-    let holds = committed.replace("expectation = \"caught\"", "expectation = \"holds\"");
-    std::fs::create_dir_all(directory.join("mine")).expect("a scratch directory");
-    std::fs::write(directory.join("mine/holds.toml"), holds).expect("a scenario file");
+    let directory = unguarded_filed_as_holds("fuzz-closed-stdout");
     let report = directory.join("report.json");
     let mut child = Command::new(env!("CARGO_BIN_EXE_syncsim"))
         .args([
@@ -428,6 +431,68 @@ fn shard_reports_merge_into_one_sweep() {
     let (code, twice) = merged(&["shard0.json", "shard0.json"]);
     assert_eq!(code, Some(1), "{twice}");
     assert!(twice.contains("OVERLAP: seed 0 is in"), "{twice}");
+    let _ = std::fs::remove_dir_all(&directory);
+}
+
+/// Failures merge by property and shrunk plan: two shards of an unguarded counter (filed
+/// `holds`, so every failure is shrunk and kept) merge into the groups of one unsharded
+/// sweep, with their seeds; a regression seed that a resumed sweep ran again is no overlap.
+#[test]
+#[allow(clippy::disallowed_methods)] // Scratch files of the test, outside any run.
+fn failures_merge_by_plan_and_regressions_are_no_overlap() {
+    let directory = unguarded_filed_as_holds("merge-failures");
+    let path = |name: &str| directory.join(name).to_str().expect("utf-8").to_string();
+    let mine = path("mine");
+    for (shard, name) in [
+        (Some("1/2"), "a.json"),
+        (Some("2/2"), "b.json"),
+        (None, "c.json"),
+    ] {
+        let report = path(name);
+        let mut args = vec!["fuzz", "--dir", &mine, "--seeds", "0..40", "--budget", "5m"];
+        args.extend(["--report", &report]);
+        if let Some(shard) = shard {
+            args.extend(["--shard", shard]);
+        }
+        let output = syncsim_in(&directory.join("failures"), &args);
+        assert_eq!(
+            output.status.code(),
+            Some(1),
+            "holds fails: {}",
+            text(&output.stdout)
+        );
+    }
+    let merge = |names: &[&str]| {
+        let mut args = vec!["fuzz".to_string(), "merge".to_string()];
+        args.extend(names.iter().map(|name| path(name)));
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        text(&syncsim_in(&directory, &args).stdout)
+    };
+    let (shards, whole) = (merge(&["a.json", "b.json"]), merge(&["c.json"]));
+    let failures = |text: &str| -> Vec<String> {
+        let lines = text
+            .lines()
+            .filter(|line| line.trim_start().starts_with("failure"));
+        lines.map(str::to_string).collect()
+    };
+    assert!(!failures(&whole).is_empty(), "{whole}");
+    assert_eq!(failures(&shards), failures(&whole));
+    // Seed 15 (shard 2/2) and seed 24 (shard 1/2) shrink to the same plan: one group.
+    let across = "0x000000000000000f, 0x0000000000000018";
+    assert!(shards.contains(across), "{shards}");
+    // A sweep and its resumed sweep both ran the committed regression seed 15.
+    let report = |seeds: &str| {
+        format!(
+            "{{\"shard\": null, \"scenarios\": [{{\"id\": \"counter/unguarded\", \
+             \"expectation\": \"holds\", \"seeds\": [{seeds}], \"regressions\": [15], \
+             \"failures\": []}}]}}"
+        )
+    };
+    std::fs::write(path("first.json"), report("15, 0, 1, 2")).expect("a report");
+    std::fs::write(path("resumed.json"), report("15, 3, 4")).expect("a report");
+    let resumed = merge(&["first.json", "resumed.json"]);
+    assert!(!resumed.contains("OVERLAP"), "{resumed}");
+    assert!(resumed.contains("6 seed(s) from 0 to 15"), "{resumed}");
     let _ = std::fs::remove_dir_all(&directory);
 }
 

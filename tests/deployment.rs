@@ -34,6 +34,18 @@ fn workers_lease_for_as_long_as_the_scenario_deploys_them() {
     let outcome = longer.case().run(Seed(0));
     assert!(trace_has(&outcome, "lease_micros: 5000000"));
     assert!(!trace_has(&outcome, "lease_micros: 2000000"));
+    // A field left out keeps the deployed value (it was refused as missing).
+    let partial = with_deployment(
+        "org_sync/blind_upsert.toml",
+        "[model.config.worker]
+lease = \"5s\"",
+    );
+    let config: syncsim::models::org_sync::OrgSyncConfig =
+        partial.model.config_as().expect("org_sync");
+    assert_eq!(
+        config.worker.poll_interval,
+        std::time::Duration::from_millis(50)
+    );
 }
 
 #[test]

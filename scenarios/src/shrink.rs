@@ -315,12 +315,16 @@ pub fn shrink_while(
     };
     // proptest's shrink loop, restarted whenever a dimension is exhausted so the next one
     // gets its turn.
-    let mut stopped = false;
-    let mut may_run = |run_count: u32| {
-        stopped |= run_count < run_count_max && !keep_going();
-        run_count < run_count_max && !stopped
+    let stopped = std::cell::Cell::new(false);
+    // Asked only before a candidate is run: a search that ends on its own is not "stopped".
+    let may_run = |run_count: u32| {
+        if run_count >= run_count_max || stopped.get() {
+            return false;
+        }
+        stopped.set(!keep_going());
+        !stopped.get()
     };
-    while may_run(run_count) && tree.simplify() {
+    while run_count < run_count_max && !stopped.get() && tree.simplify() {
         while may_run(run_count) {
             run_count += 1;
             let spec = candidate(&base, &requests, &tree.current());
@@ -353,7 +357,7 @@ pub fn shrink_while(
         spec,
         outcome,
         run_count,
-        stopped,
+        stopped: stopped.get(),
     }
 }
 

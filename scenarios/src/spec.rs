@@ -189,6 +189,15 @@ impl ScenarioSpec {
             let message = format!("scenario id {:?} must read {prefix}[/<shape>]", self.id);
             return Err(CaseError(message));
         }
+        for (name, values) in &self.parameters {
+            crate::limits::check(values).map_err(|(path, problem)| {
+                let field = crate::limits::display_path(&path);
+                CaseError(format!(
+                    "{}: parameters of {name:?}: `{field}`: {problem}",
+                    self.id
+                ))
+            })?;
+        }
         select_properties(self.model.model(), &self.properties, &self.parameters)
             .map_err(|problem| CaseError(format!("{}: properties: {problem}", self.id)))?;
         self.case().validate()

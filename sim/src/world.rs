@@ -492,9 +492,11 @@ impl World {
 
     /// After a failure (a bound hit), the supervisor ends the run at its next turn, quietly:
     /// processes keep going until they yield, their events no longer recorded. A process that
-    /// acts on and on without ever yielding would never give it that turn, so after
-    /// `RUNAWAY_ACTIONS_MAX` actions it is unwound (madsim then prints the task's context on
-    /// stderr: the one bound exit that does).
+    /// acts on and on without ever yielding would never give it that turn, so once the
+    /// processes together acted `RUNAWAY_ACTIONS_MAX` times after the failure, the one acting
+    /// is unwound (madsim then prints the task's context on stderr: the one bound exit that
+    /// does). Counted over all processes, not per task: the supervisor is woken at the
+    /// failure, so healthy processes act only a few times before its turn.
     fn stop_a_runaway(&self) {
         let actions = self.actions_after_failure.fetch_add(1, Ordering::Relaxed) + 1;
         if actions > RUNAWAY_ACTIONS_MAX {

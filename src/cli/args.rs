@@ -300,7 +300,8 @@ pub struct MergeArgs {
     /// The shard reports (`fuzz --report`), one per shard.
     #[arg(required = true)]
     pub reports: Vec<PathBuf>,
-    /// Write the merged report here (JSON, the shape of one unsharded `--report`).
+    /// Write the merge here as JSON (per scenario: seeds, gaps, overlaps, `sometimes` hits,
+    /// failure groups, resume lines).
     #[arg(long)]
     pub out: Option<PathBuf>,
 }

@@ -10,7 +10,7 @@
 //! lines, and exits 130; a second signal ends the process at once.
 
 use std::collections::BTreeMap;
-use std::io::IsTerminal;
+use std::io::{IsTerminal, Write as _};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -64,7 +64,11 @@ impl SeedSource {
     /// Where a sweep that ran this source's first `ran_count` seeds resumes: the first
     /// range seed it did not run (the regressions run again first on a resumed sweep).
     fn resume_after(&self, ran_count: usize) -> Option<Seed> {
-        let range_count = ran_count.saturating_sub(self.regressions.len());
+        if ran_count < self.regressions.len() {
+            // A regression seed not run yet may lie at the range's start: resume from there.
+            return (self.first < self.end).then_some(Seed(self.first));
+        }
+        let range_count = ran_count - self.regressions.len();
         self.nth_of_range(range_count as u64)
     }
 
@@ -101,6 +105,9 @@ struct ScenarioResult {
     resume: Option<Seed>,
     /// For each `sometimes` property, the runs that hit it.
     coverage: BTreeMap<String, u64>,
+    /// The committed regression seeds among `seeds`: every sweep (a resumed one too) runs
+    /// them again, so `fuzz merge` does not count them as overlaps.
+    regressions: Vec<Seed>,
 }
 
 /// Runs `source`'s seeds of `scenario` on `jobs` threads until its share of the budget is
@@ -161,12 +168,17 @@ fn sweep(
     if scenario.expectation == Expectation::Caught {
         failures.truncate(1);
     }
+    let regressions = (source.regressions.iter())
+        .filter(|seed| seeds.binary_search(seed).is_ok())
+        .copied()
+        .collect();
     ScenarioResult {
         scenario: scenario.clone(),
         seeds,
         failures,
         resume,
         coverage: coverage.into_inner().expect("threads joined"),
+        regressions,
     }
 }
 
@@ -243,7 +255,9 @@ pub fn fuzz(arguments: &FuzzArgs) -> Result<u8, Usage> {
         let source = SeedSource::new(scenario, arguments);
         let result = sweep(scenario, &source, (share, &stop.interrupted), jobs);
         if !std::io::stderr().is_terminal() {
-            eprintln!(
+            // A closed stderr must not end the sweep before it writes what it found.
+            let _ = writeln!(
+                std::io::stderr(),
                 "{}: {} run, {} failure(s)",
                 scenario.id,
                 result.seeds.len(),
@@ -277,7 +291,7 @@ fn report(arguments: &FuzzArgs, results: &[ScenarioResult], stop: &Stop) -> Resu
         let document = json!({"shard": shard, "interrupted": interrupted, "scenarios": scenarios});
         let text = serde_json::to_string_pretty(&document).expect("JSON values serialize");
         if let Err(Usage(error)) = write_file(path, &text) {
-            eprintln!("error: {error}");
+            let _ = writeln!(std::io::stderr(), "error: {error}");
             write_failed = true;
         }
     }
@@ -301,7 +315,8 @@ fn report(arguments: &FuzzArgs, results: &[ScenarioResult], stop: &Stop) -> Resu
         results.len() - holds_failed_count
     );
     if write_failed {
-        eprintln!("error: some of what the sweep found could not be written (see above)");
+        let what = "some of what the sweep found could not be written (see above)";
+        let _ = writeln!(std::io::stderr(), "error: {what}");
     }
     if stop.interrupted() {
         say!("fuzz: interrupted; what it found is written; the resume lines say where to go on");
@@ -359,7 +374,8 @@ fn scenario_json(
         .collect();
     json!({"id": result.scenario.id, "expectation": result.scenario.expectation.to_string(),
         "seeds": result.seeds, "resume": resume_range(result, arguments),
-        "sometimes": result.coverage, "failures": failures})
+        "sometimes": result.coverage, "regressions": result.regressions,
+        "failures": failures})
 }
 
 /// One scenario's lines of the summary.
@@ -463,6 +479,8 @@ mod tests {
             (vec![5, 300], (1, 1), (0, 100)),
             (vec![4, 7, 30, 31], (2, 3), (0, 60)),
             (vec![0, 59], (1, 2), (10, 60)),
+            (vec![0], (1, 1), (0, 10)),
+            (vec![4, 9], (1, 5), (0, 30)),
         ];
         for (regressions, shard, range) in cases {
             let regressions: Vec<Seed> = regressions.into_iter().map(Seed).collect();

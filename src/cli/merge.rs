@@ -2,11 +2,12 @@
 //! one unsharded sweep would report.
 //!
 //! Per scenario: the seeds covered (a seed in two reports is an overlap: the shards were
-//! not disjoint, exit 1; seeds missing between the lowest and highest covered are gaps,
-//! listed as ranges), the `sometimes` hit counts summed, the failures grouped by property
-//! and shrunk plan (read from each failure's replay file: a plan found on several shards is
-//! one group), and each report's resume line. `--out` writes the merge as one report. Not
-//! here: re-running anything; a report is trusted as its sweep wrote it.
+//! not disjoint, exit 1; a regression seed is not, as every sweep runs them, a resumed one
+//! too; seeds missing between the lowest and highest covered are gaps, listed as ranges),
+//! the `sometimes` hit counts summed, the failures grouped by property and shrunk plan (read
+//! from each failure's replay file: a plan found on several shards is one group), and each
+//! report's resume line. `--out` writes the merge as JSON. Not here: re-running anything; a
+//! report is trusted as its sweep wrote it.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
@@ -40,6 +41,9 @@ struct ScenarioReport {
     resume: Option<String>,
     #[serde(default)]
     sometimes: BTreeMap<String, u64>,
+    /// Committed regression seeds among `seeds` (every sweep runs them: no overlap).
+    #[serde(default)]
+    regressions: Vec<Seed>,
     failures: Vec<FailureReport>,
 }
 
@@ -63,6 +67,8 @@ struct Merged {
     seeds: BTreeMap<u64, usize>,
     /// Seeds two reports both covered: (seed, first report, second report).
     overlaps: Vec<(u64, usize, usize)>,
+    /// Regression seeds: run by every sweep, so in two reports they are no overlap.
+    regressions: BTreeSet<u64>,
     sometimes: BTreeMap<String, u64>,
     /// (property, shrunk plan) to the seeds that failed so.
     failures: BTreeMap<(String, String), Vec<Seed>>,
@@ -114,8 +120,12 @@ fn add(merged: &mut BTreeMap<String, Merged>, index: usize, report: &Report) -> 
                 scenario.id, entry.expectation, scenario.expectation
             )));
         }
+        entry
+            .regressions
+            .extend(scenario.regressions.iter().map(|seed| seed.0));
         for seed in &scenario.seeds {
-            if let Some(first) = entry.seeds.insert(seed.0, index) {
+            let again = entry.seeds.insert(seed.0, index);
+            if let Some(first) = again.filter(|_| !entry.regressions.contains(&seed.0)) {
                 entry.overlaps.push((seed.0, first, index));
             }
         }
@@ -201,6 +211,8 @@ fn print(merged: &BTreeMap<String, Merged>, reports: &[Report], paths: &[PathBuf
             say!("  sometimes {hits:>6}/{count} run(s)  {name}");
         }
         for ((property, plan), seeds) in &scenario.failures {
+            let mut seeds = seeds.clone();
+            seeds.sort();
             let seeds: Vec<String> = seeds.iter().map(ToString::to_string).collect();
             say!("  failure `{property}`, {plan}: seed(s) {}", shown(&seeds));
         }
@@ -234,7 +246,8 @@ fn shown(items: &[String]) -> String {
     text
 }
 
-/// The merge as one report (the shape of `fuzz --report`, with the failures' groups).
+/// The merge as JSON: per scenario the seeds, gaps, overlaps, `sometimes` hits, failure
+/// groups and resume lines (its own shape, not a `--report`'s: merge reads reports only).
 fn as_report(merged: &BTreeMap<String, Merged>, reports: &[Report]) -> serde_json::Value {
     let scenarios: Vec<serde_json::Value> = merged
         .iter()

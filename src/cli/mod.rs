@@ -104,7 +104,7 @@ pub fn seed_command(id: &str, file: Option<&std::path::Path>, seed: crate::sim::
 /// Exit codes: 0 when every expectation is met (or a replay reproduced its failure), 1 when
 /// a run fails, an expectation is not met or a replay does not reproduce, 2 on bad input
 /// (unknown scenario, malformed seed, range, budget, shard, replay or scenario file, unknown
-/// flag).
+/// flag), 130 when an interrupted `fuzz` wrote what it found, 141 when stdout closed early.
 pub fn main() -> std::process::ExitCode {
     use clap::Parser as _;
     exit_code(dispatch(args::Cli::parse().command.unwrap_or_default()))
@@ -112,11 +112,13 @@ pub fn main() -> std::process::ExitCode {
 
 /// [`main`] for a crate whose catalog is its own scenario files: `check`, `list`, `fuzz` and
 /// `run <id>` read the files under `catalog_dir` when no `--dir` is given (a `--dir` still
-/// wins). The built-in catalog is then not used.
+/// wins), or under `SYNCSIM_CATALOG_DIR` when it is set (a binary moved away from the
+/// checkout it was built in). The built-in catalog is then not used.
 pub fn main_with(catalog_dir: impl Into<PathBuf>) -> std::process::ExitCode {
     use clap::Parser as _;
     let mut command = args::Cli::parse().command.unwrap_or_default();
-    command.default_dir(catalog_dir.into());
+    let from_environment = std::env::var_os("SYNCSIM_CATALOG_DIR").map(PathBuf::from);
+    command.default_dir(from_environment.unwrap_or_else(|| catalog_dir.into()));
     exit_code(dispatch(command))
 }
 

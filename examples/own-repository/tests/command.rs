@@ -59,3 +59,25 @@ fn run_by_id_fails_and_its_replay_reproduces() {
         String::from_utf8_lossy(&replayed.stdout)
     );
 }
+
+/// `SYNCSIM_CATALOG_DIR` points the command at another scenario directory (a binary moved
+/// away from the checkout it was built in).
+#[test]
+fn the_catalog_directory_can_be_moved() {
+    let moved = std::env::temp_dir().join(format!("tally-sim-catalog-{}", std::process::id()));
+    std::fs::create_dir_all(&moved).expect("a scratch directory");
+    let blind = concat!(env!("CARGO_MANIFEST_DIR"), "/scenarios/blind.toml");
+    std::fs::copy(blind, moved.join("blind.toml")).expect("a scenario file");
+    let output = command()
+        .arg("list")
+        .env("SYNCSIM_CATALOG_DIR", &moved)
+        .output()
+        .expect("the command runs");
+    let _ = std::fs::remove_dir_all(&moved);
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(stdout.contains("tally/blind"), "{stdout}");
+    assert!(
+        !stdout.contains("tally/compare_and_set"),
+        "only the moved directory: {stdout}"
+    );
+}

@@ -285,7 +285,6 @@ impl ModelConfig for CampaignControlConfig {
         })
     }
 
-    /// The workload knobs shrinking may lower, with their floors.
     /// Messages are rows of the setup, and their ids are `campaign * 10_000 + index`.
     fn check_limits(&self) -> Result<(), String> {
         if self.messages_per_campaign >= 10_000 {
@@ -303,6 +302,7 @@ impl ModelConfig for CampaignControlConfig {
         ])
     }
 
+    /// The workload knobs shrinking may lower, with their floors.
     fn knobs(&self) -> Vec<Knob> {
         vec![
             Knob::new("campaign_count", 1, u64::from(self.campaign_count)),

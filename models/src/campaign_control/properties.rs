@@ -141,14 +141,14 @@ fn dispatches(history: &History) -> Vec<Dispatch> {
 fn pause_honoured(history: &History, bound: Duration, healthy_only: bool) -> Verdict {
     let down = broker_down(history);
     let sent = dispatches(history);
-    let bound_micros = bound.as_micros() as i64;
+    let bound_micros = i64::try_from(bound.as_micros()).unwrap_or(i64::MAX);
     for (campaign, steps) in transitions(history) {
         for (index, (status, at)) in steps.iter().enumerate() {
             if status != "PAUSED" {
                 continue;
             }
             let until = steps.get(index + 1).map_or(i64::MAX, |(_, next)| *next);
-            let window = (*at as u64, (*at + bound_micros) as u64);
+            let window = (*at as u64, at.saturating_add(bound_micros) as u64);
             let unhealthy = down
                 .iter()
                 .any(|(from, to)| *from < window.1 && *to > window.0);
@@ -157,7 +157,8 @@ fn pause_honoured(history: &History, bound: Duration, healthy_only: bool) -> Ver
             }
             let late = sent.iter().find(|dispatch| {
                 let time = dispatch.time.as_micros() as i64;
-                dispatch.campaign_id == campaign && time > *at + bound_micros && time < until
+                let after_bound = time > at.saturating_add(bound_micros);
+                dispatch.campaign_id == campaign && after_bound && time < until
             });
             if let Some(dispatch) = late {
                 return Verdict::violated(format!(

@@ -133,7 +133,7 @@ pub struct JourneySessionsConfig {
     pub mutation: Option<Mutation>,
     /// Deployment: how the Temporal-like workers lease and poll. Default: 10 s leases and a
     /// 1 s poll; a scenario's `[model.config.worker]` changes them.
-    #[serde(default = "deployed_worker")]
+    #[serde(default = "deployed_worker", deserialize_with = "worker_over_deployed")]
     pub worker: WorkerConfig,
     /// Deployment: the Postgres server's settings (`deadlock_timeout_micros`, TCP
     /// keepalives, ...). Default: PostgreSQL 15's on Linux; a scenario's
@@ -188,6 +188,14 @@ pub fn deployed_worker() -> WorkerConfig {
     }
 }
 
+/// Reads a scenario's `worker` table over `deployed_worker()`: a field left out keeps the
+/// deployed value.
+fn worker_over_deployed<'de, D: serde::Deserializer<'de>>(
+    deserializer: D,
+) -> Result<WorkerConfig, D::Error> {
+    crate::deployed::over(deserializer, deployed_worker(), "worker")
+}
+
 impl ModelConfig for JourneySessionsConfig {
     const NAME: &'static str = "journey_sessions";
     const ENTITY_KNOB: &'static str = "journey_count";
@@ -202,8 +210,6 @@ impl ModelConfig for JourneySessionsConfig {
         })
     }
 
-    /// The workload knobs shrinking may lower, with their floors. Deletions and legacy
-    /// contacts come first, so fewer journeys are tried once they are gone.
     /// Every journey's nodes are built at setup.
     fn check_limits(&self) -> Result<(), String> {
         syncsim_sim::limits::setup_at_most(&[
@@ -212,6 +218,8 @@ impl ModelConfig for JourneySessionsConfig {
         ])
     }
 
+    /// The workload knobs shrinking may lower, with their floors. Deletions and legacy
+    /// contacts come first, so fewer journeys are tried once they are gone.
     fn knobs(&self) -> Vec<Knob> {
         vec![
             Knob::new(

@@ -110,7 +110,7 @@ pub struct OrgSyncConfig {
     /// Deployment: how the Temporal-like workers lease and poll. Default: leases long
     /// enough for one apply (2 s; a worker paused longer loses its org to another) and a
     /// 50 ms poll; a scenario's `[model.config.worker]` changes them.
-    #[serde(default = "deployed_worker")]
+    #[serde(default = "deployed_worker", deserialize_with = "worker_over_deployed")]
     pub worker: WorkerConfig,
     /// Deployment: the apply activity's retry policy. Default: Temporal's (unlimited
     /// attempts, 1 s initial interval, coefficient 2, 100 s maximum: docs/workflow.md); a
@@ -179,6 +179,14 @@ pub fn deployed_worker() -> WorkerConfig {
         lease: std::time::Duration::from_secs(2),
         poll_interval: std::time::Duration::from_millis(50),
     }
+}
+
+/// Reads a scenario's `worker` table over `deployed_worker()`: a field left out keeps the
+/// deployed value.
+fn worker_over_deployed<'de, D: serde::Deserializer<'de>>(
+    deserializer: D,
+) -> Result<WorkerConfig, D::Error> {
+    crate::deployed::over(deserializer, deployed_worker(), "worker")
 }
 
 fn is_forever(policy: &RetryPolicy) -> bool {

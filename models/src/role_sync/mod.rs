@@ -210,7 +210,6 @@ impl ModelConfig for RoleSyncConfig {
         })
     }
 
-    /// The workload knobs shrinking may lower, with their floors.
     /// Every school's roles (its owner, teachers and students) are built at setup.
     fn check_limits(&self) -> Result<(), String> {
         let per_school =
@@ -224,6 +223,7 @@ impl ModelConfig for RoleSyncConfig {
         ])
     }
 
+    /// The workload knobs shrinking may lower, with their floors.
     fn knobs(&self) -> Vec<Knob> {
         vec![
             Knob::new("school_count", 1, u64::from(self.school_count)),
