@@ -298,6 +298,33 @@ fn unguarded_filed_as_holds(name: &str) -> PathBuf {
     directory
 }
 
+/// `fuzz` over `directory/mine` on one job with `extra` arguments, its report and replay
+/// files under `directory`, its output piped.
+fn spawn_fuzz(directory: &std::path::Path, extra: &[&str]) -> std::process::Child {
+    Command::new(env!("CARGO_BIN_EXE_syncsim"))
+        .args(["fuzz", "--jobs", "1", "--dir"])
+        .arg(directory.join("mine"))
+        .arg("--report")
+        .arg(directory.join("report.json"))
+        .args(extra)
+        .env("SYNCSIM_FAILURES_DIR", directory.join("failures"))
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("the syncsim binary runs")
+}
+
+/// The report a `spawn_fuzz` sweep wrote, after checking it wrote replay files too; the
+/// scratch directory is removed.
+#[allow(clippy::disallowed_methods)] // Scratch files of the test, outside any run.
+fn written(directory: &std::path::Path) -> String {
+    let report = std::fs::read_to_string(directory.join("report.json")).expect("a report");
+    let files = std::fs::read_dir(directory.join("failures")).expect("replay files");
+    assert!(files.count() > 0);
+    let _ = std::fs::remove_dir_all(directory);
+    report
+}
+
 /// SIGINT or SIGTERM stops a sweep at once: what it found is written (unshrunk, said so),
 /// the report and the resume lines too. Here a counter scenario without a guard, filed as
 /// `holds`, fails seed after seed for a ten-minute budget until the signal comes.
@@ -306,17 +333,7 @@ fn unguarded_filed_as_holds(name: &str) -> PathBuf {
 fn an_interrupted_fuzz_writes_what_it_found() {
     for signal in ["-INT", "-TERM"] {
         let directory = unguarded_filed_as_holds(&format!("interrupted{signal}"));
-        let report = directory.join("report.json");
-        let child = Command::new(env!("CARGO_BIN_EXE_syncsim"))
-            .args(["fuzz", "--budget", "10m", "--jobs", "1", "--dir"])
-            .arg(directory.join("mine"))
-            .arg("--report")
-            .arg(&report)
-            .env("SYNCSIM_FAILURES_DIR", directory.join("failures"))
-            .stdout(std::process::Stdio::piped())
-            .stderr(std::process::Stdio::piped())
-            .spawn()
-            .expect("the syncsim binary runs");
+        let child = spawn_fuzz(&directory, &["--budget", "10m"]);
         std::thread::sleep(std::time::Duration::from_secs(2));
         let killed = Command::new("kill")
             .args([signal, &child.id().to_string()])
@@ -337,11 +354,8 @@ fn an_interrupted_fuzz_writes_what_it_found() {
         assert!(stdout.contains("(not shrunk: interrupted)"), "{stdout}");
         assert!(stdout.contains("resume with --seeds"), "{stdout}");
         assert!(stdout.contains("fuzz: interrupted"), "{stdout}");
-        let report = std::fs::read_to_string(&report).expect("the report is written");
+        let report = written(&directory);
         assert!(report.contains("\"interrupted\": true"), "{report}");
-        let files = std::fs::read_dir(directory.join("failures")).expect("replay files");
-        assert!(files.count() > 0);
-        let _ = std::fs::remove_dir_all(&directory);
     }
 }
 
@@ -351,33 +365,12 @@ fn an_interrupted_fuzz_writes_what_it_found() {
 #[allow(clippy::disallowed_methods)] // Scratch files of the test, outside any run.
 fn a_fuzz_with_a_closed_stdout_still_writes_what_it_found() {
     let directory = unguarded_filed_as_holds("fuzz-closed-stdout");
-    let report = directory.join("report.json");
-    let mut child = Command::new(env!("CARGO_BIN_EXE_syncsim"))
-        .args([
-            "fuzz",
-            "--budget",
-            "2s",
-            "--jobs",
-            "1",
-            "--no-shrink",
-            "--dir",
-        ])
-        .arg(directory.join("mine"))
-        .arg("--report")
-        .arg(&report)
-        .env("SYNCSIM_FAILURES_DIR", directory.join("failures"))
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .expect("the syncsim binary runs");
+    let mut child = spawn_fuzz(&directory, &["--budget", "2s", "--no-shrink"]);
     drop(child.stdout.take());
     let output = child.wait_with_output().expect("it ends");
     assert_eq!(output.status.code(), Some(141), "{}", text(&output.stderr));
-    let report = std::fs::read_to_string(&report).expect("the report is written");
+    let report = written(&directory);
     assert!(report.contains("\"failures\""), "{report}");
-    let files = std::fs::read_dir(directory.join("failures")).expect("replay files");
-    assert!(files.count() > 0);
-    let _ = std::fs::remove_dir_all(&directory);
 }
 
 /// `fuzz merge`: three shard reports of a range merge into what one unsharded sweep of the
