@@ -109,7 +109,9 @@ fn a_panic_in_model_code_is_a_crash_failure_with_the_seed_and_a_replay_command()
         "{}",
         report.failure.reason
     );
-    let text = report.to_string();
+    // The report carries the scenario and seed; the CLI words the command from them.
+    let replay = syncsim::cli::seed_command(&report.scenario, None, report.seed);
+    let text = syncsim::cli::printed(&report, &replay);
     assert!(text.contains("seed 0x0000000000000004"), "{text}");
     assert!(
         text.contains("run test/kernel --seed 0x0000000000000004"),

@@ -121,6 +121,8 @@ fn caught(id: &str, snapshot_name: &str) {
         "{id}: the replay file reproduces the run"
     );
     let report = shrunk.outcome.report().expect("failed");
+    let replay = syncsim::cli::seed_command(id, None, report.seed);
+    let report = syncsim::cli::printed(&report, &replay);
     let stats = file.shrink.expect("shrunk");
     // A short trace is part of the reviewed snapshot; a long one would drown the report.
     let trace = if shrunk.outcome.trace.events().len() <= TRACE_IN_SNAPSHOT_MAX {

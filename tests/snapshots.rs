@@ -19,5 +19,7 @@ fn report_of_the_first_lost_update_found_by_the_committed_budget() {
     let scenario = scenarios::find("counter/unguarded").expect("in the catalog");
     let sweep = scenario.case().run_seeds(scenario.seeds(), true);
     let outcome = sweep.failure.expect("the budget catches the lost update");
-    insta::assert_snapshot!(outcome.report().expect("failed").to_string());
+    let report = outcome.report().expect("failed");
+    let replay = syncsim::cli::seed_command(&report.scenario, None, report.seed);
+    insta::assert_snapshot!(syncsim::cli::printed(&report, &replay));
 }

@@ -64,7 +64,12 @@ pub fn meets_expectation(scenario: &ScenarioSpec) -> Result<String, String> {
         )),
         Judged::Held(ran) => Ok(format!("{id}: held {ran} seed(s)")),
         Judged::NotCaught(ran) => Err(format!("{id}: expected caught, passed {ran} seed(s)")),
-        Judged::Failed(outcome) => Err(outcome.report().expect("a failed run").to_string()),
+        Judged::Failed(outcome) => {
+            let report = outcome.report().expect("a failed run");
+            let seed = outcome.seed;
+            let replay = format!("SYNCSIM_SCENARIO={id} SYNCSIM_SEED={seed} cargo test");
+            Err(format!("{report}\n  replay:   {replay}"))
+        }
         // One seed asked for (`SYNCSIM_SEED`, reproducing a run) says nothing of coverage.
         Judged::Uncovered(1, _) if std::env::var_os("SYNCSIM_SEED").is_some() => {
             Ok(format!("{id}: held its one seed"))

@@ -54,7 +54,7 @@ pub use model::{select_properties, Model, ModelConfig, PropertyParameters};
 pub use prng::{Prng, Ratio};
 pub use property::{Modality, Property, Verdict};
 pub use report::{Failure, FailureClass, Report, Violation};
-pub use run::{replay_command, Bounds, Case, CaseError, Outcome, Phases};
+pub use run::{Bounds, Case, CaseError, Outcome, Phases};
 pub use seed::{Seed, SeedRange};
 pub use service::{Caller, Service, ServiceRef};
 pub use sweep::{seed_range, Sweep};

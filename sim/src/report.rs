@@ -1,5 +1,6 @@
 //! Failures and the report a user reads: class, property, reason, time, the fault episodes,
-//! trace tail, replay.
+//! trace tail. The command that replays it is the CLI's to print (`syncsim::cli::printed`):
+//! the kernel knows no command line.
 //!
 //! Classes follow TigerBeetle's VOPR: `Crash` (a panic in model or harness code),
 //! `Correctness` (an `always` property violated), `Liveness` (an `eventually` property
@@ -99,8 +100,6 @@ pub struct Report {
     /// How many trace lines mention the failure's entities (`None`: it names none, and
     /// `trace_tail` is the run's last lines).
     pub entity_line_count: Option<usize>,
-    /// One command that replays this run.
-    pub replay: String,
 }
 
 impl fmt::Display for Report {
@@ -123,9 +122,10 @@ impl fmt::Display for Report {
             self.event_count, self.digest
         )?;
         write_faults(formatter, &self.faults)?;
+        // The last line ends without a newline: the CLI follows it with the replay command.
         match self.entity_line_count {
-            None => writeln!(formatter, "  last {} trace lines:", self.trace_tail.len())?,
-            Some(count) => writeln!(
+            None => write!(formatter, "  last {} trace lines:", self.trace_tail.len())?,
+            Some(count) => write!(
                 formatter,
                 "  last {} of {count} trace lines mentioning {}:",
                 self.trace_tail.len(),
@@ -133,9 +133,9 @@ impl fmt::Display for Report {
             )?,
         }
         for line in &self.trace_tail {
-            writeln!(formatter, "    {line}")?;
+            write!(formatter, "\n    {line}")?;
         }
-        write!(formatter, "  replay:   {}", self.replay)
+        Ok(())
     }
 }
 

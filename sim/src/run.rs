@@ -100,7 +100,7 @@ impl Outcome {
         self.trace.digest()
     }
 
-    /// The report of a failed run, with the command that replays it.
+    /// The report of a failed run.
     pub fn report(&self) -> Option<Report> {
         let failure = self.failure.clone()?;
         let lines = if failure.entities.is_empty() {
@@ -124,7 +124,6 @@ impl Outcome {
             faults: self.fault_lines(),
             trace_tail,
             entity_line_count,
-            replay: replay_command(&self.scenario, self.seed),
         })
     }
 }
@@ -144,11 +143,6 @@ impl Outcome {
 
 /// Trace lines a report shows.
 const TRACE_LINES_SHOWN: usize = 12;
-
-/// The one-line command that replays `scenario` on `seed` from a checkout.
-pub fn replay_command(scenario: &str, seed: Seed) -> String {
-    format!("cargo run --release -- run {scenario} --seed {seed}")
-}
 
 /// Why a case cannot run as configured.
 #[derive(Clone, Debug, PartialEq, Eq)]

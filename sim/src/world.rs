@@ -10,7 +10,7 @@
 //! A model fills a `WorldBuilder`; the run turns it into madsim nodes. Not modelled: node
 //! placement, CPU cost of work (a process only spends virtual time when it sleeps or calls).
 
-use std::any::Any;
+use std::any::{Any, TypeId};
 use std::collections::{BTreeMap, BTreeSet};
 use std::future::Future;
 use std::marker::PhantomData;
@@ -289,8 +289,8 @@ pub(crate) struct World {
     /// (`Case::run_keeping_services`): services may then record more than properties read.
     keeps_services: AtomicBool,
     wake: Mutex<Option<UnboundedSender<()>>>,
-    /// The request channels of the nodes that serve HTTP.
-    pub(crate) http: crate::services::http::Endpoints,
+    /// What services share across one run, one value per type (`World::slot`).
+    slots: Mutex<BTreeMap<TypeId, Arc<dyn Any + Send + Sync>>>,
     /// madsim nodes a service made for its own timers (a server's kernel): no fault reaches
     /// them, but the run's end kills them like the others.
     service_nodes: Mutex<Vec<NodeRef>>,
@@ -344,9 +344,22 @@ impl World {
             actions_after_failure: AtomicU64::new(0),
             keeps_services: AtomicBool::new(false),
             wake: Mutex::new(None),
-            http: crate::services::http::Endpoints::default(),
+            slots: Mutex::new(BTreeMap::new()),
             service_nodes: Mutex::new(Vec::new()),
         }
+    }
+
+    /// The run's one value of type `T`, made by `T::default()` on first use: where a service
+    /// keeps what all its nodes share for the run (the HTTP endpoints' request channels), so
+    /// the kernel holds no field named after a service. Looked up by type, never iterated.
+    pub(crate) fn slot<T: Default + Send + Sync + 'static>(&self) -> Arc<T> {
+        let mut slots = lock(&self.slots);
+        let slot = slots
+            .entry(TypeId::of::<T>())
+            .or_insert_with(|| Arc::new(T::default()));
+        Arc::clone(slot)
+            .downcast::<T>()
+            .unwrap_or_else(|_| unreachable!("a slot is keyed by its value's type"))
     }
 
     pub(crate) fn set_waker(&self, sender: UnboundedSender<()>) {

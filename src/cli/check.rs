@@ -52,7 +52,9 @@ fn verdict(scenario: &ScenarioSpec, file: Option<&Path>) -> (bool, String) {
         Judged::NotCaught(ran) => format!("NOT caught in {ran} seed(s)"),
         Judged::Failed(outcome) => {
             let report = outcome.report().expect("a failed outcome has a report");
-            format!("FAILED at seed {}:\n{report}", outcome.seed)
+            let replay = super::seed_command(&scenario.id, file, outcome.seed);
+            let printed = super::printed(&report, &replay);
+            format!("FAILED at seed {}:\n{printed}", outcome.seed)
         }
         Judged::Held(ran) => format!("held {ran} seed(s), every sometimes hit"),
         Judged::Uncovered(ran, names) => {

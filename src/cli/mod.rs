@@ -90,12 +90,17 @@ pub fn find_scenario(
 /// file for one read from a file.
 pub fn seed_command(id: &str, file: Option<&std::path::Path>, seed: crate::sim::Seed) -> String {
     match file {
-        None => crate::sim::replay_command(id, seed),
+        None => format!("cargo run --release -- run {id} --seed {seed}"),
         Some(path) => format!(
             "cargo run --release -- run --file {} --seed {seed}",
             path.display()
         ),
     }
+}
+
+/// A failure report as the CLI prints it: the report, then the command that replays it.
+pub fn printed(report: &crate::sim::Report, replay: &str) -> String {
+    format!("{report}\n  replay:   {replay}")
 }
 
 /// Parses the process's arguments and runs the command: the `syncsim` binary's whole `main`,

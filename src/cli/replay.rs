@@ -28,9 +28,9 @@ pub fn replay(arguments: &ReplayArgs) -> Result<u8, Usage> {
     let rendered = match arguments.format {
         Format::Text => {
             let mut text = outcome.trace.render();
-            if let Some(mut report) = outcome.report() {
-                report.replay = super::replay_file_command(&arguments.file);
-                text.push_str(&report.to_string());
+            if let Some(report) = outcome.report() {
+                let replay = super::replay_file_command(&arguments.file);
+                text.push_str(&super::printed(&report, &replay));
                 text.push('\n');
             }
             text

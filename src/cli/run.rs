@@ -81,12 +81,12 @@ fn report_failure(scenario: &ScenarioSpec, outcome: &Outcome, shrink: bool, seed
     let always = || true;
     let recorded = record_failure(scenario, outcome, shrink.then_some(&always));
     let shown = (recorded.shrunk.as_ref()).map_or(outcome, |shrunk| &shrunk.outcome);
-    let mut report = shown.report().expect("a failed run has a report");
-    report.replay = match &recorded.written {
+    let report = shown.report().expect("a failed run has a report");
+    let replay = match &recorded.written {
         Ok(path) => replay_file_command(path),
         Err(_) => "(no replay file: see the error below)".to_string(),
     };
-    say!("{report}");
+    say!("{}", super::printed(&report, &replay));
     if let Some(stats) = &recorded.file.shrink {
         say!(
             "  shrunk:   faults {} -> {}, trace events {} -> {}, in {} candidate runs",

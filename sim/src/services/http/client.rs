@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use futures::channel::oneshot;
 
-use super::server::Incoming;
+use super::server::{Endpoints, Incoming};
 use super::{HttpError, HttpRequest, HttpResponse};
 use crate::ctx::Ctx;
 use crate::rt;
@@ -111,7 +111,10 @@ impl Ctx {
             request: request.clone(),
             reply,
         };
-        self.world().http.deliver(target, incoming).ok()?;
+        self.world()
+            .slot::<Endpoints>()
+            .deliver(target, incoming)
+            .ok()?;
         Some(receiver)
     }
 

@@ -21,8 +21,6 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
-pub(crate) use server::Endpoints;
-
 /// The HTTP methods the models use.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Method {

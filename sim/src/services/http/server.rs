@@ -71,7 +71,7 @@ impl NodeBuilder<'_> {
 /// The endpoint daemon: registers a fresh channel, then runs a task per request.
 async fn serve(ctx: Ctx, handler: Handler) {
     let (sender, mut receiver) = mpsc::unbounded();
-    ctx.world().http.register(ctx.node(), sender);
+    ctx.world().slot::<Endpoints>().register(ctx.node(), sender);
     while let Some(incoming) = receiver.next().await {
         let handler = handler.clone();
         let ctx = ctx.clone();
