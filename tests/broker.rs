@@ -12,12 +12,13 @@
 use std::time::Duration;
 
 use serde_json::json;
-use syncsim::sim::services::broker::{
+use syncsim::services::broker::{
     BrokerCallError, BrokerConfig, BrokerError, BrokerEventKind, BrokerServer, StartFrom,
 };
 use syncsim::sim::{Fault, FaultPlan, Property, Seed, Verdict};
 
 use crate::support::{case, with_properties};
+use syncsim::services::broker::BrokerWorld;
 
 const MESSAGE_COUNT: u64 = 8;
 

@@ -16,16 +16,17 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use serde_json::json;
-use syncsim::sim::prng::Ratio;
-use syncsim::sim::services::broker::{
+use syncsim::services::broker::{
     BrokerCallError, BrokerConfig, BrokerEventKind, BrokerServer, StartFrom,
 };
+use syncsim::sim::prng::Ratio;
 use syncsim::sim::trace::EventKind;
 use syncsim::sim::{
     Fault, FaultPlan, Outcome, Property, RandomFault, RequestFaults, Seed, Verdict,
 };
 
 use crate::support::case;
+use syncsim::services::broker::BrokerWorld;
 
 const MESSAGE_COUNT: u64 = 9;
 
@@ -302,8 +303,8 @@ fn two_workers_case(config: BrokerConfig, faults: FaultPlan) -> syncsim::sim::Ca
     case
 }
 
-fn partitions(count: u32) -> syncsim::sim::services::broker::TopicConfig {
-    syncsim::sim::services::broker::TopicConfig {
+fn partitions(count: u32) -> syncsim::services::broker::TopicConfig {
+    syncsim::services::broker::TopicConfig {
         partitions: Some(count),
         ..Default::default()
     }
@@ -311,7 +312,7 @@ fn partitions(count: u32) -> syncsim::sim::services::broker::TopicConfig {
 
 /// Polls one message at a time, works on it for 200 ms, acks it; an ack refused because the
 /// broker evicted this member meanwhile is the dangerous interleaving, marked.
-async fn slow_worker(ctx: syncsim::sim::Ctx, broker: syncsim::sim::services::broker::BrokerHandle) {
+async fn slow_worker(ctx: syncsim::sim::Ctx, broker: syncsim::services::broker::BrokerHandle) {
     let Ok(mut consumer) = broker.subscribe(&ctx, "billing", "orders").await else {
         return;
     };

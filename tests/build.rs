@@ -6,7 +6,7 @@
 #[test]
 fn the_build_is_simulated_so_a_lost_cfg_madsim_flag_fails_loudly() {
     assert!(
-        syncsim::sim::rt::is_simulated(),
+        syncsim::sim::is_simulated(),
         "built without --cfg madsim: unset RUSTFLAGS (it overrides .cargo/config.toml)"
     );
 }

@@ -7,7 +7,7 @@
 use std::time::Duration;
 
 use syncsim::scenarios;
-use syncsim::sim::services::pg::{PgConfig, PgHandle, PgServer, Value};
+use syncsim::services::pg::{PgConfig, PgHandle, PgServer, Value};
 use syncsim::sim::{Case, FaultPlan, Outcome, Seed, WorldBuilder};
 use syncsim_conformance::confirm::{confirm, prepare_real, Confirmation};
 use syncsim_conformance::history_spec::{write_spec, EmittedSpec, RunSql, SpecOptions};
@@ -18,6 +18,7 @@ use syncsim_conformance::sim_backend::SimDriver;
 use syncsim_conformance::spec;
 
 use crate::support::case;
+use syncsim::services::pg::PostgresWorld;
 
 const LATENCY: Duration = Duration::from_millis(10);
 

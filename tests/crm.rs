@@ -10,16 +10,18 @@
 use std::time::Duration;
 
 use serde_json::json;
-use syncsim::sim::services::crm::{
+use syncsim::services::crm::{
     CrmRequest, CrmStore, MirrorCadence, MirrorConfig, MirrorReference, MirrorTable, PushKind,
 };
-use syncsim::sim::services::pg::{PgConfig, PgServer, Value};
+use syncsim::services::pg::{PgConfig, PgServer, Value};
 use syncsim::sim::{
     Case, Fault, FaultPlan, History, Outcome, Property, RandomFault, Ratio, RequestFaults, Seed,
     Verdict, WorldBuilder,
 };
 
 use crate::support::case;
+use syncsim::services::crm::CrmWorld;
+use syncsim::services::pg::PostgresWorld;
 
 const SCHEMA: &str = "
     CREATE SCHEMA salesforce;

@@ -5,7 +5,7 @@
 use syncsim::models::campaign_control::CampaignControlConfig;
 use syncsim::models::role_sync::RoleSyncConfig;
 use syncsim::scenarios::{file, ScenarioSpec};
-use syncsim::sim::services::broker::StartFrom;
+use syncsim::services::broker::StartFrom;
 use syncsim::sim::{Outcome, Seed};
 
 use crate::scenario_files::committed;

@@ -6,10 +6,11 @@
 
 use std::time::Duration;
 
-use syncsim::sim::services::register::{Register, RegisterRequest};
+use syncsim::services::register::{Register, RegisterRequest};
 use syncsim::sim::{Caller, EventKind, Fault, FaultPlan, Outcome, Seed, Service};
 
 use crate::support::case;
+use syncsim::services::pg::PostgresWorld;
 
 fn get() -> RegisterRequest {
     RegisterRequest::Get {
@@ -225,7 +226,7 @@ fn nothing_of_a_run_outlives_it_not_even_a_servers_kernel_timer() {
     let outcome = case(
         move |world| {
             world.service("flag", DropFlag(flag.clone()));
-            let db = world.postgres("db", syncsim::sim::services::pg::PgConfig::default());
+            let db = world.postgres("db", syncsim::services::pg::PgConfig::default());
             world.node("client").process("query", move |ctx| {
                 let db = db.clone();
                 async move {

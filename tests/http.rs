@@ -8,13 +8,15 @@
 use std::time::Duration;
 
 use serde_json::json;
-use syncsim::sim::services::http::{HttpRequest, HttpResponse};
+use syncsim::services::http::{HttpRequest, HttpResponse};
 use syncsim::sim::{
     Case, EventKind, Fault, FaultPlan, Outcome, RandomFault, Ratio, RequestFaults, Seed,
     WorldBuilder,
 };
 
 use crate::support::case;
+use syncsim::services::http::HttpCall;
+use syncsim::services::http::HttpServe;
 
 const LATENCY: Duration = Duration::from_millis(10);
 

@@ -4,23 +4,25 @@
 //! the limit with the failure in the row; `discard_on`; a worker crash mid-job re-runs the
 //! job on another worker at its next poll (the crash closed the session that held the job's
 //! advisory lock); concurrency keys; cron; same seed, same trace.
-//! The deliberate bugs each `checks` property catches are in `sim/src/services/jobs/tests.rs`.
+//! The deliberate bugs each `checks` property catches are in `services/src/jobs/tests.rs`.
 
 use std::time::Duration;
 
 use proptest::prelude::*;
 use serde_json::json;
-use syncsim::sim::services::jobs::{
+use syncsim::services::jobs::{
     checks, CronEntry, Job, JobError, JobKind, JobSpec, Jobs, JobsConfig, JobsLog, RetryPolicy,
     Wait,
 };
-use syncsim::sim::services::pg::{PgConfig, PgHandle, PgServer, Value};
+use syncsim::services::pg::{PgConfig, PgHandle, PgServer, Value};
 use syncsim::sim::{
     Case, Ctx, Episodes, Fault, FaultPlan, History, Property, RandomFault, Ratio, RequestFaults,
     Seed, Verdict, WorldBuilder,
 };
 
 use crate::support::{case, with_properties};
+use syncsim::services::jobs::JobsWorld;
+use syncsim::services::pg::PostgresWorld;
 
 const POLL: Duration = Duration::from_millis(200);
 
@@ -68,7 +70,7 @@ fn jobs_case(
     case
 }
 
-fn rows(history: &History) -> Vec<syncsim::sim::services::jobs::JobRow> {
+fn rows(history: &History) -> Vec<syncsim::services::jobs::JobRow> {
     JobsLog::jobs(&history.service::<PgServer>("db"))
 }
 

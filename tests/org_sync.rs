@@ -9,7 +9,7 @@
 
 use syncsim::models::org_sync::OrgSyncConfig;
 use syncsim::scenarios;
-use syncsim::sim::services::webhook::IdOrder;
+use syncsim::services::webhook::IdOrder;
 use syncsim::sim::Seed;
 
 use crate::support::each_property_catches;

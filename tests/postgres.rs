@@ -8,13 +8,14 @@
 
 use std::time::Duration;
 
-use syncsim::sim::services::pg::{DbError, PgConfig, PgConnection, PgHandle, PgServer, Value};
+use syncsim::services::pg::{DbError, PgConfig, PgConnection, PgHandle, PgServer, Value};
 use syncsim::sim::{
     Case, Ctx, Episodes, EventKind, Fault, FaultPlan, Outcome, Property, RandomFault, Ratio,
     RequestFaults, Seed, Verdict, WorldBuilder,
 };
 
 use crate::support::case;
+use syncsim::services::pg::PostgresWorld;
 
 const LATENCY: Duration = Duration::from_millis(10);
 

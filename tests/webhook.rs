@@ -14,13 +14,15 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use serde_json::json;
-use syncsim::sim::services::http::HttpResponse;
-use syncsim::sim::services::webhook::{
+use syncsim::services::http::HttpResponse;
+use syncsim::services::webhook::{
     AttemptOutcome, AttemptReason, IdOrder, RetrySchedule, WebhookConfig, WebhookSource,
 };
 use syncsim::sim::{Case, Fault, FaultPlan, Outcome, Property, Ratio, Seed, Verdict};
 
 use crate::support::case;
+use syncsim::services::http::HttpServe;
+use syncsim::services::webhook::WebhookWorld;
 
 const EVENT_COUNT: usize = 6;
 const ACKNOWLEDGED: &str = "webhook: every emitted event is acknowledged";

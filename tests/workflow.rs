@@ -5,13 +5,14 @@
 use std::time::Duration;
 
 use serde_json::json;
-use syncsim::sim::services::workflow::{
+use syncsim::services::workflow::{
     ActivityFailure, RetryPolicy, WorkerConfig, WorkflowEvent, WorkflowStore, Workflows,
     START_TO_CLOSE_TIMEOUT,
 };
 use syncsim::sim::{Case, Fault, FaultPlan, History, Property, Seed, Verdict, WorldBuilder};
 
 use crate::support::{case, with_properties};
+use syncsim::services::workflow::WorkflowWorld;
 
 const LEASE: Duration = Duration::from_millis(500);
 

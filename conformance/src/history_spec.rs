@@ -30,9 +30,7 @@ use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::sync::Arc;
 
-use syncsim_sim::services::pg::{
-    PgServer, Row, RowTrigger, SessionId, SqlEntry, SqlStatement, Value,
-};
+use syncsim_services::pg::{PgServer, Row, RowTrigger, SessionId, SqlEntry, SqlStatement, Value};
 use syncsim_sim::trace::{Event as TraceEvent, Trace};
 
 use crate::outcome::StepResult;
@@ -180,9 +178,9 @@ pub fn time_of(sql: &str) -> Option<u64> {
 /// The wall time the simulation shows at virtual `micros` (`2026-01-01 00:00:00+00` at 0),
 /// as `timestamptz` text.
 pub fn clock_text(micros: u64) -> String {
-    let unix = syncsim_sim::services::pg::SIM_EPOCH_UNIX_MICROS
+    let unix = syncsim_services::pg::SIM_EPOCH_UNIX_MICROS
         .saturating_add(i64::try_from(micros).unwrap_or(i64::MAX));
-    syncsim_sim::services::pg::Value::Timestamptz(unix).to_pg_text()
+    syncsim_services::pg::Value::Timestamptz(unix).to_pg_text()
 }
 
 /// One step as planned, before the text is written.
@@ -725,7 +723,7 @@ impl Builder {
             };
             let step = self.next_step(slot);
             let rows = table.rows.iter().map(|row| row.to_vec()).collect();
-            let result = convert(Ok(syncsim_sim::services::pg::QueryResult {
+            let result = convert(Ok(syncsim_services::pg::QueryResult {
                 command_tag: String::new(),
                 columns: table.columns.clone(),
                 rows,
@@ -1100,7 +1098,7 @@ mod tests {
     }
 
     fn statement(session: u32, sql: &str, answered: bool) -> SqlEntry {
-        let reply = Ok(syncsim_sim::services::pg::QueryResult {
+        let reply = Ok(syncsim_services::pg::QueryResult {
             command_tag: "SET".into(),
             columns: Vec::new(),
             rows: Vec::new(),

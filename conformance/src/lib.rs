@@ -1,4 +1,4 @@
-//! Conformance of the simulated Postgres (`syncsim_sim::services::pg`) with a real
+//! Conformance of the simulated Postgres (`syncsim_services::pg`) with a real
 //! PostgreSQL: the same interleaved-session scripts run on both and must give the same log.
 //!
 //! ```text

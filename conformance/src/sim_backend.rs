@@ -1,4 +1,4 @@
-//! The simulated backend: drives `syncsim_sim::services::pg::Postgres` directly (it is
+//! The simulated backend: drives `syncsim_services::pg::Postgres` directly (it is
 //! sans-IO and synchronous, so no simulation runtime is needed), one engine per permutation.
 //!
 //! Time: each step advances virtual time by [`STEP_MICROS`]. Every waiting statement has the
@@ -20,7 +20,7 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use syncsim_sim::services::pg::{
+use syncsim_services::pg::{
     CancelReason, PgConfig, PgError, Postgres, QueryResult, RowTrigger, SessionId, StepOutcome,
     Value,
 };

@@ -3,7 +3,7 @@
 //!
 //! Not for concurrency: one session never waits, so a lock wait here is a bug in the test.
 
-use syncsim_sim::services::pg::{PgConfig, PgError, Postgres, QueryResult, SessionId, StepOutcome};
+use syncsim_services::pg::{PgConfig, PgError, Postgres, QueryResult, SessionId, StepOutcome};
 use syncsim_sim::{Prng, Seed};
 
 /// One engine, one session.

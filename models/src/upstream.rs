@@ -6,7 +6,7 @@
 use std::time::Duration;
 
 use serde_json::json;
-use syncsim_sim::services::crm::{CrmRequest, CrmResponse, CrmStore};
+use syncsim_services::crm::{CrmRequest, CrmResponse, CrmStore};
 use syncsim_sim::{Ctx, ServiceRef};
 
 /// One object the pipeline brings: arrival time in milliseconds of virtual time, external

@@ -186,18 +186,21 @@ impl Ctx {
         response
     }
 
-    pub(crate) fn world(&self) -> &Arc<World> {
+    /// The run's shared state, for services (the service kit, [`crate::kit`]).
+    pub fn world(&self) -> &Arc<World> {
         &self.world
     }
 
-    pub(crate) fn message(&self, node: &str, kind: EventKind, peer: &str, detail: String) {
+    /// Records a message event of `kind` on `node` with `peer` (a service's send, apply,
+    /// receive or drop line).
+    pub fn message(&self, node: &str, kind: EventKind, peer: &str, detail: String) {
         self.world.record_message(node, kind, Some(peer), detail);
     }
 
     /// Waits while `node` is paused. Returns how long it waited: `Ok` when the node is up
     /// and reachable, `Err` when it is down, either side is isolated, or it stayed paused past
     /// `budget`.
-    pub(crate) async fn wait_until_reachable(
+    pub async fn wait_until_reachable(
         &self,
         node: &str,
         budget: Duration,

@@ -9,13 +9,14 @@
 //! - `ctx`: the handle a process acts through (sleep, random, mark, call a service).
 //! - `service`: the sans-IO service trait and typed handles.
 //! - `fault`: faults as data: timed faults, random generators, swarm, request faults.
+//! - `kit`: what a simulated service uses of the kernel beyond a model's `Ctx` (the
+//!   `syncsim-services` crate is written against it).
 //! - `knob`: the workload integers a model lets shrinking lower.
 //! - `limits`: the largest sizes and durations a case may ask for, checked at load.
 //! - `trace`: the one-line-per-event trace and its stable digest.
 //! - `history`, `property`: ground truth and the `always`/`eventually`/`sometimes` properties.
 //! - `run`, `sweep`, `report`: one case on one seed, many seeds, and what a failure prints.
 //! - `render`: the trace as a Mermaid sequence diagram and as a Chrome trace.
-//! - `services`: simulated services (a key-value register for now).
 //!
 //! A run is a pure function of the case and the seed:
 //!
@@ -29,6 +30,7 @@
 pub mod ctx;
 pub mod fault;
 pub mod history;
+pub mod kit;
 pub mod knob;
 pub mod limits;
 pub mod model;
@@ -36,11 +38,10 @@ pub mod prng;
 pub mod property;
 pub mod render;
 pub mod report;
-pub mod rt;
+mod rt;
 pub mod run;
 pub mod seed;
 pub mod service;
-pub mod services;
 pub mod sweep;
 pub mod time;
 pub mod trace;
@@ -54,6 +55,7 @@ pub use model::{select_properties, Model, ModelConfig, PropertyParameters};
 pub use prng::{Prng, Ratio};
 pub use property::{Modality, Property, Verdict};
 pub use report::{Failure, FailureClass, Report, Violation};
+pub use rt::is_simulated;
 pub use run::{Bounds, Case, CaseError, Outcome, Phases};
 pub use seed::{Seed, SeedRange};
 pub use service::{Caller, Service, ServiceRef};

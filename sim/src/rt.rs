@@ -19,7 +19,7 @@ use crate::time::VirtualTime;
 
 /// A madsim node, by id.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) struct NodeRef(NodeId);
+pub struct NodeRef(NodeId);
 
 /// Runs `body` on a fresh madsim runtime seeded from `seed`, on a fresh OS thread, and waits
 /// at most `wall_max` for it. A panic inside the run comes back as `Err(payload)`; a run still
@@ -76,28 +76,28 @@ where
 }
 
 /// The current virtual time.
-pub(crate) fn now() -> VirtualTime {
+pub fn now() -> VirtualTime {
     VirtualTime(madsim::time::TimeHandle::current().elapsed())
 }
 
 /// The current virtual time, or None outside a running simulation (while a runtime is torn
 /// down and drops its tasks).
-pub(crate) fn try_now() -> Option<VirtualTime> {
+pub fn try_now() -> Option<VirtualTime> {
     madsim::time::TimeHandle::try_current().map(|handle| VirtualTime(handle.elapsed()))
 }
 
 /// Sleeps for `duration` of virtual time.
-pub(crate) async fn sleep(duration: Duration) {
+pub async fn sleep(duration: Duration) {
     madsim::time::sleep(duration).await;
 }
 
 /// Runs `future` for at most `duration` of virtual time; None when the time ran out.
-pub(crate) async fn timeout<T>(duration: Duration, future: impl Future<Output = T>) -> Option<T> {
+pub async fn timeout<T>(duration: Duration, future: impl Future<Output = T>) -> Option<T> {
     madsim::time::timeout(duration, future).await.ok()
 }
 
 /// Spawns `future` on the node of the calling task. Dropped when that node is killed.
-pub(crate) fn spawn_local(future: impl Future<Output = ()> + 'static) {
+pub fn spawn_local(future: impl Future<Output = ()> + 'static) {
     // Detached: the node's lifetime owns it.
     drop(madsim::task::spawn_local(future));
 }
@@ -119,13 +119,13 @@ where
 /// Creates a node with no process of its own, for tasks a service runs on its own behalf
 /// (a server kernel's TCP timers) that must outlive the node of the caller that started them.
 /// No fault reaches it: the harness's faults name the nodes of the world, not these.
-pub(crate) fn create_service_node(name: &str) -> NodeRef {
+pub fn create_service_node(name: &str) -> NodeRef {
     NodeRef(Handle::current().create_node().name(name).build().id())
 }
 
 /// Spawns `future` on `node` (one made by [`create_service_node`]); detached, it lives until it
 /// returns or the run ends.
-pub(crate) fn spawn_on(node: NodeRef, future: impl Future<Output = ()> + Send + 'static) {
+pub fn spawn_on(node: NodeRef, future: impl Future<Output = ()> + Send + 'static) {
     let handle = Handle::current()
         .get_node(node.0)
         .expect("a node created in this run");

@@ -71,7 +71,9 @@ impl<S> ServiceRef<S> {
         &self.name
     }
 
-    pub(crate) fn lock(&self) -> MutexGuard<'_, S> {
+    /// The service's state, for the service's own async face (the service kit); a model
+    /// goes through `Ctx::call`.
+    pub fn lock(&self) -> MutexGuard<'_, S> {
         self.state
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner())

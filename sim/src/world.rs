@@ -142,7 +142,7 @@ impl WorldBuilder {
 
     /// Registers `state` as the service on its own node `name`; `crash` runs when that node
     /// crashes. For services with their own adapter (Postgres) rather than `Service`.
-    pub(crate) fn service_node<T: Send + 'static>(
+    pub fn service_node<T: Send + 'static>(
         &mut self,
         name: &str,
         state: Arc<Mutex<T>>,
@@ -155,7 +155,7 @@ impl WorldBuilder {
 
     /// Registers `state` as ground truth readable by properties as the service `name`, with
     /// no node of its own: the harness records into it from the nodes that act (job workers).
-    pub(crate) fn ground_truth<T: Send + 'static>(&mut self, name: &str, state: Arc<Mutex<T>>) {
+    pub fn ground_truth<T: Send + 'static>(&mut self, name: &str, state: Arc<Mutex<T>>) {
         assert!(
             !self.services.contains_key(name),
             "a service named {name:?} already exists"
@@ -166,7 +166,7 @@ impl WorldBuilder {
     /// Declares node `name` with processes whose ground truth is `state`, readable by
     /// properties as the service `name`. Its crash keeps `state` as it is: the state is the
     /// durable part; what the processes held in memory dies with them.
-    pub(crate) fn stateful_node<T: Send + 'static>(
+    pub fn stateful_node<T: Send + 'static>(
         &mut self,
         name: &str,
         state: Arc<Mutex<T>>,
@@ -198,11 +198,7 @@ impl WorldBuilder {
     }
 
     /// Lets faults start and end an outage of the service on node `name` (declared already).
-    pub(crate) fn set_outage_hook(
-        &mut self,
-        name: &str,
-        hook: impl Fn(bool) + Send + Sync + 'static,
-    ) {
+    pub fn set_outage_hook(&mut self, name: &str, hook: impl Fn(bool) + Send + Sync + 'static) {
         let spec = self
             .nodes
             .iter_mut()
@@ -252,11 +248,15 @@ struct NodeState {
 
 /// The request faults drawn for one call.
 #[derive(Clone, Copy, Debug, Default)]
-pub(crate) struct DrawnRequestFaults {
-    pub(crate) reject: bool,
-    pub(crate) reply_lost: bool,
-    pub(crate) duplicate: bool,
-    pub(crate) extra_delay: Duration,
+pub struct DrawnRequestFaults {
+    /// Refuse the request without applying it.
+    pub reject: bool,
+    /// Apply it and lose the reply.
+    pub reply_lost: bool,
+    /// Apply it twice (an at-least-once network delivered it again).
+    pub duplicate: bool,
+    /// Extra latency on the reply leg, so later replies can overtake it.
+    pub extra_delay: Duration,
 }
 
 /// Panic payload that aborts a run whose failure is already recorded.
@@ -268,7 +268,7 @@ pub(crate) struct RunAborted;
 const RUNAWAY_ACTIONS_MAX: u64 = 100_000;
 
 /// The shared state of one run.
-pub(crate) struct World {
+pub struct World {
     pub(crate) seed: Seed,
     pub(crate) net: NetConfig,
     history: Mutex<History>,
@@ -311,7 +311,7 @@ impl World {
 
     /// Whether the services' ground truth outlives the run: a service may then record what
     /// only tools read (the Postgres server's SQL history), which a sweep would pay for.
-    pub(crate) fn keeps_services(&self) -> bool {
+    pub fn keeps_services(&self) -> bool {
         self.keeps_services.load(Ordering::SeqCst)
     }
 
@@ -349,10 +349,20 @@ impl World {
         }
     }
 
+    /// The run's master seed: a service derives its own streams from it.
+    pub fn seed(&self) -> Seed {
+        self.seed
+    }
+
+    /// The network's latency and call timeout.
+    pub fn net(&self) -> &NetConfig {
+        &self.net
+    }
+
     /// The run's one value of type `T`, made by `T::default()` on first use: where a service
     /// keeps what all its nodes share for the run (the HTTP endpoints' request channels), so
     /// the kernel holds no field named after a service. Looked up by type, never iterated.
-    pub(crate) fn slot<T: Default + Send + Sync + 'static>(&self) -> Arc<T> {
+    pub fn slot<T: Default + Send + Sync + 'static>(&self) -> Arc<T> {
         let mut slots = lock(&self.slots);
         let slot = slots
             .entry(TypeId::of::<T>())
@@ -383,13 +393,7 @@ impl World {
     }
 
     /// Records an event about a message between `node` and `peer`.
-    pub(crate) fn record_message(
-        &self,
-        node: &str,
-        kind: EventKind,
-        peer: Option<&str>,
-        detail: String,
-    ) {
+    pub fn record_message(&self, node: &str, kind: EventKind, peer: Option<&str>, detail: String) {
         if self.wall_timeout.load(Ordering::Relaxed) && !self.failed() {
             let reason = "the wall-clock bound ran out".to_string();
             self.fail(FailureClass::Liveness, bound::WALL_TIME, reason);
@@ -522,7 +526,7 @@ impl World {
     }
 
     /// Checks every `always` property against the current ground truth.
-    pub(crate) fn check_always(&self) {
+    pub fn check_always(&self) {
         if self.always.is_empty() || self.failed() {
             return;
         }
@@ -534,7 +538,7 @@ impl World {
     }
 
     /// Draws the two one-way delays of a request and its reply.
-    pub(crate) fn draw_latencies(&self) -> (Duration, Duration) {
+    pub fn draw_latencies(&self) -> (Duration, Duration) {
         let min = self.net.latency_min.as_micros() as u64;
         let max = self.net.latency_max.as_micros() as u64;
         let mut prng = lock(&self.net_prng);
@@ -550,7 +554,7 @@ impl World {
 
     /// Draws the request faults of one call to `target` (all off outside the chaos phase,
     /// and for a target the plan's request faults do not name).
-    pub(crate) fn draw_request_faults(&self, target: &str) -> DrawnRequestFaults {
+    pub fn draw_request_faults(&self, target: &str) -> DrawnRequestFaults {
         let Some(faults) = self.request_faults.as_ref() else {
             return DrawnRequestFaults::default();
         };
@@ -583,7 +587,8 @@ impl World {
         draw(prng)
     }
 
-    pub(crate) fn status(&self, node: &str) -> NodeStatus {
+    /// Whether `node` is up, down or paused.
+    pub fn status(&self, node: &str) -> NodeStatus {
         lock(&self.nodes)
             .get(node)
             .unwrap_or_else(|| panic!("no node named {node:?}"))
@@ -627,7 +632,8 @@ impl World {
         }
     }
 
-    pub(crate) fn is_isolated(&self, node: &str) -> bool {
+    /// Whether `node` is cut off the network.
+    pub fn is_isolated(&self, node: &str) -> bool {
         lock(&self.nodes)
             .get(node)
             .is_some_and(|state| state.isolated)
@@ -707,7 +713,7 @@ impl World {
     }
 
     /// Makes a madsim node for a service's own timers; `kill_all` kills it with the rest.
-    pub(crate) fn create_service_node(&self, name: &str) -> NodeRef {
+    pub fn create_service_node(&self, name: &str) -> NodeRef {
         let node = rt::create_service_node(name);
         lock(&self.service_nodes).push(node);
         node

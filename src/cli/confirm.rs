@@ -21,7 +21,7 @@ use syncsim_conformance::sim_backend::SimDriver;
 use syncsim_conformance::spec::{self, Spec};
 
 use crate::scenarios::replay::ReplayFile;
-use crate::sim::services::pg::{PgServer, SqlEntry};
+use crate::services::pg::{PgServer, SqlEntry};
 use crate::sim::Outcome;
 
 use super::args::{ConfirmArgs, SpecArgs};

@@ -10,7 +10,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
-use syncsim::sim::services::register::{Op, Register, RegisterRequest, RegisterResponse};
+use syncsim::services::register::{Op, Register, RegisterRequest, RegisterResponse};
 use syncsim::sim::{Ctx, Knob, Model, ModelConfig, Property, ServiceRef, Verdict, WorldBuilder};
 
 const BALANCE: &str = "balance";

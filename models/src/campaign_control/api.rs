@@ -10,14 +10,16 @@
 use std::time::Duration;
 
 use serde_json::json;
-use syncsim_sim::services::broker::BrokerHandle;
-use syncsim_sim::services::http::{HttpRequest, HttpResponse};
-use syncsim_sim::services::pg::{DbError, PgHandle};
+use syncsim_services::broker::BrokerHandle;
+use syncsim_services::http::{HttpRequest, HttpResponse};
+use syncsim_services::pg::{DbError, PgHandle};
 use syncsim_sim::{Ctx, WorldBuilder};
 
 use super::ids::{request_id, uuid_v4};
 use super::schema::workflow_state;
 use super::{CampaignControlConfig, Mutation, Variant, API, CONTROL_TOPIC};
+use syncsim_services::http::HttpCall;
+use syncsim_services::http::HttpServe;
 
 /// Coverage mark: a pause's control event could not be published.
 pub const MARK_BROKER_DOWN_DURING_PAUSE: &str =

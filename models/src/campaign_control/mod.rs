@@ -38,8 +38,10 @@ mod schema;
 mod sender;
 
 use serde::{Deserialize, Serialize};
-use syncsim_sim::services::broker::{BrokerConfig, StartFrom};
-use syncsim_sim::services::pg::PgConfig;
+use syncsim_services::broker::BrokerWorld;
+use syncsim_services::broker::{BrokerConfig, StartFrom};
+use syncsim_services::pg::PgConfig;
+use syncsim_services::pg::PostgresWorld;
 use syncsim_sim::{Knob, Model, ModelConfig, Property, Ratio, WorldBuilder};
 
 pub use esp::{Dispatch, Esp};

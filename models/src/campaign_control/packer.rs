@@ -10,8 +10,8 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
 use serde_json::json;
-use syncsim_sim::services::broker::{BrokerHandle, Consumer};
-use syncsim_sim::services::pg::{DbError, PgConnection, PgHandle};
+use syncsim_services::broker::{BrokerHandle, Consumer};
+use syncsim_services::pg::{DbError, PgConnection, PgHandle};
 use syncsim_sim::{Ctx, WorldBuilder};
 
 use super::ids::is_uuid_v4;

@@ -11,7 +11,7 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
-use syncsim_sim::services::pg::{PgServer, Value};
+use syncsim_services::pg::{PgServer, Value};
 use syncsim_sim::{History, Property, Verdict};
 
 use super::api::MARK_BROKER_DOWN_DURING_PAUSE;

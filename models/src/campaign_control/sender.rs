@@ -15,8 +15,8 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use syncsim_sim::services::broker::{BrokerHandle, Consumer, Delivery};
-use syncsim_sim::services::pg::{DbError, PgConnection, PgHandle, Value};
+use syncsim_services::broker::{BrokerHandle, Consumer, Delivery};
+use syncsim_services::pg::{DbError, PgConnection, PgHandle, Value};
 use syncsim_sim::{Ctx, ServiceRef, VirtualTime, WorldBuilder};
 
 use super::esp::{Esp, Send};

@@ -11,13 +11,15 @@
 use std::time::Duration;
 
 use serde_json::json;
-use syncsim_sim::services::http::{HttpRequest, HttpResponse};
-use syncsim_sim::services::pg::{DbError, PgConnection, PgHandle};
+use syncsim_services::http::{HttpRequest, HttpResponse};
+use syncsim_services::pg::{DbError, PgConnection, PgHandle};
 use syncsim_sim::{Ctx, ServiceRef, WorldBuilder};
 
 use super::schema::{token, CONTRACT_SIGNED};
 use super::store::{ObjectStore, PutObject};
 use super::{ContractOutboxConfig, Variant, API, PARENTS, WEB};
+use syncsim_services::http::HttpCall;
+use syncsim_services::http::HttpServe;
 
 /// Coverage mark: a contract was signed for a player without a parent.
 pub const MARK_NO_PARENT: &str = "contract_outbox: a signed player had no parent";

@@ -35,7 +35,8 @@ mod store;
 mod worker;
 
 use serde::{Deserialize, Serialize};
-use syncsim_sim::services::pg::PgConfig;
+use syncsim_services::pg::PgConfig;
+use syncsim_services::pg::PostgresWorld;
 use syncsim_sim::{Knob, Model, ModelConfig, Property, Ratio, WorldBuilder};
 
 pub use mail::{Email, Mail};

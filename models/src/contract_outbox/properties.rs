@@ -8,7 +8,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use syncsim_sim::services::pg::{PgServer, Row, Value};
+use syncsim_services::pg::{PgServer, Row, Value};
 use syncsim_sim::trace::EventKind;
 use syncsim_sim::{History, Property, Verdict};
 

@@ -15,13 +15,14 @@
 use std::time::Duration;
 
 use serde_json::json;
-use syncsim_sim::services::http::{HttpRequest, HttpResponse};
-use syncsim_sim::services::pg::{DbError, PgConnection, PgHandle, PgRow};
+use syncsim_services::http::{HttpRequest, HttpResponse};
+use syncsim_services::pg::{DbError, PgConnection, PgHandle, PgRow};
 use syncsim_sim::{Ctx, ServiceRef, WorldBuilder};
 
 use super::endpoint::ADMIN_AUTH;
 use super::mail::{Mail, SendEmail};
 use super::{ContractOutboxConfig, API};
+use syncsim_services::http::HttpServe;
 
 /// Coverage mark: a send failed and the row stays pending for another attempt.
 pub const MARK_MAIL_RETRIED: &str =

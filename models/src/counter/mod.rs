@@ -16,7 +16,7 @@ mod process;
 mod properties;
 
 use serde::{Deserialize, Serialize};
-use syncsim_sim::services::register::Register;
+use syncsim_services::register::Register;
 use syncsim_sim::{Model, ModelConfig, Property, WorldBuilder};
 
 /// The key every worker increments.

@@ -5,7 +5,7 @@
 
 use std::time::Duration;
 
-use syncsim_sim::services::register::{Register, RegisterRequest, RegisterResponse};
+use syncsim_services::register::{Register, RegisterRequest, RegisterResponse};
 use syncsim_sim::{Ctx, ServiceRef};
 
 use super::{CounterConfig, Variant, COUNTER_KEY};

@@ -7,7 +7,7 @@
 
 use std::sync::{Mutex, PoisonError};
 
-use syncsim_sim::services::register::{Applied, Op, Register};
+use syncsim_services::register::{Applied, Op, Register};
 use syncsim_sim::{History, Property, Verdict};
 
 use super::{COUNTER_KEY, STORE};

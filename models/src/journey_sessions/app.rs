@@ -8,14 +8,15 @@
 //! authentication, request validation beyond the body's shape.
 
 use serde_json::json;
-use syncsim_sim::services::http::{HttpRequest, HttpResponse};
-use syncsim_sim::services::pg::{DbError, PgHandle};
-use syncsim_sim::services::workflow::Workflows;
+use syncsim_services::http::{HttpRequest, HttpResponse};
+use syncsim_services::pg::{DbError, PgHandle};
+use syncsim_services::workflow::Workflows;
 use syncsim_sim::{Ctx, WorldBuilder};
 
 use super::journey::{persist, JourneyStart, Session, MARK_DELETED_MID_JOURNEY};
 use super::schema::{session_id, uuid_value};
 use super::{JourneySessionsConfig, Variant, APP};
+use syncsim_services::http::HttpServe;
 
 /// Where journeys start.
 pub const START_PATH: &str = "/journeys";

@@ -12,13 +12,14 @@
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
-use syncsim_sim::services::http::HttpRequest;
-use syncsim_sim::services::pg::{DbError, PgConnection, PgHandle, Value};
-use syncsim_sim::services::workflow::WorkflowCtx;
+use syncsim_services::http::HttpRequest;
+use syncsim_services::pg::{DbError, PgConnection, PgHandle, Value};
+use syncsim_services::workflow::WorkflowCtx;
 use syncsim_sim::Ctx;
 
 use super::schema::{contact_id, is_local, session_id, uuid_value};
 use super::{JourneySessionsConfig, Mutation, CRM_API};
+use syncsim_services::http::HttpCall;
 
 /// Coverage mark: node 1 saved a session whose contact has no legacy local row.
 pub const MARK_NODE1_CRM_ONLY: &str =

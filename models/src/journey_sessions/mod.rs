@@ -38,8 +38,11 @@ mod workload;
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
-use syncsim_sim::services::pg::PgConfig;
-use syncsim_sim::services::workflow::{RetryPolicy, WorkerConfig};
+use syncsim_services::crm::CrmWorld;
+use syncsim_services::pg::PgConfig;
+use syncsim_services::pg::PostgresWorld;
+use syncsim_services::workflow::WorkflowWorld;
+use syncsim_services::workflow::{RetryPolicy, WorkerConfig};
 use syncsim_sim::{Knob, Model, ModelConfig, Property, WorldBuilder};
 
 pub use journey::{

@@ -7,9 +7,9 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use syncsim_sim::services::crm::CrmStore;
-use syncsim_sim::services::pg::{ChangeKind, PgServer, Value};
-use syncsim_sim::services::workflow::{WorkflowEvent, WorkflowStore, START_TO_CLOSE_TIMEOUT};
+use syncsim_services::crm::CrmStore;
+use syncsim_services::pg::{ChangeKind, PgServer, Value};
+use syncsim_services::workflow::{WorkflowEvent, WorkflowStore, START_TO_CLOSE_TIMEOUT};
 use syncsim_sim::{History, Property, Verdict};
 
 use super::journey::{

@@ -5,7 +5,7 @@
 //! Not modelled: the rest of the service's schema (journeys and their node graphs, messages).
 
 use serde_json::json;
-use syncsim_sim::services::pg::Value;
+use syncsim_services::pg::Value;
 
 use super::{JourneySessionsConfig, Variant};
 
@@ -128,7 +128,7 @@ mod tests {
             attempts_bound: 2,
             mutation: None,
             worker: crate::journey_sessions::deployed_worker(),
-            postgres: syncsim_sim::services::pg::PgConfig::default(),
+            postgres: syncsim_services::pg::PgConfig::default(),
         }
     }
 

@@ -11,13 +11,15 @@ use std::collections::BTreeSet;
 use std::time::Duration;
 
 use serde_json::json;
-use syncsim_sim::services::crm::{CrmRequest, CrmResponse, CrmStore};
-use syncsim_sim::services::http::{HttpRequest, HttpResponse};
+use syncsim_services::crm::{CrmRequest, CrmResponse, CrmStore};
+use syncsim_services::http::{HttpRequest, HttpResponse};
 use syncsim_sim::{Ctx, ServiceRef, WorldBuilder};
 
 use super::app::{DELETED_PATH, START_PATH};
 use super::schema::{contact_id, is_doomed};
 use super::{JourneySessionsConfig, APP, CONTACT, CRM_API};
+use syncsim_services::http::HttpCall;
+use syncsim_services::http::HttpServe;
 
 /// The CRM's HTTP API: `GET /contacts/<id>` answers 200 with the fields, or 404.
 pub fn install_crm_api(world: &mut WorldBuilder, crm: &ServiceRef<CrmStore>) {

@@ -6,14 +6,15 @@
 //! anything the app did not take. Not modelled: signature checks, event schema versions.
 
 use serde_json::Value as Json;
-use syncsim_sim::services::http::HttpResponse;
-use syncsim_sim::services::pg::PgHandle;
-use syncsim_sim::services::workflow::{RetryPolicy, WorkflowCtx, Workflows};
+use syncsim_services::http::HttpResponse;
+use syncsim_services::pg::PgHandle;
+use syncsim_services::workflow::{RetryPolicy, WorkflowCtx, Workflows};
 use syncsim_sim::{ServiceRef, WorldBuilder};
 
 use super::apply::{self, Event};
 use super::provider::Directory;
 use super::{Variant, APP};
+use syncsim_services::http::HttpServe;
 
 /// Where the provider POSTs events.
 pub const WEBHOOK_PATH: &str = "/webhooks";

@@ -6,7 +6,7 @@
 //! connection pooling (each attempt connects), statement timeouts.
 
 use serde::Deserialize;
-use syncsim_sim::services::pg::{DbError, PgConnection, PgHandle, Value};
+use syncsim_services::pg::{DbError, PgConnection, PgHandle, Value};
 use syncsim_sim::{Ctx, ServiceRef};
 
 use super::provider::{Directory, DirectoryRequest, Org};

@@ -36,9 +36,12 @@ mod provider;
 mod schema;
 
 use serde::{Deserialize, Serialize};
-use syncsim_sim::services::pg::PgConfig;
-use syncsim_sim::services::webhook::{IdOrder, WebhookConfig};
-use syncsim_sim::services::workflow::{RetryPolicy, WorkerConfig};
+use syncsim_services::pg::PgConfig;
+use syncsim_services::pg::PostgresWorld;
+use syncsim_services::webhook::WebhookWorld;
+use syncsim_services::webhook::{IdOrder, WebhookConfig};
+use syncsim_services::workflow::WorkflowWorld;
+use syncsim_services::workflow::{RetryPolicy, WorkerConfig};
 use syncsim_sim::{Knob, Model, ModelConfig, Property, Ratio, WorldBuilder};
 
 pub use provider::{Directory, Org};

@@ -7,9 +7,9 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use syncsim_sim::services::pg::{PgServer, Row, Value};
-use syncsim_sim::services::webhook::{AttemptOutcome, WebhookSource};
-use syncsim_sim::services::workflow::{WorkflowEvent, WorkflowStore};
+use syncsim_services::pg::{PgServer, Row, Value};
+use syncsim_services::webhook::{AttemptOutcome, WebhookSource};
+use syncsim_services::workflow::{WorkflowEvent, WorkflowStore};
 use syncsim_sim::{History, Property, Verdict};
 
 use super::apply::{MARK_CREATES_RACED, MARK_PUSH_FAILED, MARK_RENAME_COLLIDED, MARK_STALE_EVENT};

@@ -13,7 +13,7 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
-use syncsim_sim::services::webhook::WebhookHandle;
+use syncsim_services::webhook::WebhookHandle;
 use syncsim_sim::{Caller, Ctx, Service, ServiceRef, VirtualTime};
 
 use super::OrgSyncConfig;

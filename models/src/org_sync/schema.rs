@@ -3,7 +3,7 @@
 //!
 //! Not modelled: the rest of the application schema (members, domains).
 
-use syncsim_sim::services::pg::Value;
+use syncsim_services::pg::Value;
 
 /// `organization_metadata` as the application creates it. `deleted_at` marks a soft delete,
 /// so the event-ordering guard still has `last_event_id` after a delete.

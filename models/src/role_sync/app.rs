@@ -10,9 +10,9 @@ use std::collections::BTreeSet;
 use std::time::Duration;
 
 use serde_json::json;
-use syncsim_sim::services::crm::CrmStore;
-use syncsim_sim::services::jobs::{JobSpec, Jobs};
-use syncsim_sim::services::pg::{DbError, PgHandle};
+use syncsim_services::crm::CrmStore;
+use syncsim_services::jobs::{JobSpec, Jobs};
+use syncsim_services::pg::{DbError, PgHandle};
 use syncsim_sim::{Ctx, ServiceRef, WorldBuilder};
 
 use super::schema::{lost_users, roles, RoleRow, CONTACT};

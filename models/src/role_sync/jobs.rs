@@ -10,8 +10,8 @@
 
 use std::time::Duration;
 
-use syncsim_sim::services::jobs::{Job, JobError};
-use syncsim_sim::services::pg::{DbError, PgConnection, PgHandle, Value};
+use syncsim_services::jobs::{Job, JobError};
+use syncsim_services::pg::{DbError, PgConnection, PgHandle, Value};
 use syncsim_sim::Ctx;
 
 use super::{RoleSyncConfig, Variant, ROLE_SYNC_JOB, SCHOOL_SYNC_JOB};

@@ -30,9 +30,12 @@ use std::num::NonZeroU32;
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
-use syncsim_sim::services::crm::{MirrorCadence, MirrorConfig};
-use syncsim_sim::services::jobs::{JobKind, JobsConfig, RetryPolicy, Wait};
-use syncsim_sim::services::pg::PgConfig;
+use syncsim_services::crm::CrmWorld;
+use syncsim_services::crm::{MirrorCadence, MirrorConfig};
+use syncsim_services::jobs::JobsWorld;
+use syncsim_services::jobs::{JobKind, JobsConfig, RetryPolicy, Wait};
+use syncsim_services::pg::PgConfig;
+use syncsim_services::pg::PostgresWorld;
 use syncsim_sim::{Knob, Model, ModelConfig, Property, WorldBuilder};
 
 pub use schema::{lost_users, mirror_tables, roles, RoleRow, SCHEMA};

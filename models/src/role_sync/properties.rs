@@ -7,9 +7,9 @@
 
 use std::collections::BTreeMap;
 
-use syncsim_sim::services::crm::CrmStore;
-use syncsim_sim::services::jobs::{checks, JobsLog};
-use syncsim_sim::services::pg::{PgServer, Row, Value};
+use syncsim_services::crm::CrmStore;
+use syncsim_services::jobs::{checks, JobsLog};
+use syncsim_services::pg::{PgServer, Row, Value};
 use syncsim_sim::{Fault, History, Property, Verdict, VirtualTime};
 
 use super::schema::{affiliation_column as aff, role_column, CONTACT, EDITOR};

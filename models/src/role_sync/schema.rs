@@ -6,7 +6,7 @@
 
 use std::time::Duration;
 
-use syncsim_sim::services::crm::{MirrorReference, MirrorTable};
+use syncsim_services::crm::{MirrorReference, MirrorTable};
 
 use super::RoleSyncConfig;
 

@@ -13,7 +13,7 @@ use std::time::Duration;
 use futures::channel::mpsc;
 use futures::StreamExt;
 
-use crate::sim::services::register::{Register, RegisterRequest};
+use crate::services::register::{Register, RegisterRequest};
 use crate::sim::{Bounds, Case, FaultPlan, Model, NetConfig, Phases, Property, Seed};
 use crate::sim::{Ctx, WorldBuilder};
 

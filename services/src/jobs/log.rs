@@ -1,0 +1,261 @@
+//! `JobsLog`: ground truth of the job queue, recorded by the harness's worker code at the
+//! moment things happen (never read back from the model): every attempt a worker started,
+//! and how each attempt ended. Jobs themselves are rows of `good_jobs` in the simulated
+//! Postgres; `JobsLog::jobs` reads the committed ones from the server.
+//!
+//! An attempt without an end is one whose worker crashed (or whose outcome never got
+//! written before the run ended); `abandoned_at` says when its worker's task died. Not
+//! recorded: what a handler did inside its attempt; models
+//! keep their own effects in their own tables.
+
+use std::time::Duration;
+
+use serde::Serialize;
+
+use super::policy::{Decision, CONCURRENCY_EXCEEDED};
+use crate::pg::{PgServer, Value};
+use syncsim_sim::time::VirtualTime;
+
+/// One attempt of one job.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Attempt {
+    /// The job's id (`good_jobs.id`).
+    pub job: i64,
+    /// The job kind (ActiveJob's class).
+    pub kind: String,
+    /// The job's concurrency key.
+    pub concurrency_key: Option<String>,
+    /// ActiveJob's `executions` for this attempt: 1 for the first; an attempt cut short by a
+    /// crash does not raise it, so the re-run has the same number.
+    pub execution: u32,
+    /// Which claim of the row this is (1 for the first; grows on every claim).
+    pub claim: u32,
+    /// The worker node.
+    pub worker: String,
+    /// When the worker claimed it.
+    pub started: VirtualTime,
+    /// When its worker's task died mid-attempt (a crash of the node, or the run's end); None
+    /// while it runs or once it ended.
+    pub abandoned_at: Option<VirtualTime>,
+    /// How it ended; None while running or when the worker crashed.
+    pub end: Option<End>,
+}
+
+/// How an attempt ended.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct End {
+    /// When the handler returned.
+    pub at: VirtualTime,
+    /// The handler's error: (kind, message).
+    pub error: Option<(String, String)>,
+    /// What the policy decided (None on success).
+    pub decision: Option<Decision>,
+}
+
+/// A committed job row, as the server holds it now.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct JobRow {
+    /// `id`.
+    pub id: i64,
+    /// `queue_name`.
+    pub queue: String,
+    /// `job_class`.
+    pub kind: String,
+    /// `serialized_params`.
+    pub args: serde_json::Value,
+    /// `concurrency_key`.
+    pub concurrency_key: Option<String>,
+    /// `executions`: ActiveJob's count of ended executions.
+    pub executions: i64,
+    /// `outcome`: `succeeded`, `failed`, `discarded`, or None while queued or running.
+    pub outcome: Option<String>,
+    /// `error`: the last error, `Kind: message`.
+    pub error: Option<String>,
+    /// `cron_key`, for jobs enqueued by a cron entry.
+    pub cron_key: Option<String>,
+    /// `cron_at_micros`: the tick that enqueued it.
+    pub cron_at_micros: Option<i64>,
+}
+
+/// The ground-truth log of the job queue.
+#[derive(Clone, Debug, Default)]
+pub struct JobsLog {
+    attempts: Vec<Attempt>,
+}
+
+impl JobsLog {
+    /// Every attempt, in start order.
+    pub fn attempts(&self) -> &[Attempt] {
+        &self.attempts
+    }
+
+    /// The attempts of job `job`, in start order.
+    pub fn attempts_of(&self, job: i64) -> Vec<&Attempt> {
+        self.attempts
+            .iter()
+            .filter(|attempt| attempt.job == job)
+            .collect()
+    }
+
+    /// Attempts that never ended: their worker crashed mid-job (or the run ended first).
+    pub fn abandoned(&self) -> Vec<&Attempt> {
+        self.attempts
+            .iter()
+            .filter(|attempt| attempt.end.is_none())
+            .collect()
+    }
+
+    /// Pairs of attempts with the same concurrency key whose running times overlap. An
+    /// attempt runs from its start to its end, or to its abandonment (forever while its
+    /// worker still holds it). An execution that raised `ConcurrencyExceededError` ran no
+    /// handler and counts for nothing.
+    pub fn overlapping_keys(&self) -> Vec<(&Attempt, &Attempt)> {
+        let until = |attempt: &Attempt| {
+            attempt.end.as_ref().map_or_else(
+                || attempt.abandoned_at.unwrap_or(VirtualTime(Duration::MAX)),
+                |end| end.at,
+            )
+        };
+        let ran = |attempt: &&Attempt| {
+            attempt.end.as_ref().is_none_or(|end| {
+                end.error
+                    .as_ref()
+                    .is_none_or(|(kind, _)| kind != CONCURRENCY_EXCEEDED)
+            })
+        };
+        let ran_attempts: Vec<&Attempt> = self.attempts.iter().filter(ran).collect();
+        let mut overlaps = Vec::new();
+        for (index, first) in ran_attempts.iter().copied().enumerate() {
+            for second in ran_attempts[index + 1..].iter().copied() {
+                let same_key = first.concurrency_key.is_some()
+                    && first.concurrency_key == second.concurrency_key;
+                if same_key && second.started < until(first) && first.started < until(second) {
+                    overlaps.push((first, second));
+                }
+            }
+        }
+        overlaps
+    }
+
+    /// The gaps between consecutive attempt starts of job `job`.
+    pub fn gaps_of(&self, job: i64) -> Vec<Duration> {
+        let starts: Vec<VirtualTime> = self
+            .attempts_of(job)
+            .iter()
+            .map(|attempt| attempt.started)
+            .collect();
+        starts
+            .windows(2)
+            .map(|pair| pair[1].0 - pair[0].0)
+            .collect()
+    }
+
+    /// Every committed job row on `server`, in id order.
+    pub fn jobs(server: &PgServer) -> Vec<JobRow> {
+        let mut rows: Vec<JobRow> = server
+            .table_snapshot("good_jobs")
+            .iter()
+            .map(|row| job_row(row))
+            .collect();
+        rows.sort_by_key(|row| row.id);
+        rows
+    }
+
+    pub(crate) fn start(&mut self, attempt: Attempt) {
+        self.attempts.push(attempt);
+    }
+
+    pub(crate) fn abandon(&mut self, job: i64, claim: u32, at: VirtualTime) {
+        let attempt = self
+            .attempts
+            .iter_mut()
+            .rev()
+            .find(|attempt| attempt.job == job && attempt.claim == claim)
+            .expect("an attempt is abandoned after it started");
+        assert!(attempt.end.is_none(), "an ended attempt is not abandoned");
+        attempt.abandoned_at = Some(at);
+    }
+
+    pub(crate) fn end(&mut self, job: i64, claim: u32, end: End) {
+        let attempt = self
+            .attempts
+            .iter_mut()
+            .rev()
+            .find(|attempt| attempt.job == job && attempt.claim == claim)
+            .expect("an attempt ends after it started");
+        attempt.end = Some(end);
+    }
+}
+
+/// Reads a `good_jobs` row by the column order of `super::SCHEMA`.
+fn job_row(row: &[Value]) -> JobRow {
+    let text = |index: usize| match &row[index] {
+        Value::Null => None,
+        value => Some(value.to_pg_text()),
+    };
+    let int_or_null = |index: usize| match &row[index] {
+        Value::Int8(number) => Some(*number),
+        Value::Int4(number) => Some(i64::from(*number)),
+        Value::Null => None,
+        other => panic!("good_jobs column {index} is not an integer: {other:?}"),
+    };
+    let int = |index: usize| int_or_null(index).unwrap_or_default();
+    JobRow {
+        id: int(0),
+        queue: text(1).unwrap_or_default(),
+        kind: text(2).unwrap_or_default(),
+        args: match &row[3] {
+            Value::Jsonb(json) => json.clone(),
+            _ => serde_json::Value::Null,
+        },
+        concurrency_key: text(4),
+        executions: int(6),
+        outcome: text(10),
+        error: text(11),
+        cron_key: text(12),
+        cron_at_micros: int_or_null(13),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn attempt(job: i64, key: Option<&str>, start_ms: u64, end_ms: Option<u64>) -> Attempt {
+        let at = |millis| VirtualTime(Duration::from_millis(millis));
+        Attempt {
+            job,
+            kind: "K".to_string(),
+            concurrency_key: key.map(str::to_string),
+            execution: 1,
+            claim: 1,
+            worker: "w".to_string(),
+            started: at(start_ms),
+            abandoned_at: end_ms.is_none().then(|| at(start_ms + 1_000)),
+            end: end_ms.map(|millis| End {
+                at: at(millis),
+                error: None,
+                decision: None,
+            }),
+        }
+    }
+
+    #[test]
+    fn overlaps_count_an_abandoned_attempt_as_running_until_its_worker_died() {
+        let mut log = JobsLog::default();
+        log.start(attempt(1, Some("a"), 0, None)); // crashed: runs until 1000 ms
+        log.start(attempt(2, Some("a"), 1_000, Some(1_500))); // starts as its worker died
+        log.start(attempt(3, Some("b"), 1_200, Some(1_300))); // another key
+        log.start(attempt(4, None, 1_200, Some(1_300))); // no key
+        assert!(log.overlapping_keys().is_empty());
+        log.start(attempt(5, Some("a"), 1_499, Some(1_600))); // overlaps job 2
+        let pairs: Vec<(i64, i64)> = log
+            .overlapping_keys()
+            .iter()
+            .map(|(first, second)| (first.job, second.job))
+            .collect();
+        assert_eq!(pairs, vec![(2, 5)]);
+        assert_eq!(log.abandoned().len(), 1);
+        assert_eq!(log.gaps_of(1), Vec::<Duration>::new());
+    }
+}
