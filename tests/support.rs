@@ -1,65 +1,22 @@
-//! Small models for kernel tests, built from closures, and a case builder around them.
+//! Cases for kernel tests, built from closures (`Case::quick`), and helpers around them.
 //!
 //! Not a model of any real system: each test states the one behaviour it needs.
 
 use std::sync::Arc;
-use std::time::Duration;
 
-use syncsim::sim::{
-    select_properties, Bounds, Case, FaultPlan, Model, NetConfig, Phases, Property, Seed,
-    WorldBuilder,
-};
+use syncsim::sim::{select_properties, Case, FaultPlan, Model, Property, Seed, WorldBuilder};
 
-type Install = Arc<dyn Fn(&mut WorldBuilder) + Send + Sync>;
-
-/// A model whose install step and properties are given by the test.
-pub struct TestModel {
-    install: Install,
-    properties: Vec<Property>,
-}
-
-impl Model for TestModel {
-    fn name(&self) -> &str {
-        "test"
-    }
-
-    fn install(&self, world: &mut WorldBuilder) {
-        (self.install)(world);
-    }
-
-    fn properties(&self) -> Vec<Property> {
-        self.properties.clone()
-    }
-}
-
-/// A case running `install` with `properties` and `faults`, short phases and roomy bounds.
+/// A case running `install` with `properties` and `faults`, with `Case::quick`'s test
+/// defaults.
 pub fn case(
     install: impl Fn(&mut WorldBuilder) + Send + Sync + 'static,
     properties: Vec<Property>,
     faults: FaultPlan,
 ) -> Case {
-    Case {
-        scenario: "test/kernel".to_string(),
-        model: Arc::new(TestModel {
-            install: Arc::new(install),
-            properties,
-        }),
-        faults,
-        phases: Phases {
-            chaos: Duration::from_secs(1),
-            heal: Duration::from_millis(100),
-        },
-        bounds: Bounds {
-            events_max: 10_000,
-            time_max: Duration::from_secs(10),
-            wall_max: Duration::from_secs(20),
-        },
-        net: NetConfig {
-            latency_min: Duration::from_millis(1),
-            latency_max: Duration::from_millis(5),
-            call_timeout: Duration::from_millis(200),
-        },
-    }
+    Case::quick("test/kernel", install)
+        .properties(properties)
+        .faults(faults)
+        .build()
 }
 
 /// Another model with more properties: for tests that read a service's ground truth at the

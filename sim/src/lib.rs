@@ -15,6 +15,7 @@
 //! - `limits`: the largest sizes and durations a case may ask for, checked at load.
 //! - `trace`: the one-line-per-event trace and its stable digest.
 //! - `history`, `property`: ground truth and the `always`/`eventually`/`sometimes` properties.
+//! - `quick`: `Case::quick`, a case from a closure with test defaults (no `Model` impl).
 //! - `run`, `sweep`, `report`: one case on one seed, many seeds, and what a failure prints.
 //! - `render`: the trace as a Mermaid sequence diagram and as a Chrome trace.
 //!
@@ -36,6 +37,7 @@ pub mod limits;
 pub mod model;
 pub mod prng;
 pub mod property;
+pub mod quick;
 pub mod render;
 pub mod report;
 mod rt;
@@ -54,6 +56,7 @@ pub use knob::Knob;
 pub use model::{select_properties, Model, ModelConfig, PropertyParameters};
 pub use prng::{Prng, Ratio};
 pub use property::{Modality, Property, Verdict};
+pub use quick::CaseBuilder;
 pub use report::{Failure, FailureClass, Report, Violation};
 pub use rt::is_simulated;
 pub use run::{Bounds, Case, CaseError, Outcome, Phases};

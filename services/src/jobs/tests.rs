@@ -4,7 +4,6 @@
 //! `{"sleep_ms": n, "fail": "Kind", "fail_times": k}` sleeps, then fails with `Kind` while
 //! `execution <= k`; `{"fail_sequence": ["A", "B"]}` fails execution `n` with the `n`-th kind.
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use serde_json::json;
@@ -14,36 +13,14 @@ use crate::pg::PostgresWorld;
 use crate::pg::{PgConfig, PgServer};
 use syncsim_sim::fault::{Fault, FaultPlan};
 use syncsim_sim::history::History;
-use syncsim_sim::model::Model;
 use syncsim_sim::property::{Property, Verdict};
-use syncsim_sim::run::{Bounds, Case, Phases};
+use syncsim_sim::run::{Bounds, Case};
 use syncsim_sim::seed::Seed;
 use syncsim_sim::world::NetConfig;
 
 mod mutants_policy;
 
 const POLL: Duration = Duration::from_millis(200);
-
-type Install = Arc<dyn Fn(&mut WorldBuilder) + Send + Sync>;
-
-struct TestModel {
-    install: Install,
-    properties: Vec<Property>,
-}
-
-impl Model for TestModel {
-    fn name(&self) -> &str {
-        "jobs"
-    }
-
-    fn install(&self, world: &mut WorldBuilder) {
-        (self.install)(world);
-    }
-
-    fn properties(&self) -> Vec<Property> {
-        self.properties.clone()
-    }
-}
 
 fn kind(name: &str, retry: RetryPolicy) -> JobKind {
     JobKind {
@@ -125,28 +102,21 @@ fn case(
     faults: FaultPlan,
     heal: Duration,
 ) -> Case {
-    Case {
-        scenario: "jobs/unit".to_string(),
-        model: Arc::new(TestModel {
-            install: Arc::new(install),
-            properties,
-        }),
-        faults,
-        phases: Phases {
-            chaos: Duration::from_secs(1),
-            heal,
-        },
-        bounds: Bounds {
+    Case::quick("jobs/unit", install)
+        .properties(properties)
+        .faults(faults)
+        .phases(Duration::from_secs(1), heal)
+        .bounds(Bounds {
             events_max: 200_000,
             time_max: heal + Duration::from_secs(10),
             wall_max: Duration::from_secs(60),
-        },
-        net: NetConfig {
+        })
+        .net(NetConfig {
             latency_min: Duration::from_millis(1),
             latency_max: Duration::from_millis(5),
             call_timeout: Duration::from_millis(500),
-        },
-    }
+        })
+        .build()
 }
 
 fn log(history: &History) -> std::sync::MutexGuard<'_, JobsLog> {

@@ -9,16 +9,13 @@
 //! they still run frees it at the next retransmission; a live holder isolated past the
 //! keepalive loses its session and is answered with a reset after the rejoin.
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use crate::pg::PostgresWorld;
 use crate::pg::{DbError, PgConfig, PgHandle};
 use syncsim_sim::ctx::Ctx;
 use syncsim_sim::fault::{Fault, FaultPlan};
-use syncsim_sim::model::Model;
-use syncsim_sim::property::Property;
-use syncsim_sim::run::{Bounds, Case, Outcome, Phases};
+use syncsim_sim::run::{Bounds, Case, Outcome};
 use syncsim_sim::seed::Seed;
 use syncsim_sim::world::{NetConfig, WorldBuilder};
 
@@ -28,27 +25,16 @@ const WAITER_POLL: Duration = Duration::from_secs(10);
 /// The waiter's process ends here (5 h 30 min), after the holder's last statement at 5 h.
 const WAITER_END: Duration = Duration::from_secs(5 * 3600 + 1800);
 
-struct LockModel;
-
-impl Model for LockModel {
-    fn name(&self) -> &str {
-        "pg-keepalive"
-    }
-
-    fn install(&self, world: &mut WorldBuilder) {
-        let pg = world.postgres("db", PgConfig::default());
-        let holder_pg = pg.clone();
-        world
-            .node("holder")
-            .daemon("hold", move |ctx| hold(ctx, holder_pg.clone()));
-        world
-            .node("waiter")
-            .process("wait", move |ctx| wait(ctx, pg.clone()));
-    }
-
-    fn properties(&self) -> Vec<Property> {
-        Vec::new()
-    }
+/// The database, a holder of advisory lock 7 and a waiter for it.
+fn install(world: &mut WorldBuilder) {
+    let pg = world.postgres("db", PgConfig::default());
+    let holder_pg = pg.clone();
+    world
+        .node("holder")
+        .daemon("hold", move |ctx| hold(ctx, holder_pg.clone()));
+    world
+        .node("waiter")
+        .process("wait", move |ctx| wait(ctx, pg.clone()));
 }
 
 /// At the start only, takes advisory lock 7 in an open transaction, then keeps the
@@ -97,25 +83,19 @@ async fn wait(ctx: Ctx, pg: PgHandle) {
 /// Runs `faults` in a chaos phase of `chaos` (the heal that follows rejoins and restarts
 /// every node), then heals until 6 h.
 fn run(faults: FaultPlan, chaos: Duration) -> Outcome {
-    let case = Case {
-        scenario: "pg/keepalive".to_string(),
-        model: Arc::new(LockModel),
-        faults,
-        phases: Phases {
-            chaos,
-            heal: Duration::from_secs(6 * 3600) - chaos,
-        },
-        bounds: Bounds {
+    let case = Case::quick("pg/keepalive", install)
+        .faults(faults)
+        .phases(chaos, Duration::from_secs(6 * 3600) - chaos)
+        .bounds(Bounds {
             events_max: 100_000,
             time_max: Duration::from_secs(7 * 3600),
             wall_max: Duration::from_secs(60),
-        },
-        net: NetConfig {
+        })
+        .net(NetConfig {
             latency_min: Duration::from_millis(1),
             latency_max: Duration::from_millis(5),
             call_timeout: Duration::from_millis(500),
-        },
-    };
+        });
     let outcome = case.run(Seed(3));
     assert_eq!(outcome.failure, None, "{}", outcome.trace.render());
     outcome
