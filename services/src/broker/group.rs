@@ -67,6 +67,15 @@ impl Cursor {
 
     /// Marks `offset` in flight to `member` and returns its attempt number.
     pub fn take(&mut self, offset: u64, member: &str, message_id: MessageId) -> u32 {
+        assert!(
+            offset >= self.committed,
+            "offset {offset} is fetched below the committed {}",
+            self.committed
+        );
+        assert!(
+            !self.in_flight.contains_key(&offset),
+            "offset {offset} is fetched while in flight"
+        );
         // Per-message, a redelivery lies below `next_fetch`; with offsets, a rewind puts
         // `next_fetch` back on it, so taking it moves the position on.
         self.redeliver.remove(&offset);
@@ -276,5 +285,25 @@ impl Group {
             }
         }
         by_topic
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    #[should_panic(expected = "offset 3 is fetched below the committed 5")]
+    fn a_fetch_never_goes_below_the_committed_offset() {
+        let mut cursor = Cursor::starting_at(5, Settlement::Offsets);
+        cursor.take(3, "m", MessageId(3));
+    }
+
+    #[test]
+    #[should_panic(expected = "offset 5 is fetched while in flight")]
+    fn an_offset_is_in_flight_to_one_member_at_a_time() {
+        let mut cursor = Cursor::starting_at(5, Settlement::PerMessage);
+        cursor.take(5, "m", MessageId(5));
+        cursor.take(5, "n", MessageId(5));
     }
 }

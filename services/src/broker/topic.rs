@@ -57,6 +57,12 @@ impl PartitionLog {
     }
 
     fn append(&mut self, message: StoredMessage) {
+        // Offsets are dense and only grow: a consumer's committed position means the same
+        // messages on every fetch.
+        assert_eq!(
+            message.offset, self.end_offset,
+            "a partition appends at its end offset"
+        );
         self.end_offset = message.offset + 1;
         self.messages.push_back(message);
     }
@@ -156,4 +162,29 @@ pub(super) fn fnv1a_64(bytes: &[u8]) -> u64 {
     bytes.iter().fold(OFFSET_BASIS, |hash, byte| {
         (hash ^ u64::from(*byte)).wrapping_mul(PRIME)
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn message(offset: u64) -> StoredMessage {
+        StoredMessage {
+            message_id: MessageId(offset),
+            topic: "t".to_string(),
+            partition: 0,
+            offset,
+            key: String::new(),
+            payload: "{}".to_string(),
+            stored_at: VirtualTime::default(),
+        }
+    }
+
+    #[test]
+    #[should_panic(expected = "a partition appends at its end offset")]
+    fn an_offset_is_never_skipped() {
+        let mut log = PartitionLog::default();
+        log.append(message(0));
+        log.append(message(2));
+    }
 }

@@ -183,6 +183,7 @@ impl JobsLog {
             .rev()
             .find(|attempt| attempt.job == job && attempt.claim == claim)
             .expect("an attempt ends after it started");
+        assert!(attempt.end.is_none(), "an attempt ends once");
         attempt.end = Some(end);
     }
 }
@@ -238,6 +239,19 @@ mod tests {
                 decision: None,
             }),
         }
+    }
+
+    #[test]
+    #[should_panic(expected = "an attempt ends once")]
+    fn an_attempt_that_ends_twice_is_a_harness_bug() {
+        let mut log = JobsLog::default();
+        log.start(attempt(1, None, 0, Some(10)));
+        let end = || End {
+            at: VirtualTime(Duration::from_millis(20)),
+            error: None,
+            decision: None,
+        };
+        log.end(1, 1, end());
     }
 
     #[test]

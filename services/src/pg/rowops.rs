@@ -146,6 +146,7 @@ pub fn write_insert(ctx: &mut StmtCtx, table_id: TableId, values: Vec<Value>) ->
 
 /// Marks the newest version of a locked row deleted.
 pub fn write_delete(ctx: &mut StmtCtx, table_id: TableId, row_id: RowId) {
+    assert_may_write(ctx, table_id, row_id);
     let stamp = (ctx.xid(), ctx.cid());
     let chain = ctx
         .db
@@ -159,6 +160,7 @@ pub fn write_delete(ctx: &mut StmtCtx, table_id: TableId, row_id: RowId) {
 
 /// Replaces the newest version of a locked row with `values`.
 pub fn write_update(ctx: &mut StmtCtx, table_id: TableId, row_id: RowId, values: Vec<Value>) {
+    assert_may_write(ctx, table_id, row_id);
     let stamp = (ctx.xid(), ctx.cid());
     let heap = ctx.db.heap_mut(table_id);
     heap.indexes.record(row_id, &values);
@@ -173,6 +175,32 @@ pub fn write_update(ctx: &mut StmtCtx, table_id: TableId, row_id: RowId, values:
         slot,
     });
     ctx.record_write(table_id, row_id, WriteKind::Update);
+}
+
+/// The module's invariant, checked where a version is written: the writer holds a row lock
+/// on the chain, or created its newest version itself (a row its own statement inserted or
+/// updated, which nobody else can lock yet); and no other transaction has deleted or
+/// replaced that version. A violation is an engine bug: it panics, and the run reports a
+/// crash with its seed instead of a verdict drawn from corrupt heaps.
+fn assert_may_write(ctx: &StmtCtx, table_id: TableId, row_id: RowId) {
+    let xid = ctx.xid();
+    let newest = ctx
+        .db
+        .heap(table_id)
+        .chains
+        .get(&row_id)
+        .map(|chain| chain.newest());
+    let newest =
+        newest.unwrap_or_else(|| panic!("xid {xid} writes row {row_id:?}, not in its heap"));
+    assert!(
+        ctx.db.row_locks.holds((table_id, row_id), xid) || newest.xmin == xid,
+        "xid {xid} writes row {row_id:?} without its row lock"
+    );
+    assert!(
+        newest.xmax.is_none_or(|(xmax, _)| xmax == xid),
+        "xid {xid} writes row {row_id:?} over a version xid {:?} deleted",
+        newest.xmax
+    );
 }
 
 /// The lock an UPDATE needs: FOR UPDATE if it changes a unique-key column, else FOR NO KEY

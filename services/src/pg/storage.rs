@@ -140,6 +140,12 @@ impl TxnTable {
 
     /// Marks a transaction committed; returns its commit sequence number.
     pub fn commit(&mut self, xid: Xid) -> u64 {
+        // Commit order is the order of this call: a transaction commits once, while running.
+        assert!(
+            self.in_progress(xid),
+            "xid {xid} commits from {:?}",
+            self.status(xid)
+        );
         self.last_csn += 1;
         self.status.insert(xid, XidStatus::Committed(self.last_csn));
         self.last_csn
@@ -147,6 +153,10 @@ impl TxnTable {
 
     /// Marks a transaction aborted.
     pub fn abort(&mut self, xid: Xid) {
+        assert!(
+            !matches!(self.status(xid), XidStatus::Committed(_)),
+            "xid {xid} aborts after it committed"
+        );
         self.status.insert(xid, XidStatus::Aborted);
     }
 
@@ -252,5 +262,37 @@ pub fn undo(heaps: &mut [Heap], record: &WriteRecord) {
                 .expect("deleted version exists")
                 .xmax = None;
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    #[should_panic(expected = "xid 1 commits from Committed(1)")]
+    fn a_transaction_commits_once() {
+        let mut txns = TxnTable::default();
+        let xid = txns.begin();
+        txns.commit(xid);
+        txns.commit(xid);
+    }
+
+    #[test]
+    #[should_panic(expected = "xid 1 commits from Aborted")]
+    fn an_aborted_transaction_never_commits() {
+        let mut txns = TxnTable::default();
+        let xid = txns.begin();
+        txns.abort(xid);
+        txns.commit(xid);
+    }
+
+    #[test]
+    #[should_panic(expected = "xid 1 aborts after it committed")]
+    fn a_committed_transaction_never_aborts() {
+        let mut txns = TxnTable::default();
+        let xid = txns.begin();
+        txns.commit(xid);
+        txns.abort(xid);
     }
 }
