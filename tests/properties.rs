@@ -2,8 +2,12 @@
 //! default), and a failed run reports every property that failed in its failing check, not
 //! only the first in the model's order.
 
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+
 use syncsim::scenarios::{self, ScenarioSpec};
-use syncsim::sim::{FaultPlan, Property, Seed, Verdict};
+use syncsim::services::register::{Register, RegisterRequest};
+use syncsim::sim::{Case, EventKind, FaultPlan, Property, Seed, ServiceKey, Verdict, WorldBuilder};
 
 use crate::cli::{scratch_dir, syncsim_in, text};
 use crate::support::case;
@@ -161,5 +165,71 @@ fn an_end_of_run_failure_shows_the_lines_about_its_entities_not_the_idle_tail() 
     assert!(
         text.contains("trace lines mentioning `external_id: \"1\"`"),
         "{text}"
+    );
+}
+
+/// The register of the incremental-property tests: its name and type, declared once.
+const LOG: ServiceKey<Register> = ServiceKey::new("store");
+
+/// A writer that puts 1, 2, ... `count` into one key, one call after the other.
+fn writes(count: i64) -> impl Fn(&mut WorldBuilder) + Send + Sync + 'static {
+    move |world| {
+        let store = world.service(LOG.name(), Register::default());
+        world.node("writer").process("put", move |ctx| {
+            let store = store.clone();
+            async move {
+                for value in 1..=count {
+                    let put = RegisterRequest::Put {
+                        key: "k".to_string(),
+                        value,
+                    };
+                    let _ = ctx.call(&store, put).await;
+                }
+            }
+        });
+    }
+}
+
+#[test]
+fn an_incremental_always_reads_each_entry_once_and_all_of_them_at_the_end() {
+    let visits = Arc::new(AtomicUsize::new(0));
+    let counted = Arc::clone(&visits);
+    let seen = Property::always_each("test: entries seen", LOG, Register::log, move |_| {
+        counted.fetch_add(1, Ordering::SeqCst);
+        Verdict::Pass
+    });
+    let all_written = Property::eventually("test: every put applied", |history| {
+        let applied = history.read(&LOG).log().len();
+        Verdict::check(applied == 50, || format!("{applied} applied"))
+    });
+    let outcome = Case::quick("test/incremental", writes(50))
+        .properties([seen, all_written])
+        .run(Seed(1));
+    assert_eq!(outcome.failure, None);
+    // 50 after the writes, one check each, and 50 again by the end-of-run check; a rescan
+    // at every check would have read 50 * 51 / 2 + 50 = 1,325.
+    assert_eq!(visits.load(Ordering::SeqCst), 100);
+}
+
+#[test]
+fn an_incremental_always_fails_at_the_first_bad_entry_when_it_arrives() {
+    let below = Property::always_each("test: below 20", LOG, Register::log, |applied| {
+        Verdict::check(applied.after < 20, || format!("put {}", applied.after))
+    });
+    let outcome = Case::quick("test/incremental", writes(50))
+        .property(below)
+        .run(Seed(1));
+    let failure = outcome.failure.expect("the 20th put breaks it");
+    assert_eq!(failure.reason, "put 20");
+    let applied_at = outcome
+        .trace
+        .events()
+        .iter()
+        .find(|event| event.kind == EventKind::Apply && event.detail.contains("value: 20"))
+        .map(|event| event.time);
+    assert_eq!(
+        Some(failure.time),
+        applied_at,
+        "checked right after the 20th put"
     );
 }

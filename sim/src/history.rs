@@ -7,6 +7,7 @@
 
 use std::any::Any;
 use std::collections::BTreeMap;
+use std::marker::PhantomData;
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use crate::fault::Fault;
@@ -38,6 +39,12 @@ impl History {
         &self.faults
     }
 
+    /// Locks and returns the state `source` names, typed by it: a [`ServiceKey`] a model
+    /// declares once, or a service's handle. Panics like [`History::service`].
+    pub fn read<G: GroundTruth>(&self, source: &G) -> MutexGuard<'_, G::State> {
+        self.service::<G::State>(source.service_name())
+    }
+
     /// Locks and returns the state of service `name`. Panics when no service of that name and
     /// type exists: a property naming the wrong service is a bug in the model.
     pub fn service<S: Send + 'static>(&self, name: &str) -> MutexGuard<'_, S> {
@@ -51,6 +58,55 @@ impl History {
         state
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+}
+
+/// What names a service's ground truth and its type, so a property reads it with
+/// `history.read(&source)` and no string or type is spelled at the reading site.
+pub trait GroundTruth {
+    /// The type of the state the service records.
+    type State: Send + 'static;
+
+    /// The name the service is registered under.
+    fn service_name(&self) -> &str;
+}
+
+/// A service's name and the type of its state, declared once by a model
+/// (`const STORE: ServiceKey<Register> = ServiceKey::new("store");`) and used both to
+/// register the service (`STORE.name()`) and to read it (`history.read(&STORE)`).
+pub struct ServiceKey<S> {
+    name: &'static str,
+    state: PhantomData<fn() -> S>,
+}
+
+impl<S> ServiceKey<S> {
+    /// The key of the service registered as `name`.
+    pub const fn new(name: &'static str) -> Self {
+        ServiceKey {
+            name,
+            state: PhantomData,
+        }
+    }
+
+    /// The service's name.
+    pub const fn name(&self) -> &'static str {
+        self.name
+    }
+}
+
+impl<S> Clone for ServiceKey<S> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+
+impl<S> Copy for ServiceKey<S> {}
+
+impl<S: Send + 'static> GroundTruth for ServiceKey<S> {
+    type State = S;
+
+    fn service_name(&self) -> &str {
+        self.name
     }
 }
 

@@ -51,7 +51,7 @@ pub mod world;
 
 pub use ctx::{CallError, Ctx};
 pub use fault::{Episode, Episodes, Fault, FaultPlan, RandomFault, RequestFaults, TimedFault};
-pub use history::{History, ServiceStates};
+pub use history::{GroundTruth, History, ServiceKey, ServiceStates};
 pub use knob::Knob;
 pub use model::{select_properties, Model, ModelConfig, PropertyParameters};
 pub use prng::{Prng, Ratio};

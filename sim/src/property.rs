@@ -16,7 +16,7 @@ use serde::de::DeserializeOwned;
 use serde::Serialize;
 use serde_json::Value;
 
-use crate::history::History;
+use crate::history::{GroundTruth, History};
 
 /// The result of checking a property once.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -100,11 +100,13 @@ impl fmt::Display for Modality {
 }
 
 type CheckFn = Arc<dyn Fn(&History) -> Verdict + Send + Sync>;
+type SinceFn = Arc<dyn Fn(&History, usize) -> (Verdict, usize) + Send + Sync>;
 type HitFn = Arc<dyn Fn(&History) -> bool + Send + Sync>;
 
 #[derive(Clone)]
 enum Check {
     Verdict(CheckFn),
+    Since(SinceFn),
     Hit(HitFn),
 }
 
@@ -140,6 +142,42 @@ impl Property {
         check: impl Fn(&History) -> Verdict + Send + Sync + 'static,
     ) -> Property {
         Property::new(name, Modality::Always, Check::Verdict(Arc::new(check)))
+    }
+
+    /// `always`, checked over what is new since its last check: `check(history, since)`
+    /// reads from position `since` (0 at a run's first check, and at the end-of-run check,
+    /// which reads everything) and returns its verdict and the position it checked up to;
+    /// the kernel keeps that position between one run's checks and hands it back. For an
+    /// append-only record a full rescan at every change would make a run quadratic.
+    pub fn always_since(
+        name: impl Into<String>,
+        check: impl Fn(&History, usize) -> (Verdict, usize) + Send + Sync + 'static,
+    ) -> Property {
+        Property::new(name, Modality::Always, Check::Since(Arc::new(check)))
+    }
+
+    /// `always` over an append-only list of `source`'s state (`entries` finds it): `check`
+    /// sees each entry once, when the first check after its arrival runs.
+    pub fn always_each<G, T>(
+        name: impl Into<String>,
+        source: G,
+        entries: fn(&G::State) -> &[T],
+        check: impl Fn(&T) -> Verdict + Send + Sync + 'static,
+    ) -> Property
+    where
+        G: GroundTruth + Send + Sync + 'static,
+        T: 'static,
+    {
+        Property::always_since(name, move |history, since| {
+            let state = history.read(&source);
+            let all = entries(&state);
+            assert!(since <= all.len(), "an append-only list shrank");
+            let found = all[since..]
+                .iter()
+                .map(&check)
+                .find(|verdict| *verdict != Verdict::Pass);
+            (found.unwrap_or(Verdict::Pass), all.len())
+        })
     }
 
     /// Must hold once faults have stopped and the healing phase has run.
@@ -290,10 +328,21 @@ impl Property {
         self.modality
     }
 
-    /// Evaluates an `always` or `eventually` property.
+    /// Evaluates an `always` or `eventually` property over the whole history.
     pub fn verdict(&self, history: &History) -> Verdict {
+        self.verdict_since(history, &mut 0)
+    }
+
+    /// Evaluates an `always` or `eventually` property; an incremental one (`always_since`)
+    /// reads from `position` and moves it on.
+    pub fn verdict_since(&self, history: &History, position: &mut usize) -> Verdict {
         match &self.check {
             Check::Verdict(check) => check(history),
+            Check::Since(check) => {
+                let (verdict, checked) = check(history, *position);
+                *position = checked;
+                verdict
+            }
             Check::Hit(_) => panic!("{} is a sometimes property; use hit()", self.name),
         }
     }
@@ -302,7 +351,9 @@ impl Property {
     pub fn hit(&self, history: &History) -> bool {
         match &self.check {
             Check::Hit(hit) => hit(history),
-            Check::Verdict(_) => panic!("{} is not a sometimes property", self.name),
+            Check::Verdict(_) | Check::Since(_) => {
+                panic!("{} is not a sometimes property", self.name)
+            }
         }
     }
 }

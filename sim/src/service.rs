@@ -79,3 +79,11 @@ impl<S> ServiceRef<S> {
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 }
+
+impl<S: Service> crate::history::GroundTruth for ServiceRef<S> {
+    type State = S;
+
+    fn service_name(&self) -> &str {
+        &self.name
+    }
+}

@@ -279,6 +279,8 @@ pub struct World {
     chaos: AtomicBool,
     node_prngs: Mutex<BTreeMap<String, Prng>>,
     always: Vec<Property>,
+    /// Where each `always` property's last check stopped (`Property::always_since`).
+    always_positions: Mutex<Vec<usize>>,
     failure: Mutex<Option<Failure>>,
     events_max: u64,
     event_count: AtomicU64,
@@ -337,6 +339,7 @@ impl World {
                 .filter(|property| property.modality() == crate::property::Modality::Always)
                 .cloned()
                 .collect(),
+            always_positions: Mutex::new(Vec::new()),
             failure: Mutex::new(None),
             events_max,
             event_count: AtomicU64::new(0),
@@ -532,7 +535,15 @@ impl World {
         }
         let violations = {
             let history = lock(&self.history);
-            violations(&self.always, &history, FailureClass::Correctness)
+            let mut positions = lock(&self.always_positions);
+            positions.resize(self.always.len(), 0);
+            let verdicts = self.always.iter().zip(positions.iter_mut());
+            verdicts
+                .filter_map(|(property, position)| {
+                    let verdict = property.verdict_since(&history, position);
+                    violation(property, verdict, FailureClass::Correctness)
+                })
+                .collect()
         };
         self.fail_all(violations);
     }
@@ -814,18 +825,21 @@ pub(crate) fn violations<'a>(
     history: &History,
     class: FailureClass,
 ) -> Vec<Violation> {
-    let verdicts = properties
+    properties
         .into_iter()
-        .map(|property| (property, property.verdict(history)));
-    verdicts
-        .filter_map(|(property, verdict)| match verdict {
-            Verdict::Pass => None,
-            Verdict::Violated { reason, entities } => Some(Violation {
-                class,
-                property: property.name().to_string(),
-                reason,
-                entities,
-            }),
-        })
+        .filter_map(|property| violation(property, property.verdict(history), class))
         .collect()
+}
+
+/// The violation `verdict` is, if it is one.
+fn violation(property: &Property, verdict: Verdict, class: FailureClass) -> Option<Violation> {
+    match verdict {
+        Verdict::Pass => None,
+        Verdict::Violated { reason, entities } => Some(Violation {
+            class,
+            property: property.name().to_string(),
+            reason,
+            entities,
+        }),
+    }
 }

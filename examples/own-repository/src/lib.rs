@@ -11,9 +11,13 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 use syncsim::services::register::{Op, Register, RegisterRequest, RegisterResponse};
-use syncsim::sim::{Ctx, Knob, Model, ModelConfig, Property, ServiceRef, Verdict, WorldBuilder};
+use syncsim::sim::{
+    Ctx, Knob, Model, ModelConfig, Property, ServiceKey, ServiceRef, Verdict, WorldBuilder,
+};
 
 const BALANCE: &str = "balance";
+/// The store: its node's name and the type properties read.
+const STORE: ServiceKey<Register> = ServiceKey::new("store");
 
 /// How a teller writes the new balance.
 #[derive(Clone, Copy, Debug, Serialize, Deserialize)]
@@ -69,7 +73,7 @@ impl Model for Tally {
     }
 
     fn install(&self, world: &mut WorldBuilder) {
-        let store = world.service("store", Register::default());
+        let store = world.service(STORE.name(), Register::default());
         for teller in 0..self.0.tellers {
             let (store, config) = (store.clone(), self.0.clone());
             world
@@ -83,14 +87,14 @@ impl Model for Tally {
     fn properties(&self) -> Vec<Property> {
         let expected = i64::from(self.0.tellers * self.0.deposits_each);
         let no_deposit_lost = Property::eventually("tally: no deposit is lost", move |history| {
-            let balance = history.service::<Register>("store").value(BALANCE);
+            let balance = history.read(&STORE).value(BALANCE);
             Verdict::check(balance == expected, || {
                 format!("balance {balance} after {expected} deposits")
             })
         });
         // The race a guard must survive happened: a write found another teller's deposit.
         let raced = Property::sometimes("tally: a write found another deposit", |history| {
-            let store = history.service::<Register>("store");
+            let store = history.read(&STORE);
             store.log().iter().any(|applied| applied.op == Op::Mismatch)
         });
         vec![no_deposit_lost, raced]

@@ -17,12 +17,12 @@ mod properties;
 
 use serde::{Deserialize, Serialize};
 use syncsim_services::register::Register;
-use syncsim_sim::{Model, ModelConfig, Property, WorldBuilder};
+use syncsim_sim::{Model, ModelConfig, Property, ServiceKey, WorldBuilder};
 
 /// The key every worker increments.
 pub const COUNTER_KEY: &str = "counter";
-/// The name of the register's node.
-pub const STORE: &str = "store";
+/// The register: its node's name and the type properties read.
+pub const STORE: ServiceKey<Register> = ServiceKey::new("store");
 
 /// How a worker writes its increment.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -74,7 +74,7 @@ impl Model for Counter {
     }
 
     fn install(&self, world: &mut WorldBuilder) {
-        let store = world.service(STORE, Register::default());
+        let store = world.service(STORE.name(), Register::default());
         for worker_index in 0..self.config.worker_count {
             let config = self.config.clone();
             let store = store.clone();
