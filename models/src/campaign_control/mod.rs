@@ -41,7 +41,9 @@ use serde::{Deserialize, Serialize};
 use syncsim_services::broker::BrokerWorld;
 use syncsim_services::broker::{BrokerConfig, StartFrom};
 use syncsim_services::pg::PgConfig;
+use syncsim_services::pg::PgServer;
 use syncsim_services::pg::PostgresWorld;
+use syncsim_sim::ServiceKey;
 use syncsim_sim::{Knob, Model, ModelConfig, Property, Ratio, WorldBuilder};
 
 pub use esp::{Dispatch, Esp};
@@ -49,11 +51,11 @@ pub use ids::{is_uuid_v4, request_id, uuid_v4};
 pub use schema::SCHEMA;
 
 /// The database node.
-pub const DB: &str = "db";
+pub const DB: ServiceKey<PgServer> = ServiceKey::new("db");
 /// The broker node.
 pub const BROKER: &str = "broker";
 /// The email provider node.
-pub const ESP: &str = "esp";
+pub const ESP: ServiceKey<Esp> = ServiceKey::new("esp");
 /// The API node.
 pub const API: &str = "api";
 /// The control topic.
@@ -228,14 +230,14 @@ impl Model for CampaignControl {
     }
 
     fn install(&self, world: &mut WorldBuilder) {
-        let db = world.postgres(DB, self.config.postgres.clone());
+        let db = world.postgres(DB.name(), self.config.postgres.clone());
         db.setup(SCHEMA);
         db.setup(&schema::seed_rows(
             self.config.campaign_count,
             self.config.messages_per_campaign,
         ));
         let broker = world.broker(BROKER, self.config.broker.clone());
-        let esp = world.service(ESP, Esp::default());
+        let esp = world.service(ESP.name(), Esp::default());
         api::install(world, &db, &broker, &self.config);
         packer::install(world, &db, &broker, &self.config);
         for index in 1..=self.config.sender_count {

@@ -11,11 +11,11 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
-use syncsim_services::pg::{PgServer, Value};
+use syncsim_services::pg::Value;
 use syncsim_sim::{History, Property, Verdict};
 
 use super::api::MARK_BROKER_DOWN_DURING_PAUSE;
-use super::esp::{Dispatch, Esp};
+use super::esp::Dispatch;
 use super::packer::MARK_CONTROL_DROPPED;
 use super::schema::{campaign_column, message_column, workflow_column, workflow_state};
 use super::sender::{MARK_CACHE_DROPPED, MARK_SENT_UNASSIGNED};
@@ -97,7 +97,7 @@ fn text(value: &Value) -> &str {
 
 /// Each campaign's status transitions in commit order: (status, written at, in micros).
 fn transitions(history: &History) -> BTreeMap<i64, Vec<(String, i64)>> {
-    let server = history.service::<PgServer>(DB);
+    let server = history.read(&DB);
     let mut timeline: BTreeMap<i64, Vec<(String, i64)>> = BTreeMap::new();
     for txn in server.commit_log() {
         for change in txn.changes.get("public.campaigns").into_iter().flatten() {
@@ -134,7 +134,7 @@ fn broker_down(history: &History) -> Vec<(u64, u64)> {
 }
 
 fn dispatches(history: &History) -> Vec<Dispatch> {
-    history.service::<Esp>(ESP).dispatches().to_vec()
+    history.read(&ESP).dispatches().to_vec()
 }
 
 /// No dispatch of a paused campaign later than `bound` after the pause, until its resume.
@@ -179,7 +179,7 @@ fn pause_honoured(history: &History, bound: Duration, healthy_only: bool) -> Ver
 
 /// Each campaign's legacy workflow state matches its status.
 fn status_and_workflow_agree(history: &History) -> Verdict {
-    let server = history.service::<PgServer>(DB);
+    let server = history.read(&DB);
     let workflows: BTreeMap<i64, String> = server
         .table_snapshot("campaign_workflows")
         .iter()
@@ -232,7 +232,7 @@ fn stop_is_terminal(history: &History) -> Verdict {
 /// No message is dispatched after it was first marked `SENT`.
 fn no_resend(history: &History) -> Verdict {
     let first_sent: BTreeMap<i64, i64> = {
-        let server = history.service::<PgServer>(DB);
+        let server = history.read(&DB);
         let mut first = BTreeMap::new();
         for txn in server.commit_log() {
             for change in txn

@@ -36,7 +36,9 @@ mod worker;
 
 use serde::{Deserialize, Serialize};
 use syncsim_services::pg::PgConfig;
+use syncsim_services::pg::PgServer;
 use syncsim_services::pg::PostgresWorld;
+use syncsim_sim::ServiceKey;
 use syncsim_sim::{Knob, Model, ModelConfig, Property, Ratio, WorldBuilder};
 
 pub use mail::{Email, Mail};
@@ -44,13 +46,13 @@ pub use schema::SCHEMA;
 pub use store::ObjectStore;
 
 /// The database node.
-pub const DB: &str = "db";
+pub const DB: ServiceKey<PgServer> = ServiceKey::new("db");
 /// The signing endpoint's node.
 pub const WEB: &str = "web";
 /// The API's node: the process-outbox endpoint and the cron worker.
 pub const API: &str = "api";
 /// The mail service's node.
-pub const MAIL: &str = "mail";
+pub const MAIL: ServiceKey<Mail> = ServiceKey::new("mail");
 /// The object store's node.
 pub const STORE: &str = "store";
 /// The parents' node: one signing process per player.
@@ -123,11 +125,11 @@ impl Model for ContractOutbox {
     }
 
     fn install(&self, world: &mut WorldBuilder) {
-        let db = world.postgres(DB, self.config.postgres.clone());
+        let db = world.postgres(DB.name(), self.config.postgres.clone());
         db.setup(SCHEMA);
         db.setup(&schema::seed_rows(&self.config));
         let store = world.service(STORE, ObjectStore::default());
-        let mail = world.service(MAIL, Mail::default());
+        let mail = world.service(MAIL.name(), Mail::default());
         endpoint::install(world, &db, &store, &self.config);
         worker::install(world, &db, &mail, &self.config);
     }

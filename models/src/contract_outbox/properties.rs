@@ -8,12 +8,11 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use syncsim_services::pg::{PgServer, Row, Value};
+use syncsim_services::pg::{Row, Value};
 use syncsim_sim::trace::EventKind;
 use syncsim_sim::{History, Property, Verdict};
 
 use super::endpoint::{MARK_NO_PARENT, NOTE_ENDED, NOTE_EVENT, NOTE_SIGNED};
-use super::mail::Mail;
 use super::schema::{outbox_column, parent_column, player_column, CONTRACT_SIGNED};
 use super::worker::{self, MARK_KICK_RAN, MARK_MAIL_RETRIED, NOTE_CLAIMED};
 use super::{Variant, API, DB, MAIL, WEB};
@@ -89,7 +88,7 @@ struct Tables {
 }
 
 fn tables(history: &History) -> Tables {
-    let server = history.service::<PgServer>(DB);
+    let server = history.read(&DB);
     let signed = server
         .table_snapshot("players")
         .iter()
@@ -149,7 +148,7 @@ fn never_without_event(history: &History) -> Verdict {
 
 fn every_email(history: &History) -> Verdict {
     let tables = tables(history);
-    let mail = history.service::<Mail>(MAIL);
+    let mail = history.read(&MAIL);
     for (player, parent) in &tables.signed {
         let Some(email) = parent.and_then(|parent| tables.parents.get(&parent)) else {
             continue;

@@ -38,11 +38,15 @@ mod workload;
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
+use syncsim_services::crm::CrmStore;
 use syncsim_services::crm::CrmWorld;
 use syncsim_services::pg::PgConfig;
+use syncsim_services::pg::PgServer;
 use syncsim_services::pg::PostgresWorld;
+use syncsim_services::workflow::WorkflowStore;
 use syncsim_services::workflow::WorkflowWorld;
 use syncsim_services::workflow::{RetryPolicy, WorkerConfig};
+use syncsim_sim::ServiceKey;
 use syncsim_sim::{Knob, Model, ModelConfig, Property, WorldBuilder};
 
 pub use journey::{
@@ -51,15 +55,15 @@ pub use journey::{
 pub use schema::{contact_id, is_doomed, is_local, schema, session_id};
 
 /// The database node.
-pub const DB: &str = "db";
+pub const DB: ServiceKey<PgServer> = ServiceKey::new("db");
 /// The CRM's object store node.
-pub const CRM: &str = "crm";
+pub const CRM: ServiceKey<CrmStore> = ServiceKey::new("crm");
 /// The CRM's HTTP API node.
 pub const CRM_API: &str = "crm-api";
 /// The service's HTTP node (journey starts, the CRM's deletion webhook).
 pub const APP: &str = "app";
 /// The workflow service node.
-pub const TEMPORAL: &str = "temporal";
+pub const TEMPORAL: ServiceKey<WorkflowStore> = ServiceKey::new("temporal");
 /// The CRM object type of contacts.
 pub const CONTACT: &str = "Contact";
 
@@ -158,11 +162,11 @@ impl Model for JourneySessions {
     }
 
     fn install(&self, world: &mut WorldBuilder) {
-        let db = world.postgres(DB, self.config.postgres.clone());
+        let db = world.postgres(DB.name(), self.config.postgres.clone());
         db.setup(&schema(&self.config));
-        let crm = world.crm(CRM);
+        let crm = world.crm(CRM.name());
         workload::install_crm_api(world, &crm);
-        let workflows = world.workflows(TEMPORAL);
+        let workflows = world.workflows(TEMPORAL.name());
         app::install(world, &db, &workflows, &self.config);
         for worker_index in 1..=self.config.worker_count {
             let node = world.node(&format!("worker-{worker_index}"));

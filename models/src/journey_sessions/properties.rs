@@ -7,9 +7,8 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use syncsim_services::crm::CrmStore;
-use syncsim_services::pg::{ChangeKind, PgServer, Value};
-use syncsim_services::workflow::{WorkflowEvent, WorkflowStore, START_TO_CLOSE_TIMEOUT};
+use syncsim_services::pg::{ChangeKind, Value};
+use syncsim_services::workflow::{WorkflowEvent, START_TO_CLOSE_TIMEOUT};
 use syncsim_sim::{History, Property, Verdict};
 
 use super::journey::{
@@ -40,7 +39,7 @@ pub fn all(config: &JourneySessionsConfig) -> Vec<Property> {
         Property::sometimes(
             "journey_sessions: a journey ran again after its worker crashed",
             |history| {
-                let store = history.service::<WorkflowStore>(TEMPORAL);
+                let store = history.read(&TEMPORAL);
                 let rerun = store.log().iter().any(
                     |event| matches!(event, WorkflowEvent::Started { start, .. } if *start > 1),
                 );
@@ -52,7 +51,7 @@ pub fn all(config: &JourneySessionsConfig) -> Vec<Property> {
         Property::sometimes(
             "journey_sessions: a journey's replay skipped a node that had completed",
             |history| {
-                let store = history.service::<WorkflowStore>(TEMPORAL);
+                let store = history.read(&TEMPORAL);
                 let skipped = store.log().iter().any(|event| {
                     matches!(event, WorkflowEvent::Started { replayed, .. } if *replayed > 0)
                 });
@@ -94,7 +93,7 @@ fn every_journey_reaches_its_last_node(
     config: &JourneySessionsConfig,
 ) -> Verdict {
     let codes: BTreeSet<&str> = {
-        let server = history.service::<PgServer>(DB);
+        let server = history.read(&DB);
         let codes = server
             .statement_errors()
             .iter()
@@ -102,8 +101,8 @@ fn every_journey_reaches_its_last_node(
             .collect();
         codes
     };
-    let crm = history.service::<CrmStore>(CRM);
-    let store = history.service::<WorkflowStore>(TEMPORAL);
+    let crm = history.read(&CRM);
+    let store = history.read(&TEMPORAL);
     let last = format!("node {}", config.nodes_per_journey);
     for journey in 0..config.journey_count {
         let contact = contact_id(journey).to_string();
@@ -134,7 +133,7 @@ fn every_journey_reaches_its_last_node(
 
 /// Every committed version of a legacy contact's row keeps its real data.
 fn real_contacts_keep_their_data(history: &History, config: &JourneySessionsConfig) -> Verdict {
-    let server = history.service::<PgServer>(DB);
+    let server = history.read(&DB);
     let legacy: Vec<(Value, u32)> = (0..config.journey_count)
         .filter(|journey| is_local(config, *journey))
         .map(|journey| (uuid_value(contact_id(journey)), journey))
@@ -179,7 +178,7 @@ fn real_contacts_keep_their_data(history: &History, config: &JourneySessionsConf
 /// ended without an error and no node took more than `attempts_bound` attempts.
 fn deleted_contacts_end_cleanly(history: &History, config: &JourneySessionsConfig) -> Verdict {
     let deleted: BTreeSet<String> = {
-        let crm = history.service::<CrmStore>(CRM);
+        let crm = history.read(&CRM);
         let deleted = crm
             .deletions()
             .iter()
@@ -189,13 +188,13 @@ fn deleted_contacts_end_cleanly(history: &History, config: &JourneySessionsConfi
         deleted
     };
     let (sessions, contacts) = {
-        let server = history.service::<PgServer>(DB);
+        let server = history.read(&DB);
         (
             server.table_snapshot("journey_sessions"),
             server.table_snapshot("contacts"),
         )
     };
-    let store = history.service::<WorkflowStore>(TEMPORAL);
+    let store = history.read(&TEMPORAL);
     for journey in 0..config.journey_count {
         let contact = contact_id(journey);
         if !deleted.contains(&contact.to_string()) {

@@ -37,26 +37,30 @@ mod schema;
 
 use serde::{Deserialize, Serialize};
 use syncsim_services::pg::PgConfig;
+use syncsim_services::pg::PgServer;
 use syncsim_services::pg::PostgresWorld;
+use syncsim_services::webhook::WebhookSource;
 use syncsim_services::webhook::WebhookWorld;
 use syncsim_services::webhook::{IdOrder, WebhookConfig};
+use syncsim_services::workflow::WorkflowStore;
 use syncsim_services::workflow::WorkflowWorld;
 use syncsim_services::workflow::{RetryPolicy, WorkerConfig};
+use syncsim_sim::ServiceKey;
 use syncsim_sim::{Knob, Model, ModelConfig, Property, Ratio, WorldBuilder};
 
 pub use provider::{Directory, Org};
 pub use schema::{org_id, slugify, SCHEMA};
 
 /// The database node.
-pub const DB: &str = "db";
+pub const DB: ServiceKey<PgServer> = ServiceKey::new("db");
 /// The provider's webhook source node (its admin process runs there too).
-pub const IDP: &str = "idp";
+pub const IDP: ServiceKey<WebhookSource> = ServiceKey::new("idp");
 /// The provider's API node, holding its orgs and their `external_id`.
-pub const IDP_API: &str = "idp-api";
+pub const IDP_API: ServiceKey<Directory> = ServiceKey::new("idp-api");
 /// The application node receiving webhooks.
 pub const APP: &str = "app";
 /// The workflow service node.
-pub const TEMPORAL: &str = "temporal";
+pub const TEMPORAL: ServiceKey<WorkflowStore> = ServiceKey::new("temporal");
 
 /// How the app applies an event.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -144,16 +148,16 @@ impl Model for OrgSync {
     }
 
     fn install(&self, world: &mut WorldBuilder) {
-        let db = world.postgres(DB, self.config.postgres.clone());
+        let db = world.postgres(DB.name(), self.config.postgres.clone());
         db.setup(SCHEMA);
-        let directory = world.service(IDP_API, Directory::default());
-        let (idp, idp_node) = world.webhook_source(IDP, self.webhook_config());
+        let directory = world.service(IDP_API.name(), Directory::default());
+        let (idp, idp_node) = world.webhook_source(IDP.name(), self.webhook_config());
         let config = self.config.clone();
         let admin_directory = directory.clone();
         idp_node.process("admin", move |ctx| {
             provider::admin(ctx, idp.clone(), admin_directory.clone(), config.clone())
         });
-        let workflows = world.workflows(TEMPORAL);
+        let workflows = world.workflows(TEMPORAL.name());
         app::install(world, &workflows);
         for worker_index in 1..=self.config.worker_count {
             let node = world.node(&format!("worker-{worker_index}"));

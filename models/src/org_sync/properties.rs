@@ -7,13 +7,13 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use syncsim_services::pg::{PgServer, Row, Value};
-use syncsim_services::webhook::{AttemptOutcome, WebhookSource};
-use syncsim_services::workflow::{WorkflowEvent, WorkflowStore};
+use syncsim_services::pg::{Row, Value};
+use syncsim_services::webhook::AttemptOutcome;
+use syncsim_services::workflow::WorkflowEvent;
 use syncsim_sim::{History, Property, Verdict};
 
 use super::apply::{MARK_CREATES_RACED, MARK_PUSH_FAILED, MARK_RENAME_COLLIDED, MARK_STALE_EVENT};
-use super::provider::{Directory, Org};
+use super::provider::Org;
 use super::schema::column;
 use super::{OrgSyncConfig, DB, IDP, IDP_API, TEMPORAL};
 
@@ -72,7 +72,7 @@ pub const MARK_DELIVERED_LATE: &str =
 const MINUTE_MICROS: u64 = 60_000_000;
 
 fn delivered_over_a_minute_after_failing(history: &History) -> bool {
-    let source = history.service::<WebhookSource>(IDP);
+    let source = history.read(&IDP);
     let mut first_failure_micros: BTreeMap<&str, u64> = BTreeMap::new();
     for attempt in source.attempts() {
         let event = attempt.event_id.as_str();
@@ -96,7 +96,7 @@ pub const MARK_IDS_INVERTED: &str =
     "org_sync: a later event of an org got a smaller id in the same millisecond";
 
 fn ids_inverted_within_a_millisecond(history: &History) -> bool {
-    let source = history.service::<WebhookSource>(IDP);
+    let source = history.read(&IDP);
     let mut last: BTreeMap<String, (u64, &str)> = BTreeMap::new();
     let mut inverted = false;
     for event in source.events() {
@@ -114,7 +114,7 @@ fn ids_inverted_within_a_millisecond(history: &History) -> bool {
 
 /// Every signal completed, none after more than `attempts_bound` attempts of an activity.
 fn no_event_retried_forever(history: &History, attempts_bound: u32) -> Verdict {
-    let store = history.service::<WorkflowStore>(TEMPORAL);
+    let store = history.read(&TEMPORAL);
     let mut worst: Option<(&str, u32, &Option<String>)> = None;
     for event in store.log() {
         if let WorkflowEvent::Activity {
@@ -149,7 +149,7 @@ fn no_event_retried_forever(history: &History, attempts_bound: u32) -> Verdict {
 /// id: ids of one millisecond need not sort in emission order (the ULID spec promises no
 /// order within a millisecond), so an id order would call an older event the latest.
 fn latest_events(history: &History) -> BTreeMap<String, (String, Org)> {
-    let source = history.service::<WebhookSource>(IDP);
+    let source = history.read(&IDP);
     let mut latest: BTreeMap<String, (String, Org)> = BTreeMap::new();
     // `events()` is in emission order, so the last insert per org wins.
     for event in source.events() {
@@ -162,7 +162,7 @@ fn latest_events(history: &History) -> BTreeMap<String, (String, Org)> {
 }
 
 fn rows(history: &History) -> Vec<Row> {
-    history.service::<PgServer>(DB).table_snapshot(TABLE)
+    history.read(&DB).table_snapshot(TABLE)
 }
 
 fn text(value: &Value) -> &str {
@@ -200,7 +200,7 @@ fn final_row_matches_latest_event(history: &History) -> Verdict {
 
 /// Every committed version of a row keeps the slug it was created with.
 fn slug_never_changes(history: &History) -> Verdict {
-    let server = history.service::<PgServer>(DB);
+    let server = history.read(&DB);
     // Keyed by the id's debug text: `Value` has no total order.
     let mut first_slug: BTreeMap<String, Value> = BTreeMap::new();
     for txn in server.commit_log() {
@@ -226,7 +226,7 @@ fn slug_never_changes(history: &History) -> Verdict {
 /// Checked after every change, so it borrows the rows and looks ids up in a set: copying the
 /// table and scanning a list of formatted ids per org made long runs quadratic.
 fn external_id_points_at_a_row(history: &History) -> Verdict {
-    let db = history.service::<PgServer>(DB);
+    let db = history.read(&DB);
     let ids: BTreeSet<u128> = db
         .table_rows(TABLE)
         .iter()
@@ -241,7 +241,7 @@ fn external_id_points_at_a_row(history: &History) -> Verdict {
             ids.contains(&id.as_u128()) && id.hyphenated().to_string() == external_id
         })
     };
-    let directory = history.service::<Directory>(IDP_API);
+    let directory = history.read(&IDP_API);
     let dangling = directory.orgs().values().find(|org| {
         org.external_id
             .as_ref()

@@ -30,24 +30,28 @@ use std::num::NonZeroU32;
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
+use syncsim_services::crm::CrmStore;
 use syncsim_services::crm::CrmWorld;
 use syncsim_services::crm::{MirrorCadence, MirrorConfig};
+use syncsim_services::jobs::JobsLog;
 use syncsim_services::jobs::JobsWorld;
 use syncsim_services::jobs::{JobKind, JobsConfig, RetryPolicy, Wait};
 use syncsim_services::pg::PgConfig;
+use syncsim_services::pg::PgServer;
 use syncsim_services::pg::PostgresWorld;
+use syncsim_sim::ServiceKey;
 use syncsim_sim::{Knob, Model, ModelConfig, Property, WorldBuilder};
 
 pub use schema::{lost_users, mirror_tables, roles, RoleRow, SCHEMA};
 
 /// The database node.
-pub const DB: &str = "db";
+pub const DB: ServiceKey<PgServer> = ServiceKey::new("db");
 /// The CRM node.
-pub const CRM: &str = "crm";
+pub const CRM: ServiceKey<CrmStore> = ServiceKey::new("crm");
 /// The mirror's sync daemon node.
 pub const CONNECT: &str = "connect";
 /// The job queue's ground truth.
-pub const JOBS: &str = "jobs";
+pub const JOBS: ServiceKey<JobsLog> = ServiceKey::new("jobs");
 /// The school sync job kind.
 pub const SCHOOL_SYNC_JOB: &str = "SchoolSyncJob";
 /// The role sync job kind.
@@ -137,16 +141,16 @@ impl Model for RoleSync {
     }
 
     fn install(&self, world: &mut WorldBuilder) {
-        let db = world.postgres(DB, self.config.postgres.clone());
+        let db = world.postgres(DB.name(), self.config.postgres.clone());
         db.setup(SCHEMA);
-        let crm = world.crm(CRM);
+        let crm = world.crm(CRM.name());
         let mirror = MirrorConfig {
             schema: "salesforce".to_string(),
             cadence: self.config.mirror_cadence.clone(),
             tables: mirror_tables(&self.config),
         };
         world.crm_mirror(CONNECT, &db, &crm, mirror);
-        let jobs = world.jobs(JOBS, &db, self.jobs_config());
+        let jobs = world.jobs(JOBS.name(), &db, self.jobs_config());
         for worker_index in 1..=self.config.worker_count {
             let node = world.node(&format!("worker-{worker_index}"));
             let (db, config) = (db.clone(), self.config.clone());

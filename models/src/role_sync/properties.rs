@@ -7,9 +7,8 @@
 
 use std::collections::BTreeMap;
 
-use syncsim_services::crm::CrmStore;
 use syncsim_services::jobs::{checks, JobsLog};
-use syncsim_services::pg::{PgServer, Row, Value};
+use syncsim_services::pg::{Row, Value};
 use syncsim_sim::{Fault, History, Property, Verdict, VirtualTime};
 
 use super::schema::{affiliation_column as aff, role_column, CONTACT, EDITOR};
@@ -40,7 +39,7 @@ pub fn all() -> Vec<Property> {
             "role_sync: a role job ran before its contact reached the CRM",
             |history| role_job_ran_before(history, CONTACT, role_column::USER_ID),
         ),
-        checks::crash_mid_job(JOBS),
+        checks::crash_mid_job(JOBS.name()),
         Property::sometimes(
             "role_sync: a worker lost its network mid-job",
             isolated_mid_job,
@@ -59,7 +58,7 @@ fn isolated_mid_job(history: &History) -> bool {
             _ => None,
         })
         .collect();
-    let log = history.service::<JobsLog>(JOBS);
+    let log = history.read(&JOBS);
     log.attempts().iter().any(|attempt| {
         let until = attempt.end.as_ref().map(|end| end.at);
         isolations.iter().any(|(time, node)| {
@@ -88,7 +87,7 @@ fn role_of(args: &serde_json::Value) -> String {
 
 /// Staff roles: (role id, school id, user id), as text external ids.
 fn staff_roles(history: &History) -> Vec<(String, String, String)> {
-    let rows = history.service::<PgServer>(DB).table_snapshot("roles");
+    let rows = history.read(&DB).table_snapshot("roles");
     rows.iter()
         .filter(|row| text(&row[role_column::KIND]) != "student")
         .map(|row| {
@@ -102,7 +101,7 @@ fn staff_roles(history: &History) -> Vec<(String, String, String)> {
 }
 
 fn affiliations(history: &History) -> Vec<Row> {
-    history.service::<PgServer>(DB).table_snapshot(AFFILIATIONS)
+    history.read(&DB).table_snapshot(AFFILIATIONS)
 }
 
 fn no_failed_affiliation(history: &History) -> Verdict {
@@ -135,7 +134,7 @@ fn no_failed_affiliation(history: &History) -> Verdict {
 /// Each staff role whose school and user are in the CRM has its affiliation `SYNCED`.
 fn every_staff_role_synced(history: &History) -> Verdict {
     let rows = affiliations(history);
-    let crm = history.service::<CrmStore>(CRM);
+    let crm = history.read(&CRM);
     for (role, school, user) in staff_roles(history) {
         let parents_in_crm =
             crm.object(EDITOR, &school).is_some() && crm.object(CONTACT, &user).is_some();
@@ -163,8 +162,8 @@ fn every_staff_role_synced(history: &History) -> Verdict {
 /// `NotFound`, and left no affiliation row behind.
 fn lost_contact_fails_visibly(history: &History) -> Verdict {
     let rows = affiliations(history);
-    let jobs = JobsLog::jobs(&history.service::<PgServer>(DB));
-    let crm = history.service::<CrmStore>(CRM);
+    let jobs = JobsLog::jobs(&history.read(&DB));
+    let crm = history.read(&CRM);
     for (role, _, user) in staff_roles(history) {
         if crm.object(CONTACT, &user).is_some() {
             continue;
@@ -191,7 +190,7 @@ fn lost_contact_fails_visibly(history: &History) -> Verdict {
 /// id in roles column `parent_column`).
 fn role_job_ran_before(history: &History, object_type: &str, parent_column: usize) -> bool {
     let arrived: BTreeMap<String, VirtualTime> = {
-        let crm = history.service::<CrmStore>(CRM);
+        let crm = history.read(&CRM);
         let mut arrived = BTreeMap::new();
         for push in crm.pushes().iter().filter(|push| push.result.is_ok()) {
             if push.object_type == object_type {
@@ -201,18 +200,18 @@ fn role_job_ran_before(history: &History, object_type: &str, parent_column: usiz
         arrived
     };
     let parents: BTreeMap<String, String> = history
-        .service::<PgServer>(DB)
+        .read(&DB)
         .table_snapshot("roles")
         .iter()
         .filter(|row| text(&row[role_column::KIND]) != "student")
         .map(|row| (text(&row[role_column::ID]), text(&row[parent_column])))
         .collect();
-    let job_roles: BTreeMap<i64, String> = JobsLog::jobs(&history.service::<PgServer>(DB))
+    let job_roles: BTreeMap<i64, String> = JobsLog::jobs(&history.read(&DB))
         .into_iter()
         .filter(|job| job.kind == ROLE_SYNC_JOB)
         .map(|job| (job.id, role_of(&job.args)))
         .collect();
-    let log = history.service::<JobsLog>(JOBS);
+    let log = history.read(&JOBS);
     log.attempts().iter().any(|attempt| {
         let parent = job_roles
             .get(&attempt.job)
