@@ -16,7 +16,9 @@ fn main() {
         println!("no failure in {} seeds", sweep.seeds.len());
         std::process::exit(1);
     };
-    println!("{}", found.report().expect("a failed run has a report"));
+    let report = found.report().expect("a failed run has a report");
+    let replay = syncsim::cli::seed_command(&scenario.id, None, found.seed);
+    println!("{}", syncsim::cli::printed(&report, &replay));
     let replayed = scenario.case().run(found.seed);
     assert_eq!(
         replayed.digest(),

@@ -6,7 +6,7 @@
 //! `world.postgres(..)`, `world.broker(..)`, `ctx.http(..)`, `node.http(..)`.
 //!
 //! - `register`: a durable key-value register with compare-and-set, the smallest service
-//!   that can lose an update; it backs the toy model and the kernel's own tests.
+//!   that can lose an update; it backs the toy model and the harness's integration tests.
 //! - `pg`: a PostgreSQL 15 engine (parser, MVCC heaps, row and advisory locks, constraints,
 //!   read committed and repeatable read) driven one statement at a time, served on a node.
 //! - `http`: request/response between nodes; a node serves an async handler.
@@ -19,6 +19,8 @@
 //!   acks: at-least-once redelivery, nack to requeue, drop or dead-letter, retention.
 //! - `jobs`: an ActiveJob-on-GoodJob queue: job rows in `pg` enqueued inside the caller's
 //!   transaction, workers claiming with a lease, `retry_on` / `discard_on` policies, cron.
+
+#![warn(missing_docs)]
 
 pub mod broker;
 pub mod crm;

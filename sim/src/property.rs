@@ -156,8 +156,9 @@ impl Property {
         Property::new(name, Modality::Always, Check::Since(Arc::new(check)))
     }
 
-    /// `always` over an append-only list of `source`'s state (`entries` finds it): `check`
-    /// sees each entry once, when the first check after its arrival runs.
+    /// `always` over an append-only list of `source`'s state (`entries` finds it): during the
+    /// run `check` sees each entry once, at the first check after its arrival; the end-of-run
+    /// check sees every entry again.
     pub fn always_each<G, T>(
         name: impl Into<String>,
         source: G,

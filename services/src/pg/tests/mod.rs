@@ -17,6 +17,7 @@ mod drop_truncate;
 mod errors;
 mod example;
 mod hash;
+mod invariants;
 mod mutants_constraints_locks;
 mod notify;
 mod prop;
