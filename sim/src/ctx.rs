@@ -18,7 +18,7 @@ use crate::rt;
 use crate::service::{Caller, Service, ServiceRef};
 use crate::time::VirtualTime;
 use crate::trace::EventKind;
-use crate::world::{NodeStatus, World};
+use crate::world::{DrawnRequestFaults, NodeStatus, World};
 
 /// Why a call to a service got no answer.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -44,6 +44,33 @@ impl std::error::Error for CallError {}
 
 /// How often a request held by a paused service looks again whether the node resumed.
 const PAUSE_POLL: Duration = Duration::from_millis(1);
+
+/// Where a request's outbound leg left it ([`Ctx::send_request`]): the kernel's one rule for
+/// the way there, shared by `Ctx::call`, HTTP and the Postgres connection.
+#[derive(Clone, Copy, Debug)]
+pub struct Outbound {
+    /// The outbound latency the request took.
+    pub there: Duration,
+    /// The reply leg's latency, drawn with it.
+    pub back: Duration,
+    /// The caller's call timeout.
+    pub timeout: Duration,
+    /// The request faults drawn for it (none unless asked for, or outside the chaos phase).
+    pub drawn: DrawnRequestFaults,
+    /// `Ok(waited)`: the target was up and reachable on arrival, after waiting this long for
+    /// a pause to end; `Err(waited)`: it was down, cut off, or paused past the timeout.
+    pub reached: Result<Duration, Duration>,
+}
+
+impl Outbound {
+    /// What is left of the call timeout after the outbound leg and any wait on arrival.
+    pub fn remaining(&self) -> Duration {
+        let waited = match self.reached {
+            Ok(waited) | Err(waited) => waited,
+        };
+        self.timeout.saturating_sub(self.there + waited)
+    }
+}
 
 /// The handle a process uses to act in the simulation.
 #[derive(Clone)]
@@ -105,18 +132,20 @@ impl Ctx {
         request: S::Request,
     ) -> Result<S::Response, CallError> {
         let target = service.name();
-        let (there, back) = self.world.draw_latencies();
-        let drawn = self.world.draw_request_faults(target);
-        let timeout = self.world.net.call_timeout;
-        self.message(&self.node, EventKind::Send, target, format!("{request:?}"));
-        rt::sleep(there).await;
-        let budget = timeout.saturating_sub(there);
-        let waited = match self.wait_until_reachable(target, budget).await {
-            Ok(waited) => waited,
-            Err(waited) => {
-                let remaining = budget.saturating_sub(waited);
-                return Err(self.time_out(target, &request, remaining).await);
-            }
+        let outbound = self
+            .send_request(target, format!("{request:?}"), true)
+            .await;
+        let Outbound {
+            there,
+            back,
+            timeout,
+            drawn,
+            ..
+        } = outbound;
+        let Ok(waited) = outbound.reached else {
+            let detail = format!("request lost: {request:?}");
+            self.lose(target, detail, outbound.remaining()).await;
+            return Err(CallError::Timeout);
         };
         if drawn.reject {
             self.message(
@@ -131,14 +160,8 @@ impl Ctx {
         }
         let response = self.apply(service, request, drawn.duplicate);
         if drawn.reply_lost {
-            self.message(
-                target,
-                EventKind::Drop,
-                &self.node,
-                format!("reply lost: {response:?}"),
-            );
-            rt::sleep(timeout.saturating_sub(there + waited)).await;
-            self.message(&self.node, EventKind::Recv, target, "timeout".to_string());
+            let detail = format!("reply lost: {response:?}");
+            self.lose(target, detail, outbound.remaining()).await;
             return Err(CallError::Timeout);
         }
         let back = back + drawn.extra_delay;
@@ -197,6 +220,40 @@ impl Ctx {
         self.world.record_message(node, kind, Some(peer), detail);
     }
 
+    /// The outbound leg of a request to `target` (the service kit's one way there): draws
+    /// both latencies (and the request faults when `with_faults`), records the send line
+    /// `request`, travels, then waits while the target is paused, within the call timeout.
+    pub async fn send_request(&self, target: &str, request: String, with_faults: bool) -> Outbound {
+        let (there, back) = self.world.draw_latencies();
+        let drawn = if with_faults {
+            self.world.draw_request_faults(target)
+        } else {
+            DrawnRequestFaults::default()
+        };
+        let timeout = self.world.net.call_timeout;
+        self.message(&self.node, EventKind::Send, target, request);
+        rt::sleep(there).await;
+        let reached = self
+            .wait_until_reachable(target, timeout.saturating_sub(there))
+            .await;
+        Outbound {
+            there,
+            back,
+            timeout,
+            drawn,
+            reached,
+        }
+    }
+
+    /// The kernel's one rule for a request or reply lost in the network: `target` records
+    /// the loss (`detail`), and the caller learns it only when its timeout runs out, after
+    /// `remaining`, as a `timeout` reply.
+    pub async fn lose(&self, target: &str, detail: String, remaining: Duration) {
+        self.message(target, EventKind::Drop, &self.node, detail);
+        rt::sleep(remaining).await;
+        self.message(&self.node, EventKind::Recv, target, "timeout".to_string());
+    }
+
     /// Waits while `node` is paused. Returns how long it waited: `Ok` when the node is up
     /// and reachable, `Err` when it is down, either side is isolated, or it stayed paused past
     /// `budget`.
@@ -220,23 +277,5 @@ impl Ctx {
                 }
             }
         }
-    }
-
-    /// The request is lost; the caller learns it only when its timeout runs out.
-    async fn time_out<R: fmt::Debug>(
-        &self,
-        node: &str,
-        request: &R,
-        remaining: Duration,
-    ) -> CallError {
-        self.message(
-            node,
-            EventKind::Drop,
-            &self.node,
-            format!("request lost: {request:?}"),
-        );
-        rt::sleep(remaining).await;
-        self.message(&self.node, EventKind::Recv, node, "timeout".to_string());
-        CallError::Timeout
     }
 }

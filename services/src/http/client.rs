@@ -30,24 +30,16 @@ pub trait HttpCall {
 
 impl HttpCall for Ctx {
     async fn http(&self, target: &str, request: HttpRequest) -> Result<HttpResponse, HttpError> {
-        let world = self.world().clone();
-        let (there, back) = world.draw_latencies();
-        let drawn = world.draw_request_faults(target);
-        let timeout = world.net().call_timeout;
         let started = kit::now();
-        self.message(self.node(), EventKind::Send, target, request.to_string());
-        kit::sleep(there).await;
-        if let Err(waited) = self
-            .wait_until_reachable(target, timeout.saturating_sub(there))
-            .await
-        {
-            let refused = world.status(target) == NodeStatus::Down && !self.cut_off(target);
+        let outbound = self.send_request(target, request.to_string(), true).await;
+        let (back, drawn, timeout) = (outbound.back, outbound.drawn, outbound.timeout);
+        if outbound.reached.is_err() {
+            let refused = self.world().status(target) == NodeStatus::Down && !self.cut_off(target);
             return if refused {
                 self.refused(target, &request, back).await
             } else {
-                let remaining = timeout.saturating_sub(there + waited);
-                self.lost(target, format!("request lost: {request}"), remaining)
-                    .await
+                let detail = format!("request lost: {request}");
+                self.lost(target, detail, outbound.remaining()).await
             };
         }
         if drawn.reject {
@@ -165,9 +157,7 @@ impl Legs for Ctx {
         detail: String,
         remaining: Duration,
     ) -> Result<HttpResponse, HttpError> {
-        self.message(target, EventKind::Drop, self.node(), detail);
-        kit::sleep(remaining).await;
-        self.message(self.node(), EventKind::Recv, target, "timeout".to_string());
+        self.lose(target, detail, remaining).await;
         Err(HttpError::Timeout)
     }
 }

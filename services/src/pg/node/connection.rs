@@ -57,20 +57,15 @@ impl PgConnection {
     pub(crate) async fn open(ctx: Ctx, server: PgHandle) -> Result<PgConnection, DbError> {
         let target = server.name().to_string();
         let world = ctx.world().clone();
-        let (there, back) = world.draw_latencies();
-        let timeout = world.net().call_timeout;
-        ctx.message(ctx.node(), EventKind::Send, &target, "connect".to_string());
-        kit::sleep(there).await;
-        let budget = timeout.saturating_sub(there);
-        if let Err(waited) = ctx.wait_until_reachable(&target, budget).await {
-            ctx.message(
-                &target,
-                EventKind::Drop,
-                ctx.node(),
-                "connect lost".to_string(),
-            );
-            kit::sleep(budget.saturating_sub(waited)).await;
-            ctx.message(ctx.node(), EventKind::Recv, &target, "timeout".to_string());
+        // A connect is no request of the plan's request faults (its reply is the session).
+        let outbound = ctx
+            .send_request(&target, "connect".to_string(), false)
+            .await;
+        let back = outbound.back;
+        if outbound.reached.is_err() {
+            let remaining = outbound.remaining();
+            ctx.lose(&target, "connect lost".to_string(), remaining)
+                .await;
             return Err(DbError::ConnectionLost);
         }
         let (session, kernel_node, epoch) = {
@@ -260,18 +255,12 @@ impl PgConnection {
     async fn round_trip(&mut self, sql: &str, params: &[Value]) -> Result<Reply, Lost> {
         let target = self.server.name().to_string();
         let world = self.ctx.world().clone();
-        let (there, back) = world.draw_latencies();
-        let drawn = world.draw_request_faults(&target);
-        let timeout = world.net().call_timeout;
         let request = format!("{} {}", self.label, describe(sql, params));
-        self.ctx
-            .message(self.ctx.node(), EventKind::Send, &target, request);
-        kit::sleep(there).await;
-        let budget = timeout.saturating_sub(there);
-        if let Err(waited) = self.ctx.wait_until_reachable(&target, budget).await {
-            self.message(EventKind::Drop, "request lost".to_string());
-            kit::sleep(budget.saturating_sub(waited)).await;
-            self.receive("timeout".to_string());
+        let outbound = self.ctx.send_request(&target, request, true).await;
+        let (back, drawn) = (outbound.back, outbound.drawn);
+        if outbound.reached.is_err() {
+            let detail = format!("{} request lost", self.label);
+            self.ctx.lose(&target, detail, outbound.remaining()).await;
             return Err(Lost);
         }
         let reply = self.execute_on_arrival(sql, params).await?;
