@@ -123,8 +123,8 @@ pub fn create_service_node(name: &str) -> NodeRef {
     NodeRef(Handle::current().create_node().name(name).build().id())
 }
 
-/// Spawns `future` on `node` (one made by [`create_service_node`]); detached, it lives until it
-/// returns or the run ends.
+/// Spawns `future` on `node` (one made by [`crate::world::World::create_service_node`]);
+/// detached, it lives until it returns or the run ends.
 pub fn spawn_on(node: NodeRef, future: impl Future<Output = ()> + Send + 'static) {
     let handle = Handle::current()
         .get_node(node.0)
