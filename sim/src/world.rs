@@ -324,6 +324,11 @@ impl World {
         events_max: u64,
         request_faults: Option<RequestFaults>,
     ) -> Self {
+        let always: Vec<Property> = properties
+            .iter()
+            .filter(|property| property.modality() == crate::property::Modality::Always)
+            .cloned()
+            .collect();
         World {
             seed,
             net,
@@ -334,12 +339,8 @@ impl World {
             request_prng: Mutex::new(Prng::new(seed.stream("requests"))),
             chaos: AtomicBool::new(true),
             node_prngs: Mutex::new(BTreeMap::new()),
-            always: properties
-                .iter()
-                .filter(|property| property.modality() == crate::property::Modality::Always)
-                .cloned()
-                .collect(),
-            always_positions: Mutex::new(Vec::new()),
+            always_positions: Mutex::new(vec![0; always.len()]),
+            always,
             failure: Mutex::new(None),
             events_max,
             event_count: AtomicU64::new(0),
@@ -536,7 +537,6 @@ impl World {
         let violations = {
             let history = lock(&self.history);
             let mut positions = lock(&self.always_positions);
-            positions.resize(self.always.len(), 0);
             let verdicts = self.always.iter().zip(positions.iter_mut());
             verdicts
                 .filter_map(|(property, position)| {
