@@ -264,10 +264,10 @@ fn a_consumer_crashed_mid_join_leaves_no_ghost_member() {
         let before_crash = &lines[..crash_index];
         let applied = before_crash
             .iter()
-            .any(|line| line.contains("apply worker: Join"));
+            .any(|line| line.contains("apply worker: join "));
         let seen = before_crash
             .iter()
-            .any(|line| line.contains("worker     recv  broker: Rebalanced"));
+            .any(|line| line.contains("worker     recv  broker: rebalanced"));
         if applied && !seen {
             joined_unseen += 1;
         }

@@ -7,7 +7,7 @@
 use std::time::Duration;
 
 use syncsim::services::register::{Register, RegisterRequest};
-use syncsim::sim::{Caller, EventKind, Fault, FaultPlan, Outcome, Seed, Service};
+use syncsim::sim::{Ack, Caller, EventKind, Fault, FaultPlan, Outcome, Seed, Service};
 
 use crate::support::case;
 use syncsim::services::pg::PostgresWorld;
@@ -150,11 +150,21 @@ struct Volatile {
     seen_count: u64,
 }
 
+/// A request that says only that it came.
+#[derive(Clone, Copy)]
+struct Ping;
+
+impl std::fmt::Display for Ping {
+    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        formatter.write_str("ping")
+    }
+}
+
 impl Service for Volatile {
-    type Request = ();
+    type Request = Ping;
     type Response = u64;
 
-    fn apply(&mut self, _caller: Caller<'_>, _request: ()) -> u64 {
+    fn apply(&mut self, _caller: Caller<'_>, _request: Ping) -> u64 {
         self.seen_count += 1;
         self.seen_count
     }
@@ -176,7 +186,7 @@ fn a_crash_keeps_only_what_the_service_keeps_durably() {
                 let cache = cache.clone();
                 async move {
                     for _ in 0..3 {
-                        let seen = ctx.call(&cache, ()).await;
+                        let seen = ctx.call(&cache, Ping).await;
                         ctx.note(format!("{seen:?}"));
                         ctx.sleep(Duration::from_millis(100)).await;
                     }
@@ -202,10 +212,12 @@ fn a_crash_keeps_only_what_the_service_keeps_durably() {
 struct DropFlag(std::sync::Arc<std::sync::atomic::AtomicBool>);
 
 impl Service for DropFlag {
-    type Request = ();
-    type Response = ();
+    type Request = Ping;
+    type Response = Ack;
 
-    fn apply(&mut self, _caller: Caller<'_>, _request: ()) {}
+    fn apply(&mut self, _caller: Caller<'_>, _request: Ping) -> Ack {
+        Ack
+    }
 
     fn crash(&mut self) {}
 }

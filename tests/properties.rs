@@ -143,10 +143,7 @@ fn an_end_of_run_failure_shows_the_lines_about_its_entities_not_the_idle_tail() 
         .case()
         .run(Seed(0));
     let failure = outcome.failure.clone().expect("caught on seed 0");
-    assert!(
-        failure.entities.contains(&"external_id: \"1\"".to_string()),
-        "{failure:?}"
-    );
+    assert!(failure.entities.contains(&"/1".to_string()), "{failure:?}");
     let seconds = |line: &String| -> f64 {
         let time = line.split_whitespace().next().expect("a time");
         time.trim_end_matches('s').parse().expect("seconds")
@@ -162,10 +159,7 @@ fn an_end_of_run_failure_shows_the_lines_about_its_entities_not_the_idle_tail() 
     let idle: Vec<f64> = outcome.trace.tail(12).iter().map(seconds).collect();
     assert!(idle.iter().all(|time| *time > 10_000.0), "{idle:?}");
     let text = report.to_string();
-    assert!(
-        text.contains("trace lines mentioning `external_id: \"1\"`"),
-        "{text}"
-    );
+    assert!(text.contains("trace lines mentioning `/1`"), "{text}");
 }
 
 /// The register of the incremental-property tests: its name and type, declared once.
@@ -225,7 +219,7 @@ fn an_incremental_always_fails_at_the_first_bad_entry_when_it_arrives() {
         .trace
         .events()
         .iter()
-        .find(|event| event.kind == EventKind::Apply && event.detail.contains("value: 20"))
+        .find(|event| event.kind == EventKind::Apply && event.detail.contains("= 20 ->"))
         .map(|event| event.time);
     assert_eq!(
         Some(failure.time),

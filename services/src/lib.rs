@@ -28,6 +28,7 @@ pub mod http;
 pub mod jobs;
 pub mod pg;
 pub mod register;
+mod text;
 pub mod webhook;
 pub mod workflow;
 

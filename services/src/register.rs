@@ -7,6 +7,7 @@
 //! transactions, storage limits.
 
 use std::collections::BTreeMap;
+use std::fmt;
 
 use syncsim_sim::service::{Caller, Service};
 use syncsim_sim::time::VirtualTime;
@@ -46,6 +47,30 @@ pub enum RegisterResponse {
     Written,
     /// A compare-and-set found another value, which it returns.
     Mismatch(i64),
+}
+
+impl fmt::Display for RegisterRequest {
+    fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            RegisterRequest::Get { key } => write!(formatter, "get {key}"),
+            RegisterRequest::Put { key, value } => write!(formatter, "put {key} = {value}"),
+            RegisterRequest::CompareAndSet {
+                key,
+                expected,
+                value,
+            } => write!(formatter, "set {key} = {value} if {expected}"),
+        }
+    }
+}
+
+impl fmt::Display for RegisterResponse {
+    fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            RegisterResponse::Value(value) => write!(formatter, "{value}"),
+            RegisterResponse::Written => formatter.write_str("written"),
+            RegisterResponse::Mismatch(found) => write!(formatter, "not written: holds {found}"),
+        }
+    }
 }
 
 /// One applied operation, as ground truth.
@@ -210,5 +235,21 @@ mod tests {
         register.crash();
         assert_eq!(register.value("k"), 3);
         assert_eq!(register.log().len(), 1);
+    }
+
+    #[test]
+    fn requests_and_answers_read_as_people_write_them() {
+        let set = RegisterRequest::CompareAndSet {
+            key: "counter".into(),
+            expected: 4,
+            value: 5,
+        };
+        assert_eq!(get("counter").to_string(), "get counter");
+        assert_eq!(set.to_string(), "set counter = 5 if 4");
+        assert_eq!(RegisterResponse::Value(4).to_string(), "4");
+        assert_eq!(
+            RegisterResponse::Mismatch(7).to_string(),
+            "not written: holds 7"
+        );
     }
 }

@@ -6,10 +6,10 @@
 //! - virtual time and tasks: [`now`], [`try_now`], [`sleep`], [`timeout`], [`spawn_local`],
 //!   and nodes of its own for timers that outlive a caller ([`World::create_service_node`],
 //!   [`spawn_on`], [`NodeRef`]);
-//! - the way to another node: [`Ctx::send_request`](crate::Ctx::send_request), the outbound
-//!   leg (latencies, request faults, the send line, a pause waited out within the call
-//!   timeout), and [`Ctx::lose`](crate::Ctx::lose), the one rule for a request or reply lost
-//!   in the network (the caller learns it at its timeout);
+//! - the way to another node: [`Ctx::round_trip`](crate::Ctx::round_trip) with a [`Trip`]
+//!   saying what differs for this caller and a `serve` future run on arrival; the kernel
+//!   owns latencies, reachability, request faults, the timeout and the send, drop and recv
+//!   lines, and the one rule for what a caller learns and when ([`crate::trip`]);
 //! - the run's shared state, through [`Ctx::world`](crate::Ctx::world): the seed and network
 //!   ([`World::seed`], [`World::net`]), a node's status and isolation, the request faults and
 //!   latencies drawn for a call, trace messages ([`Ctx::message`](crate::Ctx::message),
@@ -21,6 +21,6 @@
 //! Not here: the supervisor's controls (crash, restart, pause, isolate, fail the run), which
 //! only faults and properties drive, and madsim itself.
 
-pub use crate::ctx::Outbound;
 pub use crate::rt::{now, sleep, spawn_local, spawn_on, timeout, try_now, NodeRef};
+pub use crate::trip::{Arrival, Deadline, Served, Trip, TripError, TripFaults, WhenDown};
 pub use crate::world::{DrawnRequestFaults, World};

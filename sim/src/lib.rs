@@ -47,6 +47,7 @@ pub mod service;
 pub mod sweep;
 pub mod time;
 pub mod trace;
+pub mod trip;
 pub mod world;
 
 pub use ctx::{CallError, Ctx};
@@ -61,7 +62,7 @@ pub use report::{Failure, FailureClass, Report, Violation};
 pub use rt::is_simulated;
 pub use run::{Bounds, Case, CaseError, Outcome, Phases};
 pub use seed::{Seed, SeedRange};
-pub use service::{Caller, Service, ServiceRef};
+pub use service::{Ack, Caller, Service, ServiceRef};
 pub use sweep::{seed_range, Sweep};
 pub use time::VirtualTime;
 pub use trace::{Divergence, Event, EventKind, Trace};

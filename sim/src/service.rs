@@ -6,7 +6,7 @@
 //! is not durable. Not modelled here: requests that wait inside the service (row locks); a
 //! service that needs them gets its own adapter.
 
-use std::fmt::Debug;
+use std::fmt::{Debug, Display};
 use std::marker::PhantomData;
 use std::sync::{Arc, Mutex, MutexGuard};
 
@@ -23,10 +23,12 @@ pub struct Caller<'a> {
 
 /// A sans-IO service: a state machine that applies requests.
 pub trait Service: Send + 'static {
-    /// What clients send.
-    type Request: Debug + Clone + Send + 'static;
-    /// What the service answers.
-    type Response: Debug + Clone + Send + 'static;
+    /// What clients send. Its `Display` is the text of the trace's send and apply lines:
+    /// written for people, and free of Rust field names, so renaming a field changes no
+    /// trace and no digest.
+    type Request: Display + Clone + Send + 'static;
+    /// What the service answers (a service with nothing to say answers [`Ack`]).
+    type Response: Display + Clone + Send + 'static;
 
     /// Applies one request atomically and records it in the service's ground truth.
     fn apply(&mut self, caller: Caller<'_>, request: Self::Request) -> Self::Response;
@@ -40,6 +42,16 @@ pub trait Service: Send + 'static {
 
     /// The node crashed: keep durable state, drop the rest.
     fn crash(&mut self);
+}
+
+/// The answer of a service that has nothing to say but that it applied the request.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Ack;
+
+impl Display for Ack {
+    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        formatter.write_str("ok")
+    }
 }
 
 /// A typed handle to a service registered in a world: clients call it, properties read it.

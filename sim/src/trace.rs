@@ -1,8 +1,12 @@
 //! The trace: every event of a run, in order, one line each, with a stable digest.
 //!
 //! The trace is what makes a run reviewable and its determinism checkable: two runs of the
-//! same case must produce byte-identical traces. The digest is BLAKE3 over the rendered lines
-//! (never std's randomly keyed hasher). Not recorded: wall-clock times, memory addresses,
+//! same case must produce byte-identical traces. The digest is BLAKE3 (never std's randomly
+//! keyed hasher) over a canonical encoding of each event's meaning: its time in microseconds,
+//! node, kind, peer and detail, each length-prefixed. The line layout (padding, the time's
+//! format) can change without changing a digest, and so can a service's Rust types: a
+//! request's and a response's detail is the `Display` text the service writes for people,
+//! not a `Debug` dump of its fields. Not recorded: wall-clock times, memory addresses,
 //! anything else that differs between machines.
 
 use std::fmt;
@@ -84,6 +88,22 @@ impl fmt::Display for Event {
                 self.detail
             ),
             None => write!(formatter, "{time:>12} {node:<10} {kind:<5} {}", self.detail),
+        }
+    }
+}
+
+impl Event {
+    /// Feeds the event's meaning to `hasher`: the time in microseconds (8 bytes, little
+    /// endian), whether it has a peer (1 byte), then the node, the kind's label, the peer
+    /// (empty when none) and the detail,
+    /// each as its length (8 bytes) and its UTF-8 bytes, so no two events encode alike.
+    pub fn encode(&self, hasher: &mut blake3::Hasher) {
+        hasher.update(&self.time.as_micros().to_le_bytes());
+        hasher.update(&[u8::from(self.peer.is_some())]);
+        let peer = self.peer.as_deref().unwrap_or("");
+        for field in [self.node.as_str(), self.kind.label(), peer, &self.detail] {
+            hasher.update(&(field.len() as u64).to_le_bytes());
+            hasher.update(field.as_bytes());
         }
     }
 }
@@ -174,12 +194,12 @@ impl Trace {
             .collect()
     }
 
-    /// A stable digest of the rendered trace: the first 16 hex digits of its BLAKE3 hash.
+    /// A stable digest of the trace: the first 16 hex digits of the BLAKE3 hash of every
+    /// event's canonical encoding ([`Event::encode`]).
     pub fn digest(&self) -> String {
         let mut hasher = blake3::Hasher::new();
-        for line in self.lines() {
-            hasher.update(line.as_bytes());
-            hasher.update(b"\n");
+        for event in &self.events {
+            event.encode(&mut hasher);
         }
         hasher.finalize().to_hex()[..16].to_string()
     }
@@ -253,6 +273,50 @@ mod tests {
         assert_eq!(divergence.line_index, 3);
         assert!(divergence.to_string().contains("line 4"));
         assert_eq!(first.first_divergence(&first.clone()), None);
+    }
+
+    #[test]
+    fn the_digest_sees_every_field_and_where_one_ends() {
+        let digest = |event: Event| {
+            let mut trace = Trace::default();
+            trace.push(event);
+            trace.digest()
+        };
+        let base = Event {
+            peer: Some("store".to_string()),
+            ..event(7, "ab", "c")
+        };
+        let variants = [
+            Event {
+                time: VirtualTime(Duration::from_micros(8)),
+                ..base.clone()
+            },
+            Event {
+                node: "a".to_string(),
+                detail: "bc".to_string(),
+                ..base.clone()
+            },
+            Event {
+                kind: EventKind::Mark,
+                ..base.clone()
+            },
+            Event {
+                peer: None,
+                ..base.clone()
+            },
+            Event {
+                peer: Some(String::new()),
+                ..base.clone()
+            },
+            Event {
+                detail: "d".to_string(),
+                ..base.clone()
+            },
+        ];
+        let mut digests: Vec<String> = variants.into_iter().map(digest).collect();
+        digests.push(digest(base));
+        let distinct: std::collections::BTreeSet<&String> = digests.iter().collect();
+        assert_eq!(distinct.len(), digests.len(), "{digests:?}");
     }
 
     #[test]

@@ -171,9 +171,7 @@ async fn publish_control(
         ctx.mark(MARK_BROKER_DOWN_DURING_PAUSE);
     }
     if matches!(variant, Variant::Fixed | Variant::Gated) {
-        ctx.note(format!(
-            "api: control publish failed, best effort: {error:?}"
-        ));
+        ctx.note(format!("api: control publish failed, best effort: {error}"));
         return HttpResponse::status(200);
     }
     // The request fails after the status commit: the API compensates the legacy workflow.

@@ -3,7 +3,9 @@
 //!
 //! Not modelled: bounces, provider-side rate limits, delivery to inboxes.
 
-use syncsim_sim::{Caller, Service, VirtualTime};
+use std::fmt;
+
+use syncsim_sim::{Ack, Caller, Service, VirtualTime};
 
 /// One dispatched message.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -27,6 +29,13 @@ pub struct Send {
     pub message_id: i64,
 }
 
+impl fmt::Display for Send {
+    fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let (campaign, message) = (self.campaign_id, self.message_id);
+        write!(formatter, "send message {message} of campaign {campaign}")
+    }
+}
+
 /// The provider: durable, it forgets nothing.
 #[derive(Debug, Default)]
 pub struct Esp {
@@ -42,15 +51,16 @@ impl Esp {
 
 impl Service for Esp {
     type Request = Send;
-    type Response = ();
+    type Response = Ack;
 
-    fn apply(&mut self, caller: Caller<'_>, request: Send) {
+    fn apply(&mut self, caller: Caller<'_>, request: Send) -> Ack {
         self.dispatches.push(Dispatch {
             time: caller.now,
             sender: caller.node.to_string(),
             campaign_id: request.campaign_id,
             message_id: request.message_id,
         });
+        Ack
     }
 
     fn crash(&mut self) {}

@@ -4,7 +4,9 @@
 //!
 //! Not modelled: bounces, delivery to inboxes, rate limits.
 
-use syncsim_sim::{Caller, Service, VirtualTime};
+use std::fmt;
+
+use syncsim_sim::{Ack, Caller, Service, VirtualTime};
 
 /// One accepted email.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -26,6 +28,16 @@ pub struct SendEmail {
     pub player_id: i64,
 }
 
+impl fmt::Display for SendEmail {
+    fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            formatter,
+            "email {} about player {}",
+            self.to, self.player_id
+        )
+    }
+}
+
 /// The mail service: durable, it forgets nothing it accepted.
 #[derive(Debug, Default)]
 pub struct Mail {
@@ -41,14 +53,15 @@ impl Mail {
 
 impl Service for Mail {
     type Request = SendEmail;
-    type Response = ();
+    type Response = Ack;
 
-    fn apply(&mut self, caller: Caller<'_>, request: SendEmail) {
+    fn apply(&mut self, caller: Caller<'_>, request: SendEmail) -> Ack {
         self.sent.push(Email {
             time: caller.now,
             to: request.to,
             player_id: request.player_id,
         });
+        Ack
     }
 
     fn crash(&mut self) {}

@@ -257,6 +257,5 @@ fn player_entities(player: i64) -> Vec<String> {
         format!("player-{player}"),
         format!("tok-{player}"),
         format!("\"player_id\": {player}"),
-        format!("player_id: {player}"),
     ]
 }

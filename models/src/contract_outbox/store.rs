@@ -5,14 +5,21 @@
 //! Not modelled: object content, overwrite versions, deletion.
 
 use std::collections::BTreeMap;
+use std::fmt;
 
-use syncsim_sim::{Caller, Service};
+use syncsim_sim::{Ack, Caller, Service};
 
 /// A signature image to store under `key`.
 #[derive(Clone, Debug)]
 pub struct PutObject {
     /// The object key.
     pub key: String,
+}
+
+impl fmt::Display for PutObject {
+    fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(formatter, "put {}", self.key)
+    }
 }
 
 /// The object store: durable.
@@ -31,10 +38,11 @@ impl ObjectStore {
 
 impl Service for ObjectStore {
     type Request = PutObject;
-    type Response = ();
+    type Response = Ack;
 
-    fn apply(&mut self, _caller: Caller<'_>, request: PutObject) {
+    fn apply(&mut self, _caller: Caller<'_>, request: PutObject) -> Ack {
         *self.objects.entry(request.key).or_default() += 1;
+        Ack
     }
 
     fn crash(&mut self) {}

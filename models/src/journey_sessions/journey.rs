@@ -160,7 +160,7 @@ async fn contact_in_crm(ctx: &Ctx, journey: u32) -> Result<bool, String> {
         Ok(response) if response.is_success() => Ok(true),
         Ok(response) if response.status == 404 => Ok(false),
         Ok(response) => Err(format!("crm: GET {path} -> {}", response.status)),
-        Err(error) => Err(format!("crm: GET {path}: {error:?}")),
+        Err(error) => Err(format!("crm: GET {path}: {error}")),
     }
 }
 

@@ -10,6 +10,7 @@
 //! pagination.
 
 use std::collections::BTreeMap;
+use std::fmt;
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
@@ -42,6 +43,32 @@ pub enum DirectoryRequest {
     Delete { id: String },
     /// The app writes back its local id.
     SetExternalId { id: String, external_id: String },
+}
+
+impl fmt::Display for Org {
+    fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(formatter, "{} {:?}", self.id, self.name)?;
+        if let Some(external_id) = &self.external_id {
+            write!(formatter, " external id {external_id}")?;
+        }
+        if self.deleted {
+            formatter.write_str(" (deleted)")?;
+        }
+        Ok(())
+    }
+}
+
+impl fmt::Display for DirectoryRequest {
+    fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            DirectoryRequest::Create { id, name } => write!(formatter, "create {id} {name:?}"),
+            DirectoryRequest::Rename { id, name } => write!(formatter, "rename {id} to {name:?}"),
+            DirectoryRequest::Delete { id } => write!(formatter, "delete {id}"),
+            DirectoryRequest::SetExternalId { id, external_id } => {
+                write!(formatter, "set external id of {id} to {external_id}")
+            }
+        }
+    }
 }
 
 /// One `external_id` write the provider applied.

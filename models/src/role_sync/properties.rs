@@ -224,9 +224,10 @@ fn role_job_ran_before(history: &History, object_type: &str, parent_column: usiz
     })
 }
 
-/// How the CRM's trace lines name an object by its external id (a role's affiliation, a
-/// school's editor and a user's contact share the id's number): bare numbers would match
-/// every line.
+/// How the CRM's trace lines name an object by its external id, of any type: they write
+/// `Type/id` (`upsert Contact/1 ..`, a reference `Contact__c -> Contact/1`), and a role's
+/// affiliation, a school's editor and a user's contact share the id's number, so `/1` names
+/// all three: bare numbers would match every line.
 fn crm_external_id(id: &str) -> String {
-    format!("external_id: \"{id}\"")
+    format!("/{id}")
 }

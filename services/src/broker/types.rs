@@ -10,6 +10,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
+use crate::text::write_joined;
 use syncsim_sim::time::VirtualTime;
 
 /// Knobs of the whole broker. The defaults are KafkaJS's consumer defaults (`docs/broker.md`
@@ -218,6 +219,115 @@ pub struct Rebalance {
     pub assignment: BTreeMap<String, Vec<(String, u32)>>,
 }
 
+impl fmt::Display for TopicConfig {
+    /// The settings asked for, as `partitions=3 dead-letter=orders.dlq retain=100`; `default
+    /// settings` when none is.
+    fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut parts = Vec::new();
+        if let Some(partitions) = self.partitions {
+            parts.push(format!("partitions={partitions}"));
+        }
+        if let Some(topic) = &self.dead_letter {
+            parts.push(format!("dead-letter={topic}"));
+        }
+        if let Some(messages) = self.retention_messages_max {
+            parts.push(format!("retain={messages}"));
+        }
+        if parts.is_empty() {
+            formatter.write_str("default settings")
+        } else {
+            formatter.write_str(&parts.join(" "))
+        }
+    }
+}
+
+impl fmt::Display for Created {
+    fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Created::Created { partitions } => {
+                write!(formatter, "created with {partitions} partitions")
+            }
+            Created::AlreadyExists {
+                partitions,
+                override_ignored,
+            } => {
+                write!(formatter, "exists with {partitions} partitions")?;
+                if *override_ignored {
+                    formatter.write_str(", settings ignored")?;
+                }
+                Ok(())
+            }
+        }
+    }
+}
+
+impl fmt::Display for Published {
+    /// `m5 at orders:0@12`: the message id, then topic, partition and offset.
+    fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            formatter,
+            "{} at {}:{}@{}",
+            self.message_id, self.topic, self.partition, self.offset
+        )
+    }
+}
+
+impl fmt::Display for Delivery {
+    /// `m5 orders:0@12 key=7 "payload" attempt 1`.
+    fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            formatter,
+            "{} {}:{}@{} key={} {:?} attempt {}",
+            self.message_id,
+            self.topic,
+            self.partition,
+            self.offset,
+            self.key,
+            self.payload,
+            self.attempt
+        )
+    }
+}
+
+impl fmt::Display for NackOutcome {
+    fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            NackOutcome::Requeued => formatter.write_str("requeued"),
+            NackOutcome::Dropped => formatter.write_str("dropped"),
+            NackOutcome::DeadLettered { topic } => write!(formatter, "dead-lettered to {topic}"),
+        }
+    }
+}
+
+/// A list of (topic, partition) as `[orders:0, orders:2]`.
+pub(crate) struct Partitions<'a>(pub(crate) &'a [(String, u32)]);
+
+impl fmt::Display for Partitions<'_> {
+    fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write_joined(
+            formatter,
+            ["[", "]"],
+            self.0,
+            |formatter, (topic, partition)| write!(formatter, "{topic}:{partition}"),
+        )
+    }
+}
+
+impl fmt::Display for Rebalance {
+    /// Each member and its partitions, in member order: `{a: [orders:0], b: []}`.
+    fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let assignment = &self.assignment;
+        write_joined(
+            formatter,
+            ["{", "}"],
+            assignment,
+            |formatter, (member, partitions)| {
+                write!(formatter, "{member}: {}", Partitions(partitions))
+            },
+        )
+    }
+}
+
 /// Why a broker call was refused. Never a panic: every bad input lands here.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub enum BrokerError {
@@ -290,3 +400,50 @@ impl fmt::Display for BrokerError {
 }
 
 impl std::error::Error for BrokerError {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn values_render_for_people() {
+        let delivery = Delivery {
+            message_id: MessageId(5),
+            topic: "orders".to_string(),
+            partition: 0,
+            offset: 12,
+            key: "7".to_string(),
+            payload: "{\"id\":7}".to_string(),
+            attempt: 2,
+        };
+        assert_eq!(
+            delivery.to_string(),
+            r#"m5 orders:0@12 key=7 "{\"id\":7}" attempt 2"#
+        );
+        let config = TopicConfig {
+            partitions: Some(3),
+            dead_letter: Some("orders.dlq".to_string()),
+            retention_messages_max: None,
+        };
+        assert_eq!(config.to_string(), "partitions=3 dead-letter=orders.dlq");
+        assert_eq!(TopicConfig::default().to_string(), "default settings");
+        let rebalance = Rebalance {
+            assignment: BTreeMap::from([
+                (
+                    "a".to_string(),
+                    vec![("orders".to_string(), 0), ("orders".to_string(), 2)],
+                ),
+                ("b".to_string(), Vec::new()),
+            ]),
+        };
+        assert_eq!(rebalance.to_string(), "{a: [orders:0, orders:2], b: []}");
+        let exists = Created::AlreadyExists {
+            partitions: 3,
+            override_ignored: true,
+        };
+        assert_eq!(
+            exists.to_string(),
+            "exists with 3 partitions, settings ignored"
+        );
+    }
+}

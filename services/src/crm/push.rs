@@ -133,7 +133,7 @@ async fn push_entry(
     let outcome = match ctx.call(crm, request_of(&row, table)).await {
         Ok(CrmResponse::Upserted { sfid }) => Ok(sfid),
         Ok(CrmResponse::Error(message)) => Err(message),
-        Ok(other) => Err(format!("unexpected CRM answer {other:?}")),
+        Ok(other) => Err(format!("unexpected CRM answer: {other}")),
         Err(_) => {
             let requeue = format!("UPDATE {log} SET state = 'NEW' WHERE id = $1");
             db.execute(&requeue, &[Value::Int8(id)]).await?;

@@ -17,9 +17,11 @@
 //! objects.
 
 use std::collections::BTreeMap;
+use std::fmt;
 
 use serde::Serialize;
 
+use crate::text::{write_joined, List};
 use syncsim_sim::service::{Caller, Service};
 use syncsim_sim::time::VirtualTime;
 
@@ -119,6 +121,104 @@ pub enum CrmResponse {
     Deleted(bool),
     /// The request failed; nothing was written.
     Error(String),
+}
+
+/// Field values as `{Name: "Ann", Age__c: 7}`, in field order, each value as compact JSON.
+struct Fields<'a>(&'a BTreeMap<String, serde_json::Value>);
+
+impl fmt::Display for Fields<'_> {
+    fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write_joined(
+            formatter,
+            ["{", "}"],
+            self.0,
+            |formatter, (field, value)| write!(formatter, "{field}: {value}"),
+        )
+    }
+}
+
+impl fmt::Display for Reference {
+    /// `Contact__c -> Contact/co-1`: the referencing field, then the object it names.
+    fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            formatter,
+            "{} -> {}/{}",
+            self.field, self.entity, self.external_id
+        )
+    }
+}
+
+impl fmt::Display for CrmObject {
+    /// `Contact/co-1 a0X000000000000001 {Name: "Ann"} refs [] modified 0.000001s`.
+    fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            formatter,
+            "{}/{} {} {} refs {} modified {}",
+            self.object_type,
+            self.external_id,
+            self.sfid,
+            Fields(&self.fields),
+            List(&self.references),
+            self.modified_at
+        )
+    }
+}
+
+impl fmt::Display for CrmRequest {
+    /// A verb, then the object as `Type/external-id`: `get Contact/co-1`.
+    fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            CrmRequest::Upsert {
+                object_type,
+                external_id,
+                fields,
+                references,
+            } => write!(
+                formatter,
+                "upsert {object_type}/{external_id} {} refs {}",
+                Fields(fields),
+                List(references)
+            ),
+            CrmRequest::Create {
+                object_type,
+                external_id_field,
+                external_id,
+                fields,
+                references,
+            } => write!(
+                formatter,
+                "create {object_type}/{external_id} by {external_id_field} {} refs {}",
+                Fields(fields),
+                List(references)
+            ),
+            CrmRequest::Get {
+                object_type,
+                external_id,
+            } => write!(formatter, "get {object_type}/{external_id}"),
+            CrmRequest::List {
+                object_type,
+                modified_since,
+            } => write!(formatter, "list {object_type} since {modified_since}"),
+            CrmRequest::Delete {
+                object_type,
+                external_id,
+            } => write!(formatter, "delete {object_type}/{external_id}"),
+        }
+    }
+}
+
+impl fmt::Display for CrmResponse {
+    fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            CrmResponse::Upserted { sfid } => write!(formatter, "written {sfid}"),
+            CrmResponse::Found(Some(object)) => write!(formatter, "found {object}"),
+            CrmResponse::Found(None) => formatter.write_str("not found"),
+            CrmResponse::Listed(objects) => write!(formatter, "listed {}", List(objects)),
+            CrmResponse::Deleted(true) => formatter.write_str("deleted"),
+            CrmResponse::Deleted(false) => formatter.write_str("nothing to delete"),
+            CrmResponse::Error(message) => write!(formatter, "error: {message}"),
+        }
+    }
 }
 
 /// How a push wrote.
@@ -472,5 +572,44 @@ mod tests {
             .map(|deletion| (deletion.time.as_micros(), deletion.existed))
             .collect();
         assert_eq!(logged, vec![(2, true), (4, false)]);
+    }
+
+    #[test]
+    fn requests_and_responses_render_for_people() {
+        let reference = Reference {
+            field: "Contact__c".to_string(),
+            entity: "Contact".to_string(),
+            external_id: "co-1".to_string(),
+        };
+        let upsert = CrmRequest::Upsert {
+            object_type: "Affiliation__c".to_string(),
+            external_id: "1".to_string(),
+            fields: BTreeMap::from([
+                ("Role__c".to_string(), serde_json::json!("staff")),
+                ("Active__c".to_string(), serde_json::json!(true)),
+            ]),
+            references: vec![reference.clone()],
+        };
+        assert_eq!(
+            upsert.to_string(),
+            r#"upsert Affiliation__c/1 {Active__c: true, Role__c: "staff"} refs "#.to_string()
+                + "[Contact__c -> Contact/co-1]"
+        );
+        assert_eq!(
+            create("co-2").to_string(),
+            "create Contact/co-2 by External_ID__c {} refs []"
+        );
+        let mut store = CrmStore::default();
+        store.apply(caller(1), create("co-1"));
+        assert_eq!(
+            get(&mut store, "co-1").to_string(),
+            "found Contact/co-1 a0X000000000000001 {} refs [] modified 0.000001s"
+        );
+        assert_eq!(get(&mut store, "co-9").to_string(), "not found");
+        assert_eq!(
+            store.apply(caller(4), create("co-1")).to_string(),
+            "error: duplicate value found: External_ID__c duplicates value on record with id: \
+             a0X000000000000001"
+        );
     }
 }

@@ -1,22 +1,21 @@
 //! The calling side: `ctx.http(node, request)`, one request/response over the simulated
 //! network with the plan's request faults.
 //!
-//! Request faults in the chaos phase: `reject` answers 503 without running the handler;
-//! `duplicate` runs the handler twice (the caller sees the first response); `reply_lost`
-//! runs it and loses the response (the caller times out after the side effect); `delay` slows
-//! the response so later ones can overtake it. Not modelled: retries inside the client (a
-//! model writes its own), connection reuse.
-
-use std::time::Duration;
+//! One kernel round trip (`syncsim_sim::trip`): the client's timeout covers the whole call,
+//! and a target that is down refuses the connection (while the network to it works).
+//! Request faults in the chaos phase: `reject` answers 503 without running the handler (the
+//! trace reads `rejected`); `duplicate` runs the handler twice (the caller sees the first
+//! response); `reply_lost` runs it and loses the response (the caller times out after the
+//! side effect); `delay` slows the response so later ones can overtake it. Not modelled:
+//! retries inside the client (a model writes its own), connection reuse.
 
 use futures::channel::oneshot;
 
 use super::server::{Endpoints, Incoming};
 use super::{HttpError, HttpRequest, HttpResponse};
 use syncsim_sim::ctx::Ctx;
-use syncsim_sim::kit;
+use syncsim_sim::kit::{Arrival, Served, Trip, TripError, WhenDown};
 use syncsim_sim::trace::EventKind;
-use syncsim_sim::world::NodeStatus;
 
 /// Calls the HTTP endpoint of another node from a process.
 pub trait HttpCall {
@@ -30,93 +29,59 @@ pub trait HttpCall {
 
 impl HttpCall for Ctx {
     async fn http(&self, target: &str, request: HttpRequest) -> Result<HttpResponse, HttpError> {
-        let started = kit::now();
-        let outbound = self.send_request(target, request.to_string(), true).await;
-        let (back, drawn, timeout) = (outbound.back, outbound.drawn, outbound.timeout);
-        if outbound.reached.is_err() {
-            let refused = self.world().status(target) == NodeStatus::Down && !self.cut_off(target);
-            return if refused {
-                self.refused(target, &request, back).await
-            } else {
-                let detail = format!("request lost: {request}");
-                self.lost(target, detail, outbound.remaining()).await
-            };
-        }
-        if drawn.reject {
-            let response = HttpResponse::status(503);
-            self.message(
-                target,
-                EventKind::Apply,
-                self.node(),
-                format!("{request} -> 503"),
-            );
-            kit::sleep(back).await;
-            self.message(self.node(), EventKind::Recv, target, response.to_string());
-            return Ok(response);
-        }
-        let Some(receiver) = self.dispatch(target, &request) else {
-            return self.refused(target, &request, back).await;
+        let trip = Trip {
+            // A host whose server is down answers a connect with an RST.
+            when_down: WhenDown::Refused,
+            ..Trip::new(target, request.to_string())
         };
-        if drawn.duplicate {
-            // An at-least-once network delivered it again; the caller sees the first response.
-            drop(self.dispatch(target, &request));
+        let serve = |arrival: Arrival| self.serve(target, request, arrival);
+        match self.round_trip(trip, serve).await {
+            Ok(response) => Ok(response),
+            // A proxy in front of the service answered for it.
+            Err(TripError::Rejected) => Ok(HttpResponse::status(503)),
+            Err(TripError::Refused) => Err(HttpError::Refused),
+            Err(TripError::Timeout | TripError::Reset) => Err(HttpError::Timeout),
         }
-        let elapsed = kit::now().0 - started.0;
-        let Some(Ok(response)) = kit::timeout(timeout.saturating_sub(elapsed), receiver).await
-        else {
-            let remaining = timeout.saturating_sub(kit::now().0 - started.0);
-            let detail = format!("no response (handler stopped or too slow): {request}");
-            return self.lost(target, detail, remaining).await;
-        };
-        self.message(
-            target,
-            EventKind::Apply,
-            self.node(),
-            format!("{request} -> {response}"),
-        );
-        let remaining = timeout.saturating_sub(kit::now().0 - started.0);
-        if drawn.reply_lost {
-            return self
-                .lost(target, format!("response lost: {response}"), remaining)
-                .await;
-        }
-        let back = back + drawn.extra_delay;
-        if back > remaining {
-            return self
-                .lost(target, format!("response too late: {response}"), remaining)
-                .await;
-        }
-        kit::sleep(back).await;
-        self.message(self.node(), EventKind::Recv, target, response.to_string());
-        Ok(response)
     }
 }
 
-/// The legs of one call, as steps of the caller's `Ctx`.
-trait Legs {
-    fn cut_off(&self, target: &str) -> bool;
+/// The serving side of one call, as steps of the caller's `Ctx`.
+trait Serve {
+    async fn serve(
+        &self,
+        target: &str,
+        request: HttpRequest,
+        arrival: Arrival,
+    ) -> Served<HttpResponse>;
     fn dispatch(
         &self,
         target: &str,
         request: &HttpRequest,
     ) -> Option<oneshot::Receiver<HttpResponse>>;
-    async fn refused(
-        &self,
-        target: &str,
-        request: &HttpRequest,
-        back: Duration,
-    ) -> Result<HttpResponse, HttpError>;
-    async fn lost(
-        &self,
-        target: &str,
-        detail: String,
-        remaining: Duration,
-    ) -> Result<HttpResponse, HttpError>;
 }
 
-impl Legs for Ctx {
-    fn cut_off(&self, target: &str) -> bool {
-        self.world().is_isolated(target) || self.world().is_isolated(self.node())
+impl Serve for Ctx {
+    /// Hands the request to the target's handler (twice for a duplicate delivery; the caller
+    /// sees the first response) and waits for its response.
+    async fn serve(
+        &self,
+        target: &str,
+        request: HttpRequest,
+        arrival: Arrival,
+    ) -> Served<HttpResponse> {
+        let Some(receiver) = self.dispatch(target, &request) else {
+            return Served::Refused;
+        };
+        if arrival.duplicate {
+            drop(self.dispatch(target, &request));
+        }
+        let Ok(response) = receiver.await else {
+            return Served::Silent(format!("no response (handler stopped): {request}"));
+        };
+        let applied = format!("{request} -> {response}");
+        self.message(target, EventKind::Apply, self.node(), applied);
+        let text = response.to_string();
+        Served::Reply(response, text)
     }
 
     /// Hands the request to the target's endpoint; None when nothing listens there.
@@ -135,29 +100,5 @@ impl Legs for Ctx {
             .deliver(target, incoming)
             .ok()?;
         Some(receiver)
-    }
-
-    async fn refused(
-        &self,
-        target: &str,
-        request: &HttpRequest,
-        back: Duration,
-    ) -> Result<HttpResponse, HttpError> {
-        let detail = format!("connection refused: {request}");
-        self.message(target, EventKind::Drop, self.node(), detail);
-        kit::sleep(back).await;
-        self.message(self.node(), EventKind::Recv, target, "refused".to_string());
-        Err(HttpError::Refused)
-    }
-
-    /// The request or its response is gone; the caller learns it when its timeout runs out.
-    async fn lost(
-        &self,
-        target: &str,
-        detail: String,
-        remaining: Duration,
-    ) -> Result<HttpResponse, HttpError> {
-        self.lose(target, detail, remaining).await;
-        Err(HttpError::Timeout)
     }
 }

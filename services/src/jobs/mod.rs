@@ -151,6 +151,12 @@ pub struct JobError {
     pub message: String,
 }
 
+impl std::fmt::Display for JobError {
+    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(formatter, "{}: {}", self.kind, self.message)
+    }
+}
+
 impl JobError {
     /// An error of `kind` with `message`.
     pub fn new(kind: &str, message: impl Into<String>) -> JobError {

@@ -22,6 +22,7 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 use syncsim_sim::prng::{Prng, Ratio};
+use syncsim_sim::time::VirtualTime;
 
 /// The error a claimed job raises when its concurrency key already has `perform_limit` jobs
 /// running (GoodJob's `GoodJob::ActiveJobExtensions::Concurrency::ConcurrencyExceededError`).
@@ -85,6 +86,16 @@ pub enum Decision {
     Discard,
     /// End it as failed: attempts exhausted, or an error no rule handles.
     Fail,
+}
+
+impl std::fmt::Display for Decision {
+    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Decision::Retry { wait } => write!(formatter, "retry in {}", VirtualTime(*wait)),
+            Decision::Discard => formatter.write_str("discard"),
+            Decision::Fail => formatter.write_str("fail"),
+        }
+    }
 }
 
 impl Default for RetryPolicy {

@@ -260,7 +260,8 @@ async fn run(
         job.id, job.kind, job.execution
     ));
     let result = if !allowed {
-        let message = format!("key {:?} at its perform_limit", claimed.concurrency_key);
+        let key = claimed.concurrency_key.as_deref().unwrap_or_default();
+        let message = format!("key {key} at its perform_limit");
         Err(JobError::new(CONCURRENCY_EXCEEDED, message))
     } else if jobs.kind(&job.kind).is_some() {
         handler(ctx.clone(), job.clone()).await
@@ -273,7 +274,11 @@ async fn run(
     let decision = error
         .as_ref()
         .map(|error| decide(ctx, jobs, &job, error, &mut counters));
-    ctx.note(format!("job {} ends: {error:?} {decision:?}", job.id));
+    let ending = match (&error, &decision) {
+        (Some(error), Some(decision)) => format!("{error}; {decision}"),
+        _ => "done".to_string(),
+    };
+    ctx.note(format!("job {} ends: {ending}", job.id));
     let end = End {
         at: ctx.now(),
         error: error.clone().map(|error| (error.kind, error.message)),

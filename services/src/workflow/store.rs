@@ -16,10 +16,14 @@
 //! workflows, queries, task queues by name, cancellation.
 
 use std::collections::{BTreeMap, VecDeque};
+use std::fmt;
+use std::time::Duration;
 
 use serde::Serialize;
 
+use crate::text::List;
 use syncsim_sim::service::{Caller, Service};
+use syncsim_sim::time::VirtualTime;
 
 /// A signal waiting in a workflow's queue.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
@@ -251,6 +255,169 @@ pub struct Claim {
     pub token: u64,
     /// The signal to run.
     pub signal: Signal,
+}
+
+/// A length of time given in microseconds, in the largest exact unit: `30s`, `1500ms`, `7us`.
+struct Micros(u64);
+
+impl fmt::Display for Micros {
+    fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.0 {
+            micros if micros > 0 && micros % 1_000_000 == 0 => {
+                write!(formatter, "{}s", micros / 1_000_000)
+            }
+            micros if micros > 0 && micros % 1_000 == 0 => {
+                write!(formatter, "{}ms", micros / 1_000)
+            }
+            micros => write!(formatter, "{micros}us"),
+        }
+    }
+}
+
+impl fmt::Display for WorkflowRequest {
+    /// A verb, the workflow key, then the arguments: `renew org-1 token 4 lease 30s`.
+    fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            WorkflowRequest::SignalWithStart { key, payload } => {
+                write!(formatter, "signal-with-start {key} {payload}")
+            }
+            WorkflowRequest::Claim {
+                worker,
+                lease_micros,
+            } => write!(
+                formatter,
+                "claim for {worker} lease {}",
+                Micros(*lease_micros)
+            ),
+            WorkflowRequest::Renew {
+                key,
+                token,
+                lease_micros,
+            } => write!(
+                formatter,
+                "renew {key} token {token} lease {}",
+                Micros(*lease_micros)
+            ),
+            WorkflowRequest::StartAttempt(start) => write!(formatter, "{start}"),
+            WorkflowRequest::RecordActivity(record) => write!(formatter, "{record}"),
+            WorkflowRequest::Complete { key, token, error } => {
+                write!(formatter, "complete {key} token {token} ")?;
+                match error {
+                    Some(error) => write!(formatter, "error {error:?}"),
+                    None => formatter.write_str("ok"),
+                }
+            }
+        }
+    }
+}
+
+impl fmt::Display for StartAttempt {
+    /// `start-attempt org-1 token 4 activity 0 charge attempt 2 lease 30s`.
+    fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            formatter,
+            "start-attempt {} token {} activity {} {} attempt {} lease {}",
+            self.key,
+            self.token,
+            self.seq,
+            self.name,
+            self.attempt,
+            Micros(self.lease_micros)
+        )
+    }
+}
+
+impl fmt::Display for RecordActivity {
+    /// `record-activity org-1 token 4 activity 0 attempt 2 retrying "timeout"`.
+    fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            formatter,
+            "record-activity {} token {} activity {} attempt {} {}",
+            self.key, self.token, self.seq, self.attempt, self.end
+        )
+    }
+}
+
+impl fmt::Display for AttemptEnd {
+    fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            AttemptEnd::Retrying(error) => write!(formatter, "retrying {error:?}"),
+            AttemptEnd::Closed(outcome) => write!(formatter, "{outcome}"),
+        }
+    }
+}
+
+impl fmt::Display for ActivityOutcome {
+    /// `completed {"id":1}`, `failed "boom"` or `failed non-retryable "boom"`.
+    fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ActivityOutcome::Completed(result) => write!(formatter, "completed {result}"),
+            ActivityOutcome::Failed {
+                error,
+                non_retryable,
+            } => {
+                let how = if *non_retryable { " non-retryable" } else { "" };
+                write!(formatter, "failed{how} {error:?}")
+            }
+        }
+    }
+}
+
+impl fmt::Display for ActivityRecord {
+    /// `charge (started 2, ended 1 at 1.500000s, last error "timeout", open)`.
+    fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let ended_at = VirtualTime(Duration::from_micros(self.ended_at_micros));
+        write!(
+            formatter,
+            "{} (started {}, ended {} at {ended_at}, ",
+            self.name, self.attempts_started, self.attempts_ended
+        )?;
+        match &self.last_error {
+            Some(error) => write!(formatter, "last error {error:?}, ")?,
+            None => formatter.write_str("no error, ")?,
+        }
+        match &self.outcome {
+            Some(outcome) => write!(formatter, "{outcome})"),
+            None => formatter.write_str("open)"),
+        }
+    }
+}
+
+impl fmt::Display for Signal {
+    /// `signal 7 {"org":1} starts 1 history [..]`.
+    fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            formatter,
+            "signal {} {} starts {} history {}",
+            self.id,
+            self.payload,
+            self.starts,
+            List(&self.history)
+        )
+    }
+}
+
+impl fmt::Display for Claim {
+    /// `org-1 token 4 signal 7 ..`.
+    fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            formatter,
+            "{} token {} {}",
+            self.key, self.token, self.signal
+        )
+    }
+}
+
+impl fmt::Display for WorkflowResponse {
+    fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            WorkflowResponse::Signaled(id) => write!(formatter, "signaled {id}"),
+            WorkflowResponse::Claimed(Some(claim)) => write!(formatter, "claimed {claim}"),
+            WorkflowResponse::Claimed(None) => formatter.write_str("claimed nothing"),
+            WorkflowResponse::Ok => formatter.write_str("ok"),
+            WorkflowResponse::LeaseLost => formatter.write_str("lease lost"),
+        }
+    }
 }
 
 /// The durable workflows and their log.
@@ -528,4 +695,60 @@ fn time_out_running_attempt(signal: &mut Signal, now_micros: u64) -> Option<(Str
     record.ended_at_micros = now_micros;
     record.last_error = Some(START_TO_CLOSE_TIMEOUT.to_string());
     Some((record.name.clone(), record.attempts_ended))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn requests_and_responses_render_for_people() {
+        let signal = WorkflowRequest::SignalWithStart {
+            key: "org-1".to_string(),
+            payload: serde_json::json!({"org": 1}),
+        };
+        assert_eq!(signal.to_string(), r#"signal-with-start org-1 {"org":1}"#);
+        let claim = WorkflowRequest::Claim {
+            worker: "worker-0".to_string(),
+            lease_micros: 30_000_000,
+        };
+        assert_eq!(claim.to_string(), "claim for worker-0 lease 30s");
+        let record = WorkflowRequest::RecordActivity(RecordActivity {
+            key: "org-1".to_string(),
+            token: 4,
+            seq: 0,
+            attempt: 2,
+            end: AttemptEnd::Retrying("timeout".to_string()),
+        });
+        assert_eq!(
+            record.to_string(),
+            r#"record-activity org-1 token 4 activity 0 attempt 2 retrying "timeout""#
+        );
+        let claimed = WorkflowResponse::Claimed(Some(Claim {
+            key: "org-1".to_string(),
+            token: 4,
+            signal: Signal {
+                id: 7,
+                payload: serde_json::json!({"org": 1}),
+                starts: 2,
+                history: vec![ActivityRecord {
+                    name: "charge".to_string(),
+                    attempts_started: 1,
+                    attempts_ended: 1,
+                    ended_at_micros: 1_500_000,
+                    last_error: None,
+                    outcome: Some(ActivityOutcome::Completed(serde_json::json!(true))),
+                }],
+            },
+        }));
+        assert_eq!(
+            claimed.to_string(),
+            r#"claimed org-1 token 4 signal 7 {"org":1} starts 2 history [charge (started 1, "#
+                .to_string()
+                + "ended 1 at 1.500000s, no error, completed true)]"
+        );
+        assert_eq!(WorkflowResponse::LeaseLost.to_string(), "lease lost");
+        assert_eq!(Micros(1_500).to_string(), "1500us");
+        assert_eq!(Micros(0).to_string(), "0us");
+    }
 }

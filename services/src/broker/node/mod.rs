@@ -29,10 +29,12 @@ use std::sync::Arc;
 
 pub use consumer::Consumer;
 
+use super::types::Partitions;
 use super::{
     Broker, BrokerConfig, BrokerError, Created, Delivery, MessageId, NackOutcome, Published,
     Rebalance, TopicConfig,
 };
+use crate::text::List;
 use syncsim_sim::ctx::{CallError, Ctx};
 use syncsim_sim::kit;
 use syncsim_sim::service::{Caller, Service, ServiceRef};
@@ -132,6 +134,85 @@ pub enum BrokerResponse {
     Acked(Result<(), BrokerError>),
     /// To `Nack`.
     Nacked(Result<NackOutcome, BrokerError>),
+}
+
+impl fmt::Display for BrokerRequest {
+    /// A verb, then `group/member` or the topic, then the arguments: `poll g/m max 10 fetch 3`.
+    fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            BrokerRequest::CreateTopic { topic, config } => {
+                write!(formatter, "create-topic {topic} with {config}")
+            }
+            BrokerRequest::Publish {
+                topic,
+                key,
+                payload,
+            } => write!(formatter, "publish {topic} key={key} {payload:?}"),
+            BrokerRequest::Join {
+                group,
+                member,
+                topic,
+            } => write!(formatter, "join {group}/{member} on {topic}"),
+            BrokerRequest::Leave { group, member } => write!(formatter, "leave {group}/{member}"),
+            BrokerRequest::Poll {
+                group,
+                member,
+                batch_size_max,
+                fetch_seq,
+            } => write!(
+                formatter,
+                "poll {group}/{member} max {batch_size_max} fetch {fetch_seq}"
+            ),
+            BrokerRequest::Assignment { group, member } => {
+                write!(formatter, "assignment {group}/{member}")
+            }
+            BrokerRequest::Ack {
+                group,
+                member,
+                message_id,
+            } => write!(formatter, "ack {group}/{member} {message_id}"),
+            BrokerRequest::Nack {
+                group,
+                member,
+                message_id,
+                requeue,
+            } => {
+                let requeue = if *requeue { "requeue" } else { "no-requeue" };
+                write!(formatter, "nack {group}/{member} {message_id} {requeue}")
+            }
+        }
+    }
+}
+
+impl fmt::Display for BrokerResponse {
+    /// What the call did (`published m5 at orders:0@12`), or `error: <why>`.
+    fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            BrokerResponse::Created(Ok(created)) => write!(formatter, "{created}"),
+            BrokerResponse::Published(Ok(published)) => {
+                write!(formatter, "published {published}")
+            }
+            BrokerResponse::Rebalanced(Ok(rebalance)) => {
+                write!(formatter, "rebalanced {rebalance}")
+            }
+            BrokerResponse::Deliveries(Ok(deliveries)) => {
+                write!(formatter, "delivered {}", List(deliveries))
+            }
+            BrokerResponse::Assigned(Ok(Some(partitions))) => {
+                write!(formatter, "assigned {}", Partitions(partitions))
+            }
+            BrokerResponse::Assigned(Ok(None)) => formatter.write_str("assignment pending"),
+            BrokerResponse::Acked(Ok(())) => formatter.write_str("acked"),
+            BrokerResponse::Nacked(Ok(outcome)) => write!(formatter, "{outcome}"),
+            BrokerResponse::Created(Err(error))
+            | BrokerResponse::Published(Err(error))
+            | BrokerResponse::Rebalanced(Err(error))
+            | BrokerResponse::Deliveries(Err(error))
+            | BrokerResponse::Assigned(Err(error))
+            | BrokerResponse::Acked(Err(error))
+            | BrokerResponse::Nacked(Err(error)) => write!(formatter, "error: {error}"),
+        }
+    }
 }
 
 /// The broker as served on its node: the engine, plus the last fetch of each member so a
@@ -524,5 +605,45 @@ impl BrokerWorld for WorldBuilder {
             service,
             members_joined: Arc::new(AtomicU64::new(0)),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn requests_and_responses_render_for_people() {
+        let publish = BrokerRequest::Publish {
+            topic: "orders".to_string(),
+            key: "7".to_string(),
+            payload: "hi".to_string(),
+        };
+        assert_eq!(publish.to_string(), r#"publish orders key=7 "hi""#);
+        let poll = BrokerRequest::Poll {
+            group: "billing".to_string(),
+            member: "worker-1".to_string(),
+            batch_size_max: 10,
+            fetch_seq: 3,
+        };
+        assert_eq!(poll.to_string(), "poll billing/worker-1 max 10 fetch 3");
+        let nack = BrokerRequest::Nack {
+            group: "billing".to_string(),
+            member: "worker-1".to_string(),
+            message_id: MessageId(5),
+            requeue: false,
+        };
+        assert_eq!(nack.to_string(), "nack billing/worker-1 m5 no-requeue");
+        let published = BrokerResponse::Published(Ok(Published {
+            topic: "orders".to_string(),
+            partition: 1,
+            offset: 12,
+            message_id: MessageId(5),
+        }));
+        assert_eq!(published.to_string(), "published m5 at orders:1@12");
+        let refused = BrokerResponse::Acked(Err(BrokerError::Unavailable));
+        assert_eq!(refused.to_string(), "error: broker unavailable (outage)");
+        let assigned = BrokerResponse::Assigned(Ok(Some(vec![("orders".to_string(), 0)])));
+        assert_eq!(assigned.to_string(), "assigned [orders:0]");
     }
 }

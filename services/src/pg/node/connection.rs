@@ -1,11 +1,14 @@
 //! `PgConnection`: one client session, used the way production code uses `tokio-postgres`.
 //!
-//! Each statement is a round trip: the request travels with seeded latency (lost when the
-//! server is down or either side is isolated; held while the server is paused), executes on
-//! arrival, may park while it waits for a lock, and its reply travels back (lost when the
-//! server crashed meanwhile). During the chaos phase the plan's request faults apply as a
+//! Each statement is one kernel round trip (`syncsim_sim::trip`): the request travels with
+//! seeded latency (lost when the server is down or either side is isolated, learned at the
+//! call timeout; held while the server is paused), executes on arrival, may park while it
+//! waits for a lock (no client timeout covers that: tokio-postgres sets none), and its reply
+//! travels back (lost when the server restarted meanwhile). A session the server no longer
+//! has (restarted, closed, or a crash that ended a lock wait) answers with a reset, learned
+//! one latency later. During the chaos phase the plan's request faults apply as a
 //! connection drop after the statement ran (`reply_lost`) and a slower reply (`delay`);
-//! `reject` and `duplicate` have no meaning inside one TCP session and are not drawn here.
+//! `reject` and `duplicate` have no meaning inside one TCP session and are ignored here.
 //! Once broken, a connection answers every statement with `ConnectionLost`. Dropping it (or
 //! its process's node crashing) closes the socket: while the link between the two nodes
 //! works the FIN arrives and the server closes the session at once, rolling back its
@@ -24,6 +27,7 @@ use super::wait::{self, ReplyLost};
 use super::PgHandle;
 use syncsim_sim::ctx::Ctx;
 use syncsim_sim::kit::{self, NodeRef};
+use syncsim_sim::kit::{Arrival as TripArrival, Deadline, Served, Trip, TripFaults};
 use syncsim_sim::trace::EventKind;
 
 /// A client connection to a simulated Postgres server.
@@ -56,50 +60,20 @@ struct Lost;
 impl PgConnection {
     pub(crate) async fn open(ctx: Ctx, server: PgHandle) -> Result<PgConnection, DbError> {
         let target = server.name().to_string();
-        let world = ctx.world().clone();
-        // A connect is no request of the plan's request faults (its reply is the session).
-        let outbound = ctx
-            .send_request(&target, "connect".to_string(), false)
-            .await;
-        let back = outbound.back;
-        if outbound.reached.is_err() {
-            let remaining = outbound.remaining();
-            ctx.lose(&target, "connect lost".to_string(), remaining)
-                .await;
-            return Err(DbError::ConnectionLost);
-        }
-        let (session, kernel_node, epoch) = {
-            let mut state = server.lock();
-            let now_micros = kit::now().as_micros();
-            let (session, kernel_node) = state.open(&world, &target, ctx.node(), now_micros);
-            (session, kernel_node, state.epoch())
+        let alive = |connection: &PgConnection| server.lock().epoch() == connection.epoch;
+        let trip = Trip {
+            // A connect is no request of the plan's request faults (its reply is the session).
+            faults: TripFaults::None,
+            deadline: Deadline::Outbound,
+            alive: Some(&alive),
+            ..Trip::new(&target, "connect".to_string())
         };
-        let label = format!("conn#{}", session.0);
-        ctx.message(
-            &target,
-            EventKind::Apply,
-            ctx.node(),
-            format!("{label} opened"),
-        );
-        kit::sleep(back).await;
-        let connection = PgConnection {
-            ctx,
-            server,
-            session,
-            epoch,
-            label,
-            in_block: false,
-            broken: false,
-            kernel_node,
-        };
-        // The server's kernel watches the socket from the moment it accepted it.
-        connection.watched().keepalive();
-        if connection.server.lock().epoch() != epoch {
-            connection.receive("connection lost".to_string());
-            return Err(DbError::ConnectionLost);
-        }
-        connection.receive(format!("{} ready", connection.label));
-        Ok(connection)
+        // The connection exists from the accept on: a client that crashes while the reply
+        // travels closes its socket as any connection's client does (its Drop).
+        let serve = |_: TripArrival| std::future::ready(accept(&ctx, &server));
+        ctx.round_trip(trip, serve)
+            .await
+            .map_err(|_| DbError::ConnectionLost)
     }
 
     /// This connection as the server kernel's timers see it.
@@ -253,44 +227,57 @@ impl PgConnection {
     }
 
     async fn round_trip(&mut self, sql: &str, params: &[Value]) -> Result<Reply, Lost> {
+        let ctx = self.ctx.clone();
         let target = self.server.name().to_string();
-        let world = self.ctx.world().clone();
         let request = format!("{} {}", self.label, describe(sql, params));
-        let outbound = self.ctx.send_request(&target, request, true).await;
-        let (back, drawn) = (outbound.back, outbound.drawn);
-        if outbound.reached.is_err() {
-            let detail = format!("{} request lost", self.label);
-            self.ctx.lose(&target, detail, outbound.remaining()).await;
-            return Err(Lost);
-        }
-        let reply = self.execute_on_arrival(sql, params).await?;
-        world.check_always();
-        if drawn.reply_lost {
-            // The connection drops after the statement ran; the server notices and ends the
-            // session, rolling back whatever the transaction had not committed.
+        let (server, epoch) = (self.server.clone(), self.epoch);
+        let alive = move |_: &Reply| server.lock().epoch() == epoch;
+        let trip = Trip {
+            faults: TripFaults::ReplyOnly,
+            deadline: Deadline::Outbound,
+            alive: Some(&alive),
+            ..Trip::new(&target, request)
+        };
+        let serve = move |arrival: TripArrival| {
+            // Moved, not reborrowed: the closure runs once and its future keeps the borrow.
+            let connection = self;
+            connection.serve(sql, params, arrival)
+        };
+        // The client cannot tell a lost request from a lost reply or a reset: all are Lost.
+        ctx.round_trip(trip, serve).await.map_err(|_| Lost)
+    }
+
+    /// The statement reached the server: run it there. A reply the network will lose ends
+    /// the session (the server notices the dropped connection and rolls back whatever the
+    /// transaction had not committed).
+    async fn serve(&mut self, sql: &str, params: &[Value], arrival: TripArrival) -> Served<Reply> {
+        let reply = match self.execute_on_arrival(sql, params).await {
+            Ok(reply) => reply,
+            Err(reset) => return reset,
+        };
+        self.ctx.world().check_always();
+        if arrival.reply_lost {
             let now_micros = kit::now().as_micros();
             self.server
                 .lock()
                 .close(self.session, self.epoch, now_micros);
-            self.message(
-                EventKind::Drop,
-                format!("connection dropped: {}", summary(&reply)),
-            );
-            kit::sleep(back).await;
-            self.receive("connection lost".to_string());
-            return Err(Lost);
+            let drop = format!("{} connection dropped: {}", self.label, summary(&reply));
+            return Served::Reset {
+                drop,
+                recv: "connection lost".to_string(),
+            };
         }
-        kit::sleep(back + drawn.extra_delay).await;
-        if self.server.lock().epoch() != self.epoch {
-            self.receive("connection lost".to_string());
-            return Err(Lost);
-        }
-        self.receive(summary(&reply));
-        Ok(reply)
+        let text = summary(&reply);
+        Served::Reply(reply, text)
     }
 
-    /// The statement reached the server: run it, and wait there if it blocks.
-    async fn execute_on_arrival(&mut self, sql: &str, params: &[Value]) -> Result<Reply, Lost> {
+    /// The statement reached the server: run it, and wait there if it blocks. A session the
+    /// server no longer has answers with a reset.
+    async fn execute_on_arrival(
+        &mut self,
+        sql: &str,
+        params: &[Value],
+    ) -> Result<Reply, Served<Reply>> {
         let now_micros = kit::now().as_micros();
         let arrival = self
             .server
@@ -298,20 +285,11 @@ impl PgConnection {
             .submit(self.session, self.epoch, sql, params, now_micros);
         let reply = match arrival {
             Arrival::Stale => {
-                self.message(
-                    EventKind::Drop,
-                    "unknown session (server restarted)".to_string(),
-                );
-                self.receive("connection lost".to_string());
-                return Err(Lost);
+                return Err(self.reset("unknown session (server restarted)", "connection lost"))
             }
             Arrival::Reset => {
-                self.message(
-                    EventKind::Drop,
-                    "session closed by the server: reset".to_string(),
-                );
-                self.receive("connection reset".to_string());
-                return Err(Lost);
+                let drop = "session closed by the server: reset";
+                return Err(self.reset(drop, "connection reset"));
             }
             Arrival::Done { reply, in_block } => {
                 self.in_block = in_block;
@@ -321,10 +299,8 @@ impl PgConnection {
                 waiting_for,
                 receiver,
             } => {
-                let holders: Vec<String> = waiting_for
-                    .iter()
-                    .map(|session| format!("conn#{}", session.0))
-                    .collect();
+                let holders: Vec<String> =
+                    waiting_for.iter().map(|session| label(*session)).collect();
                 self.message(
                     EventKind::Apply,
                     format!("waits for {}", holders.join(", ")),
@@ -335,14 +311,24 @@ impl PgConnection {
                         reply
                     }
                     Err(ReplyLost) => {
-                        self.message(EventKind::Drop, "wait ended by a crash".to_string());
-                        return Err(Lost);
+                        // The server crashed, or its kernel closed the session of a client
+                        // it found gone.
+                        let drop = "wait ended: the session is gone";
+                        return Err(self.reset(drop, "connection lost"));
                     }
                 }
             }
         };
         self.message(EventKind::Apply, summary(&reply));
         Ok(reply)
+    }
+
+    /// The session is gone on the server: its `drop` line, and what the client receives.
+    fn reset(&self, drop: &str, recv: &str) -> Served<Reply> {
+        Served::Reset {
+            drop: format!("{} {drop}", self.label),
+            recv: recv.to_string(),
+        }
     }
 
     /// Records a server-side event about this connection.
@@ -357,6 +343,39 @@ impl PgConnection {
         self.ctx
             .message(self.ctx.node(), EventKind::Recv, self.server.name(), detail);
     }
+}
+
+/// A session the server accepted.
+/// The server accepts a connection: it opens the session, and its kernel watches the socket
+/// from that moment on.
+fn accept(ctx: &Ctx, server: &PgHandle) -> Served<PgConnection> {
+    let world = ctx.world().clone();
+    let target = server.name();
+    let (session, kernel_node, epoch) = {
+        let mut state = server.lock();
+        let now_micros = kit::now().as_micros();
+        let (session, kernel_node) = state.open(&world, target, ctx.node(), now_micros);
+        (session, kernel_node, state.epoch())
+    };
+    let connection = PgConnection {
+        ctx: ctx.clone(),
+        server: server.clone(),
+        session,
+        epoch,
+        label: label(session),
+        in_block: false,
+        broken: false,
+        kernel_node,
+    };
+    connection.message(EventKind::Apply, "opened".to_string());
+    connection.watched().keepalive();
+    let ready = format!("{} ready", connection.label);
+    Served::Reply(connection, ready)
+}
+
+/// A session's name in the trace (`conn#3`).
+fn label(session: SessionId) -> String {
+    format!("conn#{}", session.0)
 }
 
 impl Drop for PgConnection {
