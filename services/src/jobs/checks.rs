@@ -140,16 +140,17 @@ pub fn outcomes_recorded(jobs: &str, pg: &str) -> Property {
 /// No two attempts with one concurrency key run at once (for kinds with perform limit 1).
 pub fn one_running_per_key(jobs: &str) -> Property {
     let jobs = jobs.to_string();
-    Property::always(
+    Property::always_since(
         "jobs: one running job per concurrency key",
-        move |history| {
+        move |history, since| {
             let log = history.service::<JobsLog>(&jobs);
             let overlaps: Vec<String> = log
-                .overlapping_keys()
+                .overlapping_keys_since(since)
                 .iter()
                 .map(|(first, second)| format!("jobs {} and {}", first.job, second.job))
                 .collect();
-            Verdict::check(overlaps.is_empty(), || overlaps.join(", "))
+            let verdict = Verdict::check(overlaps.is_empty(), || overlaps.join(", "));
+            (verdict, log.attempts().len())
         },
     )
 }

@@ -110,31 +110,37 @@ impl JobsLog {
     /// worker still holds it). An execution that raised `ConcurrencyExceededError` ran no
     /// handler and counts for nothing.
     pub fn overlapping_keys(&self) -> Vec<(&Attempt, &Attempt)> {
-        let until = |attempt: &Attempt| {
-            attempt.end.as_ref().map_or_else(
-                || attempt.abandoned_at.unwrap_or(VirtualTime(Duration::MAX)),
-                |end| end.at,
-            )
-        };
-        let ran = |attempt: &&Attempt| {
-            attempt.end.as_ref().is_none_or(|end| {
-                end.error
-                    .as_ref()
-                    .is_none_or(|(kind, _)| kind != CONCURRENCY_EXCEEDED)
-            })
-        };
-        let ran_attempts: Vec<&Attempt> = self.attempts.iter().filter(ran).collect();
-        let mut overlaps = Vec::new();
-        for (index, first) in ran_attempts.iter().copied().enumerate() {
-            for second in ran_attempts[index + 1..].iter().copied() {
-                let same_key = first.concurrency_key.is_some()
-                    && first.concurrency_key == second.concurrency_key;
-                if same_key && second.started < until(first) && first.started < until(second) {
-                    overlaps.push((first, second));
+        self.overlapping_keys_since(0)
+    }
+
+    /// The pairs of [`Self::overlapping_keys`] whose later attempt is at position `since` or
+    /// after in the log. Attempts are logged as they start, and each is compared with those
+    /// before it as they stand at the check: an earlier attempt either ended before the
+    /// later one started (no overlap, ever) or had not (an overlap already), so a check run
+    /// after every change that keeps its position finds each overlap when a full rescan
+    /// would, comparing each pair once.
+    pub fn overlapping_keys_since(&self, since: usize) -> Vec<(&Attempt, &Attempt)> {
+        assert!(since <= self.attempts.len(), "the attempt log shrank");
+        let mut pairs = Vec::new();
+        for (later, second) in self.attempts.iter().enumerate().skip(since) {
+            if second.concurrency_key.is_none() || !ran(second) {
+                continue;
+            }
+            for (earlier, first) in self.attempts[..later].iter().enumerate() {
+                let same_key = first.concurrency_key == second.concurrency_key;
+                let overlap = second.started < until(first) && first.started < until(second);
+                if same_key && ran(first) && overlap {
+                    pairs.push((earlier, later));
                 }
             }
         }
-        overlaps
+        // In the order of the earlier attempt, as a reader lists them.
+        pairs.sort_unstable();
+        let attempt = |index: usize| &self.attempts[index];
+        pairs
+            .into_iter()
+            .map(|(earlier, later)| (attempt(earlier), attempt(later)))
+            .collect()
     }
 
     /// The gaps between consecutive attempt starts of job `job`.
@@ -161,7 +167,15 @@ impl JobsLog {
         rows
     }
 
+    /// Logs an attempt as it starts: the log is in start order, which the incremental
+    /// overlap check relies on.
     pub(crate) fn start(&mut self, attempt: Attempt) {
+        let last_started = self.attempts.last().map(|last| last.started);
+        assert!(
+            last_started.is_none_or(|last| last <= attempt.started),
+            "attempts are logged as they start: {} after {last_started:?}",
+            attempt.started
+        );
         self.attempts.push(attempt);
     }
 
@@ -218,6 +232,23 @@ fn job_row(row: &[Value]) -> JobRow {
     }
 }
 
+/// When an attempt stopped running: its end, its abandonment, or never yet.
+fn until(attempt: &Attempt) -> VirtualTime {
+    attempt.end.as_ref().map_or_else(
+        || attempt.abandoned_at.unwrap_or(VirtualTime(Duration::MAX)),
+        |end| end.at,
+    )
+}
+
+/// Whether an attempt ran its handler: one that raised `ConcurrencyExceededError` did not.
+fn ran(attempt: &Attempt) -> bool {
+    attempt.end.as_ref().is_none_or(|end| {
+        end.error
+            .as_ref()
+            .is_none_or(|(kind, _)| kind != CONCURRENCY_EXCEEDED)
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -255,6 +286,14 @@ mod tests {
     }
 
     #[test]
+    #[should_panic(expected = "attempts are logged as they start")]
+    fn an_attempt_logged_out_of_start_order_is_a_harness_bug() {
+        let mut log = JobsLog::default();
+        log.start(attempt(1, Some("a"), 10, Some(20)));
+        log.start(attempt(2, Some("a"), 5, Some(20)));
+    }
+
+    #[test]
     fn overlaps_count_an_abandoned_attempt_as_running_until_its_worker_died() {
         let mut log = JobsLog::default();
         log.start(attempt(1, Some("a"), 0, None)); // crashed: runs until 1000 ms
@@ -269,6 +308,16 @@ mod tests {
             .map(|(first, second)| (first.job, second.job))
             .collect();
         assert_eq!(pairs, vec![(2, 5)]);
+        let since = |from| -> Vec<(i64, i64)> {
+            let pairs = log.overlapping_keys_since(from);
+            pairs.iter().map(|(a, b)| (a.job, b.job)).collect()
+        };
+        assert_eq!(
+            since(4),
+            vec![(2, 5)],
+            "found when the later attempt arrives"
+        );
+        assert_eq!(since(5), Vec::new(), "and not again after it");
         assert_eq!(log.abandoned().len(), 1);
         assert_eq!(log.gaps_of(1), Vec::<Duration>::new());
     }
