@@ -68,7 +68,7 @@ impl Ctx {
 
     /// The current virtual time.
     pub fn now(&self) -> VirtualTime {
-        rt::now()
+        self.world.now()
     }
 
     /// Sleeps for `duration` of virtual time.
@@ -104,10 +104,10 @@ impl Ctx {
         service: &ServiceRef<S>,
         request: S::Request,
     ) -> Result<S::Response, CallError> {
-        let trip = Trip::new(service.name(), request.to_string());
+        let detail = request.to_string();
+        let trip = Trip::new(service.name(), &detail);
         let serve = |arrival: Arrival| {
-            let response = self.apply(service, request, arrival.duplicate);
-            let text = response.to_string();
+            let (response, text) = self.apply(service, &detail, request, arrival.duplicate);
             std::future::ready(Served::Reply(response, text))
         };
         self.round_trip(trip, serve)
@@ -120,27 +120,25 @@ impl Ctx {
             })
     }
 
-    /// Applies `request` (twice when `duplicate`: an at-least-once network delivered it again)
-    /// and checks the `always` properties.
+    /// Applies `request` (its text `detail`; twice when `duplicate`: an at-least-once network
+    /// delivered it again) and checks the `always` properties. Returns the response and its
+    /// text.
     fn apply<S: Service>(
         &self,
         service: &ServiceRef<S>,
+        detail: &str,
         request: S::Request,
         duplicate: bool,
-    ) -> S::Response {
-        let detail = request.to_string();
+    ) -> (S::Response, String) {
         let caller = || Caller {
             node: &self.node,
-            now: rt::now(),
+            now: self.world.now(),
         };
         let copy = duplicate.then(|| request.clone());
         let response = service.lock().apply(caller(), request);
-        self.message(
-            service.name(),
-            EventKind::Apply,
-            &self.node,
-            format!("{detail} -> {response}"),
-        );
+        let text = response.to_string();
+        let applied = format!("{detail} -> {text}");
+        self.message(service.name(), EventKind::Apply, &self.node, applied);
         self.world.check_always();
         if let Some(copy) = copy {
             let again = service.lock().apply_duplicate(caller(), copy);
@@ -148,7 +146,7 @@ impl Ctx {
             self.message(service.name(), EventKind::Apply, &self.node, note);
             self.world.check_always();
         }
-        response
+        (response, text)
     }
     /// The run's shared state, for services (the service kit, [`crate::kit`]).
     pub fn world(&self) -> &Arc<World> {

@@ -24,6 +24,8 @@
 use std::future::Future;
 use std::time::Duration;
 
+use futures::FutureExt;
+
 use crate::ctx::Ctx;
 use crate::rt;
 use crate::trace::EventKind;
@@ -71,7 +73,7 @@ pub struct Trip<'a, R> {
     /// The target node.
     pub target: &'a str,
     /// The request as the `send` line shows it.
-    pub request: String,
+    pub request: &'a str,
     /// Which request faults apply.
     pub faults: TripFaults,
     /// What a down target does.
@@ -85,7 +87,7 @@ pub struct Trip<'a, R> {
 
 impl<'a, R> Trip<'a, R> {
     /// A stateless request: all faults, lost when the target is down, timeout over all of it.
-    pub fn new(target: &'a str, request: String) -> Trip<'a, R> {
+    pub fn new(target: &'a str, request: &'a str) -> Trip<'a, R> {
         Trip {
             target,
             request,
@@ -156,9 +158,10 @@ impl Ctx {
         F: FnOnce(Arrival) -> Fut,
         Fut: Future<Output = Served<R>>,
     {
-        let started = rt::now();
-        let timeout = self.world().net.call_timeout;
-        let remaining = || timeout.saturating_sub(rt::now().0 - started.0);
+        let world = self.world();
+        let started = world.now();
+        let timeout = world.net.call_timeout;
+        let remaining = || timeout.saturating_sub(world.now().0 - started.0);
         let outbound = self.send_request(&trip, timeout).await;
         let Outbound { back, drawn, .. } = outbound;
         if !outbound.reached {
@@ -176,9 +179,13 @@ impl Ctx {
             duplicate: all && drawn.duplicate,
             reply_lost: drawn.reply_lost,
         };
-        let served = match trip.deadline {
-            Deadline::Whole => rt::timeout(remaining(), serve(arrival)).await,
-            Deadline::Outbound => Some(serve(arrival).await),
+        let mut serving = std::pin::pin!(serve(arrival));
+        // A service that answers at once (a sans-IO apply) needs no timer: polled first, as
+        // the timeout would poll it, it is done before any time passes.
+        let served = match serving.as_mut().now_or_never() {
+            Some(served) => Some(served),
+            None if trip.deadline == Deadline::Whole => rt::timeout(remaining(), serving).await,
+            None => Some(serving.await),
         };
         let (reply, text) = match served {
             Some(Served::Reply(reply, text)) => (reply, text),
@@ -229,7 +236,7 @@ impl Ctx {
             }
             TripFaults::None => DrawnRequestFaults::default(),
         };
-        let send = trip.request.clone();
+        let send = trip.request.to_string();
         self.message(self.node(), EventKind::Send, trip.target, send);
         rt::sleep(there).await;
         let budget = timeout.saturating_sub(there);
@@ -312,10 +319,11 @@ impl Ctx {
     async fn wait_until_reachable(&self, node: &str, budget: Duration) -> bool {
         let mut waited = Duration::ZERO;
         loop {
-            if self.cut_off(node) {
+            let (status, cut) = self.world().link(self.node(), node);
+            if cut {
                 return false;
             }
-            match self.world().status(node) {
+            match status {
                 NodeStatus::Up => return true,
                 NodeStatus::Down => return false,
                 NodeStatus::Paused if waited >= budget => return false,
@@ -368,7 +376,7 @@ mod tests {
                 let trip = Trip {
                     when_down,
                     deadline,
-                    ..Trip::new("target", "ping".to_string())
+                    ..Trip::new("target", "ping")
                 };
                 let serve = |_: Arrival| async move {
                     // madsim's sleep of zero still waits for its next timer tick.

@@ -16,7 +16,7 @@ use std::future::Future;
 use std::marker::PhantomData;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 use std::time::Duration;
 
 use futures::channel::mpsc::UnboundedSender;
@@ -281,6 +281,8 @@ pub struct World {
     always: Vec<Property>,
     /// Where each `always` property's last check stopped (`Property::always_since`).
     always_positions: Mutex<Vec<usize>>,
+    /// The run's clock, taken at its first event (the world is made before the runtime).
+    clock: OnceLock<rt::Clock>,
     failure: Mutex<Option<Failure>>,
     events_max: u64,
     event_count: AtomicU64,
@@ -341,6 +343,7 @@ impl World {
             node_prngs: Mutex::new(BTreeMap::new()),
             always_positions: Mutex::new(vec![0; always.len()]),
             always,
+            clock: OnceLock::new(),
             failure: Mutex::new(None),
             events_max,
             event_count: AtomicU64::new(0),
@@ -396,6 +399,11 @@ impl World {
         self.record_message(node, kind, None, detail);
     }
 
+    /// The current virtual time, read through the run's clock.
+    pub(crate) fn now(&self) -> VirtualTime {
+        self.clock.get_or_init(rt::Clock::current).now()
+    }
+
     /// Records an event about a message between `node` and `peer`.
     pub fn record_message(&self, node: &str, kind: EventKind, peer: Option<&str>, detail: String) {
         if self.wall_timeout.load(Ordering::Relaxed) && !self.failed() {
@@ -413,7 +421,7 @@ impl World {
             return;
         }
         let event = Event {
-            time: rt::now(),
+            time: self.now(),
             node: node.to_string(),
             kind,
             peer: peer.map(str::to_string),
@@ -641,6 +649,18 @@ impl World {
         if all_done {
             self.wake_supervisor();
         }
+    }
+
+    /// `node`'s status, and whether the link between it and `from` is cut (either is
+    /// isolated), read under one lock: the check every request makes on arrival.
+    pub fn link(&self, from: &str, node: &str) -> (NodeStatus, bool) {
+        let nodes = lock(&self.nodes);
+        let isolated = |name: &str| nodes.get(name).is_some_and(|state| state.isolated);
+        let status = nodes
+            .get(node)
+            .unwrap_or_else(|| panic!("no node named {node:?}"))
+            .status;
+        (status, isolated(node) || isolated(from))
     }
 
     /// Whether `node` is cut off the network.

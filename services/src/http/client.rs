@@ -29,10 +29,11 @@ pub trait HttpCall {
 
 impl HttpCall for Ctx {
     async fn http(&self, target: &str, request: HttpRequest) -> Result<HttpResponse, HttpError> {
+        let text = request.to_string();
         let trip = Trip {
             // A host whose server is down answers a connect with an RST.
             when_down: WhenDown::Refused,
-            ..Trip::new(target, request.to_string())
+            ..Trip::new(target, &text)
         };
         let serve = |arrival: Arrival| self.serve(target, request, arrival);
         match self.round_trip(trip, serve).await {

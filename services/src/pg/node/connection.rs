@@ -66,7 +66,7 @@ impl PgConnection {
             faults: TripFaults::None,
             deadline: Deadline::Outbound,
             alive: Some(&alive),
-            ..Trip::new(&target, "connect".to_string())
+            ..Trip::new(&target, "connect")
         };
         // The connection exists from the accept on: a client that crashes while the reply
         // travels closes its socket as any connection's client does (its Drop).
@@ -236,7 +236,7 @@ impl PgConnection {
             faults: TripFaults::ReplyOnly,
             deadline: Deadline::Outbound,
             alive: Some(&alive),
-            ..Trip::new(&target, request)
+            ..Trip::new(&target, &request)
         };
         let serve = move |arrival: TripArrival| {
             // Moved, not reborrowed: the closure runs once and its future keeps the borrow.
