@@ -28,6 +28,14 @@ pub fn stdout_failed(error: &std::io::Error) -> ! {
     std::process::exit(1);
 }
 
+/// The allocator the `syncsim` command runs on (mimalloc), for a crate's own command too:
+/// `#[global_allocator] static ALLOCATOR: syncsim::cli::Allocator = syncsim::cli::Allocator;`.
+/// Every run starts a fresh thread, and glibc's malloc gives each a fresh arena whose pages
+/// go back to the kernel and fault in again: on the overhead bench the harness cost 1.55x
+/// bare madsim with it and 1.19x with this one (BENCHMARKS.md, sections 3 and 6). Allocation
+/// never shows in a trace: determinism is untouched.
+pub use mimalloc::MiMalloc as Allocator;
+
 pub mod args;
 pub mod bench;
 pub mod check;
