@@ -11,10 +11,10 @@
 //!   owns latencies, reachability, request faults, the timeout and the send, drop and recv
 //!   lines, and the one rule for what a caller learns and when ([`crate::trip`]);
 //! - the run's shared state, through [`Ctx::world`](crate::Ctx::world): the seed and network
-//!   ([`World::seed`], [`World::net`]), a node's status and isolation, the request faults and
-//!   latencies drawn for a call, trace messages ([`Ctx::message`](crate::Ctx::message),
-//!   [`World::record_message`]), the `always` check after a state change
-//!   ([`World::check_always`]) and one value per type for the whole run ([`World::slot`]);
+//!   ([`World::seed`], [`World::net`]), a node's status and isolation, trace messages
+//!   ([`Ctx::message`](crate::Ctx::message), [`World::record_message`]), the `always` check
+//!   after a state change ([`World::check_always`]) and one value per type for the whole run
+//!   ([`World::slot`]);
 //! - ways to register state and nodes: `WorldBuilder::service_node`, `ground_truth`,
 //!   `stateful_node` and `set_outage_hook`, and `ServiceRef::lock` for a service's own state.
 //!
@@ -23,4 +23,4 @@
 
 pub use crate::rt::{now, sleep, spawn_local, spawn_on, timeout, try_now, NodeRef};
 pub use crate::trip::{Arrival, Deadline, Served, Trip, TripError, TripFaults, WhenDown};
-pub use crate::world::{DrawnRequestFaults, World};
+pub use crate::world::World;

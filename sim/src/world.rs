@@ -248,7 +248,7 @@ struct NodeState {
 
 /// The request faults drawn for one call.
 #[derive(Clone, Copy, Debug, Default)]
-pub struct DrawnRequestFaults {
+pub(crate) struct DrawnRequestFaults {
     /// Refuse the request without applying it.
     pub reject: bool,
     /// Apply it and lose the reply.
@@ -557,7 +557,7 @@ impl World {
     }
 
     /// Draws the two one-way delays of a request and its reply.
-    pub fn draw_latencies(&self) -> (Duration, Duration) {
+    pub(crate) fn draw_latencies(&self) -> (Duration, Duration) {
         let min = self.net.latency_min.as_micros() as u64;
         let max = self.net.latency_max.as_micros() as u64;
         let mut prng = lock(&self.net_prng);
@@ -573,7 +573,7 @@ impl World {
 
     /// Draws the request faults of one call to `target` (all off outside the chaos phase,
     /// and for a target the plan's request faults do not name).
-    pub fn draw_request_faults(&self, target: &str) -> DrawnRequestFaults {
+    pub(crate) fn draw_request_faults(&self, target: &str) -> DrawnRequestFaults {
         let Some(faults) = self.request_faults.as_ref() else {
             return DrawnRequestFaults::default();
         };
