@@ -18,6 +18,15 @@
 //! - a `reject` request fault is an answer (an overload answer: `CallError::Rejected`, or a
 //!   503 for HTTP), learned one latency later.
 //!
+//! Sources: a host with nothing listening on the port answers a connection with a reset,
+//! which the client sees as `ECONNREFUSED` (RFC 9293 section 3.5.2,
+//! https://www.rfc-editor.org/rfc/rfc9293#section-3.5.2; connect(2),
+//! https://man7.org/linux/man-pages/man2/connect.2.html); a lost segment says nothing, and the
+//! client learns of it only from its own timer. tokio-postgres 0.7 has a connect timeout and
+//! TCP keepalives (default on, idle 2 h) but no statement timeout
+//! (https://docs.rs/tokio-postgres/0.7/tokio_postgres/config/struct.Config.html), so a
+//! statement that reached its server is waited for however long it runs.
+//!
 //! Not modelled: TCP retransmission inside the timeout, partial replies, connection reuse
 //! across requests.
 
