@@ -28,6 +28,7 @@ mod registry;
 mod robustness;
 mod role_sync;
 mod scenario_files;
+mod serializable;
 mod snapshots;
 mod support;
 mod tidy;

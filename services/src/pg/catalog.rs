@@ -88,6 +88,18 @@ pub struct UniqueIndex {
     pub computed: Option<std::sync::Arc<ComputedKey>>,
 }
 
+/// A non-unique index: the engine enforces nothing by it; SERIALIZABLE reads through it
+/// (`ssi.rs`) and a write that changes its columns is not HOT.
+#[derive(Clone, Debug)]
+pub struct PlainIndex {
+    /// Index name.
+    pub name: String,
+    /// Key column positions; empty for an expression or partial index, which no scan uses.
+    pub columns: Vec<usize>,
+    /// An expression or partial index: any column may be part of its key or predicate.
+    pub computed: bool,
+}
+
 /// The key of an expression or partial unique index.
 #[derive(Debug)]
 pub struct ComputedKey {
@@ -143,8 +155,8 @@ pub struct Table {
     pub uniques: Vec<UniqueIndex>,
     /// Foreign keys declared on this table.
     pub foreign_keys: Vec<ForeignKey>,
-    /// Names of its non-unique indexes, which only reserve their name (DROP TABLE frees it).
-    pub plain_indexes: Vec<String>,
+    /// Its non-unique indexes (DROP TABLE frees their names).
+    pub plain_indexes: Vec<PlainIndex>,
     /// Column positions of its PRIMARY KEY, if it has one (GROUP BY of them makes the other
     /// columns functionally dependent).
     pub primary_key: Option<Vec<usize>>,
@@ -460,7 +472,7 @@ impl Catalog {
             .remove(&(schema.clone(), table.name.clone()));
         let mut names = vec![table.name.clone()];
         names.extend(table.uniques.iter().map(|unique| unique.name.clone()));
-        names.extend(table.plain_indexes.iter().cloned());
+        names.extend(table.plain_indexes.iter().map(|index| index.name.clone()));
         for sequence in table.owned_sequences() {
             self.sequences.remove(&sequence);
             let bare = sequence
@@ -481,9 +493,9 @@ impl Catalog {
             .retain(|fk| !parents.contains(&fk.parent));
     }
 
-    /// Records the name of a non-unique index of a table.
-    pub fn add_plain_index(&mut self, table_id: TableId, name: String) {
-        self.tables[table_id.0].plain_indexes.push(name);
+    /// Records a non-unique index of a table.
+    pub fn add_plain_index(&mut self, table_id: TableId, index: PlainIndex) {
+        self.tables[table_id.0].plain_indexes.push(index);
     }
 
     /// Last value a sequence handed out (0: none yet), if it exists.

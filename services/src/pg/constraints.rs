@@ -22,6 +22,7 @@ use super::locks::RowLockMode;
 use super::rowops::{
     lock_row, update_lock_mode, write_delete, write_update, LockPurpose, Locked, WaitPolicy,
 };
+use super::serializable;
 use super::storage::{RowId, Version};
 use super::table_locks::TableLockMode;
 use super::trigger::{fire_after, fire_before, TriggerOp};
@@ -340,6 +341,7 @@ pub fn check_uniques(
                 recheck.push(unique_index);
             }
         } else if find_unique_conflict(ctx, table_id, unique_index, values)?.is_some() {
+            serializable::unique_violation(ctx, table_id, &unique.name)?;
             return Err(unique_violation(&table, unique, &key).into());
         }
     }
@@ -382,6 +384,7 @@ pub fn recheck_unique(
     };
     if find_unique_conflict_except(ctx, table_id, unique_index, &values, Some(row_id))?.is_some() {
         let key: Vec<Value> = unique.columns.iter().map(|i| values[*i].clone()).collect();
+        serializable::unique_violation(ctx, table_id, &unique.name)?;
         return Err(unique_violation(&table, unique, &key).into());
     }
     Ok(())
@@ -444,7 +447,9 @@ fn lock_key_holder(
     ctx.lock_table(table_id, TableLockMode::RowShare)?;
     let view = ctx.fk_view();
     let mut found = None;
-    for row_id in indexed_candidates(ctx, table_id, columns, key) {
+    let candidates = indexed_candidates(ctx, table_id, columns, key);
+    serializable::read_key(ctx, table_id, (columns, key), &candidates, view)?;
+    for row_id in candidates {
         let chain = &ctx.db.heap(table_id).chains[&row_id];
         if let Some((_, version)) = ctx.db.txns.visible_version(chain, &view) {
             let positions: Vec<usize> = (0..key.len()).collect();
@@ -558,7 +563,9 @@ pub fn recheck_parent(
     ctx.lock_table(child_id, table_mode)?;
     let view = ctx.after_statement_view();
     let mut referencing = Vec::new();
-    for row_id in indexed_candidates(ctx, child_id, &fk.columns, &key) {
+    let candidates = indexed_candidates(ctx, child_id, &fk.columns, &key);
+    serializable::read_key(ctx, child_id, (&fk.columns, &key), &candidates, view)?;
+    for row_id in candidates {
         let chain = &ctx.db.heap(child_id).chains[&row_id];
         let Some((_, version)) = ctx.db.txns.visible_version(chain, &view) else {
             continue;
@@ -670,6 +677,8 @@ pub fn delete_locked_row(
     row_id: RowId,
     values: &[Value],
 ) -> Exec<()> {
+    // heap_delete's SSI check comes before the RI triggers run.
+    serializable::write_row(ctx, table_id, row_id)?;
     on_parent_removed(ctx, table_id, values, None)?;
     write_delete(ctx, table_id, row_id);
     Ok(())
@@ -686,6 +695,8 @@ pub fn update_locked_row(
 ) -> Exec<Vec<Value>> {
     let new = fire_before(ctx, table_id, TriggerOp::Update, Some(old), new);
     check_not_null(ctx.db.catalog.table(table_id), &new)?;
+    // heap_update's SSI check comes before the index entries (and their unique checks).
+    serializable::write_row(ctx, table_id, row_id)?;
     let mut rechecks = Vec::new();
     let key_changed = update_lock_mode(ctx, table_id, old, &new) == RowLockMode::Update;
     // An expression or partial index's key may change with no key column changing.
@@ -698,6 +709,9 @@ pub fn update_locked_row(
         .any(|unique| unique.computed.is_some());
     if key_changed || computed {
         rechecks = check_uniques(ctx, table_id, Some(old), &new, &[])?;
+    }
+    if serializable::changes_indexed_column(ctx.db.catalog.table(table_id), old, &new) {
+        serializable::insert_indexes(ctx, table_id)?;
     }
     if key_changed {
         on_parent_removed(ctx, table_id, old, Some(&new))?;

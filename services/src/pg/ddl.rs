@@ -27,7 +27,7 @@ use sqlparser::ast::{self, ColumnOption, TableConstraint};
 
 use super::catalog::{
     fold_ident, make_object_name, split_name, Catalog, Column, ColumnDefault, ComputedKey,
-    Deferral, ForeignKey, Table, TableId, UniqueIndex, IDENTIFIER_BYTES_MAX,
+    Deferral, ForeignKey, PlainIndex, Table, TableId, UniqueIndex, IDENTIFIER_BYTES_MAX,
 };
 use super::error::{PgError, SqlState};
 use super::index_expr;
@@ -770,8 +770,8 @@ fn check_default(column: &Column, expr: &ast::Expr) -> Result<(), PgError> {
 pub enum IndexPlan {
     /// IF NOT EXISTS and the name is taken: nothing to do.
     Exists,
-    /// A plain index: only its name (the engine chooses no plans by it).
-    Plain(TableId, String),
+    /// A plain index.
+    Plain(TableId, PlainIndex),
     /// A unique index, enforced once added.
     Unique(TableId, UniqueIndex),
 }
@@ -796,7 +796,17 @@ pub fn plan_index(catalog: &Catalog, create: &ast::CreateIndex) -> Result<IndexP
         ));
     }
     if !create.unique {
-        return Ok(IndexPlan::Plain(table_id, index_name));
+        let computed = key.computed.is_some();
+        let columns = match computed {
+            true => Vec::new(),
+            false => positions(table, &key.name_parts)?,
+        };
+        let index = PlainIndex {
+            name: index_name,
+            columns,
+            computed,
+        };
+        return Ok(IndexPlan::Plain(table_id, index));
     }
     let (columns, computed) = match key.computed {
         Some(computed) => (Vec::new(), Some(std::sync::Arc::new(computed))),
@@ -818,10 +828,10 @@ pub fn plan_index(catalog: &Catalog, create: &ast::CreateIndex) -> Result<IndexP
 pub fn add_index(catalog: &mut Catalog, plan: IndexPlan) -> Result<(), PgError> {
     match plan {
         IndexPlan::Exists => Ok(()),
-        IndexPlan::Plain(table_id, name) => {
+        IndexPlan::Plain(table_id, index) => {
             let schema = catalog.table(table_id).schema.clone();
-            catalog.claim_relation_name(&schema, &name)?;
-            catalog.add_plain_index(table_id, name);
+            catalog.claim_relation_name(&schema, &index.name)?;
+            catalog.add_plain_index(table_id, index);
             Ok(())
         }
         IndexPlan::Unique(table_id, unique) => {

@@ -2,8 +2,10 @@
 //! ROLLBACK, SAVEPOINT, RELEASE, ROLLBACK TO), the aborted-transaction rule (25P02), and
 //! routing each other statement to its executor.
 //!
+//! A SERIALIZABLE transaction joins SSI when it takes its snapshot and passes its commit
+//! check at COMMIT (`ssi.rs`); transaction modes are `txn_modes.rs`'s.
 //! Not modelled: warnings (COMMIT outside a transaction and BEGIN inside one succeed
-//! silently, as their WARNING is not an error), SERIALIZABLE, READ ONLY, SET.
+//! silently, as their WARNING is not an error), SET (see `settings.rs`).
 //! Invariant: after an error inside BEGIN the transaction holds no locks of the failed
 //! (sub)transaction and refuses every statement but ROLLBACK / ROLLBACK TO / COMMIT.
 
@@ -20,6 +22,7 @@ use super::session::{Pending, Txn};
 use super::set_constraints;
 use super::storage::ReadView;
 use super::timestamp::SIM_EPOCH_UNIX_MICROS;
+use super::txn_modes::{read_only_error, refused_utility, refused_with, TxnModes};
 use super::value::Value;
 use super::{Entropy, IsolationLevel, QueryResult, SessionId, StepOutcome};
 
@@ -274,7 +277,12 @@ impl Postgres {
             Statement::ReleaseSavepoint { name } => self.release_savepoint(session, name),
             Statement::Set(set) if set_constraints::decode(set).is_none() => self.set(session, set),
             _ if super::route::is_ddl(statement) && self.in_block(session) => {
-                Err(ddl_in_block(statement))
+                // A read-only transaction refuses DDL first, as PostgreSQL does (25006).
+                let read_only = self.txn_mut(session).is_some_and(|txn| txn.read_only);
+                match read_only.then(|| refused_utility(statement)).flatten() {
+                    Some(command) => Err(read_only_error(command)),
+                    None => Err(ddl_in_block(statement)),
+                }
             }
             _ => {
                 let start = Start {
@@ -309,45 +317,26 @@ impl Postgres {
         modes: &[TransactionMode],
         now_micros: u64,
     ) -> Result<QueryResult, PgError> {
-        // The level written, if any (READ UNCOMMITTED runs as READ COMMITTED in PostgreSQL).
-        let mut requested = None;
-        for mode in modes {
-            match mode {
-                TransactionMode::IsolationLevel(
-                    ast::TransactionIsolationLevel::ReadCommitted
-                    | ast::TransactionIsolationLevel::ReadUncommitted,
-                ) => requested = Some(IsolationLevel::ReadCommitted),
-                TransactionMode::IsolationLevel(ast::TransactionIsolationLevel::RepeatableRead) => {
-                    requested = Some(IsolationLevel::RepeatableRead)
-                }
-                TransactionMode::AccessMode(ast::TransactionAccessMode::ReadWrite) => {}
-                other => return Err(PgError::unsupported(format!("transaction mode {other}"))),
-            }
-        }
+        TxnModes::check(modes)?;
+        let requested = TxnModes::parse(modes);
         if let Some(txn) = self.txn_mut(session) {
             if txn.aborted {
                 return Err(in_failed_transaction());
             }
             // PostgreSQL warns "there is already a transaction in progress" and applies the
-            // modes as SET TRANSACTION does: another isolation level after the first query is
-            // 25001 (and aborts the block). An implicit transaction of a multi-statement string
-            // becomes a block.
-            if let Some(level) = requested.filter(|level| *level != txn.isolation) {
-                if txn.snapshot_taken {
-                    return Err(PgError::new(
-                        SqlState::ActiveSqlTransaction,
-                        "SET TRANSACTION ISOLATION LEVEL must be called before any query",
-                    ));
-                }
-                txn.isolation = level;
-            }
+            // modes as SET TRANSACTION does (a refused change is 25001 and aborts the block).
+            // An implicit transaction of a multi-statement string becomes a block.
+            requested.change(txn)?;
             txn.explicit = true;
             return Ok(QueryResult::tag("BEGIN"));
         }
-        let isolation = requested.unwrap_or(IsolationLevel::ReadCommitted);
-        let mut txn = self
-            .db
-            .begin_txn(session, isolation, true, unix_micros(now_micros));
+        let mut txn = self.db.begin_txn(
+            session,
+            IsolationLevel::ReadCommitted,
+            true,
+            unix_micros(now_micros),
+        );
+        requested.start(&mut txn);
         let state = self.sessions.get_mut(&session).expect("session exists");
         // A SET earlier in the same string belongs to this block (PostgreSQL turns the
         // string's implicit block into the explicit one).
@@ -475,18 +464,29 @@ impl Postgres {
         }
         // PostgreSQL takes a REPEATABLE READ transaction's snapshot before the first
         // statement's table locks (a utility statement such as LOCK TABLE takes none).
-        if txn.isolation == IsolationLevel::RepeatableRead && takes_snapshot(statement) {
+        let mut registers = None;
+        if txn.isolation.uses_xact_snapshot() && takes_snapshot(statement) {
+            if txn.snapshot_csn.is_none() && txn.isolation == IsolationLevel::Serializable {
+                registers = Some((txn.xid, txn.read_only));
+            }
             txn.snapshot_csn.get_or_insert(latest_csn);
             txn.snapshot_taken = true;
         }
+        let read_only = txn.read_only;
         let locker = (
             session,
             txn.xid,
             txn.next_cid,
             txn.explicit || multi_statement,
         );
+        if let Some((xid, read_only)) = registers {
+            self.db.ssi.register(xid, latest_csn, read_only);
+        }
         if first_run {
             self.take_statement_locks(locker, statement)?;
+        }
+        if let Some(command) = read_only.then(|| refused_with(statement)).flatten() {
+            return Err(read_only_error(command).into());
         }
         Ok(())
     }
@@ -561,11 +561,11 @@ impl Postgres {
         txn.next_cid += 1;
         txn.snapshot_taken |= takes_snapshot;
         let snapshot_csn = match txn.isolation {
-            IsolationLevel::RepeatableRead if takes_snapshot => {
+            level if level.uses_xact_snapshot() && takes_snapshot => {
                 *txn.snapshot_csn.get_or_insert(latest_csn)
             }
-            IsolationLevel::RepeatableRead => txn.snapshot_csn.unwrap_or(latest_csn),
-            IsolationLevel::ReadCommitted => latest_csn,
+            level if level.uses_xact_snapshot() => txn.snapshot_csn.unwrap_or(latest_csn),
+            _ => latest_csn,
         };
         let view = ReadView {
             snapshot_csn,
@@ -596,6 +596,7 @@ impl Postgres {
             view,
             command: view.cid,
             isolation,
+            read_only: txn.read_only,
             txn_start_unix_micros,
             params,
             entropy,
@@ -604,6 +605,7 @@ impl Postgres {
             subqueries: std::collections::BTreeMap::new(),
             xmlbinary,
             with: super::cte::WithQueries::default(),
+            ssi_reads: 0,
         }
     }
 
@@ -623,12 +625,12 @@ impl Postgres {
             .and_then(|txn| self.db.deferred.get(&txn.xid))
             .is_some_and(Deferred::has_pending);
         if !pending {
-            return StatementOutcome::Done(self.end_transaction(session, true));
+            return self.commit_serializable(session);
         }
         let (mut progress, view) = self.statement_view(session, resume, true);
         let mut ctx = self.stmt_ctx(session, view, &[], entropy, &mut progress);
         match deferred::fire(&mut ctx, true) {
-            Ok(()) => StatementOutcome::Done(self.end_transaction(session, true)),
+            Ok(()) => self.commit_serializable(session),
             Err(Interrupt::Block(wait)) => {
                 StatementOutcome::Blocked(Box::new(progress), Some(view), wait)
             }
@@ -642,6 +644,25 @@ impl Postgres {
                 StatementOutcome::Failed(error)
             }
         }
+    }
+}
+
+impl Postgres {
+    /// COMMIT after the deferred checks: a SERIALIZABLE transaction's SSI check at commit
+    /// (`ssi.rs`) may fail it with 40001, which rolls it back.
+    fn commit_serializable(&mut self, session: SessionId) -> StatementOutcome {
+        let xid = self.sessions[&session]
+            .txn
+            .as_ref()
+            .filter(|txn| !txn.aborted)
+            .map(|txn| txn.xid);
+        if let Some(Err(error)) = xid.map(|xid| self.db.ssi.pre_commit(xid)) {
+            let state = self.sessions.get_mut(&session).expect("session exists");
+            let txn = state.txn.take().expect("checked open");
+            self.abort_session_txn(session, &txn);
+            return StatementOutcome::Failed(error);
+        }
+        StatementOutcome::Done(self.end_transaction(session, true))
     }
 }
 

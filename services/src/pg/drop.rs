@@ -368,6 +368,9 @@ pub fn execute_truncate(ctx: &mut StmtCtx, truncate: &ast::Truncate) -> Exec<Que
     }
     check_truncate_references(&ctx.db.catalog, &targets)?;
     for table_id in &targets {
+        // CheckTableForSerializableConflictIn: every SIREAD lock on the table's rows.
+        let xid = ctx.xid();
+        ctx.db.ssi.conflict_in_table(xid, *table_id)?;
         delete_all_rows(ctx, *table_id);
     }
     let (xid, cid) = (ctx.xid(), ctx.cid());

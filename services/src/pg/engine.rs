@@ -513,7 +513,14 @@ impl Postgres {
                     !txn.aborted && !pending.is_some_and(super::deferred::Deferred::has_pending)
                 })
         });
-        if committed && open {
+        // A SERIALIZABLE transaction the commit's SSI check fails never commits either.
+        let committed = committed
+            && open
+            && self.sessions[&session]
+                .txn
+                .as_ref()
+                .is_some_and(|txn| self.db.ssi.pre_commit(txn.xid).is_ok());
+        if committed {
             let txn = self
                 .sessions
                 .get_mut(&session)
@@ -522,7 +529,7 @@ impl Postgres {
             self.commit_session_txn(session, txn);
         }
         self.crash();
-        committed && open
+        committed
     }
 
     /// Ground truth: every committed transaction, in commit order.

@@ -26,6 +26,8 @@ pub enum SqlState {
     NoActiveSqlTransaction,
     /// 25001 active_sql_transaction.
     ActiveSqlTransaction,
+    /// 25006 read_only_sql_transaction.
+    ReadOnlySqlTransaction,
     /// 3B001 invalid_savepoint_specification.
     InvalidSavepointSpecification,
     /// 40001 serialization_failure.
@@ -130,6 +132,7 @@ impl SqlState {
             SqlState::InFailedSqlTransaction => "25P02",
             SqlState::NoActiveSqlTransaction => "25P01",
             SqlState::ActiveSqlTransaction => "25001",
+            SqlState::ReadOnlySqlTransaction => "25006",
             SqlState::InvalidSavepointSpecification => "3B001",
             SqlState::SerializationFailure => "40001",
             SqlState::DeadlockDetected => "40P01",

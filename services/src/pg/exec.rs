@@ -86,6 +86,8 @@ pub struct Progress {
     /// The statement's result, once its work is done and only its end-of-statement
     /// constraint checks (which waited) remain to re-run.
     pub finished: Option<super::QueryResult>,
+    /// SERIALIZABLE reads whose rw-conflicts were checked, by the runs before a wait.
+    pub ssi_reads_checked: usize,
 }
 
 /// What one INSERT, UPDATE or DELETE has done so far.
@@ -140,6 +142,8 @@ pub struct Db {
     /// Epoch of each in-progress transaction's latest partial rollback. A waiter blocked on
     /// such a transaction re-checks, because PostgreSQL waits on the subtransaction's xid.
     pub partial_rollbacks: BTreeMap<Xid, u64>,
+    /// Serializable snapshot isolation: SIREAD locks and rw-conflicts.
+    pub ssi: super::ssi::Ssi,
     /// Row triggers services installed, by table.
     pub triggers: BTreeMap<TableId, super::trigger::Triggers>,
     /// The catalog before the first DDL of each open transaction, to put back if it aborts.
@@ -301,6 +305,8 @@ pub struct StmtCtx<'a> {
     pub command: CommandId,
     /// Isolation level of the transaction.
     pub isolation: IsolationLevel,
+    /// The transaction is READ ONLY (nextval() fails with 25006).
+    pub read_only: bool,
     /// Transaction start, Unix microseconds (what now() returns).
     pub txn_start_unix_micros: i64,
     /// `$n` parameters.
@@ -317,6 +323,8 @@ pub struct StmtCtx<'a> {
     pub xmlbinary: super::settings::XmlBinary,
     /// The statement's WITH queries, while it runs.
     pub with: super::cte::WithQueries,
+    /// SERIALIZABLE reads this run has made (`serializable.rs`).
+    pub ssi_reads: usize,
 }
 
 impl StmtCtx<'_> {
@@ -367,10 +375,20 @@ impl StmtCtx<'_> {
     pub fn fk_view(&self) -> ReadView {
         match self.isolation {
             IsolationLevel::ReadCommitted => self.after_statement_view(),
-            IsolationLevel::RepeatableRead => ReadView {
+            IsolationLevel::RepeatableRead | IsolationLevel::Serializable => ReadView {
                 cid: self.command + 1,
                 ..self.view
             },
+        }
+    }
+
+    /// 25006 for `command` when the transaction is READ ONLY (PostgreSQL's
+    /// `ExecCheckXactReadOnly`, at executor start: after the statement's tables and columns
+    /// are resolved, so those errors come first).
+    pub fn check_writable(&self, command: &str) -> Result<(), PgError> {
+        match self.read_only {
+            true => Err(super::txn_modes::read_only_error(command)),
+            false => Ok(()),
         }
     }
 

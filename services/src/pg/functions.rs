@@ -213,6 +213,9 @@ fn scalar(ctx: &mut StmtCtx, name: &str, values: Vec<Value>) -> Exec<Value> {
                 )
                 .into());
             }
+            if ctx.read_only {
+                return Err(super::txn_modes::read_only_error("nextval()").into());
+            }
             ctx.volatile(|ctx| Ok(Value::Int8(ctx.db.catalog.nextval(&sequence)?)))
         }
         "pg_notify" => {

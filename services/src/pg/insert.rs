@@ -33,6 +33,7 @@ use super::modify::assign;
 use super::project::{output_names, project, SYSTEM_BINDING};
 use super::rowops::{lock_row, write_insert, LockPurpose, Locked, WaitPolicy};
 use super::select::execute_select;
+use super::serializable;
 use super::storage::RowId;
 use super::trigger::{fire_after, fire_before, TriggerOp};
 use super::value::{ColumnType, Value};
@@ -431,7 +432,7 @@ fn handle_conflict(
     on_conflict: &OnConflict,
 ) -> Exec<Option<RowResult>> {
     let table_id = target.table_id;
-    if ctx.isolation == super::IsolationLevel::RepeatableRead {
+    if ctx.isolation.uses_xact_snapshot() {
         let view = ctx.view;
         let chain = ctx
             .db
@@ -540,7 +541,10 @@ fn process_row(
             }
         }
     }
+    // heap_insert's SSI check, then each index's: unique check first, as _bt_doinsert.
+    serializable::insert_heap(ctx, table_id)?;
     let rechecks = check_uniques(ctx, table_id, None, &values, arbiters)?;
+    serializable::insert_indexes(ctx, table_id)?;
     let deferred = parents_to_check(&target.table, None, &values)?;
     let row_id = write_insert(ctx, table_id, values.clone());
     queue_row_checks(ctx, table_id, row_id, &values, (&rechecks, &deferred));
@@ -619,6 +623,7 @@ pub fn execute_insert(ctx: &mut StmtCtx, insert: &ast::Insert) -> Exec<QueryResu
         Some(items) => output_names(items, &template)?,
         None => Vec::new(),
     };
+    ctx.check_writable("INSERT")?;
     let mut literal = Vec::new();
     let inputs = supplied_rows(ctx, insert, &target, source, &mut literal)?;
     for (row_index, supplied) in inputs.into_iter().enumerate() {

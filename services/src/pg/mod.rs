@@ -87,10 +87,12 @@ mod route;
 mod rowops;
 mod select;
 mod select_rows;
+mod serializable;
 mod series;
 mod session;
 mod set_constraints;
 mod settings;
+mod ssi;
 mod statement_locks;
 mod storage;
 mod subquery;
@@ -98,6 +100,7 @@ mod table_locks;
 mod timestamp;
 mod top_n;
 mod trigger;
+mod txn_modes;
 mod types;
 mod value;
 
@@ -132,6 +135,17 @@ pub enum IsolationLevel {
     ReadCommitted,
     /// REPEATABLE READ: one snapshot per transaction, 40001 on write conflicts.
     RepeatableRead,
+    /// SERIALIZABLE: REPEATABLE READ plus serializable snapshot isolation (`ssi.rs`): reads
+    /// take SIREAD locks and a dangerous structure of read/write dependencies fails with 40001.
+    Serializable,
+}
+
+impl IsolationLevel {
+    /// Whether the transaction keeps one snapshot for all its statements (PostgreSQL's
+    /// `IsolationUsesXactSnapshot`): REPEATABLE READ and SERIALIZABLE.
+    pub fn uses_xact_snapshot(self) -> bool {
+        self != IsolationLevel::ReadCommitted
+    }
 }
 
 /// The caller's source of randomness (gen_random_uuid). The harness passes a seeded stream.

@@ -160,7 +160,7 @@ fn plan<'q>(
     let joined = match joined {
         Some(factor) => {
             let item = from_item(ctx, factor)?;
-            let rows: Vec<Binding> = scan(ctx, &item, None)
+            let rows: Vec<Binding> = scan(ctx, &item, None)?
                 .into_iter()
                 .map(|(_, binding)| binding)
                 .collect();
@@ -190,14 +190,14 @@ fn plan<'q>(
 /// of the FROM / USING item that satisfies WHERE (a row no item row matches is skipped).
 fn matched_rows(ctx: &mut StmtCtx, plan: &Plan) -> Exec<Vec<Matched>> {
     let Some(joined) = &plan.joined else {
-        return Ok(scan(ctx, &plan.source, plan.filter)
+        return Ok(scan(ctx, &plan.source, plan.filter)?
             .into_iter()
             .map(|(row_id, binding)| (row_id, vec![binding]))
             .collect());
     };
     // No point lookup: WHERE may compare the target with the item.
     let mut matched = Vec::new();
-    for (row_id, binding) in scan(ctx, &plan.source, None) {
+    for (row_id, binding) in scan(ctx, &plan.source, None)? {
         for other in joined {
             let scope = vec![binding.clone(), other.clone()];
             let keep = match plan.filter {
@@ -269,6 +269,7 @@ pub fn execute_update(ctx: &mut StmtCtx, update: &ast::Update) -> Exec<QueryResu
     )?;
     let table_id = plan.source.table_id;
     assignment_targets(&plan.table, &update.assignments)?;
+    ctx.check_writable("UPDATE")?;
     let mut written = Vec::new();
     for (row_id, scope) in matched_rows(ctx, &plan)? {
         if ctx.touched_by_this_command(table_id, row_id) {
@@ -387,6 +388,7 @@ pub fn execute_delete(ctx: &mut StmtCtx, delete: &ast::Delete) -> Exec<QueryResu
         delete.returning.as_deref(),
     )?;
     let table_id = plan.source.table_id;
+    ctx.check_writable("DELETE")?;
     let mut written = Vec::new();
     for (row_id, scope) in matched_rows(ctx, &plan)? {
         if ctx.touched_by_this_command(table_id, row_id) {

@@ -106,15 +106,6 @@ pub fn null_columns(table: &Table, binding_name: &str, filter: Option<&Expr>) ->
     columns
 }
 
-/// The chains that can satisfy `filter`, or `None` for "all of them".
-pub fn point_candidates(
-    ctx: &mut StmtCtx,
-    source: &Source,
-    filter: Option<&Expr>,
-) -> Option<Vec<RowId>> {
-    point_lookup(ctx, source, filter).map(|lookup| lookup.row_ids)
-}
-
 /// A `column = constant` conjunct of a WHERE clause and the chains its index lists.
 pub struct PointLookup {
     /// The column's position.

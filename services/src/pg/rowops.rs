@@ -110,7 +110,7 @@ pub fn lock_row(
         }
     }
     if changed_since_snapshot {
-        if ctx.isolation == super::IsolationLevel::RepeatableRead {
+        if ctx.isolation.uses_xact_snapshot() {
             return Err(match (deleted, purpose) {
                 (true, LockPurpose::Write) => PgError::concurrent_delete(),
                 _ => PgError::concurrent_update(),

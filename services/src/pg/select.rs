@@ -19,9 +19,10 @@ use super::error::PgError;
 use super::exec::{Exec, StmtCtx};
 use super::expr::{eval_condition, Binding};
 use super::group;
-use super::point::point_candidates;
+use super::point::{point_lookup, PointLookup};
 use super::project::{output_names, project};
 use super::select_rows::{limit_values, lock_and_collect, lock_clause, sort_key_values, sort_rows};
+use super::serializable;
 use super::series::series_source;
 use super::storage::RowId;
 use super::top_n;
@@ -175,15 +176,25 @@ fn derived_rows(source: &Source, derived: &Derived) -> Vec<(RowId, Binding)> {
 /// unless a key point lookup applies), as (row id, binding): a full scan in physical order
 /// (the visible version's slot, as PostgreSQL's sequential scan), a point lookup in row
 /// order.
-pub fn scan(ctx: &mut StmtCtx, source: &Source, filter: Option<&Expr>) -> Vec<(RowId, Binding)> {
+/// A SERIALIZABLE transaction's scan takes SIREAD locks and checks for rw-conflicts
+/// (`serializable.rs`), and may fail with 40001.
+pub fn scan(
+    ctx: &mut StmtCtx,
+    source: &Source,
+    filter: Option<&Expr>,
+) -> Exec<Vec<(RowId, Binding)>> {
     if let Some(derived) = &source.derived {
-        return derived_rows(source, derived);
+        return Ok(derived_rows(source, derived));
     }
     let view = ctx.view;
     // Shared by every row's binding: one allocation per scan, not one per row and column.
     let columns: std::sync::Arc<[String]> =
         ctx.db.catalog.table(source.table_id).column_names().into();
-    let candidates = point_candidates(ctx, source, filter);
+    let lookup = point_lookup(ctx, source, filter);
+    if ctx.isolation == super::IsolationLevel::Serializable {
+        serializable_read(ctx, source.table_id, lookup.as_ref())?;
+    }
+    let candidates = lookup.map(|lookup| lookup.row_ids);
     let heap = ctx.db.heap(source.table_id);
     let chains: Vec<(&RowId, &super::storage::Chain)> = match &candidates {
         Some(row_ids) => row_ids
@@ -207,9 +218,34 @@ pub fn scan(ctx: &mut StmtCtx, source: &Source, filter: Option<&Expr>) -> Vec<(R
     if candidates.is_none() {
         rows.sort_by_key(|(slot, _, _)| *slot);
     }
-    rows.into_iter()
+    Ok(rows
+        .into_iter()
         .map(|(_, row_id, binding)| (row_id, binding))
-        .collect()
+        .collect())
+}
+
+/// The SSI side of a scan: through the index PostgreSQL would use for the point lookup,
+/// else the whole table.
+fn serializable_read(
+    ctx: &mut StmtCtx,
+    table_id: TableId,
+    lookup: Option<&PointLookup>,
+) -> Exec<()> {
+    let table = ctx.db.catalog.table(table_id);
+    let index = lookup.and_then(|lookup| {
+        let name = serializable::index_on(table, lookup.column_index)?;
+        Some((name, lookup))
+    });
+    match index {
+        Some((name, lookup)) => {
+            let path = serializable::Path::Index(name, lookup.column_index, &lookup.key);
+            serializable::read(ctx, table_id, (&path, ctx.view), Some(&lookup.row_ids))
+        }
+        None => {
+            let path = serializable::Path::Sequential;
+            serializable::read(ctx, table_id, (&path, ctx.view), None)
+        }
+    }
 }
 
 /// The query shapes the engine runs: one SELECT, with ORDER BY, LIMIT/OFFSET and row locks
@@ -388,8 +424,11 @@ fn candidates(
     // Point lookups only for a single table: with a join an unqualified column could be
     // ambiguous, and that error must not be skipped.
     let point_filter = if sources.len() == 1 { filter } else { None };
-    let outer = scan(ctx, first, point_filter);
-    let inner = sources.get(1).map(|second| scan(ctx, second, None));
+    let outer = scan(ctx, first, point_filter)?;
+    let inner = match sources.get(1) {
+        Some(second) => Some(scan(ctx, second, None)?),
+        None => None,
+    };
     for (outer_row, outer_binding) in outer {
         let pairs: Vec<Candidate> = match &inner {
             None => vec![Candidate {
@@ -447,13 +486,17 @@ pub fn execute_select_with(ctx: &mut StmtCtx, query: &Query) -> Exec<QueryResult
     )?;
     let distinct = group::distinct(select, query, &templates(ctx, &sources))?;
     let locking = lock_clause(query, &sources)?;
+    if let Some((mode, _)) = locking {
+        ctx.check_writable(super::txn_modes::locking_select(mode))?;
+    }
     if distinct || grouping.is_some() {
         group::check_no_locking(select, locking.map(|(mode, _)| mode))?;
     }
     if let Some(grouping) = grouping {
         return select_grouped(ctx, query, (&sources, on.as_ref()), &grouping, names);
     }
-    let top_n = match distinct {
+    // A SERIALIZABLE read takes the general path, whose scan takes SIREAD locks.
+    let top_n = match distinct || ctx.isolation == super::IsolationLevel::Serializable {
         true => None,
         false => top_n::select_top_n(ctx, query, select, &sources, locking),
     };

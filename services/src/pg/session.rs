@@ -1,8 +1,8 @@
 //! Sessions and transactions: the idle / in-transaction / aborted state machine, savepoints,
 //! and what commit and rollback do to storage, locks and the ground-truth log.
 //!
-//! Not modelled: READ ONLY transactions, SET TRANSACTION, two-phase commit, prepared
-//! statements (every submit names its SQL text; parsing is cached instead).
+//! Not modelled: two-phase commit, prepared statements (every submit names its SQL text;
+//! parsing is cached instead).
 //! Invariant: when a transaction ends, every row lock and transaction-level advisory lock it
 //! holds is released in the same call, so waiters can be re-run right after.
 
@@ -23,6 +23,8 @@ pub struct Txn {
     pub xid: Xid,
     /// Isolation level.
     pub isolation: IsolationLevel,
+    /// READ ONLY: writes fail with 25006 (`txn_modes.rs`).
+    pub read_only: bool,
     /// Started by BEGIN (true) or implicitly for one submit (false).
     pub explicit: bool,
     /// Start time in Unix microseconds: what now() returns.
@@ -113,6 +115,7 @@ impl Db {
         Txn {
             xid,
             isolation,
+            read_only: false,
             explicit,
             start_unix_micros,
             snapshot_csn: None,
@@ -144,6 +147,7 @@ impl Db {
     /// Commits: makes the writes visible, logs them, releases locks.
     pub fn commit_txn(&mut self, session: SessionId, txn: Txn) {
         let commit_sequence = self.txns.commit(txn.xid);
+        self.ssi.release(txn.xid, Some(commit_sequence));
         let mut changes: BTreeMap<String, Vec<RowChange>> = BTreeMap::new();
         for record in self.writes.get(&txn.xid).into_iter().flatten() {
             let table = self.catalog.table(record.table_id).qualified_name();
@@ -199,6 +203,7 @@ impl Db {
             undo(&mut self.heaps, record);
         }
         self.txns.abort(xid);
+        self.ssi.release(xid, None);
         self.undo_ddl(xid);
         self.release_xid(xid);
     }

@@ -1,12 +1,12 @@
 //! `SET [SESSION | LOCAL] lock_timeout | statement_timeout | deadlock_timeout = …`,
 //! `SET [SESSION | LOCAL] xmlbinary = base64 | hex` (read only by row triggers: Heroku
 //! Connect marks its own writes with `hex`), `SET TimeZone = 'UTC'` (the only zone: others are
-//! 0A000) and `SET TRANSACTION ISOLATION LEVEL …`.
+//! 0A000) and `SET TRANSACTION ISOLATION LEVEL … | READ ONLY | READ WRITE` (`txn_modes.rs`).
 //!
 //! The engine has no clock of its own, so timeouts are stored here and enforced by the driver
 //! on virtual time: it reads [`Postgres::timeouts`] and calls `cancel_wait` or
 //! `check_deadlock` when one expires. Not modelled: other parameters (0A000 naming them),
-//! RESET, SHOW, `SET TRANSACTION` access modes and snapshots.
+//! RESET, SHOW, `SET TRANSACTION [NOT] DEFERRABLE` and `SET TRANSACTION SNAPSHOT`.
 //! Invariant: a SET LOCAL value lives in the transaction and disappears with it.
 
 use sqlparser::ast::{self, ContextModifier, Expr, Set, TransactionMode};
@@ -14,7 +14,8 @@ use sqlparser::ast::{self, ContextModifier, Expr, Set, TransactionMode};
 use super::catalog::fold_ident;
 use super::engine::Postgres;
 use super::error::{PgError, SqlState};
-use super::{IsolationLevel, QueryResult, SessionId};
+use super::txn_modes::TxnModes;
+use super::{QueryResult, SessionId};
 
 /// Timeouts in effect for a session, in virtual microseconds; `None` means disabled (0).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -258,34 +259,8 @@ impl Postgres {
             // "SET TRANSACTION can only be used in transaction blocks" is a WARNING.
             return Ok(QueryResult::tag("SET"));
         };
-        for mode in modes {
-            let isolation = match mode {
-                TransactionMode::IsolationLevel(ast::TransactionIsolationLevel::RepeatableRead) => {
-                    IsolationLevel::RepeatableRead
-                }
-                TransactionMode::IsolationLevel(ast::TransactionIsolationLevel::ReadCommitted) => {
-                    IsolationLevel::ReadCommitted
-                }
-                other => return Err(PgError::unsupported(format!("transaction mode {other}"))),
-            };
-            // PostgreSQL's check_XactIsoLevel: only a change is checked.
-            if isolation == txn.isolation {
-                continue;
-            }
-            if txn.snapshot_taken {
-                return Err(PgError::new(
-                    SqlState::ActiveSqlTransaction,
-                    "SET TRANSACTION ISOLATION LEVEL must be called before any query",
-                ));
-            }
-            if !txn.savepoints.is_empty() {
-                return Err(PgError::new(
-                    SqlState::ActiveSqlTransaction,
-                    "SET TRANSACTION ISOLATION LEVEL must not be called in a subtransaction",
-                ));
-            }
-            txn.isolation = isolation;
-        }
+        TxnModes::check(modes)?;
+        TxnModes::parse(modes).change(txn)?;
         Ok(QueryResult::tag("SET"))
     }
 }

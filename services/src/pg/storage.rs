@@ -5,7 +5,8 @@
 //! version carries `xmin`/`cmin` (creator) and `xmax`/`cmax` (deleter or updater). A snapshot
 //! is a commit sequence number: it sees every transaction that committed at or before it.
 //! Not modelled: VACUUM (dead versions stay), HOT, tuple freezing, subtransaction xids (a
-//! savepoint is a command-id boundary inside its transaction's xid), SERIALIZABLE (SSI).
+//! savepoint is a command-id boundary inside its transaction's xid). SERIALIZABLE's SIREAD
+//! locks and rw-conflicts live in `ssi.rs`; a snapshot here is the same for it.
 //! Invariant: aborted work is removed eagerly (see `undo`), so every xmin/xmax in a heap
 //! belongs to a transaction that is either committed or still in progress.
 

@@ -4,7 +4,9 @@
 //! includes each permutation's setup and the driver's settling (on the real server, polling
 //! `pg_locks` until every issued step finished or waits stably). The server is
 //! SYNCSIM_PG_URL, else a throwaway one started from the installed binaries; without either
-//! the section is skipped with a message. Not measured: the harness's async Postgres face.
+//! the section is skipped with a message. A second table runs the corpus on the simulated
+//! side only with every BEGIN at READ COMMITTED, then at SERIALIZABLE: what serializable
+//! snapshot isolation costs. Not measured: the harness's async Postgres face.
 
 use syncsim_conformance::corpus::{self, Case};
 use syncsim_conformance::outcome::Event;
@@ -43,6 +45,83 @@ impl Driver for Counting<'_> {
     fn finish(&mut self, spec: &Spec) -> Result<Vec<Event>, BackendError> {
         self.inner.finish(spec)
     }
+}
+
+/// A driver that runs every transaction block at one isolation level: each step that is a
+/// lone BEGIN (with or without modes) becomes `BEGIN ISOLATION LEVEL <level>`.
+struct Leveled<'a> {
+    inner: &'a mut dyn Driver,
+    level: &'static str,
+}
+
+impl Driver for Leveled<'_> {
+    fn start(&mut self, spec: &Spec) -> Result<Vec<Event>, BackendError> {
+        self.inner.start(spec)
+    }
+
+    fn issue(&mut self, session: usize, sql: &str) -> Result<(), BackendError> {
+        let statement = sql.trim().trim_end_matches(';');
+        let begins = statement.to_ascii_uppercase().starts_with("BEGIN");
+        match begins && !statement.contains(';') {
+            true => {
+                let leveled = format!("BEGIN ISOLATION LEVEL {}", self.level);
+                self.inner.issue(session, &leveled)
+            }
+            false => self.inner.issue(session, sql),
+        }
+    }
+
+    fn settle(&mut self) -> Result<Settled, BackendError> {
+        self.inner.settle()
+    }
+
+    fn finish(&mut self, spec: &Spec) -> Result<Vec<Event>, BackendError> {
+        self.inner.finish(spec)
+    }
+}
+
+/// Runs the whole corpus once on fresh simulated engines with every BEGIN at `level`;
+/// returns (steps, wall seconds).
+fn leveled_pass(cases: &[Case], level: &'static str) -> Result<(u64, f64), BackendError> {
+    let mut step_count = 0;
+    let stopwatch = Stopwatch::start();
+    for case in cases {
+        let mut sim = SimDriver::default();
+        let mut leveled = Leveled {
+            inner: &mut sim,
+            level,
+        };
+        let mut counting = Counting {
+            inner: &mut leveled,
+            step_count: 0,
+        };
+        run_spec(&mut counting, &case.spec)?;
+        step_count += counting.step_count;
+    }
+    Ok((step_count, stopwatch.elapsed().as_secs_f64()))
+}
+
+/// The simulated corpus at READ COMMITTED and at SERIALIZABLE, alternating, as a table.
+fn isolation_table(cases: &[Case], settings: &Settings) -> Result<String, BackendError> {
+    const LEVELS: [&str; 2] = ["READ COMMITTED", "SERIALIZABLE"];
+    let mut rates = [Vec::new(), Vec::new()];
+    let mut step_counts = [0, 0];
+    for _ in 0..settings.repeats {
+        for (at, level) in LEVELS.iter().enumerate() {
+            let (steps, seconds) = leveled_pass(cases, level)?;
+            step_counts[at] = steps;
+            rates[at].push(steps as f64 / seconds);
+        }
+    }
+    let mut table = Table::new(&["every BEGIN at", "steps", "simulated steps/s"]);
+    for (at, level) in LEVELS.iter().enumerate() {
+        table.row(vec![
+            level.to_string(),
+            number(step_counts[at] as f64),
+            Spread::of(&rates[at]).show(),
+        ]);
+    }
+    Ok(table.render())
 }
 
 /// Runs the whole corpus once, on `real` or (None) on a fresh simulated engine per case;
@@ -123,10 +202,18 @@ pub fn section(settings: &Settings) -> String {
     } else {
         "SYNCSIM_PG_URL"
     };
+    let isolation = match isolation_table(&cases, settings) {
+        Ok(table) => table,
+        Err(error) => format!("Skipped: the corpus failed to run: {error}\n"),
+    };
     format!(
         "Real server: {source}, on loopback. Median (min..max) over {} passes of the whole \
-         corpus on each side, alternating.\n\n{}",
+         corpus on each side, alternating.\n\n{}\nThe simulated side alone, every \
+         transaction block at one level (a statement outside a block runs at READ \
+         COMMITTED), median (min..max) over {} passes each, alternating:\n\n{}",
         settings.repeats,
-        table.render()
+        table.render(),
+        settings.repeats,
+        isolation
     )
 }

@@ -34,6 +34,7 @@ fn write_as(harness: &mut Harness, session: super::SessionId, xid: u64) {
         },
         command: 0,
         isolation: IsolationLevel::ReadCommitted,
+        read_only: false,
         txn_start_unix_micros: 0,
         params: &[],
         entropy: &mut harness.entropy,
@@ -42,6 +43,7 @@ fn write_as(harness: &mut Harness, session: super::SessionId, xid: u64) {
         subqueries: BTreeMap::new(),
         xmlbinary: Default::default(),
         with: Default::default(),
+        ssi_reads: 0,
     };
     write_update(&mut ctx, TableId(0), RowId(0), vec![int(1), int(2)]);
 }

@@ -22,6 +22,7 @@ mod mutants_constraints_locks;
 mod notify;
 mod prop;
 mod resume;
+mod serializable;
 mod top_n;
 mod trigger;
 mod txn;

@@ -1,0 +1,213 @@
+//! Where the executor meets SSI (`ssi.rs`): what a scan of a table locks and checks, and
+//! which locks a write checks, chosen as PostgreSQL 15's access methods choose them
+//! (`heapam.c`, `nbtsearch.c`, `nbtinsert.c`), for the one-page tables `ssi.rs` describes.
+//!
+//! - A sequential scan locks the relation and checks every version of every row
+//!   (`heap_beginscan`, `heapgetpage`).
+//! - An index scan locks the index's leaf page, checks the versions the index lists under
+//!   its key, and locks each visible version it fetches (`_bt_first`,
+//!   `heap_hot_search_buffer`); a version the transaction wrote itself is not locked.
+//! - An INSERT checks the relation, then each index it enters (`heap_insert`,
+//!   `_bt_doinsert`); a unique violation first checks its index (`_bt_check_unique`), so a
+//!   dangerous structure is reported as 40001 instead of 23505.
+//! - An UPDATE or DELETE checks the old version, its page and the relation
+//!   (`heap_update`, `heap_delete`); an UPDATE that changes an indexed column is not HOT and
+//!   enters every index too.
+//!
+//! Not modelled: bitmap scans (an index scan stands for them: the same locks on these
+//! tables), index-only scans, scans PostgreSQL runs through an index for `IN` lists, ranges
+//! or joins (the engine scans the whole table there, which locks more: a 40001 PostgreSQL
+//! would not raise, never one fewer), and a re-run after a lock wait seeing versions PostgreSQL's
+//! scan had already passed (a statement's reads before its wait are not checked again).
+
+use super::catalog::{Table, TableId};
+use super::exec::{Exec, StmtCtx};
+use super::index::IndexKey;
+use super::ssi::Target;
+use super::storage::{ReadView, RowId, EMPTY_HEAP};
+use super::value::Value;
+use super::IsolationLevel;
+
+/// How a scan reads a table, for SSI.
+pub enum Path<'k> {
+    /// Every row, in heap order.
+    Sequential,
+    /// Through an index: its name, its leading column and the key looked up.
+    Index(String, usize, &'k IndexKey),
+}
+
+/// The index a scan for `column = constant` reads through, if one leads with the column
+/// (a unique one first), as PostgreSQL's planner picks for a small, never-analysed table.
+pub fn index_on(table: &Table, column: usize) -> Option<String> {
+    let unique = table
+        .uniques
+        .iter()
+        .find(|unique| unique.computed.is_none() && unique.columns.first() == Some(&column))
+        .map(|unique| unique.name.clone());
+    unique.or_else(|| {
+        table
+            .plain_indexes
+            .iter()
+            .find(|index| index.columns.first() == Some(&column))
+            .map(|index| index.name.clone())
+    })
+}
+
+/// Whether the statement's transaction takes part in SSI now.
+fn tracked(ctx: &mut StmtCtx) -> bool {
+    ctx.isolation == IsolationLevel::Serializable && ctx.db.ssi.needed_for_read(ctx.xid())
+}
+
+/// The SIREAD locks and conflict-out checks of one scan of `table` through `path`, over
+/// the chains it visits (`None`: all), seeing what `view` sees.
+pub fn read(
+    ctx: &mut StmtCtx,
+    table: TableId,
+    (path, view): (&Path, ReadView),
+    row_ids: Option<&[RowId]>,
+) -> Exec<()> {
+    if !tracked(ctx) {
+        return Ok(());
+    }
+    let xid = ctx.xid();
+    let run_index = ctx.ssi_reads;
+    ctx.ssi_reads += 1;
+    // A re-run after a wait reads what PostgreSQL's scan had already passed: it takes the
+    // same locks, and checks only the scans the first runs never reached.
+    let check_out = run_index >= ctx.progress.ssi_reads_checked;
+    if check_out {
+        ctx.progress.ssi_reads_checked = run_index + 1;
+    }
+    match path {
+        Path::Sequential => ctx.db.ssi.lock(xid, Target::Relation(table)),
+        Path::Index(name, ..) => ctx.db.ssi.lock(xid, Target::Index(table, name.clone())),
+    }
+    let db = &mut *ctx.db;
+    let heap = db.heaps.get(table.0).unwrap_or(&EMPTY_HEAP);
+    let chains: Vec<&super::storage::Chain> = match row_ids {
+        Some(row_ids) => row_ids
+            .iter()
+            .filter_map(|id| heap.chains.get(id))
+            .collect(),
+        None => heap.chains.values().collect(),
+    };
+    let mut fetched = Vec::new();
+    for chain in chains {
+        for version in &chain.versions {
+            if let Path::Index(_, column, key) = path {
+                if IndexKey::of(&version.values[*column]) != **key {
+                    continue;
+                }
+            }
+            let visible = db.txns.visible(version, &view);
+            match check_out {
+                true => db.ssi.conflict_out(&db.txns, xid, version, visible)?,
+                false => db.ssi.check_read(xid)?,
+            }
+            if visible && version.xmin != xid {
+                fetched.push(version.slot);
+            }
+        }
+    }
+    if matches!(path, Path::Index(..)) {
+        for slot in fetched {
+            db.ssi.lock(xid, Target::Tuple(table, slot));
+        }
+    }
+    Ok(())
+}
+
+/// The SSI side of a foreign-key check's query (`SELECT 1 FROM ONLY t x WHERE columns = key
+/// FOR KEY SHARE OF x`) over the chains that may hold the key, read through `view`: an
+/// index scan when an index leads with the first key column, else a sequential scan.
+pub fn read_key(
+    ctx: &mut StmtCtx,
+    table: TableId,
+    (columns, key): (&[usize], &[Value]),
+    candidates: &[RowId],
+    view: ReadView,
+) -> Exec<()> {
+    if ctx.isolation != IsolationLevel::Serializable {
+        return Ok(());
+    }
+    let index = index_on(ctx.db.catalog.table(table), columns[0]);
+    let leading = IndexKey::of(&key[0]);
+    match index {
+        Some(name) => {
+            let path = Path::Index(name, columns[0], &leading);
+            read(ctx, table, (&path, view), Some(candidates))
+        }
+        None => read(ctx, table, (&Path::Sequential, view), None),
+    }
+}
+
+/// The conflict-in check of an UPDATE or DELETE of the row's newest version.
+pub fn write_row(ctx: &mut StmtCtx, table: TableId, row_id: RowId) -> Exec<()> {
+    let xid = ctx.xid();
+    if !ctx.db.ssi.tracks(xid) {
+        return Ok(());
+    }
+    let slot = ctx.db.heap(table).chains[&row_id].newest().slot;
+    let targets = [
+        Target::Tuple(table, slot),
+        Target::Page(table),
+        Target::Relation(table),
+    ];
+    Ok(ctx.db.ssi.conflict_in(xid, &targets)?)
+}
+
+/// The conflict-in check of a new row in the heap (an INSERT, or a row trigger's).
+pub fn insert_heap(ctx: &mut StmtCtx, table: TableId) -> Exec<()> {
+    let xid = ctx.xid();
+    Ok(ctx.db.ssi.conflict_in(xid, &[Target::Relation(table)])?)
+}
+
+/// The conflict-in checks of entering a new version in every index of the table.
+pub fn insert_indexes(ctx: &mut StmtCtx, table: TableId) -> Exec<()> {
+    let xid = ctx.xid();
+    if !ctx.db.ssi.tracks(xid) {
+        return Ok(());
+    }
+    let definition = ctx.db.catalog.table(table);
+    let names = definition
+        .uniques
+        .iter()
+        .map(|unique| unique.name.clone())
+        .chain(
+            definition
+                .plain_indexes
+                .iter()
+                .map(|index| index.name.clone()),
+        );
+    let targets: Vec<Target> = names.map(|name| Target::Index(table, name)).collect();
+    Ok(ctx.db.ssi.conflict_in(xid, &targets)?)
+}
+
+/// The conflict-in check `_bt_check_unique` makes before it reports a duplicate key.
+pub fn unique_violation(ctx: &mut StmtCtx, table: TableId, index: &str) -> Exec<()> {
+    let xid = ctx.xid();
+    let target = Target::Index(table, index.to_string());
+    Ok(ctx.db.ssi.conflict_in(xid, &[target])?)
+}
+
+/// Whether an UPDATE from `old` to `new` changes a column some index reads (PostgreSQL's
+/// HOT test, `HeapDetermineColumnsInfo`): then it enters every index. An expression or
+/// partial index counts as reading every column.
+pub fn changes_indexed_column(
+    table: &Table,
+    old: &[super::value::Value],
+    new: &[super::value::Value],
+) -> bool {
+    let computed = table.uniques.iter().any(|unique| unique.computed.is_some())
+        || table.plain_indexes.iter().any(|index| index.computed);
+    let changed = |column: &usize| old[*column] != new[*column];
+    if computed {
+        return (0..old.len()).any(|column| changed(&column));
+    }
+    table
+        .uniques
+        .iter()
+        .flat_map(|unique| &unique.columns)
+        .chain(table.plain_indexes.iter().flat_map(|index| &index.columns))
+        .any(changed)
+}
