@@ -171,6 +171,7 @@ fn control() -> impl Strategy<Value = String> {
         Just("BEGIN ISOLATION LEVEL REPEATABLE READ".to_string()),
         Just("BEGIN ISOLATION LEVEL SERIALIZABLE".to_string()),
         Just("BEGIN ISOLATION LEVEL SERIALIZABLE, READ ONLY".to_string()),
+        Just("BEGIN ISOLATION LEVEL SERIALIZABLE, READ ONLY, DEFERRABLE".to_string()),
         Just("SAVEPOINT a".to_string()),
         Just("ROLLBACK TO SAVEPOINT a".to_string()),
         prop_oneof![

@@ -187,10 +187,16 @@ impl SimDriver {
         let mut earliest = None;
         for (session, started_micros) in self.pg.waiting_sessions() {
             let timeouts = self.pg.timeouts(session);
-            let deadlock = (self.deadlock_checked.get(&session) != Some(&started_micros))
-                .then_some((timeouts.deadlock_timeout_micros, Timer::Deadlock));
+            // A wait for a safe snapshot is no lock wait: no deadlock check, no lock_timeout.
+            let lock_wait = self.pg.waits_for_lock(session);
+            let deadlock = (lock_wait
+                && self.deadlock_checked.get(&session) != Some(&started_micros))
+            .then_some((timeouts.deadlock_timeout_micros, Timer::Deadlock));
             let cancels = [
-                (timeouts.lock_timeout_micros, Timer::Lock),
+                (
+                    timeouts.lock_timeout_micros.filter(|_| lock_wait),
+                    Timer::Lock,
+                ),
                 (timeouts.statement_timeout_micros, Timer::Statement),
             ]
             .into_iter()
@@ -244,7 +250,9 @@ impl SimDriver {
         self.pg.waiting_sessions().into_iter().any(|(session, _)| {
             let timeouts = self.pg.timeouts(session);
             let armed = |micros: Option<u64>| micros.is_some_and(|micros| micros > 0);
-            armed(timeouts.lock_timeout_micros) || armed(timeouts.statement_timeout_micros)
+            let lock_wait = self.pg.waits_for_lock(session);
+            (lock_wait && armed(timeouts.lock_timeout_micros))
+                || armed(timeouts.statement_timeout_micros)
         }) || self.waits_in_cycle()
     }
 }

@@ -311,41 +311,67 @@ fn possible_duplicate(
 
 /// Checks every unique index of the table whose key differs from `old` (all of them for an
 /// insert, where `old` is `None`); 23505 on a conflict. Returns the deferrable ones that may
-/// hold a duplicate: the caller queues their recheck once the row is written.
+/// hold a duplicate: the caller queues their recheck once the row is written. With
+/// `enters_indexes` (an insert, or an update that is not HOT) the version enters every
+/// index, and a SERIALIZABLE writer checks each for rw-conflicts right after its unique
+/// check, index by index as `_bt_doinsert` does.
 pub fn check_uniques(
     ctx: &mut StmtCtx,
     table_id: TableId,
-    old: Option<&[Value]>,
-    values: &[Value],
+    (old, values): (Option<&[Value]>, &[Value]),
     skip: &[usize],
+    enters_indexes: bool,
 ) -> Exec<Vec<usize>> {
     let table = ctx.db.catalog.table(table_id).clone();
     let mut recheck = Vec::new();
     for (unique_index, unique) in table.uniques.iter().enumerate() {
-        if skip.contains(&unique_index) {
-            continue;
+        let unique_check = (unique_index, unique);
+        if check_unique(ctx, (table_id, &table), unique_check, (old, values), skip)? {
+            recheck.push(unique_index);
         }
-        let Some(key) = unique_key(ctx, &table, unique, values)? else {
-            continue;
-        };
-        if let Some(old) = old {
-            // An unchanged key would find the row's own current version.
-            if let Some(old_key) = unique_key(ctx, &table, unique, old)? {
-                if values_equal(&old_key, &key)? {
-                    continue;
-                }
-            }
+        if enters_indexes {
+            serializable::insert_index(ctx, table_id, &unique.name)?;
         }
-        if unique.deferral.is_deferrable() {
-            if possible_duplicate(ctx, table_id, unique, values)? {
-                recheck.push(unique_index);
-            }
-        } else if find_unique_conflict(ctx, table_id, unique_index, values)?.is_some() {
-            serializable::unique_violation(ctx, table_id, &unique.name)?;
-            return Err(unique_violation(&table, unique, &key).into());
+    }
+    if enters_indexes {
+        for index in &table.plain_indexes {
+            serializable::insert_index(ctx, table_id, &index.name)?;
         }
     }
     Ok(recheck)
+}
+
+/// One unique index's check for `check_uniques`: 23505 on a conflict (after the SSI check
+/// `_bt_check_unique` makes first); true when a deferrable one may hold a duplicate.
+fn check_unique(
+    ctx: &mut StmtCtx,
+    (table_id, table): (TableId, &Table),
+    (unique_index, unique): (usize, &UniqueIndex),
+    (old, values): (Option<&[Value]>, &[Value]),
+    skip: &[usize],
+) -> Exec<bool> {
+    if skip.contains(&unique_index) {
+        return Ok(false);
+    }
+    let Some(key) = unique_key(ctx, table, unique, values)? else {
+        return Ok(false);
+    };
+    if let Some(old) = old {
+        // An unchanged key would find the row's own current version.
+        if let Some(old_key) = unique_key(ctx, table, unique, old)? {
+            if values_equal(&old_key, &key)? {
+                return Ok(false);
+            }
+        }
+    }
+    if unique.deferral.is_deferrable() {
+        return Ok(possible_duplicate(ctx, table_id, unique, values)?);
+    }
+    if find_unique_conflict(ctx, table_id, unique_index, values)?.is_some() {
+        serializable::unique_violation(ctx, table_id, &unique.name)?;
+        return Err(unique_violation(table, unique, &key).into());
+    }
+    Ok(false)
 }
 
 /// The newest version of a row this transaction wrote, if it is still live and still holds
@@ -707,11 +733,11 @@ pub fn update_locked_row(
         .uniques
         .iter()
         .any(|unique| unique.computed.is_some());
-    if key_changed || computed {
-        rechecks = check_uniques(ctx, table_id, Some(old), &new, &[])?;
-    }
-    if serializable::changes_indexed_column(ctx.db.catalog.table(table_id), old, &new) {
-        serializable::insert_indexes(ctx, table_id)?;
+    // Not HOT: the new version enters every index.
+    let enters_indexes =
+        serializable::changes_indexed_column(ctx.db.catalog.table(table_id), old, &new);
+    if key_changed || computed || enters_indexes {
+        rechecks = check_uniques(ctx, table_id, (Some(old), &new), &[], enters_indexes)?;
     }
     if key_changed {
         on_parent_removed(ctx, table_id, old, Some(&new))?;

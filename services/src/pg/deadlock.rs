@@ -209,6 +209,8 @@ impl Postgres {
                 });
                 hard.chain(soft).collect()
             }
+            // A wait for a safe snapshot is no lock wait: PostgreSQL's detector never sees it.
+            Some(Wait::SafeSnapshot(_)) => Vec::new(),
             Some(_) => self
                 .blockers(session)
                 .into_iter()

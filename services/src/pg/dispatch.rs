@@ -11,12 +11,13 @@
 
 use std::sync::Arc;
 
-use sqlparser::ast::{self, Statement, TransactionMode};
+use sqlparser::ast::{self, Statement};
 
+use super::deferrable_syntax::{self, ModeCommand};
 use super::deferred::{self, Deferred};
 use super::engine::Postgres;
 use super::error::{PgError, SqlState};
-use super::exec::{Exec, Interrupt, Progress, StmtCtx};
+use super::exec::{Exec, Interrupt, Progress, StmtCtx, Wait};
 use super::route::route;
 use super::session::{Pending, Txn};
 use super::set_constraints;
@@ -261,7 +262,24 @@ impl Postgres {
         entropy: &mut dyn Entropy,
     ) -> StatementOutcome {
         let result = match statement {
-            Statement::StartTransaction { modes, .. } => self.begin(session, modes, now_micros),
+            Statement::StartTransaction { modes, .. } => TxnModes::check(modes)
+                .and_then(|()| self.begin(session, TxnModes::parse(modes), now_micros)),
+            Statement::Set(set) if deferrable_syntax::decode(set).is_some() => {
+                match deferrable_syntax::decode(set).expect("just decoded") {
+                    (ModeCommand::Begin, modes) => self.begin(session, modes, now_micros),
+                    (ModeCommand::SetTransaction, modes) => {
+                        self.set_transaction(session, modes, (multi_statement, now_micros))
+                    }
+                }
+            }
+            Statement::Set(ast::Set::SetTransaction {
+                modes,
+                snapshot: None,
+                session: false,
+            }) => TxnModes::check(modes).and_then(|()| {
+                let modes = TxnModes::parse(modes);
+                self.set_transaction(session, modes, (multi_statement, now_micros))
+            }),
             Statement::Commit { chain: false, .. } => {
                 return self.commit_checked(session, resume, entropy)
             }
@@ -314,11 +332,9 @@ impl Postgres {
     fn begin(
         &mut self,
         session: SessionId,
-        modes: &[TransactionMode],
+        requested: TxnModes,
         now_micros: u64,
     ) -> Result<QueryResult, PgError> {
-        TxnModes::check(modes)?;
-        let requested = TxnModes::parse(modes);
         if let Some(txn) = self.txn_mut(session) {
             if txn.aborted {
                 return Err(in_failed_transaction());
@@ -446,17 +462,7 @@ impl Postgres {
         (first_run, multi_statement): (bool, bool),
         now_micros: u64,
     ) -> Exec<()> {
-        if self.sessions[&session].txn.is_none() {
-            let mut txn = self.db.begin_txn(
-                session,
-                IsolationLevel::ReadCommitted,
-                false,
-                unix_micros(now_micros),
-            );
-            let state = self.sessions.get_mut(&session).expect("session exists");
-            txn.settings_before = state.batch_settings;
-            state.txn = Some(txn);
-        }
+        self.ensure_implicit_txn(session, now_micros);
         let latest_csn = self.db.txns.latest_csn();
         let txn = self.txn_mut(session).expect("transaction just ensured");
         if txn.aborted {
@@ -464,11 +470,10 @@ impl Postgres {
         }
         // PostgreSQL takes a REPEATABLE READ transaction's snapshot before the first
         // statement's table locks (a utility statement such as LOCK TABLE takes none).
-        let mut registers = None;
+        let mut registers = false;
         if txn.isolation.uses_xact_snapshot() && takes_snapshot(statement) {
-            if txn.snapshot_csn.is_none() && txn.isolation == IsolationLevel::Serializable {
-                registers = Some((txn.xid, txn.read_only));
-            }
+            registers = txn.isolation == IsolationLevel::Serializable
+                && (txn.snapshot_csn.is_none() || txn.awaiting_safe_snapshot);
             txn.snapshot_csn.get_or_insert(latest_csn);
             txn.snapshot_taken = true;
         }
@@ -479,14 +484,59 @@ impl Postgres {
             txn.next_cid,
             txn.explicit || multi_statement,
         );
-        if let Some((xid, read_only)) = registers {
-            self.db.ssi.register(xid, latest_csn, read_only);
+        if registers {
+            self.serializable_snapshot(session, latest_csn)?;
         }
         if first_run {
             self.take_statement_locks(locker, statement)?;
         }
         if let Some(command) = read_only.then(|| refused_with(statement)).flatten() {
             return Err(read_only_error(command).into());
+        }
+        Ok(())
+    }
+
+    /// Opens the implicit transaction a statement outside BEGIN runs in, unless one is open.
+    pub(super) fn ensure_implicit_txn(&mut self, session: SessionId, now_micros: u64) {
+        if self.sessions[&session].txn.is_some() {
+            return;
+        }
+        let mut txn = self.db.begin_txn(
+            session,
+            IsolationLevel::ReadCommitted,
+            false,
+            unix_micros(now_micros),
+        );
+        let state = self.sessions.get_mut(&session).expect("session exists");
+        txn.settings_before = state.batch_settings;
+        state.txn = Some(txn);
+    }
+
+    /// A SERIALIZABLE transaction's snapshot joins SSI. A READ ONLY DEFERRABLE one waits until
+    /// its snapshot is known safe, then runs on it outside SSI; an unsafe one takes a new
+    /// snapshot and waits again (PostgreSQL's `GetSafeSnapshot`).
+    fn serializable_snapshot(&mut self, session: SessionId, latest_csn: u64) -> Exec<()> {
+        let txn = self.txn_mut(session).expect("transaction open");
+        let (xid, read_only, deferrable) = (txn.xid, txn.read_only, txn.deferrable);
+        if txn.awaiting_safe_snapshot {
+            match self.db.ssi.safe_snapshot(xid) {
+                None => return Err(Interrupt::Block(Wait::SafeSnapshot(xid))),
+                Some(safe) => {
+                    let txn = self.txn_mut(session).expect("transaction open");
+                    txn.awaiting_safe_snapshot = false;
+                    if safe {
+                        return Ok(());
+                    }
+                    txn.snapshot_csn = Some(latest_csn);
+                }
+            }
+        }
+        let snapshot_csn = self.txn_mut(session).and_then(|txn| txn.snapshot_csn);
+        let snapshot_csn = snapshot_csn.expect("the snapshot was just taken");
+        let tracked = self.db.ssi.register(xid, snapshot_csn, read_only);
+        if tracked && read_only && deferrable {
+            self.txn_mut(session).expect("open").awaiting_safe_snapshot = true;
+            return Err(Interrupt::Block(Wait::SafeSnapshot(xid)));
         }
         Ok(())
     }
@@ -597,6 +647,7 @@ impl Postgres {
             command: view.cid,
             isolation,
             read_only: txn.read_only,
+            in_subtransaction: !txn.savepoints.is_empty(),
             txn_start_unix_micros,
             params,
             entropy,

@@ -227,7 +227,9 @@ impl Postgres {
         }
         let locking = lock_syntax::encode(sql);
         let inferring = arbiter::encode(&locking);
-        let parsed = Parser::parse_sql(&PostgreSqlDialect {}, &set_constraints::encode(&inferring))
+        let constraints = set_constraints::encode(&inferring);
+        let deferrable = super::deferrable_syntax::encode(&constraints);
+        let parsed = Parser::parse_sql(&PostgreSqlDialect {}, &deferrable)
             .map(Arc::new)
             .map_err(|error| parse_error(sql, &error.to_string()));
         if self.parse_cache.len() >= self.config.parse_cache_entries_max {
@@ -328,6 +330,7 @@ impl Postgres {
             }),
             Wait::Advisory(key) => self.db.advisory.blockers(*key, session.0).is_empty(),
             Wait::Table(table, _) => self.db.table_locks.waiter_grantable(*table, *session),
+            Wait::SafeSnapshot(xid) => self.db.ssi.unsafe_writers(*xid).is_empty(),
         };
         let mut runnable: Vec<(u64, SessionId)> = self
             .sessions
@@ -352,6 +355,15 @@ impl Postgres {
                     .map(|pending| (*session, pending.wait_started_micros))
             })
             .collect()
+    }
+
+    /// Whether `session` waits for a lock (not for a safe snapshot): `lock_timeout` and the
+    /// deadlock check apply only then.
+    pub fn waits_for_lock(&self, session: SessionId) -> bool {
+        self.sessions
+            .get(&session)
+            .and_then(|state| state.pending.as_ref())
+            .is_some_and(|pending| pending.wait.is_lock())
     }
 
     /// Sessions that `session` currently waits for (empty if it is not blocked).
@@ -385,6 +397,7 @@ impl Postgres {
             Wait::Table(table, _) => self
                 .db
                 .owners(&self.db.table_locks.blockers(*table, session)),
+            Wait::SafeSnapshot(xid) => self.db.owners(&self.db.ssi.unsafe_writers(*xid)),
         }
     }
 

@@ -60,6 +60,18 @@ pub enum Wait {
     Advisory(AdvisoryKey),
     /// A table lock (the session is in the table's queue, see `table_locks`).
     Table(TableId, TableLockMode),
+    /// A safe snapshot for this SERIALIZABLE READ ONLY DEFERRABLE transaction: the end of the
+    /// writable transactions that might make its snapshot unsafe, or the first of them to
+    /// commit with a conflict out (`ssi.rs`). Not a lock wait: no deadlock check sees it and
+    /// `lock_timeout` does not apply, as in PostgreSQL (wait event `SafeSnapshot`).
+    SafeSnapshot(Xid),
+}
+
+impl Wait {
+    /// Whether it waits for a lock (deadlock detection and `lock_timeout` apply).
+    pub fn is_lock(&self) -> bool {
+        !matches!(self, Wait::SafeSnapshot(_))
+    }
 }
 
 /// Result of an executor step.
@@ -307,6 +319,8 @@ pub struct StmtCtx<'a> {
     pub isolation: IsolationLevel,
     /// The transaction is READ ONLY (nextval() fails with 25006).
     pub read_only: bool,
+    /// A savepoint is open (the statement runs in a subtransaction).
+    pub in_subtransaction: bool,
     /// Transaction start, Unix microseconds (what now() returns).
     pub txn_start_unix_micros: i64,
     /// `$n` parameters.

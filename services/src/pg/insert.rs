@@ -543,8 +543,7 @@ fn process_row(
     }
     // heap_insert's SSI check, then each index's: unique check first, as _bt_doinsert.
     serializable::insert_heap(ctx, table_id)?;
-    let rechecks = check_uniques(ctx, table_id, None, &values, arbiters)?;
-    serializable::insert_indexes(ctx, table_id)?;
+    let rechecks = check_uniques(ctx, table_id, (None, &values), arbiters, true)?;
     let deferred = parents_to_check(&target.table, None, &values)?;
     let row_id = write_insert(ctx, table_id, values.clone());
     queue_row_checks(ctx, table_id, row_id, &values, (&rechecks, &deferred));

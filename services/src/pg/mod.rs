@@ -58,6 +58,7 @@ mod constraints;
 mod cte;
 mod ddl;
 mod deadlock;
+mod deferrable_syntax;
 mod deferred;
 mod dispatch;
 mod drop;

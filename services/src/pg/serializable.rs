@@ -4,27 +4,32 @@
 //!
 //! - A sequential scan locks the relation and checks every version of every row
 //!   (`heap_beginscan`, `heapgetpage`).
-//! - An index scan locks the index's leaf page, checks the versions the index lists under
-//!   its key, and locks each visible version it fetches (`_bt_first`,
-//!   `heap_hot_search_buffer`); a version the transaction wrote itself is not locked.
+//! - An index scan locks the index's leaf page, follows each HOT chain the index lists under
+//!   its key up to the first visible version, checking each version it passes, and locks
+//!   the visible one (`_bt_first`, `heap_hot_search_buffer`); a version the transaction
+//!   wrote itself is not locked.
 //! - An INSERT checks the relation, then each index it enters (`heap_insert`,
 //!   `_bt_doinsert`); a unique violation first checks its index (`_bt_check_unique`), so a
 //!   dangerous structure is reported as 40001 instead of 23505.
 //! - An UPDATE or DELETE checks the old version, its page and the relation
-//!   (`heap_update`, `heap_delete`); an UPDATE that changes an indexed column is not HOT and
-//!   enters every index too.
+//!   (`heap_update`, `heap_delete`), and drops the writer's own SIREAD lock on that version
+//!   outside a savepoint; an UPDATE that changes an indexed column is not HOT and enters
+//!   every index too (each checked right after its unique check).
+//! - TRUNCATE (reachable at SERIALIZABLE only in a statement string that set its level)
+//!   checks every lock on the table (`CheckTableForSerializableConflictIn`).
 //!
 //! Not modelled: bitmap scans (an index scan stands for them: the same locks on these
 //! tables), index-only scans, scans PostgreSQL runs through an index for `IN` lists, ranges
-//! or joins (the engine scans the whole table there, which locks more: a 40001 PostgreSQL
-//! would not raise, never one fewer), and a re-run after a lock wait seeing versions PostgreSQL's
-//! scan had already passed (a statement's reads before its wait are not checked again).
+//! or joins (the engine scans the whole table there: it locks more, so more rw-conflicts
+//! are found, never fewer, though a different transaction may then be the one cancelled),
+//! and a re-run after a lock wait seeing versions PostgreSQL's scan had already passed (a
+//! statement's reads before its wait are not checked again).
 
 use super::catalog::{Table, TableId};
 use super::exec::{Exec, StmtCtx};
 use super::index::IndexKey;
 use super::ssi::Target;
-use super::storage::{ReadView, RowId, EMPTY_HEAP};
+use super::storage::{Chain, ReadView, RowId, Version, EMPTY_HEAP};
 use super::value::Value;
 use super::IsolationLevel;
 
@@ -84,22 +89,19 @@ pub fn read(
     }
     let db = &mut *ctx.db;
     let heap = db.heaps.get(table.0).unwrap_or(&EMPTY_HEAP);
-    let chains: Vec<&super::storage::Chain> = match row_ids {
+    let chains: Vec<&Chain> = match row_ids {
         Some(row_ids) => row_ids
             .iter()
             .filter_map(|id| heap.chains.get(id))
             .collect(),
         None => heap.chains.values().collect(),
     };
+    let definition = db.catalog.table(table);
     let mut fetched = Vec::new();
     for chain in chains {
-        for version in &chain.versions {
-            if let Path::Index(_, column, key) = path {
-                if IndexKey::of(&version.values[*column]) != **key {
-                    continue;
-                }
-            }
-            let visible = db.txns.visible(version, &view);
+        for (version, visible) in examined(chain, path, definition, |version| {
+            db.txns.visible(version, &view)
+        }) {
             match check_out {
                 true => db.ssi.conflict_out(&db.txns, xid, version, visible)?,
                 false => db.ssi.check_read(xid)?,
@@ -115,6 +117,45 @@ pub fn read(
         }
     }
     Ok(())
+}
+
+/// The versions of `chain` a scan through `path` examines, with whether each is visible. A
+/// sequential scan examines every version. An index scan enters each HOT chain whose root
+/// has the key (the index lists the root: a non-HOT update, one that changes an indexed
+/// column, starts a new HOT chain with its own entry) and follows it up to the first
+/// visible version (`heap_hot_search_buffer`).
+fn examined<'c>(
+    chain: &'c Chain,
+    path: &Path,
+    definition: &Table,
+    visible: impl Fn(&Version) -> bool,
+) -> Vec<(&'c Version, bool)> {
+    let Path::Index(_, column, key) = path else {
+        return chain
+            .versions
+            .iter()
+            .map(|version| (version, visible(version)))
+            .collect();
+    };
+    let mut examined = Vec::new();
+    let mut walking = false;
+    let mut previous: Option<&Version> = None;
+    for version in &chain.versions {
+        let root = previous.is_none_or(|previous| {
+            changes_indexed_column(definition, &previous.values, &version.values)
+        });
+        previous = Some(version);
+        if root {
+            walking = IndexKey::of(&version.values[*column]) == **key;
+        }
+        if !walking {
+            continue;
+        }
+        let seen = visible(version);
+        examined.push((version, seen));
+        walking = !seen;
+    }
+    examined
 }
 
 /// The SSI side of a foreign-key check's query (`SELECT 1 FROM ONLY t x WHERE columns = key
@@ -148,12 +189,15 @@ pub fn write_row(ctx: &mut StmtCtx, table: TableId, row_id: RowId) -> Exec<()> {
         return Ok(());
     }
     let slot = ctx.db.heap(table).chains[&row_id].newest().slot;
-    let targets = [
-        Target::Tuple(table, slot),
-        Target::Page(table),
-        Target::Relation(table),
-    ];
-    Ok(ctx.db.ssi.conflict_in(xid, &targets)?)
+    let tuple = Target::Tuple(table, slot);
+    let targets = [tuple.clone(), Target::Page(table), Target::Relation(table)];
+    ctx.db.ssi.conflict_in(xid, &targets)?;
+    // Its write lock on the row covers its own SIREAD lock on that version, which goes
+    // (outside a savepoint: a rolled-back subtransaction would leave no lock at all).
+    if !ctx.in_subtransaction {
+        ctx.db.ssi.unlock_own_tuple(xid, &tuple);
+    }
+    Ok(())
 }
 
 /// The conflict-in check of a new row in the heap (an INSERT, or a row trigger's).
@@ -162,25 +206,11 @@ pub fn insert_heap(ctx: &mut StmtCtx, table: TableId) -> Exec<()> {
     Ok(ctx.db.ssi.conflict_in(xid, &[Target::Relation(table)])?)
 }
 
-/// The conflict-in checks of entering a new version in every index of the table.
-pub fn insert_indexes(ctx: &mut StmtCtx, table: TableId) -> Exec<()> {
+/// The conflict-in check of entering a new version in one index (`_bt_doinsert`).
+pub fn insert_index(ctx: &mut StmtCtx, table: TableId, index: &str) -> Exec<()> {
     let xid = ctx.xid();
-    if !ctx.db.ssi.tracks(xid) {
-        return Ok(());
-    }
-    let definition = ctx.db.catalog.table(table);
-    let names = definition
-        .uniques
-        .iter()
-        .map(|unique| unique.name.clone())
-        .chain(
-            definition
-                .plain_indexes
-                .iter()
-                .map(|index| index.name.clone()),
-        );
-    let targets: Vec<Target> = names.map(|name| Target::Index(table, name)).collect();
-    Ok(ctx.db.ssi.conflict_in(xid, &targets)?)
+    let target = Target::Index(table, index.to_string());
+    Ok(ctx.db.ssi.conflict_in(xid, &[target])?)
 }
 
 /// The conflict-in check `_bt_check_unique` makes before it reports a duplicate key.

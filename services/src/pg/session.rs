@@ -25,6 +25,10 @@ pub struct Txn {
     pub isolation: IsolationLevel,
     /// READ ONLY: writes fail with 25006 (`txn_modes.rs`).
     pub read_only: bool,
+    /// DEFERRABLE: a SERIALIZABLE READ ONLY transaction waits for a safe snapshot.
+    pub deferrable: bool,
+    /// Its first statement waits for its snapshot to be known safe (`Wait::SafeSnapshot`).
+    pub awaiting_safe_snapshot: bool,
     /// Started by BEGIN (true) or implicitly for one submit (false).
     pub explicit: bool,
     /// Start time in Unix microseconds: what now() returns.
@@ -116,6 +120,8 @@ impl Db {
             xid,
             isolation,
             read_only: false,
+            deferrable: false,
+            awaiting_safe_snapshot: false,
             explicit,
             start_unix_micros,
             snapshot_csn: None,

@@ -9,7 +9,7 @@
 //! RESET, SHOW, `SET TRANSACTION [NOT] DEFERRABLE` and `SET TRANSACTION SNAPSHOT`.
 //! Invariant: a SET LOCAL value lives in the transaction and disappears with it.
 
-use sqlparser::ast::{self, ContextModifier, Expr, Set, TransactionMode};
+use sqlparser::ast::{self, ContextModifier, Expr, Set};
 
 use super::catalog::fold_ident;
 use super::engine::Postgres;
@@ -149,11 +149,6 @@ impl Postgres {
                 }
                 self.set_timeout(session, &name, value, local)
             }
-            Set::SetTransaction {
-                modes,
-                snapshot: None,
-                session: false,
-            } => self.set_transaction(session, modes),
             other => Err(PgError::unsupported(format!("{other}"))),
         }
     }
@@ -249,18 +244,31 @@ impl Postgres {
         Ok(QueryResult::tag("SET"))
     }
 
-    fn set_transaction(
+    /// SET TRANSACTION: it applies in a block, explicit or the implicit one of a string of
+    /// several statements (PostgreSQL's `IsTransactionBlock`, which a SET TRANSACTION at the
+    /// start of the string opens); alone outside a block it is a WARNING and does nothing.
+    pub(super) fn set_transaction(
         &mut self,
         session: SessionId,
-        modes: &[TransactionMode],
+        requested: TxnModes,
+        (multi_statement, now_micros): (bool, u64),
     ) -> Result<QueryResult, PgError> {
+        if multi_statement {
+            self.ensure_implicit_txn(session, now_micros);
+        }
         let state = self.sessions.get_mut(&session).expect("session exists");
-        let Some(txn) = state.txn.as_mut().filter(|txn| txn.explicit) else {
+        let in_block = |txn: &&mut super::session::Txn| txn.explicit || multi_statement;
+        let Some(txn) = state.txn.as_mut().filter(in_block) else {
             // "SET TRANSACTION can only be used in transaction blocks" is a WARNING.
             return Ok(QueryResult::tag("SET"));
         };
-        TxnModes::check(modes)?;
-        TxnModes::parse(modes).change(txn)?;
+        if txn.aborted {
+            return Err(PgError::new(
+                SqlState::InFailedSqlTransaction,
+                "current transaction is aborted, commands ignored until end of transaction block",
+            ));
+        }
+        requested.change(txn)?;
         Ok(QueryResult::tag("SET"))
     }
 }

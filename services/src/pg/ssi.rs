@@ -201,13 +201,37 @@ impl Ssi {
         true
     }
 
+    /// A DEFERRABLE READ ONLY transaction's snapshot (`GetSafeSnapshot`): `Some(true)` when
+    /// it is safe (the transaction leaves SSI and runs on it), `Some(false)` when a writer
+    /// made it unsafe (it leaves SSI and must take another), `None` while a writable
+    /// transaction that might make it unsafe still runs.
+    pub fn safe_snapshot(&mut self, xid: Xid) -> Option<bool> {
+        let safe = match self.sxacts.get(&xid) {
+            None => return Some(true),
+            Some(sxact) if sxact.ro_safe => true,
+            Some(sxact) if sxact.possible_unsafe.is_empty() => false,
+            Some(_) => return None,
+        };
+        self.leave(xid);
+        Some(safe)
+    }
+
+    /// The writable transactions a DEFERRABLE READ ONLY one still waits on
+    /// (`pg_safe_snapshot_blocking_pids`); empty once its snapshot is known safe or unsafe.
+    pub fn unsafe_writers(&self, xid: Xid) -> Vec<Xid> {
+        match self.sxacts.get(&xid) {
+            Some(sxact) if !sxact.ro_safe => sxact.possible_unsafe.iter().copied().collect(),
+            _ => Vec::new(),
+        }
+    }
+
     /// Whether reads of `xid` need SIREAD locks and conflict checks now
     /// (`SerializationNeededForRead`): a READ ONLY transaction found safe leaves SSI here.
     pub fn needed_for_read(&mut self, xid: Xid) -> bool {
         match self.sxacts.get(&xid) {
             None => false,
             Some(sxact) if sxact.ro_safe => {
-                self.remove(xid);
+                self.leave(xid);
                 false
             }
             Some(_) => true,
@@ -257,6 +281,18 @@ impl Ssi {
         }
         self.holders.entry(target.clone()).or_default().insert(xid);
         self.sxact_mut(xid).locks.insert(target);
+    }
+
+    /// A write of a row version drops the writer's own SIREAD lock on it
+    /// (`CheckTargetForConflictsIn`'s `mypredlock`).
+    pub fn unlock_own_tuple(&mut self, xid: Xid, target: &Target) {
+        if self
+            .sxacts
+            .get(&xid)
+            .is_some_and(|sxact| sxact.locks.contains(target))
+        {
+            self.unlock(xid, target);
+        }
     }
 
     fn unlock(&mut self, xid: Xid, target: &Target) {
@@ -361,15 +397,25 @@ impl Ssi {
     }
 
     /// A write to the whole table (TRUNCATE, `CheckTableForSerializableConflictIn`): every
-    /// SIREAD lock on its heap, at any granularity, is a rw-conflict in.
+    /// other holder of a SIREAD lock on its heap, at any granularity, gets a rw-conflict to
+    /// the writer; unlike a row write, PostgreSQL filters no holder out here.
     pub fn conflict_in_table(&mut self, writer: Xid, table: TableId) -> Result<(), PgError> {
-        let targets: Vec<Target> = self
+        let Some(me) = self.sxacts.get_mut(&writer) else {
+            return Ok(());
+        };
+        me.did_write = true;
+        let readers: BTreeSet<Xid> = self
             .holders
-            .keys()
-            .filter(|target| target.table() == table && !matches!(target, Target::Index(..)))
-            .cloned()
+            .iter()
+            .filter(|(target, _)| target.table() == table && !matches!(target, Target::Index(..)))
+            .flat_map(|(_, holders)| holders.iter().copied())
             .collect();
-        self.conflict_in(writer, &targets)
+        for reader in readers {
+            if reader != writer && !self.sxacts[&reader].out.contains(&writer) {
+                self.flag_rw_conflict(reader, writer, Caller::Writer)?;
+            }
+        }
+        Ok(())
     }
 
     /// Records the rw-conflict `reader` -> `writer`, after `on_conflict` had its say.
@@ -529,6 +575,13 @@ impl Ssi {
                 ro_sxact.ro_safe = true;
             }
         }
+    }
+
+    /// A running transaction leaves SSI (a READ ONLY one found safe, or one whose snapshot
+    /// was unsafe): committed transactions only it overlapped go too.
+    fn leave(&mut self, xid: Xid) {
+        self.remove(xid);
+        self.clear_old();
     }
 
     /// Removes a transaction with its locks and edges (a rollback, a safe READ ONLY one, or

@@ -212,8 +212,7 @@ fn insert_row(ctx: &mut StmtCtx, insert: &TriggerInsert) -> Exec<()> {
     );
     check_not_null(&table, &values)?;
     super::serializable::insert_heap(ctx, table_id)?;
-    let rechecks = check_uniques(ctx, table_id, None, &values, &[])?;
-    super::serializable::insert_indexes(ctx, table_id)?;
+    let rechecks = check_uniques(ctx, table_id, (None, &values), &[], true)?;
     let row_id = write_insert(ctx, table_id, values.clone());
     queue_row_checks(ctx, table_id, row_id, &values, (&rechecks, &[]));
     Ok(())

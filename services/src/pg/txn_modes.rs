@@ -1,12 +1,13 @@
-//! Transaction modes: the isolation level and READ ONLY / READ WRITE, as BEGIN and SET
-//! TRANSACTION write them, with PostgreSQL 15's checks on changing them (`check_XactIsoLevel`
-//! and `check_transaction_read_only` in variable.c), and the 25006 a read-only transaction
-//! answers a write with (`PreventCommandIfReadOnly`, utility.c). Each message below was read
-//! off a PostgreSQL 15.18 server (the project spec `read-only-transactions` pins them).
+//! Transaction modes: the isolation level, READ ONLY / READ WRITE and [NOT] DEFERRABLE, as
+//! BEGIN and SET TRANSACTION write them, with PostgreSQL 15's checks on changing them
+//! (`check_XactIsoLevel`, `check_transaction_read_only` and `check_transaction_deferrable` in
+//! variable.c), and the 25006 a read-only transaction answers a write with
+//! (`PreventCommandIfReadOnly`, utility.c). Each message below was read off a PostgreSQL
+//! 15.18 server (the project spec `read-only-transactions` pins them). DEFERRABLE reaches
+//! here through `deferrable_syntax.rs`; it matters only to SERIALIZABLE READ ONLY, which
+//! waits for a safe snapshot (`dispatch.rs`, `ssi.rs`).
 //!
-//! Not modelled: [NOT] DEFERRABLE (sqlparser 0.63 does not parse it: 0A000; in PostgreSQL it
-//! matters only to a SERIALIZABLE READ ONLY transaction, which then waits for a safe
-//! snapshot), `SET TRANSACTION SNAPSHOT`, the `default_transaction_*` parameters, and
+//! Not modelled: `SET TRANSACTION SNAPSHOT`, the `default_transaction_*` parameters, and
 //! temporary tables (which a read-only transaction may write in PostgreSQL; the engine has
 //! none).
 
@@ -24,6 +25,8 @@ pub struct TxnModes {
     pub isolation: Option<IsolationLevel>,
     /// READ ONLY (true) or READ WRITE (false).
     pub read_only: Option<bool>,
+    /// DEFERRABLE (true) or NOT DEFERRABLE (false).
+    pub deferrable: Option<bool>,
 }
 
 impl TxnModes {
@@ -68,6 +71,7 @@ impl TxnModes {
             txn.isolation = isolation;
         }
         txn.read_only = self.read_only.unwrap_or(false);
+        txn.deferrable = self.deferrable.unwrap_or(false);
     }
 
     /// Applies the modes to a running transaction, as SET TRANSACTION does (and BEGIN inside
@@ -100,6 +104,18 @@ impl TxnModes {
                 }
             }
             txn.read_only = read_only;
+        }
+        if let Some(deferrable) = self.deferrable {
+            // Checked on every SET, a change or not.
+            if in_subtransaction {
+                return refuse(
+                    "SET TRANSACTION [NOT] DEFERRABLE cannot be called within a subtransaction",
+                );
+            }
+            if txn.snapshot_taken {
+                return refuse("SET TRANSACTION [NOT] DEFERRABLE must be called before any query");
+            }
+            txn.deferrable = deferrable;
         }
         Ok(())
     }

@@ -439,4 +439,9 @@ impl PgServer {
     pub(crate) fn timeouts(&self, session: SessionId) -> super::super::Timeouts {
         self.engine.timeouts(session)
     }
+
+    /// Whether `session` waits for a lock (not for a safe snapshot).
+    pub(crate) fn waits_for_lock(&self, session: SessionId) -> bool {
+        self.engine.waits_for_lock(session)
+    }
 }

@@ -65,13 +65,18 @@ fn next_timer(
     started_micros: u64,
     deadlock_checked: bool,
 ) -> Option<(u64, Timer)> {
-    let timeouts = server.lock().timeouts(session);
-    let deadlock =
-        (!deadlock_checked).then_some((timeouts.deadlock_timeout_micros, Timer::Deadlock));
+    let (timeouts, lock_wait) = {
+        let state = server.lock();
+        (state.timeouts(session), state.waits_for_lock(session))
+    };
+    // A wait for a safe snapshot is no lock wait: neither timer applies to it.
+    let deadlock = (lock_wait && !deadlock_checked)
+        .then_some((timeouts.deadlock_timeout_micros, Timer::Deadlock));
     [
         deadlock,
         timeouts
             .lock_timeout_micros
+            .filter(|_| lock_wait)
             .map(|micros| (micros, Timer::Lock)),
         timeouts
             .statement_timeout_micros

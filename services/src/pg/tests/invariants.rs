@@ -35,6 +35,7 @@ fn write_as(harness: &mut Harness, session: super::SessionId, xid: u64) {
         command: 0,
         isolation: IsolationLevel::ReadCommitted,
         read_only: false,
+        in_subtransaction: false,
         txn_start_unix_micros: 0,
         params: &[],
         entropy: &mut harness.entropy,

@@ -165,3 +165,31 @@ fn read_only_opts_out_when_no_writer_runs() {
         "25006"
     );
 }
+
+/// Goal: a SERIALIZABLE READ ONLY DEFERRABLE transaction's first statement waits for the
+/// writable SERIALIZABLE transaction that might make its snapshot unsafe, as a wait that is
+/// no lock wait (no deadlock check sees it, `lock_timeout` does not apply); a clean commit
+/// makes the snapshot safe, and the reader then runs on it outside SSI.
+#[test]
+fn deferrable_waits_for_a_safe_snapshot() {
+    let (mut harness, writer, reader) = doctors();
+    harness.ok(writer, "BEGIN ISOLATION LEVEL SERIALIZABLE");
+    harness.ok(writer, ON_CALL);
+    harness.ok(
+        reader,
+        "BEGIN ISOLATION LEVEL SERIALIZABLE, READ ONLY, DEFERRABLE",
+    );
+    assert_eq!(harness.blocks(reader, ON_CALL), vec![writer]);
+    assert!(!harness.pg.waits_for_lock(reader));
+    assert_eq!(harness.pg.check_deadlock(reader), None);
+    harness.ok(
+        writer,
+        "UPDATE doctors SET on_call = false WHERE name = 'alice'",
+    );
+    harness.ok(writer, "COMMIT");
+    // The snapshot from before the writer's commit is safe and kept.
+    let rows = harness.wake_one(reader).expect("the read runs");
+    assert_eq!(rows.rows[0][0], super::Value::Int8(2));
+    assert_eq!(harness.pg.db.ssi.footprint(), (0, 0));
+    harness.ok(reader, "COMMIT");
+}
