@@ -240,6 +240,13 @@ fn statement(with_child: bool) -> BoxedStrategy<String> {
     }
 }
 
+/// Whether `sql` starts, ends or splits a transaction (left out of a generated block).
+fn is_control(sql: &str) -> bool {
+    ["BEGIN", "COMMIT", "ROLLBACK", "SAVEPOINT"]
+        .iter()
+        .any(|word| sql.starts_with(word))
+}
+
 /// The strategy for scripts with `session_count_max` (2 or 3) sessions at most.
 pub fn script(session_count_max: usize) -> impl Strategy<Value = Script> {
     let child = prop_oneof![
@@ -256,9 +263,26 @@ pub fn script(session_count_max: usize) -> impl Strategy<Value = Script> {
     let schema = (child, deferral, 0..=KEY_MAX, any::<bool>());
     schema.prop_flat_map(
         move |(child_action, deferral, seed_row_count, computed_unique)| {
-            let session = prop::collection::vec(statement(child_action.is_some()), 1..5);
+            let statements = prop::collection::vec(statement(child_action.is_some()), 1..5);
+            // Half the sessions are one block at one level, committed at its end, of their
+            // statements but the transaction control ones, so that two sessions meet inside
+            // SERIALIZABLE (or REPEATABLE READ) often enough for their dangerous structures
+            // to form and reach COMMIT. Shrinking unwraps a block first (`None` is the first
+            // choice) and keeps its statements.
+            let block = prop_oneof![
+                4 => Just(None),
+                1 => Just(Some("REPEATABLE READ")),
+                3 => Just(Some("SERIALIZABLE")),
+            ];
+            let session = (block, statements).prop_map(|(block, statements)| match block {
+                None => statements,
+                Some(level) => std::iter::once(format!("BEGIN ISOLATION LEVEL {level}"))
+                    .chain(statements.into_iter().filter(|sql| !is_control(sql)))
+                    .chain(std::iter::once("COMMIT".to_string()))
+                    .collect(),
+            });
             let sessions = prop::collection::vec(session, 2..=session_count_max.max(2));
-            let order = prop::collection::vec(0..3_usize, 0..12);
+            let order = prop::collection::vec(0..3_usize, 0..18);
             (sessions, order).prop_map(move |(sessions, order)| Script {
                 child_action,
                 deferral,
