@@ -13,7 +13,7 @@
 
 use std::borrow::Cow;
 
-use sqlparser::ast::{Expr, ObjectNamePart, Set, Value, ValueWithSpan};
+use sqlparser::ast::{Expr, Set, Value, ValueWithSpan};
 use sqlparser::tokenizer::{Token, TokenWithSpan};
 
 use super::lock_syntax::{apply_edits, keyword, significant_tokens, LineOffsets};
@@ -112,21 +112,7 @@ fn mode_words(tokens: &[TokenWithSpan], words: &[String]) -> Option<Vec<String>>
 
 /// The command and modes of a rewritten statement, or `None` for any other SET.
 pub fn decode(set: &Set) -> Option<(ModeCommand, TxnModes)> {
-    let Set::SingleAssignment {
-        scope: None,
-        hivevar: false,
-        variable,
-        values,
-    } = set
-    else {
-        return None;
-    };
-    let [ObjectNamePart::Identifier(name)] = &variable.0[..] else {
-        return None;
-    };
-    if name.value != MARKER || name.quote_style != Some('"') {
-        return None;
-    }
+    let values = super::set_constraints::marker_values(set, MARKER)?;
     let words: Vec<&str> = values
         .iter()
         .map(|value| match value {

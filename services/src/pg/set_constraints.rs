@@ -102,8 +102,10 @@ pub struct SetConstraints {
     pub deferred: bool,
 }
 
-/// Reads a rewritten SET CONSTRAINTS back; `None` for any other SET.
-pub fn decode(set: &Set) -> Option<SetConstraints> {
+/// The values of a SET of the quoted variable `marker`, the form a token rewrite gives a
+/// statement sqlparser does not parse (here, and in `deferrable_syntax.rs`); `None` for any
+/// other SET.
+pub(super) fn marker_values<'s>(set: &'s Set, marker: &str) -> Option<&'s [Expr]> {
     let Set::SingleAssignment {
         scope: None,
         hivevar: false,
@@ -116,9 +118,12 @@ pub fn decode(set: &Set) -> Option<SetConstraints> {
     let [ObjectNamePart::Identifier(name)] = &variable.0[..] else {
         return None;
     };
-    if name.value != MARKER || name.quote_style != Some('"') {
-        return None;
-    }
+    (name.value == marker && name.quote_style == Some('"')).then_some(values.as_slice())
+}
+
+/// Reads a rewritten SET CONSTRAINTS back; `None` for any other SET.
+pub fn decode(set: &Set) -> Option<SetConstraints> {
+    let values = marker_values(set, MARKER)?;
     let (mode, names) = values.split_last()?;
     let deferred = match mode {
         Expr::Identifier(word) if word.quote_style.is_none() => {

@@ -91,30 +91,33 @@ impl TxnModes {
             }
             txn.isolation = isolation;
         }
-        if let Some(read_only) = self.read_only {
-            // Only going from read-only to read-write is checked.
-            if !read_only && txn.read_only {
-                if in_subtransaction {
-                    return refuse(
-                        "cannot set transaction read-write mode inside a read-only transaction",
-                    );
-                }
-                if txn.snapshot_taken {
-                    return refuse("transaction read-write mode must be set before any query");
-                }
+        // Each check: (applies, in a subtransaction's message, after a query's message).
+        let checks = [
+            (
+                // Only going from read-only to read-write is checked.
+                self.read_only == Some(false) && txn.read_only,
+                "cannot set transaction read-write mode inside a read-only transaction",
+                "transaction read-write mode must be set before any query",
+            ),
+            (
+                // Checked on every SET, a change or not.
+                self.deferrable.is_some(),
+                "SET TRANSACTION [NOT] DEFERRABLE cannot be called within a subtransaction",
+                "SET TRANSACTION [NOT] DEFERRABLE must be called before any query",
+            ),
+        ];
+        for (applies, in_savepoint, after_query) in checks {
+            if applies && in_subtransaction {
+                return refuse(in_savepoint);
             }
+            if applies && txn.snapshot_taken {
+                return refuse(after_query);
+            }
+        }
+        if let Some(read_only) = self.read_only {
             txn.read_only = read_only;
         }
         if let Some(deferrable) = self.deferrable {
-            // Checked on every SET, a change or not.
-            if in_subtransaction {
-                return refuse(
-                    "SET TRANSACTION [NOT] DEFERRABLE cannot be called within a subtransaction",
-                );
-            }
-            if txn.snapshot_taken {
-                return refuse("SET TRANSACTION [NOT] DEFERRABLE must be called before any query");
-            }
             txn.deferrable = deferrable;
         }
         Ok(())
