@@ -245,7 +245,9 @@ impl SimDriver {
     }
 
     /// Whether a real server would still be moving: the waiters form a cycle (a deadlock
-    /// check will break it) or one has a lock or statement timeout to run out.
+    /// check will break one of lock waits; one through a wait for a safe snapshot stays,
+    /// and settling ends when no timer is left) or one has a lock or statement timeout to
+    /// run out.
     fn timeouts_armed(&self) -> bool {
         self.pg.waiting_sessions().into_iter().any(|(session, _)| {
             let timeouts = self.pg.timeouts(session);

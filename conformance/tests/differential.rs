@@ -159,10 +159,11 @@ fn ssi_failures(logs: &[syncsim_conformance::outcome::PermutationLog]) -> usize 
 /// simulation alone (the scripts of the CI budget and more), some transaction is cancelled
 /// for read/write dependencies, so the differential search compares that path with the real
 /// server too. Measured: 7, 2 and 13 cancellations in 1,000 scripts for seeds 1 to 3; 1 to
-/// 6 in 400 for seeds 1 to 6.
+/// 6 in 400 for seeds 1 to 6 (2 for seed 1).
 #[test]
 fn generated_scripts_reach_serializable_failures() {
-    let mut runner = runner(400, env_number("SYNCSIM_CONFORMANCE_SEED", 1));
+    // A fixed seed: another seed's 400 scripts may meet none without anything wrong.
+    let mut runner = runner(400, 1);
     let mut failures = 0;
     for _ in 0..400 {
         let tree = proptest::strategy::Strategy::new_tree(&script(3), &mut runner).expect("tree");

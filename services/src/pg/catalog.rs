@@ -96,8 +96,27 @@ pub struct PlainIndex {
     pub name: String,
     /// Key column positions; empty for an expression or partial index, which no scan uses.
     pub columns: Vec<usize>,
-    /// An expression or partial index: any column may be part of its key or predicate.
-    pub computed: bool,
+    /// Every column its key or predicate reads (an UPDATE changing none of them is HOT).
+    pub reads: Vec<usize>,
+}
+
+impl ComputedKey {
+    /// The positions of the columns its parts and predicate name.
+    pub fn referenced_columns(&self, table: &Table) -> Vec<usize> {
+        let mut columns = std::collections::BTreeSet::new();
+        for expr in self.parts.iter().chain(&self.predicate) {
+            let _ = ast::visit_expressions(expr, |inner| {
+                let name = match inner {
+                    ast::Expr::Identifier(ident) => Some(fold_ident(ident)),
+                    ast::Expr::CompoundIdentifier(parts) => parts.last().map(fold_ident),
+                    _ => None,
+                };
+                columns.extend(name.and_then(|name| table.column_index(&name)));
+                std::ops::ControlFlow::<()>::Continue(())
+            });
+        }
+        columns.into_iter().collect()
+    }
 }
 
 /// The key of an expression or partial unique index.

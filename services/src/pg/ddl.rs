@@ -796,15 +796,17 @@ pub fn plan_index(catalog: &Catalog, create: &ast::CreateIndex) -> Result<IndexP
         ));
     }
     if !create.unique {
-        let computed = key.computed.is_some();
-        let columns = match computed {
-            true => Vec::new(),
-            false => positions(table, &key.name_parts)?,
+        let (columns, reads) = match &key.computed {
+            Some(computed) => (Vec::new(), computed.referenced_columns(table)),
+            None => {
+                let columns = positions(table, &key.name_parts)?;
+                (columns.clone(), columns)
+            }
         };
         let index = PlainIndex {
             name: index_name,
             columns,
-            computed,
+            reads,
         };
         return Ok(IndexPlan::Plain(table_id, index));
     }

@@ -86,6 +86,66 @@ fn equality<'e>(table: &Table, binding_name: &str, expr: &'e Expr) -> Option<(us
     }
 }
 
+/// A conjunct of `filter` (at its top level or inside ANDs) that bounds one column with
+/// constants: `column < | <= | > | >= constant` (either side), `column BETWEEN constant AND
+/// constant`, or `column IN (constants)`; the first found, with the column's position.
+pub fn range_conjunct<'e>(
+    table: &Table,
+    binding_name: &str,
+    filter: &'e Expr,
+) -> Option<(usize, &'e Expr)> {
+    let mut pending = vec![filter];
+    while let Some(expr) = pending.pop() {
+        let column = match expr {
+            Expr::Nested(inner) => {
+                pending.push(inner);
+                continue;
+            }
+            Expr::BinaryOp {
+                left,
+                op: BinaryOperator::And,
+                right,
+            } => {
+                pending.extend([right.as_ref(), left.as_ref()]);
+                continue;
+            }
+            Expr::BinaryOp { left, op, right } if is_range_operator(op) => {
+                match (
+                    column_of(table, binding_name, left),
+                    column_of(table, binding_name, right),
+                ) {
+                    (Some(column), None) if is_constant(right) => Some(column),
+                    (None, Some(column)) if is_constant(left) => Some(column),
+                    _ => None,
+                }
+            }
+            Expr::Between {
+                expr,
+                negated: false,
+                low,
+                high,
+            } if is_constant(low) && is_constant(high) => column_of(table, binding_name, expr),
+            Expr::InList {
+                expr,
+                list,
+                negated: false,
+            } if list.iter().all(is_constant) => column_of(table, binding_name, expr),
+            _ => None,
+        };
+        if let Some(column) = column {
+            return Some((column, expr));
+        }
+    }
+    None
+}
+
+fn is_range_operator(op: &BinaryOperator) -> bool {
+    matches!(
+        op,
+        BinaryOperator::Lt | BinaryOperator::LtEq | BinaryOperator::Gt | BinaryOperator::GtEq
+    )
+}
+
 /// The columns `filter` requires to be NULL (`column IS NULL` at its top level or inside
 /// ANDs): a version with a value there fails the WHERE clause.
 pub fn null_columns(table: &Table, binding_name: &str, filter: Option<&Expr>) -> Vec<usize> {

@@ -12,6 +12,8 @@
 //! Invariant: rows are locked in output order and locked rows are skipped before LIMIT is
 //! applied, as PostgreSQL's LockRows node sits below Limit.
 
+use std::collections::BTreeSet;
+
 use sqlparser::ast::{self, Expr, Query, Select, SetExpr, TableFactor};
 
 use super::catalog::{fold_ident, TableId};
@@ -19,7 +21,7 @@ use super::error::PgError;
 use super::exec::{Exec, StmtCtx};
 use super::expr::{eval_condition, Binding};
 use super::group;
-use super::point::{point_lookup, PointLookup};
+use super::point::{point_lookup, range_conjunct, PointLookup};
 use super::project::{output_names, project};
 use super::select_rows::{limit_values, lock_and_collect, lock_clause, sort_key_values, sort_rows};
 use super::serializable;
@@ -192,7 +194,7 @@ pub fn scan(
         ctx.db.catalog.table(source.table_id).column_names().into();
     let lookup = point_lookup(ctx, source, filter);
     if ctx.isolation == super::IsolationLevel::Serializable {
-        serializable_read(ctx, source.table_id, lookup.as_ref())?;
+        serializable_read(ctx, (source, filter), lookup.as_ref())?;
     }
     let candidates = lookup.map(|lookup| lookup.row_ids);
     let heap = ctx.db.heap(source.table_id);
@@ -228,24 +230,57 @@ pub fn scan(
 /// else the whole table.
 fn serializable_read(
     ctx: &mut StmtCtx,
-    table_id: TableId,
+    (source, filter): (&Source, Option<&Expr>),
     lookup: Option<&PointLookup>,
 ) -> Exec<()> {
+    let table_id = source.table_id;
     let table = ctx.db.catalog.table(table_id);
     let index = lookup.and_then(|lookup| {
         let name = serializable::index_on(table, lookup.column_index)?;
         Some((name, lookup))
     });
-    match index {
-        Some((name, lookup)) => {
-            let path = serializable::Path::Index(name, lookup.column_index, &lookup.key);
-            serializable::read(ctx, table_id, (&path, ctx.view), Some(&lookup.row_ids))
-        }
-        None => {
-            let path = serializable::Path::Sequential;
-            serializable::read(ctx, table_id, (&path, ctx.view), None)
+    if let Some((name, lookup)) = index {
+        let keys = serializable::Keys::Equal(lookup.column_index, &lookup.key);
+        let path = serializable::Path::Index(name, keys);
+        return serializable::read(ctx, table_id, (&path, ctx.view), Some(&lookup.row_ids));
+    }
+    let range = filter.and_then(|filter| range_conjunct(table, &source.binding_name, filter));
+    let ranged = range
+        .and_then(|(column, conjunct)| Some((serializable::index_on(table, column)?, conjunct)));
+    let Some((name, conjunct)) = ranged else {
+        let path = serializable::Path::Sequential;
+        return serializable::read(ctx, table_id, (&path, ctx.view), None);
+    };
+    let slots = satisfying_slots(ctx, source, conjunct);
+    let path = serializable::Path::Index(name, serializable::Keys::Matching(&slots));
+    serializable::read(ctx, table_id, (&path, ctx.view), None)
+}
+
+/// The heap slots of the versions of `source` that satisfy `conjunct` (one that fails to
+/// evaluate counts as satisfying it: the scan then checks more, never less).
+fn satisfying_slots(ctx: &mut StmtCtx, source: &Source, conjunct: &Expr) -> BTreeSet<u64> {
+    let columns: std::sync::Arc<[String]> =
+        ctx.db.catalog.table(source.table_id).column_names().into();
+    let versions: Vec<(u64, Vec<Value>)> = ctx
+        .db
+        .heap(source.table_id)
+        .chains
+        .values()
+        .flat_map(|chain| &chain.versions)
+        .map(|version| (version.slot, version.values.clone()))
+        .collect();
+    let mut slots = BTreeSet::new();
+    for (slot, values) in versions {
+        let scope = [Binding {
+            name: source.binding_name.clone(),
+            columns: columns.clone(),
+            values,
+        }];
+        if eval_condition(ctx, &scope, conjunct, "WHERE").unwrap_or(true) {
+            slots.insert(slot);
         }
     }
+    slots
 }
 
 /// The query shapes the engine runs: one SELECT, with ORDER BY, LIMIT/OFFSET and row locks
