@@ -117,3 +117,78 @@ fn write_skew_holds_at_serializable_with_retries() {
         "no seed retried: the dangerous interleaving never happened"
     );
 }
+
+const DEFERRED_READ: &str = "test: the DEFERRABLE read returned the safe snapshot's rows";
+
+/// Goal: over the simulated network, a SERIALIZABLE READ ONLY DEFERRABLE read waits for the
+/// writable SERIALIZABLE transaction that overlaps it, and its 10 ms `lock_timeout` does not
+/// end that wait (it is no lock wait): it returns once the writer commits, on its safe
+/// snapshot from before the commit (two on call).
+#[test]
+fn a_deferrable_read_waits_out_a_writer_past_its_lock_timeout() {
+    let install = |world: &mut WorldBuilder| {
+        let pg = world.postgres("db", PgConfig::default());
+        pg.setup(
+            "CREATE TABLE doctors (name text PRIMARY KEY, on_call boolean NOT NULL);
+             INSERT INTO doctors VALUES ('alice', true), ('bob', true)",
+        );
+        let writer = pg.clone();
+        world.node("writer").process("shift", move |ctx| {
+            let pg = writer.clone();
+            async move {
+                let mut db = pg.connect(&ctx).await.expect("up");
+                db.execute("BEGIN ISOLATION LEVEL SERIALIZABLE", &[])
+                    .await
+                    .expect("begin");
+                db.query("SELECT count(*) FROM doctors", &[])
+                    .await
+                    .expect("read");
+                ctx.sleep(std::time::Duration::from_secs(2)).await;
+                db.execute(
+                    "UPDATE doctors SET on_call = false WHERE name = 'alice'",
+                    &[],
+                )
+                .await
+                .expect("write");
+                db.commit().await.expect("commit");
+            }
+        });
+        world.node("report").process("read", move |ctx| {
+            let pg = pg.clone();
+            async move {
+                ctx.sleep(std::time::Duration::from_millis(200)).await;
+                let mut db = pg.connect(&ctx).await.expect("up");
+                db.execute("SET lock_timeout = '10ms'", &[])
+                    .await
+                    .expect("set");
+                db.execute(
+                    "BEGIN ISOLATION LEVEL SERIALIZABLE, READ ONLY, DEFERRABLE",
+                    &[],
+                )
+                .await
+                .expect("begin");
+                let row = db
+                    .query_one("SELECT count(*) FROM doctors WHERE on_call", &[])
+                    .await
+                    .expect("the read waits, then runs");
+                if row.get::<i64>("count") == 2 {
+                    ctx.mark(DEFERRED_READ);
+                }
+                db.commit().await.expect("commit");
+            }
+        });
+    };
+    let no_errors = Property::eventually("test: no statement failed", |history| {
+        let server = history.service::<PgServer>("db");
+        let codes: Vec<&str> = server
+            .statement_errors()
+            .iter()
+            .map(|logged| logged.error.code())
+            .collect();
+        Verdict::check(codes.is_empty(), || format!("{codes:?}"))
+    });
+    let properties = vec![no_errors, Property::marked(DEFERRED_READ)];
+    let outcome = case(install, properties, FaultPlan::new()).run(Seed(1));
+    assert_eq!(outcome.failure, None);
+    assert_eq!(outcome.sometimes.get(DEFERRED_READ), Some(&true));
+}
