@@ -149,6 +149,8 @@ impl SimDriver {
     /// Resumes every runnable waiter until none is left.
     fn resume_runnable(&mut self) {
         loop {
+            // A row waiter whose turn in the row's queue came starts a new wait now.
+            self.pg.restart_queue_heads(self.now_micros);
             let runnable = self.pg.runnable_waiters();
             if runnable.is_empty() {
                 return;

@@ -198,9 +198,18 @@ impl Postgres {
             wait_started_micros: now_micros,
             wait_epoch: self.db.rollback_epoch,
             wait_sequence,
+            queued: false,
         };
         let state = self.sessions.get_mut(&session).expect("session exists");
         state.pending = Some(pending);
+        let queued = self.row_wait_queued(session);
+        if let Some(pending) = self
+            .sessions
+            .get_mut(&session)
+            .and_then(|s| s.pending.as_mut())
+        {
+            pending.queued = queued;
+        }
         StepOutcome::Blocked {
             waiting_for: self.blockers(session),
         }

@@ -357,6 +357,42 @@ impl Postgres {
             .collect()
     }
 
+    /// Whether `session` waits for a row behind an earlier waiter for it.
+    pub(super) fn row_wait_queued(&self, session: SessionId) -> bool {
+        let pending = self
+            .sessions
+            .get(&session)
+            .and_then(|state| state.pending.as_ref());
+        match pending.map(|pending| &pending.wait) {
+            Some(Wait::Row { key, mode, .. }) => self.tuple_lock_queued(session, *key, *mode),
+            _ => false,
+        }
+    }
+
+    /// Row waiters that were queued behind an earlier waiter for their row and no longer
+    /// are (it got the row, failed or was cancelled) take the tuple lock and start a new
+    /// wait, on the locker, at `now_micros`, as PostgreSQL's `heap_lock_tuple` does: a new
+    /// lock wait, with its own `deadlock_timeout` and `lock_timeout`. Drivers call this after
+    /// any waiter leaves its wait.
+    pub fn restart_queue_heads(&mut self, now_micros: u64) {
+        let heads: Vec<SessionId> = self
+            .sessions
+            .iter()
+            .filter(|(_, state)| state.pending.as_ref().is_some_and(|pending| pending.queued))
+            .map(|(session, _)| *session)
+            .filter(|session| !self.row_wait_queued(*session))
+            .collect();
+        for session in heads {
+            let pending = self
+                .sessions
+                .get_mut(&session)
+                .and_then(|s| s.pending.as_mut());
+            let pending = pending.expect("listed as waiting");
+            pending.queued = false;
+            pending.wait_started_micros = now_micros;
+        }
+    }
+
     /// Whether `session` waits for a lock (not for a safe snapshot): `lock_timeout` and the
     /// deadlock check apply only then.
     pub fn waits_for_lock(&self, session: SessionId) -> bool {

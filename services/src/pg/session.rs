@@ -82,6 +82,9 @@ pub struct Pending {
     pub wait_epoch: u64,
     /// Queue position: waiters are offered the chance to run in this order.
     pub wait_sequence: u64,
+    /// A row waiter queued behind an earlier waiter for the row (which holds the tuple
+    /// lock): when that one leaves, this one starts a new wait (`restart_queue_heads`).
+    pub queued: bool,
 }
 
 /// A client connection.

@@ -8,7 +8,9 @@
 //! ONLY DEFERRABLE) is no lock wait: only `statement_timeout` applies, and a recheck every
 //! `deadlock_timeout` notices when the statement moves on to a lock wait, whose timers then
 //! start (up to one `deadlock_timeout` late). Not modelled: a deadlock check repeated after
-//! the first (PostgreSQL checks once per wait too), a paused server delaying these timers.
+//! the first (PostgreSQL checks once per wait too), the new wait, with new timers, of a row
+//! waiter whose turn in the row's queue comes (`Postgres::restart_queue_heads`; the
+//! conformance runner models it), a paused server delaying these timers.
 
 use std::time::Duration;
 
