@@ -80,27 +80,6 @@ impl Driver for Leveled<'_> {
     }
 }
 
-/// Runs the whole corpus once on fresh simulated engines with every BEGIN at `level`;
-/// returns (steps, wall seconds).
-fn leveled_pass(cases: &[Case], level: &'static str) -> Result<(u64, f64), BackendError> {
-    let mut step_count = 0;
-    let stopwatch = Stopwatch::start();
-    for case in cases {
-        let mut sim = SimDriver::default();
-        let mut leveled = Leveled {
-            inner: &mut sim,
-            level,
-        };
-        let mut counting = Counting {
-            inner: &mut leveled,
-            step_count: 0,
-        };
-        run_spec(&mut counting, &case.spec)?;
-        step_count += counting.step_count;
-    }
-    Ok((step_count, stopwatch.elapsed().as_secs_f64()))
-}
-
 /// The simulated corpus at READ COMMITTED and at SERIALIZABLE, alternating, as a table.
 fn isolation_table(cases: &[Case], settings: &Settings) -> Result<String, BackendError> {
     const LEVELS: [&str; 2] = ["READ COMMITTED", "SERIALIZABLE"];
@@ -108,7 +87,7 @@ fn isolation_table(cases: &[Case], settings: &Settings) -> Result<String, Backen
     let mut step_counts = [0, 0];
     for _ in 0..settings.repeats {
         for (at, level) in LEVELS.iter().enumerate() {
-            let (steps, seconds) = leveled_pass(cases, level)?;
+            let (steps, seconds) = corpus_pass(cases, None, Some(level))?;
             step_counts[at] = steps;
             rates[at].push(steps as f64 / seconds);
         }
@@ -124,19 +103,28 @@ fn isolation_table(cases: &[Case], settings: &Settings) -> Result<String, Backen
     Ok(table.render())
 }
 
-/// Runs the whole corpus once, on `real` or (None) on a fresh simulated engine per case;
-/// returns (steps, wall seconds).
+/// Runs the whole corpus once, on `real` or (None) on a fresh simulated engine per case,
+/// with every BEGIN at `level` if one is given; returns (steps, wall seconds).
 fn corpus_pass(
     cases: &[Case],
     mut real: Option<&mut RealDriver>,
+    level: Option<&'static str>,
 ) -> Result<(u64, f64), BackendError> {
     let mut step_count = 0;
     let stopwatch = Stopwatch::start();
     for case in cases {
         let mut sim = SimDriver::default();
-        let inner: &mut dyn Driver = match real.as_deref_mut() {
+        let base: &mut dyn Driver = match real.as_deref_mut() {
             Some(real) => real,
             None => &mut sim,
+        };
+        let mut leveled;
+        let inner: &mut dyn Driver = match level {
+            Some(level) => {
+                leveled = Leveled { inner: base, level };
+                &mut leveled
+            }
+            None => base,
         };
         let mut counting = Counting {
             inner,
@@ -168,8 +156,8 @@ pub fn section(settings: &Settings) -> String {
     let mut rates = (Vec::new(), Vec::new(), Vec::new());
     let mut step_count = 0;
     for _ in 0..settings.repeats {
-        let sim = corpus_pass(&cases, None);
-        let live = corpus_pass(&cases, Some(&mut real));
+        let sim = corpus_pass(&cases, None, None);
+        let live = corpus_pass(&cases, Some(&mut real), None);
         let ((sim_steps, sim_s), (real_steps, real_s)) = match (sim, live) {
             (Ok(sim), Ok(live)) => (sim, live),
             (Err(error), _) | (_, Err(error)) => {
